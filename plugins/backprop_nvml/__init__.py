@@ -1,0 +1,1 @@
+"""backprop default plugin (being written)."""

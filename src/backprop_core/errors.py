@@ -1,0 +1,113 @@
+"""The one error hierarchy. The CLI boundary turns each into a one-line message and its exit code."""
+
+from __future__ import annotations
+
+
+class BackpropError(Exception):
+    """Base of every error backprop reports to a user. ``exit_code`` follows SPEC §4."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class UsageError(BackpropError):
+    """Bad command-line usage; nothing started."""
+
+    exit_code = 2
+
+
+class ConfigError(BackpropError):
+    """Invalid or missing configuration; nothing started. ``problems`` lists every finding."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, problems: list[str] | None = None, *, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.problems = problems or []
+
+    def __str__(self) -> str:
+        if not self.problems:
+            return super().__str__()
+        return "\n".join([self.message, *(f"  - {p}" for p in self.problems)])
+
+
+class PluginError(BackpropError):
+    """A plugin could not be loaded or registered (strict mode, duplicate names)."""
+
+    exit_code = 2
+
+
+class ProbeError(BackpropError):
+    """A resource probe could not read the machine (driver missing, timeout, garbage output)."""
+
+    exit_code = 1
+
+
+class AdmissionRefused(BackpropError):
+    """The governor refused the run, or the wait for resources timed out; nothing started."""
+
+    exit_code = 3
+
+
+class StoreError(BackpropError):
+    """The run store cannot be read or written (read-only home, full disk, locked)."""
+
+    exit_code = 1
+
+
+class StoreCorrupt(StoreError):
+    """A store file was unreadable and was moved aside; ``backup`` names where it went."""
+
+    def __init__(self, message: str, backup: str | None = None, *, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.backup = backup
+
+
+class RunNotFound(BackpropError):
+    """No run matches the given id, prefix or name."""
+
+    exit_code = 2
+
+
+class AmbiguousRun(BackpropError):
+    """A prefix or name matches several runs; ``candidates`` lists their ids."""
+
+    exit_code = 2
+
+    def __init__(self, ref: str, candidates: list[str]) -> None:
+        shown = ", ".join(candidates[:10]) + (" …" if len(candidates) > 10 else "")
+        super().__init__(
+            f"'{ref}' matches {len(candidates)} runs: {shown}", hint="give more of the id"
+        )
+        self.candidates = candidates
+
+
+class RunStateError(BackpropError):
+    """The run is in a state that does not allow the operation (e.g. resuming an active run)."""
+
+    exit_code = 2
+
+
+class LaunchError(BackpropError):
+    """The training process could not be started (script missing, interpreter not found)."""
+
+    exit_code = 2
+
+
+class TrainingFailed(BackpropError):
+    """The training process failed: non-zero exit, crash or killed by something else."""
+
+    exit_code = 1
+
+
+class UserInterrupted(BackpropError):
+    """The user stopped the run (Ctrl-C or ``backprop stop``)."""
+
+    exit_code = 130

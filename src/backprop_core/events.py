@@ -1,0 +1,44 @@
+"""Events protocol v1 (SPEC §6): the typed ``Event`` every parser produces and every store keeps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+EVENT_KINDS = ("checkpoint_saved", "metrics", "progress", "summary", "done", "alert")
+
+Stream = Literal["stdout", "stderr", "events"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event from a training script.
+
+    ``kind`` is the ``event`` field (unknown names are kept, not rejected); ``payload`` is the
+    whole JSON object the script sent, minus ``event``. ``step`` is lifted out of the payload
+    when it is an integer. ``time`` is when backprop received it (unix seconds) unless the
+    payload carried its own ``time``.
+    """
+
+    kind: str
+    time: float
+    step: int | None = None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    session: int | None = None
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """``payload["data"]`` when it is an object (metrics, summary), else empty."""
+        d = self.payload.get("data")
+        return d if isinstance(d, Mapping) else {}
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    """Where a line came from, handed to ``backprop_parse_line``."""
+
+    run_id: str
+    session: int
+    stream: Stream
+    cwd: str

@@ -1,0 +1,22 @@
+"""Exporter plugin base: turns stored runs into a file format (``backprop export``)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import IO, ClassVar
+
+from backprop_core.records import RunRecord
+from backprop_core.store import Store
+
+
+class Exporter(ABC):
+    """Writes runs to ``out``. ``binary`` says whether ``out`` is opened in binary mode."""
+
+    name: ClassVar[str]
+    suffix: ClassVar[str] = ""
+    binary: ClassVar[bool] = False
+
+    @abstractmethod
+    def export(self, store: Store, runs: Sequence[RunRecord], out: IO[str] | IO[bytes]) -> None:
+        """Write every run (record, sessions, checkpoints, metrics) to ``out``."""

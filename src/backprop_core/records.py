@@ -1,0 +1,170 @@
+"""The record model (SPEC §5 step 7, §7): runs, sessions, checkpoints, events and metric points.
+
+Defined once here and mirrored by ``schemas/run-record.v1.schema.json``. Every store plugin
+persists exactly these objects; every view reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from backprop_core.events import Event
+
+
+class RunStatus(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    TIMEBOXED = "timeboxed"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    KILLED = "killed"
+    LOST = "lost"
+    REFUSED = "refused"
+
+    @property
+    def active(self) -> bool:
+        return self in ACTIVE_STATUSES
+
+
+ACTIVE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED})
+
+
+@dataclass
+class PauseRecord:
+    """One pause of a session: why, from when, until when (``None`` while still paused)."""
+
+    reason: str
+    started_at: float
+    ended_at: float | None = None
+
+
+@dataclass
+class SessionRecord:
+    """One supervised execution of a run's script.
+
+    Liveness is judged by ``supervisor_pid`` plus ``supervisor_started`` (the process start time
+    from the OS), never by the pid alone, since pids are reused.
+    """
+
+    run_id: str
+    number: int
+    status: RunStatus
+    started_at: float
+    ended_at: float | None = None
+    pid: int | None = None
+    pid_started: float | None = None
+    supervisor_pid: int | None = None
+    supervisor_started: float | None = None
+    host: str | None = None
+    gpus: list[str] = field(default_factory=list)
+    resumed_from: str | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    reason: str | None = None
+    active_seconds: float = 0.0
+    pauses: list[PauseRecord] = field(default_factory=list)
+
+
+@dataclass
+class CheckpointRecord:
+    """A checkpoint the script announced. ``path`` is stored as given (see ``resolve_path``)."""
+
+    run_id: str
+    path: str
+    time: float
+    step: int | None = None
+    session: int | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    best: bool = False
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as kept by a store: its run, its per-run sequence number, and the event."""
+
+    run_id: str
+    seq: int
+    event: Event
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One value of one metric. ``value`` keeps NaN and ±Inf."""
+
+    key: str
+    value: float
+    time: float
+    step: int | None = None
+    session: int | None = None
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """A metric's points in step (then time) order, possibly downsampled.
+
+    ``total`` is how many points the store holds for the key before downsampling.
+    """
+
+    key: str
+    steps: list[int | None]
+    times: list[float]
+    values: list[float]
+    total: int
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass
+class RunRecord:
+    """A run: what was started, with which options, and where it stands.
+
+    ``settings`` is the effective settings as a plain JSON object (config key names), so a
+    resume can reuse them. ``last_metrics``/``last_step``, ``session_count``,
+    ``checkpoint_count`` and ``active_seconds`` are kept up to date by the store so listing
+    never has to scan events.
+    """
+
+    id: str
+    status: RunStatus
+    created_at: float
+    name: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    project: str | None = None
+    script: str | None = None
+    argv: list[str] = field(default_factory=list)
+    cwd: str | None = None
+    command: list[str] = field(default_factory=list)
+    framework: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    reason: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    last_metrics: dict[str, float] = field(default_factory=dict)
+    last_step: int | None = None
+    environment: dict[str, Any] = field(default_factory=dict)
+    session_count: int = 0
+    checkpoint_count: int = 0
+    active_seconds: float = 0.0
+    done: bool = False
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Filters for ``Store.list_runs``. ``name`` is a shell glob; ``tags`` must all match.
+
+    Results are newest first (by ``created_at``, then id).
+    """
+
+    statuses: frozenset[RunStatus] | None = None
+    name: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    limit: int | None = None
+    offset: int = 0

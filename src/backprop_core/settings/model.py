@@ -1,0 +1,134 @@
+"""The typed ``Settings`` object: the effective configuration of one command, with the source
+of every value. Built by ``backprop_core.settings.resolve``; everything downstream reads it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backprop_core.resources import GIB
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def snake(key: str) -> str:
+    """``maxTempC`` → ``max_temp_c``; ``minFreeVramMB`` → ``min_free_vram_mb``."""
+    return _CAMEL.sub("_", key).lower()
+
+
+@dataclass(frozen=True)
+class GpuSettings:
+    probe: str = "auto"
+    min_free_vram_mb: float = 2500
+    max_temp_c: float = 85
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class GovernorSettings:
+    poll_seconds: float = 5
+    pause_below_free_ram_gb: float = 0.5
+    resume_hysteresis_c: float = 5
+
+
+@dataclass(frozen=True)
+class StopSettings:
+    grace_seconds: float = 30
+    signal: str = "SIGTERM"
+
+
+@dataclass(frozen=True)
+class WaitSettings:
+    timeout_minutes: float = 60
+
+
+@dataclass(frozen=True)
+class MonitorSettings:
+    stop_on_nan: bool = False
+    stall_minutes: float | None = None
+
+
+_NESTED = {
+    "gpu": GpuSettings,
+    "governor": GovernorSettings,
+    "stop": StopSettings,
+    "wait": WaitSettings,
+    "monitors": MonitorSettings,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Effective settings (SPEC §3). Attribute names are the config keys in snake case.
+
+    ``config`` is the merged JSON object with the config key names (what ``config show`` prints
+    and what a run record stores); ``sources`` maps each dotted key (``gpu.maxTempC``) to where
+    its value came from (``default``, ``user config <path>``, ``project config <path>``,
+    ``env BACKPROP_…``, ``flag --…``).
+    """
+
+    home: Path
+    max_run_minutes: float = 10
+    max_parallel: int = 2
+    gpu_memory_limit: str | float = "80%"
+    min_free_ram_gb: float = 4
+    max_cpu_load: float | None = None
+    checkpoint_every_minutes: float | None = None
+    framework: str = "auto"
+    store: str = "sqlite"
+    gpu: GpuSettings = field(default_factory=GpuSettings)
+    governor: GovernorSettings = field(default_factory=GovernorSettings)
+    stop: StopSettings = field(default_factory=StopSettings)
+    wait: WaitSettings = field(default_factory=WaitSettings)
+    monitors: MonitorSettings = field(default_factory=MonitorSettings)
+    config: Mapping[str, Any] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], home: Path, sources: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Build from a merged, validated config object (config key names)."""
+        top: dict[str, Any] = {}
+        for key, value in config.items():
+            name = snake(key)
+            if name in _NESTED and isinstance(value, Mapping):
+                top[name] = _NESTED[name](**{snake(k): v for k, v in value.items()})
+            elif name in cls.__dataclass_fields__ and name not in ("home", "config", "sources"):
+                top[name] = value
+        return cls(home=home, config=dict(config), sources=dict(sources or {}), **top)
+
+    def source(self, dotted_key: str) -> str:
+        """Where ``dotted_key`` (config names, e.g. ``gpu.count``) came from."""
+        return self.sources.get(dotted_key, "default")
+
+    def is_default(self, dotted_key: str) -> bool:
+        return self.source(dotted_key) == "default"
+
+    @property
+    def time_box_seconds(self) -> float | None:
+        return self.max_run_minutes * 60 if self.max_run_minutes > 0 else None
+
+    @property
+    def checkpoint_every_seconds(self) -> float | None:
+        m = self.checkpoint_every_minutes
+        return m * 60 if m else None
+
+    def gpu_memory_limit_bytes(self, gpu_total_bytes: int | None) -> int | None:
+        """The per-run cap in bytes: a percentage of ``gpu_total_bytes`` or an absolute GB.
+
+        ``None`` when it is a percentage and the GPU's total is unknown.
+        """
+        value = self.gpu_memory_limit
+        if isinstance(value, (int, float)):
+            return int(value * GIB)
+        text = value.strip().lower()
+        if text.endswith("%"):
+            if gpu_total_bytes is None:
+                return None
+            return int(gpu_total_bytes * float(text[:-1].strip()) / 100)
+        number = re.sub(r"\s*(gib|gb|g)$", "", text)
+        return int(float(number) * GIB)
