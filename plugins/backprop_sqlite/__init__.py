@@ -1,1 +1,13 @@
-"""backprop default plugin (being written)."""
+"""The SQLite run store (the default): ``home/backprop.db`` in WAL mode."""
+
+from __future__ import annotations
+
+from backprop_core import hookimpl
+from backprop_core.store import Store
+
+
+@hookimpl
+def backprop_register_stores() -> list[type[Store]]:
+    from backprop_sqlite.store import SqliteStore
+
+    return [SqliteStore]

@@ -33,6 +33,7 @@ class LaunchSpec:
     framework: str = "generic"
     gpus: tuple[int, ...] = ()
     gpu_memory_limit_bytes: int | None = None
+    gpu_memory_total_bytes: int | None = None
     resume_from: str | None = None
     deadline: float | None = None
 

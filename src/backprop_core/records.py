@@ -104,7 +104,10 @@ class MetricPoint:
 
 @dataclass(frozen=True)
 class MetricSeries:
-    """A metric's points in step (then time) order, possibly downsampled.
+    """A metric's points in the order they were logged, possibly downsampled.
+
+    Arrival order is step order for any script that logs increasing steps; a resumed session
+    that repeats steps appends its points after the earlier ones rather than interleaving.
 
     ``total`` is how many points the store holds for the key before downsampling.
     """
@@ -168,3 +171,90 @@ class RunFilter:
     tags: tuple[tuple[str, str], ...] = ()
     limit: int | None = None
     offset: int = 0
+
+
+# --- plain-JSON forms ---------------------------------------------------------------------
+# Stores, ``show --json`` and the viewer all use these, so every view of a record agrees.
+# Non-finite floats are kept as floats here; ``json_safe`` turns them into the strings
+# "NaN"/"Infinity"/"-Infinity" for output that must be strict JSON.
+
+_NON_FINITE_TEXT = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by "NaN", "Infinity" or "-Infinity"."""
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return _NON_FINITE_TEXT[repr(value)]
+        return value
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def pause_to_dict(pause: PauseRecord) -> dict[str, Any]:
+    return {"reason": pause.reason, "started_at": pause.started_at, "ended_at": pause.ended_at}
+
+
+def pause_from_dict(data: dict[str, Any]) -> PauseRecord:
+    return PauseRecord(str(data["reason"]), float(data["started_at"]), data.get("ended_at"))
+
+
+def run_to_dict(run: RunRecord) -> dict[str, Any]:
+    out = {name: getattr(run, name) for name in RunRecord.__dataclass_fields__}
+    out["status"] = run.status.value
+    out["tags"] = dict(run.tags)
+    return out
+
+
+def run_from_dict(data: dict[str, Any]) -> RunRecord:
+    known = {k: v for k, v in data.items() if k in RunRecord.__dataclass_fields__}
+    known["status"] = RunStatus(known["status"])
+    return RunRecord(**known)
+
+
+def session_to_dict(session: SessionRecord) -> dict[str, Any]:
+    out = {name: getattr(session, name) for name in SessionRecord.__dataclass_fields__}
+    out["status"] = session.status.value
+    out["pauses"] = [pause_to_dict(p) for p in session.pauses]
+    out["gpus"] = list(session.gpus)
+    return out
+
+
+def session_from_dict(data: dict[str, Any]) -> SessionRecord:
+    known = {k: v for k, v in data.items() if k in SessionRecord.__dataclass_fields__}
+    known["status"] = RunStatus(known["status"])
+    known["pauses"] = [
+        p if isinstance(p, PauseRecord) else pause_from_dict(p) for p in known.get("pauses", [])
+    ]
+    return SessionRecord(**known)
+
+
+def checkpoint_to_dict(checkpoint: CheckpointRecord) -> dict[str, Any]:
+    return {name: getattr(checkpoint, name) for name in CheckpointRecord.__dataclass_fields__}
+
+
+def checkpoint_from_dict(data: dict[str, Any]) -> CheckpointRecord:
+    known = {k: v for k, v in data.items() if k in CheckpointRecord.__dataclass_fields__}
+    return CheckpointRecord(**known)
+
+
+def coerce_changes(cls: type, changes: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``update_run``/``update_session`` keyword changes against ``cls``'s fields.
+
+    ``status`` may be given as a ``RunStatus`` or its string value; pauses as records or dicts.
+    """
+    fields = cls.__dataclass_fields__  # type: ignore[attr-defined]
+    unknown = sorted(set(changes) - set(fields))
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field(s): {', '.join(unknown)}")
+    out = dict(changes)
+    if "status" in out:
+        out["status"] = RunStatus(out["status"])
+    if "pauses" in out:
+        out["pauses"] = [
+            p if isinstance(p, PauseRecord) else pause_from_dict(p) for p in out["pauses"]
+        ]
+    return out

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from backprop_core.errors import StoreError
 from backprop_core.events import Event
 from backprop_core.paths import Home
 from backprop_core.records import (
@@ -22,6 +23,10 @@ from backprop_core.records import (
     SessionRecord,
     StoredEvent,
 )
+
+
+class DuplicateRun(StoreError):
+    """``create_run`` was given an id that already exists."""
 
 
 class Store(ABC):
@@ -50,6 +55,28 @@ class Store(ABC):
     @abstractmethod
     def create_run(self, run: RunRecord) -> RunRecord:
         """Insert a new run. Raise ``StoreError`` if the id exists."""
+
+    def create_run_unique(self, run: RunRecord, attempts: int = 20) -> RunRecord:
+        """Insert ``run``; if its id is taken, retry with fresh ids from ``new_run_id``.
+
+        For ids backprop generated; a user-chosen id that exists is an error.
+        """
+        from dataclasses import replace
+
+        from backprop_core.ids import new_run_id
+
+        for _ in range(attempts - 1):
+            try:
+                return self.create_run(run)
+            except DuplicateRun:
+                run = replace(run, id=new_run_id(run.created_at))
+        return self.create_run(run)
+
+    def active_runs(self) -> list[RunRecord]:
+        """Runs recorded as queued, running or paused (used by liveness reconciliation)."""
+        from backprop_core.records import ACTIVE_STATUSES
+
+        return self.list_runs(RunFilter(statuses=ACTIVE_STATUSES))
 
     @abstractmethod
     def update_run(self, run_id: str, **changes: Any) -> RunRecord:

@@ -1,0 +1,74 @@
+"""``backprop config show|validate|schema``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from backprop_core.cli.options import echo_json, json_option, settings_options
+
+
+@click.group("config")
+def config_group() -> None:
+    """Show, validate or print the schema of the settings.
+
+    Sources, lowest to highest: built-in defaults, the user config, the project's
+    backprop.config.json (or [tool.backprop] in pyproject.toml, or --config FILE),
+    BACKPROP_* environment variables, command-line flags.
+    """
+
+
+def _flatten(data: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            rows.extend(_flatten(value, f"{prefix}{key}."))
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
+@config_group.command("show")
+@settings_options
+@json_option
+def show(as_json: bool, **options: Any) -> None:
+    """Print the effective settings and where each value came from."""
+    from backprop_core.cli.options import settings_from_options
+
+    settings = settings_from_options(options)
+    rows = [(k, v, settings.source(k)) for k, v in _flatten(dict(settings.config))]
+    if as_json:
+        echo_json(
+            {
+                "settings": settings.config,
+                "sources": {k: s for k, _, s in rows},
+            }
+        )
+        return
+    width = max(len(k) for k, _, _ in rows)
+    for key, value, source in rows:
+        shown = json.dumps(value) if not isinstance(value, str) else value
+        click.echo(f"{key:<{width}}  {shown:<12}  ({source})")
+
+
+@config_group.command("validate")
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def validate(file: Path | None) -> None:
+    """Validate FILE, or every settings source in effect here. Exit 2 when invalid."""
+    from backprop_core.settings import resolve_with_warnings
+
+    _, warnings = resolve_with_warnings(config_file=file)
+    for warning in warnings:
+        click.echo(f"backprop: warning: {warning}", err=True)
+    click.echo(f"{file}: valid" if file else "settings are valid")
+
+
+@config_group.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of backprop.config.json."""
+    from backprop_core.schemas import CONFIG_SCHEMA, schema_path
+
+    click.echo(schema_path(CONFIG_SCHEMA).read_text(encoding="utf-8"), nl=False)

@@ -1,0 +1,28 @@
+"""Run ids: sortable by creation time and short to type (``20261122-153012-a1b2``).
+
+The random suffix comes from the OS's CSPRNG, so ids made by many processes in the same second
+differ with overwhelming probability; stores still refuse a duplicate id
+(``DuplicateRun``) and ``Store.create_run_unique`` draws a new one when that happens.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+SUFFIX_LENGTH = 4
+_ID_SHAPE = re.compile(r"^\d{8}-\d{6}-[0-9a-z]{4,}$")
+
+
+def new_run_id(now: float | None = None) -> str:
+    """A new id for a run created at ``now`` (unix seconds, default: now), in UTC."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
+    suffix = "".join(secrets.choice(_ALPHABET) for _ in range(SUFFIX_LENGTH))
+    return f"{stamp}-{suffix}"
+
+
+def looks_generated(run_id: str) -> bool:
+    """Whether ``run_id`` has the shape ``new_run_id`` produces (ids may also be user-given)."""
+    return bool(_ID_SHAPE.match(run_id))

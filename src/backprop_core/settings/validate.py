@@ -1,0 +1,89 @@
+"""Validation of settings sources against ``schemas/backprop.config.schema.json``.
+
+Every problem of every source is reported at once: where (file or variable), the JSON path,
+what is wrong, what is allowed, and "did you mean" for misspelled keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from backprop_core.schemas import CONFIG_SCHEMA, load_schema
+
+
+def json_path(parts: Iterable[Any]) -> str:
+    out = "$"
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else f".{p}"
+    return out
+
+
+def _suggest(key: str, allowed: list[str]) -> str | None:
+    lowered = {a.lower(): a for a in allowed}
+    if key.lower() in lowered:
+        return lowered[key.lower()]
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _allowed(schema: Mapping[str, Any]) -> str:
+    if "enum" in schema:
+        return "one of " + ", ".join(repr(v) for v in schema["enum"])
+    if "oneOf" in schema or "pattern" in schema:
+        return str(schema.get("description", "see `backprop config schema`"))
+    parts = []
+    types = schema.get("type")
+    if types:
+        parts.append(" or ".join(types) if isinstance(types, list) else str(types))
+    for word, sign in (
+        ("minimum", ">="),
+        ("exclusiveMinimum", ">"),
+        ("maximum", "<="),
+        ("exclusiveMaximum", "<"),
+    ):
+        if word in schema:
+            parts.append(f"{sign} {schema[word]}")
+    return " ".join(parts) or str(schema.get("description", ""))
+
+
+def _describe(error: Any) -> list[str]:
+    """One line per problem in a jsonschema ``ValidationError`` (several for unknown keys)."""
+    path = json_path(error.absolute_path)
+    schema = error.schema
+    if error.validator == "additionalProperties":
+        allowed = sorted(k for k in schema.get("properties", {}) if not k.startswith("$"))
+        unknown = sorted(set(error.instance) - set(schema.get("properties", {})))
+        lines = []
+        for key in unknown:
+            suggestion = _suggest(key, allowed)
+            hint = f"did you mean '{suggestion}'? " if suggestion else ""
+            lines.append(
+                f"{json_path([*error.absolute_path, key])}: unknown key '{key}' "
+                f"({hint}allowed: {', '.join(allowed)})"
+            )
+        return lines
+    if error.validator == "type":
+        what = f"{error.instance!r} is not of type {schema['type']!r}"
+    elif error.validator in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum"):
+        what = f"{error.instance!r} is out of range"
+    elif error.validator in ("oneOf", "anyOf", "pattern"):
+        what = f"{error.instance!r} is not valid here"
+    elif error.validator == "enum":
+        what = f"{error.instance!r} is not allowed"
+    else:
+        what = error.message
+    return [f"{path}: {what} (allowed: {_allowed(schema)})"]
+
+
+def validate_data(data: Mapping[str, Any]) -> list[str]:
+    """Problems in one settings object, as ``$.path: what (allowed: …)`` lines."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(load_schema(CONFIG_SCHEMA))
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    problems: list[str] = []
+    for error in errors:
+        problems.extend(_describe(error))
+    return problems

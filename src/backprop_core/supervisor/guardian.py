@@ -1,0 +1,65 @@
+"""The guardian: a tiny process that outlives a killed supervisor just long enough to clean up.
+
+``PR_SET_PDEATHSIG`` kills the training script when its supervisor dies, but not the script's
+own children, nor a grandchild that called ``setsid``. The supervisor therefore starts this
+process (in its own session) with a pipe on its stdin. The guardian remembers every descendant
+of the supervisor, polling a few times a second; when the pipe reaches end-of-file without the
+supervisor having said ``done``, the supervisor is gone, and the guardian SIGKILLs everything it
+remembered that is still the same process (pid plus start time).
+
+Run as ``python -m backprop_core.supervisor.guardian SUPERVISOR_PID``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import sys
+
+import psutil
+
+POLL_SECONDS = 0.25
+
+
+def _watch(supervisor_pid: int) -> dict[int, psutil.Process]:
+    """Track descendants until the supervisor says done (empty result) or disappears."""
+    me = os.getpid()
+    known: dict[int, psutil.Process] = {}
+    try:
+        supervisor = psutil.Process(supervisor_pid)
+    except psutil.Error:
+        return known
+    while True:
+        ready, _, _ = select.select([0], [], [], POLL_SECONDS)
+        if ready:
+            data = os.read(0, 4096)
+            if b"done" in data:
+                return {}
+            if not data:
+                return known
+        try:
+            for proc in supervisor.children(recursive=True):
+                if proc.pid != me:
+                    known.setdefault(proc.pid, proc)
+        except psutil.Error:
+            return known
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        return 2
+    known = _watch(int(argv[0]))
+    for proc in known.values():
+        with contextlib.suppress(psutil.Error):
+            for child in proc.children(recursive=True):
+                known.setdefault(child.pid, child)
+    for proc in known.values():
+        with contextlib.suppress(psutil.Error):
+            if proc.is_running():
+                proc.kill()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,57 @@
+"""One thread that owns the store, so every store call comes from the same thread.
+
+Store plugins may hold connections that must not cross threads (SQLite's default), and the
+event loop must never block on disk. Every read goes through ``StoreGateway.call``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from backprop_core.store import Store
+
+T = TypeVar("T")
+
+
+class StoreGateway:
+    """Runs functions of the store on a single worker thread; opens the store lazily there."""
+
+    def __init__(self, open_store: Callable[[], Store]) -> None:
+        self._open = open_store
+        self._store: Store | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backprop-store")
+        self._lock = threading.Lock()
+
+    def _get(self) -> Store:
+        with self._lock:
+            if self._store is None:
+                self._store = self._open()
+            return self._store
+
+    def _run(self, fn: Callable[[Store], T]) -> T:
+        return fn(self._get())
+
+    async def call(self, fn: Callable[[Store], T]) -> T:
+        """``fn(store)`` on the store thread, awaited without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run, fn)
+
+    def close(self) -> None:
+        def _close() -> None:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+        try:
+            self._executor.submit(_close).result(timeout=5)
+        except Exception:  # closing is best effort at shutdown
+            pass
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def home(self) -> Any:
+        return self._get().home

@@ -1,0 +1,83 @@
+"""Reading and checking query parameters; a bad one is a 422 that says which and why."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from backprop_core.records import RunStatus
+
+MAX_RUNS_LIMIT = 500
+SORT_KEYS = ("created", "started", "name", "status", "sessions", "duration", "step")
+
+
+class ParamError(ValueError):
+    """A query parameter the API cannot use; becomes a 422 response."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"query parameter '{name}': {message}")
+        self.name = name
+
+
+def int_param(
+    query: Mapping[str, str],
+    name: str,
+    default: int | None,
+    *,
+    low: int | None = None,
+    high: int | None = None,
+) -> int | None:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ParamError(name, f"expected an integer, got {raw!r}") from None
+    if low is not None and value < low:
+        raise ParamError(name, f"must be at least {low}, got {value}")
+    if high is not None and value > high:
+        raise ParamError(name, f"must be at most {high}, got {value}")
+    return value
+
+
+def choice_param(query: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = query.get(name) or default
+    if raw not in choices:
+        raise ParamError(name, f"expected one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
+def list_param(query: Mapping[str, str], name: str) -> list[str]:
+    """A comma-separated list; empty items dropped."""
+    raw = query.get(name) or ""
+    return [part.strip() for part in raw.split(",") if part.strip()]
+
+
+def statuses_param(query: Mapping[str, str]) -> frozenset[RunStatus] | None:
+    names = list_param(query, "status")
+    if not names:
+        return None
+    out = set()
+    for name in names:
+        if name == "active":
+            out.update({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED})
+            continue
+        try:
+            out.add(RunStatus(name))
+        except ValueError:
+            known = ", ".join(["active", *(s.value for s in RunStatus)])
+            raise ParamError("status", f"unknown status {name!r} (known: {known})") from None
+    return frozenset(out)
+
+
+def tags_param(values: list[str]) -> tuple[tuple[str, str], ...]:
+    """``tag=key=value`` (repeatable): all must match."""
+    out = []
+    for raw in values:
+        if not raw:
+            continue
+        key, sep, value = raw.partition("=")
+        if not sep or not key:
+            raise ParamError("tag", f"expected KEY=VALUE, got {raw!r}")
+        out.append((key, value))
+    return tuple(out)

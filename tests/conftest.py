@@ -1,0 +1,52 @@
+"""Shared fixtures: an isolated environment for every test (home, user config, plugins)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """No test reads the developer's real config or store: XDG dirs and BACKPROP_HOME point
+    into a temporary folder, and no BACKPROP_* variable leaks in from outside."""
+    base = tmp_path_factory.mktemp("env")
+    for name in list(os.environ):
+        if name.startswith("BACKPROP_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(base / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(base / "xdg-data"))
+    monkeypatch.setenv("BACKPROP_HOME", str(base / "home"))
+    from backprop_core.plugins import reset_plugins
+
+    reset_plugins()
+    yield base
+    reset_plugins()
+
+
+def run_cli(
+    *args: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
+    input: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``backprop ARGS`` in a real subprocess with the test's environment (plus ``env``)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "backprop_core.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+        input=input,
+    )
