@@ -76,10 +76,15 @@ class GpuInfo:
 
 @dataclass(frozen=True)
 class GpuReading:
-    """What a GPU probe returns: the GPUs it saw and the driver it talked to."""
+    """What a GPU probe returns: the GPUs it saw and the driver it talked to.
+
+    ``warnings`` are one-line notes about partial readings (a process list that could not be
+    read, a value the driver printed in an unknown form); the GPUs are still usable.
+    """
 
     gpus: tuple[GpuInfo, ...]
     driver_version: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import sys
 
 from backprop_core.errors import StoreError
@@ -10,24 +9,7 @@ from backprop_core.paths import Home
 from backprop_core.plugins import get_plugins
 from backprop_core.settings.model import Settings
 from backprop_core.store import Store
-
-_WHAT_TO_DO = {
-    errno.EROFS: "the disk is read-only; set BACKPROP_HOME or --home to a writable folder",
-    errno.EACCES: "permission denied; set BACKPROP_HOME or --home to a folder you can write",
-    errno.EPERM: "permission denied; set BACKPROP_HOME or --home to a folder you can write",
-    errno.ENOSPC: "the disk is full; free some space or set BACKPROP_HOME to another disk",
-    errno.EDQUOT: "the disk quota is exceeded; free some space or set BACKPROP_HOME elsewhere",
-    errno.ENOTDIR: "a file is in the way; set BACKPROP_HOME or --home to a folder",
-    errno.EEXIST: "a file is in the way; set BACKPROP_HOME or --home to a folder",
-}
-
-
-def os_error_to_store_error(exc: OSError, what: str) -> StoreError:
-    """A one-line ``StoreError`` saying what failed and what to do about it."""
-    hint = _WHAT_TO_DO.get(exc.errno or 0, "check the folder and set BACKPROP_HOME if needed")
-    where = f" {exc.filename}" if exc.filename else ""
-    return StoreError(f"cannot {what}{where}: {exc.strerror or exc}", hint=hint)
-
+from backprop_core.store_files import os_error_to_store_error
 
 def open_store(
     settings: Settings, *, reconcile: bool = True, require_writable: bool = False

@@ -1,0 +1,464 @@
+"""``SqliteStore``: WAL, a 30 s busy timeout, short ``BEGIN IMMEDIATE`` write transactions,
+batched inserts. One connection per process, opened on first use."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+from backprop_core.errors import AmbiguousRun, RunNotFound, StoreError
+from backprop_core.events import Event
+from backprop_core.ingest import digest, event_from_dict
+from backprop_core.records import (
+    CheckpointRecord,
+    MetricSeries,
+    RunFilter,
+    RunRecord,
+    SessionRecord,
+    StoredEvent,
+    checkpoint_from_dict,
+    checkpoint_to_dict,
+    coerce_changes,
+    run_from_dict,
+    run_to_dict,
+    session_from_dict,
+    session_to_dict,
+)
+from backprop_core.store import DuplicateRun, Store
+from backprop_core.store_files import (
+    check_folder_writable,
+    move_aside,
+    os_error_to_store_error,
+    warn_moved_aside,
+)
+
+from backprop_sqlite.schema import SCHEMA_VERSION, migrate
+from backprop_sqlite.series_sql import read_series
+
+BUSY_TIMEOUT_S = 30.0
+DB_NAME = "backprop.db"
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=str, separators=(",", ":"))
+
+
+def _glob(pattern: str, name: str | None) -> bool:
+    return name is not None and fnmatch.fnmatchcase(name, pattern)
+
+
+class SqliteStore(Store):
+    name: ClassVar[str] = "sqlite"
+
+    def __init__(self, home: Path) -> None:
+        super().__init__(home)
+        self.path = self.home.root / DB_NAME
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+        self._lock = threading.RLock()
+
+    # connection ----------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        conn.create_function("bp_glob", 2, _glob, deterministic=True)
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode keeps every commit through a process crash (not a power cut).
+        conn.execute("PRAGMA synchronous = NORMAL")
+        migrate(conn)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(
+                f"{self.path} was written by a newer backprop (schema {version})",
+                hint="upgrade backprop",
+            )
+        return conn
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None or self._pid != os.getpid():
+            self._conn = self._open()
+            self._pid = os.getpid()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as exc:
+            if "not a database" not in str(exc) and "malformed" not in str(exc):
+                raise self._error(exc, "open") from exc
+        backup = move_aside(self.home, self.path, extra_suffixes=("-wal", "-shm"), probe=_probe)
+        try:
+            return self._connect()
+        finally:
+            if backup is not None:
+                warn_moved_aside(self.path, backup)
+
+    def _error(self, exc: Exception, what: str) -> StoreError:
+        if isinstance(exc, OSError):
+            return os_error_to_store_error(exc, f"{what} the run store")
+        text = str(exc)
+        if "readonly" in text or "read-only" in text:
+            hint = "the store is read-only; set BACKPROP_HOME or --home to a writable folder"
+        elif "disk is full" in text or "full" in text:
+            hint = "the disk is full; free some space or set BACKPROP_HOME to another disk"
+        elif "locked" in text or "busy" in text:
+            hint = "another backprop process held the store too long; try again"
+        else:
+            hint = "check the file, or move it aside to start a new store"
+        return StoreError(f"cannot {what} the run store {self.path}: {text}", hint=hint)
+
+    def close(self) -> None:
+        if self._conn is not None and self._pid == os.getpid():
+            self._conn.close()
+        self._conn = None
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self.conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._error(exc, "write") from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.IntegrityError):
+                    raise
+                raise self._error(exc, "write") from exc
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return self.conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise self._error(exc, "read") from exc
+
+    def check_writable(self) -> None:
+        check_folder_writable(self.home)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('checked_at', ?)",
+                (str(time.time()),),
+            )
+
+    # runs ----------------------------------------------------------------------------------
+    def create_run(self, run: RunRecord) -> RunRecord:
+        self.home.run_dir(run.id)  # validates the id
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    "INSERT INTO runs (id, name, status, created_at, record) VALUES (?,?,?,?,?)",
+                    (run.id, run.name, run.status.value, run.created_at, dumps(run_to_dict(run))),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateRun(f"a run with id {run.id} already exists") from exc
+        return run
+
+    def _get(self, conn: sqlite3.Connection, run_id: str) -> RunRecord:
+        row = conn.execute("SELECT record FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(f"no run with id {run_id}", hint="see `backprop list`")
+        return run_from_dict(json.loads(row[0]))
+
+    def _put(self, conn: sqlite3.Connection, run: RunRecord) -> None:
+        conn.execute(
+            "UPDATE runs SET name = ?, status = ?, created_at = ?, record = ? WHERE id = ?",
+            (run.name, run.status.value, run.created_at, dumps(run_to_dict(run)), run.id),
+        )
+
+    def update_run(self, run_id: str, **changes: Any) -> RunRecord:
+        changes = coerce_changes(RunRecord, changes)
+        changes.pop("id", None)
+        with self._write() as conn:
+            run = self._get(conn, run_id)
+            for key, value in changes.items():
+                setattr(run, key, value)
+            self._put(conn, run)
+        return run
+
+    def get_run(self, run_id: str) -> RunRecord:
+        rows = self._read("SELECT record FROM runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise RunNotFound(f"no run with id {run_id}", hint="see `backprop list`")
+        return run_from_dict(json.loads(rows[0][0]))
+
+    def resolve(self, ref: str) -> RunRecord:
+        rows = self._read("SELECT record FROM runs WHERE id = ?", (ref,))
+        if not rows:
+            escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            rows = self._read(
+                "SELECT record FROM runs WHERE id LIKE ? ESCAPE '\\' AND substr(id, 1, ?) = ?"
+                " ORDER BY created_at DESC, id DESC",
+                (escaped + "%", len(ref), ref),
+            )
+            if not rows:
+                rows = self._read(
+                    "SELECT record FROM runs WHERE name = ? ORDER BY created_at DESC, id DESC",
+                    (ref,),
+                )
+        if not rows:
+            raise RunNotFound(
+                f"no run matches '{ref}'", hint="give a run id, a unique prefix or a name"
+            )
+        if len(rows) > 1:
+            raise AmbiguousRun(ref, [json.loads(r[0])["id"] for r in rows])
+        return run_from_dict(json.loads(rows[0][0]))
+
+    def _where(self, flt: RunFilter) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if flt.statuses is not None:
+            marks = ",".join("?" for _ in flt.statuses)
+            clauses.append(f"status IN ({marks})" if marks else "0")
+            params.extend(s.value for s in flt.statuses)
+        if flt.name is not None:
+            clauses.append("bp_glob(?, name)")
+            params.append(flt.name)
+        for key, value in flt.tags:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM json_each(record, '$.tags') WHERE key = ? AND value = ?)"
+            )
+            params.extend((key, value))
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def list_runs(self, flt: RunFilter | None = None) -> list[RunRecord]:
+        flt = flt or RunFilter()
+        where, params = self._where(flt)
+        sql = f"SELECT record FROM runs{where} ORDER BY created_at DESC, id DESC"
+        if flt.limit is not None or flt.offset:
+            sql += " LIMIT ? OFFSET ?"
+            params += [-1 if flt.limit is None else flt.limit, flt.offset]
+        return [run_from_dict(json.loads(r[0])) for r in self._read(sql, params)]
+
+    def count_runs(self, flt: RunFilter | None = None) -> int:
+        where, params = self._where(flt or RunFilter())
+        return int(self._read(f"SELECT count(*) FROM runs{where}", params)[0][0])
+
+    def delete_run(self, run_id: str) -> None:
+        with self._write() as conn:
+            self._get(conn, run_id)
+            conn.execute(
+                "DELETE FROM points WHERE series IN (SELECT id FROM series WHERE run_id = ?)",
+                (run_id,),
+            )
+            for table in ("series", "events", "checkpoints", "sessions"):
+                conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    # sessions ------------------------------------------------------------------------------
+    def add_session(self, session: SessionRecord) -> None:
+        with self._write() as conn:
+            run = self._get(conn, session.run_id)
+            try:
+                conn.execute(
+                    "INSERT INTO sessions (run_id, number, record) VALUES (?,?,?)",
+                    (session.run_id, session.number, dumps(session_to_dict(session))),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise StoreError(
+                    f"run {session.run_id} already has a session {session.number}"
+                ) from exc
+            run.session_count += 1
+            self._put(conn, run)
+
+    def update_session(self, run_id: str, number: int, **changes: Any) -> SessionRecord:
+        changes = coerce_changes(SessionRecord, changes)
+        changes.pop("run_id", None)
+        changes.pop("number", None)
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT record FROM sessions WHERE run_id = ? AND number = ?", (run_id, number)
+            ).fetchone()
+            if row is None:
+                raise RunNotFound(f"run {run_id} has no session {number}")
+            session = session_from_dict(json.loads(row[0]))
+            for key, value in changes.items():
+                setattr(session, key, value)
+            conn.execute(
+                "UPDATE sessions SET record = ? WHERE run_id = ? AND number = ?",
+                (dumps(session_to_dict(session)), run_id, number),
+            )
+            if "active_seconds" in changes:
+                run = self._get(conn, run_id)
+                rows = conn.execute(
+                    "SELECT record FROM sessions WHERE run_id = ?", (run_id,)
+                ).fetchall()
+                run.active_seconds = sum(
+                    float(json.loads(r[0]).get("active_seconds") or 0.0) for r in rows
+                )
+                self._put(conn, run)
+        return session
+
+    def sessions(self, run_id: str) -> list[SessionRecord]:
+        rows = self._read(
+            "SELECT record FROM sessions WHERE run_id = ? ORDER BY number", (run_id,)
+        )
+        return [session_from_dict(json.loads(r[0])) for r in rows]
+
+    # events, metrics, checkpoints ------------------------------------------------------------
+    def append_events(self, run_id: str, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        found = digest(run_id, events)
+        with self._write() as conn:
+            run = self._get(conn, run_id)
+            seq = conn.execute("SELECT event_seq FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+            conn.executemany(
+                "INSERT INTO events (run_id, seq, kind, time, step, session, payload)"
+                " VALUES (?,?,?,?,?,?,?)",
+                [
+                    (run_id, seq + i, e.kind, e.time, e.step, e.session, dumps(dict(e.payload)))
+                    for i, e in enumerate(events, start=1)
+                ],
+            )
+            if found.points:
+                self._insert_points(conn, run_id, found.points)
+            if found.checkpoints:
+                n = conn.execute(
+                    "SELECT checkpoint_seq FROM runs WHERE id = ?", (run_id,)
+                ).fetchone()[0]
+                conn.executemany(
+                    "INSERT INTO checkpoints (run_id, n, path, record) VALUES (?,?,?,?)",
+                    [
+                        (run_id, n + i, c.path, dumps(checkpoint_to_dict(c)))
+                        for i, c in enumerate(found.checkpoints, start=1)
+                    ],
+                )
+                conn.execute(
+                    "UPDATE runs SET checkpoint_seq = ? WHERE id = ?",
+                    (n + len(found.checkpoints), run_id),
+                )
+                run.checkpoint_count += len(found.checkpoints)
+            run.last_metrics, run.summary = found.apply_to(run.last_metrics, run.summary)
+            if found.last_step is not None:
+                run.last_step = found.last_step
+            run.done = run.done or found.done
+            self._put(conn, run)
+            conn.execute(
+                "UPDATE runs SET event_seq = ? WHERE id = ?", (seq + len(events), run_id)
+            )
+
+    def _insert_points(self, conn: sqlite3.Connection, run_id: str, points: Sequence[Any]) -> None:
+        counts: dict[str, list[int]] = {}  # key -> [series id, next index]
+        for key in {p.key for p in points}:
+            conn.execute("INSERT OR IGNORE INTO series (run_id, key) VALUES (?, ?)", (run_id, key))
+            sid, count = conn.execute(
+                "SELECT id, count FROM series WHERE run_id = ? AND key = ?", (run_id, key)
+            ).fetchone()
+            counts[key] = [sid, count]
+        rows = []
+        for p in points:
+            slot = counts[p.key]
+            value = p.value
+            if math.isfinite(value):
+                rows.append((slot[0], slot[1], p.step, p.time, value, None, p.session))
+            else:
+                nf = 1 if value != value else (2 if value > 0 else 3)
+                rows.append((slot[0], slot[1], p.step, p.time, None, nf, p.session))
+            slot[1] += 1
+        conn.executemany(
+            "INSERT INTO points (series, idx, step, time, value, nf, session)"
+            " VALUES (?,?,?,?,?,?,?)",
+            rows,
+        )
+        conn.executemany(
+            "UPDATE series SET count = ? WHERE id = ?", [(c, s) for s, c in counts.values()]
+        )
+
+    def events(
+        self,
+        run_id: str,
+        kinds: Sequence[str] | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        sql = "SELECT seq, kind, time, step, session, payload FROM events"
+        sql += " WHERE run_id = ? AND seq > ?"
+        params: list[Any] = [run_id, after_seq]
+        if kinds is not None:
+            sql += f" AND kind IN ({','.join('?' for _ in kinds)})" if kinds else " AND 0"
+            params.extend(kinds)
+        sql += " ORDER BY seq LIMIT ?"
+        params.append(-1 if limit is None else limit)
+        return [
+            StoredEvent(
+                run_id,
+                seq,
+                event_from_dict(
+                    {
+                        "kind": kind,
+                        "time": t,
+                        "step": step,
+                        "session": session,
+                        "payload": json.loads(payload),
+                    }
+                ),
+            )
+            for seq, kind, t, step, session, payload in self._read(sql, params)
+        ]
+
+    def checkpoints(self, run_id: str) -> list[CheckpointRecord]:
+        rows = self._read("SELECT record FROM checkpoints WHERE run_id = ? ORDER BY n", (run_id,))
+        return [checkpoint_from_dict(json.loads(r[0])) for r in rows]
+
+    def delete_checkpoints(self, run_id: str, paths: Sequence[str]) -> None:
+        if not paths:
+            return
+        with self._write() as conn:
+            run = self._get(conn, run_id)
+            conn.executemany(
+                "DELETE FROM checkpoints WHERE run_id = ? AND path = ?",
+                [(run_id, p) for p in paths],
+            )
+            run.checkpoint_count = conn.execute(
+                "SELECT count(*) FROM checkpoints WHERE run_id = ?", (run_id,)
+            ).fetchone()[0]
+            self._put(conn, run)
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        rows = self._read("SELECT key FROM series WHERE run_id = ? ORDER BY key", (run_id,))
+        return [r[0] for r in rows]
+
+    def metric_series(
+        self, run_id: str, key: str, max_points: int | None = None, after_step: int | None = None
+    ) -> MetricSeries:
+        with self._lock:
+            try:
+                return read_series(self.conn, run_id, key, max_points, after_step)
+            except sqlite3.Error as exc:
+                raise self._error(exc, "read") from exc
+
+
+def _probe(path: Path) -> bool:
+    """Whether ``path`` is still unreadable as a database (re-checked under the lock)."""
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
+        try:
+            conn.execute("PRAGMA user_version").fetchone()
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+        return False
+    except sqlite3.DatabaseError:
+        return True

@@ -1,0 +1,130 @@
+"""File-level safety shared by the stores: exclusive locks, atomic replace, moving a corrupt
+store file aside (never emptying it), and proving a home is writable before a run starts."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import errno
+
+from backprop_core.errors import StoreError
+from backprop_core.paths import Home
+
+_WHAT_TO_DO = {
+    errno.EROFS: "the disk is read-only; set BACKPROP_HOME or --home to a writable folder",
+    errno.EACCES: "permission denied; set BACKPROP_HOME or --home to a folder you can write",
+    errno.EPERM: "permission denied; set BACKPROP_HOME or --home to a folder you can write",
+    errno.ENOSPC: "the disk is full; free some space or set BACKPROP_HOME to another disk",
+    errno.EDQUOT: "the disk quota is exceeded; free some space or set BACKPROP_HOME elsewhere",
+    errno.ENOTDIR: "a file is in the way; set BACKPROP_HOME or --home to a folder",
+    errno.EEXIST: "a file is in the way; set BACKPROP_HOME or --home to a folder",
+}
+
+
+def os_error_to_store_error(exc: OSError, what: str) -> StoreError:
+    """A one-line ``StoreError`` saying what failed and what to do about it."""
+    hint = _WHAT_TO_DO.get(exc.errno or 0, "check the folder and set BACKPROP_HOME if needed")
+    where = f" {exc.filename}" if exc.filename else ""
+    return StoreError(f"cannot {what}{where}: {exc.strerror or exc}", hint=hint)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing). Released if we die."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old or the new file, never a mix."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def backup_name(path: Path, now: float | None = None) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
+    candidate = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    return candidate
+
+
+def move_aside(
+    home: Home,
+    path: Path,
+    *,
+    probe: Callable[[Path], bool],
+    extra_suffixes: tuple[str, ...] = (),
+) -> Path | None:
+    """Rename the corrupt store file ``path`` to ``<name>.corrupt-<timestamp>``.
+
+    Done under the home's store lock, after ``probe(path)`` confirms it is still unreadable, so
+    that two processes finding the same corruption never move aside a store another one has just
+    recreated. Returns the backup path, or ``None`` when someone else already dealt with it.
+    """
+    try:
+        with exclusive_lock(home.locks_dir / "store.lock"):
+            if not path.exists() or not probe(path):
+                return None
+            backup = backup_name(path)
+            os.replace(path, backup)
+            for suffix in extra_suffixes:
+                side = path.with_name(path.name + suffix)
+                if side.exists():
+                    os.replace(side, backup.with_name(backup.name + suffix))
+            return backup
+    except OSError as exc:
+        raise os_error_to_store_error(exc, "move the corrupt store aside") from exc
+
+
+def warn_moved_aside(path: Path, backup: Path) -> None:
+    print(
+        f"backprop: warning: the run store {path.name} was unreadable and has been moved to "
+        f"{backup}; a new, empty store was started (the old file is kept for recovery)",
+        file=sys.stderr,
+    )
+
+
+def check_folder_writable(home: Home) -> None:
+    """Raise a one-line ``StoreError`` unless files can be created and synced under ``home``."""
+    probe = home.runs_dir / f".write-check-{os.getpid()}"
+    try:
+        home.ensure()
+        with open(probe, "wb") as fh:
+            fh.write(b"backprop write check\n" * 64)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:
+        raise os_error_to_store_error(exc, "write to the backprop home") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+

@@ -1,0 +1,124 @@
+"""What the person at the terminal sees while a run is supervised.
+
+On a terminal (stderr is a TTY) a single status line sits under the script's output: elapsed and
+remaining time, step and progress, the last metrics and the GPU state. Before any output is
+teed, the line is cleared, and it is redrawn on the next tick. Off a terminal, backprop prints
+plain ``backprop: ...`` lines only when something happens (start, pause, stop, end).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from typing import TextIO
+
+from backprop_core.resources import MIB, Snapshot
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
+
+
+def _format_value(value: float) -> str:
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    return f"{value:.4g}"
+
+
+class Display:
+    def __init__(self, stream: TextIO | None = None, lock: threading.Lock | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.lock = lock or threading.Lock()
+        try:
+            self.live = self.stream.isatty()
+        except (AttributeError, ValueError):
+            self.live = False
+        self._shown = False
+        self._last_draw = 0.0
+
+    def message(self, text: str) -> None:
+        """A line that stays: clears the status line first on a terminal."""
+        with self.lock:
+            self._clear_locked()
+            try:
+                self.stream.write(f"backprop: {text}\n")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass
+
+    def clear_for_output(self) -> None:
+        """Called with the tee lock held before child output is written."""
+        self._clear_locked()
+
+    def _clear_locked(self) -> None:
+        if self._shown:
+            try:
+                self.stream.write("\r\x1b[K")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass
+            self._shown = False
+
+    def status(self, text: str, force: bool = False) -> None:
+        """Redraw the live status line (terminal only, at most a few times a second)."""
+        if not self.live:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_draw < 0.5:
+            return
+        self._last_draw = now
+        with self.lock:
+            try:
+                width = 200
+                import shutil
+
+                width = shutil.get_terminal_size((120, 20)).columns
+                self.stream.write("\r\x1b[K" + text[: max(10, width - 1)])
+                self.stream.flush()
+                self._shown = True
+            except (OSError, ValueError):
+                pass
+
+    def finish(self) -> None:
+        with self.lock:
+            self._clear_locked()
+
+
+def status_text(
+    *,
+    elapsed: float,
+    remaining: float | None,
+    paused: str | None,
+    step: int | None,
+    total: int | None,
+    metrics: dict[str, float],
+    snapshot: Snapshot | None,
+    gpus: tuple[int, ...],
+) -> str:
+    parts = [f"⏱ {format_duration(elapsed)}"]
+    if remaining is not None:
+        parts[0] += f" (left {format_duration(remaining)})"
+    if paused:
+        parts.append(f"PAUSED: {paused}")
+    if step is not None:
+        parts.append(f"step {step}" + (f"/{total} ({100 * step / total:.0f}%)" if total else ""))
+    if metrics:
+        shown = list(metrics.items())[:3]
+        parts.append(" ".join(f"{k}={_format_value(v)}" for k, v in shown))
+    if snapshot is not None:
+        for index in gpus:
+            g = snapshot.gpu(index)
+            if g is None:
+                continue
+            gpu = f"GPU{index}"
+            if g.memory_used_bytes is not None and g.memory_total_bytes:
+                gpu += f" {g.memory_used_bytes // MIB}/{g.memory_total_bytes // MIB} MiB"
+            if g.temperature_c is not None:
+                gpu += f" {g.temperature_c:.0f}°C"
+            parts.append(gpu)
+    return " │ ".join(parts)

@@ -1,0 +1,137 @@
+"""Reading the child's stdout, stderr and events pipe without ever blocking it.
+
+One thread per stream reads raw chunks with ``os.read``. Complete lines are written, as bytes,
+to the session log and to the terminal in one write per chunk, so output is preserved exactly
+(invalid UTF-8 and binary included). Lines are offered to the parsers only when they are short
+enough (``MAX_PARSE_BYTES``); a line longer than ``MAX_PENDING_BYTES`` without a newline is
+flushed through in pieces, never buffered whole, and never parsed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Callable
+from typing import BinaryIO
+
+MAX_PARSE_BYTES = 1 << 20
+MAX_PENDING_BYTES = 4 << 20
+CHUNK = 1 << 16
+
+LineHandler = Callable[[bytes], None]
+
+
+class Tee:
+    """Where raw output goes: the session log (always) and a terminal stream (optional).
+
+    ``before_write``/``after_write`` let the live status line clear and redraw itself.
+    """
+
+    def __init__(self, log: BinaryIO, lock: threading.Lock) -> None:
+        self.log = log
+        self.lock = lock
+        self.before_write: Callable[[], None] | None = None
+
+    def write(self, data: bytes, terminal: BinaryIO | None) -> None:
+        with self.lock:
+            try:
+                self.log.write(data)
+            except (OSError, ValueError):
+                pass
+            if terminal is not None:
+                if self.before_write is not None:
+                    self.before_write()
+                try:
+                    terminal.write(data)
+                    terminal.flush()
+                except (OSError, ValueError):
+                    pass
+
+    def flush(self) -> None:
+        with self.lock, contextlib.suppress(OSError, ValueError):
+            self.log.flush()
+
+
+class StreamReader(threading.Thread):
+    """Pumps one pipe: tee raw bytes, hand each parseable line to ``on_line``.
+
+    ``on_chunk`` is called once per chunk read (for monitors that watch for any output).
+    """
+
+    def __init__(
+        self,
+        fd: int,
+        name: str,
+        tee: Tee | None,
+        terminal: BinaryIO | None,
+        on_line: LineHandler,
+        on_chunk: Callable[[], None] | None = None,
+        all_lines: bool = False,
+    ) -> None:
+        super().__init__(name=f"backprop-{name}", daemon=True)
+        self.fd = fd
+        self.tee = tee
+        self.terminal = terminal
+        self.on_line = on_line
+        self.on_chunk = on_chunk
+        self.all_lines = all_lines
+        self.bytes_read = 0
+
+    def run(self) -> None:
+        pending = b""
+        overlong = False  # inside a line already flushed in pieces: don't parse its tail
+        try:
+            while True:
+                try:
+                    chunk = os.read(self.fd, CHUNK)
+                except InterruptedError:
+                    continue
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                self.bytes_read += len(chunk)
+                if self.on_chunk is not None:
+                    self.on_chunk()
+                data = pending + chunk if pending else chunk
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    if len(data) > MAX_PENDING_BYTES:
+                        self._emit(data)
+                        pending, overlong = b"", True
+                    else:
+                        pending = data
+                    continue
+                complete, pending = data[: cut + 1], data[cut + 1 :]
+                self._emit(complete)
+                lines = complete.split(b"\n")
+                lines.pop()  # the empty piece after the final newline
+                if overlong:
+                    lines = lines[1:]
+                    overlong = False
+                self._parse(lines)
+            if pending:
+                self._emit(pending)
+                if not overlong:
+                    self._parse([pending])
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+
+    def _emit(self, data: bytes) -> None:
+        if self.tee is not None:
+            self.tee.write(data, self.terminal)
+
+    def _parse(self, lines: list[bytes]) -> None:
+        on_line = self.on_line
+        if self.all_lines:
+            for line in lines:
+                if len(line) <= MAX_PARSE_BYTES:
+                    on_line(line)
+            return
+        for line in lines:
+            # Only JSON objects can be events: skip everything else without decoding it.
+            if line[:1] == b"{" or (line[:1] in b" \t\r" and line.lstrip()[:1] == b"{"):
+                if len(line) <= MAX_PARSE_BYTES:
+                    on_line(line)

@@ -1,0 +1,87 @@
+"""Batching events into the store from a background thread.
+
+Parsing threads only append to a list; a writer thread swaps the list out every
+``FLUSH_SECONDS`` (or sooner when it grows past ``MAX_BATCH``) and hands it to
+``Store.append_events`` in one call. The writer opens its own store, since store connections
+(SQLite's in particular) belong to the thread that opened them.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+
+from backprop_core.errors import BackpropError
+from backprop_core.events import Event
+from backprop_core.store import Store
+
+FLUSH_SECONDS = 0.5
+MAX_BATCH = 20000
+
+
+class EventSink(threading.Thread):
+    def __init__(self, run_id: str, open_store: Callable[[], Store]) -> None:
+        super().__init__(name="backprop-store-writer", daemon=True)
+        self.run_id = run_id
+        self._open_store = open_store
+        self._pending: list[Event] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closing = False
+        self.written = 0
+        self.failed = 0
+        self._warned = False
+
+    def add(self, event: Event) -> None:
+        with self._lock:
+            self._pending.append(event)
+            big = len(self._pending) >= MAX_BATCH
+        if big:
+            self._wake.set()
+
+    def run(self) -> None:
+        store: Store | None = None
+        try:
+            store = self._open_store()
+        except BackpropError as exc:
+            self._warn(f"events will not be recorded: {exc}")
+        try:
+            while True:
+                self._wake.wait(FLUSH_SECONDS)
+                self._wake.clear()
+                closing = self._closing
+                self._flush(store)
+                if closing:
+                    break
+        finally:
+            if store is not None:
+                store.close()
+
+    def _flush(self, store: Store | None) -> None:
+        while True:
+            with self._lock:
+                batch, self._pending = self._pending, []
+            if not batch:
+                return
+            if store is None:
+                self.failed += len(batch)
+                continue
+            try:
+                store.append_events(self.run_id, batch)
+                self.written += len(batch)
+            except Exception as exc:  # the run goes on even if recording fails
+                self.failed += len(batch)
+                self._warn(f"could not record {len(batch)} events: {exc}")
+
+    def _warn(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            print(f"backprop: warning: {message}", file=sys.stderr)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Write everything still pending and stop the thread."""
+        self._closing = True
+        self._wake.set()
+        if self.is_alive():
+            self.join(timeout)
