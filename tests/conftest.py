@@ -14,7 +14,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_env(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """No test reads the developer's real config or store: XDG dirs and BACKPROP_HOME point
     into a temporary folder, and no BACKPROP_* variable leaks in from outside."""
     base = tmp_path_factory.mktemp("env")

@@ -65,6 +65,15 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (series, idx)
     ) WITHOUT ROWID;
     CREATE INDEX points_non_finite ON points (series, idx) WHERE value IS NULL;
+    -- Per 64 consecutive points: the finite min and max and where they are. Downsampling a
+    -- long series reads these instead of every point.
+    CREATE TABLE tiles (
+        series INTEGER NOT NULL,
+        tile INTEGER NOT NULL,
+        lo REAL, lo_idx INTEGER, lo_step INTEGER, lo_time REAL,
+        hi REAL, hi_idx INTEGER, hi_step INTEGER, hi_time REAL,
+        PRIMARY KEY (series, tile)
+    ) WITHOUT ROWID;
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
     """,
 ]

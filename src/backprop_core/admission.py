@@ -70,7 +70,9 @@ def combine(votes: Iterable[Vote]) -> Verdict:
     return Verdict.ADMIT
 
 
-def eligible_gpus(snapshot: Snapshot, votes: Sequence[Vote], request: AdmissionRequest) -> list[int]:
+def eligible_gpus(
+    snapshot: Snapshot, votes: Sequence[Vote], request: AdmissionRequest
+) -> list[int]:
     """GPUs every opinionated policy accepts and no other active run has reserved."""
     indices = {g.index for g in snapshot.gpus}
     for v in votes:
@@ -110,9 +112,8 @@ def decide(votes: Sequence[Vote], snapshot: Snapshot, request: AdmissionRequest)
     chosen = select_gpus(snapshot, candidates, request.gpu_count)
     if not chosen:
         busy = sorted(set(request.reserved_gpus) & {g.index for g in snapshot.gpus})
-        note = (
-            f"needs {request.gpu_count} GPU(s), {len(candidates)} eligible and free"
-            + (f" (reserved by other runs: {', '.join(map(str, busy))})" if busy else "")
+        note = f"needs {request.gpu_count} GPU(s), {len(candidates)} eligible and free" + (
+            f" (reserved by other runs: {', '.join(map(str, busy))})" if busy else ""
         )
         return Decision(Verdict.WAIT, tuple(votes), notes=(note,))
     return Decision(verdict, tuple(votes), gpus=chosen)

@@ -1,4 +1,4 @@
-"""The one error hierarchy. The CLI boundary turns each into a one-line message and its exit code."""
+"""The one error hierarchy; the CLI boundary turns each into a one-line message and exit code."""
 
 from __future__ import annotations
 

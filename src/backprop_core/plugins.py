@@ -134,7 +134,9 @@ class PluginManager:
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
-            raise PluginError(f"{exc}", hint="check the hook's name against docs/plugins.md") from exc
+            raise PluginError(
+                f"{exc}", hint="check the hook's name against docs/plugins.md"
+            ) from exc
 
     def plugins(self) -> list[PluginInfo]:
         infos = []
@@ -184,7 +186,9 @@ class PluginManager:
         )
 
     def frameworks(self) -> dict[str, type[FrameworkAdapter]]:
-        found = self._named("frameworks", self._flatten(self.pm.hook.backprop_register_frameworks()))
+        found = self._named(
+            "frameworks", self._flatten(self.pm.hook.backprop_register_frameworks())
+        )
         return dict(sorted(found.items(), key=lambda kv: (kv[1].priority, kv[0])))
 
     def parse_line(self, line: str, context: ParseContext) -> Event | None:

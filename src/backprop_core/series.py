@@ -36,12 +36,20 @@ class Plan:
         return -(-self.total // self.bucket_size)
 
 
+#: Buckets larger than this are whole multiples of it, so that a store may precompute the
+#: min and max of each run of ``TILE`` points (the SQLite store does) and combine those.
+TILE = 64
+
+
 def plan(total: int, max_points: int) -> Plan | None:
     """The bucketing for ``total`` points, or ``None`` when no downsampling is needed."""
     if max_points <= 0 or total <= max_points:
         return None
     buckets = max(1, (max_points - 2) // 2)
-    return Plan(total, max(1, -(-total // buckets)))
+    size = max(1, -(-total // buckets))
+    if size > TILE:
+        size = -(-size // TILE) * TILE
+    return Plan(total, size)
 
 
 def pick(lowest: Point | None, highest: Point | None, nan: Point | None) -> list[Point]:

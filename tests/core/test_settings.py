@@ -36,9 +36,14 @@ def test_defaults_match_the_spec(tmp_path: Path) -> None:
 
 
 def test_each_level_overrides_the_one_below(tmp_path: Path) -> None:
-    write_json(user_config_path(), {"maxRunMinutes": 1, "maxParallel": 3, "minFreeRamGB": 1, "store": "json"})
+    write_json(
+        user_config_path(),
+        {"maxRunMinutes": 1, "maxParallel": 3, "minFreeRamGB": 1, "store": "json"},
+    )
     project = tmp_path / "proj"
-    write_json(project / "backprop.config.json", {"maxParallel": 4, "minFreeRamGB": 2, "framework": "jax"})
+    write_json(
+        project / "backprop.config.json", {"maxParallel": 4, "minFreeRamGB": 2, "framework": "jax"}
+    )
     env = {"BACKPROP_MIN_FREE_RAM_GB": "3", "BACKPROP_FRAMEWORK": "pytorch"}
     s = resolve_settings({"framework": "generic"}, cwd=project, env=env)
     assert s.max_run_minutes == 1 and s.source("maxRunMinutes").startswith("user config")
@@ -50,7 +55,9 @@ def test_each_level_overrides_the_one_below(tmp_path: Path) -> None:
 
 def test_nested_objects_merge_deeply(tmp_path: Path) -> None:
     write_json(tmp_path / "backprop.config.json", {"gpu": {"minFreeVramMB": 1000, "count": 2}})
-    s = resolve_settings({"gpu": {"probe": "none"}}, cwd=tmp_path, env={"BACKPROP_GPU__MAX_TEMP_C": "70"})
+    s = resolve_settings(
+        {"gpu": {"probe": "none"}}, cwd=tmp_path, env={"BACKPROP_GPU__MAX_TEMP_C": "70"}
+    )
     assert s.gpu.min_free_vram_mb == 1000
     assert s.gpu.count == 2
     assert s.gpu.max_temp_c == 70
@@ -67,7 +74,8 @@ def test_project_config_found_in_nearest_ancestor(tmp_path: Path) -> None:
 
 def test_pyproject_tool_section(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
-        '[project]\nname = "x"\n\n[tool.backprop]\nmaxRunMinutes = 5\n\n[tool.backprop.gpu]\nmaxTempC = 80\n',
+        '[project]\nname = "x"\n\n[tool.backprop]\nmaxRunMinutes = 5\n\n'
+        "[tool.backprop.gpu]\nmaxTempC = 80\n",
         encoding="utf-8",
     )
     s = resolve_settings(cwd=tmp_path, env={})
@@ -157,18 +165,32 @@ def test_env_typo_gets_a_warning_with_a_suggestion(tmp_path: Path) -> None:
 
 
 def test_child_contract_variables_do_not_become_settings(tmp_path: Path) -> None:
-    env = {"BACKPROP_RUN_ID": "r1", "BACKPROP_GPU_MEMORY_LIMIT": "8589934592", "BACKPROP_FRAMEWORK": "pytorch"}
+    env = {
+        "BACKPROP_RUN_ID": "r1",
+        "BACKPROP_GPU_MEMORY_LIMIT": "8589934592",
+        "BACKPROP_FRAMEWORK": "pytorch",
+    }
     s = resolve_settings(cwd=tmp_path, env=env)
     assert s.gpu_memory_limit == "80%" and s.framework == "auto"
     # Outside a supervised run the same variable is the setting.
-    assert resolve_settings(cwd=tmp_path, env={"BACKPROP_GPU_MEMORY_LIMIT": "12GB"}).gpu_memory_limit == "12GB"
+    assert (
+        resolve_settings(cwd=tmp_path, env={"BACKPROP_GPU_MEMORY_LIMIT": "12GB"}).gpu_memory_limit
+        == "12GB"
+    )
 
 
 @pytest.mark.parametrize(
     ("limit", "total", "expected"),
-    [("80%", 10 * 1024**3, 8 * 1024**3), ("12GB", None, 12 * 1024**3), (2, None, 2 * 1024**3), ("50%", None, None)],
+    [
+        ("80%", 10 * 1024**3, 8 * 1024**3),
+        ("12GB", None, 12 * 1024**3),
+        (2, None, 2 * 1024**3),
+        ("50%", None, None),
+    ],
 )
-def test_gpu_memory_limit_bytes(tmp_path: Path, limit: object, total: int | None, expected: int | None) -> None:
+def test_gpu_memory_limit_bytes(
+    tmp_path: Path, limit: object, total: int | None, expected: int | None
+) -> None:
     s = resolve_settings({"gpuMemoryLimit": limit}, cwd=tmp_path, env={})
     assert s.gpu_memory_limit_bytes(total) == expected
 

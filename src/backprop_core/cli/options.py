@@ -125,4 +125,3 @@ def echo_json(data: Any) -> None:
 
 def is_terminal() -> bool:
     return sys.stdout.isatty()
-

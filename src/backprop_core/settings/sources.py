@@ -113,7 +113,7 @@ def find_project_config(cwd: Path) -> Path | None:
 
 
 def env_keys(schema: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
-    """``MAX_RUN_MINUTES`` → ``("maxRunMinutes",)``; ``GPU__MAX_TEMP_C`` → ``("gpu", "maxTempC")``."""
+    """Env suffixes to config paths: ``GPU__MAX_TEMP_C`` → ``("gpu", "maxTempC")``."""
     table: dict[str, tuple[str, ...]] = {}
     for key, sub in schema.get("properties", {}).items():
         if key.startswith("$"):

@@ -27,11 +27,13 @@ class ViewerState:
     poll_seconds: float = POLL_SECONDS
     snapshot_ttl: float = 1.0
     _snapshot: tuple[float, Snapshot] | None = field(default=None, repr=False)
-    _snapshot_lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    _snapshot_lock: asyncio.Lock | None = field(default=None, repr=False)
 
     async def snapshot(self) -> Snapshot:
         """The machine now, shared by all clients for ``snapshot_ttl`` seconds (probes can be
         slow, e.g. nvidia-smi), taken off the event loop."""
+        if self._snapshot_lock is None:  # made on the loop that uses it
+            self._snapshot_lock = asyncio.Lock()
         async with self._snapshot_lock:
             cached = self._snapshot
             if cached is not None and time.monotonic() - cached[0] < self.snapshot_ttl:
