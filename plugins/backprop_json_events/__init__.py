@@ -72,7 +72,9 @@ def parse_object(obj: Any, context: ParseContext, now: float | None = None) -> E
             return None
         data = {k: v for k, v in _numeric_data(obj).items() if k not in _NODE_META}
         payload = {"data": data, "step": obj.get("step")}
-        return Event("metrics", _event_time(obj, now), _step(obj.get("step")), payload, context.session)
+        return Event(
+            "metrics", _event_time(obj, now), _step(obj.get("step")), payload, context.session
+        )
     if not isinstance(kind, str) or not kind:
         return None
     payload = {k: v for k, v in obj.items() if k != "event"}
@@ -83,9 +85,7 @@ def parse_object(obj: Any, context: ParseContext, now: float | None = None) -> E
         path = payload.get("path")
         if not isinstance(path, str) or not path:
             text = "checkpoint_saved event without a 'path' string was ignored"
-            return Event(
-                "alert", now, step, {"level": "warning", "text": text}, context.session
-            )
+            return Event("alert", now, step, {"level": "warning", "text": text}, context.session)
         if "metrics" in payload:
             payload["metrics"] = _numeric_data(payload.get("metrics"))
     elif kind == "summary" and not isinstance(payload.get("data"), dict):

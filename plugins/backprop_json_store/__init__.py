@@ -1,1 +1,13 @@
-"""backprop default plugin (being written)."""
+"""The JSON run store: ``home/experiments.json`` plus ``runs/<id>/events.jsonl``."""
+
+from __future__ import annotations
+
+from backprop_core import hookimpl
+from backprop_core.store import Store
+
+
+@hookimpl
+def backprop_register_stores() -> list[type[Store]]:
+    from backprop_json_store.store import JsonStore
+
+    return [JsonStore]

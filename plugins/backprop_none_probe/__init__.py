@@ -1,1 +1,25 @@
-"""backprop default plugin (being written)."""
+"""GPU probe ``none``: always available, sees no GPU (CPU-only machines, CI, ``--gpu-probe none``).
+"""
+
+from __future__ import annotations
+
+from backprop_core import hookimpl
+from backprop_core.resources import Availability, GpuProbe, GpuReading
+
+
+class NoGpuProbe(GpuProbe):
+    """Reports zero GPUs without touching any driver."""
+
+    name = "none"
+    priority = 1000
+
+    def available(self) -> Availability:
+        return Availability(True)
+
+    def snapshot(self) -> GpuReading:
+        return GpuReading(gpus=())
+
+
+@hookimpl
+def backprop_register_probes() -> list[type[GpuProbe]]:
+    return [NoGpuProbe]

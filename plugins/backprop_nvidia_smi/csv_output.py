@@ -97,25 +97,31 @@ def parse_table(text: str, wanted: Sequence[str], wide: str, command: str) -> Ta
     are kept as warnings. ``wide`` names the free-text column that may contain commas.
     """
     lines = [line for line in text.splitlines() if line.strip()]
-    for position, line in enumerate(lines):
-        header = [split_header(cell) for cell in line.split(",")]
-        names = [name for name, _unit in header]
-        if all(w in names for w in wanted):
-            break
-    else:
+    position = _header_position(lines, wanted)
+    if position is None:
         first = lines[0].strip() if lines else "nothing"
-        raise ProbeError(f"{command} printed unexpected output: {_shorten(first)}")
-    warnings = [f"{command}: {_shorten(line.strip())}" for line in lines[:position]]
+        raise ProbeError(f"{command} printed unexpected output: {printable(first)}")
+    header = [split_header(cell) for cell in lines[position].split(",")]
+    names = [name for name, _unit in header]
+    warnings = [f"{command}: {printable(line.strip())}" for line in lines[:position]]
     units = dict(header)
     wide_column = names.index(wide)
     rows: list[dict[str, str]] = []
     for line in lines[position + 1 :]:
         cells = _split_row(line, len(names), wide_column)
         if cells is None:
-            warnings.append(f"{command}: skipped unreadable line: {_shorten(line.strip())}")
+            warnings.append(f"{command}: skipped unreadable line: {printable(line.strip())}")
             continue
         rows.append(dict(zip(names, cells)))
     return Table(units, rows, warnings)
+
+
+def _header_position(lines: Sequence[str], wanted: Sequence[str]) -> int | None:
+    for position, line in enumerate(lines):
+        names = {split_header(cell)[0] for cell in line.split(",")}
+        if all(w in names for w in wanted):
+            return position
+    return None
 
 
 def text_value(cell: str | None) -> str | None:
@@ -143,7 +149,7 @@ def bytes_value(number: float, unit: str | None) -> int:
     factor = _BYTES_PER_UNIT.get((unit or "MiB").lower())
     if factor is None:
         raise ValueError(f"unknown memory unit {unit!r}")
-    return int(round(number * factor))
+    return round(number * factor)
 
 
 def parse_mig_list(text: str) -> dict[int, list[tuple[str, str, int]]]:
@@ -167,5 +173,7 @@ def parse_mig_list(text: str) -> dict[int, list[tuple[str, str, int]]]:
     return found
 
 
-def _shorten(text: str, limit: int = 120) -> str:
+def printable(text: str, limit: int = 120) -> str:
+    """Driver text made fit for a one-line message: control bytes replaced, length capped."""
+    text = "".join(c if c.isprintable() else "?" for c in text)
     return text if len(text) <= limit else text[: limit - 1] + "…"

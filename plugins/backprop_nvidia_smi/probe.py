@@ -21,7 +21,6 @@ from backprop_core.resources import (
     GpuReading,
     MigDevice,
 )
-
 from backprop_nvidia_smi.csv_output import (
     APP_FIELDS,
     GPU_FIELDS,
@@ -31,6 +30,7 @@ from backprop_nvidia_smi.csv_output import (
     number_value,
     parse_mig_list,
     parse_table,
+    printable,
     text_value,
 )
 
@@ -59,15 +59,15 @@ def run_nvidia_smi(binary: str, args: Sequence[str], timeout: float = TIMEOUT_SE
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill(proc)
+        call = args[0].split("=", 1)[0]
         raise NvidiaSmiTimeout(
-            f"nvidia-smi {args[0]} did not answer within {timeout:g} s (driver hung?)"
+            f"nvidia-smi {call} did not answer within {timeout:g} s (driver hung?)"
         ) from None
     stdout = out.decode("utf-8", errors="replace")
     if proc.returncode != 0:
         message = _first_line(err.decode("utf-8", errors="replace")) or _first_line(stdout)
         raise ProbeError(
-            f"nvidia-smi exited with code {proc.returncode}"
-            + (f": {message}" if message else "")
+            f"nvidia-smi exited with code {proc.returncode}" + (f": {message}" if message else "")
         )
     return stdout
 
@@ -92,8 +92,7 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 def _first_line(text: str) -> str:
     for line in text.splitlines():
         if line.strip():
-            line = line.strip()
-            return line if len(line) <= 160 else line[:159] + "…"
+            return printable(line.strip())
     return ""
 
 

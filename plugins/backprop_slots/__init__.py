@@ -1,1 +1,26 @@
-"""backprop default plugin (being written)."""
+"""The parallel-slots admission policy: wait while ``maxParallel`` runs are already active.
+
+``request.active_runs`` is filled by the runner from the slot locks under ``home/locks``.
+"""
+
+from __future__ import annotations
+
+from backprop_core import hookimpl
+from backprop_core.admission import AdmissionRequest, Verdict, Vote
+from backprop_core.resources import Snapshot
+from backprop_core.settings.model import Settings
+
+
+def vote(request: AdmissionRequest, settings: Settings) -> Vote:
+    limit = settings.max_parallel
+    used = request.active_runs
+    reason = f"{used} of {limit} parallel slots in use"
+    verdict = Verdict.WAIT if limit > 0 and used >= limit else Verdict.ADMIT
+    return Vote("parallel slots", verdict, reason)
+
+
+@hookimpl
+def backprop_admission_vote(
+    request: AdmissionRequest, snapshot: Snapshot, settings: Settings
+) -> Vote:
+    return vote(request, settings)

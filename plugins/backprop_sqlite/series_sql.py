@@ -1,18 +1,21 @@
-"""Reading metric series from SQLite, downsampled in SQL.
+"""Reading metric series from SQLite, downsampled without reading every point.
 
-Each bucket's finite min and max (with the step and time of the row holding them, through
-SQLite's bare-column rule for ``min()``/``max()``) come from two grouped scans of the series'
-primary-key range; the non-finite points come from a partial index. ``backprop_core.series.pick``
-then chooses what each bucket keeps, exactly as the pure-Python path does.
+Inserts keep, per ``TILE`` consecutive points, the finite min and max and where they are
+(``tiles``). A long series is downsampled from those (buckets are whole tiles, see
+``backprop_core.series.plan``); a short one from two grouped scans using SQLite's bare-column
+rule for ``min()``/``max()``. Non-finite points come from a partial index. Either way
+``backprop_core.series.pick`` chooses what each bucket keeps, exactly as the pure-Python path
+does, so both stores return the same series.
 """
 
 from __future__ import annotations
 
 import math
 import sqlite3
+from typing import Any
 
 from backprop_core.records import MetricSeries
-from backprop_core.series import Point, downsample, pick, plan
+from backprop_core.series import TILE, Point, downsample, pick, plan
 
 _NF = {1: math.nan, 2: math.inf, 3: -math.inf}
 
@@ -69,9 +72,63 @@ def read_series(
     return _to_series(key, _downsampled(conn, sid, total, p.bucket_size), total)
 
 
-def _downsampled(conn: sqlite3.Connection, sid: int, total: int, size: int) -> list[Point]:
+def update_tiles(
+    conn: sqlite3.Connection, sid: int, start: int, end: int, rows: list[tuple[Any, ...]]
+) -> None:
+    """Fold the new ``points`` rows (series, idx, step, time, value, nf, session) with indexes
+    in ``[start, end)`` into their tiles; non-finite rows (value NULL) do not count."""
+    if start >= end:
+        return
+    tiles: dict[int, list[Point | None]] = {}
+    first = start // TILE
+    if start % TILE:
+        row = conn.execute(
+            "SELECT lo, lo_idx, lo_step, lo_time, hi, hi_idx, hi_step, hi_time FROM tiles"
+            " WHERE series = ? AND tile = ?",
+            (sid, first),
+        ).fetchone()
+        if row is not None and row[0] is not None:
+            tiles[first] = [(row[1], row[2], row[3], row[0]), (row[5], row[6], row[7], row[4])]
+    for t in range(first, (end - 1) // TILE + 1):
+        tiles.setdefault(t, [None, None])
+    for _, idx, step, t, value, _, _ in rows:
+        if value is None:
+            continue
+        slot = tiles[idx // TILE]
+        lo, hi = slot
+        if lo is None or value < lo[3]:
+            slot[0] = (idx, step, t, value)
+        if hi is None or value > hi[3]:
+            slot[1] = (idx, step, t, value)
+    conn.executemany(
+        "INSERT OR REPLACE INTO tiles (series, tile, lo, lo_idx, lo_step, lo_time,"
+        " hi, hi_idx, hi_step, hi_time) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        [(sid, t, *_tile_half(lo), *_tile_half(hi)) for t, (lo, hi) in tiles.items()],
+    )
+
+
+def _tile_half(point: Point | None) -> tuple[object, ...]:
+    if point is None:
+        return (None, None, None, None)
+    return (point[3], point[0], point[1], point[2])
+
+
+def _extremes(
+    conn: sqlite3.Connection, sid: int, size: int
+) -> tuple[dict[int, Point], dict[int, Point]]:
+    """Each bucket's finite min and max point (first occurrence on ties)."""
     lows: dict[int, Point] = {}
     highs: dict[int, Point] = {}
+    if size % TILE == 0:
+        per = size // TILE
+        for target, agg, col in ((lows, "min", "lo"), (highs, "max", "hi")):
+            for b, i, s, t, v in conn.execute(
+                f"SELECT tile / ?, {col}_idx, {col}_step, {col}_time, {agg}({col}) FROM tiles"
+                " WHERE series = ? AND lo IS NOT NULL GROUP BY tile / ?",
+                (per, sid, per),
+            ):
+                target[b] = (i, s, t, v)
+        return lows, highs
     for target, agg in ((lows, "min"), (highs, "max")):
         for b, i, s, t, v in conn.execute(
             f"SELECT idx / ?, idx, step, time, {agg}(value) FROM points"
@@ -79,9 +136,16 @@ def _downsampled(conn: sqlite3.Connection, sid: int, total: int, size: int) -> l
             (size, sid, size),
         ):
             target[b] = (i, s, t, v)
+    return lows, highs
+
+
+def _downsampled(conn: sqlite3.Connection, sid: int, total: int, size: int) -> list[Point]:
+    lows, highs = _extremes(conn, sid, size)
     nans: dict[int, Point] = {}
     for i, s, t, nf in conn.execute(
-        "SELECT idx, step, time, nf FROM points WHERE series = ? AND value IS NULL ORDER BY idx",
+        # The planner prefers the primary key, which would visit every point of the series.
+        "SELECT idx, step, time, nf FROM points INDEXED BY points_non_finite"
+        " WHERE series = ? AND value IS NULL ORDER BY idx",
         (sid,),
     ):
         b = i // size

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from backprop_core.errors import AmbiguousRun, RunNotFound, StoreError
 from backprop_core.events import Event
-from backprop_core.ingest import digest, event_from_dict
+from backprop_core.ingest import PointRow, digest, event_from_dict
 from backprop_core.records import (
     CheckpointRecord,
     MetricSeries,
@@ -40,9 +40,8 @@ from backprop_core.store_files import (
     os_error_to_store_error,
     warn_moved_aside,
 )
-
 from backprop_sqlite.schema import SCHEMA_VERSION, migrate
-from backprop_sqlite.series_sql import read_series
+from backprop_sqlite.series_sql import read_series, update_tiles
 
 BUSY_TIMEOUT_S = 30.0
 DB_NAME = "backprop.db"
@@ -96,9 +95,16 @@ class SqliteStore(Store):
 
     def _open(self) -> sqlite3.Connection:
         try:
+            self.home.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise os_error_to_store_error(exc, "create the backprop home") from exc
+        try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
             if "not a database" not in str(exc) and "malformed" not in str(exc):
+                reader = self._read_only_connection()
+                if reader is not None:
+                    return reader
                 raise self._error(exc, "open") from exc
         backup = move_aside(self.home, self.path, extra_suffixes=("-wal", "-shm"), probe=_probe)
         try:
@@ -106,6 +112,31 @@ class SqliteStore(Store):
         finally:
             if backup is not None:
                 warn_moved_aside(self.path, backup)
+
+    def _read_only_connection(self) -> sqlite3.Connection | None:
+        """A read-only connection when the home cannot be written, so reading still works
+        (writes then fail with a read-only ``StoreError``)."""
+        if not self.path.exists():
+            return None
+        read_only_fs = _read_only_fs(self.home.root)
+        writable = os.access(self.home.root, os.W_OK | os.X_OK) and os.access(self.path, os.W_OK)
+        if writable and not read_only_fs:
+            return None
+        # On read-only media nobody can change the file, which is what ``immutable`` needs.
+        mode = "immutable=1" if read_only_fs else "mode=ro"
+        try:
+            conn = sqlite3.connect(
+                f"{self.path.as_uri()}?{mode}",
+                uri=True,
+                timeout=BUSY_TIMEOUT_S,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.create_function("bp_glob", 2, _glob, deterministic=True)
+            conn.execute("SELECT count(*) FROM runs").fetchone()
+            return conn
+        except sqlite3.Error:
+            return None
 
     def _error(self, exc: Exception, what: str) -> StoreError:
         if isinstance(exc, OSError):
@@ -311,9 +342,7 @@ class SqliteStore(Store):
         return session
 
     def sessions(self, run_id: str) -> list[SessionRecord]:
-        rows = self._read(
-            "SELECT record FROM sessions WHERE run_id = ? ORDER BY number", (run_id,)
-        )
+        rows = self._read("SELECT record FROM sessions WHERE run_id = ? ORDER BY number", (run_id,))
         return [session_from_dict(json.loads(r[0])) for r in rows]
 
     # events, metrics, checkpoints ------------------------------------------------------------
@@ -355,36 +384,40 @@ class SqliteStore(Store):
                 run.last_step = found.last_step
             run.done = run.done or found.done
             self._put(conn, run)
-            conn.execute(
-                "UPDATE runs SET event_seq = ? WHERE id = ?", (seq + len(events), run_id)
-            )
+            conn.execute("UPDATE runs SET event_seq = ? WHERE id = ?", (seq + len(events), run_id))
 
-    def _insert_points(self, conn: sqlite3.Connection, run_id: str, points: Sequence[Any]) -> None:
-        counts: dict[str, list[int]] = {}  # key -> [series id, next index]
-        for key in {p.key for p in points}:
+    def _insert_points(
+        self, conn: sqlite3.Connection, run_id: str, points: Sequence[PointRow]
+    ) -> None:
+        by_key: dict[str, list[PointRow]] = {}
+        for p in points:
+            group = by_key.get(p[0])
+            if group is None:
+                group = by_key[p[0]] = []
+            group.append(p)
+        rows: list[tuple[Any, ...]] = []
+        counts: list[tuple[int, int]] = []
+        isfinite = math.isfinite
+        for key, group in by_key.items():
             conn.execute("INSERT OR IGNORE INTO series (run_id, key) VALUES (?, ?)", (run_id, key))
-            sid, count = conn.execute(
+            sid, start = conn.execute(
                 "SELECT id, count FROM series WHERE run_id = ? AND key = ?", (run_id, key)
             ).fetchone()
-            counts[key] = [sid, count]
-        rows = []
-        for p in points:
-            slot = counts[p.key]
-            value = p.value
-            if math.isfinite(value):
-                rows.append((slot[0], slot[1], p.step, p.time, value, None, p.session))
-            else:
-                nf = 1 if value != value else (2 if value > 0 else 3)
-                rows.append((slot[0], slot[1], p.step, p.time, None, nf, p.session))
-            slot[1] += 1
+            first = len(rows)
+            for idx, (_, value, t, step, session) in enumerate(group, start=start):
+                if isfinite(value):
+                    rows.append((sid, idx, step, t, value, None, session))
+                else:
+                    nf = 1 if value != value else (2 if value > 0 else 3)
+                    rows.append((sid, idx, step, t, None, nf, session))
+            update_tiles(conn, sid, start, start + len(group), rows[first:])
+            counts.append((start + len(group), sid))
         conn.executemany(
             "INSERT INTO points (series, idx, step, time, value, nf, session)"
             " VALUES (?,?,?,?,?,?,?)",
             rows,
         )
-        conn.executemany(
-            "UPDATE series SET count = ? WHERE id = ?", [(c, s) for s, c in counts.values()]
-        )
+        conn.executemany("UPDATE series SET count = ? WHERE id = ?", counts)
 
     def events(
         self,
@@ -448,6 +481,13 @@ class SqliteStore(Store):
                 return read_series(self.conn, run_id, key, max_points, after_step)
             except sqlite3.Error as exc:
                 raise self._error(exc, "read") from exc
+
+
+def _read_only_fs(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _probe(path: Path) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backprop_core.events import Event
-from backprop_core.records import CheckpointRecord, MetricPoint
+from backprop_core.records import CheckpointRecord
 
 _NON_FINITE = {
     "nan": math.nan,
@@ -33,6 +33,8 @@ _RESERVED = frozenset({"event", "step", "time", "session", "epoch", "data"})
 
 def as_number(value: Any) -> float | None:
     """``value`` as a float if it is a metric value, else ``None``."""
+    if type(value) is float:  # the common case first: this runs once per metric value
+        return value
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -72,11 +74,16 @@ def metric_values(event: Event) -> dict[str, float]:
     return numeric_items({k: v for k, v in event.payload.items() if k not in _RESERVED})
 
 
+#: A metric point as ``digest`` yields it: (key, value, time, step, session). Plain tuples,
+#: because a batch can hold hundreds of thousands of them; ``MetricPoint(*row)`` builds one.
+PointRow = tuple[str, float, float, "int | None", "int | None"]
+
+
 @dataclass
 class Digest:
     """What one batch of events changes in a store."""
 
-    points: list[MetricPoint] = field(default_factory=list)
+    points: list[PointRow] = field(default_factory=list)
     checkpoints: list[CheckpointRecord] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     last_metrics: dict[str, float] = field(default_factory=dict)
@@ -115,9 +122,10 @@ def digest(run_id: str, events: Sequence[Event] | Iterable[Event]) -> Digest:
             out.last_step = step
         kind = event.kind
         if kind == "metrics":
-            for key, value in metric_values(event).items():
-                out.points.append(MetricPoint(key, value, event.time, step, event.session))
-                out.last_metrics[key] = value
+            values = metric_values(event)
+            t, session = event.time, event.session
+            out.points.extend([(key, value, t, step, session) for key, value in values.items()])
+            out.last_metrics.update(values)
         elif kind == "checkpoint_saved":
             checkpoint = checkpoint_of(run_id, event)
             if checkpoint is not None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import time
 
-import psutil
-
 from backprop_core.records import ACTIVE_STATUSES, RunStatus, SessionRecord
 from backprop_core.store import Store
 
@@ -21,6 +19,8 @@ def process_alive(pid: int | None, started: float | None) -> bool:
     """Whether the process ``pid`` that started at ``started`` (unix seconds) still runs."""
     if pid is None or started is None:
         return False
+    import psutil  # only needed when some run is active; keeps `backprop list` start-up lean
+
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
@@ -32,6 +32,8 @@ def process_alive(pid: int | None, started: float | None) -> bool:
 
 def process_start_time(pid: int) -> float:
     """The OS's start time of ``pid`` (what sessions store as ``supervisor_started``)."""
+    import psutil
+
     return float(psutil.Process(pid).create_time())
 
 

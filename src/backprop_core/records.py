@@ -181,7 +181,7 @@ class RunFilter:
 _NON_FINITE_TEXT = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
-def json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:  # returns the same shape it was given
     """``value`` with every non-finite float replaced by "NaN", "Infinity" or "-Infinity"."""
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):

@@ -11,6 +11,7 @@ from backprop_core.settings.model import Settings
 from backprop_core.store import Store
 from backprop_core.store_files import os_error_to_store_error
 
+
 def open_store(
     settings: Settings, *, reconcile: bool = True, require_writable: bool = False
 ) -> Store:

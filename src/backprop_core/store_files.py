@@ -4,14 +4,13 @@ store file aside (never emptying it), and proving a home is writable before a ru
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import errno
 
 from backprop_core.errors import StoreError
 from backprop_core.paths import Home
@@ -127,4 +126,3 @@ def check_folder_writable(home: Home) -> None:
     finally:
         with contextlib.suppress(OSError):
             probe.unlink()
-

@@ -5,9 +5,11 @@ own children, nor a grandchild that called ``setsid``. The supervisor therefore 
 process (in its own session) with a pipe on its stdin. The guardian remembers every descendant
 of the supervisor, polling a few times a second; when the pipe reaches end-of-file without the
 supervisor having said ``done``, the supervisor is gone, and the guardian SIGKILLs everything it
-remembered that is still the same process (pid plus start time).
+remembered that is still the same process (pid plus start time), and every process whose
+environment carries this session's ``BACKPROP_RUN_ID`` and ``BACKPROP_SESSION`` (which also
+catches descendants born after the last poll, or before the guardian's first one).
 
-Run as ``python -m backprop_core.supervisor.guardian SUPERVISOR_PID``.
+Run as ``python -m backprop_core.supervisor.guardian SUPERVISOR_PID RUN_ID SESSION``.
 """
 
 from __future__ import annotations
@@ -22,8 +24,15 @@ import psutil
 POLL_SECONDS = 0.25
 
 
+_DONE: dict[int, psutil.Process] = {}
+
+
+def _supervisor_said_done(known: dict[int, psutil.Process]) -> bool:
+    return known is _DONE
+
+
 def _watch(supervisor_pid: int) -> dict[int, psutil.Process]:
-    """Track descendants until the supervisor says done (empty result) or disappears."""
+    """Track descendants until the supervisor says done (``_DONE``) or disappears."""
     me = os.getpid()
     known: dict[int, psutil.Process] = {}
     try:
@@ -35,7 +44,7 @@ def _watch(supervisor_pid: int) -> dict[int, psutil.Process]:
         if ready:
             data = os.read(0, 4096)
             if b"done" in data:
-                return {}
+                return _DONE
             if not data:
                 return known
         try:
@@ -46,10 +55,29 @@ def _watch(supervisor_pid: int) -> dict[int, psutil.Process]:
             return known
 
 
+def _marked(run_id: str, session: str) -> dict[int, psutil.Process]:
+    """Processes whose environment says they belong to this session of the run."""
+    found: dict[int, psutil.Process] = {}
+    me = os.getpid()
+    for proc in psutil.process_iter():
+        if proc.pid == me:
+            continue
+        with contextlib.suppress(psutil.Error, OSError):
+            env = proc.environ()
+            if env.get("BACKPROP_RUN_ID") == run_id and env.get("BACKPROP_SESSION") == session:
+                found[proc.pid] = proc
+    return found
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
+    if len(argv) != 3:
         return 2
-    known = _watch(int(argv[0]))
+    supervisor_pid, run_id, session = int(argv[0]), argv[1], argv[2]
+    known = _watch(supervisor_pid)
+    if _supervisor_said_done(known):
+        return 0
+    for pid, proc in _marked(run_id, session).items():
+        known.setdefault(pid, proc)
     for proc in known.values():
         with contextlib.suppress(psutil.Error):
             for child in proc.children(recursive=True):

@@ -11,11 +11,18 @@ import sys
 class Guardian:
     """Handle on a running guardian; ``done()`` dismisses it without any killing."""
 
-    def __init__(self) -> None:
+    def __init__(self, run_id: str, session: int) -> None:
         read_end, self._write_end = os.pipe()
         try:
             self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [sys.executable, "-m", "backprop_core.supervisor.guardian", str(os.getpid())],
+                [
+                    sys.executable,
+                    "-m",
+                    "backprop_core.supervisor.guardian",
+                    str(os.getpid()),
+                    run_id,
+                    str(session),
+                ],
                 stdin=read_end,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -68,8 +68,10 @@ class StreamReader(threading.Thread):
         on_line: LineHandler,
         on_chunk: Callable[[], None] | None = None,
         all_lines: bool = False,
+        close_fd: bool = False,
     ) -> None:
         super().__init__(name=f"backprop-{name}", daemon=True)
+        self.close_fd = close_fd
         self.fd = fd
         self.tee = tee
         self.terminal = terminal
@@ -77,9 +79,10 @@ class StreamReader(threading.Thread):
         self.on_chunk = on_chunk
         self.all_lines = all_lines
         self.bytes_read = 0
+        self.finished = False
 
     def run(self) -> None:
-        pending = b""
+        pending = bytearray()  # the start of a line whose newline has not arrived yet
         overlong = False  # inside a line already flushed in pieces: don't parse its tail
         try:
             while True:
@@ -94,16 +97,16 @@ class StreamReader(threading.Thread):
                 self.bytes_read += len(chunk)
                 if self.on_chunk is not None:
                     self.on_chunk()
-                data = pending + chunk if pending else chunk
-                cut = data.rfind(b"\n")
+                cut = chunk.rfind(b"\n")
                 if cut < 0:
-                    if len(data) > MAX_PENDING_BYTES:
-                        self._emit(data)
-                        pending, overlong = b"", True
-                    else:
-                        pending = data
+                    pending += chunk
+                    if len(pending) > MAX_PENDING_BYTES:
+                        self._emit(bytes(pending))
+                        pending.clear()
+                        overlong = True
                     continue
-                complete, pending = data[: cut + 1], data[cut + 1 :]
+                complete = bytes(pending) + chunk[: cut + 1] if pending else chunk[: cut + 1]
+                pending = bytearray(chunk[cut + 1 :])
                 self._emit(complete)
                 lines = complete.split(b"\n")
                 lines.pop()  # the empty piece after the final newline
@@ -112,12 +115,14 @@ class StreamReader(threading.Thread):
                     overlong = False
                 self._parse(lines)
             if pending:
-                self._emit(pending)
+                self._emit(bytes(pending))
                 if not overlong:
-                    self._parse([pending])
+                    self._parse([bytes(pending)])
         finally:
-            with contextlib.suppress(OSError):
-                os.close(self.fd)
+            self.finished = True
+            if self.close_fd:
+                with contextlib.suppress(OSError):
+                    os.close(self.fd)
 
     def _emit(self, data: bytes) -> None:
         if self.tee is not None:

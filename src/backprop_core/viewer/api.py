@@ -56,7 +56,9 @@ async def list_runs(request: Request) -> Response:
 
 def _detail(store: Store, ref: str) -> dict[str, Any]:
     run = store.resolve(ref)
-    return run_detail(run, store.sessions(run.id), store.checkpoints(run.id), store.metric_keys(run.id))
+    return run_detail(
+        run, store.sessions(run.id), store.checkpoints(run.id), store.metric_keys(run.id)
+    )
 
 
 async def get_run(request: Request) -> Response:
@@ -70,7 +72,9 @@ async def get_metrics(request: Request) -> Response:
     keeping every bucket's min and max: ``{"run_id", "seq", "keys", "series": {key: {...}}}``."""
     ref = request.path_params["run_id"]
     wanted = list_param(request.query_params, "keys")
-    max_points = int_param(request.query_params, "max_points", DEFAULT_MAX_POINTS, low=10, high=MAX_MAX_POINTS)
+    max_points = int_param(
+        request.query_params, "max_points", DEFAULT_MAX_POINTS, low=10, high=MAX_MAX_POINTS
+    )
     if len(wanted) > MAX_KEYS:
         raise ParamError("keys", f"at most {MAX_KEYS} keys at once")
 
@@ -82,7 +86,13 @@ async def get_metrics(request: Request) -> Response:
         # stream, and the page drops the ones it already has (by step).
         seq = last_seq(store, run.id)
         series = {k: series_dict(store.metric_series(run.id, k, max_points)) for k in keys}
-        return {"run_id": run.id, "seq": seq, "keys": all_keys, "max_points": max_points, "series": series}
+        return {
+            "run_id": run.id,
+            "seq": seq,
+            "keys": all_keys,
+            "max_points": max_points,
+            "series": series,
+        }
 
     return ApiJSON(await viewer_state(request).gateway.call(read))
 

@@ -10,7 +10,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from backprop_core.store import Store
 
@@ -23,14 +23,20 @@ class StoreGateway:
     def __init__(self, open_store: Callable[[], Store]) -> None:
         self._open = open_store
         self._store: Store | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backprop-store")
+        self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
-    def _get(self) -> Store:
+    def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
-            if self._store is None:
-                self._store = self._open()
-            return self._store
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backprop-store")
+            return self._executor
+
+    def _get(self) -> Store:
+        # Only ever called on the store thread.
+        if self._store is None:
+            self._store = self._open()
+        return self._store
 
     def _run(self, fn: Callable[[Store], T]) -> T:
         return fn(self._get())
@@ -38,20 +44,22 @@ class StoreGateway:
     async def call(self, fn: Callable[[Store], T]) -> T:
         """``fn(store)`` on the store thread, awaited without blocking the event loop."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run, fn)
+        return await loop.run_in_executor(self._pool(), self._run, fn)
 
     def close(self) -> None:
+        """Close the store and stop the thread; a later ``call`` opens both again."""
+
         def _close() -> None:
             if self._store is not None:
                 self._store.close()
                 self._store = None
 
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is None:
+            return
         try:
-            self._executor.submit(_close).result(timeout=5)
+            executor.submit(_close).result(timeout=5)
         except Exception:  # closing is best effort at shutdown
             pass
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-    @property
-    def home(self) -> Any:
-        return self._get().home
+        executor.shutdown(wait=False, cancel_futures=True)

@@ -54,7 +54,9 @@ def log_path(home: Home, run_id: str, session: int) -> Path | None:
     return real
 
 
-def read_log(home: Home, run_id: str, session: int, offset: int | None, limit: int | None) -> LogChunk:
+def read_log(
+    home: Home, run_id: str, session: int, offset: int | None, limit: int | None
+) -> LogChunk:
     """Bytes ``[offset, offset+limit)`` of the log (whole lines when the file goes on), or, with
     no offset, its last ``limit`` bytes starting at a line boundary."""
     limit = min(limit or (DEFAULT_TAIL_BYTES if offset is None else MAX_READ_BYTES), MAX_READ_BYTES)

@@ -40,7 +40,9 @@ def int_param(
     return value
 
 
-def choice_param(query: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+def choice_param(
+    query: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]
+) -> str:
     raw = query.get(name) or default
     if raw not in choices:
         raise ParamError(name, f"expected one of {', '.join(choices)}, got {raw!r}")

@@ -39,7 +39,12 @@ SECURITY_HEADERS = [
     ),
 ]
 
-_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".png": "image/png"}
+_TYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
 
 
 def cookie_name(token: str) -> str:
@@ -75,7 +80,11 @@ class SecurityMiddleware:
             given, from_query = self._given_token(scope, headers)
             if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):
                 await self._deny(
-                    scope, receive, send, 401, "missing or wrong token; open the URL printed by backprop ui"
+                    scope,
+                    receive,
+                    send,
+                    401,
+                    "missing or wrong token; open the URL printed by backprop ui",
                 )
                 return
             set_cookie = from_query
@@ -111,7 +120,9 @@ class SecurityMiddleware:
         morsel = cookies.get(self.cookie)
         return (morsel.value if morsel else None), False
 
-    async def _deny(self, scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
+    async def _deny(
+        self, scope: Scope, receive: Receive, send: Send, status: int, message: str
+    ) -> None:
         response: Response
         if scope["path"].startswith("/api/"):
             response = api_error(status, message)
@@ -146,4 +157,6 @@ async def static_file(request: Request) -> Response:
     if path is None:
         return PlainTextResponse("404: no such file\n", status_code=404)
     media_type = _TYPES.get(path.suffix) or mimetypes.guess_type(path.name)[0] or "text/plain"
-    return FileResponse(path, media_type=media_type, headers={"Cache-Control": "public, max-age=300"})
+    return FileResponse(
+        path, media_type=media_type, headers={"Cache-Control": "public, max-age=300"}
+    )

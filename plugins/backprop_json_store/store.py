@@ -1,0 +1,371 @@
+"""``JsonStore``: every write is a read-modify-write of ``experiments.json`` under an exclusive
+``flock``, written to a temp file, fsynced and renamed into place, so no writer ever overwrites
+another's changes and a reader never sees half a file.
+
+Events go to ``runs/<id>/events.jsonl``. The index records how many bytes of that file are
+committed; a writer first cuts the file back to that length (dropping lines a killed writer left
+behind) and the index rename is the commit point, so events and index always agree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from backprop_core.errors import AmbiguousRun, RunNotFound, StoreError
+from backprop_core.events import Event
+from backprop_core.ingest import digest, event_from_dict, event_to_dict
+from backprop_core.records import (
+    CheckpointRecord,
+    MetricSeries,
+    RunFilter,
+    RunRecord,
+    SessionRecord,
+    StoredEvent,
+    checkpoint_from_dict,
+    checkpoint_to_dict,
+    coerce_changes,
+    run_from_dict,
+    run_to_dict,
+    session_from_dict,
+    session_to_dict,
+)
+from backprop_core.series import downsample
+from backprop_core.store import DuplicateRun, Store
+from backprop_core.store_files import (
+    atomic_write,
+    check_folder_writable,
+    exclusive_lock,
+    move_aside,
+    os_error_to_store_error,
+    warn_moved_aside,
+)
+
+INDEX_NAME = "experiments.json"
+FORMAT = "backprop-json-store"
+T = TypeVar("T")
+Index = dict[str, Any]
+
+
+def _empty() -> Index:
+    return {
+        "format": FORMAT,
+        "version": 1,
+        "runs": {},
+        "sessions": {},
+        "checkpoints": {},
+        "metric_keys": {},
+        "events": {},
+    }
+
+
+def _parse(raw: bytes) -> Index:
+    data = json.loads(raw)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError("not a backprop JSON store")
+    return data
+
+
+def _probe(path: Path) -> bool:
+    try:
+        _parse(path.read_bytes())
+        return False
+    except (ValueError, UnicodeDecodeError):
+        return True
+
+
+class JsonStore(Store):
+    name: ClassVar[str] = "json"
+
+    def __init__(self, home: Path) -> None:
+        super().__init__(home)
+        self.path = self.home.root / INDEX_NAME
+        self.lock_path = self.home.locks_dir / "json-store.lock"
+
+    # file access ---------------------------------------------------------------------------
+    def _load(self) -> Index:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return _empty()
+        except OSError as exc:
+            raise os_error_to_store_error(exc, "read the run store") from exc
+        try:
+            return _parse(raw)
+        except (ValueError, UnicodeDecodeError):
+            backup = move_aside(self.home, self.path, probe=_probe)
+            if backup is not None:
+                warn_moved_aside(self.path, backup)
+            return self._load() if self.path.exists() and not _probe(self.path) else _empty()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[Index]:
+        """The index, locked for writing; saved when the block ends without an error."""
+        try:
+            lock = exclusive_lock(self.lock_path)
+            lock.__enter__()
+        except OSError as exc:
+            raise os_error_to_store_error(exc, "lock the run store") from exc
+        try:
+            index = self._load()
+            yield index
+            data = json.dumps(index, default=str, separators=(",", ":")).encode()
+            try:
+                atomic_write(self.path, data)
+            except OSError as exc:
+                raise os_error_to_store_error(exc, "write the run store") from exc
+        finally:
+            lock.__exit__(None, None, None)
+
+    def _mutate(self, fn: Callable[[Index], T]) -> T:
+        with self._locked() as index:
+            return fn(index)
+
+    def check_writable(self) -> None:
+        check_folder_writable(self.home)
+        self._mutate(lambda index: None)
+
+    # runs ----------------------------------------------------------------------------------
+    @staticmethod
+    def _run(index: Index, run_id: str) -> dict[str, Any]:
+        run = index["runs"].get(run_id)
+        if run is None:
+            raise RunNotFound(f"no run with id {run_id}", hint="see `backprop list`")
+        return dict(run)
+
+    def create_run(self, run: RunRecord) -> RunRecord:
+        self.home.run_dir(run.id)
+
+        def add(index: Index) -> None:
+            if run.id in index["runs"]:
+                raise DuplicateRun(f"a run with id {run.id} already exists")
+            index["runs"][run.id] = run_to_dict(run)
+
+        self._mutate(add)
+        return run
+
+    def update_run(self, run_id: str, **changes: Any) -> RunRecord:
+        changes = coerce_changes(RunRecord, changes)
+        changes.pop("id", None)
+
+        def update(index: Index) -> RunRecord:
+            run = run_from_dict(self._run(index, run_id))
+            for key, value in changes.items():
+                setattr(run, key, value)
+            index["runs"][run_id] = run_to_dict(run)
+            return run
+
+        return self._mutate(update)
+
+    def get_run(self, run_id: str) -> RunRecord:
+        return run_from_dict(self._run(self._load(), run_id))
+
+    def _newest_first(self, runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return sorted(runs, key=lambda r: (r["created_at"], r["id"]), reverse=True)
+
+    def resolve(self, ref: str) -> RunRecord:
+        runs = self._load()["runs"]
+        if ref in runs:
+            return run_from_dict(runs[ref])
+        found = [r for i, r in runs.items() if i.startswith(ref)] or [
+            r for r in runs.values() if r.get("name") == ref
+        ]
+        if not found:
+            raise RunNotFound(
+                f"no run matches '{ref}'", hint="give a run id, a unique prefix or a name"
+            )
+        if len(found) > 1:
+            raise AmbiguousRun(ref, [r["id"] for r in self._newest_first(found)])
+        return run_from_dict(found[0])
+
+    @staticmethod
+    def _matches(run: dict[str, Any], flt: RunFilter) -> bool:
+        if flt.statuses is not None and run["status"] not in {s.value for s in flt.statuses}:
+            return False
+        if flt.name is not None and not (
+            run.get("name") is not None and fnmatch.fnmatchcase(run["name"], flt.name)
+        ):
+            return False
+        tags = run.get("tags") or {}
+        return all(tags.get(k) == v for k, v in flt.tags)
+
+    def list_runs(self, flt: RunFilter | None = None) -> list[RunRecord]:
+        flt = flt or RunFilter()
+        runs = self._newest_first(
+            [r for r in self._load()["runs"].values() if self._matches(r, flt)]
+        )
+        end = None if flt.limit is None else flt.offset + flt.limit
+        return [run_from_dict(r) for r in runs[flt.offset : end]]
+
+    def count_runs(self, flt: RunFilter | None = None) -> int:
+        flt = flt or RunFilter()
+        return sum(1 for r in self._load()["runs"].values() if self._matches(r, flt))
+
+    def delete_run(self, run_id: str) -> None:
+        def delete(index: Index) -> None:
+            self._run(index, run_id)
+            for table in ("runs", "sessions", "checkpoints", "metric_keys", "events"):
+                index[table].pop(run_id, None)
+            with contextlib.suppress(OSError):
+                self._events_path(run_id).unlink()
+
+        self._mutate(delete)
+
+    # sessions ------------------------------------------------------------------------------
+    def add_session(self, session: SessionRecord) -> None:
+        def add(index: Index) -> None:
+            run = self._run(index, session.run_id)
+            sessions = index["sessions"].setdefault(session.run_id, [])
+            if any(s["number"] == session.number for s in sessions):
+                raise StoreError(f"run {session.run_id} already has a session {session.number}")
+            sessions.append(session_to_dict(session))
+            sessions.sort(key=lambda s: s["number"])
+            run["session_count"] = run.get("session_count", 0) + 1
+            index["runs"][session.run_id] = run
+
+        self._mutate(add)
+
+    def update_session(self, run_id: str, number: int, **changes: Any) -> SessionRecord:
+        changes = coerce_changes(SessionRecord, changes)
+        changes.pop("run_id", None)
+        changes.pop("number", None)
+
+        def update(index: Index) -> SessionRecord:
+            sessions = index["sessions"].get(run_id, [])
+            for i, raw in enumerate(sessions):
+                if raw["number"] == number:
+                    session = session_from_dict(raw)
+                    for key, value in changes.items():
+                        setattr(session, key, value)
+                    sessions[i] = session_to_dict(session)
+                    if "active_seconds" in changes:
+                        run = self._run(index, run_id)
+                        run["active_seconds"] = sum(
+                            float(s.get("active_seconds") or 0.0) for s in sessions
+                        )
+                        index["runs"][run_id] = run
+                    return session
+            raise RunNotFound(f"run {run_id} has no session {number}")
+
+        return self._mutate(update)
+
+    def sessions(self, run_id: str) -> list[SessionRecord]:
+        return [session_from_dict(s) for s in self._load()["sessions"].get(run_id, [])]
+
+    # events, metrics, checkpoints ------------------------------------------------------------
+    def _events_path(self, run_id: str) -> Path:
+        return self.home.run_dir(run_id) / "events.jsonl"
+
+    def append_events(self, run_id: str, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        found = digest(run_id, events)
+
+        def append(index: Index) -> None:
+            run = run_from_dict(self._run(index, run_id))
+            state = index["events"].setdefault(run_id, {"seq": 0, "bytes": 0})
+            lines = []
+            for i, event in enumerate(events, start=state["seq"] + 1):
+                lines.append(json.dumps({"seq": i, **event_to_dict(event)}, default=str))
+            data = ("\n".join(lines) + "\n").encode()
+            path = self._events_path(run_id)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(path, "ab") as fh:
+                    fh.truncate(state["bytes"])  # drop what a killed writer left uncommitted
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except OSError as exc:
+                raise os_error_to_store_error(exc, "write the run's events") from exc
+            state["seq"] += len(events)
+            state["bytes"] += len(data)
+            keys = set(index["metric_keys"].get(run_id, [])) | {p[0] for p in found.points}
+            index["metric_keys"][run_id] = sorted(keys)
+            if found.checkpoints:
+                index["checkpoints"].setdefault(run_id, []).extend(
+                    checkpoint_to_dict(c) for c in found.checkpoints
+                )
+                run.checkpoint_count += len(found.checkpoints)
+            run.last_metrics, run.summary = found.apply_to(run.last_metrics, run.summary)
+            if found.last_step is not None:
+                run.last_step = found.last_step
+            run.done = run.done or found.done
+            index["runs"][run_id] = run_to_dict(run)
+
+        self._mutate(append)
+
+    def _read_events(self, run_id: str) -> Iterator[dict[str, Any]]:
+        committed = self._load()["events"].get(run_id, {"bytes": 0})["bytes"]
+        if not committed:
+            return
+        try:
+            with open(self._events_path(run_id), "rb") as fh:
+                raw = fh.read(committed)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise os_error_to_store_error(exc, "read the run's events") from exc
+        for line in raw.splitlines():
+            if line.strip():
+                yield json.loads(line)
+
+    def events(
+        self,
+        run_id: str,
+        kinds: Sequence[str] | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        out: list[StoredEvent] = []
+        for raw in self._read_events(run_id):
+            if raw["seq"] <= after_seq or (kinds is not None and raw["kind"] not in kinds):
+                continue
+            out.append(StoredEvent(run_id, raw["seq"], event_from_dict(raw)))
+            if limit is not None and len(out) >= limit:
+                break
+        return out
+
+    def checkpoints(self, run_id: str) -> list[CheckpointRecord]:
+        return [checkpoint_from_dict(c) for c in self._load()["checkpoints"].get(run_id, [])]
+
+    def delete_checkpoints(self, run_id: str, paths: Sequence[str]) -> None:
+        gone = set(paths)
+
+        def delete(index: Index) -> None:
+            run = self._run(index, run_id)
+            kept = [c for c in index["checkpoints"].get(run_id, []) if c["path"] not in gone]
+            index["checkpoints"][run_id] = kept
+            run["checkpoint_count"] = len(kept)
+            index["runs"][run_id] = run
+
+        if gone:
+            self._mutate(delete)
+
+    def metric_keys(self, run_id: str) -> list[str]:
+        return list(self._load()["metric_keys"].get(run_id, []))
+
+    def metric_series(
+        self, run_id: str, key: str, max_points: int | None = None, after_step: int | None = None
+    ) -> MetricSeries:
+        found = digest(
+            run_id,
+            (event_from_dict(r) for r in self._read_events(run_id) if r["kind"] == "metrics"),
+        )
+        rows = [p for p in found.points if p[0] == key]
+        if after_step is not None:
+            rows = [p for p in rows if p[3] is not None and p[3] > after_step]
+        points = [(i, p[3], p[2], p[1]) for i, p in enumerate(rows)]
+        kept = downsample(points, max_points) if max_points else points
+        return MetricSeries(
+            key=key,
+            steps=[p[1] for p in kept],
+            times=[p[2] for p in kept],
+            values=[p[3] for p in kept],
+            total=len(points),
+        )

@@ -1,0 +1,91 @@
+"""``backprop list``: recorded runs, newest first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from backprop_core.cli.options import echo_json, is_terminal, json_option, settings_options
+from backprop_core.cli.run_views import (
+    duration_seconds,
+    format_duration,
+    format_metrics,
+    format_time,
+    open_from_options,
+    print_table,
+    run_view,
+)
+from backprop_core.errors import UsageError
+from backprop_core.records import RunFilter, RunStatus
+
+HEADER = ("ID", "NAME", "STATUS", "SESSIONS", "DURATION", "STEP", "METRICS", "CKPTS", "STARTED")
+
+
+def parse_tags(tags: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for tag in tags:
+        key, sep, value = tag.partition("=")
+        if not sep or not key:
+            raise UsageError(f"bad --tag '{tag}'", hint="write it as KEY=VALUE")
+        out.append((key, value))
+    return tuple(out)
+
+
+@click.command("list")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice([s.value for s in RunStatus]),
+    help="Only runs with this status (repeatable).",
+)
+@click.option("--name", metavar="GLOB", help="Only runs whose name matches this shell pattern.")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@settings_options
+@json_option
+def list_command(
+    statuses: tuple[str, ...],
+    name: str | None,
+    tags: tuple[str, ...],
+    limit: int,
+    as_json: bool,
+    **options: Any,
+) -> None:
+    """List recorded runs, newest first.
+
+    On a terminal this is a table; otherwise one tab-separated line per run with the columns
+    id, name, status, sessions, duration, last step, metrics, checkpoints, started.
+    """
+    flt = RunFilter(
+        statuses=frozenset(RunStatus(s) for s in statuses) if statuses else None,
+        name=name,
+        tags=parse_tags(tags),
+        limit=limit,
+    )
+    _, store = open_from_options(options)
+    with store:
+        runs = store.list_runs(flt)
+    if as_json:
+        echo_json([run_view(r) for r in runs])
+        return
+    rows = [
+        (
+            r.id,
+            r.name or "-",
+            r.status.value,
+            str(r.session_count),
+            format_duration(duration_seconds(r)),
+            "-" if r.last_step is None else str(r.last_step),
+            format_metrics(r.last_metrics),
+            str(r.checkpoint_count),
+            format_time(r.started_at or r.created_at),
+        )
+        for r in runs
+    ]
+    terminal = is_terminal()
+    if terminal and not rows:
+        click.echo("no runs recorded yet (start one with `backprop run SCRIPT`)")
+        return
+    print_table(HEADER, rows, terminal)

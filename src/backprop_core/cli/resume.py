@@ -1,0 +1,72 @@
+"""``backprop resume RUN``: the next session of a run, from its newest existing checkpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from backprop_core.cli.options import governor_options, overrides_from_options, settings_options
+from backprop_core.cli.run_options import run_overrides, run_settings_options
+
+
+@click.command("resume")
+@run_settings_options
+@governor_options
+@settings_options
+@click.argument("run_ref", metavar="RUN")
+def resume_command(run_ref: str, **options: Any) -> None:
+    """Start the next session of RUN with its stored script, arguments and options.
+
+    Flags given now override the stored options.
+    """
+    from backprop_core.cli.run import finish
+    from backprop_core.run.runner import RunOptions, open_run_store, resume_run
+    from backprop_core.settings import resolve_with_warnings
+    from backprop_core.settings.sources import deep_merge
+
+    now = deep_merge(overrides_from_options(options), run_overrides(options))
+    # First resolve with today's flags only to find the home and store the run lives in.
+    where, _ = resolve_with_warnings(now, config_file=options.get("config_file"))
+    store = open_run_store(where)
+    try:
+        run = store.resolve(run_ref)
+        stored = _non_default(
+            {k: v for k, v in dict(run.settings).items() if k not in ("home", "store")}
+        )
+        settings, warnings = resolve_with_warnings(
+            deep_merge(stored, now), config_file=options.get("config_file")
+        )
+        for warning in warnings:
+            click.echo(f"backprop: warning: {warning}", err=True)
+        run_options = RunOptions(
+            wait=options["wait"] if options["wait"] is not None else True,
+            until_done=options["until_done"],
+            max_sessions=options["max_sessions"],
+            json_output=options["as_json"],
+        )
+        result = resume_run(settings, run_options, run, store)
+    finally:
+        store.close()
+    finish(result, run_options.json_output)
+
+
+def _non_default(stored: dict[str, Any]) -> dict[str, Any]:
+    """The stored settings that differ from the built-in defaults.
+
+    Values equal to a default are left out so they do not count as given explicitly (a stored
+    ``gpu.count: 1`` must not make a CPU-only machine refuse the resumed run).
+    """
+    from backprop_core.settings import defaults
+
+    base = defaults()
+    out: dict[str, Any] = {}
+    for key, value in stored.items():
+        default = base.get(key)
+        if isinstance(value, dict) and isinstance(default, dict):
+            nested = {k: v for k, v in value.items() if default.get(k) != v}
+            if nested:
+                out[key] = nested
+        elif value != default:
+            out[key] = value
+    return out

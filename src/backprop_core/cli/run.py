@@ -1,0 +1,99 @@
+"""``backprop run SCRIPT [ARGS...]`` / ``backprop run -- COMMAND [ARGS...]``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from backprop_core.cli.options import (
+    governor_options,
+    overrides_from_options,
+    settings_options,
+)
+from backprop_core.cli.run_options import parse_tags, run_overrides, run_settings_options
+from backprop_core.errors import TrainingFailed, UserInterrupted
+
+
+@click.command(
+    "run",
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@run_settings_options
+@click.option(
+    "-r", "--resume-from", metavar="PATH", help="Start from this checkpoint (BACKPROP_RESUME_FROM)."
+)
+@click.option("--run-id", help="Use this run id instead of a generated one.")
+@click.option("-n", "--name", help="A name for the run (usable instead of its id).")
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag the run (repeatable).")
+@click.option(
+    "--resume-arg",
+    metavar="TEMPLATE",
+    help='Arguments added when resuming, e.g. "--resume {checkpoint}".',
+)
+@click.option(
+    "--python", metavar="PATH", help="Interpreter for the script (default: backprop's own)."
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show the decision, GPU, environment and command; start nothing.",
+)
+@governor_options
+@settings_options
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
+def run_command(command: tuple[str, ...], **options: Any) -> None:
+    """Run a training script (or, after --, any command), governed and time-boxed.
+
+    Arguments after the script are passed to it untouched.
+    """
+    from backprop_core.settings import resolve_with_warnings
+    from backprop_core.settings.sources import deep_merge
+
+    overrides = deep_merge(overrides_from_options(options), run_overrides(options))
+    settings, warnings = resolve_with_warnings(overrides, config_file=options.get("config_file"))
+    for warning in warnings:
+        click.echo(f"backprop: warning: {warning}", err=True)
+    if options["dry_run"]:
+        from backprop_core.cli.run_dry import dry_run
+
+        dry_run(settings, command, options)
+        return
+
+    from backprop_core.run.runner import RunOptions, start_run
+
+    run_options = RunOptions(
+        wait=options["wait"] if options["wait"] is not None else True,
+        until_done=options["until_done"],
+        max_sessions=options["max_sessions"],
+        json_output=options["as_json"],
+        name=options["name"],
+        tags=parse_tags(options["tags"]),
+    )
+    result = start_run(
+        settings,
+        run_options,
+        command,
+        python=options["python"],
+        run_id=options["run_id"],
+        resume_from=options["resume_from"],
+        resume_arg=options["resume_arg"],
+    )
+    finish(result, run_options.json_output)
+
+
+def finish(result: Any, as_json: bool) -> None:
+    """Print the result and leave with the exit code SPEC §4 gives its status."""
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+    if result.exit_code == 130:
+        raise UserInterrupted(
+            f"run {result.run_id} was stopped",
+            hint=f"resume it with: backprop resume {result.run_id}",
+        )
+    if result.exit_code != 0:
+        raise TrainingFailed(
+            f"run {result.run_id} {result.status.value}: {result.reason or 'training failed'}",
+            hint=f"see: backprop logs {result.run_id}",
+        )

@@ -1,0 +1,81 @@
+"""``backprop ui``: serve the web viewer (SPEC §9).
+
+Starlette, uvicorn and Jinja2 are imported only here, when the command runs.
+"""
+
+from __future__ import annotations
+
+import errno
+import secrets
+import socket
+import threading
+from typing import Any
+
+import click
+
+from backprop_core.cli.options import settings_from_options, settings_options
+from backprop_core.errors import UsageError
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+DEFAULT_PORT = 8765
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise UsageError(f"port {port} on {host} is in use", hint="pick another with --port, or --port 0 for a free one") from exc
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}", hint="check --host") from exc
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(host: str, port: int, token: str | None) -> str:
+    shown = host
+    if host in ("0.0.0.0", "::"):
+        shown = socket.gethostname()
+    elif ":" in host:
+        shown = f"[{host}]"
+    return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+
+
+@click.command("ui")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on; anything but the loopback requires the printed token.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535), help="Port (0 picks a free one).")
+@click.option("--open/--no-open", "open_browser", default=None, help="Open a browser (default: when run from a terminal).")
+@settings_options
+def ui_command(host: str, port: int, open_browser: bool | None, **options: Any) -> None:
+    """Serve the web viewer: runs table, live charts, comparison and the machine's state."""
+    import sys
+
+    settings = settings_from_options(options)
+    token = None if host in LOOPBACK else secrets.token_urlsafe(24)
+    sock = _bind(host, port)
+    actual_port = sock.getsockname()[1]
+    url = _url(host, actual_port, token)
+    click.echo(f"backprop ui: serving {settings.home} at {url}", nl=True)
+    if token:
+        click.echo("backprop ui: this address is reachable from other machines; the token in the URL is required.")
+    click.echo("backprop ui: press Ctrl-C to stop.")
+    sys.stdout.flush()
+
+    import uvicorn
+
+    from backprop_core.viewer import create_app
+
+    app = create_app(settings, token=token)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    if open_browser is None:
+        open_browser = sys.stdout.isatty()
+    if open_browser:
+        import webbrowser
+
+        threading.Timer(0.3, webbrowser.open, args=(url,)).start()
+    server.run(sockets=[sock])

@@ -1,0 +1,312 @@
+"""The orchestration of ``backprop run`` and ``backprop resume`` (SPEC §5).
+
+settings → admission (wait, slots, GPUs) → framework adapter → ``LaunchSpec`` → supervisor →
+records; repeated per session for ``--until-done``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backprop_core.errors import BackpropError, LaunchError, RunStateError, UsageError
+from backprop_core.ids import new_run_id
+from backprop_core.paths import Home, is_valid_run_id
+from backprop_core.plugins import get_plugins
+from backprop_core.records import RunRecord, RunStatus
+from backprop_core.run.admit import admit
+from backprop_core.run.records import (
+    exit_code_for,
+    mark_failed_launch,
+    newest_checkpoint,
+    record_outcome,
+)
+from backprop_core.run.spec import Command, build_spec, choose_gpus, select_framework
+from backprop_core.settings.model import Settings
+from backprop_core.store import Store
+from backprop_core.supervisor import Display, SessionContext, Supervisor
+from backprop_core.supervisor.display import format_duration
+
+
+@dataclass
+class RunOptions:
+    """How to run, beyond the settings: what the CLI flags say."""
+
+    wait: bool = True
+    until_done: bool = False
+    max_sessions: int | None = None
+    json_output: bool = False
+    name: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    status: RunStatus
+    exit_code: int
+    sessions: int
+    reason: str | None
+    checkpoint: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status.value,
+            "exit_code": self.exit_code,
+            "sessions": self.sessions,
+            "reason": self.reason,
+            "checkpoint": self.checkpoint,
+        }
+
+
+def open_run_store(settings: Settings) -> Store:
+    from backprop_core.storage import open_store
+
+    return open_store(settings, require_writable=True)
+
+
+def _parse_all_lines() -> bool:
+    """Offer non-JSON lines to the parsers only if a parser other than the JSON one exists."""
+    pm = get_plugins()
+    impls = pm.pm.hook.backprop_parse_line.get_hookimpls()
+    return any(impl.plugin_name != "json_events" for impl in impls)
+
+
+class Runner:
+    def __init__(self, settings: Settings, options: RunOptions) -> None:
+        self.settings = settings
+        self.options = options
+        self.display = Display(sys.stderr)
+        self.plugins = get_plugins()
+        self.parse_all = _parse_all_lines()
+
+    def run_sessions(
+        self,
+        store: Store,
+        command: Command,
+        cwd: Path,
+        run: RunRecord | None,
+        run_id: str,
+        resume_from: str | None,
+        first_session: int,
+    ) -> RunResult:
+        number = first_session
+        ran = 0
+        while True:
+            run, outcome = self._one_session(store, command, cwd, run, run_id, number, resume_from)
+            ran += 1
+            checkpoint = newest_checkpoint(store, run)
+            self._summarise(
+                run, number, outcome.status, outcome.reason, outcome.active_seconds, checkpoint
+            )
+            more = (
+                self.options.until_done
+                and outcome.status == RunStatus.TIMEBOXED
+                and not outcome.done
+                and not store.get_run(run.id).done
+                and (self.options.max_sessions is None or ran < self.options.max_sessions)
+            )
+            if not more:
+                return RunResult(
+                    run.id,
+                    outcome.status,
+                    exit_code_for(outcome.status),
+                    ran,
+                    outcome.reason,
+                    checkpoint,
+                )
+            resume_from = checkpoint
+            number += 1
+            self.display.message(f"--until-done: starting session {number}")
+
+    def _one_session(
+        self,
+        store: Store,
+        command: Command,
+        cwd: Path,
+        run: RunRecord | None,
+        run_id: str,
+        number: int,
+        resume_from: str | None,
+    ) -> tuple[RunRecord, Any]:
+        settings = self.settings
+        adapter = select_framework(settings, command, cwd)
+        admission = admit(settings, run_id, self.options.wait, self.display)
+        try:
+            gpus = choose_gpus(settings, admission.decision.gpus, admission.snapshot)
+            spec, prep = build_spec(
+                run_id=run_id,
+                session=number,
+                command=command,
+                cwd=cwd,
+                settings=settings,
+                gpus=gpus,
+                adapter=adapter,
+                resume_from=resume_from,
+            )
+            if run is None:
+                run = store.create_run(
+                    RunRecord(
+                        id=run_id,
+                        status=RunStatus.RUNNING,
+                        created_at=time.time(),
+                        name=self.options.name,
+                        tags=dict(self.options.tags),
+                        script=str(command.script) if command.script else None,
+                        argv=list(command.args),
+                        cwd=str(cwd),
+                        command=command.argv(None),
+                        framework=adapter.name,
+                        settings=dict(settings.config),
+                        environment={"launch": launch_options(command)},
+                    )
+                )
+            else:
+                run = store.update_run(run_id, framework=adapter.name)
+            self._announce(
+                spec.argv, run_id, number, adapter.name, gpus.labels, prep.note, resume_from
+            )
+            ctx = SessionContext(
+                spec=spec,
+                run=run,
+                store=store,
+                open_store=lambda: open_run_store(settings),
+                log_path=Home(settings.home).session_log(run_id, number),
+                plugins=self.plugins,
+                display=self.display,
+                terminal_out=sys.stderr.buffer if self.options.json_output else sys.stdout.buffer,
+                terminal_err=sys.stderr.buffer,
+                gpu_labels=gpus.labels,
+                parse_all_lines=self.parse_all,
+            )
+            try:
+                outcome = Supervisor(ctx).run()
+            except LaunchError as exc:
+                mark_failed_launch(store, run, str(exc))
+                raise
+        finally:
+            admission.reservation.release()
+        run = record_outcome(store, ctx.run, number, outcome)
+        session = next((s for s in store.sessions(run_id) if s.number == number), None)
+        if session is not None:
+            self.plugins.run_finished(run, session)
+        return run, outcome
+
+    def _announce(
+        self,
+        argv: list[str],
+        run_id: str,
+        number: int,
+        framework: str,
+        gpus: tuple[str, ...],
+        note: str,
+        resume_from: str | None,
+    ) -> None:
+        box = self.settings.time_box_seconds
+        parts = [f"run {run_id} session {number}", f"framework {framework}"]
+        parts.append(f"GPU {', '.join(gpus)}" if gpus else "no GPU")
+        parts.append(f"time box {format_duration(box)}" if box else "no time box")
+        if resume_from:
+            parts.append(f"resuming from {resume_from}")
+        self.display.message(" · ".join(parts))
+        if os.environ.get("BACKPROP_DEBUG"):
+            self.display.message(f"command: {argv!r}; {note}")
+
+    def _summarise(
+        self,
+        run: RunRecord,
+        number: int,
+        status: RunStatus,
+        reason: str | None,
+        active: float,
+        checkpoint: str | None,
+    ) -> None:
+        text = f"run {run.id} session {number} {status.value} after {format_duration(active)}"
+        if reason:
+            text += f" ({reason})"
+        if checkpoint:
+            text += f"; last checkpoint {checkpoint}"
+        if status in (
+            RunStatus.TIMEBOXED,
+            RunStatus.INTERRUPTED,
+            RunStatus.FAILED,
+            RunStatus.KILLED,
+        ):
+            text += f"; resume with: backprop resume {run.id}"
+        self.display.message(text)
+
+
+def launch_options(command: Command) -> dict[str, Any]:
+    """What ``resume`` needs beyond the settings to rebuild the command line."""
+    return {
+        "mode": "script" if command.script else "command",
+        "python": command.python,
+        "resumeArg": command.resume_arg,
+    }
+
+
+def start_run(
+    settings: Settings,
+    options: RunOptions,
+    args: tuple[str, ...],
+    *,
+    python: str | None,
+    run_id: str | None,
+    resume_from: str | None,
+    resume_arg: str | None,
+) -> RunResult:
+    cwd = Path.cwd()
+    command = Command.parse(args, python or sys.executable, cwd, resume_arg)
+    if run_id is not None and not is_valid_run_id(run_id):
+        raise UsageError(f"invalid run id '{run_id}'", hint="use letters, digits, '.', '_' and '-'")
+    store = open_run_store(settings)
+    try:
+        rid = run_id or new_run_id()
+        if run_id is not None:
+            try:
+                store.get_run(run_id)
+            except BackpropError:
+                pass
+            else:
+                raise UsageError(
+                    f"a run with id '{run_id}' already exists", hint="choose another --run-id"
+                )
+        return Runner(settings, options).run_sessions(
+            store, command, cwd, None, rid, resume_from, first_session=1
+        )
+    finally:
+        store.close()
+
+
+def resume_run(settings: Settings, options: RunOptions, run: RunRecord, store: Store) -> RunResult:
+    """The next session(s) of a stored run, from its newest existing checkpoint."""
+    if run.status.active:
+        raise RunStateError(
+            f"run {run.id} is still {run.status.value}",
+            hint=f"wait for it to end or stop it with: backprop stop {run.id}",
+        )
+    launch = run.environment.get("launch") if isinstance(run.environment, dict) else None
+    launch = launch if isinstance(launch, dict) else {}
+    cwd = Path(run.cwd or ".")
+    if not cwd.is_dir():
+        raise RunStateError(f"the run's folder {cwd} no longer exists")
+    python = str(launch.get("python") or (run.command[0] if run.command else sys.executable))
+    if launch.get("mode", "script" if run.script else "command") == "script" and run.script:
+        args: tuple[str, ...] = (run.script, *run.argv)
+        command = Command(tuple(run.argv), Path(run.script), python, launch.get("resumeArg"))
+    else:
+        args = tuple(run.argv)
+        command = Command(args, None, python, launch.get("resumeArg"))
+    if command.script is not None and not (cwd / command.script).is_file():
+        raise RunStateError(f"the run's script {cwd / command.script} no longer exists")
+    checkpoint = newest_checkpoint(store, run)
+    runner = Runner(settings, options)
+    if checkpoint is None:
+        runner.display.message("no checkpoint of this run exists any more: starting from scratch")
+    first = max((s.number for s in store.sessions(run.id)), default=0) + 1
+    return runner.run_sessions(store, command, cwd, run, run.id, checkpoint, first_session=first)

@@ -1,0 +1,198 @@
+"""From a command line, settings and an admission decision to a ``LaunchSpec`` (SPEC §5 step 4)."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backprop_core.errors import UsageError
+from backprop_core.launch import FrameworkAdapter, LaunchSpec, Preparation
+from backprop_core.paths import Home
+from backprop_core.plugins import get_plugins
+from backprop_core.resources import Snapshot
+from backprop_core.settings.model import Settings
+
+# Variables backprop sets; inherited values are dropped so a nested run never sees stale ones.
+CONTRACT_VARS = (
+    "BACKPROP_RUN_ID",
+    "BACKPROP_SESSION",
+    "BACKPROP_RUN_DIR",
+    "BACKPROP_CHECKPOINT_DIR",
+    "BACKPROP_RESUME_FROM",
+    "BACKPROP_DEADLINE",
+    "BACKPROP_CHECKPOINT_EVERY",
+    "BACKPROP_GPU_MEMORY_LIMIT",
+    "BACKPROP_FRAMEWORK",
+    "BACKPROP_EVENTS_FD",
+    "BACKPROP_BOOTSTRAP_FRAMEWORK",
+)
+
+
+@dataclass(frozen=True)
+class Command:
+    """What to run: a Python script (``script`` set) or any command (``script`` is ``None``)."""
+
+    args: tuple[str, ...]
+    script: Path | None
+    python: str
+    resume_arg: str | None = None
+
+    @classmethod
+    def parse(
+        cls, args: tuple[str, ...], python: str, cwd: Path, resume_arg: str | None
+    ) -> Command:
+        if not args:
+            raise UsageError("nothing to run", hint="backprop run SCRIPT [ARGS...]")
+        first = args[0]
+        if first.lower().endswith(".py"):
+            script = Path(first)
+            if not (cwd / script).is_file():
+                raise UsageError(f"script not found: {first}", hint="check the path")
+            return cls(tuple(args[1:]), script, python, resume_arg)
+        return cls(tuple(args), None, python, resume_arg)
+
+    def argv(self, checkpoint: str | None) -> list[str]:
+        base = [self.python, str(self.script), *self.args] if self.script else list(self.args)
+        if checkpoint and self.resume_arg:
+            base += shlex.split(self.resume_arg.replace("{checkpoint}", shlex.quote(checkpoint)))
+        return base
+
+    def python_file(self) -> Path | None:
+        if self.script is not None:
+            return self.script
+        return next((Path(a) for a in self.args if a.lower().endswith(".py")), None)
+
+
+@dataclass
+class GpuChoice:
+    indices: tuple[int, ...] = ()
+    visible: str | None = None  # CUDA_VISIBLE_DEVICES, None = leave as inherited
+    labels: tuple[str, ...] = ()
+    limit_bytes: int | None = None
+    total_bytes: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def choose_gpus(settings: Settings, gpus: tuple[int, ...], snapshot: Snapshot) -> GpuChoice:
+    if settings.gpu.count <= 0:
+        return GpuChoice(visible="", notes=['CPU only (gpu.count is 0): CUDA_VISIBLE_DEVICES=""'])
+    if not gpus:
+        return GpuChoice(notes=["no GPU seen by the probe; CUDA_VISIBLE_DEVICES left as it is"])
+    ids: list[str] = []
+    labels: list[str] = []
+    totals: list[int] = []
+    for index in gpus:
+        gpu = snapshot.gpu(index)
+        mig = gpu.mig_devices if gpu is not None and gpu.mig_enabled else ()
+        if mig:
+            ids.append(mig[0].uuid)
+            labels.append(mig[0].uuid)
+            if mig[0].memory_total_bytes:
+                totals.append(mig[0].memory_total_bytes)
+            continue
+        ids.append(str(index))
+        labels.append(gpu.uuid if gpu is not None and gpu.uuid else str(index))
+        if gpu is not None and gpu.memory_total_bytes:
+            totals.append(gpu.memory_total_bytes)
+    total = min(totals) if totals else None
+    return GpuChoice(
+        indices=gpus,
+        visible=",".join(ids),
+        labels=tuple(labels),
+        limit_bytes=settings.gpu_memory_limit_bytes(total),
+        total_bytes=total,
+    )
+
+
+def select_framework(settings: Settings, command: Command, cwd: Path) -> FrameworkAdapter:
+    adapters = get_plugins().frameworks()
+    wanted = settings.framework
+    if wanted != "auto":
+        if wanted not in adapters:
+            raise UsageError(
+                f"unknown framework '{wanted}'", hint=f"choose one of: auto, {', '.join(adapters)}"
+            )
+        return adapters[wanted]()
+    script = command.python_file()
+    for name, cls in adapters.items():
+        if name == "generic":
+            continue
+        adapter = cls()
+        if script is not None and adapter.detect(cwd / script):
+            return adapter
+    if "generic" in adapters:
+        return adapters["generic"]()
+    raise UsageError("no framework adapter is installed", hint="reinstall backprop")
+
+
+def build_spec(
+    *,
+    run_id: str,
+    session: int,
+    command: Command,
+    cwd: Path,
+    settings: Settings,
+    gpus: GpuChoice,
+    adapter: FrameworkAdapter,
+    resume_from: str | None,
+    base_env: dict[str, str] | None = None,
+    create_dirs: bool = True,
+) -> tuple[LaunchSpec, Preparation]:
+    home = Home(settings.home)
+    run_dir = home.run_dir(run_id)
+    checkpoint_dir = home.checkpoint_dir(run_id)
+    if create_dirs:
+        checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        k: v
+        for k, v in (os.environ if base_env is None else base_env).items()
+        if k not in CONTRACT_VARS
+    }
+    box = settings.time_box_seconds
+    deadline = time.time() + box if box is not None else None
+    env.update(
+        PYTHONUNBUFFERED="1",
+        BACKPROP_RUN_ID=run_id,
+        BACKPROP_SESSION=str(session),
+        BACKPROP_RUN_DIR=str(run_dir),
+        BACKPROP_CHECKPOINT_DIR=str(checkpoint_dir),
+        BACKPROP_HOME=str(settings.home),
+        BACKPROP_STORE=settings.store,
+        BACKPROP_FRAMEWORK=adapter.name,
+    )
+    if resume_from:
+        env["BACKPROP_RESUME_FROM"] = resume_from
+    if deadline is not None:
+        env["BACKPROP_DEADLINE"] = f"{deadline:.3f}"
+    every = settings.checkpoint_every_seconds
+    if every:
+        env["BACKPROP_CHECKPOINT_EVERY"] = f"{every:g}"
+    if gpus.visible is not None:
+        env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+        env["CUDA_VISIBLE_DEVICES"] = gpus.visible
+    if gpus.limit_bytes:
+        env["BACKPROP_GPU_MEMORY_LIMIT"] = str(gpus.limit_bytes)
+    spec = LaunchSpec(
+        run_id=run_id,
+        session=session,
+        argv=command.argv(resume_from),
+        cwd=cwd,
+        env=env,
+        settings=settings,
+        script=command.script,
+        framework=adapter.name,
+        gpus=gpus.indices,
+        gpu_memory_limit_bytes=gpus.limit_bytes,
+        gpu_memory_total_bytes=gpus.total_bytes,
+        resume_from=resume_from,
+        deadline=deadline,
+    )
+    prep = adapter.prepare(spec)
+    env.update(prep.env)
+    if prep.pythonpath:
+        parts = [*prep.pythonpath, *([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])]
+        env["PYTHONPATH"] = os.pathsep.join(parts)
+    return spec, prep

@@ -1,0 +1,141 @@
+"""What ``init`` records about where a run ran: Python, packages, git state, command, host, GPUs.
+
+Kept cheap because ``init`` sits on a training script's start-up path: the subprocesses (git,
+nvidia-smi) are started in ``init`` without waiting and collected later on the writer thread;
+installed packages are read from the names of ``*.dist-info`` folders instead of parsing every
+``METADATA`` file. Remote URLs are never recorded, so credentials embedded in them cannot leak.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+GIT_TIMEOUT_S = 2.0
+NVIDIA_SMI_TIMEOUT_S = 2.0
+
+
+def script_dir() -> Path:
+    """The folder of the running script (``sys.argv[0]``), else the working directory."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if argv0 and argv0 not in ("-c", "-m") and os.path.exists(argv0):
+        return Path(os.path.abspath(argv0)).parent
+    return Path.cwd()
+
+
+def _start(argv: list[str], cwd: Path) -> subprocess.Popen[str] | None:
+    try:
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            # A git that would prompt for anything must fail instead of waiting.
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"},
+        )
+    except OSError:
+        return None
+
+
+def _finish(proc: subprocess.Popen[str] | None, timeout: float) -> str | None:
+    if proc is None:
+        return None
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return None
+    return out if proc.returncode == 0 else None
+
+
+def parse_git_status(text: str) -> dict[str, Any]:
+    """``git status --porcelain=v2 --branch`` → commit, branch and dirty state."""
+    info: dict[str, Any] = {"commit": None, "branch": None, "dirty": False}
+    for line in text.splitlines():
+        if line.startswith("# branch.oid "):
+            oid = line.split(" ", 2)[2].strip()
+            info["commit"] = None if oid == "(initial)" else oid
+        elif line.startswith("# branch.head "):
+            head = line.split(" ", 2)[2].strip()
+            info["branch"] = None if head == "(detached)" else head
+        elif line and not line.startswith("#"):
+            info["dirty"] = True
+    return info
+
+
+def installed_distributions() -> dict[str, str]:
+    """``{distribution: version}`` from the ``*.dist-info`` folder names on ``sys.path``."""
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith(".dist-info"):
+                continue
+            stem = name[: -len(".dist-info")]
+            dist, sep, version = stem.partition("-")
+            key = dist.replace("_", "-").lower()
+            if sep and key not in found:  # first on sys.path wins, as for imports
+                found[key] = version
+    return dict(sorted(found.items()))
+
+
+class EnvironmentProbe:
+    """Starts the slow parts of the capture now; ``collect()`` (any thread) finishes it."""
+
+    def __init__(self) -> None:
+        self.started_dir = script_dir()
+        git = shutil.which("git")
+        self._git = (
+            _start(
+                [git, "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
+                self.started_dir,
+            )
+            if git
+            else None
+        )
+        smi = shutil.which("nvidia-smi")
+        self._smi = _start([smi, "-L"], self.started_dir) if smi else None
+        self._basic = basic_environment()
+
+    def collect(self) -> dict[str, Any]:
+        env = dict(self._basic)
+        git_out = _finish(self._git, GIT_TIMEOUT_S)
+        env["git"] = parse_git_status(git_out) if git_out is not None else None
+        smi_out = _finish(self._smi, NVIDIA_SMI_TIMEOUT_S)
+        env["gpus"] = [line.strip() for line in (smi_out or "").splitlines() if line.strip()]
+        env["packages"] = installed_distributions()
+        return env
+
+
+def basic_environment() -> dict[str, Any]:
+    try:
+        user: str | None = getpass.getuser()
+    except (KeyError, OSError):
+        user = None
+    return {
+        "python": {
+            "version": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "executable": sys.executable,
+        },
+        "command": [sys.executable, *sys.argv],
+        "argv": list(sys.argv),
+        "cwd": os.getcwd(),
+        "hostname": socket.gethostname(),
+        "user": user,
+        "platform": sys.platform,
+        "pid": os.getpid(),
+    }

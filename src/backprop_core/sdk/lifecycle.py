@@ -1,0 +1,101 @@
+"""How a run ends when the script does not call ``finish()``: signals, exceptions, exit.
+
+Signals (installed by ``init`` from the main thread, for SIGTERM and SIGINT):
+
+* under ``backprop run`` the handler only records that a stop was asked, so ``should_stop()``
+  and ``should_checkpoint()`` turn true; the script saves and leaves on its own, and the
+  supervisor kills it after the grace period if it does not. A Python handler that was
+  installed before ``init`` is still called after the flag is set. A handler the script
+  installs *after* ``init`` replaces the SDK's: ``should_stop()`` then no longer sees signals.
+* standalone the handler also records the stop, then ends the script the conventional way:
+  SIGINT raises ``KeyboardInterrupt``, SIGTERM raises ``SystemExit(128 + 15)``. Either way
+  ``finally`` blocks run and the exit hook records the run as ``interrupted``.
+
+An uncaught exception (``sys.excepthook``, chained) marks a standalone run ``failed``
+(``interrupted`` for ``KeyboardInterrupt``); at interpreter exit (``atexit``) whatever is still
+buffered is delivered and a standalone run still open is marked ``completed`` (or
+``interrupted`` after a signal).
+"""
+
+from __future__ import annotations
+
+import atexit
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any
+
+from backprop_core.sdk.run import Run
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+_current: Callable[[], Run | None] = lambda: None  # noqa: E731 - replaced by install()
+_installed = False
+_previous_excepthook: Callable[..., Any] | None = None
+_previous_handlers: dict[int, Any] = {}
+_signalled: list[int] = []
+
+
+def _handle_signal(signum: int, frame: FrameType | None) -> None:
+    run = _current()
+    if run is not None and not run.finished:
+        run.request_stop()
+        if run.supervised:
+            previous = _previous_handlers.get(signum)
+            if callable(previous) and previous is not signal.default_int_handler:
+                previous(signum, frame)
+            return
+        _signalled.append(signum)
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise SystemExit(128 + signum)
+
+
+def _excepthook(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    run = _current()
+    if run is not None and not run.finished:
+        try:
+            if issubclass(exc_type, KeyboardInterrupt):
+                run.finish("interrupted", "interrupted (KeyboardInterrupt)")
+            else:
+                run.finish("failed", f"{exc_type.__name__}: {exc}")
+        except Exception as err:
+            print(f"backprop: warning: could not record the failure: {err}", file=sys.stderr)
+    (_previous_excepthook or sys.__excepthook__)(exc_type, exc, tb)
+
+
+def _at_exit() -> None:
+    run = _current()
+    if run is None or run.finished:
+        return
+    if _signalled:
+        name = signal.Signals(_signalled[0]).name
+        run.finish("interrupted", f"stopped by {name}")
+    else:
+        run.finish()
+
+
+def install(current: Callable[[], Run | None]) -> None:
+    """Install the hooks once per process; ``current`` returns the active run."""
+    global _current, _installed, _previous_excepthook
+    _current = current
+    if _installed:
+        return
+    _installed = True
+    atexit.register(_at_exit)
+    _previous_excepthook = sys.excepthook
+    sys.excepthook = _excepthook
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers can only be set from the main thread
+    for signum in STOP_SIGNALS:
+        try:
+            _previous_handlers[signum] = signal.getsignal(signum)
+            if _previous_handlers[signum] == signal.SIG_IGN:
+                continue  # e.g. nohup: the user asked for this signal to be ignored
+            signal.signal(signum, _handle_signal)
+        except (ValueError, OSError):
+            pass

@@ -1,0 +1,9 @@
+"""The supervisor (SPEC §5 steps 4-6): one session of a run, from launch to its last process."""
+
+from __future__ import annotations
+
+from backprop_core.supervisor.context import SessionContext
+from backprop_core.supervisor.display import Display
+from backprop_core.supervisor.session import SessionOutcome, Supervisor
+
+__all__ = ["Display", "SessionContext", "SessionOutcome", "Supervisor"]

@@ -1,0 +1,36 @@
+"""Everything a session supervisor needs from the runner, in one object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from backprop_core.launch import LaunchSpec
+from backprop_core.plugins import PluginManager
+from backprop_core.records import RunRecord
+from backprop_core.store import Store
+from backprop_core.supervisor.display import Display
+
+
+@dataclass
+class SessionContext:
+    """``store`` is used from the supervisor's main thread only; ``open_store`` opens another
+    one for the event writer thread. ``terminal_out``/``terminal_err`` receive the teed output
+    (``None`` to keep it off the terminal). ``parse_all_lines`` offers every line to the parsers
+    (needed when a plugin other than the JSON parser might claim non-JSON lines)."""
+
+    spec: LaunchSpec
+    run: RunRecord
+    store: Store
+    open_store: Callable[[], Store]
+    log_path: Path
+    plugins: PluginManager
+    display: Display
+    terminal_out: BinaryIO | None
+    terminal_err: BinaryIO | None
+    gpu_labels: tuple[str, ...] = ()
+    parse_all_lines: bool = False
+    notify_events: bool = True
+    extra: dict[str, str] = field(default_factory=dict)

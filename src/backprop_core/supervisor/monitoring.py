@@ -1,0 +1,95 @@
+"""Monitors (NaN alerts, stall watchdog...) attached to one session, and what they ask for."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from backprop_core.events import Event
+from backprop_core.launch import Monitor, MonitorAction
+from backprop_core.settings.model import Settings
+
+
+class MonitorSet:
+    """Every monitor switched on for this session. Thread-safe: readers call it concurrently.
+
+    ``on_alert(level, text)`` records an alert; ``on_stop(action)`` asks the supervisor to stop.
+    """
+
+    def __init__(
+        self,
+        classes: dict[str, type[Monitor]],
+        settings: Settings,
+        on_alert: Callable[[str, str], None],
+        on_stop: Callable[[MonitorAction], None],
+    ) -> None:
+        self.monitors: list[Monitor] = []
+        for name, cls in classes.items():
+            try:
+                monitor = cls.create(settings)
+            except Exception as exc:
+                print(
+                    f"backprop: warning: monitor '{name}' failed to start: {exc}", file=sys.stderr
+                )
+                continue
+            if monitor is not None:
+                self.monitors.append(monitor)
+        self._lock = threading.Lock()
+        self._on_alert = on_alert
+        self._on_stop = on_stop
+        self._last_output = 0.0
+
+    def __bool__(self) -> bool:
+        return bool(self.monitors)
+
+    def _act(self, action: MonitorAction | None) -> None:
+        if action is None:
+            return
+        if action.alert:
+            self._on_alert(action.level, action.alert)
+        if action.stop:
+            self._on_stop(action)
+
+    def event(self, event: Event) -> None:
+        if not self.monitors:
+            return
+        now = time.time()
+        with self._lock:
+            for monitor in self.monitors:
+                try:
+                    self._act(monitor.on_event(event, now))
+                except Exception as exc:
+                    print(
+                        f"backprop: warning: monitor {monitor.name} failed: {exc}", file=sys.stderr
+                    )
+
+    def output(self) -> None:
+        if not self.monitors:
+            return
+        now = time.time()
+        if now - self._last_output < 0.2:  # cheap: monitors only need a recent time
+            return
+        self._last_output = now
+        with self._lock:
+            for monitor in self.monitors:
+                try:
+                    monitor.on_output(now)
+                except Exception as exc:
+                    print(
+                        f"backprop: warning: monitor {monitor.name} failed: {exc}", file=sys.stderr
+                    )
+
+    def tick(self) -> None:
+        if not self.monitors:
+            return
+        now = time.time()
+        with self._lock:
+            for monitor in self.monitors:
+                try:
+                    self._act(monitor.on_tick(now))
+                except Exception as exc:
+                    print(
+                        f"backprop: warning: monitor {monitor.name} failed: {exc}", file=sys.stderr
+                    )

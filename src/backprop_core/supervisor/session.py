@@ -1,0 +1,468 @@
+"""Supervising one session: launch, tee and parse output, time box, pause, stop, record.
+
+The loop runs in the main thread and wakes when the child exits (a pidfd), when a signal
+arrives (the wake-up pipe), at the deadline, or at the next governor poll. Output is handled by
+reader threads, events are written by the sink thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field, replace
+from typing import BinaryIO
+
+import psutil
+
+from backprop_core.events import Event, ParseContext, Stream
+from backprop_core.launch import MonitorAction
+from backprop_core.records import PauseRecord, RunStatus, SessionRecord
+from backprop_core.resources import Snapshot
+from backprop_core.supervisor.context import SessionContext
+from backprop_core.supervisor.display import status_text
+from backprop_core.supervisor.guardian_client import Guardian
+from backprop_core.supervisor.monitoring import MonitorSet
+from backprop_core.supervisor.output import StreamReader, Tee
+from backprop_core.supervisor.pausing import PauseGovernor, SnapshotSource
+from backprop_core.supervisor.process import ProcessTree, become_subreaper, launch
+from backprop_core.supervisor.signals import StopRequests
+from backprop_core.supervisor.sink import EventSink
+from backprop_core.supervisor.state import SessionState
+
+LEFTOVER_GRACE_SECONDS = 1.0
+READER_JOIN_SECONDS = 2.0
+
+
+@dataclass
+class SessionOutcome:
+    """How a session ended; the runner turns it into records and an exit code."""
+
+    status: RunStatus
+    exit_code: int | None
+    signal: int | None
+    reason: str | None
+    started_at: float
+    ended_at: float
+    active_seconds: float
+    pauses: list[PauseRecord] = field(default_factory=list)
+    done: bool = False
+    last_checkpoint: str | None = None
+
+
+def _drain(readers: list[StreamReader]) -> None:
+    """Wait for the readers to reach end-of-file, as long as output keeps flowing.
+
+    Once the process tree is gone every write end is closed, so the readers finish as soon as
+    they have drained the pipes. A reader that makes no progress for ``READER_JOIN_SECONDS``
+    (a pipe held open by a process that escaped) is abandoned; it is a daemon thread.
+    """
+    last = -1
+    idle_since = time.monotonic()
+    while any(not r.finished for r in readers):
+        total = sum(r.bytes_read for r in readers)
+        if total != last:
+            last, idle_since = total, time.monotonic()
+        elif time.monotonic() - idle_since > READER_JOIN_SECONDS:
+            return
+        for r in readers:
+            r.join(0.05)
+
+
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+class Supervisor:
+    def __init__(self, ctx: SessionContext) -> None:
+        self.ctx = ctx
+        spec = ctx.spec
+        self.settings = spec.settings
+        self.state = SessionState()
+        self.requests = StopRequests()
+        self.stop_kind: str | None = None
+        self.stop_reason: str | None = None
+        self.stop_status: RunStatus | None = None
+        self._monitor_stop: MonitorAction | None = None
+        self.paused_total = 0.0
+        self.pause_started: float | None = None
+        self.pauses: list[PauseRecord] = []
+        self.snapshot: Snapshot | None = None
+        self._parse = ctx.plugins.line_parser()
+        self._contexts = {
+            s: ParseContext(spec.run_id, spec.session, s, str(spec.cwd))
+            for s in ("stdout", "stderr", "events")
+        }
+
+    # events ----------------------------------------------------------------------------------
+    def _on_line(self, stream: Stream, raw: bytes) -> None:
+        try:
+            event = self._parse(raw.decode("utf-8", "replace"), self._contexts[stream])
+        except Exception:  # a broken parser plugin must not take the run down
+            return
+        if event is not None:
+            self._on_event(event)
+
+    def _on_event(self, event: Event) -> None:
+        if event.session is None:
+            event = replace(event, session=self.ctx.spec.session)
+        self.sink.add(event)
+        self.state.update(event)
+        if event.kind == "alert":
+            self.ctx.display.message(f"alert: {event.payload.get('text', '')}")
+        self.monitors.event(event)
+        if self.ctx.notify_events:
+            self.ctx.plugins.run_event(self.ctx.run, event)
+
+    def _alert(self, level: str, text: str) -> None:
+        """Record an alert raised by a monitor (not offered to the monitors again)."""
+        spec = self.ctx.spec
+        event = Event(
+            "alert", time.time(), self.state.step, {"level": level, "text": text}, spec.session
+        )
+        self.sink.add(event)
+        self.state.update(event)
+        self.ctx.display.message(f"alert: {text}")
+        if self.ctx.notify_events:
+            self.ctx.plugins.run_event(self.ctx.run, event)
+
+    def _monitor_stops(self, action: MonitorAction) -> None:
+        if self._monitor_stop is None:
+            self._monitor_stop = action
+            with contextlib.suppress(OSError):
+                os.write(self.requests.wake_w, b"m")
+
+    # pause ---------------------------------------------------------------------------------
+    def _pause(self, reason: str) -> None:
+        self.tree.refresh()
+        self.tree.signal(signal.SIGSTOP)
+        now = time.time()
+        self.pause_started = time.monotonic()
+        self.pauses.append(PauseRecord(reason=reason, started_at=now))
+        self.ctx.display.message(f"paused: {reason}")
+        self._record(status=RunStatus.PAUSED, pauses=list(self.pauses))
+
+    def _resume(self, why: str) -> None:
+        if self.pause_started is None:
+            return
+        self.tree.signal(signal.SIGCONT)
+        self.paused_total += time.monotonic() - self.pause_started
+        self.pause_started = None
+        self.pauses[-1].ended_at = time.time()
+        self.ctx.display.message(f"resumed: {why}")
+        self._record(status=RunStatus.RUNNING, pauses=list(self.pauses))
+
+    def _record(self, status: RunStatus, pauses: list[PauseRecord]) -> None:
+        spec = self.ctx.spec
+        try:
+            self.ctx.store.update_session(spec.run_id, spec.session, status=status, pauses=pauses)
+            self.ctx.store.update_run(spec.run_id, status=status)
+        except Exception as exc:
+            self.ctx.display.message(f"warning: could not record pause state: {exc}")
+
+    def _govern(self) -> None:
+        self.snapshot = self.snapshots.take()
+        if self.snapshot is None:
+            return
+        paused = self.pause_started is not None
+        reason = self.governor.reason(self.snapshot, paused)
+        if reason and not paused:
+            self._pause(reason)
+        elif paused and reason is None:
+            self._resume("the machine is back within limits")
+
+    # stop ----------------------------------------------------------------------------------
+    def active_seconds(self, now: float) -> float:
+        paused = self.paused_total + (now - self.pause_started if self.pause_started else 0.0)
+        return now - self.start_mono - paused
+
+    def _begin_stop(self, kind: str, reason: str, status: RunStatus) -> None:
+        self.stop_kind, self.stop_reason, self.stop_status = kind, reason, status
+        self.stop_at = time.monotonic()
+        if self.pause_started is not None:
+            self._resume("stopping")
+        name = self.settings.stop.signal
+        sig = signal.Signals[name] if name in signal.Signals.__members__ else signal.SIGTERM
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.tree.pgid, sig)
+        grace = self.settings.stop.grace_seconds
+        self.ctx.display.message(
+            f"{reason}: sent {sig.name}, SIGKILL in {grace:g}s if still running"
+        )
+
+    def _kill(self, why: str) -> None:
+        self.killed = True
+        self.ctx.display.message(why)
+        self.tree.kill_all()
+
+    def _check_requests(self, now: float) -> None:
+        req = self.requests
+        if req.graceful and self.stop_kind is None:
+            self._begin_stop("user", f"stopped by user ({req.source})", RunStatus.INTERRUPTED)
+            if req.source == "Ctrl-C" and not req.immediate:
+                self.ctx.display.message("press Ctrl-C again to stop at once")
+        if req.immediate and not self.killed:
+            if self.stop_kind is None:
+                self._begin_stop("user", f"stopped by user ({req.source})", RunStatus.INTERRUPTED)
+            self._kill("stopping at once: SIGKILL to the whole process tree")
+        action = self._monitor_stop
+        if action is not None and self.stop_kind is None:
+            status = action.status or RunStatus.FAILED
+            self._begin_stop(
+                "monitor", action.reason or action.alert or "stopped by a monitor", status
+            )
+        box = self.settings.time_box_seconds
+        if self.stop_kind is None and box is not None and self.active_seconds(now) >= box:
+            minutes = self.settings.max_run_minutes
+            self._begin_stop(
+                "deadline", f"time box of {minutes:g} min reached", RunStatus.TIMEBOXED
+            )
+        grace = self.settings.stop.grace_seconds
+        if self.stop_kind is not None and not self.killed and now >= self.stop_at + grace:
+            self._kill("grace period over: SIGKILL to every remaining process of the run")
+
+    def _next_wake(self, now: float, next_govern: float) -> float:
+        wake = min(0.5, next_govern - now)
+        box = self.settings.time_box_seconds
+        if self.stop_kind is None and box is not None and self.pause_started is None:
+            wake = min(wake, box - self.active_seconds(now))
+        if self.stop_kind is not None and not self.killed:
+            wake = min(wake, self.stop_at + self.settings.stop.grace_seconds - now)
+        return max(0.005, wake)
+
+    def _wait(self, timeout: float) -> None:
+        fds = [self.requests.wake_r] + ([self._pidfd] if self._pidfd is not None else [])
+        if self._pidfd is None:
+            timeout = min(timeout, 0.05)
+        with contextlib.suppress(InterruptedError, OSError, ValueError):
+            select.select(fds, [], [], timeout)
+        self.requests.drain()
+
+    def _draw(self, now: float) -> None:
+        display = self.ctx.display
+        if not display.live:
+            return
+        box = self.settings.time_box_seconds
+        active = self.active_seconds(now)
+        paused = self.pauses[-1].reason if self.pause_started is not None else None
+        display.status(
+            status_text(
+                elapsed=active,
+                remaining=(box - active) if box is not None else None,
+                paused=paused,
+                step=self.state.step,
+                total=self.state.total,
+                metrics=self.state.metrics,
+                snapshot=self.snapshot,
+                gpus=self.ctx.spec.gpus,
+            )
+        )
+
+    # the session -----------------------------------------------------------------------------
+    def run(self) -> SessionOutcome:
+        spec, ctx = self.ctx.spec, self.ctx
+        events_r, events_w = os.pipe()
+        env = dict(spec.env)
+        env["BACKPROP_EVENTS_FD"] = str(events_w)
+        become_subreaper()
+        guardian = Guardian(spec.run_id, spec.session)
+        self.requests.install()
+        try:
+            try:
+                proc = launch(spec.argv, str(spec.cwd), env, pass_fds=(events_w,))
+            finally:
+                os.close(events_w)
+        except BaseException:
+            os.close(events_r)
+            guardian.done()
+            self.requests.restore()
+            raise
+        self.start_mono = time.monotonic()
+        started_at = time.time()
+        self.killed = False
+        self.tree = ProcessTree(proc.pid, exclude=[guardian.pid] if guardian.pid else [])
+        self._pidfd: int | None = None
+        with contextlib.suppress(AttributeError, OSError):
+            self._pidfd = os.pidfd_open(proc.pid)
+        self._record_start(proc.pid, started_at)
+
+        self.sink = EventSink(spec.run_id, ctx.open_store)
+        self.monitors = MonitorSet(
+            ctx.plugins.monitors(), self.settings, self._alert, self._monitor_stops
+        )
+        ctx.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log: BinaryIO = open(ctx.log_path, "ab")  # noqa: SIM115 - closed at the end of run()
+        tee = Tee(log, ctx.display.lock)
+        if ctx.display.live:
+            tee.before_write = ctx.display.clear_for_output
+        on_chunk = self.monitors.output if self.monitors else None
+        stdout, stderr = proc.stdout, proc.stderr
+        assert stdout is not None and stderr is not None  # both are pipes
+        readers = [
+            StreamReader(
+                stdout.fileno(),
+                "stdout",
+                tee,
+                ctx.terminal_out,
+                lambda b: self._on_line("stdout", b),
+                on_chunk,
+                ctx.parse_all_lines,
+            ),
+            StreamReader(
+                stderr.fileno(),
+                "stderr",
+                tee,
+                ctx.terminal_err,
+                lambda b: self._on_line("stderr", b),
+                on_chunk,
+                ctx.parse_all_lines,
+            ),
+            StreamReader(
+                events_r,
+                "events",
+                None,
+                None,
+                lambda b: self._on_line("events", b),
+                None,
+                all_lines=True,
+                close_fd=True,
+            ),
+        ]
+        for reader in readers:
+            reader.start()
+        self.sink.start()
+        self.snapshots = SnapshotSource(self.settings)
+        self.governor = PauseGovernor(self.settings, spec.gpus)
+        poll = max(0.05, self.settings.governor.poll_seconds)
+        try:
+            rc = self._loop(proc, poll, tee)
+            self._finish_tree()
+        finally:
+            if self.pause_started is not None:
+                self.tree.signal(signal.SIGCONT)
+            self.requests.restore()
+            _drain(readers)
+            # Close our ends of the pipes only when their reader is done with them: closing
+            # under a reader still blocked in read() would let the fd number be reused.
+            for reader, pipe in zip(readers, (proc.stdout, proc.stderr)):
+                if reader.finished and pipe is not None:
+                    pipe.close()
+            self.sink.close()
+            tee.flush()
+            log.close()
+            guardian.done()
+            self.snapshots.close()
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+            ctx.display.finish()
+        return self._outcome(rc, started_at)
+
+    def _record_start(self, pid: int, started_at: float) -> None:
+        spec, ctx = self.ctx.spec, self.ctx
+        try:
+            pid_started = psutil.Process(pid).create_time()
+            me = psutil.Process()
+            session = SessionRecord(
+                run_id=spec.run_id,
+                number=spec.session,
+                status=RunStatus.RUNNING,
+                started_at=started_at,
+                pid=pid,
+                pid_started=pid_started,
+                supervisor_pid=me.pid,
+                supervisor_started=me.create_time(),
+                host=socket.gethostname(),
+                gpus=list(ctx.gpu_labels),
+                resumed_from=spec.resume_from,
+            )
+        except psutil.Error:
+            session = SessionRecord(
+                spec.run_id, spec.session, RunStatus.RUNNING, started_at, pid=pid
+            )
+        ctx.store.add_session(session)
+        run = ctx.store.update_run(spec.run_id, status=RunStatus.RUNNING, ended_at=None)
+        if run.started_at is None:
+            run = ctx.store.update_run(spec.run_id, started_at=started_at)
+        ctx.run = run
+        ctx.plugins.run_started(run, session)
+
+    def _loop(self, popen: subprocess.Popen[bytes], poll: float, tee: Tee) -> int:
+        next_govern = time.monotonic()
+        next_refresh = time.monotonic()
+        while True:
+            rc = popen.poll()
+            if rc is not None:
+                return int(rc)
+            now = time.monotonic()
+            self._check_requests(now)
+            if now >= next_govern:
+                if self.stop_kind is None:
+                    self._govern()
+                    if self.pause_started is None:
+                        self.monitors.tick()
+                next_govern = now + poll
+            if now >= next_refresh:
+                self.tree.refresh()
+                self.tree.reap()
+                tee.flush()
+                next_refresh = now + 0.5
+            self._draw(now)
+            self._wait(self._next_wake(time.monotonic(), next_govern))
+
+    def _finish_tree(self) -> None:
+        """The script has exited: stop whatever it left behind, quickly."""
+        self.tree.refresh()
+        leftovers = self.tree.alive(include_root=False)
+        if leftovers and not self.killed:
+            name = self.settings.stop.signal
+            sig = signal.Signals[name] if name in signal.Signals.__members__ else signal.SIGTERM
+            self.tree.signal(sig, include_root=False)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.tree.pgid, sig)
+            deadline = time.monotonic() + min(
+                LEFTOVER_GRACE_SECONDS, self.settings.stop.grace_seconds
+            )
+            while time.monotonic() < deadline and self.tree.alive(include_root=False):
+                self.tree.reap()
+                time.sleep(0.05)
+        self.tree.kill_all()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.tree.pgid, signal.SIGKILL)
+        self.tree.reap()
+
+    def _outcome(self, rc: int, started_at: float) -> SessionOutcome:
+        now = time.monotonic()
+        sig = -rc if rc < 0 else None
+        exit_code = rc if rc >= 0 else None
+        if self.stop_status is not None:
+            status, reason = self.stop_status, self.stop_reason
+        elif rc == 0:
+            status, reason = RunStatus.COMPLETED, None
+        elif sig is not None:
+            status = RunStatus.KILLED
+            reason = f"killed by {_signal_name(sig)}" + (
+                " (not sent by backprop; possibly the out-of-memory killer)"
+                if sig == signal.SIGKILL
+                else " (not sent by backprop)"
+            )
+        else:
+            status, reason = RunStatus.FAILED, f"exited with code {rc}"
+        return SessionOutcome(
+            status=status,
+            exit_code=exit_code,
+            signal=sig,
+            reason=reason,
+            started_at=started_at,
+            ended_at=time.time(),
+            active_seconds=self.active_seconds(now),
+            pauses=self.pauses,
+            done=self.state.done,
+            last_checkpoint=self.state.last_checkpoint,
+        )

@@ -1,0 +1,1 @@
+"""Reusable test suites for plugin authors (need pytest)."""

@@ -1,0 +1,183 @@
+"""Server-rendered pages: runs table, run, compare and machine (templates in ``templates/``).
+
+The runs table renders its page of rows on the server, so it appears at once; the scripts in
+``static/`` then add charts, live updates and selection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from backprop_core.__about__ import __version__
+from backprop_core.records import RunStatus
+from backprop_core.store import Store
+from backprop_core.viewer.params import list_param
+from backprop_core.viewer.responses import dumps
+from backprop_core.viewer.runs_query import RunsQuery, parse_runs_query, run_query
+from backprop_core.viewer.serialize import run_detail, run_summary
+from backprop_core.viewer.state import viewer_state
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+MAX_COMPARE = 12
+
+
+def fmt_time(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return dt.datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+def fmt_value(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "∞" if value > 0 else "-∞"
+        return f"{value:.4g}"
+    return "—" if value is None else str(value)
+
+
+def json_script(value: Any) -> Markup:
+    """JSON for a ``<script type="application/json">`` block; ``<`` escaped so no data can close it."""
+    return Markup(
+        dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    )
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        time=fmt_time, duration=fmt_duration, value=fmt_value, json_script=json_script
+    )
+    env.globals.update(version=__version__, statuses=[s.value for s in RunStatus])
+    return env
+
+
+_ENV = _environment()
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("page", name.split(".")[0])
+    html = _ENV.get_template(name).render(request=request, **context)
+    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
+
+
+def error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
+    return render(request, "error.html", status_code=status_code, title=title, message=message)
+
+
+def _page_url(q: RunsQuery, **changes: Any) -> str:
+    params = {**q.as_params(), **changes}
+    pairs = [(k, v) for k, v in params.items() if k != "tag" and v not in ("", None)]
+    pairs += [("tag", t) for t in params["tag"]]
+    return "/?" + urlencode(pairs)
+
+
+async def runs_page(request: Request) -> Response:
+    q = parse_runs_query(request.query_params, request.query_params.getlist("tag"))
+    total, runs = await viewer_state(request).gateway.call(lambda s: run_query(s, q))
+    metric_names: list[str] = []
+    for run in runs:
+        for key in run.last_metrics:
+            if key not in metric_names and len(metric_names) < 4:
+                metric_names.append(key)
+    filtered = bool(q.flt.statuses or q.flt.name or q.flt.tags)
+    pages = {
+        "prev": _page_url(q, offset=max(0, q.offset - q.limit)) if q.offset > 0 else None,
+        "next": _page_url(q, offset=q.offset + q.limit) if q.offset + q.limit < total else None,
+        "first": q.offset + 1 if runs else 0,
+        "last": q.offset + len(runs),
+    }
+    sort_urls = {
+        key: _page_url(
+            q, sort=key, offset=0, order="asc" if q.sort == key and q.order == "desc" else "desc"
+        )
+        for key in ("created", "started", "name", "status", "sessions", "duration", "step")
+    }
+    return render(
+        request,
+        "runs.html",
+        runs=[run_summary(r) for r in runs],
+        total=total,
+        q=q,
+        params=q.as_params(),
+        metric_names=metric_names,
+        filtered=filtered,
+        pages=pages,
+        sort_urls=sort_urls,
+        rendered_at=time.time(),
+        live=not filtered and q.sort == "created" and q.order == "desc" and q.offset == 0,
+    )
+
+
+def _run_context(store: Store, ref: str) -> dict[str, Any]:
+    run = store.resolve(ref)
+    return run_detail(
+        run, store.sessions(run.id), store.checkpoints(run.id), store.metric_keys(run.id)
+    )
+
+
+async def run_page(request: Request) -> Response:
+    ref = request.path_params["run_id"]
+    run = await viewer_state(request).gateway.call(lambda s: _run_context(s, ref))
+    return render(request, "run.html", run=run, title=run["name"] or run["id"])
+
+
+async def compare_page(request: Request) -> Response:
+    refs = list_param(request.query_params, "ids")[:MAX_COMPARE]
+
+    def load(store: Store) -> tuple[list[dict[str, Any]], list[str]]:
+        found, missing = [], []
+        for ref in refs:
+            try:
+                run = store.resolve(ref)
+            except Exception:
+                missing.append(ref)
+                continue
+            found.append({**run_summary(run), "metric_keys": store.metric_keys(run.id)})
+        return found, missing
+
+    runs, missing = await viewer_state(request).gateway.call(load)
+    keys = sorted({k for r in runs for k in r["metric_keys"]})
+    return render(
+        request, "compare.html", runs=runs, missing=missing, keys=keys, title="Compare runs"
+    )
+
+
+async def machine_page(request: Request) -> Response:
+    return render(request, "machine.html", title="Machine")
+
+
+page_routes = [
+    Route("/", runs_page, methods=["GET"]),
+    Route("/runs/{run_id}", run_page, methods=["GET"]),
+    Route("/compare", compare_page, methods=["GET"]),
+    Route("/machine", machine_page, methods=["GET"]),
+]

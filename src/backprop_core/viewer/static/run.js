@@ -1,0 +1,172 @@
+"use strict";
+// Run page: sessions timeline, checkpoints, charts, log tail, and live updates while active.
+(function () {
+  var run = bp.readJSON("run-data");
+  var charts = {};           // metric key -> chart
+  var logSession = Math.max(run.session_count, 1), logNext = null, followLatest = true;
+  var chartsEl = document.getElementById("charts");
+  var logEl = document.getElementById("log");
+
+  function renderSessions(sessions) {
+    var body = document.querySelector("#sessions-table tbody");
+    document.getElementById("sessions-empty").hidden = sessions.length > 0;
+    document.getElementById("sessions-table").hidden = sessions.length === 0;
+    body.innerHTML = sessions.map(function (s) {
+      var pauses = (s.pauses || []).map(function (p) {
+        return bp.esc(p.reason) + " (" + bp.fmtDuration((p.ended_at || Date.now() / 1000) - p.started_at) + ")";
+      }).join(", ");
+      return "<tr><td>" + s.number + '</td><td><span class="badge ' + bp.esc(s.status) + '">' + bp.esc(s.status) + "</span></td><td>" +
+        bp.fmtTime(s.started_at) + "</td><td>" + bp.fmtTime(s.ended_at) + '</td><td class="num">' + bp.fmtDuration(s.active_seconds) +
+        "</td><td>" + (pauses || "—") + "</td><td>" + bp.esc((s.gpus || []).join(", ") || "—") + "</td><td>" +
+        (s.exit_code != null ? s.exit_code : s.signal != null ? "signal " + s.signal : "—") + "</td><td>" + bp.esc(s.reason || "") + "</td></tr>";
+    }).join("");
+    renderTimeline(sessions);
+  }
+
+  function renderTimeline(sessions) {
+    var el = document.getElementById("timeline");
+    el.hidden = sessions.length === 0;
+    if (!sessions.length) return;
+    var now = Date.now() / 1000;
+    var t0 = sessions[0].started_at, t1 = Math.max.apply(null, sessions.map(function (s) { return s.ended_at || now; }));
+    var span = Math.max(t1 - t0, 1);
+    var pct = function (t) { return ((t - t0) / span * 100).toFixed(3) + "%"; };
+    el.innerHTML = sessions.map(function (s) {
+      var end = s.ended_at || now, w = ((end - s.started_at) / span * 100).toFixed(3) + "%";
+      var html = '<div class="seg ' + bp.esc(s.status) + '" style="left:' + pct(s.started_at) + ";width:" + w + '" title="session ' + s.number + ": " + bp.esc(s.status) + '"></div>';
+      (s.pauses || []).forEach(function (p) {
+        var pw = (((p.ended_at || now) - p.started_at) / span * 100).toFixed(3) + "%";
+        html += '<div class="pause" style="left:' + pct(p.started_at) + ";width:" + pw + '" title="paused: ' + bp.esc(p.reason) + '"></div>';
+      });
+      return html + '<span class="label" style="left:' + pct(s.started_at) + '">#' + s.number + "</span>";
+    }).join("");
+  }
+
+  function renderCheckpoints(cps) {
+    var body = document.querySelector("#checkpoints-table tbody");
+    document.getElementById("checkpoints-empty").hidden = cps.length > 0;
+    document.getElementById("checkpoints-table").hidden = cps.length === 0;
+    body.innerHTML = cps.slice().reverse().map(function (c) {
+      var m = Object.keys(c.metrics || {}).map(function (k) { return bp.esc(k) + "=" + bp.fmtValue(c.metrics[k]); }).join(" ");
+      return "<tr><td>" + bp.fmtTime(c.time) + '</td><td class="num">' + (c.step != null ? c.step : "—") + "</td><td>" +
+        (c.session != null ? c.session : "—") + "</td><td><code>" + bp.esc(c.path) + "</code>" + (c.best ? ' <span class="tag">best</span>' : "") +
+        "</td><td>" + m + "</td></tr>";
+    }).join("");
+  }
+
+  function renderRun(r) {
+    run = r;
+    var badge = document.getElementById("run-status");
+    badge.textContent = r.status; badge.className = "badge " + r.status;
+    document.getElementById("run-ended").textContent = bp.fmtTime(r.ended_at);
+    // The record's figure lags while a session runs; the sessions carry the live one.
+    var active = r.sessions.reduce(function (a, s) { return a + (s.active_seconds || 0); }, 0);
+    document.getElementById("run-active").textContent = bp.fmtDuration(Math.max(active, r.active_seconds || 0));
+    document.getElementById("run-step").textContent = r.last_step != null ? r.last_step : "—";
+    document.getElementById("run-exit").textContent = r.exit_code != null ? r.exit_code : "—";
+    renderSessions(r.sessions);
+    renderCheckpoints(r.checkpoints);
+  }
+
+  function sessionOptions(n) {
+    var sel = document.getElementById("log-session");
+    for (var i = sel.options.length + 1; i <= n; i++) {
+      var o = document.createElement("option"); o.value = String(i); o.textContent = "#" + i; sel.appendChild(o);
+    }
+    sel.value = String(logSession);
+  }
+
+  async function loadLog(session) {
+    logSession = session;
+    try {
+      var chunk = await bp.getJSON("/api/runs/" + encodeURIComponent(run.id) + "/logs?session=" + session);
+      logEl.textContent = chunk.exists ? (chunk.offset > 0 ? "…\n" : "") + chunk.text : "(no output recorded for this session)";
+      logNext = chunk.exists ? chunk.next_offset : 0;
+      logEl.scrollTop = logEl.scrollHeight;
+    } catch (e) { logEl.textContent = "Could not read the log: " + e.message; }
+  }
+
+  function appendLog(text) {
+    var atBottom = logEl.scrollHeight - logEl.scrollTop - logEl.clientHeight < 40;
+    if (logEl.textContent.startsWith("(no output")) logEl.textContent = "";
+    logEl.textContent += text;
+    if (logEl.textContent.length > 400000) logEl.textContent = "…\n" + logEl.textContent.slice(-300000);
+    if (atBottom) logEl.scrollTop = logEl.scrollHeight;
+  }
+
+  async function loadMetrics() {
+    var data = await bp.getJSON("/api/runs/" + encodeURIComponent(run.id) + "/metrics?max_points=2000");
+    var status = document.getElementById("charts-status");
+    if (status) status.remove();
+    data.keys.forEach(function (k) {
+      if (data.series[k]) charts[k] = bp.charts.create(chartsEl, k, [bp.charts.fromApi(data.series[k], k)]);
+    });
+    showNoMetrics();
+    return data.seq;
+  }
+
+  function showNoMetrics() {
+    var empty = document.getElementById("charts-empty");
+    if (Object.keys(charts).length) { if (empty) empty.remove(); return; }
+    if (!empty) {
+      chartsEl.insertAdjacentHTML("beforeend", '<p class="muted" id="charts-empty">' +
+        (run.active ? "No metrics yet; charts appear as soon as the script logs some." : "This run logged no metrics.") + "</p>");
+    }
+  }
+
+  function onPoints(msg) {
+    Object.keys(msg.points).forEach(function (k) {
+      var pts = msg.points[k];
+      var last = pts[pts.length - 1];
+      if (last && last[0] != null) document.getElementById("run-step").textContent = last[0];
+      if (charts[k]) { bp.charts.append(charts[k], 0, pts); return; }
+      var s = { label: k, steps: [], times: [], values: [], total: 0 };
+      charts[k] = bp.charts.create(chartsEl, k, [s]);
+      bp.charts.append(charts[k], 0, pts);
+    });
+    showNoMetrics();
+  }
+
+  function live(seq) {
+    var url = "/api/runs/" + encodeURIComponent(run.id) + "/stream?after_seq=" + seq +
+      "&log_session=" + logSession + (logNext != null ? "&log_offset=" + logNext : "");
+    var es = new EventSource(url);
+    bp.setConn("live");
+    es.addEventListener("open", function () { bp.setConn("live"); });
+    es.addEventListener("error", function () { bp.setConn("down"); });
+    es.addEventListener("points", function (e) { onPoints(JSON.parse(e.data)); });
+    es.addEventListener("run", function (e) { renderRun(JSON.parse(e.data)); });
+    es.addEventListener("log", function (e) {
+      var m = JSON.parse(e.data);
+      if (m.new_session) {
+        sessionOptions(m.session);
+        if (followLatest) { logSession = m.session; document.getElementById("log-session").value = String(m.session); logEl.textContent = ""; }
+        return;
+      }
+      if (m.session === logSession) appendLog(m.text);
+    });
+    es.addEventListener("end", function () { es.close(); bp.setConn("off"); });
+  }
+
+  async function main() {
+    renderRun(run);
+    sessionOptions(Math.max(run.session_count, 1));
+    document.getElementById("log-session").addEventListener("change", function (e) {
+      var n = parseInt(e.target.value, 10);
+      followLatest = n >= run.session_count;
+      loadLog(n);
+    });
+    bp.charts.bindControls();
+    var seq = 0;
+    try {
+      var results = await Promise.all([loadMetrics(), loadLog(logSession)]);
+      seq = results[0];
+    } catch (e) {
+      var st = document.getElementById("charts-status");
+      if (st) { st.textContent = "Could not load metrics: " + e.message; st.className = "notice error"; }
+    }
+    if (run.active) live(seq);
+    document.body.dataset.ready = "true";
+  }
+  main();
+})();

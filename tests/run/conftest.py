@@ -1,0 +1,124 @@
+"""Fixtures for supervised-run tests: a home, a fast environment, and ways to start backprop."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from backprop_core.records import RunRecord, SessionRecord
+from backprop_core.settings.model import Settings
+from backprop_core.store import Store
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> Any:
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    limit = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > limit:
+            raise AssertionError(f"condition not met within {timeout}s: {condition}")
+        time.sleep(interval)
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+class Bp:
+    """Runs ``backprop`` as a real subprocess against one temporary home."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.home = tmp_path / "home"
+        self.work = tmp_path / "work"
+        self.work.mkdir()
+        self.env = dict(os.environ)
+        self.env.update(
+            BACKPROP_HOME=str(self.home),
+            BACKPROP_GPU__PROBE="none",
+            BACKPROP_GOVERNOR__POLL_SECONDS="0.2",
+            BACKPROP_MIN_FREE_RAM_GB="0",
+            BACKPROP_GOVERNOR__PAUSE_BELOW_FREE_RAM_GB="0",
+            BACKPROP_STOP__GRACE_SECONDS="2",
+        )
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def script(self, name: str, source: str) -> Path:
+        path = self.work / name
+        path.write_text(textwrap.dedent(source))
+        return path
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "backprop_core.cli", *args]
+
+    def run(self, *args: str, timeout: float = 120, **kw: Any) -> subprocess.CompletedProcess[str]:
+        env = {**self.env, **kw.pop("env", {})}
+        return subprocess.run(
+            self.argv(*args),
+            cwd=self.work,
+            env=env,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            **kw,
+        )
+
+    def start(self, *args: str, **kw: Any) -> subprocess.Popen[bytes]:
+        env = {**self.env, **kw.pop("env", {})}
+        proc = subprocess.Popen(
+            self.argv(*args),
+            cwd=self.work,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            **kw,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def store(self) -> Store:
+        from backprop_core.plugins import reset_plugins
+        from backprop_core.storage import open_store
+
+        reset_plugins()
+        return open_store(Settings.from_config({}, home=self.home))
+
+    def runs(self) -> list[RunRecord]:
+        with self.store() as store:
+            return store.list_runs()
+
+    def only_run(self) -> RunRecord:
+        runs = self.runs()
+        assert len(runs) == 1, runs
+        return runs[0]
+
+    def sessions(self, run_id: str) -> list[SessionRecord]:
+        with self.store() as store:
+            return store.sessions(run_id)
+
+    def cleanup(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def bp(tmp_path: Path) -> Iterator[Bp]:
+    helper = Bp(tmp_path)
+    yield helper
+    helper.cleanup()

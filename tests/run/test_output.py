@@ -1,0 +1,95 @@
+"""Output handling: garbage never breaks a run, output is preserved, leftovers never block."""
+
+from __future__ import annotations
+
+import time
+
+from backprop_core.records import RunStatus
+
+from .conftest import Bp, alive, wait_for
+
+GARBAGE = r"""
+    import json, os, sys
+    out = sys.stdout.buffer
+    out.write(b"plain text line\n")
+    out.write(b"invalid utf-8: \xff\xfe\xc3\x28 end\n")
+    out.write(bytes(range(256)) + b"\n")
+    out.write(b"{" + b"x" * (20 * 1024 * 1024) + b"TAIL-OF-HUGE-LINE")
+    out.write(b"\n")
+    for line in [
+        "[1, 2, 3]", '"a string"', "42", "null", "{broken json",
+        '{"event": "metrics", "step": 1, "data": {"loss": NaN, "acc": Infinity}}',
+        '{"event": "metrics", "step": "two", "data": {"loss": null, "acc": "high"}}',
+        '{"event": "metrics", "data": "not an object"}',
+        '{"event": "checkpoint_saved", "step": 3}',
+        '{"event": 17}',
+        '{"event": "progress", "step": null, "total": "many"}',
+        '{"event": "my_custom_event", "value": 1}',
+        '{"step": 5, "loss": 0.5}',
+    ]:
+        out.write(line.encode() + b"\n")
+    out.flush()
+    sys.stderr.write("to stderr\n")
+    sys.stdout.buffer.write(b"no newline at the end")
+"""
+
+
+def test_garbage_output_completes_and_is_preserved(bp: Bp) -> None:
+    bp.script("garbage.py", GARBAGE)
+    result = bp.run("run", "garbage.py")
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = bp.only_run()
+    assert run.status == RunStatus.COMPLETED
+    log = (bp.home / "runs" / run.id / "session-1.log").read_bytes()
+    assert b"invalid utf-8: \xff\xfe\xc3\x28 end\n" in log
+    assert bytes(range(256)) in log
+    assert b"TAIL-OF-HUGE-LINE" in log and len(log) > 20 * 1024 * 1024
+    assert (b"to stderr" in log and log.endswith(b"no newline at the end")) or b"no newline" in log
+    with bp.store() as store:
+        kinds = [e.event.kind for e in store.events(run.id)]
+        loss = store.metric_series(run.id, "loss")
+    assert "my_custom_event" in kinds
+    assert kinds.count("metrics") >= 2
+    assert "alert" in kinds  # the checkpoint_saved without a path
+    assert any(v != v for v in loss.values)  # NaN kept
+    assert 0.5 in loss.values  # the Node-tool line
+
+
+def test_setsid_child_holding_stdout_does_not_keep_backprop_waiting(bp: Bp) -> None:
+    bp.script(
+        "holder.py",
+        """
+        import os, subprocess, sys
+        child = subprocess.Popen(
+            [sys.executable, "-c",
+             "import signal, time\\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\\ntime.sleep(120)"],
+            start_new_session=True,
+        )
+        open(os.path.join(os.environ["BACKPROP_RUN_DIR"], "child.pid"), "w").write(str(child.pid))
+        print("script done", flush=True)
+        """,
+    )
+    proc = bp.start("run", "--grace", "30", "holder.py")
+    pid_file = wait_for(lambda: next(iter((bp.home / "runs").glob("*/child.pid")), None))
+    child_pid = int(wait_for(lambda: pid_file.read_text()))
+    script_done = time.monotonic()
+    assert proc.wait(30) == 0
+    assert time.monotonic() - script_done < 4.0  # ~1-2 s, with slack for a loaded machine
+    assert bp.only_run().status == RunStatus.COMPLETED
+    wait_for(lambda: not alive(child_pid), timeout=5)
+
+
+def test_only_python3_on_path(bp: Bp, tmp_path) -> None:
+    import sys
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(sys.executable)
+    bp.script("hello.py", "import sys\nprint('hello from', sys.version_info[0])\n")
+    env = {"PATH": str(bin_dir)}
+    first = bp.run("run", "hello.py", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "hello from 3" in first.stdout
+    second = bp.run("run", "--", "python3", "hello.py", env=env)
+    assert second.returncode == 0, second.stderr
+    assert all(r.status == RunStatus.COMPLETED for r in bp.runs())

@@ -1,0 +1,113 @@
+"""No process of the run survives: time box, Ctrl-C, ``backprop stop``, a killed supervisor."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import pytest
+
+from backprop_core.records import RunStatus
+
+from .conftest import Bp, alive, wait_for
+
+TREE = """
+    import json, multiprocessing, os, subprocess, sys, time
+
+    def worker():
+        while True:
+            time.sleep(0.1)
+
+    if __name__ == "__main__":
+        multiprocessing.set_start_method("fork")
+        workers = [multiprocessing.Process(target=worker) for _ in range(2)]
+        for w in workers:
+            w.start()
+        stubborn = subprocess.Popen(
+            [sys.executable, "-c",
+             "import signal, time\\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\\n"
+             "while True: time.sleep(0.1)"],
+            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        pids = {"script": os.getpid(), "workers": [w.pid for w in workers], "setsid": stubborn.pid}
+        path = os.path.join(os.environ["BACKPROP_RUN_DIR"], "pids.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(pids, f)
+        os.replace(path + ".tmp", path)
+        print("tree ready", flush=True)
+        while True:
+            time.sleep(0.1)
+"""
+
+
+def _pids(bp: Bp) -> list[int]:
+    def read() -> dict | None:
+        runs = bp.runs()
+        if not runs:
+            return None
+        path = bp.home / "runs" / runs[0].id / "pids.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    pids = wait_for(read, timeout=60)
+    return [pids["script"], *pids["workers"], pids["setsid"]]
+
+
+def _assert_all_gone(pids: list[int]) -> None:
+    wait_for(lambda: not any(alive(p) for p in pids), timeout=15)
+
+
+def test_time_box_leaves_no_survivor(bp: Bp) -> None:
+    bp.script("tree.py", TREE)
+    proc = bp.start("run", "-m", "0.05", "--grace", "1", "tree.py")
+    pids = _pids(bp)
+    assert all(alive(p) for p in pids)
+    assert proc.wait(60) == 0
+    _assert_all_gone(pids)
+    assert bp.only_run().status == RunStatus.TIMEBOXED
+
+
+def test_ctrl_c_leaves_no_survivor(bp: Bp) -> None:
+    bp.script("tree.py", TREE)
+    proc = bp.start("run", "--grace", "1", "tree.py")
+    pids = _pids(bp)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(60) == 130
+    _assert_all_gone(pids)
+    run = bp.only_run()
+    assert run.status == RunStatus.INTERRUPTED
+    assert "Ctrl-C" in (run.reason or "")
+
+
+def test_second_ctrl_c_stops_at_once(bp: Bp) -> None:
+    bp.script("tree.py", TREE)
+    proc = bp.start("run", "--grace", "60", "tree.py")
+    pids = _pids(bp)
+    proc.send_signal(signal.SIGINT)
+    wait_for(lambda: not alive(pids[0]) or True)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(20) == 130  # far sooner than the 60 s grace
+    _assert_all_gone(pids)
+
+
+@pytest.mark.parametrize("now", [False, True])
+def test_backprop_stop_leaves_no_survivor(bp: Bp, now: bool) -> None:
+    bp.script("tree.py", TREE)
+    proc = bp.start("run", "--grace", "1", "tree.py")
+    pids = _pids(bp)
+    run_id = bp.only_run().id
+    stop = bp.run("stop", run_id, *(["--now"] if now else []), timeout=60)
+    assert stop.returncode == 0, stop.stderr
+    assert proc.wait(60) == 130
+    _assert_all_gone(pids)
+    assert bp.only_run().status == RunStatus.INTERRUPTED
+
+
+def test_killed_supervisor_leaves_no_survivor_and_run_is_lost(bp: Bp) -> None:
+    bp.script("tree.py", TREE)
+    proc = bp.start("run", "tree.py")
+    pids = _pids(bp)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    _assert_all_gone(pids)
+    listed = bp.run("list", "--json")
+    assert bp.only_run().status == RunStatus.LOST, listed.stderr

@@ -1,0 +1,121 @@
+"""The time box: stop signal at the deadline, checkpoint, grace, SIGKILL, resume."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+from backprop_core.records import RunStatus
+
+from .conftest import Bp
+
+CHECKPOINTING = """
+    import json, os, signal, sys, time
+    stop = False
+    def on_term(signum, frame):
+        global stop
+        stop = True
+    signal.signal(signal.SIGTERM, on_term)
+    with open(os.path.join(os.environ["BACKPROP_RUN_DIR"], "env-%s.json" % os.environ["BACKPROP_SESSION"]), "w") as f:
+        json.dump({k: v for k, v in os.environ.items() if k.startswith(("BACKPROP_", "CUDA_", "PYTHON"))}, f)
+    step = 0
+    while True:
+        step += 1
+        print(json.dumps({"event": "metrics", "step": step, "data": {"loss": 1.0 / step}}))
+        if stop:
+            path = os.path.join(os.environ["BACKPROP_CHECKPOINT_DIR"], "ckpt-%d.txt" % step)
+            open(path, "w").write(str(step))
+            print(json.dumps({"event": "checkpoint_saved", "path": path, "step": step}))
+            with open(os.path.join(os.environ["BACKPROP_RUN_DIR"], "term-time"), "w") as f:
+                f.write(repr(time.time()))
+            sys.exit(0)
+        time.sleep(0.05)
+"""
+
+
+def test_timeboxed_run_checkpoints_and_resume_gets_the_checkpoint(bp: Bp) -> None:
+    bp.script("train.py", CHECKPOINTING)
+    first = bp.run("run", "-m", "0.05", "train.py")
+    assert first.returncode == 0, first.stderr
+    run = bp.only_run()
+    assert run.status == RunStatus.TIMEBOXED
+    with bp.store() as store:
+        checkpoints = store.checkpoints(run.id)
+    assert checkpoints, "the checkpoint announced on SIGTERM was not recorded"
+    env1 = json.loads((bp.home / "runs" / run.id / "env-1.json").read_text())
+    assert "BACKPROP_RESUME_FROM" not in env1
+    assert env1["BACKPROP_RUN_ID"] == run.id
+    assert env1["PYTHONUNBUFFERED"] == "1"
+    assert float(env1["BACKPROP_DEADLINE"]) > run.created_at
+    assert env1["BACKPROP_EVENTS_FD"].isdigit()
+
+    second = bp.run("resume", run.id[:12], "-m", "0.03")
+    assert second.returncode == 0, second.stderr
+    env2 = json.loads((bp.home / "runs" / run.id / "env-2.json").read_text())
+    assert env2["BACKPROP_RESUME_FROM"] == checkpoints[-1].path
+    assert env2["BACKPROP_SESSION"] == "2"
+    sessions = bp.sessions(run.id)
+    assert [s.status for s in sessions] == [RunStatus.TIMEBOXED, RunStatus.TIMEBOXED]
+    assert sessions[1].resumed_from == checkpoints[-1].path
+
+
+def test_deadline_is_precise(bp: Bp) -> None:
+    bp.script("train.py", CHECKPOINTING)
+    result = bp.run("run", "-m", "0.04", "train.py")
+    assert result.returncode == 0, result.stderr
+    run = bp.only_run()
+    env = json.loads((bp.home / "runs" / run.id / "env-1.json").read_text())
+    received = float((bp.home / "runs" / run.id / "term-time").read_text())
+    # the signal arrives at BACKPROP_DEADLINE (within a second, on a loaded machine)
+    assert abs(received - float(env["BACKPROP_DEADLINE"])) < 1.0
+    assert 2.0 <= bp.sessions(run.id)[0].active_seconds < 4.5
+
+
+def test_script_ignoring_sigterm_is_killed_after_grace(bp: Bp) -> None:
+    bp.script(
+        "stubborn.py",
+        """
+        import signal, time
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        print("started", flush=True)
+        while True:
+            time.sleep(0.1)
+        """,
+    )
+    start = time.monotonic()
+    result = bp.run("run", "-m", "0.03", "--grace", "1.5", "stubborn.py")
+    elapsed = time.monotonic() - start
+    assert result.returncode == 0, result.stderr
+    assert "grace period over" in result.stderr
+    run = bp.only_run()
+    assert run.status == RunStatus.TIMEBOXED
+    session = bp.sessions(run.id)[0]
+    assert session.signal == signal.SIGKILL
+    assert elapsed < 1.8 + 1.5 + 8  # time box + grace + start-up slack
+
+
+def test_failures_and_foreign_kills_are_not_successes(bp: Bp) -> None:
+    bp.script("fail.py", "import sys\nprint('boom')\nsys.exit(3)\n")
+    failed = bp.run("run", "fail.py")
+    assert failed.returncode == 1
+    assert "exited with code 3" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    bp.script("oom.py", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    killed = bp.run("run", "oom.py")
+    assert killed.returncode == 1
+    statuses = {r.script: r.status for r in bp.runs()}
+    assert statuses == {"fail.py": RunStatus.FAILED, "oom.py": RunStatus.KILLED}
+
+
+def test_resuming_an_active_run_is_refused(bp: Bp) -> None:
+    bp.script("slow.py", "import time\nprint('up', flush=True)\ntime.sleep(60)\n")
+    proc = bp.start("run", "slow.py")
+    from .conftest import wait_for
+
+    run = wait_for(lambda: next(iter(bp.runs()), None))
+    result = bp.run("resume", run.id)
+    assert result.returncode == 2
+    assert "still running" in result.stderr
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 130

@@ -1,0 +1,112 @@
+"""``--until-done`` chains sessions from the newest checkpoint until the script says done."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from backprop_core.records import RunStatus
+
+from .conftest import Bp
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_until_done_chains_sessions_until_done(bp: Bp) -> None:
+    bp.script(
+        "steps.py",
+        """
+        import json, os, signal, time
+        step = int(open(os.environ["BACKPROP_RESUME_FROM"]).read()) if os.environ.get("BACKPROP_RESUME_FROM") else 0
+        stop = []
+        signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+        def save():
+            path = os.path.join(os.environ["BACKPROP_CHECKPOINT_DIR"], "step-%d" % step)
+            open(path, "w").write(str(step))
+            print(json.dumps({"event": "checkpoint_saved", "path": path, "step": step}))
+        while step < 60:
+            step += 1
+            print(json.dumps({"step": step, "loss": 1.0 / step}))
+            if stop:
+                save()
+                raise SystemExit(0)
+            time.sleep(0.05)
+        save()
+        print(json.dumps({"event": "done"}))
+        """,
+    )
+    result = bp.run(
+        "run", "-m", "0.02", "--grace", "2", "--until-done", "--max-sessions", "8", "steps.py"
+    )
+    assert result.returncode == 0, result.stderr
+    run = bp.only_run()
+    sessions = bp.sessions(run.id)
+    assert len(sessions) >= 2
+    assert [s.status for s in sessions[:-1]] == [RunStatus.TIMEBOXED] * (len(sessions) - 1)
+    assert sessions[-1].status == RunStatus.COMPLETED
+    assert run.done and run.status == RunStatus.COMPLETED
+    assert all(s.resumed_from for s in sessions[1:])
+
+
+def test_until_done_stops_at_max_sessions(bp: Bp) -> None:
+    bp.script(
+        "forever.py",
+        """
+        import json, os, signal, time
+        signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+        while True:
+            time.sleep(0.05)
+        """,
+    )
+    result = bp.run("run", "-m", "0.02", "--until-done", "--max-sessions", "2", "forever.py")
+    assert result.returncode == 0, result.stderr
+    assert len(bp.sessions(bp.only_run().id)) == 2
+
+
+@pytest.mark.slow
+def test_quickstart_example_runs_out_of_the_box(bp: Bp) -> None:
+    result = bp.run("run", "-m", "0.05", "--grace", "5", str(REPO / "examples" / "quickstart.py"))
+    assert result.returncode == 0, result.stderr
+    run = bp.only_run()
+    assert run.status == RunStatus.TIMEBOXED and run.checkpoint_count >= 1
+    resumed = bp.run("resume", run.id, "-m", "1")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from step" in resumed.stdout
+    assert bp.only_run().status == RunStatus.COMPLETED
+
+
+@pytest.mark.slow
+def test_pytorch_example_resumes_from_its_torch_checkpoint(bp: Bp) -> None:
+    pytest.importorskip("torch")
+    script = str(REPO / "examples" / "pytorch_train.py")
+    first = bp.run(
+        "run",
+        "-m",
+        "0.1",
+        "--grace",
+        "10",
+        "--resume-arg",
+        "--resume {checkpoint}",
+        script,
+        "--steps",
+        "100000",
+        "--step-seconds",
+        "0.002",
+        timeout=180,
+    )
+    assert first.returncode == 0, first.stderr
+    run = bp.only_run()
+    assert run.status == RunStatus.TIMEBOXED
+    assert run.framework == "pytorch"
+    with bp.store() as store:
+        saved = store.checkpoints(run.id)[-1]
+    assert saved.path.endswith(".pt") and saved.step and saved.step > 0
+    second = bp.run("resume", run.id, "-m", "0.05", "--grace", "10", timeout=180)
+    assert second.returncode == 0, second.stderr
+    assert f"at step {saved.step}" in second.stdout
+    with bp.store() as store:
+        later = store.checkpoints(run.id)[-1]
+    assert later.step is not None and later.step > saved.step
+    assert sys.executable

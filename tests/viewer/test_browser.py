@@ -1,0 +1,163 @@
+"""End to end in a real headless Chromium (Debian's chromium driven by Playwright).
+
+Screenshots land in test-artifacts/viewer/.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backprop_core.records import RunStatus
+
+from .conftest import LiveServer, Seeder, screenshot, wait_for
+
+pytestmark = pytest.mark.browser
+
+
+def chart_series(page: Any, key: str) -> int:
+    return int(page.get_attribute(f'.chart[data-key="{key}"]', "data-series"))
+
+
+def chart_points(page: Any, key: str) -> int:
+    value = page.get_attribute(f'.chart[data-key="{key}"]', "data-points")
+    return int(value) if value else 0
+
+
+def test_runs_table_lists_runs_from_the_store(page: Any, live_server: LiveServer, seed: Seeder) -> None:
+    ids = [seed.run(f"baseline-{i}", tags={"lr": f"0.{i}"}) for i in range(3)]
+    seed.run("tuned", status=RunStatus.RUNNING, gpus=["0"])
+    page.goto(live_server.url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    rows = page.locator("#runs-body tr")
+    assert rows.count() == 4
+    assert page.locator("#runs-body tr").first.get_attribute("data-id") != ids[0]  # newest first
+    assert page.locator("text=baseline-1").count() == 1
+    assert page.locator(".badge.running").count() == 1
+    # selecting two runs enables comparing them
+    page.check(f'input.pick[value="{ids[0]}"]')
+    assert page.is_disabled("#compare-btn")
+    page.check(f'input.pick[value="{ids[1]}"]')
+    assert page.is_enabled("#compare-btn")
+    screenshot(page, "runs")
+    page.click("#compare-btn")
+    page.wait_for_url("**/compare?ids=*")
+    assert page.console_errors == []
+
+
+def test_run_page_draws_one_chart_per_metric(page: Any, live_server: LiveServer, seed: Seeder) -> None:
+    run_id = seed.run("baseline", steps=300, keys=("loss", "acc", "lr"))
+    page.goto(f"{live_server.url}/runs/{run_id}")
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.locator(".chart").count() == 3
+    for key in ("loss", "acc", "lr"):
+        assert chart_series(page, key) == 1
+        assert chart_points(page, key) == 300
+        assert page.locator(f'.chart[data-key="{key}"] canvas').count() == 1
+    assert "epoch 19" in page.inner_text("#log")
+    # smoothing and log scale redraw without errors
+    page.fill("#smoothing", "0.6")
+    page.dispatch_event("#smoothing", "input")
+    page.check("#logscale")
+    assert chart_series(page, "loss") == 1
+    page.uncheck("#logscale")
+    page.fill("#smoothing", "0")
+    page.dispatch_event("#smoothing", "input")
+    # hovering shows values in the legend
+    box = page.locator('.chart[data-key="loss"] .u-over').bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    legend = page.inner_text('.chart[data-key="loss"] .u-legend')
+    assert "—" not in legend.split("loss")[-1][:8]
+    screenshot(page, "run")
+    assert page.console_errors == []
+
+
+def test_compare_page_overlays_two_runs(page: Any, live_server: LiveServer, seed: Seeder) -> None:
+    a = seed.run("small-lr", steps=120)
+    b = seed.run("big-lr", steps=80)
+    page.goto(f"{live_server.url}/compare?ids={a},{b}")
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.locator("#legend li").count() == 2
+    for key in ("loss", "acc"):
+        assert chart_series(page, key) == 2
+    assert "small-lr" in page.inner_text('.chart[data-key="loss"] .u-legend')
+    assert "big-lr" in page.inner_text('.chart[data-key="loss"] .u-legend')
+    screenshot(page, "compare")
+    assert page.console_errors == []
+
+
+def test_machine_page_shows_gpus_and_their_runs(page: Any, live_server: LiveServer, seed: Seeder) -> None:
+    seed.run("on-gpu0", status=RunStatus.RUNNING, gpus=["0"])
+    page.goto(f"{live_server.url}/machine")
+    page.wait_for_selector(".gpu")
+    assert page.locator(".gpu").count() == 2
+    assert "on-gpu0" in page.inner_text('.gpu[data-index="0"]')
+    assert "free" in page.inner_text('.gpu[data-index="1"]')
+    assert "trainbox" in page.inner_text("#host")
+    screenshot(page, "machine")
+    assert page.console_errors == []
+
+
+def test_empty_and_error_states(page: Any, live_server: LiveServer) -> None:
+    page.goto(live_server.url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    assert "No runs yet" in page.inner_text("main")
+    screenshot(page, "empty")
+    assert page.console_errors == []
+    response = page.goto(live_server.url + "/runs/does-not-exist")
+    assert response.status == 404
+    assert "does-not-exist" in page.inner_text("main")
+    screenshot(page, "not-found")
+
+
+TRAIN = textwrap.dedent(
+    """
+    import json, math, sys, time
+    for step in range(int(sys.argv[1])):
+        print(json.dumps({"event": "metrics", "step": step, "data": {"loss": math.exp(-step / 30)}}), flush=True)
+        print(f"step {step} done", flush=True)
+        time.sleep(0.1)
+    """
+)
+
+
+def test_run_started_with_backprop_run_appears_and_grows_live(
+    page: Any, live_server: LiveServer, home: Path, tmp_path: Path, seed: Seeder
+) -> None:
+    seed.run("older")
+    script = tmp_path / "train.py"
+    script.write_text(TRAIN)
+    page.goto(live_server.url + "/")
+    page.wait_for_selector("body[data-ready=true]")
+    env = {**os.environ, "BACKPROP_HOME": str(home), "BACKPROP_GPU__PROBE": "none"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backprop_core.cli", "run", "-n", "live-e2e", "-m", "2", str(script), "150"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+    )
+    try:
+        # the new run appears in the open table without a reload
+        row = page.locator('#runs-body tr:has-text("live-e2e")')
+        row.wait_for(timeout=30_000)
+        page.wait_for_selector('#runs-body tr:has-text("live-e2e") .badge.running', timeout=30_000)
+        screenshot(page, "runs-live")
+        row.locator("td.name a").click()
+        page.wait_for_selector("body[data-ready=true]")
+        page.wait_for_selector('.chart[data-key="loss"]', timeout=30_000)
+        first = chart_points(page, "loss")
+        wait_for(lambda: chart_points(page, "loss") >= first + 10, 30, "the chart to grow")
+        wait_for(lambda: "step 20 done" in page.inner_text("#log"), 30, "new log lines")
+        screenshot(page, "run-live")
+        assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
+        page.wait_for_selector("#run-status.completed", timeout=30_000)
+        assert chart_points(page, "loss") == 150
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert page.console_errors == []
