@@ -183,6 +183,7 @@ def main() -> None:
         platform.processor(),
     )
     print(f"# {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print("# load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         floor = list_time(base / "empty", "sqlite", args.repeat, "--version") * 1000
@@ -210,6 +211,7 @@ def main() -> None:
         ),
         ("filling the runs", f"{sqlite['fill_s']:.1f} s", f"{json_['fill_s']:.1f} s (bulk)", ""),
     ]
+    print("# load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     widths = [
         max(len(r[i]) for r in [("measure", "sqlite", "json", "target"), *rows]) for i in range(4)
     ]

@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -36,31 +35,64 @@ from backprop_core.storage import open_store
 from backprop_core.store import Store
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def fill(store: Store, runs: int, points: int) -> tuple[str, str]:
     t0 = time.time() - runs * 60
     for i in range(runs):
         run_id = f"20261101-{i:06d}-b{i % 1000:03d}"
-        store.create_run(RunRecord(id=run_id, status=RunStatus.COMPLETED, created_at=t0 + i * 60,
-                                   started_at=t0 + i * 60, name=f"sweep-{i}", tags={"sweep": str(i % 10)},
-                                   script="train.py"))
-        store.append_events(run_id, [Event("metrics", t0 + i * 60, 10, {"data": {"loss": 1.0 / (i + 1), "acc": 0.5}})])
+        store.create_run(
+            RunRecord(
+                id=run_id,
+                status=RunStatus.COMPLETED,
+                created_at=t0 + i * 60,
+                started_at=t0 + i * 60,
+                name=f"sweep-{i}",
+                tags={"sweep": str(i % 10)},
+                script="train.py",
+            )
+        )
+        store.append_events(
+            run_id,
+            [Event("metrics", t0 + i * 60, 10, {"data": {"loss": 1.0 / (i + 1), "acc": 0.5}})],
+        )
     big = "20261101-big-run"
     live = "20261101-live-run"
     now = time.time()
-    store.create_run(RunRecord(id=big, status=RunStatus.COMPLETED, created_at=now, name="one-million"))
+    store.create_run(
+        RunRecord(id=big, status=RunStatus.COMPLETED, created_at=now, name="one-million")
+    )
     batch = 20_000
     for start in range(0, points, batch):
-        store.append_events(big, [
-            Event("metrics", now + s * 0.001, s, {"data": {"loss": 1.0 / (1 + s / 1000) + (5.0 if s == 654_321 else 0.0)}})
-            for s in range(start, min(points, start + batch))
-        ])
+        store.append_events(
+            big,
+            [
+                Event(
+                    "metrics",
+                    now + s * 0.001,
+                    s,
+                    {"data": {"loss": 1.0 / (1 + s / 1000) + (5.0 if s == 654_321 else 0.0)}},
+                )
+                for s in range(start, min(points, start + batch))
+            ],
+        )
     store.create_run(RunRecord(id=live, status=RunStatus.RUNNING, created_at=now + 1, name="live"))
-    store.add_session(SessionRecord(run_id=live, number=1, status=RunStatus.RUNNING, started_at=now))
-    store.append_events(live, [Event("metrics", now, s, {"data": {"loss": 1.0 / (s + 1)}}) for s in range(100)])
+    store.add_session(
+        SessionRecord(run_id=live, number=1, status=RunStatus.RUNNING, started_at=now)
+    )
+    store.append_events(
+        live, [Event("metrics", now, s, {"data": {"loss": 1.0 / (s + 1)}}) for s in range(100)]
+    )
     return big, live
 
 
@@ -71,7 +103,9 @@ class Server:
         env = {**os.environ, "BACKPROP_HOME": str(home), "BACKPROP_GPU__PROBE": "none"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "backprop_core.cli", "ui", "--no-open", "--port", "0"],
-            stdout=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         assert self.proc.stdout is not None
         match = re.search(r"(http://[^/\s]+)", self.proc.stdout.readline())
@@ -106,7 +140,9 @@ def timed_get(client: httpx.Client, url: str, n: int) -> list[float]:
     return out
 
 
-def browser_timings(url: str, big: str, live: str, store: Store, repeats: int) -> dict[str, list[float]]:
+def browser_timings(
+    url: str, big: str, live: str, store: Store, repeats: int
+) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     res: dict[str, list[float]] = {"runs page": [], "1M chart": [], "live point": []}
@@ -127,16 +163,21 @@ def browser_timings(url: str, big: str, live: str, store: Store, repeats: int) -
             res["1M chart"].append(time.perf_counter() - t)
         page.goto(f"{url}/runs/{live}")
         page.wait_for_selector('.chart[data-key="loss"] canvas')
-        page.wait_for_function("document.getElementById('conn') && !document.getElementById('conn').hidden")
+        page.wait_for_function(
+            "document.getElementById('conn') && !document.getElementById('conn').hidden"
+        )
         time.sleep(1.0)  # let the stream settle
         step = 1000
         for _ in range(repeats * 2):
             step += 1
             before = int(page.get_attribute('.chart[data-key="loss"]', "data-points") or 0)
             t = time.perf_counter()
-            store.append_events(live, [Event("metrics", time.time(), step, {"data": {"loss": 0.01}})])
+            store.append_events(
+                live, [Event("metrics", time.time(), step, {"data": {"loss": 0.01}})]
+            )
             page.wait_for_function(
-                f"parseInt(document.querySelector('.chart[data-key=\"loss\"]').dataset.points) > {before}",
+                "parseInt(document.querySelector('.chart[data-key=\"loss\"]').dataset.points)"
+                f" > {before}",
                 polling="raf",
                 timeout=10_000,
             )
@@ -168,16 +209,32 @@ def main() -> None:
         store = open_store(settings, reconcile=False)
         t = time.perf_counter()
         big, live = fill(store, args.runs, args.points)
-        print(f"filled {args.runs} runs and a {args.points}-point metric in {time.perf_counter() - t:.1f}s", file=sys.stderr)
+        print(
+            f"filled {args.runs} runs and a {args.points}-point metric"
+            f" in {time.perf_counter() - t:.1f}s",
+            file=sys.stderr,
+        )
         server = Server(home)
         try:
             with httpx.Client() as client:
                 timed_get(client, server.url + "/api/runs?limit=100", 5)
                 api = timed_get(client, server.url + "/api/runs?limit=100", 100)
-                metrics = timed_get(client, f"{server.url}/api/runs/{big}/metrics?keys=loss&max_points=2000", args.repeats)
-                full = timed_get(client, f"{server.url}/api/runs/{big}/metrics?keys=loss&max_points=100000", args.repeats)
-                body = client.get(f"{server.url}/api/runs/{big}/metrics?keys=loss&max_points=2000").json()
-                spike_kept = max(v for v in body["series"]["loss"]["values"] if isinstance(v, float)) > 5
+                metrics = timed_get(
+                    client,
+                    f"{server.url}/api/runs/{big}/metrics?keys=loss&max_points=2000",
+                    args.repeats,
+                )
+                full = timed_get(
+                    client,
+                    f"{server.url}/api/runs/{big}/metrics?keys=loss&max_points=100000",
+                    args.repeats,
+                )
+                body = client.get(
+                    f"{server.url}/api/runs/{big}/metrics?keys=loss&max_points=2000"
+                ).json()
+                spike_kept = (
+                    max(v for v in body["series"]["loss"]["values"] if isinstance(v, float)) > 5
+                )
             browser: dict[str, list[float]] = {}
             if os.path.exists(CHROMIUM):
                 browser = browser_timings(server.url, big, live, store, args.repeats)
@@ -189,8 +246,10 @@ def main() -> None:
         med = statistics.median(values) * 1000
         return f"| {name} | {med:.1f} | {max(values) * 1000:.1f} | {len(values)} | {target} |"
 
-    print(f"Machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}, "
-          f"{args.runs} runs, {args.points:,}-point metric, SQLite store")
+    print(
+        f"Machine: {os.cpu_count()} cores, {cpu_model()}, Python {platform.python_version()}, "
+        f"{args.runs} runs, {args.points:,}-point metric, SQLite store"
+    )
     print("| measurement | median ms | max ms | n | target |")
     print("|---|---:|---:|---:|---|")
     print(row("`GET /api/runs?limit=100`", api, "≤ 50 ms median"))
@@ -199,7 +258,9 @@ def main() -> None:
     if browser:
         print(row("runs page first render (Chromium)", browser["runs page"], "≤ 1000 ms"))
         print(row("run page, 1M-point chart drawn (Chromium)", browser["1M chart"], "≤ 1000 ms"))
-        print(row("live point: logged → drawn on the open page", browser["live point"], "≤ 1000 ms"))
+        print(
+            row("live point: logged → drawn on the open page", browser["live point"], "≤ 1000 ms")
+        )
     else:
         print("(no /usr/bin/chromium: browser timings skipped)")
     print(f"spike at step 654,321 kept after downsampling to 2,000 points: {spike_kept}")

@@ -1,1 +1,13 @@
-"""backprop default plugin (being written)."""
+"""The built-in exporters: ``csv`` (one row per metric point) and ``json`` (full records)."""
+
+from __future__ import annotations
+
+from backprop_core import hookimpl
+from backprop_core.exporters import Exporter
+
+
+@hookimpl
+def backprop_register_exporters() -> list[type[Exporter]]:
+    from backprop_exporters.formats import CsvExporter, JsonExporter
+
+    return [CsvExporter, JsonExporter]

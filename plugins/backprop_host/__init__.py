@@ -1,4 +1,4 @@
-"""Host probe ``host``: CPU count, 1-minute load and RAM through psutil.
+"""Host probe ``host``: CPU count, 1-minute load and available RAM.
 
 The probe class is imported only when probes are asked for, so loading this plugin costs
 nothing at start-up.
@@ -16,6 +16,6 @@ if TYPE_CHECKING:
 
 @hookimpl
 def backprop_register_probes() -> list[type[HostProbe]]:
-    from backprop_host.probe import PsutilHostProbe
+    from backprop_host.probe import LocalHostProbe
 
-    return [PsutilHostProbe]
+    return [LocalHostProbe]

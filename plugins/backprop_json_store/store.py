@@ -36,7 +36,7 @@ from backprop_core.records import (
     session_to_dict,
 )
 from backprop_core.series import downsample
-from backprop_core.store import DuplicateRun, Store
+from backprop_core.store import DuplicateRun, Store, check_run_id
 from backprop_core.store_files import (
     atomic_write,
     check_folder_writable,
@@ -139,7 +139,7 @@ class JsonStore(Store):
         return dict(run)
 
     def create_run(self, run: RunRecord) -> RunRecord:
-        self.home.run_dir(run.id)
+        check_run_id(run.id)
 
         def add(index: Index) -> None:
             if run.id in index["runs"]:

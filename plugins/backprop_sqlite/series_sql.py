@@ -73,28 +73,32 @@ def read_series(
 
 
 def update_tiles(
-    conn: sqlite3.Connection, sid: int, start: int, end: int, rows: list[tuple[Any, ...]]
+    conn: sqlite3.Connection, starts: dict[int, int], rows: list[tuple[Any, ...]]
 ) -> None:
-    """Fold the new ``points`` rows (series, idx, step, time, value, nf, session) with indexes
-    in ``[start, end)`` into their tiles; non-finite rows (value NULL) do not count."""
-    if start >= end:
-        return
-    tiles: dict[int, list[Point | None]] = {}
-    first = start // TILE
-    if start % TILE:
-        row = conn.execute(
-            "SELECT lo, lo_idx, lo_step, lo_time, hi, hi_idx, hi_step, hi_time FROM tiles"
-            " WHERE series = ? AND tile = ?",
-            (sid, first),
-        ).fetchone()
-        if row is not None and row[0] is not None:
-            tiles[first] = [(row[1], row[2], row[3], row[0]), (row[5], row[6], row[7], row[4])]
-    for t in range(first, (end - 1) // TILE + 1):
-        tiles.setdefault(t, [None, None])
-    for _, idx, step, t, value, _, _ in rows:
+    """Fold new ``points`` rows (series, idx, step, time, value, nf, session) into their tiles.
+
+    ``starts`` maps each series in ``rows`` to its first new index; non-finite rows (value
+    NULL) do not count.
+    """
+    tiles: dict[tuple[int, int], list[Point | None]] = {}
+    for sid, start in starts.items():
+        if start % TILE:  # the series' last tile is partly filled: start from what it holds
+            row = conn.execute(
+                "SELECT lo, lo_idx, lo_step, lo_time, hi, hi_idx, hi_step, hi_time FROM tiles"
+                " WHERE series = ? AND tile = ?",
+                (sid, start // TILE),
+            ).fetchone()
+            if row is not None and row[0] is not None:
+                tiles[(sid, start // TILE)] = [
+                    (row[1], row[2], row[3], row[0]),
+                    (row[5], row[6], row[7], row[4]),
+                ]
+    for sid, idx, step, t, value, _, _ in rows:
+        slot = tiles.get((sid, idx // TILE))
+        if slot is None:
+            slot = tiles[(sid, idx // TILE)] = [None, None]
         if value is None:
             continue
-        slot = tiles[idx // TILE]
         lo, hi = slot
         if lo is None or value < lo[3]:
             slot[0] = (idx, step, t, value)
@@ -103,7 +107,7 @@ def update_tiles(
     conn.executemany(
         "INSERT OR REPLACE INTO tiles (series, tile, lo, lo_idx, lo_step, lo_time,"
         " hi, hi_idx, hi_step, hi_time) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        [(sid, t, *_tile_half(lo), *_tile_half(hi)) for t, (lo, hi) in tiles.items()],
+        [(sid, tile, *_tile_half(lo), *_tile_half(hi)) for (sid, tile), (lo, hi) in tiles.items()],
     )
 
 

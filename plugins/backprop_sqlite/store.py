@@ -33,7 +33,7 @@ from backprop_core.records import (
     session_from_dict,
     session_to_dict,
 )
-from backprop_core.store import DuplicateRun, Store
+from backprop_core.store import DuplicateRun, Store, check_run_id
 from backprop_core.store_files import (
     check_folder_writable,
     move_aside,
@@ -195,7 +195,7 @@ class SqliteStore(Store):
 
     # runs ----------------------------------------------------------------------------------
     def create_run(self, run: RunRecord) -> RunRecord:
-        self.home.run_dir(run.id)  # validates the id
+        check_run_id(run.id)  # validates the id
         try:
             with self._write() as conn:
                 conn.execute(
@@ -389,35 +389,35 @@ class SqliteStore(Store):
     def _insert_points(
         self, conn: sqlite3.Connection, run_id: str, points: Sequence[PointRow]
     ) -> None:
-        by_key: dict[str, list[PointRow]] = {}
-        for p in points:
-            group = by_key.get(p[0])
-            if group is None:
-                group = by_key[p[0]] = []
-            group.append(p)
-        rows: list[tuple[Any, ...]] = []
-        counts: list[tuple[int, int]] = []
-        isfinite = math.isfinite
-        for key, group in by_key.items():
+        slots: dict[str, list[int]] = {}  # key -> [series id, next index]
+        starts: dict[int, int] = {}
+        for key in dict.fromkeys(p[0] for p in points):
             conn.execute("INSERT OR IGNORE INTO series (run_id, key) VALUES (?, ?)", (run_id, key))
             sid, start = conn.execute(
                 "SELECT id, count FROM series WHERE run_id = ? AND key = ?", (run_id, key)
             ).fetchone()
-            first = len(rows)
-            for idx, (_, value, t, step, session) in enumerate(group, start=start):
-                if isfinite(value):
-                    rows.append((sid, idx, step, t, value, None, session))
-                else:
-                    nf = 1 if value != value else (2 if value > 0 else 3)
-                    rows.append((sid, idx, step, t, None, nf, session))
-            update_tiles(conn, sid, start, start + len(group), rows[first:])
-            counts.append((start + len(group), sid))
+            slots[key] = [sid, start]
+            starts[sid] = start
+        rows: list[tuple[Any, ...]] = []
+        append = rows.append
+        isfinite = math.isfinite
+        for key, value, t, step, session in points:
+            slot = slots[key]
+            if isfinite(value):
+                append((slot[0], slot[1], step, t, value, None, session))
+            else:
+                nf = 1 if value != value else (2 if value > 0 else 3)
+                append((slot[0], slot[1], step, t, None, nf, session))
+            slot[1] += 1
+        update_tiles(conn, starts, rows)
         conn.executemany(
             "INSERT INTO points (series, idx, step, time, value, nf, session)"
             " VALUES (?,?,?,?,?,?,?)",
             rows,
         )
-        conn.executemany("UPDATE series SET count = ? WHERE id = ?", counts)
+        conn.executemany(
+            "UPDATE series SET count = ? WHERE id = ?", [(n, sid) for sid, n in slots.values()]
+        )
 
     def events(
         self,

@@ -48,6 +48,9 @@ def numeric_items(data: Mapping[str, Any]) -> dict[str, float]:
     """The entries of ``data`` that are metric values, as floats."""
     out: dict[str, float] = {}
     for key, value in data.items():
+        if type(value) is float and type(key) is str:  # the hot path: skip the checks
+            out[key] = value
+            continue
         number = as_number(value)
         if number is not None:
             out[str(key)] = number

@@ -114,6 +114,7 @@ class Prober:
     ) -> None:
         manager = _plugins(plugins)
         self.notes: tuple[str, ...] = ()
+        self._owns_gpu_probe = gpu_probe is None  # a probe handed in is the caller's to close
         if gpu_probe is None:
             gpu_probe, self.notes = choose_gpu_probe_noting(settings, manager)
         self.gpu_probe = gpu_probe
@@ -157,6 +158,8 @@ class Prober:
             return None, f"unavailable: {probe.name} failed: {type(exc).__name__}: {exc}"
 
     def close(self) -> None:
+        if not self._owns_gpu_probe:
+            return
         try:
             self.gpu_probe.close()
         except Exception:  # closing must never mask the result of a command
@@ -179,7 +182,10 @@ def take_snapshot(
     plugins: PluginManager | None = None,
     gpu_probe: GpuProbe | None = None,
 ) -> Snapshot:
-    """One snapshot with the probes the settings name (closes them afterwards)."""
+    """One snapshot with the probes the settings name, or with ``gpu_probe`` when given.
+
+    Probes chosen here are closed afterwards; a ``gpu_probe`` handed in stays open.
+    """
     with Prober(settings, plugins, gpu_probe) as prober:
         return prober.snapshot()
 

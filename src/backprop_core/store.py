@@ -29,6 +29,18 @@ class DuplicateRun(StoreError):
     """``create_run`` was given an id that already exists."""
 
 
+def check_run_id(run_id: str) -> None:
+    """Refuse ids that cannot be folder names (``UsageError``, exit 2)."""
+    from backprop_core.errors import UsageError
+    from backprop_core.paths import is_valid_run_id
+
+    if not is_valid_run_id(run_id):
+        raise UsageError(
+            f"invalid run id {run_id!r}",
+            hint="use letters, digits, '.', '_' and '-' (at most 128, no '..')",
+        )
+
+
 class Store(ABC):
     """A run store rooted at a home folder. Registered through ``backprop_register_stores``."""
 

@@ -329,3 +329,29 @@ def test_import_node_tool_file_twice_does_not_duplicate(store: Store, tmp_path: 
     bad.write_text("{ not json")
     result = run_cli("import", str(bad))
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_export_csv_and_json(store: Store, tmp_path: Path) -> None:
+    add_run(store, "20260101-000000-expo", T0, name="exported")
+    store.append_events(
+        "20260101-000000-expo",
+        [
+            Event("metrics", T0 + 1, 1, {"data": {"loss": 1.5, "acc": 0.5}}),
+            Event("metrics", T0 + 2, 2, {"data": {"loss": float("inf")}}),
+        ],
+    )
+    result = run_cli("export", "exported", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "run_id,run_name,key,step,time,value"
+    assert "20260101-000000-expo,exported,loss,2,1790000002.0,Infinity" in lines
+    assert len(lines) == 4
+
+    target = tmp_path / "out.json"
+    result = run_cli("export", "20260101-000000-ex", "--format", "json", "-o", str(target))
+    assert result.returncode == 0, result.stderr
+    (exported,) = json.loads(target.read_text())
+    assert exported["metrics"]["loss"]["values"] == [1.5, "Infinity"]
+    assert exported["id"] == "20260101-000000-expo"
+    bad = run_cli("export", "exported", "--format", "parquet")
+    assert bad.returncode == 2 and "csv" in bad.stderr

@@ -260,3 +260,22 @@ def test_request_for_reads_the_count_and_its_source(tmp_path: Path) -> None:
     assert request_for(settings(tmp_path)).gpu_count_explicit is False
     explicit = request_for(settings(tmp_path, {"gpu.count": "flag --gpus"}, gpu={"count": 2}))
     assert explicit.gpu_count == 2 and explicit.gpu_count_explicit
+
+
+def test_the_plugin_hook_returns_one_vote_per_policy(tmp_path: Path) -> None:
+    """``backprop_admission_vote`` of the policies plugin, called as pluggy calls it."""
+    s = settings(tmp_path, maxCpuLoad=1)
+    votes = backprop_policies.backprop_admission_vote(
+        request=request_for(s), snapshot=snap(gpu(0, 9000)), settings=s
+    )
+    assert sorted(v.policy for v in votes) == [
+        "cpu-load",
+        "gpu-count",
+        "gpu-temperature",
+        "gpu-vram",
+        "ram",
+    ]
+    registered = PluginManager()  # through the real entry point
+    assert any(
+        p.name == "policies" and "backprop_admission_vote" in p.hooks for p in registered.plugins()
+    )

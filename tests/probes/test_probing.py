@@ -210,3 +210,11 @@ def test_snapshot_json_shape(tmp_path: Path) -> None:
         "ram_available_bytes",
     }
     assert data["gpus"][0]["name"] == "g" and data["gpus"][0]["processes"] == []
+
+
+def test_a_probe_handed_in_is_not_closed(tmp_path: Path) -> None:
+    pm = manager()
+    mine = make_probe("mine", 1)()
+    snapshot = take_snapshot(settings(tmp_path), pm, gpu_probe=mine)
+    assert snapshot.gpu_probe == "mine" and snapshot.gpus[0].name == "mine"
+    assert Recorder.closed == []

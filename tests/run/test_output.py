@@ -62,7 +62,8 @@ def test_setsid_child_holding_stdout_does_not_keep_backprop_waiting(bp: Bp) -> N
         import os, subprocess, sys
         child = subprocess.Popen(
             [sys.executable, "-c",
-             "import signal, time\\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\\ntime.sleep(120)"],
+             "import signal, time\\n"
+             "signal.signal(signal.SIGTERM, signal.SIG_IGN)\\ntime.sleep(120)"],
             start_new_session=True,
         )
         open(os.path.join(os.environ["BACKPROP_RUN_DIR"], "child.pid"), "w").write(str(child.pid))

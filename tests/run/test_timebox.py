@@ -17,8 +17,10 @@ CHECKPOINTING = """
         global stop
         stop = True
     signal.signal(signal.SIGTERM, on_term)
-    with open(os.path.join(os.environ["BACKPROP_RUN_DIR"], "env-%s.json" % os.environ["BACKPROP_SESSION"]), "w") as f:
-        json.dump({k: v for k, v in os.environ.items() if k.startswith(("BACKPROP_", "CUDA_", "PYTHON"))}, f)
+    run_dir, session = os.environ["BACKPROP_RUN_DIR"], os.environ["BACKPROP_SESSION"]
+    with open(os.path.join(run_dir, "env-%s.json" % session), "w") as f:
+        prefixes = ("BACKPROP_", "CUDA_", "PYTHON")
+        json.dump({k: v for k, v in os.environ.items() if k.startswith(prefixes)}, f)
     step = 0
     while True:
         step += 1

@@ -19,7 +19,8 @@ def test_until_done_chains_sessions_until_done(bp: Bp) -> None:
         "steps.py",
         """
         import json, os, signal, time
-        step = int(open(os.environ["BACKPROP_RESUME_FROM"]).read()) if os.environ.get("BACKPROP_RESUME_FROM") else 0
+        resume = os.environ.get("BACKPROP_RESUME_FROM")
+        step = int(open(resume).read()) if resume else 0
         stop = []
         signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
         def save():

@@ -44,15 +44,31 @@ def make_settings(home: Path) -> Settings:
 def fake_snapshot() -> Snapshot:
     """Two GPUs as a probe on a GPU box would report them (no GPU exists here)."""
     gpus = (
-        GpuInfo(index=0, uuid="GPU-aaaa", name="Fake GPU A", memory_total_bytes=16 * GIB,
-                memory_used_bytes=6 * GIB, memory_free_bytes=10 * GIB, temperature_c=61,
-                utilization_pct=87),
-        GpuInfo(index=1, uuid="GPU-bbbb", name="Fake GPU B", memory_total_bytes=16 * GIB,
-                memory_used_bytes=512 * MIB, memory_free_bytes=16 * GIB - 512 * MIB,
-                temperature_c=38, utilization_pct=0),
+        GpuInfo(
+            index=0,
+            uuid="GPU-aaaa",
+            name="Fake GPU A",
+            memory_total_bytes=16 * GIB,
+            memory_used_bytes=6 * GIB,
+            memory_free_bytes=10 * GIB,
+            temperature_c=61,
+            utilization_pct=87,
+        ),
+        GpuInfo(
+            index=1,
+            uuid="GPU-bbbb",
+            name="Fake GPU B",
+            memory_total_bytes=16 * GIB,
+            memory_used_bytes=512 * MIB,
+            memory_free_bytes=16 * GIB - 512 * MIB,
+            temperature_c=38,
+            utilization_pct=0,
+        ),
     )
     host = HostInfo("trainbox", 16, 3.2, 64 * GIB, 40 * GIB)
-    return Snapshot(taken_at=time.time(), host=host, gpu_probe="example", gpus=gpus, driver_version="550.0")
+    return Snapshot(
+        taken_at=time.time(), host=host, gpu_probe="example", gpus=gpus, driver_version="550.0"
+    )
 
 
 class Seeder:
@@ -80,19 +96,41 @@ class Seeder:
         created = self.t0 + self.n * 10 + offset
         run_id = f"20261123-{120000 + self.n:06d}-t{self.n:03d}"
         self.store.create_run(
-            RunRecord(id=run_id, status=status, created_at=created, started_at=created, name=name,
-                      tags=tags or {}, script="train.py", argv=["--lr", "0.1"], cwd="/work/proj",
-                      framework="pytorch", environment={"python": "3.11.4"})
+            RunRecord(
+                id=run_id,
+                status=status,
+                created_at=created,
+                started_at=created,
+                name=name,
+                ended_at=None if status.active else created + 60,
+                active_seconds=60.0,
+                tags=tags or {},
+                script="train.py",
+                argv=["--lr", "0.1"],
+                cwd="/home/ada/mnist",
+                framework="pytorch",
+                environment={"python": "3.11.4"},
+            )
         )
         ended = None if status.active else created + 60
         self.store.add_session(
-            SessionRecord(run_id=run_id, number=1, status=status, started_at=created, ended_at=ended,
-                          host="trainbox", gpus=gpus or [], active_seconds=60.0)
+            SessionRecord(
+                run_id=run_id,
+                number=1,
+                status=status,
+                started_at=created,
+                ended_at=ended,
+                host="trainbox",
+                gpus=gpus or [],
+                active_seconds=60.0,
+            )
         )
         self.points(run_id, 0, steps, keys, created, scale=1.0 + 0.5 * self.n)
         run_dir = self.home / "runs" / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "session-1.log").write_text("".join(f"epoch {i}: training…\n" for i in range(log_lines)))
+        (run_dir / "session-1.log").write_text(
+            "".join(f"epoch {i}: training…\n" for i in range(log_lines))
+        )
         return run_id
 
     def points(
@@ -158,10 +196,21 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         app_kwargs.setdefault("snapshot", fake_snapshot)
         app = create_app(make_settings(home), token=token, **app_kwargs)
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
+        )
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
         self.thread.start()
-        wait_for(lambda: httpx.get(self.url + "/api/health", timeout=2).status_code == 200, 30, "viewer health")
+        headers = {"Authorization": f"token {token}"} if token else {}
+        wait_for(
+            lambda: (
+                httpx.get(self.url + "/api/health", headers=headers, timeout=2).status_code == 200
+            ),
+            30,
+            "viewer health",
+        )
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -210,7 +259,7 @@ def browser() -> Iterator[Any]:
         b.close()
 
 
-class ConsoleErrors(list):  # type: ignore[type-arg]
+class ConsoleErrors(list[str]):
     """Console errors and uncaught page errors seen while a test drove a page."""
 
 

@@ -54,7 +54,16 @@ def test_runs_paginate_newest_first_without_overlap(client: TestClient, seed: Se
 
 @pytest.mark.parametrize(
     "query",
-    ["limit=0", "limit=501", "limit=abc", "offset=-1", "status=bogus", "sort=size", "order=up", "tag=novalue"],
+    [
+        "limit=0",
+        "limit=501",
+        "limit=abc",
+        "offset=-1",
+        "status=bogus",
+        "sort=size",
+        "order=up",
+        "tag=novalue",
+    ],
 )
 def test_bad_runs_parameters_are_422_with_a_message(client: TestClient, query: str) -> None:
     response = client.get(f"/api/runs?{query}")
@@ -76,9 +85,13 @@ def test_runs_filter_and_sort(client: TestClient, seed: Seeder) -> None:
     assert client.get("/api/runs?status=active").json()["runs"][0]["active"] is True
 
 
-def test_run_detail_has_sessions_checkpoints_environment(client: TestClient, seed: Seeder, store: Store) -> None:
+def test_run_detail_has_sessions_checkpoints_environment(
+    client: TestClient, seed: Seeder, store: Store
+) -> None:
     run_id = seed.run("detail")
-    store.append_events(run_id, [Event("checkpoint_saved", time.time(), 49, {"path": "ckpt/49.pt"})])
+    store.append_events(
+        run_id, [Event("checkpoint_saved", time.time(), 49, {"path": "ckpt/49.pt"})]
+    )
     store.append_events(run_id, [Event("summary", time.time(), None, {"data": {"best_acc": 0.9}})])
     body = client.get(f"/api/runs/{run_id}").json()
     assert body["name"] == "detail"
@@ -104,14 +117,20 @@ def test_unknown_api_path_is_json_404(client: TestClient) -> None:
     assert "nothing" in error_message(response)
 
 
-def test_metrics_several_keys_downsampled_keeping_spikes(client: TestClient, seed: Seeder, store: Store) -> None:
+def test_metrics_several_keys_downsampled_keeping_spikes(
+    client: TestClient, seed: Seeder, store: Store
+) -> None:
     run_id = seed.run("big", steps=0)
     t = time.time()
     values = [math.sin(i / 50) for i in range(20_000)]
     values[12_345] = 1e6  # a spike
     values[777] = float("nan")
     store.append_events(
-        run_id, [Event("metrics", t + i, i, {"data": {"loss": v, "lr": 0.1}}) for i, v in enumerate(values)]
+        run_id,
+        [
+            Event("metrics", t + i, i, {"data": {"loss": v, "lr": 0.1}})
+            for i, v in enumerate(values)
+        ],
     )
     body = client.get(f"/api/runs/{run_id}/metrics?keys=loss,lr&max_points=200").json()
     assert set(body["series"]) == {"loss", "lr"}
@@ -126,7 +145,15 @@ def test_metrics_several_keys_downsampled_keeping_spikes(client: TestClient, see
     assert set(everything["series"]) == {"loss", "lr"}
 
 
-@pytest.mark.parametrize("query", ["max_points=5", "max_points=1000001", "max_points=x", "keys=" + ",".join(f"k{i}" for i in range(65))])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "max_points=5",
+        "max_points=1000001",
+        "max_points=x",
+        "keys=" + ",".join(f"k{i}" for i in range(65)),
+    ],
+)
 def test_bad_metrics_parameters(client: TestClient, seed: Seeder, query: str) -> None:
     run_id = seed.run("m")
     response = client.get(f"/api/runs/{run_id}/metrics?{query}")
@@ -168,19 +195,29 @@ def test_machine_reports_gpus_and_their_runs(client: TestClient, seed: Seeder) -
 def test_openapi_documents_every_endpoint(client: TestClient) -> None:
     doc = client.get("/api/openapi.json").json()
     assert doc["openapi"].startswith("3.")
-    for path in ("/api/health", "/api/runs", "/api/runs/{run_id}", "/api/runs/{run_id}/metrics",
-                 "/api/runs/{run_id}/logs", "/api/runs/{run_id}/stream", "/api/runs/stream", "/api/machine"):
+    for path in (
+        "/api/health",
+        "/api/runs",
+        "/api/runs/{run_id}",
+        "/api/runs/{run_id}/metrics",
+        "/api/runs/{run_id}/logs",
+        "/api/runs/{run_id}/stream",
+        "/api/runs/stream",
+        "/api/machine",
+    ):
         assert path in doc["paths"], path
 
 
-def test_stream_of_finished_run_sends_new_points_then_ends(client: TestClient, seed: Seeder) -> None:
+def test_stream_of_finished_run_sends_new_points_then_ends(
+    client: TestClient, seed: Seeder
+) -> None:
     run_id = seed.run("done", steps=10)
     with client.stream("GET", f"/api/runs/{run_id}/stream?after_seq=7") as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         body = "".join(response.iter_text())
     assert "event: points" in body and "event: end" in body
     # seqs 8..10 are steps 7..9: only those come again
-    assert '"loss":[[7,' in body and '[6,' not in body
+    assert '"loss":[[7,' in body and "[6," not in body
 
 
 def test_no_cors_headers_and_security_headers(client: TestClient) -> None:
@@ -188,6 +225,24 @@ def test_no_cors_headers_and_security_headers(client: TestClient) -> None:
     assert not any(h.lower().startswith("access-control-") for h in response.headers)
     assert response.headers["x-content-type-options"] == "nosniff"
     assert "default-src 'self'" in response.headers["content-security-policy"]
-    preflight = client.options("/api/runs", headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"})
+    preflight = client.options(
+        "/api/runs",
+        headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"},
+    )
     assert preflight.status_code in (404, 405)
     assert "access-control-allow-origin" not in preflight.headers
+
+
+def test_unreadable_store_is_503_with_a_message(home: Path) -> None:
+    from backprop_core.errors import StoreError
+
+    def broken() -> Store:
+        raise StoreError("cannot open the store: disk I/O error", hint="check the disk")
+
+    app = create_app(make_settings(home), store_factory=broken, snapshot=fake_snapshot)
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        response = c.get("/api/runs")
+        assert response.status_code == 503
+        assert "disk I/O error" in error_message(response)
+        page = c.get("/")
+        assert page.status_code == 503 and "disk I/O error" in page.text

@@ -30,7 +30,9 @@ def chart_points(page: Any, key: str) -> int:
     return int(value) if value else 0
 
 
-def test_runs_table_lists_runs_from_the_store(page: Any, live_server: LiveServer, seed: Seeder) -> None:
+def test_runs_table_lists_runs_from_the_store(
+    page: Any, live_server: LiveServer, seed: Seeder
+) -> None:
     ids = [seed.run(f"baseline-{i}", tags={"lr": f"0.{i}"}) for i in range(3)]
     seed.run("tuned", status=RunStatus.RUNNING, gpus=["0"])
     page.goto(live_server.url + "/")
@@ -51,7 +53,9 @@ def test_runs_table_lists_runs_from_the_store(page: Any, live_server: LiveServer
     assert page.console_errors == []
 
 
-def test_run_page_draws_one_chart_per_metric(page: Any, live_server: LiveServer, seed: Seeder) -> None:
+def test_run_page_draws_one_chart_per_metric(
+    page: Any, live_server: LiveServer, seed: Seeder
+) -> None:
     run_id = seed.run("baseline", steps=300, keys=("loss", "acc", "lr"))
     page.goto(f"{live_server.url}/runs/{run_id}")
     page.wait_for_selector("body[data-ready=true]")
@@ -92,7 +96,9 @@ def test_compare_page_overlays_two_runs(page: Any, live_server: LiveServer, seed
     assert page.console_errors == []
 
 
-def test_machine_page_shows_gpus_and_their_runs(page: Any, live_server: LiveServer, seed: Seeder) -> None:
+def test_machine_page_shows_gpus_and_their_runs(
+    page: Any, live_server: LiveServer, seed: Seeder
+) -> None:
     seed.run("on-gpu0", status=RunStatus.RUNNING, gpus=["0"])
     page.goto(f"{live_server.url}/machine")
     page.wait_for_selector(".gpu")
@@ -120,7 +126,8 @@ TRAIN = textwrap.dedent(
     """
     import json, math, sys, time
     for step in range(int(sys.argv[1])):
-        print(json.dumps({"event": "metrics", "step": step, "data": {"loss": math.exp(-step / 30)}}), flush=True)
+        event = {"event": "metrics", "step": step, "data": {"loss": math.exp(-step / 30)}}
+        print(json.dumps(event), flush=True)
         print(f"step {step} done", flush=True)
         time.sleep(0.1)
     """
@@ -137,14 +144,29 @@ def test_run_started_with_backprop_run_appears_and_grows_live(
     page.wait_for_selector("body[data-ready=true]")
     env = {**os.environ, "BACKPROP_HOME": str(home), "BACKPROP_GPU__PROBE": "none"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "backprop_core.cli", "run", "-n", "live-e2e", "-m", "2", str(script), "150"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "backprop_core.cli",
+            "run",
+            "-n",
+            "live-e2e",
+            "-m",
+            "2",
+            str(script),
+            "150",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
     )
     try:
         # the new run appears in the open table without a reload
         row = page.locator('#runs-body tr:has-text("live-e2e")')
         row.wait_for(timeout=30_000)
         page.wait_for_selector('#runs-body tr:has-text("live-e2e") .badge.running', timeout=30_000)
+        assert page.inner_text("#range") == "Runs 1\u20132 of 2"
         screenshot(page, "runs-live")
         row.locator("td.name a").click()
         page.wait_for_selector("body[data-ready=true]")
@@ -161,3 +183,22 @@ def test_run_started_with_backprop_run_appears_and_grows_live(
             proc.kill()
             proc.wait()
     assert page.console_errors == []
+
+
+def test_token_url_opens_every_page_and_its_data(page: Any, home: Path, seed: Seeder) -> None:
+    """On a token-protected viewer the printed URL is enough: the cookie it sets carries the
+    token for the pages' own API calls and event streams."""
+    run_id = seed.run("guarded", steps=40)
+    server = LiveServer(home, token="tok-123")
+    try:
+        denied = page.goto(f"{server.url}/runs/{run_id}")
+        assert denied.status == 401
+        page.goto(f"{server.url}/?token=tok-123")
+        page.wait_for_selector("body[data-ready=true]")
+        assert page.locator("#runs-body tr").count() == 1
+        page.goto(f"{server.url}/runs/{run_id}")
+        page.wait_for_selector('.chart[data-key="loss"] canvas')
+        assert chart_points(page, "loss") == 40
+    finally:
+        server.stop()
+    assert [e for e in page.console_errors if "401" not in e] == []

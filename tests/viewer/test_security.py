@@ -17,8 +17,17 @@ from backprop_core.viewer.security import STATIC_DIR, cookie_name
 from .conftest import LiveServer, Seeder, fake_snapshot, make_settings
 
 TOKEN = "s3cret-token-value"
-PROTECTED = ["/", "/machine", "/api/health", "/api/runs", "/api/openapi.json", "/static/app.css",
-             "/static/vendor/uplot/uPlot.iife.min.js", "/api/runs/stream", "/no/such/page"]
+PROTECTED = [
+    "/",
+    "/machine",
+    "/api/health",
+    "/api/runs",
+    "/api/openapi.json",
+    "/static/app.css",
+    "/static/vendor/uplot/uPlot.iife.min.js",
+    "/api/runs/stream",
+    "/no/such/page",
+]
 
 
 @pytest.fixture
@@ -39,7 +48,11 @@ def test_token_in_url_sets_a_cookie_that_then_suffices(token_client: TestClient)
     first = token_client.get("/", params={"token": TOKEN})
     assert first.status_code == 200
     cookie = first.headers["set-cookie"]
-    assert cookie.startswith(cookie_name(TOKEN) + "=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert (
+        cookie.startswith(cookie_name(TOKEN) + "=")
+        and "HttpOnly" in cookie
+        and "SameSite=Strict" in cookie
+    )
     # the client keeps the cookie: later requests need no token in the URL
     assert token_client.get("/api/health").status_code == 200
     assert token_client.get("/static/app.css").status_code == 200
@@ -131,7 +144,9 @@ def test_run_id_traversal_fails(live: LiveServer, seed: Seeder, raw_path: str) -
     assert "root:" not in response.text
 
 
-def test_log_symlinked_out_of_the_run_folder_is_not_read(live: LiveServer, seed: Seeder, home: Path, tmp_path: Path) -> None:
+def test_log_symlinked_out_of_the_run_folder_is_not_read(
+    live: LiveServer, seed: Seeder, home: Path, tmp_path: Path
+) -> None:
     run_id = seed.run("linked")
     secret = tmp_path / "secret.log"
     secret.write_text("TOP SECRET\n")
@@ -142,7 +157,9 @@ def test_log_symlinked_out_of_the_run_folder_is_not_read(live: LiveServer, seed:
     assert body["exists"] is False and "SECRET" not in body["text"]
 
 
-def test_run_folder_symlinked_elsewhere_is_not_read(live: LiveServer, seed: Seeder, home: Path, tmp_path: Path) -> None:
+def test_run_folder_symlinked_elsewhere_is_not_read(
+    live: LiveServer, seed: Seeder, home: Path, tmp_path: Path
+) -> None:
     run_id = seed.run("moved")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

@@ -23,13 +23,16 @@ def start_ui(home: Path, *args: str) -> tuple[subprocess.Popen[str], str, float]
     started = time.monotonic()
     proc = subprocess.Popen(
         [sys.executable, "-m", "backprop_core.cli", "ui", "--no-open", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     elapsed = time.monotonic() - started
     match = re.search(r"(http://\S+)", line)
-    assert match, f"no URL in {line!r} (stderr: {proc.stderr.read() if proc.poll() is not None else ''})"
+    assert match, f"no URL in {line!r}"
     return proc, match.group(1), elapsed
 
 
@@ -47,7 +50,9 @@ def procs() -> Iterator[list[subprocess.Popen[str]]]:
                 proc.wait()
 
 
-def test_ui_prints_its_url_at_once_and_serves(tmp_path: Path, procs: list[subprocess.Popen[str]]) -> None:
+def test_ui_prints_its_url_at_once_and_serves(
+    tmp_path: Path, procs: list[subprocess.Popen[str]]
+) -> None:
     proc, url, elapsed = start_ui(tmp_path / "home", "--port", "0")
     procs.append(proc)
     assert url.startswith("http://127.0.0.1:") and "token" not in url
@@ -61,14 +66,20 @@ def test_ui_prints_its_url_at_once_and_serves(tmp_path: Path, procs: list[subpro
     assert proc.wait(timeout=15) in (0, 130)
 
 
-def test_non_loopback_bind_prints_a_token_and_requires_it(tmp_path: Path, procs: list[subprocess.Popen[str]]) -> None:
+def test_non_loopback_bind_prints_a_token_and_requires_it(
+    tmp_path: Path, procs: list[subprocess.Popen[str]]
+) -> None:
     proc, url, _ = start_ui(tmp_path / "home", "--host", "0.0.0.0", "--port", "0")
     procs.append(proc)
     match = re.search(r":(\d+)/\?token=([\w-]+)$", url)
     assert match, url
     port, token = match.groups()
     base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: httpx.get(f"{base}/api/health?token={token}", timeout=2).status_code == 200, 20, "health")
+    wait_for(
+        lambda: httpx.get(f"{base}/api/health?token={token}", timeout=2).status_code == 200,
+        20,
+        "health",
+    )
     assert httpx.get(f"{base}/api/health", timeout=2).status_code == 401
     assert httpx.get(f"{base}/static/app.css", timeout=2).status_code == 401
     assert httpx.get(f"{base}/api/runs?token={token}x", timeout=2).status_code == 401
@@ -82,7 +93,10 @@ def test_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
         env = {**os.environ, "BACKPROP_HOME": str(tmp_path / "home")}
         result = subprocess.run(
             [sys.executable, "-m", "backprop_core.cli", "ui", "--no-open", "--port", str(port)],
-            capture_output=True, text=True, env=env, timeout=60,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
         )
     assert result.returncode == 2
     assert result.stderr.strip().startswith("backprop: error:") and "in use" in result.stderr

@@ -4,26 +4,35 @@ rows and JSON, and printing tables (aligned on a terminal, tab-separated otherwi
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import click
 
 from backprop_core.cli.options import settings_from_options
-from backprop_core.records import (
-    ACTIVE_STATUSES,
-    CheckpointRecord,
-    RunRecord,
-    checkpoint_to_dict,
-    json_safe,
-    run_to_dict,
-    session_to_dict,
-)
 from backprop_core.settings import Settings
 from backprop_core.store import Store
+from backprop_core.views import (
+    checkpoint_view,
+    duration_seconds,
+    full_run_view,
+    resolve_path,
+    run_view,
+)
+
+__all__ = [
+    "checkpoint_view",
+    "duration_seconds",
+    "format_duration",
+    "format_metrics",
+    "format_time",
+    "full_run_view",
+    "open_from_options",
+    "print_table",
+    "resolve_path",
+    "run_view",
+]
 
 
 def open_from_options(options: Mapping[str, Any]) -> tuple[Settings, Store]:
@@ -32,17 +41,6 @@ def open_from_options(options: Mapping[str, Any]) -> tuple[Settings, Store]:
 
     settings = settings_from_options(options)
     return settings, open_store(settings)
-
-
-def duration_seconds(run: RunRecord, now: float | None = None) -> float | None:
-    """Active (unpaused) time: the sessions' total, or wall time while the run is active."""
-    if run.status in ACTIVE_STATUSES and run.started_at is not None:
-        return max(run.active_seconds, (now or time.time()) - run.started_at)
-    if run.active_seconds:
-        return run.active_seconds
-    if run.started_at is not None and run.ended_at is not None:
-        return max(0.0, run.ended_at - run.started_at)
-    return None
 
 
 def format_duration(seconds: float | None) -> str:
@@ -77,37 +75,6 @@ def format_metrics(metrics: Mapping[str, float], limit: int | None = 3) -> str:
     if limit is not None:
         items = items[:limit]
     return " ".join(f"{k}={format_number(v)}" for k, v in items) or "-"
-
-
-def resolve_path(path: str, run: RunRecord) -> Path:
-    """A checkpoint path as the script announced it, resolved against the run's cwd."""
-    p = Path(path).expanduser()
-    if not p.is_absolute() and run.cwd:
-        p = Path(run.cwd) / p
-    return p
-
-
-def checkpoint_view(checkpoint: CheckpointRecord, run: RunRecord) -> dict[str, Any]:
-    data = checkpoint_to_dict(checkpoint)
-    data["exists"] = os.path.exists(resolve_path(checkpoint.path, run))
-    return json_safe(data)
-
-
-def run_view(run: RunRecord) -> dict[str, Any]:
-    """A run as ``list --json`` prints it (strict JSON: non-finite numbers become strings)."""
-    data = run_to_dict(run)
-    data["duration_seconds"] = duration_seconds(run)
-    return json_safe(data)
-
-
-def full_run_view(store: Store, run: RunRecord) -> dict[str, Any]:
-    """A run with its sessions and checkpoints, as ``show --json`` prints it (run-record v1)."""
-    data = run_view(run)
-    data["schema"] = "run-record.v1"
-    data["sessions"] = json_safe([session_to_dict(s) for s in store.sessions(run.id)])
-    data["checkpoints"] = [checkpoint_view(c, run) for c in store.checkpoints(run.id)]
-    data["metric_keys"] = store.metric_keys(run.id)
-    return data
 
 
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], terminal: bool) -> None:

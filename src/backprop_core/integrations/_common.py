@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,7 +34,3 @@ def ensure_run(name: str | None = None, config: Mapping[str, Any] | None = None)
     """The active run, started with ``init`` if there is none."""
     run = sdk.active_run()
     return run if run is not None else sdk.init(name=name, config=config)
-
-
-def is_finite_number(value: float) -> bool:
-    return math.isfinite(value)

@@ -24,7 +24,7 @@ from backprop_core import sdk
 from backprop_core.integrations._common import ensure_run, scalar_metrics
 
 
-class BackpropCallback(TrainerCallback):  # type: ignore[misc]
+class BackpropCallback(TrainerCallback):
     def __init__(
         self,
         name: str | None = None,
@@ -60,7 +60,7 @@ class BackpropCallback(TrainerCallback):  # type: ignore[misc]
     ) -> None:
         if not state.is_world_process_zero or sdk.active_run() is None:
             return
-        path = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        path = os.path.join(args.output_dir or ".", f"checkpoint-{state.global_step}")
         if os.path.isdir(path):
             best = state.best_model_checkpoint
             sdk.checkpoint(

@@ -24,7 +24,7 @@ from backprop_core import sdk
 from backprop_core.integrations._common import ensure_run, scalar_metrics
 
 
-class BackpropCallback(keras.callbacks.Callback):  # type: ignore[misc]
+class BackpropCallback(keras.callbacks.Callback):
     def __init__(
         self,
         name: str | None = None,

@@ -59,7 +59,7 @@ class BackpropCallback(pl.Callback):
             weights_only: bool | None = None,
             storage_options: Any | None = None,
         ) -> None:
-            original(filepath, weights_only, storage_options)
+            original(os.fspath(filepath), weights_only, storage_options)
             if trainer.is_global_zero and sdk.active_run() is not None:
                 path = os.fspath(filepath)
                 best = any(
@@ -91,7 +91,7 @@ class BackpropCallback(pl.Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        every = self.log_every_n_steps or trainer.log_every_n_steps or 1
+        every = self.log_every_n_steps or getattr(trainer, "log_every_n_steps", 0) or 1
         if trainer.global_step % every == 0:
             self._log(trainer)
         self._checkpoint_or_stop(trainer)

@@ -15,6 +15,7 @@ from typing import Any
 
 from backprop_core.errors import BackpropError, LaunchError, RunStateError, UsageError
 from backprop_core.ids import new_run_id
+from backprop_core.launch import Launcher
 from backprop_core.paths import Home, is_valid_run_id
 from backprop_core.plugins import get_plugins
 from backprop_core.records import RunRecord, RunStatus
@@ -28,7 +29,7 @@ from backprop_core.run.records import (
 from backprop_core.run.spec import Command, build_spec, choose_gpus, select_framework
 from backprop_core.settings.model import Settings
 from backprop_core.store import Store
-from backprop_core.supervisor import Display, SessionContext, Supervisor
+from backprop_core.supervisor import Display, SessionContext
 from backprop_core.supervisor.display import format_duration
 
 
@@ -70,11 +71,26 @@ def open_run_store(settings: Settings) -> Store:
     return open_store(settings, require_writable=True)
 
 
-def _parse_all_lines() -> bool:
-    """Offer non-JSON lines to the parsers only if a parser other than the JSON one exists."""
+def open_writer_store(settings: Settings) -> Store:
+    """The event writer's own store (already reconciled and checked by the runner's)."""
+    from backprop_core.storage import open_store
+
+    return open_store(settings, reconcile=False)
+
+
+def _parsing() -> tuple[bool, Any]:
+    """Whether every line must be offered to the parsers, and the parser to call.
+
+    With only the built-in JSON parser installed, only lines starting with ``{`` can be events
+    and its function is called directly, skipping the hook machinery on the output hot path.
+    Any other parser plugin brings back the full hook for every line.
+    """
     pm = get_plugins()
     impls = pm.pm.hook.backprop_parse_line.get_hookimpls()
-    return any(impl.plugin_name != "json_events" for impl in impls)
+    if len(impls) == 1 and impls[0].plugin_name == "json_events":
+        function = impls[0].function
+        return False, lambda line, context: function(line=line, context=context)
+    return True, pm.line_parser()
 
 
 class Runner:
@@ -83,7 +99,9 @@ class Runner:
         self.options = options
         self.display = Display(sys.stderr)
         self.plugins = get_plugins()
-        self.parse_all = _parse_all_lines()
+        self.parse_all, self.parser = _parsing()
+        # Per-event notifications cost a hook call per line; skip them when nobody listens.
+        self.notify_events = bool(self.plugins.pm.hook.backprop_run_event.get_hookimpls())
 
     def run_sessions(
         self,
@@ -175,7 +193,7 @@ class Runner:
                 spec=spec,
                 run=run,
                 store=store,
-                open_store=lambda: open_run_store(settings),
+                open_store=lambda: open_writer_store(settings),
                 log_path=Home(settings.home).session_log(run_id, number),
                 plugins=self.plugins,
                 display=self.display,
@@ -183,9 +201,11 @@ class Runner:
                 terminal_err=sys.stderr.buffer,
                 gpu_labels=gpus.labels,
                 parse_all_lines=self.parse_all,
+                parser=self.parser,
+                notify_events=self.notify_events,
             )
             try:
-                outcome = Supervisor(ctx).run()
+                outcome = self._launcher().launch(spec, ctx)
             except LaunchError as exc:
                 mark_failed_launch(store, run, str(exc))
                 raise
@@ -196,6 +216,12 @@ class Runner:
         if session is not None:
             self.plugins.run_finished(run, session)
         return run, outcome
+
+    def _launcher(self) -> Launcher:
+        launchers = self.plugins.launchers()
+        if "local" not in launchers:
+            raise UsageError("the 'local' launcher is not installed", hint="reinstall backprop")
+        return launchers["local"]()
 
     def _announce(
         self,

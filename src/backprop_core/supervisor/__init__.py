@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from backprop_core.supervisor.context import SessionContext
 from backprop_core.supervisor.display import Display
-from backprop_core.supervisor.session import SessionOutcome, Supervisor
+from backprop_core.supervisor.ending import SessionOutcome
+from backprop_core.supervisor.session import Supervisor
 
 __all__ = ["Display", "SessionContext", "SessionOutcome", "Supervisor"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from backprop_core.events import Event, ParseContext
 from backprop_core.launch import LaunchSpec
 from backprop_core.plugins import PluginManager
 from backprop_core.records import RunRecord
@@ -19,7 +20,8 @@ class SessionContext:
     """``store`` is used from the supervisor's main thread only; ``open_store`` opens another
     one for the event writer thread. ``terminal_out``/``terminal_err`` receive the teed output
     (``None`` to keep it off the terminal). ``parse_all_lines`` offers every line to the parsers
-    (needed when a plugin other than the JSON parser might claim non-JSON lines)."""
+    (needed when a plugin other than the JSON parser might claim non-JSON lines); ``parser``
+    replaces the full ``backprop_parse_line`` hook when set."""
 
     spec: LaunchSpec
     run: RunRecord
@@ -32,5 +34,6 @@ class SessionContext:
     terminal_err: BinaryIO | None
     gpu_labels: tuple[str, ...] = ()
     parse_all_lines: bool = False
+    parser: Callable[[str, ParseContext], Event | None] | None = None
     notify_events: bool = True
     extra: dict[str, str] = field(default_factory=dict)

@@ -9,7 +9,8 @@ remembered that is still the same process (pid plus start time), and every proce
 environment carries this session's ``BACKPROP_RUN_ID`` and ``BACKPROP_SESSION`` (which also
 catches descendants born after the last poll, or before the guardian's first one).
 
-Run as ``python -m backprop_core.supervisor.guardian SUPERVISOR_PID RUN_ID SESSION``.
+The supervisor forks it (``guardian_client``); it can also run as
+``python -m backprop_core.supervisor.guardian SUPERVISOR_PID RUN_ID SESSION``.
 """
 
 from __future__ import annotations
@@ -35,18 +36,22 @@ def _watch(supervisor_pid: int) -> dict[int, psutil.Process]:
     """Track descendants until the supervisor says done (``_DONE``) or disappears."""
     me = os.getpid()
     known: dict[int, psutil.Process] = {}
+    timeout = 0.0  # look at the pipe first: a short session may already be over
     try:
         supervisor = psutil.Process(supervisor_pid)
     except psutil.Error:
-        return known
+        supervisor = None
     while True:
-        ready, _, _ = select.select([0], [], [], POLL_SECONDS)
+        ready, _, _ = select.select([0], [], [], timeout)
+        timeout = POLL_SECONDS
         if ready:
             data = os.read(0, 4096)
             if b"done" in data:
                 return _DONE
             if not data:
                 return known
+        if supervisor is None:
+            return known
         try:
             for proc in supervisor.children(recursive=True):
                 if proc.pid != me:
@@ -72,7 +77,11 @@ def _marked(run_id: str, session: str) -> dict[int, psutil.Process]:
 def main(argv: list[str]) -> int:
     if len(argv) != 3:
         return 2
-    supervisor_pid, run_id, session = int(argv[0]), argv[1], argv[2]
+    return guard(int(argv[0]), argv[1], argv[2])
+
+
+def guard(supervisor_pid: int, run_id: str, session: str) -> int:
+    """Watch until dismissed; if the supervisor vanished instead, kill the session's processes."""
     known = _watch(supervisor_pid)
     if _supervisor_said_done(known):
         return 0

@@ -1,41 +1,48 @@
-"""Starting and dismissing the guardian process (see ``guardian``)."""
+"""Starting and dismissing the guardian process (see ``guardian``).
+
+The guardian is forked, not spawned: a forked copy of the supervisor needs no interpreter
+start-up and no imports, which keeps ``backprop run``'s overhead low. The fork happens before
+the supervisor starts any thread of its own and before the child's pipes exist; the guardian
+then closes every file descriptor except its end of the pipe, so it never holds the terminal or
+the child's output open, and leaves with ``os._exit`` (no cleanup of the parent's state).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
-import sys
+import signal
 
 
 class Guardian:
     """Handle on a running guardian; ``done()`` dismisses it without any killing."""
 
     def __init__(self, run_id: str, session: int) -> None:
+        supervisor = os.getpid()
         read_end, self._write_end = os.pipe()
         try:
-            self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "backprop_core.supervisor.guardian",
-                    str(os.getpid()),
-                    run_id,
-                    str(session),
-                ],
-                stdin=read_end,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            pid = os.fork()
         except OSError:
-            self._proc = None
-        finally:
             os.close(read_end)
+            self.pid: int | None = None
+            return
+        if pid == 0:  # the guardian
+            code = 1
+            try:
+                os.setsid()
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                devnull = os.open(os.devnull, os.O_RDWR)
+                os.dup2(read_end, 0)
+                os.dup2(devnull, 1)
+                os.dup2(devnull, 2)
+                os.closerange(3, _max_fd())
+                from backprop_core.supervisor.guardian import guard
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc else None
+                code = guard(supervisor, run_id, str(session))
+            finally:
+                os._exit(code)
+        os.close(read_end)
+        self.pid = pid
 
     def done(self) -> None:
         """The session ended cleanly: tell the guardian to exit without killing anything."""
@@ -43,9 +50,14 @@ class Guardian:
             os.write(self._write_end, b"done")
         with contextlib.suppress(OSError):
             os.close(self._write_end)
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        if self.pid is not None:
+            # Reap it if it has already left; otherwise it exits on its own in a moment.
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(self.pid, os.WNOHANG)
+
+
+def _max_fd() -> int:
+    try:
+        return int(os.sysconf("SC_OPEN_MAX"))
+    except (ValueError, OSError):
+        return 1024

@@ -137,6 +137,6 @@ class StreamReader(threading.Thread):
             return
         for line in lines:
             # Only JSON objects can be events: skip everything else without decoding it.
-            if line[:1] == b"{" or (line[:1] in b" \t\r" and line.lstrip()[:1] == b"{"):
-                if len(line) <= MAX_PARSE_BYTES:
-                    on_line(line)
+            json_like = line[:1] == b"{" or (line[:1] in b" \t\r" and line.lstrip()[:1] == b"{")
+            if json_like and len(line) <= MAX_PARSE_BYTES:
+                on_line(line)

@@ -14,7 +14,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import BinaryIO
 
 import psutil
@@ -25,6 +25,7 @@ from backprop_core.records import PauseRecord, RunStatus, SessionRecord
 from backprop_core.resources import Snapshot
 from backprop_core.supervisor.context import SessionContext
 from backprop_core.supervisor.display import status_text
+from backprop_core.supervisor.ending import SessionOutcome, classify, drain
 from backprop_core.supervisor.guardian_client import Guardian
 from backprop_core.supervisor.monitoring import MonitorSet
 from backprop_core.supervisor.output import StreamReader, Tee
@@ -35,49 +36,6 @@ from backprop_core.supervisor.sink import EventSink
 from backprop_core.supervisor.state import SessionState
 
 LEFTOVER_GRACE_SECONDS = 1.0
-READER_JOIN_SECONDS = 2.0
-
-
-@dataclass
-class SessionOutcome:
-    """How a session ended; the runner turns it into records and an exit code."""
-
-    status: RunStatus
-    exit_code: int | None
-    signal: int | None
-    reason: str | None
-    started_at: float
-    ended_at: float
-    active_seconds: float
-    pauses: list[PauseRecord] = field(default_factory=list)
-    done: bool = False
-    last_checkpoint: str | None = None
-
-
-def _drain(readers: list[StreamReader]) -> None:
-    """Wait for the readers to reach end-of-file, as long as output keeps flowing.
-
-    Once the process tree is gone every write end is closed, so the readers finish as soon as
-    they have drained the pipes. A reader that makes no progress for ``READER_JOIN_SECONDS``
-    (a pipe held open by a process that escaped) is abandoned; it is a daemon thread.
-    """
-    last = -1
-    idle_since = time.monotonic()
-    while any(not r.finished for r in readers):
-        total = sum(r.bytes_read for r in readers)
-        if total != last:
-            last, idle_since = total, time.monotonic()
-        elif time.monotonic() - idle_since > READER_JOIN_SECONDS:
-            return
-        for r in readers:
-            r.join(0.05)
-
-
-def _signal_name(sig: int) -> str:
-    try:
-        return signal.Signals(sig).name
-    except ValueError:
-        return f"signal {sig}"
 
 
 class Supervisor:
@@ -95,7 +53,7 @@ class Supervisor:
         self.pause_started: float | None = None
         self.pauses: list[PauseRecord] = []
         self.snapshot: Snapshot | None = None
-        self._parse = ctx.plugins.line_parser()
+        self._parse = ctx.parser or ctx.plugins.line_parser()
         self._contexts = {
             s: ParseContext(spec.run_id, spec.session, s, str(spec.cwd))
             for s in ("stdout", "stderr", "events")
@@ -348,7 +306,7 @@ class Supervisor:
             if self.pause_started is not None:
                 self.tree.signal(signal.SIGCONT)
             self.requests.restore()
-            _drain(readers)
+            drain(readers)
             # Close our ends of the pipes only when their reader is done with them: closing
             # under a reader still blocked in read() would let the fd number be reused.
             for reader, pipe in zip(readers, (proc.stdout, proc.stderr)):
@@ -438,22 +396,7 @@ class Supervisor:
         self.tree.reap()
 
     def _outcome(self, rc: int, started_at: float) -> SessionOutcome:
-        now = time.monotonic()
-        sig = -rc if rc < 0 else None
-        exit_code = rc if rc >= 0 else None
-        if self.stop_status is not None:
-            status, reason = self.stop_status, self.stop_reason
-        elif rc == 0:
-            status, reason = RunStatus.COMPLETED, None
-        elif sig is not None:
-            status = RunStatus.KILLED
-            reason = f"killed by {_signal_name(sig)}" + (
-                " (not sent by backprop; possibly the out-of-memory killer)"
-                if sig == signal.SIGKILL
-                else " (not sent by backprop)"
-            )
-        else:
-            status, reason = RunStatus.FAILED, f"exited with code {rc}"
+        status, exit_code, sig, reason = classify(rc, self.stop_status, self.stop_reason)
         return SessionOutcome(
             status=status,
             exit_code=exit_code,
@@ -461,7 +404,7 @@ class Supervisor:
             reason=reason,
             started_at=started_at,
             ended_at=time.time(),
-            active_seconds=self.active_seconds(now),
+            active_seconds=self.active_seconds(time.monotonic()),
             pauses=self.pauses,
             done=self.state.done,
             last_checkpoint=self.state.last_checkpoint,

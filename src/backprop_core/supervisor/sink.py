@@ -17,7 +17,10 @@ from backprop_core.events import Event
 from backprop_core.store import Store
 
 FLUSH_SECONDS = 0.5
-MAX_BATCH = 20000
+MAX_BATCH = 5000
+# Events waiting for the store at most; beyond this the reading thread waits for the writer,
+# which in turn slows a script that prints faster than the store records (bounded memory).
+MAX_PENDING = 20000
 
 
 class EventSink(threading.Thread):
@@ -27,6 +30,7 @@ class EventSink(threading.Thread):
         self._open_store = open_store
         self._pending: list[Event] = []
         self._lock = threading.Lock()
+        self._drained = threading.Condition(self._lock)
         self._wake = threading.Event()
         self._closing = False
         self.written = 0
@@ -36,9 +40,12 @@ class EventSink(threading.Thread):
     def add(self, event: Event) -> None:
         with self._lock:
             self._pending.append(event)
-            big = len(self._pending) >= MAX_BATCH
-        if big:
-            self._wake.set()
+            size = len(self._pending)
+            if size >= MAX_BATCH:
+                self._wake.set()
+            while size >= MAX_PENDING and self.is_alive() and not self._closing:
+                self._drained.wait(1.0)
+                size = len(self._pending)
 
     def run(self) -> None:
         store: Store | None = None
@@ -62,6 +69,7 @@ class EventSink(threading.Thread):
         while True:
             with self._lock:
                 batch, self._pending = self._pending, []
+                self._drained.notify_all()
             if not batch:
                 return
             if store is None:

@@ -98,7 +98,8 @@ async def get_metrics(request: Request) -> Response:
 
 
 async def get_logs(request: Request) -> Response:
-    """A session's log from byte ``offset`` (or its tail): ``{"text", "offset", "next_offset", …}``."""
+    """A session's log from byte ``offset`` (or its tail):
+    ``{"text", "offset", "next_offset", …}``."""
     state = viewer_state(request)
     ref = request.path_params["run_id"]
     session = int_param(request.query_params, "session", None, low=1)

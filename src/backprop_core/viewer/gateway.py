@@ -29,7 +29,9 @@ class StoreGateway:
     def _pool(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="backprop-store")
+                self._executor = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="backprop-store"
+                )
             return self._executor
 
     def _get(self) -> Store:

@@ -17,6 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from backprop_core.errors import BackpropError
 from backprop_core.ingest import event_step, metric_values
 from backprop_core.records import ACTIVE_STATUSES, RunFilter, RunRecord
 from backprop_core.store import Store
@@ -208,17 +209,17 @@ def _poll_table(store: Store, cur: TableCursor) -> None:
                 cur.watched[run.id] = _table_fingerprint(run)
     active = {r.id: r for r in store.list_runs(RunFilter(statuses=frozenset(ACTIVE_STATUSES)))}
     for run_id in set(cur.watched) | set(active):
-        run = active.get(run_id)
-        if run is None:
+        current = active.get(run_id)
+        if current is None:
             try:
-                run = store.get_run(run_id)
-            except Exception:  # deleted meanwhile
+                current = store.get_run(run_id)
+            except BackpropError:  # deleted meanwhile
                 cur.watched.pop(run_id, None)
                 continue
-        fp = _table_fingerprint(run)
+        fp = _table_fingerprint(current)
         if cur.watched.get(run_id) != fp:
-            cur.messages.append(sse("run", {"new": False, "run": run_summary(run)}))
-        if run.status.active:
+            cur.messages.append(sse("run", {"new": False, "run": run_summary(current)}))
+        if current.status.active:
             cur.watched[run_id] = fp
         else:
             cur.watched.pop(run_id, None)

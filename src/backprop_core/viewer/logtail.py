@@ -66,10 +66,7 @@ def read_log(
         return LogChunk(session, False, start, start, 0, "")
     with open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
-        if offset is None:
-            start = max(0, size - limit)
-        else:
-            start = min(offset, size)
+        start = max(0, size - limit) if offset is None else min(offset, size)
         fh.seek(start)
         data = fh.read(min(limit, size - start))
     if offset is None and start > 0:

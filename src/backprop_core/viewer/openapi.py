@@ -106,7 +106,7 @@ def openapi_document() -> dict[str, Any]:
                         {**int_schema, "default": 2000},
                     ),
                 ],
-                "{run_id, seq, keys, max_points, series: {key: {steps, times, values, total, points}}}",
+                "{run_id, seq, keys, max_points, series: {key: {steps, times, values, total}}}",
             ),
             "/api/runs/{run_id}/logs": _get(
                 "A session's log by byte offsets",

@@ -41,7 +41,7 @@ def fmt_time(value: float | None) -> str:
 def fmt_duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
-    s = int(round(seconds))
+    s = round(seconds)
     if s < 60:
         return f"{s}s"
     if s < 3600:
@@ -60,7 +60,8 @@ def fmt_value(value: Any) -> str:
 
 
 def json_script(value: Any) -> Markup:
-    """JSON for a ``<script type="application/json">`` block; ``<`` escaped so no data can close it."""
+    """JSON for a ``<script type="application/json">`` block, with ``<`` escaped so that
+    no data can close it."""
     return Markup(
         dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     )
@@ -112,7 +113,7 @@ async def runs_page(request: Request) -> Response:
     pages = {
         "prev": _page_url(q, offset=max(0, q.offset - q.limit)) if q.offset > 0 else None,
         "next": _page_url(q, offset=q.offset + q.limit) if q.offset + q.limit < total else None,
-        "first": q.offset + 1 if runs else 0,
+        "first": q.offset + 1,
         "last": q.offset + len(runs),
     }
     sort_urls = {

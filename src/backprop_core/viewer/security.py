@@ -89,16 +89,13 @@ class SecurityMiddleware:
                 return
             set_cookie = from_query
 
+        cookie = f"{self.cookie}={self.token}; Path=/; HttpOnly; SameSite=Strict".encode()
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 extra = list(SECURITY_HEADERS)
-                if set_cookie and self.token:
-                    extra.append(
-                        (
-                            b"set-cookie",
-                            f"{self.cookie}={self.token}; Path=/; HttpOnly; SameSite=Strict".encode(),
-                        )
-                    )
+                if set_cookie:
+                    extra.append((b"set-cookie", cookie))
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 

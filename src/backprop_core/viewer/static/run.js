@@ -7,6 +7,14 @@
   var chartsEl = document.getElementById("charts");
   var logEl = document.getElementById("log");
 
+  // Active seconds of a session now: the stored figure lags while it runs.
+  function activeSeconds(s) {
+    if (s.ended_at != null || !s.active) return s.active_seconds || 0;
+    var now = Date.now() / 1000;
+    var paused = (s.pauses || []).reduce(function (a, p) { return a + ((p.ended_at || now) - p.started_at); }, 0);
+    return Math.max(s.active_seconds || 0, now - s.started_at - paused);
+  }
+
   function renderSessions(sessions) {
     var body = document.querySelector("#sessions-table tbody");
     document.getElementById("sessions-empty").hidden = sessions.length > 0;
@@ -16,7 +24,7 @@
         return bp.esc(p.reason) + " (" + bp.fmtDuration((p.ended_at || Date.now() / 1000) - p.started_at) + ")";
       }).join(", ");
       return "<tr><td>" + s.number + '</td><td><span class="badge ' + bp.esc(s.status) + '">' + bp.esc(s.status) + "</span></td><td>" +
-        bp.fmtTime(s.started_at) + "</td><td>" + bp.fmtTime(s.ended_at) + '</td><td class="num">' + bp.fmtDuration(s.active_seconds) +
+        bp.fmtTime(s.started_at) + "</td><td>" + bp.fmtTime(s.ended_at) + '</td><td class="num">' + bp.fmtDuration(activeSeconds(s)) +
         "</td><td>" + (pauses || "—") + "</td><td>" + bp.esc((s.gpus || []).join(", ") || "—") + "</td><td>" +
         (s.exit_code != null ? s.exit_code : s.signal != null ? "signal " + s.signal : "—") + "</td><td>" + bp.esc(s.reason || "") + "</td></tr>";
     }).join("");
@@ -60,7 +68,7 @@
     badge.textContent = r.status; badge.className = "badge " + r.status;
     document.getElementById("run-ended").textContent = bp.fmtTime(r.ended_at);
     // The record's figure lags while a session runs; the sessions carry the live one.
-    var active = r.sessions.reduce(function (a, s) { return a + (s.active_seconds || 0); }, 0);
+    var active = r.sessions.reduce(function (a, s) { return a + activeSeconds(s); }, 0);
     document.getElementById("run-active").textContent = bp.fmtDuration(Math.max(active, r.active_seconds || 0));
     document.getElementById("run-step").textContent = r.last_step != null ? r.last_step : "—";
     document.getElementById("run-exit").textContent = r.exit_code != null ? r.exit_code : "—";
@@ -165,7 +173,13 @@
       var st = document.getElementById("charts-status");
       if (st) { st.textContent = "Could not load metrics: " + e.message; st.className = "notice error"; }
     }
-    if (run.active) live(seq);
+    if (run.active) {
+      live(seq);
+      var tick = setInterval(function () {
+        if (!run.active) { clearInterval(tick); return; }
+        renderRun(run);
+      }, 1000);
+    }
     document.body.dataset.ready = "true";
   }
   main();

@@ -53,7 +53,9 @@
       body.insertBefore(row, body.firstChild);
       while (body.rows.length > limit) body.deleteRow(body.rows.length - 1);
       var total = document.getElementById("total");
-      if (total) total.textContent = String(parseInt(total.textContent, 10) + 1);
+      total.textContent = String((parseInt(total.textContent, 10) || 0) + 1);
+      document.getElementById("range-last").textContent = String(body.rows.length);
+      document.getElementById("range").hidden = false;
       table.hidden = false;
       var empty = document.getElementById("runs-empty");
       if (empty) empty.remove();

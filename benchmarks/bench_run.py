@@ -1,0 +1,185 @@
+"""Benchmarks of ``backprop run``: start-up overhead, output throughput, supervisor memory,
+and stop timing. Run ``python benchmarks/bench_run.py [--quick]``; prints a table.
+
+* overhead: ``backprop run noop.py --gpu-probe none`` vs ``python noop.py`` (median of N)
+* throughput: a script printing N JSON metric lines, under backprop vs stdout to a file; every
+  point must be recorded in the store
+* supervisor peak RSS during the throughput run (psutil, sampled every 20 ms)
+* stop timing: stop signal vs ``BACKPROP_DEADLINE``; SIGKILL vs stop signal + grace
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+NOOP = "pass\n"
+SPAM = """
+import json, sys
+n = int(sys.argv[1])
+write = sys.stdout.write
+for i in range(n):
+    write(json.dumps({"event": "metrics", "step": i, "data": {"loss": 1.0 / (i + 1)}}) + "\\n")
+"""
+STUBBORN = """
+import os, signal, time
+def on_term(signum, frame):
+    with open(os.path.join(os.environ["BACKPROP_RUN_DIR"], "term"), "w") as f:
+        f.write(repr(time.time()))
+signal.signal(signal.SIGTERM, on_term)
+with open(os.path.join(os.environ["BACKPROP_RUN_DIR"], "deadline"), "w") as f:
+    f.write(os.environ["BACKPROP_DEADLINE"])
+while True:
+    time.sleep(0.01)
+"""
+
+
+def backprop(*args: str) -> list[str]:
+    return [sys.executable, "-m", "backprop_core.cli", *args]
+
+
+def timed(
+    cmd: list[str], env: dict[str, str], cwd: Path, stdout: object = subprocess.DEVNULL
+) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, env=env, cwd=cwd, stdout=stdout, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{cmd} failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
+    return elapsed
+
+
+def overhead(work: Path, env: dict[str, str], n: int) -> tuple[float, float]:
+    (work / "noop.py").write_text(NOOP)
+    plain, governed = [], []
+    for _ in range(n):
+        plain.append(timed([sys.executable, "noop.py"], env, work))
+        governed.append(timed(backprop("run", "noop.py", "--gpu-probe", "none"), env, work))
+    return statistics.median(plain), statistics.median(governed)
+
+
+def peak_rss(pid: int, stop: threading.Event, out: list[int]) -> None:
+    try:
+        proc = psutil.Process(pid)
+        while not stop.is_set():
+            out.append(proc.memory_info().rss)
+            time.sleep(0.02)
+    except psutil.Error:
+        pass
+
+
+def throughput(work: Path, env: dict[str, str], lines: int) -> dict[str, float]:
+    (work / "spam.py").write_text(SPAM)
+    with open(work / "out.txt", "wb") as f:
+        base = timed([sys.executable, "spam.py", str(lines)], env, work, stdout=f)
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        backprop("run", "--run-id", "spam", "spam.py", str(lines)),
+        env=env,
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    samples: list[int] = []
+    stop = threading.Event()
+    sampler = threading.Thread(target=peak_rss, args=(proc.pid, stop, samples))
+    sampler.start()
+    proc.wait()
+    governed = time.perf_counter() - start
+    stop.set()
+    sampler.join()
+    from backprop_core.settings.model import Settings
+    from backprop_core.storage import open_store
+
+    with open_store(Settings.from_config({}, home=Path(env["BACKPROP_HOME"]))) as store:
+        recorded = store.metric_series("spam", "loss", max_points=None).total
+    return {
+        "base": base,
+        "governed": governed,
+        "recorded": recorded,
+        "rss_mb": max(samples, default=0) / 1e6,
+    }
+
+
+def stop_timing(work: Path, env: dict[str, str], grace: float) -> dict[str, float]:
+    (work / "stubborn.py").write_text(STUBBORN)
+    subprocess.run(
+        backprop("run", "--run-id", "stubborn", "-m", "0.05", "--grace", str(grace), "stubborn.py"),
+        env=env,
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    run_dir = Path(env["BACKPROP_HOME"]) / "runs" / "stubborn"
+    deadline = float((run_dir / "deadline").read_text())
+    term = float((run_dir / "term").read_text())
+    from backprop_core.settings.model import Settings
+    from backprop_core.storage import open_store
+
+    with open_store(Settings.from_config({}, home=Path(env["BACKPROP_HOME"]))) as store:
+        session = store.sessions("stubborn")[0]
+    return {"signal_late": term - deadline, "kill_after_signal": (session.ended_at or 0) - term}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions and lines")
+    args = parser.parse_args()
+    n = 10 if not args.quick else 5
+    lines = 1_000_000 if not args.quick else 100_000
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        env = dict(os.environ)
+        env.update(
+            BACKPROP_HOME=str(work / "home"),
+            BACKPROP_GPU__PROBE="none",
+            BACKPROP_MIN_FREE_RAM_GB="0",
+        )
+        plain, governed = overhead(work, env, n)
+        tp = throughput(work, env, lines)
+        st = stop_timing(work, env, grace=2.0)
+    rows = [
+        ("start-up: python noop.py (median)", f"{plain * 1000:.0f} ms", ""),
+        (
+            "start-up: backprop run noop.py (median)",
+            f"{governed * 1000:.0f} ms",
+            f"+{(governed - plain) * 1000:.0f} ms (goal ≤ 250 ms)",
+        ),
+        (f"{lines:,} JSON lines, stdout to a file", f"{tp['base']:.2f} s", ""),
+        (
+            f"{lines:,} JSON lines under backprop",
+            f"{tp['governed']:.2f} s",
+            f"{tp['governed'] / tp['base']:.2f}× (goal ≤ 1.3×)",
+        ),
+        (
+            "metric points recorded",
+            f"{tp['recorded']:,}",
+            "all" if tp["recorded"] == lines else "MISSING",
+        ),
+        ("supervisor peak RSS", f"{tp['rss_mb']:.0f} MB", "goal ≤ 80 MB"),
+        ("stop signal after BACKPROP_DEADLINE", f"{st['signal_late'] * 1000:.0f} ms", "goal ≤ 1 s"),
+        (
+            "session end after stop signal (grace 2 s)",
+            f"{st['kill_after_signal']:.2f} s",
+            "goal ≤ grace + 1 s",
+        ),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}}  {'value':>10}  note")
+    for name, value, note in rows:
+        print(f"{name:<{width}}  {value:>10}  {note}")
+    print(json.dumps({"overhead_ms": (governed - plain) * 1000, **tp, **st}))
+
+
+if __name__ == "__main__":
+    main()

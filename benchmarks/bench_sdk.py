@@ -1,0 +1,286 @@
+"""SDK benchmark: 10 metrics x N steps (one call per step) through bp.log and its peers.
+
+    python benchmarks/bench_sdk.py [--steps 100000] [--peer-steps 20000] [--mlflow-steps 1000]
+
+Every contender runs in a fresh Python process (so imports, threads and peak RSS are its
+own). Reported: points per second inside the loop (building the dicts included), p50/p99
+latency of one call, wall time from the last call until the data is durable (``finish``,
+``close``, ``end_run``; under ``backprop run``: until ``backprop run`` has exited with
+everything stored), peak RSS of the process, and the cost of ``init`` + ``finish`` with
+nothing logged. Peers that cannot run here print ``n/a (reason)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+METRICS = 10
+KEYS = [f"metric_{i}" for i in range(METRICS)]
+
+
+# --- children: each measures one contender and prints one JSON line -------------------------
+def _loop(call: Callable[[dict[str, float], int], None], steps: int) -> dict[str, Any]:
+    lat: list[int] = [0] * steps
+    clock = time.perf_counter_ns
+    start = time.perf_counter()
+    for step in range(steps):
+        data = {key: step * 0.001 + j for j, key in enumerate(KEYS)}
+        t0 = clock()
+        call(data, step)
+        lat[step] = clock() - t0
+    loop_s = time.perf_counter() - start
+    lat.sort()
+    return {
+        "steps": steps,
+        "points": steps * METRICS,
+        "loop_s": loop_s,
+        "p50_us": lat[steps // 2] / 1000,
+        "p99_us": lat[int(steps * 0.99)] / 1000,
+        "last_call": time.time(),
+    }
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_bare(steps: int, workdir: Path) -> dict[str, Any]:
+    result = _loop(lambda data, step: None, steps)
+    result["durable_s"] = 0.0
+    return result
+
+
+def child_bp(steps: int, workdir: Path) -> dict[str, Any]:
+    import backprop_core as bp
+
+    bp.init(name="bench")
+    result = _loop(bp.log, steps)
+    t = time.perf_counter()
+    bp.finish()
+    result["durable_s"] = time.perf_counter() - t
+    return result
+
+
+def child_tensorboardx(steps: int, workdir: Path) -> dict[str, Any]:
+    from tensorboardX import SummaryWriter
+
+    writer = SummaryWriter(str(workdir / "tb"))
+
+    def call(data: dict[str, float], step: int) -> None:
+        for key, value in data.items():
+            writer.add_scalar(key, value, step)
+
+    result = _loop(call, steps)
+    t = time.perf_counter()
+    writer.close()
+    result["durable_s"] = time.perf_counter() - t
+    return result
+
+
+def child_mlflow(steps: int, workdir: Path) -> dict[str, Any]:
+    import mlflow
+
+    mlflow.set_tracking_uri(f"sqlite:///{workdir / 'mlflow.db'}")
+    mlflow.start_run()
+    result = _loop(lambda data, step: mlflow.log_metrics(data, step=step), steps)
+    t = time.perf_counter()
+    mlflow.end_run()
+    result["durable_s"] = time.perf_counter() - t
+    return result
+
+
+def child_wandb(steps: int, workdir: Path) -> dict[str, Any]:
+    os.environ["WANDB_MODE"] = "offline"
+    os.environ["WANDB_SILENT"] = "true"
+    import wandb
+
+    run = wandb.init(project="bench", dir=str(workdir))
+    result = _loop(lambda data, step: run.log(data, step=step), steps)
+    t = time.perf_counter()
+    run.finish()
+    result["durable_s"] = time.perf_counter() - t
+    return result
+
+
+def child_init_finish(steps: int, workdir: Path) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    import backprop_core as bp
+
+    t1 = time.perf_counter()
+    bp.init()
+    bp.finish()
+    t2 = time.perf_counter()
+    return {"import_s": t1 - t0, "init_finish_s": t2 - t1}
+
+
+CHILDREN: dict[str, Callable[[int, Path], dict[str, Any]]] = {
+    "bare": child_bare,
+    "bp": child_bp,
+    "tensorboardx": child_tensorboardx,
+    "mlflow": child_mlflow,
+    "wandb": child_wandb,
+    "init_finish": child_init_finish,
+}
+
+
+def run_child(name: str, steps: int, workdir: Path) -> None:
+    result = CHILDREN[name](steps, workdir)
+    result["rss_mb"] = _peak_rss_mb()
+    print("BENCH " + json.dumps(result), flush=True)
+
+
+# --- parent -----------------------------------------------------------------------------------
+def _parse(out: str) -> dict[str, Any]:
+    for line in out.splitlines():
+        if line.startswith("BENCH "):
+            return json.loads(line[6:])  # type: ignore[no-any-return]
+    raise RuntimeError("no result line")
+
+
+def measure(name: str, steps: int, env: dict[str, str]) -> dict[str, Any] | str:
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", name, "--steps", str(steps), "--workdir", tmp],
+            env={**env, "BACKPROP_HOME": str(Path(tmp) / "home")},
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+            return f"n/a ({last[:80]})"
+        return _parse(proc.stdout)
+
+
+def measure_under_backprop_run(steps: int, env: dict[str, str]) -> dict[str, Any] | str:
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "child.py"
+        script.write_text(
+            textwrap.dedent(
+                f"""
+                import sys
+                sys.argv = [{__file__!r}, "--child", "bp", "--steps", "{steps}",
+                            "--workdir", {tmp!r}]
+                exec(open({__file__!r}).read())
+                """
+            )
+        )
+        proc = subprocess.run(
+            [sys.executable, "-m", "backprop_core.cli", "run", "-m", "0", str(script)],
+            env={**env, "BACKPROP_HOME": str(Path(tmp) / "home"), "BACKPROP_GPU__PROBE": "none"},
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        exited = time.time()
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+            return f"n/a ({last[:80]})"
+        result = _parse(proc.stdout)
+        # Durable = `backprop run` exited with every event stored.
+        result["durable_s"] = exited - result["last_call"]
+        return result
+
+
+def version(dist: str) -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as v
+
+    try:
+        return v(dist)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def fmt_row(label: str, r: dict[str, Any] | str) -> str:
+    if isinstance(r, str):
+        return f"| {label} | {r} | | | | | |"
+    rate = r["points"] / r["loop_s"]
+    incl = r["points"] / (r["loop_s"] + r["durable_s"])
+    return (
+        f"| {label} | {r['points']:,} | {rate:,.0f} | {incl:,.0f} | "
+        f"{r['p50_us']:.2f} / {r['p99_us']:.2f} | {r['durable_s']:.2f} | {r['rss_mb']:.0f} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=100_000)
+    parser.add_argument("--peer-steps", type=int, default=20_000, help="tensorboardX, W&B")
+    parser.add_argument("--mlflow-steps", type=int, default=1_000)
+    parser.add_argument("--init-repeats", type=int, default=5)
+    parser.add_argument("--child")
+    parser.add_argument("--workdir")
+    args = parser.parse_args()
+    if args.child:
+        run_child(args.child, args.steps, Path(args.workdir))
+        return
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BACKPROP_")}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    print(f"machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}")
+    print(
+        "versions: backprop "
+        + version("backprop")
+        + f", tensorboardX {version('tensorboardX')}, mlflow {version('mlflow')},"
+        + f" wandb {version('wandb')}"
+    )
+    print()
+    print(
+        "| contender | points | points/s in loop | points/s incl. durable |"
+        " call p50 / p99 (µs) | durable after last call (s) | peak RSS (MB) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    rows = [
+        ("bare loop (dicts only)", measure("bare", args.steps, env)),
+        ("bp.log standalone (SQLite store)", measure("bp", args.steps, env)),
+        ("bp.log under backprop run", measure_under_backprop_run(args.steps, env)),
+        (
+            f"tensorboardX add_scalar (N={args.peer_steps:,} steps)",
+            measure("tensorboardx", args.peer_steps, env),
+        ),
+        (
+            f"MLflow log_metrics, SQLite (N={args.mlflow_steps:,} steps)",
+            measure("mlflow", args.mlflow_steps, env),
+        ),
+        (f"W&B offline (N={args.peer_steps:,} steps)", measure("wandb", args.peer_steps, env)),
+    ]
+    for label, result in rows:
+        print(fmt_row(label, result), flush=True)
+
+    inits = [measure("init_finish", 0, env) for _ in range(args.init_repeats)]
+    ok = [r for r in inits if isinstance(r, dict)]
+    print()
+    if ok:
+        init_ms = statistics.median(r["init_finish_s"] for r in ok) * 1000
+        import_ms = statistics.median(r["import_s"] for r in ok) * 1000
+        print(
+            f"init + finish, nothing logged (standalone, median of {len(ok)} fresh processes):"
+            f" {init_ms:.1f} ms (+ import backprop_core {import_ms:.1f} ms)"
+        )
+    else:
+        print(f"init + finish: {inits[0]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""CSV and JSON exporters."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Sequence
+from typing import IO, Any, ClassVar
+
+from backprop_core.exporters import Exporter
+from backprop_core.records import RunRecord, json_safe
+from backprop_core.store import Store
+from backprop_core.views import full_run_view
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    return repr(value)
+
+
+class CsvExporter(Exporter):
+    """One row per metric point: ``run_id, run_name, key, step, time, value`` (non-finite
+    values written as ``NaN``, ``Infinity``, ``-Infinity``)."""
+
+    name: ClassVar[str] = "csv"
+    suffix: ClassVar[str] = ".csv"
+
+    def export(self, store: Store, runs: Sequence[RunRecord], out: IO[Any]) -> None:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["run_id", "run_name", "key", "step", "time", "value"])
+        for run in runs:
+            for key in store.metric_keys(run.id):
+                series = store.metric_series(run.id, key)
+                for step, t, value in zip(series.steps, series.times, series.values):
+                    writer.writerow(
+                        [
+                            run.id,
+                            run.name or "",
+                            key,
+                            "" if step is None else step,
+                            repr(t),
+                            _number(value),
+                        ]
+                    )
+
+
+class JsonExporter(Exporter):
+    """A JSON array of runs as ``show --json`` prints them, each with a ``metrics`` object:
+    ``{key: {"steps": [...], "times": [...], "values": [...]}}``."""
+
+    name: ClassVar[str] = "json"
+    suffix: ClassVar[str] = ".json"
+
+    def export(self, store: Store, runs: Sequence[RunRecord], out: IO[Any]) -> None:
+        data = []
+        for run in runs:
+            view = full_run_view(store, run)
+            metrics: dict[str, Any] = {}
+            for key in store.metric_keys(run.id):
+                s = store.metric_series(run.id, key)
+                metrics[key] = {"steps": s.steps, "times": s.times, "values": json_safe(s.values)}
+            view["metrics"] = metrics
+            data.append(view)
+        json.dump(data, out, indent=2, ensure_ascii=False)
+        out.write("\n")

@@ -1,0 +1,79 @@
+"""How a session ended: draining the last output and naming the outcome (SPEC §5 step 7)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from dataclasses import dataclass, field
+
+from backprop_core.records import PauseRecord, RunStatus
+from backprop_core.supervisor.output import StreamReader
+
+READER_JOIN_SECONDS = 2.0
+
+
+@dataclass
+class SessionOutcome:
+    """How a session ended; the runner turns it into records and an exit code."""
+
+    status: RunStatus
+    exit_code: int | None
+    signal: int | None
+    reason: str | None
+    started_at: float
+    ended_at: float
+    active_seconds: float
+    pauses: list[PauseRecord] = field(default_factory=list)
+    done: bool = False
+    last_checkpoint: str | None = None
+
+
+def drain(readers: list[StreamReader]) -> None:
+    """Wait for the readers to reach end-of-file, as long as output keeps flowing.
+
+    Once the process tree is gone every write end is closed, so the readers finish as soon as
+    they have drained the pipes. A reader that makes no progress for ``READER_JOIN_SECONDS``
+    (a pipe held open by a process that escaped) is abandoned; it is a daemon thread.
+    """
+    last = -1
+    idle_since = time.monotonic()
+    while any(not r.finished for r in readers):
+        total = sum(r.bytes_read for r in readers)
+        if total != last:
+            last, idle_since = total, time.monotonic()
+        elif time.monotonic() - idle_since > READER_JOIN_SECONDS:
+            return
+        for r in readers:
+            r.join(0.05)
+
+
+def _signal_name(sig: int) -> str:
+    try:
+        return signal.Signals(sig).name
+    except ValueError:
+        return f"signal {sig}"
+
+
+def classify(
+    rc: int, stop_status: RunStatus | None, stop_reason: str | None
+) -> tuple[RunStatus, int | None, int | None, str | None]:
+    """Status, exit code, signal and reason for a child that ended with return code ``rc``.
+
+    A stop backprop started (deadline, user, monitor) decides the status whatever the exit
+    code; otherwise 0 is ``completed``, a signal nobody in backprop sent is ``killed``, and any
+    other code is ``failed``.
+    """
+    sig = -rc if rc < 0 else None
+    exit_code = rc if rc >= 0 else None
+    if stop_status is not None:
+        return stop_status, exit_code, sig, stop_reason
+    if rc == 0:
+        return RunStatus.COMPLETED, 0, None, None
+    if sig is not None:
+        reason = f"killed by {_signal_name(sig)}" + (
+            " (not sent by backprop; possibly the out-of-memory killer)"
+            if sig == signal.SIGKILL
+            else " (not sent by backprop)"
+        )
+        return RunStatus.KILLED, None, sig, reason
+    return RunStatus.FAILED, exit_code, None, f"exited with code {rc}"

@@ -1,0 +1,62 @@
+"""Runs as plain JSON for output: what ``list --json``/``show --json``, the exporters and the
+viewer print. Strict JSON: non-finite numbers become "NaN"/"Infinity"/"-Infinity"."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from backprop_core.records import (
+    ACTIVE_STATUSES,
+    CheckpointRecord,
+    RunRecord,
+    checkpoint_to_dict,
+    json_safe,
+    run_to_dict,
+    session_to_dict,
+)
+from backprop_core.store import Store
+
+
+def duration_seconds(run: RunRecord, now: float | None = None) -> float | None:
+    """Active (unpaused) time: the sessions' total, or wall time while the run is active."""
+    if run.status in ACTIVE_STATUSES and run.started_at is not None:
+        return max(run.active_seconds, (now or time.time()) - run.started_at)
+    if run.active_seconds:
+        return run.active_seconds
+    if run.started_at is not None and run.ended_at is not None:
+        return max(0.0, run.ended_at - run.started_at)
+    return None
+
+
+def resolve_path(path: str, run: RunRecord) -> Path:
+    """A checkpoint path as the script announced it, resolved against the run's cwd."""
+    p = Path(path).expanduser()
+    if not p.is_absolute() and run.cwd:
+        p = Path(run.cwd) / p
+    return p
+
+
+def checkpoint_view(checkpoint: CheckpointRecord, run: RunRecord) -> dict[str, Any]:
+    data = checkpoint_to_dict(checkpoint)
+    data["exists"] = os.path.exists(resolve_path(checkpoint.path, run))
+    return json_safe(data)
+
+
+def run_view(run: RunRecord) -> dict[str, Any]:
+    """A run as ``list --json`` prints it (strict JSON: non-finite numbers become strings)."""
+    data = run_to_dict(run)
+    data["duration_seconds"] = duration_seconds(run)
+    return json_safe(data)
+
+
+def full_run_view(store: Store, run: RunRecord) -> dict[str, Any]:
+    """A run with its sessions and checkpoints, as ``show --json`` prints it (run-record v1)."""
+    data = run_view(run)
+    data["schema"] = "run-record.v1"
+    data["sessions"] = json_safe([session_to_dict(s) for s in store.sessions(run.id)])
+    data["checkpoints"] = [checkpoint_view(c, run) for c in store.checkpoints(run.id)]
+    data["metric_keys"] = store.metric_keys(run.id)
+    return data
