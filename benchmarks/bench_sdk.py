@@ -32,7 +32,7 @@ KEYS = [f"metric_{i}" for i in range(METRICS)]
 
 
 # --- children: each measures one contender and prints one JSON line -------------------------
-def _loop(call: Callable[[dict[str, float], int], None], steps: int) -> dict[str, Any]:
+def _loop(call: Callable[[dict[str, float], int], object], steps: int) -> dict[str, Any]:
     lat: list[int] = [0] * steps
     clock = time.perf_counter_ns
     start = time.perf_counter()
@@ -108,7 +108,11 @@ def child_wandb(steps: int, workdir: Path) -> dict[str, Any]:
     import wandb
 
     run = wandb.init(project="bench", dir=str(workdir))
-    result = _loop(lambda data, step: run.log(data, step=step), steps)
+
+    def call(data: dict[str, float], step: int) -> None:
+        run.log(data, step=step)
+
+    result = _loop(call, steps)
     t = time.perf_counter()
     run.finish()
     result["durable_s"] = time.perf_counter() - t
@@ -146,7 +150,7 @@ def run_child(name: str, steps: int, workdir: Path) -> None:
 def _parse(out: str) -> dict[str, Any]:
     for line in out.splitlines():
         if line.startswith("BENCH "):
-            return json.loads(line[6:])  # type: ignore[no-any-return]
+            return dict(json.loads(line[6:]))
     raise RuntimeError("no result line")
 
 

@@ -1,4 +1,6 @@
-"""GPU probe ``none``: always available, sees no GPU (CPU-only machines, CI, ``--gpu-probe none``).
+"""GPU probe ``none``: always available and sees no GPU (CPU-only machines, CI).
+
+``--gpu-probe none`` skips every driver; ``auto`` falls back to it when no other probe works.
 """
 
 from __future__ import annotations

@@ -155,6 +155,9 @@ def _gpu(
     index = _int(row.get("index"), "index", table, warnings)
     index = position if index is None else index
     uuid = text_value(row.get("uuid"))
+    migs = mig.get(index, [])
+    # A process lists the parent GPU's UUID (or, on some drivers, its MIG instance's).
+    own = {uuid, *(mig_uuid for _profile, mig_uuid, _device in migs)} - {None}
     return GpuInfo(
         index=index,
         uuid=uuid,
@@ -165,12 +168,9 @@ def _gpu(
         memory_free_bytes=_bytes(row, "memory.free", table, warnings),
         temperature_c=_float(row, "temperature.gpu", table, warnings),
         utilization_pct=_float(row, "utilization.gpu", table, warnings),
-        processes=tuple(p for p in processes if uuid is not None and p.gpu_uuid == uuid),
+        processes=tuple(p for p in processes if p.gpu_uuid in own),
         mig_enabled=_mig_mode(row.get("mig.mode.current")),
-        mig_devices=tuple(
-            MigDevice(uuid=mig_uuid, profile=profile)
-            for profile, mig_uuid, _device in mig.get(index, [])
-        ),
+        mig_devices=tuple(MigDevice(uuid=m_uuid, profile=profile) for profile, m_uuid, _ in migs),
     )
 
 

@@ -1,34 +1,180 @@
-"""Reading metric series from SQLite, downsampled without reading every point.
+"""Metric points in SQLite: packed chunks, per-tile extremes, and downsampled reads.
 
-Inserts keep, per ``TILE`` consecutive points, the finite min and max and where they are
-(``tiles``). A long series is downsampled from those (buckets are whole tiles, see
-``backprop_core.series.plan``); a short one from two grouped scans using SQLite's bare-column
-rule for ``min()``/``max()``. Non-finite points come from a partial index. Either way
-``backprop_core.series.pick`` chooses what each bucket keeps, exactly as the pure-Python path
-does, so both stores return the same series.
+Each append stores a key's new points as one ``chunks`` row of packed arrays (steps as int64,
+times and values as IEEE doubles, so NaN and ±Inf are kept bit for bit) instead of a row per
+point. Inserts also keep, per ``TILE`` consecutive points, the finite min and max and where they
+are (``tiles``). A long series is downsampled from those (buckets are whole tiles, see
+``backprop_core.series.plan``) plus the few chunks holding non-finite values; a short one is
+read whole and downsampled in Python. Either way ``backprop_core.series.pick`` chooses what
+each bucket keeps, exactly as the pure-Python path does, so both stores return the same series.
 """
 
 from __future__ import annotations
 
 import math
 import sqlite3
-from typing import Any
+from array import array
+from collections.abc import Sequence
 
+from backprop_core.ingest import PointRow
 from backprop_core.records import MetricSeries
 from backprop_core.series import TILE, Point, downsample, pick, plan
+from backprop_sqlite.schema import CHUNK_POINTS, NO_STEP
 
-_NF = {1: math.nan, 2: math.inf, 3: -math.inf}
-
-
-def _value(value: float | None, nf: int | None) -> float:
-    return _NF[nf or 1] if value is None else value
+_INF = math.inf
+Tile = list["Point | None"]
 
 
-def _series_id(conn: sqlite3.Connection, run_id: str, key: str) -> tuple[int, int] | None:
-    row = conn.execute(
-        "SELECT id, count FROM series WHERE run_id = ? AND key = ?", (run_id, key)
-    ).fetchone()
-    return None if row is None else (row[0], row[1])
+# --- writing ---------------------------------------------------------------------------------
+def insert_points(conn: sqlite3.Connection, run_id: str, points: Sequence[PointRow]) -> None:
+    """Append ``points`` (in order) to their series: one chunk row per key and batch."""
+    by_key: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    for key, value, t, step, _ in points:
+        cols = by_key.get(key)
+        if cols is None:
+            cols = by_key[key] = ([], [], [])
+        cols[0].append(NO_STEP if step is None else step)
+        cols[1].append(t)
+        cols[2].append(value)
+    for key, (steps, times, vals) in by_key.items():
+        conn.execute("INSERT OR IGNORE INTO series (run_id, key) VALUES (?, ?)", (run_id, key))
+        sid, start = conn.execute(
+            "SELECT id, count FROM series WHERE run_id = ? AND key = ?", (run_id, key)
+        ).fetchone()
+        for at in range(0, len(vals), CHUNK_POINTS):
+            _insert_chunk(
+                conn,
+                sid,
+                start + at,
+                steps[at : at + CHUNK_POINTS],
+                times[at : at + CHUNK_POINTS],
+                vals[at : at + CHUNK_POINTS],
+            )
+        update_tiles(conn, sid, start, steps, times, vals)
+        conn.execute("UPDATE series SET count = ? WHERE id = ?", (start + len(vals), sid))
+
+
+def _insert_chunk(
+    conn: sqlite3.Connection,
+    sid: int,
+    start: int,
+    steps: list[int],
+    times: list[float],
+    vals: list[float],
+) -> None:
+    total = sum(vals)  # finite unless some value is NaN/±Inf (or the sum overflows)
+    non_finite = not math.isfinite(total) and any(not math.isfinite(v) for v in vals)
+    max_step = max(steps)
+    conn.execute(
+        "INSERT INTO chunks (series, start, n, max_step, non_finite, steps, times, vals)"
+        " VALUES (?,?,?,?,?,?,?,?)",
+        (
+            sid,
+            start,
+            len(vals),
+            None if max_step == NO_STEP else max_step,
+            int(non_finite),
+            array("q", steps).tobytes(),
+            array("d", times).tobytes(),
+            array("d", vals).tobytes(),
+        ),
+    )
+
+
+def _extremes_of(
+    a: int, steps: list[int], times: list[float], vals: list[float], b: int, base: int
+) -> tuple[Point, Point] | None:
+    """First finite min and max of ``vals[a:b]`` as points (index ``base + i``)."""
+    seg = vals[a:b]
+    if math.isfinite(sum(seg)):  # the common case, at C speed
+        lo = min(seg)
+        hi = max(seg)
+        li = a + seg.index(lo)
+        hx = a + seg.index(hi)
+    else:
+        li = hx = -1
+        for i in range(a, b):
+            v = vals[i]
+            if not math.isfinite(v):
+                continue
+            if li < 0 or v < vals[li]:
+                li = i
+            if hx < 0 or v > vals[hx]:
+                hx = i
+        if li < 0:
+            return None
+    return (
+        (base + li, _step(steps[li]), times[li], vals[li]),
+        (base + hx, _step(steps[hx]), times[hx], vals[hx]),
+    )
+
+
+def update_tiles(
+    conn: sqlite3.Connection,
+    sid: int,
+    start: int,
+    steps: list[int],
+    times: list[float],
+    vals: list[float],
+) -> None:
+    """Fold the new points (indexes ``start``…) into their tiles; non-finite ones do not count."""
+    end = start + len(vals)
+    rows = []
+    for tile in range(start // TILE, (end - 1) // TILE + 1):
+        a = max(tile * TILE, start) - start
+        b = min((tile + 1) * TILE, end) - start
+        lo, hi = _extremes_of(a, steps, times, vals, b, start) or (None, None)
+        if a == 0 and start % TILE:  # a partly filled tile: earlier points win ties
+            row = conn.execute(
+                "SELECT lo, lo_idx, lo_step, lo_time, hi, hi_idx, hi_step, hi_time FROM tiles"
+                " WHERE series = ? AND tile = ?",
+                (sid, tile),
+            ).fetchone()
+            if row is not None and row[0] is not None:
+                old_lo = (row[1], row[2], row[3], row[0])
+                old_hi = (row[5], row[6], row[7], row[4])
+                lo = old_lo if lo is None or not lo[3] < old_lo[3] else lo
+                hi = old_hi if hi is None or not hi[3] > old_hi[3] else hi
+        rows.append((sid, tile, *_half(lo), *_half(hi)))
+    conn.executemany(
+        "INSERT OR REPLACE INTO tiles (series, tile, lo, lo_idx, lo_step, lo_time,"
+        " hi, hi_idx, hi_step, hi_time) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        rows,
+    )
+
+
+def _half(point: Point | None) -> tuple[object, ...]:
+    if point is None:
+        return (None, None, None, None)
+    return (point[3], point[0], point[1], point[2])
+
+
+def _step(raw: int) -> int | None:
+    return None if raw == NO_STEP else raw
+
+
+# --- reading ---------------------------------------------------------------------------------
+def _unpack(
+    start: int, n: int, steps_b: bytes, times_b: bytes, vals_b: bytes
+) -> tuple[range, list[int | None], list[float], list[float]]:
+    steps = array("q")
+    steps.frombytes(steps_b)
+    times = array("d")
+    times.frombytes(times_b)
+    vals = array("d")
+    vals.frombytes(vals_b)
+    step_list: list[int | None] = (
+        [None if s == NO_STEP else s for s in steps] if NO_STEP in steps else list(steps)
+    )
+    return range(start, start + n), step_list, times.tolist(), vals.tolist()
+
+
+def _points(rows: list[tuple[int, int, bytes, bytes, bytes]]) -> list[Point]:
+    out: list[Point] = []
+    for row in rows:
+        idx, steps, times, vals = _unpack(*row)
+        out.extend(zip(idx, steps, times, vals))
+    return out
 
 
 def _to_series(key: str, points: list[Point], total: int) -> MetricSeries:
@@ -41,6 +187,9 @@ def _to_series(key: str, points: list[Point], total: int) -> MetricSeries:
     )
 
 
+_CHUNK_COLUMNS = "start, n, steps, times, vals"
+
+
 def read_series(
     conn: sqlite3.Connection,
     run_id: str,
@@ -48,129 +197,74 @@ def read_series(
     max_points: int | None,
     after_step: int | None,
 ) -> MetricSeries:
-    found = _series_id(conn, run_id, key)
-    if found is None:
+    row = conn.execute(
+        "SELECT id, count FROM series WHERE run_id = ? AND key = ?", (run_id, key)
+    ).fetchone()
+    if row is None:
         return MetricSeries(key, [], [], [], 0)
-    sid, total = found
+    sid, total = row
     if after_step is not None:
+        # Chunks whose largest step is not past ``after_step`` hold nothing wanted.
         rows = conn.execute(
-            "SELECT idx, step, time, value, nf FROM points WHERE series = ? AND step > ?"
-            " ORDER BY idx",
+            f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE series = ? AND max_step > ? ORDER BY start",
             (sid, after_step),
         ).fetchall()
-        points: list[Point] = [(i, s, t, _value(v, nf)) for i, s, t, v, nf in rows]
-        renumbered = [(n, p[1], p[2], p[3]) for n, p in enumerate(points)]
+        wanted = [p for p in _points(rows) if p[1] is not None and p[1] > after_step]
+        renumbered = [(n, p[1], p[2], p[3]) for n, p in enumerate(wanted)]
         kept = downsample(renumbered, max_points) if max_points else renumbered
-        return _to_series(key, kept, len(points))
+        return _to_series(key, kept, len(wanted))
     p = plan(total, max_points or 0)
-    if p is None or (max_points or 0) <= 2:
+    if p is None or p.bucket_size % TILE or (max_points or 0) <= 2:
         rows = conn.execute(
-            "SELECT idx, step, time, value, nf FROM points WHERE series = ? ORDER BY idx", (sid,)
+            f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE series = ? ORDER BY start", (sid,)
         ).fetchall()
-        points = [(i, s, t, _value(v, nf)) for i, s, t, v, nf in rows]
+        points = _points(rows)
         return _to_series(key, downsample(points, max_points) if max_points else points, total)
-    return _to_series(key, _downsampled(conn, sid, total, p.bucket_size), total)
+    return _to_series(key, _from_tiles(conn, sid, total, p.bucket_size), total)
 
 
-def update_tiles(
-    conn: sqlite3.Connection, starts: dict[int, int], rows: list[tuple[Any, ...]]
-) -> None:
-    """Fold new ``points`` rows (series, idx, step, time, value, nf, session) into their tiles.
-
-    ``starts`` maps each series in ``rows`` to its first new index; non-finite rows (value
-    NULL) do not count.
-    """
-    tiles: dict[tuple[int, int], list[Point | None]] = {}
-    for sid, start in starts.items():
-        if start % TILE:  # the series' last tile is partly filled: start from what it holds
-            row = conn.execute(
-                "SELECT lo, lo_idx, lo_step, lo_time, hi, hi_idx, hi_step, hi_time FROM tiles"
-                " WHERE series = ? AND tile = ?",
-                (sid, start // TILE),
-            ).fetchone()
-            if row is not None and row[0] is not None:
-                tiles[(sid, start // TILE)] = [
-                    (row[1], row[2], row[3], row[0]),
-                    (row[5], row[6], row[7], row[4]),
-                ]
-    for sid, idx, step, t, value, _, _ in rows:
-        slot = tiles.get((sid, idx // TILE))
-        if slot is None:
-            slot = tiles[(sid, idx // TILE)] = [None, None]
-        if value is None:
-            continue
-        lo, hi = slot
-        if lo is None or value < lo[3]:
-            slot[0] = (idx, step, t, value)
-        if hi is None or value > hi[3]:
-            slot[1] = (idx, step, t, value)
-    conn.executemany(
-        "INSERT OR REPLACE INTO tiles (series, tile, lo, lo_idx, lo_step, lo_time,"
-        " hi, hi_idx, hi_step, hi_time) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        [(sid, tile, *_tile_half(lo), *_tile_half(hi)) for (sid, tile), (lo, hi) in tiles.items()],
-    )
-
-
-def _tile_half(point: Point | None) -> tuple[object, ...]:
-    if point is None:
-        return (None, None, None, None)
-    return (point[3], point[0], point[1], point[2])
-
-
-def _extremes(
-    conn: sqlite3.Connection, sid: int, size: int
-) -> tuple[dict[int, Point], dict[int, Point]]:
-    """Each bucket's finite min and max point (first occurrence on ties)."""
+def _from_tiles(conn: sqlite3.Connection, sid: int, total: int, size: int) -> list[Point]:
+    per = size // TILE
     lows: dict[int, Point] = {}
     highs: dict[int, Point] = {}
-    if size % TILE == 0:
-        per = size // TILE
-        for target, agg, col in ((lows, "min", "lo"), (highs, "max", "hi")):
-            for b, i, s, t, v in conn.execute(
-                f"SELECT tile / ?, {col}_idx, {col}_step, {col}_time, {agg}({col}) FROM tiles"
-                " WHERE series = ? AND lo IS NOT NULL GROUP BY tile / ?",
-                (per, sid, per),
-            ):
-                target[b] = (i, s, t, v)
-        return lows, highs
-    for target, agg in ((lows, "min"), (highs, "max")):
+    for target, agg, col in ((lows, "min", "lo"), (highs, "max", "hi")):
         for b, i, s, t, v in conn.execute(
-            f"SELECT idx / ?, idx, step, time, {agg}(value) FROM points"
-            " WHERE series = ? AND value IS NOT NULL GROUP BY idx / ?",
-            (size, sid, size),
+            f"SELECT tile / ?, {col}_idx, {col}_step, {col}_time, {agg}({col}) FROM tiles"
+            " WHERE series = ? AND lo IS NOT NULL GROUP BY tile / ?",
+            (per, sid, per),
         ):
             target[b] = (i, s, t, v)
-    return lows, highs
-
-
-def _downsampled(conn: sqlite3.Connection, sid: int, total: int, size: int) -> list[Point]:
-    lows, highs = _extremes(conn, sid, size)
     nans: dict[int, Point] = {}
-    for i, s, t, nf in conn.execute(
-        # The planner prefers the primary key, which would visit every point of the series.
-        "SELECT idx, step, time, nf FROM points INDEXED BY points_non_finite"
-        " WHERE series = ? AND value IS NULL ORDER BY idx",
+    rows = conn.execute(
+        f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE series = ? AND non_finite = 1 ORDER BY start",
         (sid,),
-    ):
-        b = i // size
-        point = (i, s, t, _NF[nf or 1])
-        if nf == 1 or nf is None:
+    ).fetchall()
+    for point in _points(rows):
+        v = point[3]
+        if math.isfinite(v):
+            continue
+        b = point[0] // size
+        if v != v:
             nans.setdefault(b, point)
-        elif nf == 2:
-            if b not in highs or highs[b][3] != math.inf:
+            continue
+        if v == _INF:
+            if b not in highs or highs[b][3] != _INF:
                 highs[b] = point
-        elif b not in lows or lows[b][3] != -math.inf:
-            lows[b] = point
-        if nf == 2:
             lows.setdefault(b, point)
-        elif nf == 3:
+        else:
+            if b not in lows or lows[b][3] != -_INF:
+                lows[b] = point
             highs.setdefault(b, point)
     out: dict[int, Point] = {}
-    for edge in conn.execute(
-        "SELECT idx, step, time, value, nf FROM points WHERE series = ? AND idx IN (?, ?)",
-        (sid, 0, total - 1),
-    ):
-        out[edge[0]] = (edge[0], edge[1], edge[2], _value(edge[3], edge[4]))
+    for order in ("ASC", "DESC"):  # the first and last points are always kept
+        edge = conn.execute(
+            f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE series = ? ORDER BY start {order} LIMIT 1",
+            (sid,),
+        ).fetchall()
+        chunk = _points(edge)
+        if chunk:
+            point = chunk[0] if order == "ASC" else chunk[-1]
+            out[point[0]] = point
     for b in set(lows) | set(highs) | set(nans):
         for point in pick(lows.get(b), highs.get(b), nans.get(b)):
             out[point[0]] = point

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import math
 import os
 import sqlite3
 import threading
@@ -17,7 +16,7 @@ from typing import Any, ClassVar
 
 from backprop_core.errors import AmbiguousRun, RunNotFound, StoreError
 from backprop_core.events import Event
-from backprop_core.ingest import PointRow, digest, event_from_dict
+from backprop_core.ingest import digest, event_from_dict
 from backprop_core.records import (
     CheckpointRecord,
     MetricSeries,
@@ -41,14 +40,14 @@ from backprop_core.store_files import (
     warn_moved_aside,
 )
 from backprop_sqlite.schema import SCHEMA_VERSION, migrate
-from backprop_sqlite.series_sql import read_series, update_tiles
+from backprop_sqlite.series_sql import insert_points, read_series
 
 BUSY_TIMEOUT_S = 30.0
 DB_NAME = "backprop.db"
 
 
-def dumps(value: Any) -> str:
-    return json.dumps(value, default=str, separators=(",", ":"))
+# One encoder for the process: json.dumps with options builds a new one on every call.
+dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
 
 
 def _glob(pattern: str, name: str | None) -> bool:
@@ -289,10 +288,11 @@ class SqliteStore(Store):
     def delete_run(self, run_id: str) -> None:
         with self._write() as conn:
             self._get(conn, run_id)
-            conn.execute(
-                "DELETE FROM points WHERE series IN (SELECT id FROM series WHERE run_id = ?)",
-                (run_id,),
-            )
+            for table in ("chunks", "tiles"):
+                conn.execute(
+                    f"DELETE FROM {table} WHERE series IN (SELECT id FROM series WHERE run_id = ?)",
+                    (run_id,),
+                )
             for table in ("series", "events", "checkpoints", "sessions"):
                 conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
@@ -362,7 +362,7 @@ class SqliteStore(Store):
                 ],
             )
             if found.points:
-                self._insert_points(conn, run_id, found.points)
+                insert_points(conn, run_id, found.points)
             if found.checkpoints:
                 n = conn.execute(
                     "SELECT checkpoint_seq FROM runs WHERE id = ?", (run_id,)
@@ -385,39 +385,6 @@ class SqliteStore(Store):
             run.done = run.done or found.done
             self._put(conn, run)
             conn.execute("UPDATE runs SET event_seq = ? WHERE id = ?", (seq + len(events), run_id))
-
-    def _insert_points(
-        self, conn: sqlite3.Connection, run_id: str, points: Sequence[PointRow]
-    ) -> None:
-        slots: dict[str, list[int]] = {}  # key -> [series id, next index]
-        starts: dict[int, int] = {}
-        for key in dict.fromkeys(p[0] for p in points):
-            conn.execute("INSERT OR IGNORE INTO series (run_id, key) VALUES (?, ?)", (run_id, key))
-            sid, start = conn.execute(
-                "SELECT id, count FROM series WHERE run_id = ? AND key = ?", (run_id, key)
-            ).fetchone()
-            slots[key] = [sid, start]
-            starts[sid] = start
-        rows: list[tuple[Any, ...]] = []
-        append = rows.append
-        isfinite = math.isfinite
-        for key, value, t, step, session in points:
-            slot = slots[key]
-            if isfinite(value):
-                append((slot[0], slot[1], step, t, value, None, session))
-            else:
-                nf = 1 if value != value else (2 if value > 0 else 3)
-                append((slot[0], slot[1], step, t, None, nf, session))
-            slot[1] += 1
-        update_tiles(conn, starts, rows)
-        conn.executemany(
-            "INSERT INTO points (series, idx, step, time, value, nf, session)"
-            " VALUES (?,?,?,?,?,?,?)",
-            rows,
-        )
-        conn.executemany(
-            "UPDATE series SET count = ? WHERE id = ?", [(n, sid) for sid, n in slots.values()]
-        )
 
     def events(
         self,

@@ -199,3 +199,36 @@ def test_boolean_and_nullable_env_values(tmp_path: Path) -> None:
     env = {"BACKPROP_MONITORS__STOP_ON_NAN": "yes", "BACKPROP_MAX_CPU_LOAD": "0.9"}
     s = resolve_settings(cwd=tmp_path, env=env)
     assert s.monitors.stop_on_nan is True and s.max_cpu_load == 0.9
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"maxRunMinutes": 0},
+        {"maxRunMinutes": -1},
+        {"maxParallel": 1.5},
+        {"maxParallel": True},
+        {"maxCpuLoad": None},
+        {"maxCpuLoad": 0},
+        {"gpu": {"maxTempC": 151}},
+        {"gpu": {"count": 2.0}},
+        {"gpu": {"probe": 3}},
+        {"gpu": []},
+        {"stop": {"signal": "SIGKILL"}},
+        {"gpuMemoryLimit": "80%"},
+        {"gpuMemoryLimit": "lots"},
+        {"monitors": {"stopOnNan": 1}},
+        {"home": ""},
+        {"nope": 1},
+    ],
+)
+def test_fast_validation_never_accepts_what_jsonschema_rejects(data: dict[str, object]) -> None:
+    from jsonschema import Draft202012Validator
+
+    from backprop_core.schemas import CONFIG_SCHEMA, load_schema
+    from backprop_core.settings.validate import _obviously_valid
+
+    schema = load_schema(CONFIG_SCHEMA)
+    if _obviously_valid(data, schema):
+        assert list(Draft202012Validator(schema).iter_errors(data)) == []

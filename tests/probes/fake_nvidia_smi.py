@@ -124,7 +124,9 @@ def main(argv: list[str]) -> int:
     is_apps = any(a.startswith("--query-compute-apps=") for a in argv)
     if mode == "hang" or (mode == "hang-apps" and is_apps):
         # Like a driver stuck mid-call: a child holding stdout open, and no answer.
-        subprocess.Popen(["sleep", "600"])
+        child = subprocess.Popen(["sleep", "600"])
+        if log:
+            Path(log + ".child").write_text(str(child.pid), encoding="utf-8")
         while True:
             time.sleep(60)
     if mode == "garbage":

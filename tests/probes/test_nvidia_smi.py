@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from backprop_core.errors import ProbeError
@@ -221,6 +222,19 @@ def test_hung_nvidia_smi_gives_up_within_three_seconds(
         probe.snapshot()
     # 3 s limit plus process start-up on a loaded machine; never the fake's 600 s.
     assert time.monotonic() - started < 8
+    # The whole process group went: the fake's own child does not linger either.
+    child = int(Path(str(fake_smi.log) + ".child").read_text(encoding="utf-8"))
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_hung_process_query_makes_the_probe_unavailable(
@@ -294,3 +308,23 @@ def test_fake_is_run_through_the_launcher(fake_smi: FakeSmi, any_capture: Path) 
     ).stdout.strip()
     assert Path(path).parent == fake_smi.bin_dir
     assert re.search(r"fake_nvidia_smi\.py", (fake_smi.bin_dir / "nvidia-smi").read_text())
+
+
+def test_processes_listed_under_a_mig_uuid_belong_to_the_parent_gpu(
+    tmp_path: Path, fake_smi: FakeSmi
+) -> None:
+    migs = [c for c in CAPTURES if "h100-mig" in c.name]
+    if not migs:
+        pytest.skip("no H100 MIG capture")
+    text = migs[0].read_text(encoding="utf-8")
+    apps = compute_apps_csv(migs[0], "load")
+    first_row = apps.split("\n")[1]
+    moved = first_row.replace(
+        "GPU-00000000-0000-0000-0000-000000000000", "MIG-00000001-0000-0000-0000-000000000001"
+    )
+    edited = tmp_path / "mig-uuid.txt"
+    edited.write_text(text.replace(first_row, moved), encoding="utf-8")
+    fake_smi.use(edited, "load")
+    (gpu,) = NvidiaSmiProbe().snapshot().gpus
+    assert len(gpu.processes) == 3
+    assert gpu.processes[0].gpu_uuid == "MIG-00000001-0000-0000-0000-000000000001"

@@ -12,9 +12,16 @@ from .conftest import Bp, wait_for
 
 def _fake_gpus(path: Path, temps: list[float]) -> dict[str, str]:
     gpus = [
-        {"index": i, "uuid": f"GPU-{i}", "name": "Fake", "memory_total_mib": 16384,
-         "memory_used_mib": 1024 * (i + 1), "memory_free_mib": 16384 - 1024 * (i + 1),
-         "temperature_c": t, "utilization_pct": 0}
+        {
+            "index": i,
+            "uuid": f"GPU-{i}",
+            "name": "Fake",
+            "memory_total_mib": 16384,
+            "memory_used_mib": 1024 * (i + 1),
+            "memory_free_mib": 16384 - 1024 * (i + 1),
+            "temperature_c": t,
+            "utilization_pct": 0,
+        }
         for i, t in enumerate(temps)
     ]
     path.write_text(json.dumps(gpus))
@@ -48,7 +55,7 @@ def test_cpu_only_run_hides_gpus(bp: Bp) -> None:
 
 
 def test_json_result_and_name_and_tags(bp: Bp) -> None:
-    bp.script("ok.py", "print('{\"event\": \"summary\", \"data\": {\"acc\": 0.9}}')\n")
+    bp.script("ok.py", 'print(\'{"event": "summary", "data": {"acc": 0.9}}\')\n')
     result = bp.run("run", "--json", "-n", "baseline", "--tag", "lr=0.1", "ok.py")
     assert result.returncode == 0, result.stderr
     shown = json.loads(result.stdout)
@@ -101,7 +108,10 @@ def test_live_status_line_on_a_terminal_plain_lines_off_it(bp: Bp) -> None:
     )
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        bp.argv("run", "steps.py"), cwd=bp.work, env=bp.env, stdout=subprocess.DEVNULL,
+        bp.argv("run", "steps.py"),
+        cwd=bp.work,
+        env=bp.env,
+        stdout=subprocess.DEVNULL,
         stderr=slave,
     )
     os.close(slave)

@@ -121,3 +121,28 @@ def test_resuming_an_active_run_is_refused(bp: Bp) -> None:
     assert "still running" in result.stderr
     proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 130
+
+
+def test_resume_uses_the_newest_checkpoint_that_still_exists(bp: Bp) -> None:
+    bp.script(
+        "two.py",
+        """
+        import json, os, sys
+        if os.environ.get("BACKPROP_RESUME_FROM"):
+            print("RESUMED FROM " + os.environ["BACKPROP_RESUME_FROM"])
+            sys.exit(0)
+        for name in ("old.ckpt", "new.ckpt"):
+            open(name, "w").write(name)
+            print(json.dumps({"event": "checkpoint_saved", "path": name}))
+        sys.exit(4)
+        """,
+    )
+    crashed = bp.run("run", "two.py")
+    assert crashed.returncode == 1
+    run = bp.only_run()
+    assert run.status == RunStatus.FAILED
+    (bp.work / "new.ckpt").unlink()
+    resumed = bp.run("resume", run.id)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "RESUMED FROM old.ckpt" in resumed.stdout
+    assert bp.only_run().status == RunStatus.COMPLETED

@@ -260,7 +260,8 @@ def test_stop_signal_records_interrupted_and_flushes(tmp_path: Path, signum: int
     assert run.status == RunStatus.INTERRUPTED
     assert st.sessions(run.id)[0].status == RunStatus.INTERRUPTED
     # Everything up to the signal was flushed, not just up to the last periodic flush.
-    assert st.metric_series(run.id, "step_value").steps[-1] >= last_logged
+    last_stored = st.metric_series(run.id, "step_value").steps[-1]
+    assert last_stored is not None and last_stored >= last_logged
 
 
 def test_environment_is_recorded_without_remote_credentials(tmp_path: Path) -> None:
@@ -291,3 +292,29 @@ def test_environment_is_recorded_without_remote_credentials(tmp_path: Path) -> N
     assert env["gpus"] == [] or all(isinstance(g, str) for g in env["gpus"])
     assert "s3cr3t" not in json.dumps(env)
     assert os.path.basename(run.script or "") == "train.py"
+
+
+def test_a_forked_child_exiting_does_not_end_the_parents_run(tmp_path: Path) -> None:
+    script = write_script(
+        tmp_path,
+        """
+        import os, sys
+        import backprop_core as bp
+        bp.init()
+        bp.log({"loss": 1.0}, step=0)
+        pid = os.fork()
+        if pid == 0:
+            sys.exit(0)  # runs the exit hooks in the child, like a worker process would
+        os.waitpid(pid, 0)
+        print("ACTIVE", bp.active_run() is not None)
+        bp.log({"loss": 0.5}, step=1)
+        bp.finish()
+        """,
+    )
+    result = run_script(script)
+    assert result.returncode == 0, result.stderr
+    assert "ACTIVE True" in result.stdout
+    st = store()
+    run = only_run(st)
+    assert run.status == RunStatus.COMPLETED
+    assert st.metric_series(run.id, "loss").steps == [0, 1]

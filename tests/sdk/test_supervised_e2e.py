@@ -104,7 +104,7 @@ def test_timeboxed_run_resumes_from_the_announced_checkpoint(tmp_path: Path) -> 
     )
     assert second.returncode == 0, second.stderr
     assert f"START {stopped_at + 1}" in second.stdout
-    steps = store().metric_series(run.id, "loss").steps
+    steps = [s for s in store().metric_series(run.id, "loss").steps if s is not None]
     assert steps == sorted(steps) and len(steps) == len(set(steps))  # continued, no overlap
 
 

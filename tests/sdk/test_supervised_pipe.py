@@ -141,10 +141,11 @@ def test_stop_signal_only_sets_the_flag_and_the_script_saves_and_leaves(tmp_path
         import backprop_core as bp
         bp.init()
         step = 0
-        pathlib.Path({str(ready)!r}).write_text("go")
         while not bp.should_stop():
             bp.log({{"loss": 1.0}}, step=step)
             step += 1
+            if step == 1:  # ready once something is logged
+                pathlib.Path({str(ready)!r}).write_text("go")
             time.sleep(0.002)
         assert bp.should_checkpoint()
         bp.checkpoint("last.pt", step=step)

@@ -79,7 +79,8 @@ def init(
     probe = EnvironmentProbe()
     run_id = env.get("BACKPROP_RUN_ID", "").strip()
     if run_id:
-        writer = BatchWriter(LineSink(_events_fd(env)), SUPERVISED_FLUSH_INTERVAL_S)
+        fd = _events_fd(env)
+        writer = BatchWriter(LineSink(fd), SUPERVISED_FLUSH_INTERVAL_S, inline=fd is None)
         run_dir = env.get("BACKPROP_RUN_DIR")
         ckpt_dir = env.get("BACKPROP_CHECKPOINT_DIR")
         try:

@@ -20,6 +20,7 @@ buffered is delivered and a standalone run still open is marked ``completed`` (o
 from __future__ import annotations
 
 import atexit
+import os
 import signal
 import sys
 import threading
@@ -32,6 +33,7 @@ from backprop_core.sdk.run import Run
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 _current: Callable[[], Run | None] = lambda: None  # noqa: E731 - replaced by install()
+_pid = os.getpid()  # a forked child (e.g. a data loader worker) must not end the parent's run
 _installed = False
 _previous_excepthook: Callable[..., Any] | None = None
 _previous_handlers: dict[int, Any] = {}
@@ -39,7 +41,7 @@ _signalled: list[int] = []
 
 
 def _handle_signal(signum: int, frame: FrameType | None) -> None:
-    run = _current()
+    run = _current() if os.getpid() == _pid else None
     if run is not None and not run.finished:
         run.request_stop()
         if run.supervised:
@@ -56,7 +58,7 @@ def _handle_signal(signum: int, frame: FrameType | None) -> None:
 def _excepthook(
     exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
 ) -> None:
-    run = _current()
+    run = _current() if os.getpid() == _pid else None
     if run is not None and not run.finished:
         try:
             if issubclass(exc_type, KeyboardInterrupt):
@@ -69,7 +71,7 @@ def _excepthook(
 
 
 def _at_exit() -> None:
-    run = _current()
+    run = _current() if os.getpid() == _pid else None
     if run is None or run.finished:
         return
     if _signalled:
@@ -81,8 +83,9 @@ def _at_exit() -> None:
 
 def install(current: Callable[[], Run | None]) -> None:
     """Install the hooks once per process; ``current`` returns the active run."""
-    global _current, _installed, _previous_excepthook
+    global _current, _installed, _previous_excepthook, _pid
     _current = current
+    _pid = os.getpid()
     if _installed:
         return
     _installed = True

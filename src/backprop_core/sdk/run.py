@@ -71,6 +71,7 @@ class Run:
         self._session = session
         self._writer = writer
         self._append = writer.append
+        self._inline = writer.inline
         self._backend = backend
         self._finished = False
         self._next_step = 0
@@ -162,7 +163,10 @@ class Run:
         elif type(step) is not int:
             step = coerce_step(step)
         self._next_step = step + 1
-        self._append(("metrics", time.time(), step, payload))
+        now = time.time()
+        self._append(("metrics", now, step, payload))
+        if self._inline:
+            self._writer.maybe_flush(now)
 
     def checkpoint(
         self,

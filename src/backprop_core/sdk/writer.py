@@ -138,11 +138,17 @@ class StoreSink(Sink):
 
 class BatchWriter:
     """Collects records on the calling thread (``append``: a deque append, thread-safe) and
-    delivers them from a daemon thread at least every ``interval`` seconds."""
+    delivers them from a daemon thread at least every ``interval`` seconds.
 
-    def __init__(self, sink: Sink, interval: float) -> None:
+    With ``inline=True`` there is no thread: the caller delivers through ``maybe_flush``. The
+    stdout fallback uses that, because a second thread writing to stdout could land between
+    the text of a user's ``print`` and its newline and break both lines.
+    """
+
+    def __init__(self, sink: Sink, interval: float, inline: bool = False) -> None:
         self.sink = sink
         self.interval = interval
+        self.inline = inline
         self._queue: deque[Record] = deque()
         self.append: Callable[[Record], None] = self._queue.append
         self._lock = threading.Lock()
@@ -150,8 +156,16 @@ class BatchWriter:
         self._closed = False
         self._tasks: deque[Callable[[], None]] = deque()
         self._failed = False
+        self._next_inline_flush = 0.0
         self._thread = threading.Thread(target=self._loop, name="backprop-writer", daemon=True)
-        self._thread.start()
+        if not inline:
+            self._thread.start()
+
+    def maybe_flush(self, now: float) -> None:
+        """Inline mode: deliver if the interval has passed since the last delivery."""
+        if now >= self._next_inline_flush:
+            self._next_inline_flush = now + self.interval
+            self.flush()
 
     def call_soon(self, task: Callable[[], None]) -> None:
         """Run ``task`` on the writer thread before its next delivery (or at ``close``)."""
@@ -159,7 +173,10 @@ class BatchWriter:
         self._wake.set()
 
     def wake(self) -> None:
-        self._wake.set()
+        if self.inline:
+            self.flush()
+        else:
+            self._wake.set()
 
     def _loop(self) -> None:
         while not self._closed:
@@ -202,7 +219,7 @@ class BatchWriter:
             return
         self._closed = True
         self._wake.set()
-        if self._thread is not threading.current_thread():
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
         self.flush()
         self.sink.close()

@@ -77,11 +77,75 @@ def _describe(error: Any) -> list[str]:
     return [f"{path}: {what} (allowed: {_allowed(schema)})"]
 
 
+_TYPES: dict[str, Any] = {
+    "string": str,
+    "object": dict,
+    "boolean": bool,
+    "null": type(None),
+}
+
+
+def _obviously_valid(value: Any, schema: Mapping[str, Any]) -> bool:
+    """A conservative check of the few keywords our config schema uses.
+
+    ``True`` only when the value is certainly valid; anything it does not understand (``oneOf``,
+    ``pattern``…) answers ``False`` so that jsonschema decides. This keeps the ~60 ms jsonschema
+    import off the start-up path of every command whose settings are fine.
+    """
+    if set(schema) - {
+        "type",
+        "description",
+        "default",
+        "enum",
+        "minimum",
+        "exclusiveMinimum",
+        "maximum",
+        "additionalProperties",
+        "properties",
+        "$schema",
+        "$id",
+        "title",
+    }:
+        return False
+    types = schema.get("type")
+    if types is not None:
+        names = [types] if isinstance(types, str) else list(types)
+        ok = False
+        for name in names:
+            if name in ("number", "integer"):
+                number_ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+                if name == "integer":
+                    number_ok = number_ok and float(value).is_integer()
+                ok = ok or number_ok
+            elif isinstance(value, _TYPES[name]):
+                ok = True
+        if not ok:
+            return False
+    if "enum" in schema and value not in schema["enum"]:
+        return False
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in schema and not value >= schema["minimum"]:
+            return False
+        if "exclusiveMinimum" in schema and not value > schema["exclusiveMinimum"]:
+            return False
+        if "maximum" in schema and not value <= schema["maximum"]:
+            return False
+    if isinstance(value, dict):
+        properties = schema.get("properties", {})
+        for key, item in value.items():
+            if key not in properties or not _obviously_valid(item, properties[key]):
+                return False
+    return True
+
+
 def validate_data(data: Mapping[str, Any]) -> list[str]:
     """Problems in one settings object, as ``$.path: what (allowed: …)`` lines."""
+    schema = load_schema(CONFIG_SCHEMA)
+    if isinstance(data, dict) and _obviously_valid(data, schema):
+        return []
     from jsonschema import Draft202012Validator
 
-    validator = Draft202012Validator(load_schema(CONFIG_SCHEMA))
+    validator = Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     problems: list[str] = []
     for error in errors:

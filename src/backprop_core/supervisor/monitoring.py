@@ -52,18 +52,18 @@ class MonitorSet:
         if action.stop:
             self._on_stop(action)
 
-    def event(self, event: Event) -> None:
+    def events(self, events: list[Event]) -> None:
         if not self.monitors:
             return
         now = time.time()
+        actions: list[MonitorAction | None] = []
         with self._lock:
             for monitor in self.monitors:
                 try:
-                    self._act(monitor.on_event(event, now))
+                    actions.extend(monitor.on_event(event, now) for event in events)
                 except Exception as exc:
-                    print(
-                        f"backprop: warning: monitor {monitor.name} failed: {exc}", file=sys.stderr
-                    )
+                    _warn(monitor, exc)
+        self._act_all(actions)
 
     def output(self) -> None:
         if not self.monitors:
@@ -85,11 +85,21 @@ class MonitorSet:
         if not self.monitors:
             return
         now = time.time()
+        actions: list[MonitorAction | None] = []
         with self._lock:
             for monitor in self.monitors:
                 try:
-                    self._act(monitor.on_tick(now))
+                    actions.append(monitor.on_tick(now))
                 except Exception as exc:
-                    print(
-                        f"backprop: warning: monitor {monitor.name} failed: {exc}", file=sys.stderr
-                    )
+                    _warn(monitor, exc)
+        self._act_all(actions)
+
+    def _act_all(self, actions: list[MonitorAction | None]) -> None:
+        # Acted on outside the lock: recording an alert must never re-enter the monitors.
+        for action in actions:
+            if action is not None:
+                self._act(action)
+
+
+def _warn(monitor: Monitor, exc: Exception) -> None:
+    print(f"backprop: warning: monitor {monitor.name} failed: {exc}", file=sys.stderr)

@@ -19,7 +19,7 @@ MAX_PARSE_BYTES = 1 << 20
 MAX_PENDING_BYTES = 4 << 20
 CHUNK = 1 << 16
 
-LineHandler = Callable[[bytes], None]
+LinesHandler = Callable[[list[bytes]], None]
 
 
 class Tee:
@@ -54,7 +54,7 @@ class Tee:
 
 
 class StreamReader(threading.Thread):
-    """Pumps one pipe: tee raw bytes, hand each parseable line to ``on_line``.
+    """Pumps one pipe: tee raw bytes, hand the parseable lines of each chunk to ``on_lines``.
 
     ``on_chunk`` is called once per chunk read (for monitors that watch for any output).
     """
@@ -65,7 +65,7 @@ class StreamReader(threading.Thread):
         name: str,
         tee: Tee | None,
         terminal: BinaryIO | None,
-        on_line: LineHandler,
+        on_lines: LinesHandler,
         on_chunk: Callable[[], None] | None = None,
         all_lines: bool = False,
         close_fd: bool = False,
@@ -75,7 +75,7 @@ class StreamReader(threading.Thread):
         self.fd = fd
         self.tee = tee
         self.terminal = terminal
-        self.on_line = on_line
+        self.on_lines = on_lines
         self.on_chunk = on_chunk
         self.all_lines = all_lines
         self.bytes_read = 0
@@ -129,14 +129,15 @@ class StreamReader(threading.Thread):
             self.tee.write(data, self.terminal)
 
     def _parse(self, lines: list[bytes]) -> None:
-        on_line = self.on_line
         if self.all_lines:
-            for line in lines:
-                if len(line) <= MAX_PARSE_BYTES:
-                    on_line(line)
-            return
-        for line in lines:
+            wanted = [line for line in lines if len(line) <= MAX_PARSE_BYTES]
+        else:
             # Only JSON objects can be events: skip everything else without decoding it.
-            json_like = line[:1] == b"{" or (line[:1] in b" \t\r" and line.lstrip()[:1] == b"{")
-            if json_like and len(line) <= MAX_PARSE_BYTES:
-                on_line(line)
+            wanted = [
+                line
+                for line in lines
+                if (line[:1] == b"{" or (line[:1] in b" \t\r" and line.lstrip()[:1] == b"{"))
+                and len(line) <= MAX_PARSE_BYTES
+            ]
+        if wanted:
+            self.on_lines(wanted)

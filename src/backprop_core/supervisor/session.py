@@ -60,24 +60,33 @@ class Supervisor:
         }
 
     # events ----------------------------------------------------------------------------------
-    def _on_line(self, stream: Stream, raw: bytes) -> None:
-        try:
-            event = self._parse(raw.decode("utf-8", "replace"), self._contexts[stream])
-        except Exception:  # a broken parser plugin must not take the run down
-            return
-        if event is not None:
-            self._on_event(event)
+    def _on_lines(self, stream: Stream, lines: list[bytes]) -> None:
+        """Parse one chunk's candidate lines and record their events as one batch."""
+        parse, context = self._parse, self._contexts[stream]
+        events: list[Event] = []
+        for raw in lines:
+            try:
+                event = parse(raw.decode("utf-8", "replace"), context)
+            except Exception:  # a broken parser plugin must not take the run down
+                continue
+            if event is not None:
+                if event.session is None:
+                    event = replace(event, session=self.ctx.spec.session)
+                events.append(event)
+        if events:
+            self._on_events(events)
 
-    def _on_event(self, event: Event) -> None:
-        if event.session is None:
-            event = replace(event, session=self.ctx.spec.session)
-        self.sink.add(event)
-        self.state.update(event)
-        if event.kind == "alert":
-            self.ctx.display.message(f"alert: {event.payload.get('text', '')}")
-        self.monitors.event(event)
+    def _on_events(self, events: list[Event]) -> None:
+        self.sink.extend(events)
+        update = self.state.update
+        for event in events:
+            update(event)
+            if event.kind == "alert":
+                self.ctx.display.message(f"alert: {event.payload.get('text', '')}")
+        self.monitors.events(events)
         if self.ctx.notify_events:
-            self.ctx.plugins.run_event(self.ctx.run, event)
+            for event in events:
+                self.ctx.plugins.run_event(self.ctx.run, event)
 
     def _alert(self, level: str, text: str) -> None:
         """Record an alert raised by a monitor (not offered to the monitors again)."""
@@ -269,7 +278,7 @@ class Supervisor:
                 "stdout",
                 tee,
                 ctx.terminal_out,
-                lambda b: self._on_line("stdout", b),
+                lambda lines: self._on_lines("stdout", lines),
                 on_chunk,
                 ctx.parse_all_lines,
             ),
@@ -278,7 +287,7 @@ class Supervisor:
                 "stderr",
                 tee,
                 ctx.terminal_err,
-                lambda b: self._on_line("stderr", b),
+                lambda lines: self._on_lines("stderr", lines),
                 on_chunk,
                 ctx.parse_all_lines,
             ),
@@ -287,7 +296,7 @@ class Supervisor:
                 "events",
                 None,
                 None,
-                lambda b: self._on_line("events", b),
+                lambda lines: self._on_lines("events", lines),
                 None,
                 all_lines=True,
                 close_fd=True,

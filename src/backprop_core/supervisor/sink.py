@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 from backprop_core.errors import BackpropError
@@ -21,6 +22,8 @@ MAX_BATCH = 5000
 # Events waiting for the store at most; beyond this the reading thread waits for the writer,
 # which in turn slows a script that prints faster than the store records (bounded memory).
 MAX_PENDING = 20000
+# How long the writer keeps retrying to open a store before it drops events.
+OPEN_PATIENCE = 10.0
 
 
 class EventSink(threading.Thread):
@@ -38,8 +41,11 @@ class EventSink(threading.Thread):
         self._warned = False
 
     def add(self, event: Event) -> None:
+        self.extend([event])
+
+    def extend(self, events: list[Event]) -> None:
         with self._lock:
-            self._pending.append(event)
+            self._pending.extend(events)
             size = len(self._pending)
             if size >= MAX_BATCH:
                 self._wake.set()
@@ -49,23 +55,33 @@ class EventSink(threading.Thread):
 
     def run(self) -> None:
         store: Store | None = None
-        try:
-            store = self._open_store()
-        except BackpropError as exc:
-            self._warn(f"events will not be recorded: {exc}")
+        first_try = time.monotonic()
         try:
             while True:
                 self._wake.wait(FLUSH_SECONDS)
                 self._wake.clear()
                 closing = self._closing
-                self._flush(store)
+                if store is None:
+                    store = self._try_open(first_try, final=closing)
+                self._flush(store, give_up=closing or time.monotonic() - first_try > OPEN_PATIENCE)
                 if closing:
                     break
         finally:
             if store is not None:
                 store.close()
 
-    def _flush(self, store: Store | None) -> None:
+    def _try_open(self, first_try: float, final: bool) -> Store | None:
+        """Open the store, retrying on later flushes (it may be briefly locked or migrating)."""
+        try:
+            return self._open_store()
+        except BackpropError as exc:
+            if final or time.monotonic() - first_try > OPEN_PATIENCE:
+                self._warn(f"events will not be recorded: {exc}")
+            return None
+
+    def _flush(self, store: Store | None, give_up: bool) -> None:
+        if store is None and not give_up:
+            return  # keep the events until the store opens
         while True:
             with self._lock:
                 batch, self._pending = self._pending, []
