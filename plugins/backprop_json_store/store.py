@@ -10,9 +10,11 @@ behind) and the index rename is the commit point, so events and index always agr
 from __future__ import annotations
 
 import contextlib
+import copy
 import fnmatch
 import json
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -47,6 +49,7 @@ from backprop_core.store_files import (
 )
 
 INDEX_NAME = "experiments.json"
+_GENERATION = re.compile(rb'^\{"generation":(\d+),')
 FORMAT = "backprop-json-store"
 T = TypeVar("T")
 Index = dict[str, Any]
@@ -86,6 +89,28 @@ class JsonStore(Store):
         super().__init__(home)
         self.path = self.home.root / INDEX_NAME
         self.lock_path = self.home.locks_dir / "json-store.lock"
+        self._cache: tuple[tuple[int, int], Index] | None = None
+
+    def _snapshot(self) -> Index:
+        """The index for reading, parsed again only when it changed. Every write bumps the
+        ``generation`` that opens the file, so reading its first bytes tells. Callers copy
+        what they hand out."""
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.read(64)
+                inode = os.fstat(fh.fileno()).st_ino
+        except FileNotFoundError:
+            return _empty()
+        except OSError as exc:
+            raise os_error_to_store_error(exc, "read the run store") from exc
+        match = _GENERATION.match(head)
+        if match is None:
+            return self._load()
+        key = (inode, int(match.group(1)))
+        if self._cache is None or self._cache[0] != key:
+            index = self._load()
+            self._cache = ((inode, int(index.get("generation", -1))), index)
+        return self._cache[1]
 
     # file access ---------------------------------------------------------------------------
     def _load(self) -> Index:
@@ -114,7 +139,10 @@ class JsonStore(Store):
         try:
             index = self._load()
             yield index
-            data = json.dumps(index, default=str, separators=(",", ":")).encode()
+            # ``generation`` first: readers check it from the file's first bytes.
+            stamped = {"generation": int(index.get("generation", 0)) + 1}
+            stamped.update((k, v) for k, v in index.items() if k != "generation")
+            data = json.dumps(stamped, default=str, separators=(",", ":")).encode()
             try:
                 atomic_write(self.path, data)
             except OSError as exc:
@@ -163,15 +191,15 @@ class JsonStore(Store):
         return self._mutate(update)
 
     def get_run(self, run_id: str) -> RunRecord:
-        return run_from_dict(self._run(self._load(), run_id))
+        return run_from_dict(copy.deepcopy(self._run(self._snapshot(), run_id)))
 
     def _newest_first(self, runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         return sorted(runs, key=lambda r: (r["created_at"], r["id"]), reverse=True)
 
     def resolve(self, ref: str) -> RunRecord:
-        runs = self._load()["runs"]
+        runs = self._snapshot()["runs"]
         if ref in runs:
-            return run_from_dict(runs[ref])
+            return run_from_dict(copy.deepcopy(runs[ref]))
         found = [r for i, r in runs.items() if i.startswith(ref)] or [
             r for r in runs.values() if r.get("name") == ref
         ]
@@ -181,7 +209,7 @@ class JsonStore(Store):
             )
         if len(found) > 1:
             raise AmbiguousRun(ref, [r["id"] for r in self._newest_first(found)])
-        return run_from_dict(found[0])
+        return run_from_dict(copy.deepcopy(found[0]))
 
     @staticmethod
     def _matches(run: dict[str, Any], flt: RunFilter) -> bool:
@@ -197,14 +225,14 @@ class JsonStore(Store):
     def list_runs(self, flt: RunFilter | None = None) -> list[RunRecord]:
         flt = flt or RunFilter()
         runs = self._newest_first(
-            [r for r in self._load()["runs"].values() if self._matches(r, flt)]
+            [r for r in self._snapshot()["runs"].values() if self._matches(r, flt)]
         )
         end = None if flt.limit is None else flt.offset + flt.limit
-        return [run_from_dict(r) for r in runs[flt.offset : end]]
+        return [run_from_dict(copy.deepcopy(r)) for r in runs[flt.offset : end]]
 
     def count_runs(self, flt: RunFilter | None = None) -> int:
         flt = flt or RunFilter()
-        return sum(1 for r in self._load()["runs"].values() if self._matches(r, flt))
+        return sum(1 for r in self._snapshot()["runs"].values() if self._matches(r, flt))
 
     def delete_run(self, run_id: str) -> None:
         def delete(index: Index) -> None:
@@ -255,7 +283,8 @@ class JsonStore(Store):
         return self._mutate(update)
 
     def sessions(self, run_id: str) -> list[SessionRecord]:
-        return [session_from_dict(s) for s in self._load()["sessions"].get(run_id, [])]
+        sessions = self._snapshot()["sessions"].get(run_id, [])
+        return [session_from_dict(copy.deepcopy(s)) for s in sessions]
 
     # events, metrics, checkpoints ------------------------------------------------------------
     def _events_path(self, run_id: str) -> Path:
@@ -301,7 +330,7 @@ class JsonStore(Store):
         self._mutate(append)
 
     def _read_events(self, run_id: str) -> Iterator[dict[str, Any]]:
-        committed = self._load()["events"].get(run_id, {"bytes": 0})["bytes"]
+        committed = self._snapshot()["events"].get(run_id, {"bytes": 0})["bytes"]
         if not committed:
             return
         try:
@@ -332,7 +361,8 @@ class JsonStore(Store):
         return out
 
     def checkpoints(self, run_id: str) -> list[CheckpointRecord]:
-        return [checkpoint_from_dict(c) for c in self._load()["checkpoints"].get(run_id, [])]
+        checkpoints = self._snapshot()["checkpoints"].get(run_id, [])
+        return [checkpoint_from_dict(copy.deepcopy(c)) for c in checkpoints]
 
     def delete_checkpoints(self, run_id: str, paths: Sequence[str]) -> None:
         gone = set(paths)
@@ -348,7 +378,7 @@ class JsonStore(Store):
             self._mutate(delete)
 
     def metric_keys(self, run_id: str) -> list[str]:
-        return list(self._load()["metric_keys"].get(run_id, []))
+        return list(self._snapshot()["metric_keys"].get(run_id, []))
 
     def metric_series(
         self, run_id: str, key: str, max_points: int | None = None, after_step: int | None = None

@@ -3,7 +3,6 @@ batched inserts. One connection per process, opened on first use."""
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
 import sqlite3
@@ -33,25 +32,12 @@ from backprop_core.records import (
     session_to_dict,
 )
 from backprop_core.store import DuplicateRun, Store, check_run_id
-from backprop_core.store_files import (
-    check_folder_writable,
-    move_aside,
-    os_error_to_store_error,
-    warn_moved_aside,
-)
-from backprop_sqlite.schema import SCHEMA_VERSION, migrate
+from backprop_core.store_files import check_folder_writable
+from backprop_sqlite.connection import DB_NAME, open_connection, store_error
 from backprop_sqlite.series_sql import insert_points, read_series
-
-BUSY_TIMEOUT_S = 30.0
-DB_NAME = "backprop.db"
-
 
 # One encoder for the process: json.dumps with options builds a new one on every call.
 dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
-
-
-def _glob(pattern: str, name: str | None) -> bool:
-    return name is not None and fnmatch.fnmatchcase(name, pattern)
 
 
 class SqliteStore(Store):
@@ -65,91 +51,15 @@ class SqliteStore(Store):
         self._lock = threading.RLock()
 
     # connection ----------------------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(
-            self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-        )
-        conn.create_function("bp_glob", 2, _glob, deterministic=True)
-        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")
-        # NORMAL in WAL mode keeps every commit through a process crash (not a power cut).
-        conn.execute("PRAGMA synchronous = NORMAL")
-        migrate(conn)
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            conn.close()
-            raise StoreError(
-                f"{self.path} was written by a newer backprop (schema {version})",
-                hint="upgrade backprop",
-            )
-        return conn
-
     @property
     def conn(self) -> sqlite3.Connection:
         if self._conn is None or self._pid != os.getpid():
-            self._conn = self._open()
+            self._conn = open_connection(self.home, self.path)
             self._pid = os.getpid()
         return self._conn
 
-    def _open(self) -> sqlite3.Connection:
-        try:
-            self.home.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise os_error_to_store_error(exc, "create the backprop home") from exc
-        try:
-            return self._connect()
-        except sqlite3.DatabaseError as exc:
-            if "not a database" not in str(exc) and "malformed" not in str(exc):
-                reader = self._read_only_connection()
-                if reader is not None:
-                    return reader
-                raise self._error(exc, "open") from exc
-        backup = move_aside(self.home, self.path, extra_suffixes=("-wal", "-shm"), probe=_probe)
-        try:
-            return self._connect()
-        finally:
-            if backup is not None:
-                warn_moved_aside(self.path, backup)
-
-    def _read_only_connection(self) -> sqlite3.Connection | None:
-        """A read-only connection when the home cannot be written, so reading still works
-        (writes then fail with a read-only ``StoreError``)."""
-        if not self.path.exists():
-            return None
-        read_only_fs = _read_only_fs(self.home.root)
-        writable = os.access(self.home.root, os.W_OK | os.X_OK) and os.access(self.path, os.W_OK)
-        if writable and not read_only_fs:
-            return None
-        # On read-only media nobody can change the file, which is what ``immutable`` needs.
-        mode = "immutable=1" if read_only_fs else "mode=ro"
-        try:
-            conn = sqlite3.connect(
-                f"{self.path.as_uri()}?{mode}",
-                uri=True,
-                timeout=BUSY_TIMEOUT_S,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-            conn.create_function("bp_glob", 2, _glob, deterministic=True)
-            conn.execute("SELECT count(*) FROM runs").fetchone()
-            return conn
-        except sqlite3.Error:
-            return None
-
     def _error(self, exc: Exception, what: str) -> StoreError:
-        if isinstance(exc, OSError):
-            return os_error_to_store_error(exc, f"{what} the run store")
-        text = str(exc)
-        if "readonly" in text or "read-only" in text:
-            hint = "the store is read-only; set BACKPROP_HOME or --home to a writable folder"
-        elif "disk is full" in text or "full" in text:
-            hint = "the disk is full; free some space or set BACKPROP_HOME to another disk"
-        elif "locked" in text or "busy" in text:
-            hint = "another backprop process held the store too long; try again"
-        else:
-            hint = "check the file, or move it aside to start a new store"
-        return StoreError(f"cannot {what} the run store {self.path}: {text}", hint=hint)
+        return store_error(exc, what, self.path)
 
     def close(self) -> None:
         if self._conn is not None and self._pid == os.getpid():
@@ -448,24 +358,3 @@ class SqliteStore(Store):
                 return read_series(self.conn, run_id, key, max_points, after_step)
             except sqlite3.Error as exc:
                 raise self._error(exc, "read") from exc
-
-
-def _read_only_fs(folder: Path) -> bool:
-    try:
-        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
-
-
-def _probe(path: Path) -> bool:
-    """Whether ``path`` is still unreadable as a database (re-checked under the lock)."""
-    try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
-        try:
-            conn.execute("PRAGMA user_version").fetchone()
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        finally:
-            conn.close()
-        return False
-    except sqlite3.DatabaseError:
-        return True

@@ -168,3 +168,19 @@ def test_pause_governor_hysteresis_and_ram() -> None:
     assert gov.reason(snap(81), paused=True) is not None
     assert gov.reason(snap(80), paused=True) is None
     assert "available RAM" in (gov.reason(snap(50, ram_gb=0.5), paused=False) or "")
+
+
+def test_bootstrap_hook_runs_after_torch_import_without_breaking_it(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    from backprop_frameworks.adapters import BOOTSTRAP_DIR
+
+    env = {
+        "PYTHONPATH": str(BOOTSTRAP_DIR),
+        "BACKPROP_BOOTSTRAP_FRAMEWORK": "pytorch",
+        "BACKPROP_GPU_MEMORY_LIMIT": str(GIB),
+        "PATH": "/usr/bin:/bin",
+    }
+    code = "import torch; print(torch.tensor([1, 2]).sum().item())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "3", out.stderr
+    assert "could not cap" not in out.stderr

@@ -7,6 +7,7 @@ what is wrong, what is allowed, and "did you mean" for misspelled keys.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -83,46 +84,52 @@ _TYPES: dict[str, Any] = {
     "boolean": bool,
     "null": type(None),
 }
+_UNDERSTOOD = {
+    "type", "description", "default", "enum", "minimum", "exclusiveMinimum", "maximum",
+    "additionalProperties", "properties", "minLength", "pattern", "oneOf", "$schema", "$id",
+    "title",
+}  # fmt: skip
+
+
+def _understood(schema: Mapping[str, Any]) -> bool:
+    if set(schema) - _UNDERSTOOD:
+        return False
+    subs = [*schema.get("oneOf", []), *schema.get("properties", {}).values()]
+    return all(_understood(sub) for sub in subs)
+
+
+def _type_ok(value: Any, types: Any) -> bool:
+    for name in [types] if isinstance(types, str) else list(types):
+        if name in ("number", "integer"):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if name == "number" or float(value).is_integer():
+                    return True
+        elif isinstance(value, _TYPES[name]):
+            return True
+    return False
 
 
 def _obviously_valid(value: Any, schema: Mapping[str, Any]) -> bool:
-    """A conservative check of the few keywords our config schema uses.
+    """An exact check of the few keywords our config schema uses.
 
-    ``True`` only when the value is certainly valid; anything it does not understand (``oneOf``,
-    ``pattern``…) answers ``False`` so that jsonschema decides. This keeps the ~60 ms jsonschema
-    import off the start-up path of every command whose settings are fine.
+    ``True`` only when the value is certainly valid; a schema using anything else answers
+    ``False`` so that jsonschema decides. This keeps the ~60 ms jsonschema import off the
+    start-up path of every command whose settings are fine; jsonschema still produces every
+    error message.
     """
-    if set(schema) - {
-        "type",
-        "description",
-        "default",
-        "enum",
-        "minimum",
-        "exclusiveMinimum",
-        "maximum",
-        "additionalProperties",
-        "properties",
-        "$schema",
-        "$id",
-        "title",
-    }:
+    if not _understood(schema):
         return False
-    types = schema.get("type")
-    if types is not None:
-        names = [types] if isinstance(types, str) else list(types)
-        ok = False
-        for name in names:
-            if name in ("number", "integer"):
-                number_ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-                if name == "integer":
-                    number_ok = number_ok and float(value).is_integer()
-                ok = ok or number_ok
-            elif isinstance(value, _TYPES[name]):
-                ok = True
-        if not ok:
-            return False
+    if "type" in schema and not _type_ok(value, schema["type"]):
+        return False
     if "enum" in schema and value not in schema["enum"]:
         return False
+    if "oneOf" in schema and sum(_obviously_valid(value, sub) for sub in schema["oneOf"]) != 1:
+        return False
+    if isinstance(value, str):
+        if len(value) < schema.get("minLength", 0):
+            return False
+        if "pattern" in schema and not re.search(schema["pattern"], value):
+            return False
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and not value >= schema["minimum"]:
             return False

@@ -1,12 +1,16 @@
-"""How a session ended: draining the last output and naming the outcome (SPEC §5 step 7)."""
+"""Recording a session's start, draining its last output and naming its outcome (SPEC §5 step 7)."""
 
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from dataclasses import dataclass, field
 
-from backprop_core.records import PauseRecord, RunStatus
+import psutil
+
+from backprop_core.records import PauseRecord, RunStatus, SessionRecord
+from backprop_core.supervisor.context import SessionContext
 from backprop_core.supervisor.output import StreamReader
 
 READER_JOIN_SECONDS = 2.0
@@ -77,3 +81,32 @@ def classify(
         )
         return RunStatus.KILLED, None, sig, reason
     return RunStatus.FAILED, exit_code, None, f"exited with code {rc}"
+
+
+def record_start(ctx: SessionContext, pid: int, started_at: float) -> None:
+    """Record the new session (with the supervisor's pid and start time) and notify plugins."""
+    spec = ctx.spec
+    try:
+        pid_started = psutil.Process(pid).create_time()
+        me = psutil.Process()
+        session = SessionRecord(
+            run_id=spec.run_id,
+            number=spec.session,
+            status=RunStatus.RUNNING,
+            started_at=started_at,
+            pid=pid,
+            pid_started=pid_started,
+            supervisor_pid=me.pid,
+            supervisor_started=me.create_time(),
+            host=socket.gethostname(),
+            gpus=list(ctx.gpu_labels),
+            resumed_from=spec.resume_from,
+        )
+    except psutil.Error:
+        session = SessionRecord(spec.run_id, spec.session, RunStatus.RUNNING, started_at, pid=pid)
+    ctx.store.add_session(session)
+    run = ctx.store.update_run(spec.run_id, status=RunStatus.RUNNING, ended_at=None)
+    if run.started_at is None:
+        run = ctx.store.update_run(spec.run_id, started_at=started_at)
+    ctx.run = run
+    ctx.plugins.run_started(run, session)

@@ -36,7 +36,8 @@ class MonitorSet:
                 continue
             if monitor is not None:
                 self.monitors.append(monitor)
-        self._lock = threading.Lock()
+        # Re-entrant as a second safeguard; actions are taken outside it (see ``_act_all``).
+        self._lock = threading.RLock()
         self._on_alert = on_alert
         self._on_stop = on_stop
         self._last_output = 0.0

@@ -11,21 +11,18 @@ import contextlib
 import os
 import select
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import replace
 from typing import BinaryIO
 
-import psutil
-
 from backprop_core.events import Event, ParseContext, Stream
 from backprop_core.launch import MonitorAction
-from backprop_core.records import PauseRecord, RunStatus, SessionRecord
+from backprop_core.records import PauseRecord, RunStatus
 from backprop_core.resources import Snapshot
 from backprop_core.supervisor.context import SessionContext
 from backprop_core.supervisor.display import status_text
-from backprop_core.supervisor.ending import SessionOutcome, classify, drain
+from backprop_core.supervisor.ending import SessionOutcome, classify, drain, record_start
 from backprop_core.supervisor.guardian_client import Guardian
 from backprop_core.supervisor.monitoring import MonitorSet
 from backprop_core.supervisor.output import StreamReader, Tee
@@ -258,7 +255,7 @@ class Supervisor:
         self._pidfd: int | None = None
         with contextlib.suppress(AttributeError, OSError):
             self._pidfd = os.pidfd_open(proc.pid)
-        self._record_start(proc.pid, started_at)
+        record_start(self.ctx, proc.pid, started_at)
 
         self.sink = EventSink(spec.run_id, ctx.open_store)
         self.monitors = MonitorSet(
@@ -330,35 +327,6 @@ class Supervisor:
                 os.close(self._pidfd)
             ctx.display.finish()
         return self._outcome(rc, started_at)
-
-    def _record_start(self, pid: int, started_at: float) -> None:
-        spec, ctx = self.ctx.spec, self.ctx
-        try:
-            pid_started = psutil.Process(pid).create_time()
-            me = psutil.Process()
-            session = SessionRecord(
-                run_id=spec.run_id,
-                number=spec.session,
-                status=RunStatus.RUNNING,
-                started_at=started_at,
-                pid=pid,
-                pid_started=pid_started,
-                supervisor_pid=me.pid,
-                supervisor_started=me.create_time(),
-                host=socket.gethostname(),
-                gpus=list(ctx.gpu_labels),
-                resumed_from=spec.resume_from,
-            )
-        except psutil.Error:
-            session = SessionRecord(
-                spec.run_id, spec.session, RunStatus.RUNNING, started_at, pid=pid
-            )
-        ctx.store.add_session(session)
-        run = ctx.store.update_run(spec.run_id, status=RunStatus.RUNNING, ended_at=None)
-        if run.started_at is None:
-            run = ctx.store.update_run(spec.run_id, started_at=started_at)
-        ctx.run = run
-        ctx.plugins.run_started(run, session)
 
     def _loop(self, popen: subprocess.Popen[bytes], poll: float, tee: Tee) -> int:
         next_govern = time.monotonic()

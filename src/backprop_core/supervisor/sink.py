@@ -18,10 +18,10 @@ from backprop_core.events import Event
 from backprop_core.store import Store
 
 FLUSH_SECONDS = 0.5
-MAX_BATCH = 5000
+MAX_BATCH = 4000
 # Events waiting for the store at most; beyond this the reading thread waits for the writer,
 # which in turn slows a script that prints faster than the store records (bounded memory).
-MAX_PENDING = 20000
+MAX_PENDING = 8000
 # How long the writer keeps retrying to open a store before it drops events.
 OPEN_PATIENCE = 10.0
 

@@ -341,13 +341,20 @@ class StoreContract:
 
     def test_a_second_instance_sees_the_writes(self, store: Store) -> None:
         store.create_run(make_run("r1", name="shared"))
+        assert store.get_run("r1").last_metrics == {}  # the first object has read it once
         other = type(store)(store.home.root)
         try:
             assert other.resolve("shared").id == "r1"
-            other.append_events("r1", [metrics(1, loss=1.0)])
+            for i in range(20):  # many quick writes: no stale read in between
+                other.append_events("r1", [metrics(i, loss=float(i))])
+                assert store.get_run("r1").last_metrics == {"loss": float(i)}
+            other.update_run("r1", name="renamed")
         finally:
             other.close()
-        assert store.get_run("r1").last_metrics == {"loss": 1.0}
+        assert store.resolve("renamed").last_metrics == {"loss": 19.0}
+        changed = store.get_run("r1")
+        changed.tags["mutated"] = "by the caller"  # records handed out are copies
+        assert store.get_run("r1").tags == {}
 
     def test_reading_is_quick_enough_to_list(self, store: Store) -> None:
         for i in range(200):

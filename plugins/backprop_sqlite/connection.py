@@ -1,0 +1,127 @@
+"""Opening ``backprop.db``: WAL and busy timeout, migrations, moving a corrupt file aside, a
+read-only fallback for read-only media, and one-line errors."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sqlite3
+from pathlib import Path
+
+from backprop_core.errors import StoreError
+from backprop_core.paths import Home
+from backprop_core.store_files import move_aside, os_error_to_store_error, warn_moved_aside
+from backprop_sqlite.schema import SCHEMA_VERSION, migrate
+
+BUSY_TIMEOUT_S = 30.0
+DB_NAME = "backprop.db"
+
+
+def _glob(pattern: str, name: str | None) -> bool:
+    return name is not None and fnmatch.fnmatchcase(name, pattern)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+    )
+    conn.create_function("bp_glob", 2, _glob, deterministic=True)
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL mode keeps every commit through a process crash (not a power cut).
+    conn.execute("PRAGMA synchronous = NORMAL")
+    migrate(conn)
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        conn.close()
+        raise StoreError(
+            f"{path} was written by a newer backprop (schema {version})",
+            hint="upgrade backprop",
+        )
+    return conn
+
+
+def open_connection(home: Home, path: Path) -> sqlite3.Connection:
+    """A connection to ``path``, creating, migrating or replacing a corrupt file as needed."""
+    try:
+        home.root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise os_error_to_store_error(exc, "create the backprop home") from exc
+    try:
+        return _connect(path)
+    except sqlite3.DatabaseError as exc:
+        if "not a database" not in str(exc) and "malformed" not in str(exc):
+            reader = _read_only_connection(home, path)
+            if reader is not None:
+                return reader
+            raise store_error(exc, "open", path) from exc
+    backup = move_aside(home, path, extra_suffixes=("-wal", "-shm"), probe=_unreadable)
+    try:
+        return _connect(path)
+    finally:
+        if backup is not None:
+            warn_moved_aside(path, backup)
+
+
+def _read_only_connection(home: Home, path: Path) -> sqlite3.Connection | None:
+    """A read-only connection when the home cannot be written, so reading still works
+    (writes then fail with a read-only ``StoreError``)."""
+    if not path.exists():
+        return None
+    read_only_fs = _read_only_fs(home.root)
+    writable = os.access(home.root, os.W_OK | os.X_OK) and os.access(path, os.W_OK)
+    if writable and not read_only_fs:
+        return None
+    # On read-only media nobody can change the file, which is what ``immutable`` needs.
+    mode = "immutable=1" if read_only_fs else "mode=ro"
+    try:
+        conn = sqlite3.connect(
+            f"{path.as_uri()}?{mode}",
+            uri=True,
+            timeout=BUSY_TIMEOUT_S,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        conn.create_function("bp_glob", 2, _glob, deterministic=True)
+        conn.execute("SELECT count(*) FROM runs").fetchone()
+        return conn
+    except sqlite3.Error:
+        return None
+
+
+def store_error(exc: Exception, what: str, path: Path) -> StoreError:
+    """A one-line ``StoreError`` for a failed SQLite operation, with what to do about it."""
+    if isinstance(exc, OSError):
+        return os_error_to_store_error(exc, f"{what} the run store")
+    text = str(exc)
+    if "readonly" in text or "read-only" in text:
+        hint = "the store is read-only; set BACKPROP_HOME or --home to a writable folder"
+    elif "disk is full" in text or "full" in text:
+        hint = "the disk is full; free some space or set BACKPROP_HOME to another disk"
+    elif "locked" in text or "busy" in text:
+        hint = "another backprop process held the store too long; try again"
+    else:
+        hint = "check the file, or move it aside to start a new store"
+    return StoreError(f"cannot {what} the run store {path}: {text}", hint=hint)
+
+
+def _read_only_fs(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _unreadable(path: Path) -> bool:
+    """Whether ``path`` is still unreadable as a database (re-checked under the lock)."""
+    try:
+        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
+        try:
+            conn.execute("PRAGMA user_version").fetchone()
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            conn.close()
+        return False
+    except sqlite3.DatabaseError:
+        return True
