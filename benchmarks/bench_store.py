@@ -37,6 +37,9 @@ from backprop_core.plugins import get_plugins
 from backprop_core.records import RunRecord, RunStatus, SessionRecord, run_to_dict
 from backprop_core.store import Store
 
+# Users have byte-code caches; without them every timed start would recompile every module.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 def median_time(fn: Callable[[], object], repeat: int) -> float:
     times = []

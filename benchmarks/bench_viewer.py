@@ -34,6 +34,9 @@ from backprop_core.settings.model import Settings
 from backprop_core.storage import open_store
 from backprop_core.store import Store
 
+# Users have byte-code caches; without them every timed start would recompile every module.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
     "--headless",

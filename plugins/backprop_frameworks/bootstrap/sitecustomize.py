@@ -71,7 +71,7 @@ class _AfterImport(importlib.abc.MetaPathFinder):
             except Exception as exc:  # a cap that fails must not break training
                 _warn(f"could not cap GPU memory for {fullname}: {type(exc).__name__}: {exc}")
 
-        loader.exec_module = exec_module  # type: ignore[method-assign]
+        loader.exec_module = exec_module
         return spec
 
 

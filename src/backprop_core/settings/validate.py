@@ -101,9 +101,9 @@ def _understood(schema: Mapping[str, Any]) -> bool:
 def _type_ok(value: Any, types: Any) -> bool:
     for name in [types] if isinstance(types, str) else list(types):
         if name in ("number", "integer"):
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                if name == "number" or float(value).is_integer():
-                    return True
+            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if is_number and (name == "number" or float(value).is_integer()):
+                return True
         elif isinstance(value, _TYPES[name]):
             return True
     return False
