@@ -20,10 +20,13 @@ from __future__ import annotations
 import json
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backprop_core import hookimpl
 from backprop_core.events import Event, ParseContext
+
+if TYPE_CHECKING:
+    from backprop_core.ingest import MetricLines
 
 _NODE_META = ("step", "time", "epoch", "event")
 
@@ -31,7 +34,10 @@ _NODE_META = ("step", "time", "epoch", "event")
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond any float: not a usable metric value
+        return None
 
 
 def _step(value: Any) -> int | None:
@@ -106,6 +112,13 @@ def parse_line(line: str, context: ParseContext) -> Event | None:
     except (ValueError, RecursionError):
         return None
     return parse_object(obj, context)
+
+
+def parse_lines(lines: list[bytes], context: ParseContext) -> list[Event | MetricLines]:
+    """A whole chunk of output lines at once (see ``backprop_json_events.batch``)."""
+    from backprop_json_events.batch import parse_lines as parse
+
+    return parse(lines, context)
 
 
 @hookimpl(trylast=True)

@@ -320,11 +320,7 @@ class JsonStore(Store):
                 index["checkpoints"].setdefault(run_id, []).extend(
                     checkpoint_to_dict(c) for c in found.checkpoints
                 )
-                run.checkpoint_count += len(found.checkpoints)
-            run.last_metrics, run.summary = found.apply_to(run.last_metrics, run.summary)
-            if found.last_step is not None:
-                run.last_step = found.last_step
-            run.done = run.done or found.done
+            found.apply_run(run, checkpoints=len(found.checkpoints))
             index["runs"][run_id] = run_to_dict(run)
 
         self._mutate(append)

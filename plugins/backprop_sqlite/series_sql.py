@@ -15,8 +15,9 @@ import math
 import sqlite3
 from array import array
 from collections.abc import Sequence
+from typing import cast
 
-from backprop_core.ingest import PointRow
+from backprop_core.ingest import Columns, PointRow
 from backprop_core.records import MetricSeries
 from backprop_core.series import TILE, Point, downsample, pick, plan
 from backprop_sqlite.schema import CHUNK_POINTS, NO_STEP
@@ -28,15 +29,25 @@ Tile = list["Point | None"]
 # --- writing ---------------------------------------------------------------------------------
 def insert_points(conn: sqlite3.Connection, run_id: str, points: Sequence[PointRow]) -> None:
     """Append ``points`` (in order) to their series: one chunk row per key and batch."""
-    by_key: dict[str, tuple[list[int], list[float], list[float]]] = {}
+    by_key: dict[str, Columns] = {}
     for key, value, t, step, _ in points:
         cols = by_key.get(key)
         if cols is None:
             cols = by_key[key] = ([], [], [])
-        cols[0].append(NO_STEP if step is None else step)
+        cols[0].append(step)
         cols[1].append(t)
         cols[2].append(value)
-    for key, (steps, times, vals) in by_key.items():
+    insert_columns(conn, run_id, by_key)
+
+
+def insert_columns(conn: sqlite3.Connection, run_id: str, by_key: dict[str, Columns]) -> None:
+    """Append each key's points (steps, times, values; in order) to its series."""
+    for key, (raw_steps, times, vals) in by_key.items():
+        # Stored steps are ints: NO_STEP stands for "no step" (rewritten only when needed).
+        steps = cast(
+            "list[int]",
+            [NO_STEP if s is None else s for s in raw_steps] if None in raw_steps else raw_steps,
+        )
         conn.execute("INSERT OR IGNORE INTO series (run_id, key) VALUES (?, ?)", (run_id, key))
         sid, start = conn.execute(
             "SELECT id, count FROM series WHERE run_id = ? AND key = ?", (run_id, key)

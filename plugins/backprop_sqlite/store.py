@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from backprop_core.errors import AmbiguousRun, RunNotFound, StoreError
 from backprop_core.events import Event
-from backprop_core.ingest import digest, event_from_dict
+from backprop_core.ingest import MetricLines, digest, event_from_dict
 from backprop_core.records import (
     CheckpointRecord,
     MetricSeries,
@@ -34,10 +34,17 @@ from backprop_core.records import (
 from backprop_core.store import DuplicateRun, Store, check_run_id
 from backprop_core.store_files import check_folder_writable
 from backprop_sqlite.connection import DB_NAME, open_connection, store_error
-from backprop_sqlite.series_sql import insert_points, read_series
+from backprop_sqlite.event_rows import insert_lines
+from backprop_sqlite.series_sql import insert_columns, read_series
 
 # One encoder for the process: json.dumps with options builds a new one on every call.
 dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
+
+
+def _payload(text: str) -> dict[str, Any]:
+    payload: dict[str, Any] = json.loads(text)
+    payload.pop("event", None)  # hot-path metrics keep the line as printed
+    return payload
 
 
 class SqliteStore(Store):
@@ -257,22 +264,43 @@ class SqliteStore(Store):
 
     # events, metrics, checkpoints ------------------------------------------------------------
     def append_events(self, run_id: str, events: Sequence[Event]) -> None:
-        if not events:
+        self.append_batch(run_id, events)
+
+    def append_batch(self, run_id: str, items: Sequence[Event | MetricLines]) -> None:
+        if not items:
             return
-        found = digest(run_id, events)
+        found = digest(run_id, items)
         with self._write() as conn:
             run = self._get(conn, run_id)
-            seq = conn.execute("SELECT event_seq FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+            base = conn.execute("SELECT event_seq FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+            rows: list[tuple[str, int, str, float, int | None, int | None, str]] = []
+            seq = base
+            for item in items:
+                if isinstance(item, MetricLines):
+                    if not insert_lines(conn, run_id, seq, item):
+                        n, session = len(item), item.session
+                        rows.extend(
+                            [
+                                (run_id, i, "metrics", t, step, session, text)
+                                for i, t, step, text in zip(
+                                    range(seq + 1, seq + 1 + n), item.times, item.steps, item.texts
+                                )
+                            ]
+                        )
+                    seq += len(item)
+                else:
+                    seq += 1
+                    payload = dumps(dict(item.payload))
+                    rows.append(
+                        (run_id, seq, item.kind, item.time, item.step, item.session, payload)
+                    )
             conn.executemany(
                 "INSERT INTO events (run_id, seq, kind, time, step, session, payload)"
                 " VALUES (?,?,?,?,?,?,?)",
-                [
-                    (run_id, seq + i, e.kind, e.time, e.step, e.session, dumps(dict(e.payload)))
-                    for i, e in enumerate(events, start=1)
-                ],
+                rows,
             )
-            if found.points:
-                insert_points(conn, run_id, found.points)
+            if found.columns:
+                insert_columns(conn, run_id, found.columns)
             if found.checkpoints:
                 n = conn.execute(
                     "SELECT checkpoint_seq FROM runs WHERE id = ?", (run_id,)
@@ -288,13 +316,9 @@ class SqliteStore(Store):
                     "UPDATE runs SET checkpoint_seq = ? WHERE id = ?",
                     (n + len(found.checkpoints), run_id),
                 )
-                run.checkpoint_count += len(found.checkpoints)
-            run.last_metrics, run.summary = found.apply_to(run.last_metrics, run.summary)
-            if found.last_step is not None:
-                run.last_step = found.last_step
-            run.done = run.done or found.done
+            found.apply_run(run, checkpoints=len(found.checkpoints))
             self._put(conn, run)
-            conn.execute("UPDATE runs SET event_seq = ? WHERE id = ?", (seq + len(events), run_id))
+            conn.execute("UPDATE runs SET event_seq = ? WHERE id = ?", (seq, run_id))
 
     def events(
         self,
@@ -321,7 +345,7 @@ class SqliteStore(Store):
                         "time": t,
                         "step": step,
                         "session": session,
-                        "payload": json.loads(payload),
+                        "payload": _payload(payload),
                     }
                 ),
             )

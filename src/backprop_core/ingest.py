@@ -8,13 +8,15 @@ non-finite values. Other values are skipped for points; the event itself is alwa
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from backprop_core.events import Event
-from backprop_core.records import CheckpointRecord
+from backprop_core.records import CheckpointRecord, RunRecord
 
 _NON_FINITE = {
     "nan": math.nan,
@@ -77,9 +79,65 @@ def metric_values(event: Event) -> dict[str, float]:
     return numeric_items({k: v for k, v in event.payload.items() if k not in _RESERVED})
 
 
+@dataclass
+class MetricLines:
+    """Consecutive ``metrics`` events from the output hot path, kept in columns so that a
+    million of them need no ``Event`` object each.
+
+    ``texts[i]`` is the line as printed (a JSON object with ``"event": "metrics"``),
+    ``data[i]`` its ``data`` object, whose values are all numbers (ints or floats, not bools);
+    ``times[i]``/``steps[i]`` as on ``Event``. Only these are kept (memory): ``event(i)``
+    decodes the line again when an ``Event`` is wanted after all.
+    """
+
+    session: int | None
+    times: list[float] = field(default_factory=list)
+    steps: list[int | None] = field(default_factory=list)
+    data: list[dict[str, Any]] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def event(self, i: int) -> Event:
+        obj = json.loads(self.texts[i])
+        payload = {k: v for k, v in obj.items() if k != "event"}
+        payload["data"] = {k: float(v) for k, v in self.data[i].items()}
+        return Event("metrics", self.times[i], self.steps[i], payload, self.session)
+
+    def events(self) -> list[Event]:
+        return [self.event(i) for i in range(len(self.times))]
+
+    def non_finite(self) -> list[int]:
+        """Indexes of the events holding a NaN or ±Inf value."""
+        total = sum(map(sum, map(dict.values, self.data)))
+        if math.isfinite(total):  # the common case, settled in one pass at C speed
+            return []
+        return [
+            i
+            for i, data in enumerate(self.data)
+            if not all(math.isfinite(v) for v in data.values())
+        ]
+
+
+def expand(items: Iterable[Event | MetricLines]) -> list[Event]:
+    """``items`` as plain events, in order."""
+    out: list[Event] = []
+    for item in items:
+        if isinstance(item, MetricLines):
+            out.extend(item.events())
+        else:
+            out.append(item)
+    return out
+
+
 #: A metric point as ``digest`` yields it: (key, value, time, step, session). Plain tuples,
 #: because a batch can hold hundreds of thousands of them; ``MetricPoint(*row)`` builds one.
 PointRow = tuple[str, float, float, "int | None", "int | None"]
+
+
+#: One key's points in columns: steps, times, values.
+Columns = tuple["list[int | None]", "list[float]", "list[float]"]
 
 
 @dataclass
@@ -87,17 +145,55 @@ class Digest:
     """What one batch of events changes in a store."""
 
     points: list[PointRow] = field(default_factory=list)
+    #: Every metric point of the batch, in order, per key: (steps, times, values). ``points``
+    #: holds only those of ``Event`` items; hot-path ``MetricLines`` go here alone.
+    columns: dict[str, Columns] = field(default_factory=dict)
     checkpoints: list[CheckpointRecord] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     last_metrics: dict[str, float] = field(default_factory=dict)
     last_step: int | None = None
     done: bool = False
+    #: The newest ``environment`` event's data (the SDK's captured environment), if any.
+    environment: dict[str, Any] | None = None
+    #: What ``init`` events said: ``name``, ``project`` (latest wins) and ``tags`` (merged).
+    init: dict[str, Any] = field(default_factory=dict)
 
     def apply_to(
         self, last_metrics: dict[str, float], summary: dict[str, Any]
     ) -> tuple[dict[str, float], dict[str, Any]]:
         """The run's ``last_metrics`` and ``summary`` after this batch."""
         return {**last_metrics, **self.last_metrics}, {**summary, **self.summary}
+
+    def apply_run(self, run: RunRecord, checkpoints: int = 0) -> None:
+        """Fold this batch into ``run`` (the store adds ``checkpoints`` it actually recorded):
+        last metrics, summary, last step, done, environment, and name/project/tags from ``init``
+        (a name the run already has is kept)."""
+        run.last_metrics, run.summary = self.apply_to(run.last_metrics, run.summary)
+        if self.last_step is not None:
+            run.last_step = self.last_step
+        run.done = run.done or self.done
+        run.checkpoint_count += checkpoints
+        if self.environment is not None:
+            run.environment = self.environment
+        init = self.init
+        if init:
+            if "name" in init and not run.name:
+                run.name = init["name"]
+            if "project" in init:
+                run.project = init["project"]
+            if "tags" in init:
+                run.tags = {**run.tags, **init["tags"]}
+
+
+def _apply_init(out: Digest, payload: Mapping[str, Any]) -> None:
+    for field_name in ("name", "project"):
+        value = payload.get(field_name)
+        if isinstance(value, str) and value:
+            out.init[field_name] = value
+    tags = payload.get("tags")
+    if isinstance(tags, Mapping):
+        merged = out.init.setdefault("tags", {})
+        merged.update({str(k): str(v) for k, v in tags.items()})
 
 
 def checkpoint_of(run_id: str, event: Event) -> CheckpointRecord | None:
@@ -116,10 +212,58 @@ def checkpoint_of(run_id: str, event: Event) -> CheckpointRecord | None:
     )
 
 
-def digest(run_id: str, events: Sequence[Event] | Iterable[Event]) -> Digest:
+def _add_point(
+    columns: dict[str, Columns], key: str, value: float, t: float, step: int | None
+) -> None:
+    cols = columns.get(key)
+    if cols is None:
+        cols = columns[key] = ([], [], [])
+    cols[0].append(step)
+    cols[1].append(t)
+    cols[2].append(value)
+
+
+def _digest_lines(out: Digest, lines: MetricLines) -> None:
+    columns, datas = out.columns, lines.data
+    if not datas:
+        return
+    keys = list(datas[0])
+    values: list[list[Any]] | None = None
+    # The usual case, at C speed: every line has the same keys (as many as the first, and
+    # each of the first's; a missing one raises KeyError).
+    if sum(map(len, datas)) == len(keys) * len(datas):
+        try:
+            values = [list(map(itemgetter(key), datas)) for key in keys]
+        except KeyError:
+            values = None
+    if values is not None:
+        for key, column in zip(keys, values):
+            cols = columns.get(key)
+            if cols is None:
+                cols = columns[key] = ([], [], [])
+            cols[0].extend(lines.steps)
+            cols[1].extend(lines.times)
+            cols[2].extend(column)
+        out.last_metrics.update(datas[-1])
+    else:
+        last = out.last_metrics
+        for t, step, data in zip(lines.times, lines.steps, datas):
+            for key, value in data.items():
+                _add_point(columns, key, value, t, step)
+            last.update(data)
+    for step in reversed(lines.steps):
+        if step is not None:
+            out.last_step = step
+            break
+
+
+def digest(run_id: str, events: Iterable[Event | MetricLines]) -> Digest:
     """Derive metric points, checkpoints, summary changes and flags from ``events`` in order."""
     out = Digest()
     for event in events:
+        if isinstance(event, MetricLines):
+            _digest_lines(out, event)
+            continue
         step = event_step(event)
         if step is not None:
             out.last_step = step
@@ -128,6 +272,8 @@ def digest(run_id: str, events: Sequence[Event] | Iterable[Event]) -> Digest:
             values = metric_values(event)
             t, session = event.time, event.session
             out.points.extend([(key, value, t, step, session) for key, value in values.items()])
+            for key, value in values.items():
+                _add_point(out.columns, key, value, t, step)
             out.last_metrics.update(values)
         elif kind == "checkpoint_saved":
             checkpoint = checkpoint_of(run_id, event)
@@ -139,6 +285,14 @@ def digest(run_id: str, events: Sequence[Event] | Iterable[Event]) -> Digest:
                 out.summary.update({str(k): v for k, v in data.items()})
         elif kind == "done":
             out.done = True
+        elif kind == "environment":
+            data = event.payload.get("data", event.payload)
+            if isinstance(data, Mapping):
+                out.environment = dict(data)
+        elif kind == "init":
+            _apply_init(out, event.payload)
+    if out.last_metrics:  # ints from hot-path metrics become floats, as everywhere else
+        out.last_metrics = {k: float(v) for k, v in out.last_metrics.items()}
     return out
 
 

@@ -26,11 +26,14 @@ if TYPE_CHECKING:
     from backprop_core.admission import AdmissionRequest, Vote
     from backprop_core.events import Event, ParseContext
     from backprop_core.exporters import Exporter
+    from backprop_core.ingest import MetricLines
     from backprop_core.launch import FrameworkAdapter, Launcher, Monitor
     from backprop_core.records import RunRecord, SessionRecord
     from backprop_core.resources import GpuProbe, HostProbe, Snapshot
     from backprop_core.settings import Settings
     from backprop_core.store import Store
+
+    BatchParser = Callable[[list[bytes], ParseContext], list[Event | MetricLines]]
 
 GROUP = "backprop"
 T = TypeVar("T")
@@ -199,6 +202,24 @@ class PluginManager:
         """A fast callable for the supervisor's hot path (skips re-resolving the hook)."""
         caller = self.pm.hook.backprop_parse_line
         return lambda line, context: caller(line=line, context=context)
+
+    def only_builtin_parser(self) -> bool:
+        """Whether the built-in JSON parser is the only ``backprop_parse_line`` plugin."""
+        impls = self.pm.hook.backprop_parse_line.get_hookimpls()
+        return len(impls) == 1 and impls[0].plugin_name == "json_events"
+
+    def batch_line_parser(self) -> BatchParser | None:
+        """The built-in JSON parser's whole-chunk entry point when it is the only parser
+        plugin (the supervisor's hot path), else ``None``."""
+        if not self.only_builtin_parser():
+            return None
+        plugin = self.pm.hook.backprop_parse_line.get_hookimpls()[0].plugin
+        parse: BatchParser | None = getattr(plugin, "parse_lines", None)
+        return parse
+
+    def has_run_event_listeners(self) -> bool:
+        """Whether any plugin implements ``backprop_run_event`` (a hook call per event)."""
+        return bool(self.pm.hook.backprop_run_event.get_hookimpls())
 
     def stores(self) -> dict[str, type[Store]]:
         return self._named("stores", self._flatten(self.pm.hook.backprop_register_stores()))

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from backprop_core.errors import StoreError
 from backprop_core.events import Event
+from backprop_core.ingest import MetricLines, expand
 from backprop_core.paths import Home
 from backprop_core.records import (
     CheckpointRecord,
@@ -135,6 +136,12 @@ class Store(ABC):
     def append_events(self, run_id: str, events: Sequence[Event]) -> None:
         """Append a batch of events in one transaction, deriving metric points, checkpoints,
         summary, ``last_metrics``/``last_step`` and ``done`` from them."""
+
+    def append_batch(self, run_id: str, items: Sequence[Event | MetricLines]) -> None:
+        """``append_events`` for what the supervisor collects: events, and runs of hot-path
+        ``metrics`` events in columns (``MetricLines``), in order. Stores may override it to
+        skip building an ``Event`` per metrics line; the result must be the same."""
+        self.append_events(run_id, expand(items))
 
     @abstractmethod
     def events(

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from backprop_core.events import Event
+from backprop_core.ingest import MetricLines, expand
 from backprop_core.launch import Monitor, MonitorAction
 from backprop_core.settings.model import Settings
 
@@ -41,6 +42,12 @@ class MonitorSet:
         self._on_alert = on_alert
         self._on_stop = on_stop
         self._last_output = 0.0
+        # The built-in monitors react only to non-finite metric values (NaN) and to activity
+        # (stall): for hot-path metrics they need to see only the events holding a NaN/±Inf
+        # value plus the last one. Any other monitor sees every event.
+        self._every_event = any(
+            type(m).__module__.split(".")[0] != "backprop_monitors" for m in self.monitors
+        )
 
     def __bool__(self) -> bool:
         return bool(self.monitors)
@@ -65,6 +72,25 @@ class MonitorSet:
                 except Exception as exc:
                     _warn(monitor, exc)
         self._act_all(actions)
+
+    def items(self, items: list[Event | MetricLines]) -> None:
+        """``events`` for what the hot path parsed (events and runs of metrics events)."""
+        if not self.monitors:
+            return
+        if self._every_event:
+            self.events(expand(items))
+            return
+        events: list[Event] = []
+        for item in items:
+            if isinstance(item, MetricLines):
+                picked = item.non_finite()
+                last = len(item) - 1
+                if not picked or picked[-1] != last:
+                    picked.append(last)
+                events.extend(item.event(i) for i in picked)
+            else:
+                events.append(item)
+        self.events(events)
 
     def output(self) -> None:
         if not self.monitors:

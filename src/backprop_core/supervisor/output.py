@@ -10,6 +10,7 @@ flushed through in pieces, never buffered whole, and never parsed.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import threading
 from collections.abc import Callable
@@ -17,7 +18,10 @@ from typing import BinaryIO
 
 MAX_PARSE_BYTES = 1 << 20
 MAX_PENDING_BYTES = 4 << 20
-CHUNK = 1 << 16
+CHUNK = 1 << 18
+# A larger pipe lets a fast-printing child run ahead while the reader works through a chunk,
+# and lets each read take more lines at once (fewer wake-ups and hand-overs per line).
+PIPE_BYTES = 1 << 20
 
 LinesHandler = Callable[[list[bytes]], None]
 
@@ -82,6 +86,8 @@ class StreamReader(threading.Thread):
         self.finished = False
 
     def run(self) -> None:
+        with contextlib.suppress(OSError, AttributeError, ValueError):
+            fcntl.fcntl(self.fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)  # Linux; best effort
         pending = bytearray()  # the start of a line whose newline has not arrived yet
         overlong = False  # inside a line already flushed in pieces: don't parse its tail
         try:
@@ -110,14 +116,15 @@ class StreamReader(threading.Thread):
                 self._emit(complete)
                 lines = complete.split(b"\n")
                 lines.pop()  # the empty piece after the final newline
+                skipped = overlong
                 if overlong:
                     lines = lines[1:]
                     overlong = False
-                self._parse(lines)
+                self._parse(lines, len(complete), None if skipped else complete)
             if pending:
                 self._emit(bytes(pending))
                 if not overlong:
-                    self._parse([bytes(pending)])
+                    self._parse([bytes(pending)], len(pending))
         finally:
             self.finished = True
             if self.close_fd:
@@ -128,16 +135,22 @@ class StreamReader(threading.Thread):
         if self.tee is not None:
             self.tee.write(data, self.terminal)
 
-    def _parse(self, lines: list[bytes]) -> None:
+    def _parse(self, lines: list[bytes], size: int, data: bytes | None = None) -> None:
+        """``size``: the bytes the lines came from (no line can be longer); ``data``: those
+        bytes, when they are exactly the lines, each ended by a newline."""
+        if size > MAX_PARSE_BYTES:
+            lines = [line for line in lines if len(line) <= MAX_PARSE_BYTES]
+            data = None
         if self.all_lines:
-            wanted = [line for line in lines if len(line) <= MAX_PARSE_BYTES]
+            wanted = lines
+        elif data is not None and data.count(b"\n{") + data.startswith(b"{") == len(lines):
+            wanted = lines  # every line starts with "{" (counted at C speed: the usual case)
         else:
             # Only JSON objects can be events: skip everything else without decoding it.
             wanted = [
                 line
                 for line in lines
-                if (line[:1] == b"{" or (line[:1] in b" \t\r" and line.lstrip()[:1] == b"{"))
-                and len(line) <= MAX_PARSE_BYTES
+                if line.startswith(b"{") or (line[:1] in b" \t\r" and line.lstrip()[:1] == b"{")
             ]
         if wanted:
             self.on_lines(wanted)

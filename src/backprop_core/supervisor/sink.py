@@ -11,17 +11,18 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from backprop_core.errors import BackpropError
 from backprop_core.events import Event
+from backprop_core.ingest import MetricLines
 from backprop_core.store import Store
 
 FLUSH_SECONDS = 0.5
-MAX_BATCH = 4000
+MAX_BATCH = 12_000
 # Events waiting for the store at most; beyond this the reading thread waits for the writer,
 # which in turn slows a script that prints faster than the store records (bounded memory).
-MAX_PENDING = 8000
+MAX_PENDING = 30_000
 # How long the writer keeps retrying to open a store before it drops events.
 OPEN_PATIENCE = 10.0
 
@@ -31,7 +32,8 @@ class EventSink(threading.Thread):
         super().__init__(name="backprop-store-writer", daemon=True)
         self.run_id = run_id
         self._open_store = open_store
-        self._pending: list[Event] = []
+        self._pending: list[Event | MetricLines] = []
+        self._size = 0  # events in ``_pending`` (a ``MetricLines`` counts its lines)
         self._lock = threading.Lock()
         self._drained = threading.Condition(self._lock)
         self._wake = threading.Event()
@@ -43,15 +45,17 @@ class EventSink(threading.Thread):
     def add(self, event: Event) -> None:
         self.extend([event])
 
-    def extend(self, events: list[Event]) -> None:
+    def extend(self, events: Sequence[Event | MetricLines]) -> None:
+        added = 0
+        for item in events:
+            added += len(item) if isinstance(item, MetricLines) else 1
         with self._lock:
             self._pending.extend(events)
-            size = len(self._pending)
-            if size >= MAX_BATCH:
+            self._size += added
+            if self._size >= MAX_BATCH:
                 self._wake.set()
-            while size >= MAX_PENDING and self.is_alive() and not self._closing:
+            while self._size >= MAX_PENDING and self.is_alive() and not self._closing:
                 self._drained.wait(1.0)
-                size = len(self._pending)
 
     def run(self) -> None:
         store: Store | None = None
@@ -85,18 +89,19 @@ class EventSink(threading.Thread):
         while True:
             with self._lock:
                 batch, self._pending = self._pending, []
+                size, self._size = self._size, 0
                 self._drained.notify_all()
             if not batch:
                 return
             if store is None:
-                self.failed += len(batch)
+                self.failed += size
                 continue
             try:
-                store.append_events(self.run_id, batch)
-                self.written += len(batch)
+                store.append_batch(self.run_id, batch)
+                self.written += size
             except Exception as exc:  # the run goes on even if recording fails
-                self.failed += len(batch)
-                self._warn(f"could not record {len(batch)} events: {exc}")
+                self.failed += size
+                self._warn(f"could not record {size} events: {exc}")
 
     def _warn(self, message: str) -> None:
         if not self._warned:

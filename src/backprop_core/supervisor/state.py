@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
 
 from backprop_core.events import Event
+from backprop_core.ingest import MetricLines
 
 
 @dataclass
@@ -35,3 +37,16 @@ class SessionState:
                 self.last_checkpoint = path
         elif kind == "done":
             self.done = True
+
+    def update_lines(self, lines: MetricLines) -> None:
+        """``update`` for a run of hot-path metrics events, without an ``Event`` each."""
+        self.events += len(lines)
+        for step in reversed(lines.steps):
+            if step is not None:
+                self.step = step
+                break
+        metrics = self.metrics
+        metrics.update(chain.from_iterable(map(dict.items, lines.data)))  # no bytecode per line
+        for key, value in metrics.items():
+            if type(value) is not float:
+                metrics[key] = float(value)

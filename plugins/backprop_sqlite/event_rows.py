@@ -1,0 +1,59 @@
+"""Hot-path ``metrics`` events (``MetricLines``) as rows of the ``events`` table, inserted by
+SQLite from one JSON array per run of lines instead of a Python tuple per row."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from backprop_core.ingest import MetricLines
+
+
+def _evenly_spaced(steps: list[int | None]) -> tuple[int, int] | None:
+    """(first, stride) when ``steps`` are ``first + stride * i``. Steps are usually so (one
+    line per step, or one every k steps): SQLite then computes them instead of reading them
+    back out of each line, which would cost it about a third more."""
+    first = steps[0]
+    if first is None:
+        return None
+    second = steps[1] if len(steps) > 1 else first
+    if second is None:
+        return None
+    stride = second - first
+    if abs(stride) * len(steps) >= 1 << 62:  # keep SQLite's arithmetic in 64-bit integers
+        return None
+    if stride == 0:
+        return (first, 0) if steps.count(first) == len(steps) else None
+    expected = range(first, first + stride * len(steps), stride)
+    return (first, stride) if steps == list(expected) else None
+
+
+def insert_lines(conn: sqlite3.Connection, run_id: str, seq: int, lines: MetricLines) -> bool:
+    """Insert hot-path metrics events as events ``seq + 1``… in one statement: SQLite splits
+    the lines (a JSON array) itself, outside the GIL. The line as printed is the payload
+    (``event`` is dropped when read back), so nothing is re-encoded. False when SQLite's JSON
+    reader refuses them (NaN or Infinity, which Python's accepts): insert them row by row."""
+    n = len(lines)
+    times = lines.times
+    if not n or times.count(times[0]) != n:
+        return False
+    steps = lines.steps
+    even = _evenly_spaced(steps)
+    if even is not None:
+        step_sql = "?6 + ?7 * key"
+    elif steps.count(None) == n:
+        step_sql = "NULL"
+    else:
+        step_sql = "json_extract(value, '$.step')"
+    try:
+        cur = conn.execute(
+            "INSERT INTO events (run_id, seq, kind, time, step, session, payload)"
+            f" SELECT ?1, ?2 + 1 + key, 'metrics', ?3, {step_sql}, ?4, value FROM json_each(?5)",
+            (run_id, seq, times[0], lines.session, "[" + ",".join(lines.texts) + "]")
+            + (even or ()),
+        )
+    except sqlite3.OperationalError:
+        return False
+    if cur.rowcount != n:  # never expected: undo, and insert row by row
+        conn.execute("DELETE FROM events WHERE run_id = ? AND seq > ?", (run_id, seq))
+        return False
+    return True

@@ -1,0 +1,110 @@
+"""The supervisor's whole-chunk JSON parser gives exactly what the line parser gives."""
+
+from __future__ import annotations
+
+import json
+
+from backprop_core.events import Event, ParseContext
+from backprop_core.ingest import MetricLines, expand
+from backprop_core.plugins import get_plugins
+from backprop_json_events import parse_line
+
+CONTEXT = ParseContext("r1", 2, "stdout", ".")
+PROGRESS = b'{"event": "progress", "step": 500, "total": 1000}'
+
+LINES: list[bytes] = [
+    b'{"event": "metrics", "step": 1, "data": {"loss": 0.5, "acc": 1}}',
+    b'{"event":"metrics","step":2,"data":{"loss":NaN,"grad":Infinity}}',
+    b'  {"event": "metrics", "data": {"loss": 0.25}}  \r',
+    b'{"event": "metrics", "step": 3, "time": 12.5, "data": {"loss": 0.1}}',
+    b'{"event": "metrics", "step": 3, "\\u0074ime": 12.5, "data": {"loss": 0.1}}',
+    b'{"event": "metrics", "step": 4, "data": {"loss": "0.3", "ok": true, "n": null}}',
+    b'{"event": "metrics", "step": 4.0, "data": {"loss": 0.3}}',
+    b'{"event": "metrics", "step": true, "data": {"loss": 0.3}}',
+    b'{"event": "metrics", "step": 5, "data": {"big": 1' + b"0" * 400 + b"}}",
+    b'{"step": 6, "loss": 0.5, "lr": 0.1}',
+    b'{"event": "checkpoint_saved", "step": 6, "path": "ckpt/6.pt"}',
+    b'{"event": "checkpoint_saved", "step": 6}',
+    b'{"event": "my_custom_event", "x": [1, 2, 3]}',
+    b'{"event": "metrics", "step": 7, "data": {"loss": [',
+    b"{}]}}",
+    b'{"event": "metrics", "step": 8, "data": {"loss": 0.2}}, {"event": "done"}',
+    b'{"event": "metrics", "step": 9, "data": {"note": "\xff\xfe invalid utf-8"}}',
+    b'{"a": "unterminated',
+    b'{"}',
+    b"{not json at all",
+    b'{"event": 5}',
+    b'{"event": "alert", "text": "hot"}',
+    b'{"event": "metrics", "step": 10, "data": {"loss": 1e999}}',
+    b'{"event": "metrics", "step": 11, "data": ' + b'{"a": ' * 5000 + b"1" + b"}" * 5001,
+    b'{"event": "done"}',
+]
+
+
+def _per_line(lines: list[bytes]) -> list[Event]:
+    out = []
+    for raw in lines:
+        event = parse_line(raw.decode("utf-8", "replace"), CONTEXT)
+        if event is not None:
+            out.append(event)
+    return out
+
+
+def _chunk(lines: list[bytes]) -> list[Event | MetricLines]:
+    parse = get_plugins().batch_line_parser()
+    assert parse is not None
+    return parse(lines, CONTEXT)
+
+
+def _comparable(events: list[Event]) -> list[tuple[object, ...]]:
+    """Events without their receive time (each parser reads the clock itself); payloads as
+    JSON text so that NaN compares equal to NaN."""
+    return [
+        (e.kind, e.step, e.session, json.dumps(dict(e.payload), sort_keys=True)) for e in events
+    ]
+
+
+def test_chunk_parser_matches_the_line_parser_on_every_kind_of_line() -> None:
+    expected = _per_line(LINES)
+    got = expand(_chunk(LINES))
+    assert _comparable(got) == _comparable(expected)
+    assert len(got) > 10
+    # A "time" field is honoured the same way.
+    assert [e.time for e in got if e.step == 3] == [12.5, 12.5]
+
+
+def test_plain_metrics_lines_are_kept_in_columns() -> None:
+    lines = [
+        json.dumps({"event": "metrics", "step": i, "data": {"loss": 1.0 / (i + 1)}}).encode()
+        for i in range(1000)
+    ]
+    items = _chunk([*lines[:500], PROGRESS, *lines[500:]])
+    assert [type(i).__name__ for i in items] == ["MetricLines", "Event", "MetricLines"]
+    first = items[0]
+    assert isinstance(first, MetricLines)
+    assert len(first) == 500 and first.steps[:3] == [0, 1, 2]
+    assert first.texts[7] == lines[7].decode()
+    assert first.non_finite() == []
+    assert _comparable(expand(items)) == _comparable(
+        _per_line([*lines[:500], PROGRESS, *lines[500:]])
+    )
+
+
+def test_a_value_spread_over_lines_is_never_glued_together() -> None:
+    # Joined naively, these two lines would form one valid object; each alone is invalid.
+    lines = [b'{"event": "metrics", "data": {"loss": [{}', b"{}]}}", b'{"x": 1}, {"y": 2}']
+    assert _chunk(lines) == []
+    assert _per_line(lines) == []
+    strings = [b'{"event": "alert", "text": "a', b'{"}']
+    assert _chunk(strings) == [] == _per_line(strings)
+
+
+def test_non_finite_values_are_found() -> None:
+    lines = [
+        b'{"event": "metrics", "step": 1, "data": {"loss": 0.5}}',
+        b'{"event": "metrics", "step": 2, "data": {"loss": NaN}}',
+        b'{"event": "metrics", "step": 3, "data": {"loss": 0.5, "g": -Infinity}}',
+    ]
+    (item,) = _chunk(lines)
+    assert isinstance(item, MetricLines)
+    assert item.non_finite() == [1, 2]

@@ -1,0 +1,108 @@
+"""``append_batch`` with hot-path metrics in columns records exactly what ``append_events``
+records for the same events, in every store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from backprop_core.events import Event
+from backprop_core.ingest import MetricLines, expand
+from backprop_core.plugins import get_plugins
+from backprop_core.records import RunRecord, RunStatus
+from backprop_core.store import Store
+
+STORES = ["sqlite", "json"]
+
+
+def _lines(start: int, n: int, extra: str = "") -> MetricLines:
+    lines = MetricLines(session=1)
+    for i in range(start, start + n):
+        data: dict[str, float | int] = {"loss": 1.0 / (i + 1), "epoch": i // 10}
+        text = f'{{"event": "metrics", "step": {i}, "data": {json.dumps(data)}{extra}}}'
+        lines.steps.append(i)
+        lines.data.append(data)
+        lines.texts.append(text)
+    lines.times = [100.0 + start] * n
+    return lines
+
+
+def _floats(payload: object) -> object:
+    """Metric values as numbers: the line as printed may say ``1`` where a parsed event holds
+    ``1.0`` (equal values; only their JSON text differs)."""
+    if isinstance(payload, dict):
+        return {k: _floats(v) for k, v in payload.items()}
+    if isinstance(payload, int) and not isinstance(payload, bool):
+        return float(payload)
+    return payload
+
+
+def _mixed_keys() -> MetricLines:
+    data: list[dict[str, float | int]] = [{"loss": 3.0}, {"acc": 1}, {"loss": 2.5, "acc": 0.75}]
+    lines = MetricLines(session=1, times=[350.0] * 3, steps=[200, 201, 202], data=data)
+    lines.texts = [
+        f'{{"event": "metrics", "step": {s}, "data": {json.dumps(d)}}}'
+        for s, d in zip(lines.steps, data)
+    ]
+    return lines
+
+
+def _record(store: Store) -> tuple[object, ...]:
+    run = store.get_run("r1")
+    events = [
+        (
+            e.seq,
+            e.event.kind,
+            e.event.time,
+            e.event.step,
+            e.event.session,
+            _floats(dict(e.event.payload)),
+        )
+        for e in store.events("r1")
+    ]
+    series = {k: store.metric_series("r1", k) for k in store.metric_keys("r1")}
+    return (
+        json.dumps(events, sort_keys=True),
+        {k: (s.steps, s.times, json.dumps(s.values)) for k, s in series.items()},
+        run.last_metrics,
+        run.last_step,
+        run.done,
+        [c.path for c in store.checkpoints("r1")],
+    )
+
+
+@pytest.mark.parametrize("store_name", STORES)
+def test_append_batch_records_what_append_events_records(store_name: str, tmp_path: Path) -> None:
+    nan = MetricLines(session=1, times=[300.0], steps=[None], data=[{"loss": float("nan")}])
+    nan.texts = ['{"event": "metrics", "data": {"loss": NaN}}']
+    batches: list[list[Event | MetricLines]] = [
+        [_lines(0, 50), Event("progress", 150.0, 50, {"step": 50, "total": 100}), _lines(50, 25)],
+        [
+            Event("checkpoint_saved", 200.0, 74, {"step": 74, "path": "ckpt/74.pt"}, session=1),
+            nan,
+            _lines(75, 25, extra=', "note": "x"'),
+            _mixed_keys(),
+            Event("done", 400.0, None, {}, session=1),
+        ],
+    ]
+    columns = get_plugins().store_class(store_name)(tmp_path / "columns")
+    plain = get_plugins().store_class(store_name)(tmp_path / "plain")
+    for store in (columns, plain):
+        store.create_run(RunRecord(id="r1", status=RunStatus.RUNNING, created_at=0.0))
+    for batch in batches:
+        columns.append_batch("r1", batch)
+        plain.append_events("r1", expand(batch))
+    got, expected = _record(columns), _record(plain)
+    assert got == expected
+    assert len(columns.events("r1")) == 107
+    loss = columns.metric_series("r1", "loss")
+    assert len(loss) == 103 and loss.values[75] != loss.values[75]  # NaN kept
+    assert loss.values[-2:] == [3.0, 2.5]
+    assert columns.metric_series("r1", "acc").values == [1.0, 0.75]
+    assert columns.get_run("r1").last_metrics == {"loss": 2.5, "epoch": 9.0, "acc": 0.75}
+    assert columns.events("r1", after_seq=1, limit=1)[0].event.payload == {
+        "step": 1,
+        "data": {"loss": 0.5, "epoch": 0},
+    }
