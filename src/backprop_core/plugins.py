@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pluggy
 
@@ -207,6 +207,17 @@ class PluginManager:
         """Whether the built-in JSON parser is the only ``backprop_parse_line`` plugin."""
         impls = self.pm.hook.backprop_parse_line.get_hookimpls()
         return len(impls) == 1 and impls[0].plugin_name == "json_events"
+
+    def direct_line_parser(self) -> Callable[[str, ParseContext], Event | None] | None:
+        """The built-in JSON parser's own function when it is the only parser plugin (called
+        without the hook machinery on the output hot path), else ``None``."""
+        if not self.only_builtin_parser():
+            return None
+        function = cast(
+            "Callable[..., Event | None]",
+            self.pm.hook.backprop_parse_line.get_hookimpls()[0].function,
+        )
+        return lambda line, context: function(line=line, context=context)
 
     def batch_line_parser(self) -> BatchParser | None:
         """The built-in JSON parser's whole-chunk entry point when it is the only parser

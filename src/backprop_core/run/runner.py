@@ -86,10 +86,9 @@ def _parsing() -> tuple[bool, Any]:
     Any other parser plugin brings back the full hook for every line.
     """
     pm = get_plugins()
-    impls = pm.pm.hook.backprop_parse_line.get_hookimpls()
-    if len(impls) == 1 and impls[0].plugin_name == "json_events":
-        function = impls[0].function
-        return False, lambda line, context: function(line=line, context=context)
+    direct = pm.direct_line_parser()
+    if direct is not None:
+        return False, direct
     return True, pm.line_parser()
 
 
@@ -101,7 +100,7 @@ class Runner:
         self.plugins = get_plugins()
         self.parse_all, self.parser = _parsing()
         # Per-event notifications cost a hook call per line; skip them when nobody listens.
-        self.notify_events = bool(self.plugins.pm.hook.backprop_run_event.get_hookimpls())
+        self.notify_events = self.plugins.has_run_event_listeners()
 
     def run_sessions(
         self,
