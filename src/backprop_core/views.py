@@ -31,6 +31,18 @@ def duration_seconds(run: RunRecord, now: float | None = None) -> float | None:
     return None
 
 
+def human_duration(seconds: float | None, *, unknown: str = "-", sep: str = "") -> str:
+    """``45s``, ``3m05s``, ``2h07m`` (``sep=" "``: ``3m 05s``), for tables and pages."""
+    if seconds is None:
+        return unknown
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{sep}{s % 60:02d}s"
+    return f"{s // 3600}h{sep}{s % 3600 // 60:02d}m"
+
+
 def resolve_path(path: str, run: RunRecord) -> Path:
     """A checkpoint path as the script announced it, resolved against the run's cwd."""
     p = Path(path).expanduser()

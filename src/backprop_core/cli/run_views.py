@@ -17,6 +17,7 @@ from backprop_core.views import (
     checkpoint_view,
     duration_seconds,
     full_run_view,
+    human_duration,
     resolve_path,
     run_view,
 )
@@ -44,14 +45,7 @@ def open_from_options(options: Mapping[str, Any]) -> tuple[Settings, Store]:
 
 
 def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return human_duration(seconds)
 
 
 def format_time(stamp: float | None) -> str:

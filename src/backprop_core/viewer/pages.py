@@ -27,6 +27,7 @@ from backprop_core.viewer.responses import dumps
 from backprop_core.viewer.runs_query import RunsQuery, parse_runs_query, run_query
 from backprop_core.viewer.serialize import run_detail, run_summary
 from backprop_core.viewer.state import viewer_state
+from backprop_core.views import human_duration
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_COMPARE = 12
@@ -39,14 +40,7 @@ def fmt_time(value: float | None) -> str:
 
 
 def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return human_duration(seconds, unknown="—", sep=" ")
 
 
 def fmt_value(value: Any) -> str:
