@@ -62,3 +62,23 @@ def test_malformed_init_and_environment_change_nothing(store_name: str, tmp_path
     run = store.get_run("r1")
     assert (run.name, run.project, run.tags, run.environment) == ("kept", None, {}, {})
     assert len(store.events("r1")) == 2
+
+
+def test_process_start_time_matches_psutil_for_live_processes() -> None:
+    import os
+    import subprocess
+    import sys
+
+    import psutil
+
+    from backprop_core.liveness import TOLERANCE_S, process_start_time
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        for pid in (os.getpid(), child.pid, 1):
+            assert (
+                abs(process_start_time(pid) - psutil.Process(pid).create_time()) < TOLERANCE_S / 10
+            )
+    finally:
+        child.kill()
+        child.wait()

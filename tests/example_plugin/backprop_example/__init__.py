@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
-
-import click
+from typing import TYPE_CHECKING, Any
 
 from backprop_core import (
     MIB,
@@ -18,6 +16,9 @@ from backprop_core import (
     ProbeError,
     hookimpl,
 )
+
+if TYPE_CHECKING:
+    import click
 
 ENV = "BACKPROP_EXAMPLE_GPUS"
 
@@ -69,6 +70,8 @@ def backprop_register_probes() -> list[type[GpuProbe]]:
 
 @hookimpl
 def backprop_register_commands(cli: click.Group) -> None:
+    import click  # only the CLI needs it; training scripts load plugins too
+
     @cli.command("example-hello")
     @click.argument("who", default="world")
     def example_hello(who: str) -> None:
