@@ -6,20 +6,8 @@
 from __future__ import annotations
 
 from backprop_core import hookimpl
-from backprop_core.resources import Availability, GpuProbe, GpuReading
-
-
-class NoGpuProbe(GpuProbe):
-    """Reports zero GPUs without touching any driver."""
-
-    name = "none"
-    priority = 1000
-
-    def available(self) -> Availability:
-        return Availability(True)
-
-    def snapshot(self) -> GpuReading:
-        return GpuReading(gpus=())
+from backprop_core.probing import NoGpuProbe
+from backprop_core.resources import GpuProbe
 
 
 @hookimpl

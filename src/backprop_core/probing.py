@@ -66,7 +66,7 @@ def choose_gpu_probe_noting(
             return probe, tuple(skipped)
         skipped.append(f"{name}: {reason}")
         probe.close()
-    return _NoProbe(), tuple(skipped)
+    return NoGpuProbe(), tuple(skipped)
 
 
 def _availability(probe: GpuProbe) -> str | None:
@@ -78,8 +78,9 @@ def _availability(probe: GpuProbe) -> str | None:
     return None if availability.ok else (availability.reason or "not available")
 
 
-class _NoProbe(GpuProbe):
-    """Used only when no GPU probe is installed at all (even ``none`` disabled)."""
+class NoGpuProbe(GpuProbe):
+    """Zero GPUs, no driver touched: the ``none`` plugin registers it, and the probe choice
+    falls back to it when no GPU probe is installed at all (even ``none`` disabled)."""
 
     name = "none"
     priority = 1000

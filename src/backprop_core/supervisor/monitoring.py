@@ -104,9 +104,7 @@ class MonitorSet:
                 try:
                     monitor.on_output(now)
                 except Exception as exc:
-                    print(
-                        f"backprop: warning: monitor {monitor.name} failed: {exc}", file=sys.stderr
-                    )
+                    _warn(monitor, exc)
 
     def tick(self) -> None:
         if not self.monitors:
