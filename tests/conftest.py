@@ -25,6 +25,7 @@ def isolated_env(
             monkeypatch.delenv(name)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(base / "xdg-config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(base / "xdg-data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(base / "xdg-cache"))
     monkeypatch.setenv("BACKPROP_HOME", str(base / "home"))
     from backprop_core.plugins import reset_plugins
 

@@ -1,29 +1,22 @@
 """Framework adapters (SPEC §5 step 4): pytorch, tensorflow, jax and generic.
 
 ``detect`` reads the script's imports with ``ast`` (never importing anything); ``prepare``
-says how the GPU memory cap is enforced for that framework.
+says how the GPU memory cap is enforced for that framework. The adapters live in
+``backprop_frameworks.adapters``, imported only when a run asks for them.
 """
 
 from __future__ import annotations
 
 from backprop_core import hookimpl
-from backprop_frameworks.adapters import (
-    GenericAdapter,
-    JaxAdapter,
-    PyTorchAdapter,
-    TensorFlowAdapter,
-    imported_modules,
-)
-
-__all__ = [
-    "GenericAdapter",
-    "JaxAdapter",
-    "PyTorchAdapter",
-    "TensorFlowAdapter",
-    "imported_modules",
-]
 
 
 @hookimpl
 def backprop_register_frameworks() -> list[type]:
+    from backprop_frameworks.adapters import (
+        GenericAdapter,
+        JaxAdapter,
+        PyTorchAdapter,
+        TensorFlowAdapter,
+    )
+
     return [PyTorchAdapter, TensorFlowAdapter, JaxAdapter, GenericAdapter]

@@ -9,13 +9,15 @@ Same rules and results as ``parse_line`` on each line, at a fraction of the cost
   lines inside an array: lines holding ``[`` are therefore parsed one by one, and when the
   batch fails or yields a different number of values than lines, every line is parsed alone;
 * plain ``metrics`` events (``{"event": "metrics", "step": <int>, "data": {<numbers>}}``,
-  other keys allowed except ``time``) are collected in columns (``MetricLines``) instead of
-  one ``Event`` each; everything else goes through ``parse_object``.
+  optionally with a numeric ``time``, as the SDK writes them; other keys allowed) are
+  collected in columns (``MetricLines``) instead of one ``Event`` each; everything else goes
+  through ``parse_object``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from itertools import chain, repeat
 from typing import Any
@@ -65,6 +67,7 @@ def _decode(texts: list[str]) -> list[Any]:
 
 _STEP_TYPES = frozenset({int, type(None)})
 _NUMBER_TYPES = frozenset({int, float})
+_TIME_TYPES = frozenset({int, float, type(None)})
 _INT64 = 1 << 63
 
 
@@ -74,18 +77,43 @@ def _steps_fit(steps: list[Any]) -> bool:
     return not ints or (min(ints) >= -_INT64 and max(ints) < _INT64)
 
 
+def _times(values: list[dict[str, Any]], now: float) -> list[float] | None:
+    """Each object's ``time`` (``now`` where it has none), as ``parse_object`` reads it; ``None``
+    when some ``time`` is not a plain finite number (those lines take the general path)."""
+    n = len(values)
+    raw: list[Any] = list(map(dict.get, values, repeat("time", n)))
+    types = set(map(type, raw))
+    if types == {float}:
+        # A finite sum rules out NaN and ±Inf, which makes min and max meaningful.
+        if math.isfinite(sum(raw)) and min(raw) > -1e300 and max(raw) < 1e300:
+            return raw
+        return None
+    if not types <= _TIME_TYPES:
+        return None
+    out: list[float] = []
+    for t in raw:
+        if t is None:
+            out.append(now)
+        elif -1e300 < t < 1e300:
+            out.append(float(t))
+        else:
+            return None
+    return out
+
+
 def _all_plain(
-    values: list[Any], may_have_time: bool
-) -> tuple[list[int | None], list[dict[str, Any]]] | None:
-    """(steps, data) when every value is a plain metrics object, checked a column at a time.
-    ``may_have_time=False``: the text shows no object can have a ``time`` key."""
+    values: list[Any], may_have_time: bool, now: float
+) -> tuple[list[int | None], list[dict[str, Any]], list[float]] | None:
+    """(steps, data, times) when every value is a plain metrics object, checked a column at a
+    time. ``may_have_time=False``: the text shows no object can have a ``time`` key."""
     # map() over C functions: no Python bytecode per line.
     if set(map(type, values)) != {dict}:
         return None
     n = len(values)
     if list(map(dict.get, values, repeat("event", n))).count("metrics") != n:
         return None
-    if may_have_time and any(map(dict.__contains__, values, repeat("time", n))):
+    times = _times(values, now) if may_have_time else [now] * n
+    if times is None:
         return None
     steps: list[Any] = list(map(dict.get, values, repeat("step", n)))
     step_types = set(map(type, steps))
@@ -102,7 +130,18 @@ def _all_plain(
         return None
     if int in types and not all(-1e300 < x < 1e300 for d in data for x in d.values()):
         return None
-    return steps, data
+    return steps, data, times
+
+
+def _plain_time(obj: dict[str, Any], now: float) -> float | None:
+    """One object's ``time`` as ``parse_object`` reads it, ``None`` if it is not plain."""
+    t = obj.get("time")
+    if t is None:
+        return None if "time" in obj else now
+    tt = type(t)
+    if (tt is float or tt is int) and -1e300 < t < 1e300:
+        return float(t)
+    return None
 
 
 def parse_lines(
@@ -122,18 +161,19 @@ def parse_lines(
     session = context.session
     # A "time" key shows in the text as such, or escaped (\u0074ime).
     may_have_time = '"time"' in joined or "\\u" in joined
-    plain = _all_plain(values, may_have_time) if values else None
+    plain = _all_plain(values, may_have_time, now) if values else None
     if plain is not None:  # the usual chunk: metrics lines only
-        steps, datas = plain
-        return [MetricLines(session, [now] * len(steps), steps, datas, texts)]
+        steps, datas, times = plain
+        return [MetricLines(session, times, steps, datas, texts)]
     out: list[Event | MetricLines] = []
     run: MetricLines | None = None
     for text, obj in zip(texts, values):
         if type(obj) is not dict:
             continue
         kind = obj.get("event")
-        if kind == "metrics" and "time" not in obj:
-            # The plain form: an int (or no) step, numbers only in "data".
+        t = _plain_time(obj, now) if kind == "metrics" else None
+        if t is not None:
+            # The plain form: an int (or no) step, numbers only in "data", a plain time.
             step = obj.get("step")
             data: Any = obj.get("data")
             plain_one = (step is None or (type(step) is int and -_INT64 <= step < _INT64)) and (
@@ -149,6 +189,7 @@ def parse_lines(
                 if run is None:
                     run = MetricLines(session)
                     out.append(run)
+                run.times.append(t)
                 run.steps.append(step)
                 run.data.append(data)
                 run.texts.append(text)
@@ -160,7 +201,4 @@ def parse_lines(
         if event is not None:
             run = None
             out.append(event)
-    for item in out:
-        if isinstance(item, MetricLines):
-            item.times = [now] * len(item.steps)
     return out

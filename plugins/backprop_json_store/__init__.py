@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from backprop_core import hookimpl
-from backprop_core.store import Store
+
+if TYPE_CHECKING:
+    from backprop_core.store import Store
 
 
 @hookimpl

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from backprop_core import hookimpl
-from backprop_core.launch import Launcher, LaunchSpec
 
-
-class LocalLauncher(Launcher):
-    """Supervises the session in this process (SPEC §5 steps 4-6)."""
-
-    name = "local"
-
-    def launch(self, spec: LaunchSpec, context: Any) -> Any:
-        from backprop_core.supervisor import SessionContext, Supervisor
-
-        if not isinstance(context, SessionContext) or context.spec is not spec:
-            raise TypeError("the local launcher needs the SessionContext built for this spec")
-        return Supervisor(context).run()
+if TYPE_CHECKING:
+    from backprop_core.launch import Launcher
 
 
 @hookimpl
 def backprop_register_launchers() -> list[type[Launcher]]:
+    from backprop_local.launcher import LocalLauncher
+
     return [LocalLauncher]

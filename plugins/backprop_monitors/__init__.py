@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from backprop_core import hookimpl
-from backprop_core.launch import Monitor
-from backprop_monitors.nan import NanMonitor
-from backprop_monitors.stall import StallMonitor
+from typing import TYPE_CHECKING
 
-__all__ = ["NanMonitor", "StallMonitor"]
+from backprop_core import hookimpl
+
+if TYPE_CHECKING:
+    from backprop_core.launch import Monitor
 
 
 @hookimpl
 def backprop_register_monitors() -> list[type[Monitor]]:
+    from backprop_monitors.nan import NanMonitor
+    from backprop_monitors.stall import StallMonitor
+
     return [NanMonitor, StallMonitor]

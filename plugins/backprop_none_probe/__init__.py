@@ -5,11 +5,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from backprop_core import hookimpl
-from backprop_core.probing import NoGpuProbe
-from backprop_core.resources import GpuProbe
+
+if TYPE_CHECKING:
+    from backprop_core.resources import GpuProbe
 
 
 @hookimpl
 def backprop_register_probes() -> list[type[GpuProbe]]:
+    from backprop_core.probing import NoGpuProbe
+
     return [NoGpuProbe]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backprop_core.resources import GIB, MIB
+from backprop_core.units import GIB, MIB
 
 
 def gib(n_bytes: int) -> str:

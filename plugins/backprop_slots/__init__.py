@@ -5,13 +5,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from backprop_core import hookimpl
-from backprop_core.admission import AdmissionRequest, Verdict, Vote
-from backprop_core.resources import Snapshot
-from backprop_core.settings.model import Settings
+
+if TYPE_CHECKING:
+    from backprop_core.admission import AdmissionRequest, Vote
+    from backprop_core.resources import Snapshot
+    from backprop_core.settings.model import Settings
 
 
 def vote(request: AdmissionRequest, settings: Settings) -> Vote:
+    from backprop_core.admission import Verdict, Vote
+
     limit = settings.max_parallel
     used = request.active_runs
     reason = f"{used} of {limit} parallel slots in use"

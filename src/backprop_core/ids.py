@@ -7,8 +7,8 @@ differ with overwhelming probability; stores still refuse a duplicate id
 
 from __future__ import annotations
 
+import os
 import re
-import secrets
 import time
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -19,7 +19,13 @@ _ID_SHAPE = re.compile(r"^\d{8}-\d{6}-[0-9a-z]{4,}$")
 def new_run_id(now: float | None = None) -> str:
     """A new id for a run created at ``now`` (unix seconds, default: now), in UTC."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(time.time() if now is None else now))
-    suffix = "".join(secrets.choice(_ALPHABET) for _ in range(SUFFIX_LENGTH))
+    # os.urandom rather than ``secrets``: the same CSPRNG without importing OpenSSL's hashlib
+    # (~4 ms on the SDK's start-up path). 64 random bits modulo 36**4 has no visible bias.
+    number = int.from_bytes(os.urandom(8), "big")
+    suffix = ""
+    for _ in range(SUFFIX_LENGTH):
+        number, digit = divmod(number, len(_ALPHABET))
+        suffix += _ALPHABET[digit]
     return f"{stamp}-{suffix}"
 
 

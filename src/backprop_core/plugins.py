@@ -12,13 +12,13 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pluggy
 
 from backprop_core import hookspecs
 from backprop_core.errors import PluginError, UsageError
+from backprop_core.plugin_index import PluginEntry, plugin_entries
 
 if TYPE_CHECKING:
     import click
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
     BatchParser = Callable[[list[bytes], ParseContext], list[Event | MetricLines]]
 
-GROUP = "backprop"
 T = TypeVar("T")
 
 
@@ -56,14 +55,12 @@ def _split_env(name: str) -> set[str] | None:
     return {part.strip() for part in raw.split(",") if part.strip()}
 
 
-def _entry_points() -> Sequence[metadata.EntryPoint]:
-    if sys.version_info >= (3, 10):
-        return list(metadata.entry_points(group=GROUP))
-    return list(metadata.entry_points().get(GROUP, ()))  # pragma: no cover - py3.9
-
-
 def _warn(message: str) -> None:
     print(f"backprop: warning: {message}", file=sys.stderr)
+
+
+class _StaleIndex(Exception):
+    """A plugin from the cached index failed to load; the index is rebuilt before judging it."""
 
 
 class PluginManager:
@@ -79,16 +76,28 @@ class PluginManager:
 
     # loading -------------------------------------------------------------------------------
     def _load_entry_points(self) -> None:
+        entries, cached = plugin_entries()
+        if cached:
+            try:
+                self._load(entries, retry_on_error=True)
+                return
+            except _StaleIndex:
+                # A cached entry no longer imports: rebuild from the real metadata and retry.
+                for name in list(self._dists):
+                    self.unregister(name)
+                self.load_errors.clear()
+                entries, _ = plugin_entries(refresh=True)
+        self._load(entries, retry_on_error=False)
+
+    def _load(self, entries: Sequence[PluginEntry], *, retry_on_error: bool) -> None:
         allow = _split_env("BACKPROP_LOAD_PLUGINS")
         deny = _split_env("BACKPROP_DISABLE_PLUGINS") or set()
         strict = os.environ.get("BACKPROP_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
         seen: dict[str, str] = {}
-        for ep in _entry_points():
+        for ep in entries:
             if (allow is not None and ep.name not in allow) or ep.name in deny:
                 continue
-            dist = getattr(ep, "dist", None)
-            dist_name = dist.metadata["Name"] if dist is not None else None
-            dist_version = dist.version if dist is not None else None
+            dist_name = ep.distribution
             if ep.name in seen:
                 if seen[ep.name] == dist_name:
                     continue  # the same distribution seen twice on sys.path
@@ -100,6 +109,8 @@ class PluginManager:
             try:
                 module = ep.load()
             except Exception as exc:
+                if retry_on_error:
+                    raise _StaleIndex from exc
                 message = (
                     f"plugin '{ep.name}' from {dist_name or 'unknown distribution'} failed to "
                     f"load: {type(exc).__name__}: {exc}"
@@ -109,7 +120,7 @@ class PluginManager:
                 self.load_errors.append(message)
                 _warn(message + " (skipped)")
                 continue
-            self.register(module, ep.name, dist_name, dist_version)
+            self.register(module, ep.name, dist_name, ep.version)
         self.check_pending()
 
     def register(

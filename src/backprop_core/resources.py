@@ -12,8 +12,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-MIB = 1024 * 1024
-GIB = 1024 * MIB
+from backprop_core.units import GIB as GIB
+from backprop_core.units import MIB as MIB
 
 
 @dataclass(frozen=True)

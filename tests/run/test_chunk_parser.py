@@ -18,6 +18,13 @@ LINES: list[bytes] = [
     b'  {"event": "metrics", "data": {"loss": 0.25}}  \r',
     b'{"event": "metrics", "step": 3, "time": 12.5, "data": {"loss": 0.1}}',
     b'{"event": "metrics", "step": 3, "\\u0074ime": 12.5, "data": {"loss": 0.1}}',
+    b'{"event": "metrics", "step": 3, "time": 13, "data": {"loss": 0.1}}',
+    b'{"event": "metrics", "step": 3, "time": 1e999, "data": {"loss": 0.1}}',
+    b'{"event": "metrics", "step": 3, "time": NaN, "data": {"loss": 0.1}}',
+    b'{"event": "metrics", "step": 3, "time": true, "data": {"loss": 0.1}}',
+    b'{"event": "metrics", "step": 3, "time": null, "data": {"loss": 0.1}}',
+    b'{"event": "metrics", "step": 3, "time": "noon", "data": {"loss": 0.1}}',
+    b'{"event": "metrics", "step": 3, "time": 1' + b"0" * 400 + b', "data": {"loss": 0.1}}',
     b'{"event": "metrics", "step": 4, "data": {"loss": "0.3", "ok": true, "n": null}}',
     b'{"event": "metrics", "step": 4.0, "data": {"loss": 0.3}}',
     b'{"event": "metrics", "step": true, "data": {"loss": 0.3}}',
@@ -69,8 +76,11 @@ def test_chunk_parser_matches_the_line_parser_on_every_kind_of_line() -> None:
     got = expand(_chunk(LINES))
     assert _comparable(got) == _comparable(expected)
     assert len(got) > 10
-    # A "time" field is honoured the same way.
-    assert [e.time for e in got if e.step == 3] == [12.5, 12.5]
+    # A "time" field is honoured the same way; one that is not a finite number means "now".
+    times = [e.time for e in got if e.step == 3]
+    assert times[:3] == [12.5, 12.5, 13.0]
+    assert all(t > 1e9 for t in times[3:])
+    assert [e.time for e in expected if e.step == 3][:3] == times[:3]
 
 
 def test_plain_metrics_lines_are_kept_in_columns() -> None:
@@ -88,6 +98,21 @@ def test_plain_metrics_lines_are_kept_in_columns() -> None:
     assert _comparable(expand(items)) == _comparable(
         _per_line([*lines[:500], PROGRESS, *lines[500:]])
     )
+
+
+def test_sdk_lines_with_their_own_time_stay_in_columns() -> None:
+    from backprop_core.sdk.writer import _line  # exactly what the SDK writes on the pipe
+
+    records = [
+        ("metrics", 1_700_000_000.0 + i / 10, i, {"loss": 1.0 / (i + 1)}) for i in range(300)
+    ]
+    lines = [_line(*r).encode() for r in records]
+    for mixed in (lines, [*lines[:100], PROGRESS, *lines[100:]]):
+        items = _chunk(mixed)
+        runs = [i for i in items if isinstance(i, MetricLines)]
+        assert sum(map(len, runs)) == 300
+        assert [t for r in runs for t in r.times] == [r[1] for r in records]
+        assert _comparable(expand(items)) == _comparable(_per_line(mixed))
 
 
 def test_a_value_spread_over_lines_is_never_glued_together() -> None:

@@ -18,7 +18,12 @@ from backprop_core.resources import GIB, GpuInfo, HostInfo, Snapshot
 from backprop_core.settings.model import Settings
 from backprop_core.slots import Locks, Ticket, take
 from backprop_core.supervisor.pausing import PauseGovernor
-from backprop_frameworks import JaxAdapter, PyTorchAdapter, TensorFlowAdapter, imported_modules
+from backprop_frameworks.adapters import (
+    JaxAdapter,
+    PyTorchAdapter,
+    TensorFlowAdapter,
+    imported_modules,
+)
 from backprop_json_events import parse_line
 from backprop_slots import vote
 

@@ -9,7 +9,8 @@ from backprop_core.events import Event
 from backprop_core.plugins import get_plugins
 from backprop_core.records import RunStatus
 from backprop_core.settings import Settings
-from backprop_monitors import NanMonitor, StallMonitor
+from backprop_monitors.nan import NanMonitor
+from backprop_monitors.stall import StallMonitor
 
 
 def settings(tmp_path: Path, **monitors: object) -> Settings:

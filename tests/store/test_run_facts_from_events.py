@@ -71,7 +71,7 @@ def test_process_start_time_matches_psutil_for_live_processes() -> None:
 
     import psutil
 
-    from backprop_core.liveness import TOLERANCE_S, process_start_time
+    from backprop_core.process_identity import TOLERANCE_S, process_start_time
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:

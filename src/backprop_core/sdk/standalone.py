@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 from collections.abc import Mapping
@@ -37,7 +36,7 @@ class StandaloneBackend:
         tags: Mapping[str, Any] | None,
     ) -> StandaloneBackend:
         from backprop_core.ids import new_run_id
-        from backprop_core.liveness import process_start_time
+        from backprop_core.process_identity import hostname, process_start_time
         from backprop_core.records import RunRecord, RunStatus, SessionRecord
         from backprop_core.settings import resolve_settings
         from backprop_core.storage import open_store
@@ -77,7 +76,7 @@ class StandaloneBackend:
                 # This process supervises itself: liveness checks see it die if it is killed.
                 supervisor_pid=pid,
                 supervisor_started=started,
-                host=socket.gethostname(),
+                host=hostname(),
             )
         )
         return cls(settings, store, record.id)

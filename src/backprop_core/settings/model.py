@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backprop_core.resources import GIB
+from backprop_core.units import GIB
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 

@@ -6,7 +6,6 @@ what is wrong, what is allowed, and "did you mean" for misspelled keys.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -25,6 +24,8 @@ def _suggest(key: str, allowed: list[str]) -> str | None:
     lowered = {a.lower(): a for a in allowed}
     if key.lower() in lowered:
         return lowered[key.lower()]
+    import difflib  # only when a key is wrong
+
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
     return close[0] if close else None
 

@@ -14,7 +14,8 @@ import threading
 import time
 from typing import TextIO
 
-from backprop_core.resources import MIB, Snapshot
+from backprop_core.resources import Snapshot
+from backprop_core.units import MIB
 
 
 def format_duration(seconds: float) -> str:

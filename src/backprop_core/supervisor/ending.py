@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import signal
-import socket
 import time
 from dataclasses import dataclass, field
 
 import psutil
 
+from backprop_core.process_identity import hostname
 from backprop_core.records import PauseRecord, RunStatus, SessionRecord
 from backprop_core.supervisor.context import SessionContext
 from backprop_core.supervisor.output import StreamReader
@@ -98,7 +98,7 @@ def record_start(ctx: SessionContext, pid: int, started_at: float) -> None:
             pid_started=pid_started,
             supervisor_pid=me.pid,
             supervisor_started=me.create_time(),
-            host=socket.gethostname(),
+            host=hostname(),
             gpus=list(ctx.gpu_labels),
             resumed_from=spec.resume_from,
         )

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from backprop_core.resources import GIB, Snapshot
+from backprop_core.resources import Snapshot
 from backprop_core.settings.model import Settings
+from backprop_core.units import GIB
 
 
 class PauseGovernor:
