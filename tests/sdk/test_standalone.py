@@ -156,6 +156,40 @@ def test_uncaught_exception_marks_the_run_failed_and_keeps_its_metrics(tmp_path:
     assert st.sessions(run.id)[0].status == RunStatus.FAILED
 
 
+@pytest.mark.parametrize(
+    ("ending", "code", "status", "reason"),
+    [
+        ("sys.exit(3)", 3, RunStatus.FAILED, "exited with status 3"),
+        ("sys.exit('bad data')", 1, RunStatus.FAILED, "exited with status 1: bad data"),
+        ("argparse.ArgumentParser().parse_args(['--nope'])", 2, RunStatus.FAILED,
+         "exited with status 2"),
+        ("sys.exit(0)", 0, RunStatus.COMPLETED, None),
+        ("sys.exit()", 0, RunStatus.COMPLETED, None),
+        ("threading.Thread(target=sys.exit, args=(4,)).start()", 0, RunStatus.COMPLETED, None),
+    ],
+)  # fmt: skip
+def test_sys_exit_status_decides_between_completed_and_failed(
+    tmp_path: Path, ending: str, code: int, status: RunStatus, reason: str | None
+) -> None:
+    script = write_script(
+        tmp_path,
+        f"""
+        import argparse, sys, threading
+        import backprop_core as bp
+        bp.init()
+        bp.log({{"loss": 1.0}}, step=1)
+        {ending}
+        """,
+    )
+    result = run_script(script)
+    assert result.returncode == code, result.stderr
+    st = store()
+    run = only_run(st)
+    assert run.status == status
+    assert run.reason == reason
+    assert st.metric_series(run.id, "loss").values == [1.0]
+
+
 def test_context_manager_finishes_the_run(tmp_path: Path) -> None:
     script = write_script(
         tmp_path,

@@ -14,7 +14,11 @@ Signals (installed by ``init`` from the main thread, for SIGTERM and SIGINT):
 An uncaught exception (``sys.excepthook``, chained) marks a standalone run ``failed``
 (``interrupted`` for ``KeyboardInterrupt``); at interpreter exit (``atexit``) whatever is still
 buffered is delivered and a standalone run still open is marked ``completed`` (or
-``interrupted`` after a signal).
+``interrupted`` after a signal, or ``failed`` after ``sys.exit`` with a non-zero status).
+
+An exit hook cannot see the process's exit status, so ``sys.exit`` is wrapped (chained with any
+earlier wrapper) to remember the status the main thread last asked for; ``argparse`` errors go
+through it too. A bare ``raise SystemExit(1)`` bypasses it and is recorded as ``completed``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,29 @@ _installed = False
 _previous_excepthook: Callable[..., Any] | None = None
 _previous_handlers: dict[int, Any] = {}
 _signalled: list[int] = []
+#: Statuses the main thread passed to ``sys.exit``, last one last.
+_exit_statuses: list[object] = []
+_previous_exit: Callable[..., Any] | None = None
+
+
+def _exit(status: object = None, /) -> Any:
+    if threading.current_thread() is threading.main_thread():
+        _exit_statuses.append(status)
+    (_previous_exit or _raise_system_exit)(status)
+
+
+def _raise_system_exit(status: object = None) -> Any:
+    raise SystemExit(status)
+
+
+def exit_failure(status: object) -> str | None:
+    """The reason a run failed when the script exits with ``status``; ``None`` for success
+    (``None`` and ``0``, as the interpreter reads them)."""
+    if status is None or status == 0:
+        return None
+    if isinstance(status, int):
+        return f"exited with status {status}"
+    return f"exited with status 1: {status}"
 
 
 def _handle_signal(signum: int, frame: FrameType | None) -> None:
@@ -77,13 +104,17 @@ def _at_exit() -> None:
     if _signalled:
         name = signal.Signals(_signalled[0]).name
         run.finish("interrupted", f"stopped by {name}")
+        return
+    failure = exit_failure(_exit_statuses[-1]) if _exit_statuses else None
+    if failure is not None and not run.supervised:
+        run.finish("failed", failure)
     else:
         run.finish()
 
 
 def install(current: Callable[[], Run | None]) -> None:
     """Install the hooks once per process; ``current`` returns the active run."""
-    global _current, _installed, _previous_excepthook, _pid
+    global _current, _installed, _previous_excepthook, _previous_exit, _pid
     _current = current
     _pid = os.getpid()
     if _installed:
@@ -92,6 +123,8 @@ def install(current: Callable[[], Run | None]) -> None:
     atexit.register(_at_exit)
     _previous_excepthook = sys.excepthook
     sys.excepthook = _excepthook
+    _previous_exit = sys.exit
+    sys.exit = _exit
     if threading.current_thread() is not threading.main_thread():
         return  # signal handlers can only be set from the main thread
     for signum in STOP_SIGNALS:
