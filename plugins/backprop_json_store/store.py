@@ -38,7 +38,7 @@ from backprop_core.records import (
     session_to_dict,
 )
 from backprop_core.series import downsample
-from backprop_core.store import DuplicateRun, Store, check_run_id
+from backprop_core.store import RESOLVE_HINT, DuplicateRun, Store, check_run_id
 from backprop_core.store_files import (
     atomic_write,
     check_folder_writable,
@@ -197,16 +197,18 @@ class JsonStore(Store):
         return sorted(runs, key=lambda r: (r["created_at"], r["id"]), reverse=True)
 
     def resolve(self, ref: str) -> RunRecord:
+        if not ref:
+            raise RunNotFound("no run matches an empty reference", hint=RESOLVE_HINT)
         runs = self._snapshot()["runs"]
         if ref in runs:
             return run_from_dict(copy.deepcopy(runs[ref]))
-        found = [r for i, r in runs.items() if i.startswith(ref)] or [
-            r for r in runs.values() if r.get("name") == ref
-        ]
+        found = (
+            [r for i, r in runs.items() if i.startswith(ref)]
+            or [r for r in runs.values() if r.get("name") == ref]
+            or [r for i, r in runs.items() if "-" not in ref and i.endswith("-" + ref)]
+        )
         if not found:
-            raise RunNotFound(
-                f"no run matches '{ref}'", hint="give a run id, a unique prefix or a name"
-            )
+            raise RunNotFound(f"no run matches '{ref}'", hint=RESOLVE_HINT)
         if len(found) > 1:
             raise AmbiguousRun(ref, [r["id"] for r in self._newest_first(found)])
         return run_from_dict(copy.deepcopy(found[0]))

@@ -31,7 +31,7 @@ from backprop_core.records import (
     session_from_dict,
     session_to_dict,
 )
-from backprop_core.store import DuplicateRun, Store, check_run_id
+from backprop_core.store import RESOLVE_HINT, DuplicateRun, Store, check_run_id
 from backprop_core.store_files import check_folder_writable
 from backprop_sqlite.connection import DB_NAME, open_connection, store_error
 from backprop_sqlite.event_rows import insert_lines
@@ -151,6 +151,8 @@ class SqliteStore(Store):
         return run_from_dict(json.loads(rows[0][0]))
 
     def resolve(self, ref: str) -> RunRecord:
+        if not ref:
+            raise RunNotFound("no run matches an empty reference", hint=RESOLVE_HINT)
         rows = self._read("SELECT record FROM runs WHERE id = ?", (ref,))
         if not rows:
             escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -164,10 +166,14 @@ class SqliteStore(Store):
                     "SELECT record FROM runs WHERE name = ? ORDER BY created_at DESC, id DESC",
                     (ref,),
                 )
+            if not rows and "-" not in ref:
+                rows = self._read(
+                    "SELECT record FROM runs WHERE substr(id, -?) = ?"
+                    " AND substr(id, -? - 1, 1) = '-' ORDER BY created_at DESC, id DESC",
+                    (len(ref), ref, len(ref)),
+                )
         if not rows:
-            raise RunNotFound(
-                f"no run matches '{ref}'", hint="give a run id, a unique prefix or a name"
-            )
+            raise RunNotFound(f"no run matches '{ref}'", hint=RESOLVE_HINT)
         if len(rows) > 1:
             raise AmbiguousRun(ref, [json.loads(r[0])["id"] for r in rows])
         return run_from_dict(json.loads(rows[0][0]))

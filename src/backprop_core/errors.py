@@ -71,13 +71,13 @@ class StoreCorrupt(StoreError):
 
 
 class RunNotFound(BackpropError):
-    """No run matches the given id, prefix or name."""
+    """No run matches the given id, prefix, name or suffix."""
 
     exit_code = 2
 
 
 class AmbiguousRun(BackpropError):
-    """A prefix or name matches several runs; ``candidates`` lists their ids."""
+    """A prefix, name or suffix matches several runs; ``candidates`` lists their ids."""
 
     exit_code = 2
 

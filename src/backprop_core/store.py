@@ -25,6 +25,9 @@ from backprop_core.records import (
     StoredEvent,
 )
 
+#: What ``resolve`` accepts, for ``RunNotFound``'s hint.
+RESOLVE_HINT = "give a run id, a unique id prefix or suffix, or a run name (see `backprop list`)"
+
 
 class DuplicateRun(StoreError):
     """``create_run`` was given an id that already exists."""
@@ -101,7 +104,9 @@ class Store(ABC):
 
     @abstractmethod
     def resolve(self, ref: str) -> RunRecord:
-        """A run by full id, unique id prefix, or unique name.
+        """A run by full id, unique id prefix, unique name, or unique random suffix (the
+        part after the last ``-``, e.g. ``ztkc`` for ``20261123-202536-ztkc``), tried in
+        that order: the first kind that matches anything decides.
 
         ``RunNotFound`` when nothing matches, ``AmbiguousRun`` listing candidates otherwise.
         """

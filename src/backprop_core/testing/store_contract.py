@@ -149,6 +149,25 @@ class StoreContract:
         with pytest.raises(RunNotFound):
             store.resolve("gamma")
 
+    def test_resolve_by_random_suffix(self, store: Store) -> None:
+        store.create_run(make_run("20260101-000000-abcd", T0, name="alpha"))
+        store.create_run(make_run("20260101-000001-wxyz", T0 + 1))
+        store.create_run(make_run("20260101-000002-xwxyz", T0 + 2))
+        store.create_run(make_run("20260102-000000-qq11", T0 + 3, name="abcd"))
+        assert store.resolve("wxyz").id == "20260101-000001-wxyz"  # a whole part, not any tail
+        assert store.resolve("xwxyz").id == "20260101-000002-xwxyz"
+        assert store.resolve("qq11").name == "abcd"
+        # A name is tried before a suffix: "abcd" is a run's name and another run's suffix.
+        assert store.resolve("abcd").id == "20260102-000000-qq11"
+        with pytest.raises(RunNotFound):
+            store.resolve("xyz")
+        with pytest.raises(RunNotFound):
+            store.resolve("")
+        store.create_run(make_run("20260103-000000-qq11", T0 + 4))
+        with pytest.raises(AmbiguousRun) as info:
+            store.resolve("qq11")
+        assert info.value.candidates == ["20260103-000000-qq11", "20260102-000000-qq11"]
+
     def test_resolve_prefix_treats_wildcards_literally(self, store: Store) -> None:
         store.create_run(make_run("a_b"))
         store.create_run(make_run("axb"))

@@ -20,7 +20,10 @@ def _param(
 
 
 _RUN_ID = _param(
-    "run_id", "Full run id, unique id prefix or unique name.", {"type": "string"}, "path"
+    "run_id",
+    "Full run id, unique id prefix, unique name or unique random suffix.",
+    {"type": "string"},
+    "path",
 )
 _ERROR = {"description": 'Error: {"error": {"status", "message", "hint"}}'}
 _ERRORS = {"404": _ERROR, "409": _ERROR, "422": _ERROR, "503": _ERROR}
