@@ -59,14 +59,21 @@ def cache_file() -> Path:
 
 def fingerprint(path: list[str] | None = None) -> str:
     """Every distribution's metadata folder on ``path`` (default ``sys.path``): its folder,
-    name and modification time, one per line. Kept as text (a few kB) rather than hashed so
+    name and modification time, one per line (a zip file on the path: its own time). Kept as text (a few kB) rather than hashed so
     that no hashing module is imported on the start-up path."""
     lines: list[str] = []
     for entry in sys.path if path is None else path:
         try:
             scan = os.scandir(entry or ".")
+        except NotADirectoryError:
+            # A zip or egg on sys.path: its metadata is inside, so the file itself is the key.
+            try:
+                lines.append(f"{os.path.abspath(entry)} {os.stat(entry).st_mtime_ns}")
+            except OSError:
+                pass
+            continue
         except OSError:
-            continue  # missing folders and zip files hold no plugins we could index cheaply
+            continue  # a missing folder holds nothing
         found: list[str] = []
         with scan:
             for item in scan:

@@ -137,3 +137,19 @@ def test_the_cache_can_be_turned_off() -> None:
     assert result.returncode == 0
     assert "example" in plugin_names(result.stdout)
     assert not cache_file().exists()
+
+
+def test_fingerprint_follows_metadata_folders_and_zip_files(tmp_path: Path) -> None:
+    site, archive = tmp_path / "site", tmp_path / "plugins.zip"
+    site.mkdir()
+    archive.write_bytes(b"PK\x05\x06" + b"\0" * 18)  # an empty zip archive
+    path = [str(site), str(archive), str(tmp_path / "missing")]
+    before = fingerprint(path)
+    assert fingerprint(path) == before
+    (site / "unrelated.txt").write_text("x", encoding="utf-8")
+    assert fingerprint(path) == before  # only metadata folders count
+    make_dist(site, "backprop-late", "backprop_late", "", "late")
+    after_install = fingerprint(path)
+    assert after_install != before
+    os.utime(archive, ns=(1, 1))
+    assert fingerprint(path) != after_install
