@@ -59,8 +59,8 @@ def cache_file() -> Path:
 
 def fingerprint(path: list[str] | None = None) -> str:
     """Every distribution's metadata folder on ``path`` (default ``sys.path``): its folder,
-    name and modification time, one per line (a zip file on the path: its own time). Kept as text (a few kB) rather than hashed so
-    that no hashing module is imported on the start-up path."""
+    name and modification time, one per line (a zip file on the path: its own time). Kept as
+    text (a few kB) rather than hashed so that no hashing module is imported at start-up."""
     lines: list[str] = []
     for entry in sys.path if path is None else path:
         try:
