@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from backprop_core.errors import ProbeError
+from backprop_core.process_identity import hostname
 from backprop_core.resources import HostInfo, HostProbe
 
 MEMINFO = "/proc/meminfo"
@@ -26,7 +27,7 @@ class LocalHostProbe(HostProbe):
     def snapshot(self) -> HostInfo:
         total, available = _memory()
         return HostInfo(
-            hostname=_hostname(),
+            hostname=hostname(),
             cpu_count=os.cpu_count() or 1,
             load_1m=_load_1m(),
             ram_total_bytes=total,
@@ -66,14 +67,6 @@ def _meminfo(path: str) -> tuple[int, int] | None:
     if len(found) != 2:
         return None
     return found["MemTotal"], found["MemAvailable"]
-
-
-def _hostname() -> str:
-    if hasattr(os, "uname"):
-        return os.uname().nodename  # free, where importing socket or platform is not
-    import socket  # pragma: no cover - Windows
-
-    return socket.gethostname()
 
 
 def _load_1m() -> float | None:

@@ -20,7 +20,7 @@ import json
 import math
 import time
 from itertools import chain, repeat
-from typing import Any
+from typing import Any, cast
 
 from backprop_core.events import Event, ParseContext
 from backprop_core.ingest import MetricLines
@@ -67,7 +67,6 @@ def _decode(texts: list[str]) -> list[Any]:
 
 _STEP_TYPES = frozenset({int, type(None)})
 _NUMBER_TYPES = frozenset({int, float})
-_TIME_TYPES = frozenset({int, float, type(None)})
 _INT64 = 1 << 63
 
 
@@ -77,28 +76,27 @@ def _steps_fit(steps: list[Any]) -> bool:
     return not ints or (min(ints) >= -_INT64 and max(ints) < _INT64)
 
 
+def _time_value(t: Any, now: float) -> float | None:
+    """A ``time`` field as ``parse_object`` reads it (absent or null: ``now``), or ``None``
+    when it is not a plain finite number (such lines take the general path)."""
+    if t is None:
+        return now
+    tt = type(t)
+    if (tt is float or tt is int) and -1e300 < t < 1e300:
+        return float(t)
+    return None
+
+
 def _times(values: list[dict[str, Any]], now: float) -> list[float] | None:
-    """Each object's ``time`` (``now`` where it has none), as ``parse_object`` reads it; ``None``
-    when some ``time`` is not a plain finite number (those lines take the general path)."""
-    n = len(values)
-    raw: list[Any] = list(map(dict.get, values, repeat("time", n)))
-    types = set(map(type, raw))
-    if types == {float}:
+    """Each object's ``time`` (see ``_time_value``); ``None`` if any of them is not plain."""
+    raw: list[Any] = list(map(dict.get, values, repeat("time", len(values))))
+    if set(map(type, raw)) == {float}:
         # A finite sum rules out NaN and ±Inf, which makes min and max meaningful.
         if math.isfinite(sum(raw)) and min(raw) > -1e300 and max(raw) < 1e300:
             return raw
         return None
-    if not types <= _TIME_TYPES:
-        return None
-    out: list[float] = []
-    for t in raw:
-        if t is None:
-            out.append(now)
-        elif -1e300 < t < 1e300:
-            out.append(float(t))
-        else:
-            return None
-    return out
+    out = [_time_value(t, now) for t in raw]
+    return None if None in out else cast("list[float]", out)
 
 
 def _all_plain(
@@ -133,17 +131,6 @@ def _all_plain(
     return steps, data, times
 
 
-def _plain_time(obj: dict[str, Any], now: float) -> float | None:
-    """One object's ``time`` as ``parse_object`` reads it, ``None`` if it is not plain."""
-    t = obj.get("time")
-    if t is None:
-        return None if "time" in obj else now
-    tt = type(t)
-    if (tt is float or tt is int) and -1e300 < t < 1e300:
-        return float(t)
-    return None
-
-
 def parse_lines(
     lines: list[bytes], context: ParseContext, now: float | None = None
 ) -> list[Event | MetricLines]:
@@ -171,7 +158,7 @@ def parse_lines(
         if type(obj) is not dict:
             continue
         kind = obj.get("event")
-        t = _plain_time(obj, now) if kind == "metrics" else None
+        t = _time_value(obj.get("time"), now) if kind == "metrics" else None
         if t is not None:
             # The plain form: an int (or no) step, numbers only in "data", a plain time.
             step = obj.get("step")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from backprop_core.admission import AdmissionRequest, Verdict, Vote
-from backprop_core.resources import GIB, Snapshot
+from backprop_core.resources import Snapshot
+from backprop_core.units import GIB
 from backprop_policies.units import gib, number
 
 if TYPE_CHECKING:

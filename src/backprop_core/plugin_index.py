@@ -19,6 +19,8 @@ import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from backprop_core.switches import env_flag
+
 GROUP = "backprop"
 #: Bumped when the cached layout changes, so an old file is never misread.
 INDEX_VERSION = 1
@@ -44,10 +46,6 @@ class PluginEntry:
         return obj
 
 
-def cache_enabled() -> bool:
-    return os.environ.get("BACKPROP_PLUGIN_CACHE", "1").strip().lower() not in ("0", "false", "no")
-
-
 def cache_file() -> Path:
     """One index file per Python environment (interpreter prefix and version)."""
     import platformdirs
@@ -57,6 +55,20 @@ def cache_file() -> Path:
     return folder / f"plugins-{key:08x}.json"
 
 
+def metadata_folders(entry: str) -> list[os.DirEntry[str]]:
+    """The ``*.dist-info`` / ``*.egg-info`` folders directly in the ``sys.path`` entry
+    ``entry`` (``""`` is the working directory); none when it is missing.
+    ``NotADirectoryError`` when it is a file (a zip or egg)."""
+    try:
+        scan = os.scandir(entry or ".")
+    except NotADirectoryError:
+        raise
+    except OSError:
+        return []
+    with scan:
+        return [item for item in scan if item.name.endswith(_METADATA_SUFFIXES)]
+
+
 def fingerprint(path: list[str] | None = None) -> str:
     """Every distribution's metadata folder on ``path`` (default ``sys.path``): its folder,
     name and modification time, one per line (a zip file on the path: its own time). Kept as
@@ -64,7 +76,7 @@ def fingerprint(path: list[str] | None = None) -> str:
     lines: list[str] = []
     for entry in sys.path if path is None else path:
         try:
-            scan = os.scandir(entry or ".")
+            folders = metadata_folders(entry)
         except NotADirectoryError:
             # A zip or egg on sys.path: its metadata is inside, so the file itself is the key.
             try:
@@ -72,16 +84,12 @@ def fingerprint(path: list[str] | None = None) -> str:
             except OSError:
                 pass
             continue
-        except OSError:
-            continue  # a missing folder holds nothing
         found: list[str] = []
-        with scan:
-            for item in scan:
-                if item.name.endswith(_METADATA_SUFFIXES):
-                    try:
-                        found.append(f"{item.name} {item.stat().st_mtime_ns}")
-                    except OSError:
-                        continue
+        for item in folders:
+            try:
+                found.append(f"{item.name} {item.stat().st_mtime_ns}")
+            except OSError:
+                continue
         if found:
             lines.append(os.path.abspath(entry or "."))
             lines.extend(sorted(found))
@@ -138,7 +146,7 @@ def _write_cache(file: Path, key: str, entries: list[PluginEntry]) -> None:
 def plugin_entries(*, refresh: bool = False) -> tuple[list[PluginEntry], bool]:
     """The group's entry points and whether they came from the cache. ``refresh`` rescans
     and rewrites the index even when it looks valid."""
-    if not cache_enabled():
+    if not env_flag("BACKPROP_PLUGIN_CACHE", default=True):
         return scan_entry_points(), False
     key = fingerprint()
     file = cache_file()

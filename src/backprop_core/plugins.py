@@ -19,6 +19,7 @@ import pluggy
 from backprop_core import hookspecs
 from backprop_core.errors import PluginError, UsageError
 from backprop_core.plugin_index import PluginEntry, plugin_entries
+from backprop_core.switches import env_flag
 
 if TYPE_CHECKING:
     import click
@@ -92,7 +93,7 @@ class PluginManager:
     def _load(self, entries: Sequence[PluginEntry], *, retry_on_error: bool) -> None:
         allow = _split_env("BACKPROP_LOAD_PLUGINS")
         deny = _split_env("BACKPROP_DISABLE_PLUGINS") or set()
-        strict = os.environ.get("BACKPROP_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
+        strict = env_flag("BACKPROP_STRICT_PLUGINS")
         seen: dict[str, str] = {}
         for ep in entries:
             if (allow is not None and ep.name not in allow) or ep.name in deny:

@@ -12,9 +12,6 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
-from backprop_core.units import GIB as GIB
-from backprop_core.units import MIB as MIB
-
 
 @dataclass(frozen=True)
 class HostInfo:

@@ -11,8 +11,9 @@ import backprop_policies
 from backprop_core.admission import AdmissionRequest, Decision, Verdict
 from backprop_core.governor import evaluate, request_for
 from backprop_core.plugins import PluginManager
-from backprop_core.resources import GIB, MIB, GpuInfo, HostInfo, Snapshot
+from backprop_core.resources import GpuInfo, HostInfo, Snapshot
 from backprop_core.settings import Settings
+from backprop_core.units import GIB, MIB
 
 
 @pytest.fixture

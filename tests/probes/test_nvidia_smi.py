@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from backprop_core.errors import ProbeError
-from backprop_core.resources import MIB
+from backprop_core.units import MIB
 from backprop_nvidia_smi.csv_output import GPU_FIELDS, is_placeholder, parse_table
 from backprop_nvidia_smi.probe import NvidiaSmiProbe
 from tests.probes.fake_nvidia_smi import compute_apps_csv, list_output, query_gpu_csv

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from backprop_core.resources import MIB
+from backprop_core.units import MIB
 from backprop_nvidia_smi.probe import NvidiaSmiProbe
 from backprop_nvml.probe import NvmlProbe
 from tests.conftest import run_cli

@@ -18,10 +18,11 @@ import pytest
 
 from backprop_core.events import Event
 from backprop_core.records import RunRecord, RunStatus, SessionRecord
-from backprop_core.resources import GIB, MIB, GpuInfo, HostInfo, Snapshot
+from backprop_core.resources import GpuInfo, HostInfo, Snapshot
 from backprop_core.settings.model import Settings
 from backprop_core.storage import open_store
 from backprop_core.store import Store
+from backprop_core.units import GIB, MIB
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

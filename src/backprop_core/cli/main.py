@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from backprop_core.__about__ import __version__
+from backprop_core.switches import env_flag
 
 # command name -> "module:attribute"; modules are imported only when the command runs, so
 # ``backprop --version`` and ``backprop status`` stay fast.
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> Any:
         exc.show()
         sys.exit(exc.exit_code)
     except BackpropError as exc:
-        if os.environ.get("BACKPROP_DEBUG", "") not in ("", "0"):
+        if env_flag("BACKPROP_DEBUG"):
             raise
         click.echo(f"backprop: error: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -6,7 +6,6 @@ records; repeated per session for ``--until-done``.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from backprop_core.settings.model import Settings
 from backprop_core.store import Store
 from backprop_core.supervisor import Display, SessionContext
 from backprop_core.supervisor.display import format_duration
+from backprop_core.switches import env_flag
 
 
 @dataclass
@@ -239,7 +239,7 @@ class Runner:
         if resume_from:
             parts.append(f"resuming from {resume_from}")
         self.display.message(" · ".join(parts))
-        if os.environ.get("BACKPROP_DEBUG"):
+        if env_flag("BACKPROP_DEBUG"):
             self.display.message(f"command: {argv!r}; {note}")
 
     def _summarise(

@@ -76,17 +76,18 @@ def parse_git_status(text: str) -> dict[str, Any]:
 
 def installed_distributions() -> dict[str, str]:
     """``{distribution: version}`` from the ``*.dist-info`` folder names on ``sys.path``."""
+    from backprop_core.plugin_index import metadata_folders
+
     found: dict[str, str] = {}
     for entry in sys.path:
         try:
-            names = os.listdir(entry or ".")
-        except OSError:
+            folders = metadata_folders(entry)
+        except NotADirectoryError:
             continue
-        for name in names:
-            if not name.endswith(".dist-info"):
+        for folder in folders:
+            if not folder.name.endswith(".dist-info"):
                 continue
-            stem = name[: -len(".dist-info")]
-            dist, sep, version = stem.partition("-")
+            dist, sep, version = folder.name[: -len(".dist-info")].partition("-")
             key = dist.replace("_", "-").lower()
             if sep and key not in found:  # first on sys.path wins, as for imports
                 found[key] = version

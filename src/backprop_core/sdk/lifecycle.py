@@ -44,17 +44,13 @@ _previous_handlers: dict[int, Any] = {}
 _signalled: list[int] = []
 #: Statuses the main thread passed to ``sys.exit``, last one last.
 _exit_statuses: list[object] = []
-_previous_exit: Callable[..., Any] | None = None
+_previous_exit: Callable[..., Any] = sys.exit
 
 
 def _exit(status: object = None, /) -> Any:
     if threading.current_thread() is threading.main_thread():
         _exit_statuses.append(status)
-    (_previous_exit or _raise_system_exit)(status)
-
-
-def _raise_system_exit(status: object = None) -> Any:
-    raise SystemExit(status)
+    _previous_exit(status)
 
 
 def exit_failure(status: object) -> str | None:
