@@ -19,7 +19,7 @@ import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from backprop_core.switches import env_flag
+from backprop_core.env_vars import env_flag
 
 GROUP = "backprop"
 #: Bumped when the cached layout changes, so an old file is never misread.

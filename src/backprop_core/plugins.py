@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import pluggy
 
 from backprop_core import hookspecs
+from backprop_core.env_vars import env_flag
 from backprop_core.errors import PluginError, UsageError
 from backprop_core.plugin_index import PluginEntry, plugin_entries
-from backprop_core.switches import env_flag
 
 if TYPE_CHECKING:
     import click

@@ -164,6 +164,17 @@ def test_env_typo_gets_a_warning_with_a_suggestion(tmp_path: Path) -> None:
     ]
 
 
+def test_switches_and_the_childs_contract_are_never_unknown_variables(tmp_path: Path) -> None:
+    from backprop_core.env_vars import CONTRACT_VARS, SWITCH_VARS
+
+    env = dict.fromkeys((*SWITCH_VARS, *CONTRACT_VARS), "1")
+    env["BACKPROP_FRAMEWORK"] = "pytorch"
+    _, warnings = resolve_with_warnings(cwd=tmp_path, env=env)
+    assert warnings == []
+    _, warnings = resolve_with_warnings(cwd=tmp_path, env={"BACKPROP_PLUGIN_CACHE": "0"})
+    assert warnings == []
+
+
 def test_child_contract_variables_do_not_become_settings(tmp_path: Path) -> None:
     env = {
         "BACKPROP_RUN_ID": "r1",

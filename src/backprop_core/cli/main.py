@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from backprop_core.__about__ import __version__
-from backprop_core.switches import env_flag
+from backprop_core.env_vars import env_flag
 
 # command name -> "module:attribute"; modules are imported only when the command runs, so
 # ``backprop --version`` and ``backprop status`` stay fast.

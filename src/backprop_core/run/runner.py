@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backprop_core.env_vars import env_flag
 from backprop_core.errors import BackpropError, LaunchError, RunStateError, UsageError
 from backprop_core.ids import new_run_id
 from backprop_core.launch import Launcher
@@ -30,7 +31,6 @@ from backprop_core.settings.model import Settings
 from backprop_core.store import Store
 from backprop_core.supervisor import Display, SessionContext
 from backprop_core.supervisor.display import format_duration
-from backprop_core.switches import env_flag
 
 
 @dataclass

@@ -8,27 +8,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backprop_core.env_vars import CONTRACT_VARS
 from backprop_core.errors import UsageError
 from backprop_core.launch import FrameworkAdapter, LaunchSpec, Preparation
 from backprop_core.paths import Home
 from backprop_core.plugins import get_plugins
 from backprop_core.resources import Snapshot
 from backprop_core.settings.model import Settings
-
-# Variables backprop sets; inherited values are dropped so a nested run never sees stale ones.
-CONTRACT_VARS = (
-    "BACKPROP_RUN_ID",
-    "BACKPROP_SESSION",
-    "BACKPROP_RUN_DIR",
-    "BACKPROP_CHECKPOINT_DIR",
-    "BACKPROP_RESUME_FROM",
-    "BACKPROP_DEADLINE",
-    "BACKPROP_CHECKPOINT_EVERY",
-    "BACKPROP_GPU_MEMORY_LIMIT",
-    "BACKPROP_FRAMEWORK",
-    "BACKPROP_EVENTS_FD",
-    "BACKPROP_BOOTSTRAP_FRAMEWORK",
-)
 
 
 @dataclass(frozen=True)

@@ -13,32 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backprop_core.env_vars import CONTRACT_VARS, SWITCH_VARS
 from backprop_core.settings.model import snake
 
 PROJECT_FILE = "backprop.config.json"
 PYPROJECT = "pyproject.toml"
 
-# BACKPROP_* variables that are not settings (the plugin switches and the child's contract).
-RESERVED_ENV = frozenset(
-    {
-        "STRICT_PLUGINS",
-        "LOAD_PLUGINS",
-        "DISABLE_PLUGINS",
-        "DEBUG",
-        "RUN_ID",
-        "SESSION",
-        "RUN_DIR",
-        "CHECKPOINT_DIR",
-        "RESUME_FROM",
-        "DEADLINE",
-        "CHECKPOINT_EVERY",
-        "EVENTS_FD",
-        "EXAMPLE_GPUS",
-        "SUPERVISED",
-    }
-)
-
+# The child's contract reuses two setting names (with other units): settings outside a run.
 CHILD_CONTRACT_ENV = frozenset({"GPU_MEMORY_LIMIT", "FRAMEWORK"})
+# BACKPROP_* variables that are never settings.
+RESERVED_ENV = (
+    frozenset(name.removeprefix("BACKPROP_") for name in (*SWITCH_VARS, *CONTRACT_VARS))
+    - CHILD_CONTRACT_ENV
+)
 
 
 @dataclass

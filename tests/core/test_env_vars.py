@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backprop_core.switches import env_flag
+from backprop_core.env_vars import env_flag
 
 
 @pytest.mark.parametrize(
