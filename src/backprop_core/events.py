@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-EVENT_KINDS = ("checkpoint_saved", "metrics", "progress", "summary", "done", "alert")
-
 Stream = Literal["stdout", "stderr", "events"]
 
 

@@ -8,12 +8,10 @@ differ with overwhelming probability; stores still refuse a duplicate id
 from __future__ import annotations
 
 import os
-import re
 import time
 
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 SUFFIX_LENGTH = 4
-_ID_SHAPE = re.compile(r"^\d{8}-\d{6}-[0-9a-z]{4,}$")
 
 
 def new_run_id(now: float | None = None) -> str:
@@ -27,8 +25,3 @@ def new_run_id(now: float | None = None) -> str:
         number, digit = divmod(number, len(_ALPHABET))
         suffix += _ALPHABET[digit]
     return f"{stamp}-{suffix}"
-
-
-def looks_generated(run_id: str) -> bool:
-    """Whether ``run_id`` has the shape ``new_run_id`` produces (ids may also be user-given)."""
-    return bool(_ID_SHAPE.match(run_id))

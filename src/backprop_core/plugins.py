@@ -132,7 +132,7 @@ class PluginManager:
         version: str | None = None,
     ) -> None:
         """Register a plugin object (module or instance) under a unique name."""
-        if self.pm.has_plugin(name) or self.pm.get_plugin(name) is not None:
+        if self.pm.has_plugin(name):
             raise PluginError(f"two plugins are named '{name}'")
         try:
             self.pm.register(plugin, name=name)
@@ -205,10 +205,6 @@ class PluginManager:
             "frameworks", self._flatten(self.pm.hook.backprop_register_frameworks())
         )
         return dict(sorted(found.items(), key=lambda kv: (kv[1].priority, kv[0])))
-
-    def parse_line(self, line: str, context: ParseContext) -> Event | None:
-        result: Event | None = self.pm.hook.backprop_parse_line(line=line, context=context)
-        return result
 
     def line_parser(self) -> Callable[[str, ParseContext], Event | None]:
         """A fast callable for the supervisor's hot path (skips re-resolving the hook)."""

@@ -19,8 +19,9 @@ import contextlib
 import fcntl
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
+
+from backprop_core.store_files import exclusive_lock
 
 
 def _try_lock(path: Path) -> int | None:
@@ -56,14 +57,8 @@ class Locks:
         self.queue_dir = self.dir / "queue"
         self.queue_dir.mkdir(parents=True, exist_ok=True)
 
-    @contextlib.contextmanager
-    def admission(self) -> Iterator[None]:
-        fd = os.open(self.dir / "admission.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+    def admission(self) -> contextlib.AbstractContextManager[None]:
+        return exclusive_lock(self.dir / "admission.lock")
 
     def active_runs(self) -> int:
         return sum(1 for p in self.dir.glob("slot-*.lock") if _is_locked(p))

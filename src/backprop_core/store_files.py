@@ -35,9 +35,10 @@ def os_error_to_store_error(exc: OSError, what: str) -> StoreError:
 
 @contextlib.contextmanager
 def exclusive_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if missing). Released if we die."""
+    """Hold an exclusive ``flock`` on ``path`` (created if missing). Released if we die; never
+    inherited by the programs we start (they would hold it after we are gone)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
