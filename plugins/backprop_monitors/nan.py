@@ -13,15 +13,13 @@ import math
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from backprop_core.events import Event
+from backprop_core.ingest import NON_FINITE_TEXT
 from backprop_core.launch import Monitor, MonitorAction
 from backprop_core.records import RunStatus
+from backprop_core.sdk.values import is_loss_key
 
 if TYPE_CHECKING:
     from backprop_core.settings import Settings
-
-_NON_FINITE_TEXT = frozenset(
-    {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
-)
 
 
 def non_finite(value: Any) -> bool:
@@ -29,12 +27,8 @@ def non_finite(value: Any) -> bool:
     if isinstance(value, float):
         return not math.isfinite(value)
     if isinstance(value, str):
-        return value.strip().lower() in _NON_FINITE_TEXT
+        return value.strip().lower() in NON_FINITE_TEXT
     return False
-
-
-def loss_like(key: str) -> bool:
-    return "loss" in key.lower()
 
 
 def metric_items(event: Event) -> dict[str, Any]:
@@ -62,7 +56,7 @@ class NanMonitor(Monitor):
         bad = [
             key
             for key, value in metric_items(event).items()
-            if loss_like(str(key)) and non_finite(value) and key not in self._alerted
+            if is_loss_key(str(key)) and non_finite(value) and key not in self._alerted
         ]
         if not bad:
             return None

@@ -18,7 +18,8 @@ from typing import Any
 from backprop_core.events import Event
 from backprop_core.records import CheckpointRecord, RunRecord
 
-_NON_FINITE = {
+#: The strings JSON payloads use for NaN and ±Inf (lower case), with their values.
+NON_FINITE_TEXT = {
     "nan": math.nan,
     "+nan": math.nan,
     "-nan": math.nan,
@@ -42,7 +43,7 @@ def as_number(value: Any) -> float | None:
     if isinstance(value, (int, float)):
         return float(value)
     if isinstance(value, str):
-        return _NON_FINITE.get(value.strip().lower())
+        return NON_FINITE_TEXT.get(value.strip().lower())
     return None
 
 
