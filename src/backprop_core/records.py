@@ -6,6 +6,8 @@ persists exactly these objects; every view reads them.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -178,16 +180,16 @@ class RunFilter:
 # Non-finite floats are kept as floats here; ``json_safe`` turns them into the strings
 # "NaN"/"Infinity"/"-Infinity" for output that must be strict JSON.
 
-_NON_FINITE_TEXT = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
-
 
 def json_safe(value: Any) -> Any:  # returns the same shape it was given
     """``value`` with every non-finite float replaced by "NaN", "Infinity" or "-Infinity"."""
     if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            return _NON_FINITE_TEXT[repr(value)]
-        return value
-    if isinstance(value, dict):
+        if math.isfinite(value):
+            return value
+        if math.isnan(value):
+            return "NaN"
+        return "Infinity" if value > 0 else "-Infinity"
+    if isinstance(value, Mapping):
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]

@@ -7,7 +7,6 @@ drops a GPU from a snapshot.
 
 from __future__ import annotations
 
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
@@ -105,10 +104,6 @@ class Snapshot:
             if g.index == index:
                 return g
         return None
-
-    @classmethod
-    def empty(cls, gpu_probe: str = "none") -> Snapshot:
-        return cls(taken_at=time.time(), host=None, gpu_probe=gpu_probe)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from backprop_core.admission import AdmissionRequest, Decision, Verdict
 from backprop_core.errors import AdmissionRefused, UserInterrupted
+from backprop_core.governor import request_for
 from backprop_core.paths import Home
 from backprop_core.resources import Snapshot
 from backprop_core.run.machine import Machine
@@ -23,9 +24,8 @@ class Admission:
 
 
 def gpu_request(settings: Settings, run_id: str | None, locks: Locks) -> AdmissionRequest:
-    return AdmissionRequest(
-        gpu_count=settings.gpu.count,
-        gpu_count_explicit=not settings.is_default("gpu.count"),
+    return request_for(
+        settings,
         run_id=run_id,
         active_runs=locks.active_runs(),
         reserved_gpus=locks.reserved_gpus(),

@@ -1,15 +1,11 @@
-"""Reading the machine and asking the policies, with the probing/governor modules when present.
-
-``backprop_core.probing`` and ``backprop_core.governor`` own probe selection and vote
-combination; this module is the runner's one door to them.
-"""
+"""The runner's one door to the machine: probes opened once (``probing.Prober``), snapshots
+taken on demand, and the policies' decision on them (``governor.evaluate``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from backprop_core.admission import AdmissionRequest, Decision, decide
-from backprop_core.plugins import get_plugins
+from backprop_core.admission import AdmissionRequest, Decision
+from backprop_core.governor import evaluate
+from backprop_core.probing import Prober
 from backprop_core.resources import Snapshot
 from backprop_core.settings.model import Settings
 
@@ -19,28 +15,13 @@ class Machine:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._prober: Any = None
-        try:
-            from backprop_core.probing import Prober
-        except ImportError:
-            return
         self._prober = Prober(settings)
 
     def snapshot(self) -> Snapshot:
-        if self._prober is None:
-            return Snapshot.empty(self.settings.gpu.probe)
-        snapshot: Snapshot = self._prober.snapshot()
-        return snapshot
+        return self._prober.snapshot()
 
     def evaluate(self, request: AdmissionRequest, snapshot: Snapshot) -> Decision:
-        try:
-            from backprop_core.governor import evaluate
-        except ImportError:
-            votes = get_plugins().admission_votes(request, snapshot, self.settings)
-            return decide(votes, snapshot, request)
-        decision: Decision = evaluate(self.settings, request, snapshot)
-        return decision
+        return evaluate(self.settings, request, snapshot)
 
     def close(self) -> None:
-        if self._prober is not None:
-            self._prober.close()
+        self._prober.close()

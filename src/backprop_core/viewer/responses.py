@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import JSONResponse
 
-
-def jsonable(value: Any) -> Any:
-    """``value`` with non-finite floats as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``
-    (strict JSON has no such numbers; the pages turn them back into gaps or labels)."""
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        if math.isnan(value):
-            return "NaN"
-        return "Infinity" if value > 0 else "-Infinity"
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
+from backprop_core.records import json_safe
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(jsonable(value), ensure_ascii=False, separators=(",", ":"), default=str)
+    return json.dumps(json_safe(value), ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 class ApiJSON(JSONResponse):
