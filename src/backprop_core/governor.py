@@ -34,6 +34,24 @@ def request_for(
     )
 
 
+def current_request(settings: Settings) -> AdmissionRequest:
+    """The request a run would make now: ``request_for`` with the slots and GPUs that active
+    runs hold under ``home/locks`` (none when the home has no lock folder yet)."""
+    from backprop_core.paths import Home
+    from backprop_core.slots import Locks
+
+    locks_dir = Home(settings.home).locks_dir
+    if not locks_dir.is_dir():
+        return request_for(settings)
+    try:
+        locks = Locks(locks_dir)
+        return request_for(
+            settings, active_runs=locks.active_runs(), reserved_gpus=locks.reserved_gpus()
+        )
+    except OSError:  # a read-only home: report what the machine says, without the locks
+        return request_for(settings)
+
+
 def evaluate(
     settings: Settings,
     request: AdmissionRequest,

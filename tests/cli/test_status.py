@@ -293,3 +293,27 @@ def test_watch_refreshes_until_ctrl_c(tmp_path: Path) -> None:
     assert seen[1]["taken_at"] > seen[0]["taken_at"]
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
+
+
+def test_slots_held_by_active_runs_count(tmp_path: Path) -> None:
+    from backprop_core.paths import Home
+    from backprop_core.slots import Locks, take
+
+    home = tmp_path / "home"
+    env = {"BACKPROP_HOME": str(home), "BACKPROP_GPU__PROBE": "none", "BACKPROP_MAX_PARALLEL": "1"}
+
+    def slots_vote() -> dict[str, Any]:
+        data = json.loads(run_cli("status", "--json", env=env).stdout)
+        return next(v for v in data["admission"]["votes"] if v["policy"] == "parallel slots")
+
+    assert slots_vote()["reason"] == "0 of 1 parallel slots in use"  # no home yet
+    locks = Locks(Home(home).ensure().locks_dir)
+    reservation = take(locks, ())  # what an active run holds
+    assert reservation is not None
+    try:
+        vote = slots_vote()
+        assert vote["reason"] == "1 of 1 parallel slots in use"
+        assert vote["verdict"] == "wait"
+    finally:
+        reservation.release()
+    assert slots_vote()["reason"] == "0 of 1 parallel slots in use"

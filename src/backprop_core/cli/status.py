@@ -41,36 +41,29 @@ _COLOURS = {"admit": "green", "wait": "yellow", "refuse": "red"}
 @settings_options
 def status_command(as_json: bool, watch: bool, **options: Any) -> None:
     """Show the machine and whether a run would be admitted now, and why."""
-    from backprop_core.governor import request_for
     from backprop_core.probing import Prober
 
     settings = settings_from_options(options)
-    request = request_for(settings)
     terminal = is_terminal()
     with Prober(settings) as prober:
         if not watch:
-            _show(prober, settings, request, as_json=as_json, terminal=terminal, watch=False)
+            _show(prober, settings, as_json=as_json, terminal=terminal, watch=False)
             return
         try:
             while True:
-                _show(prober, settings, request, as_json=as_json, terminal=terminal, watch=True)
+                _show(prober, settings, as_json=as_json, terminal=terminal, watch=True)
                 time.sleep(settings.governor.poll_seconds)
         except KeyboardInterrupt:
             return  # Ctrl-C is how --watch ends: not an error
 
 
 def _show(
-    prober: Prober,
-    settings: Settings,
-    request: AdmissionRequest,
-    *,
-    as_json: bool,
-    terminal: bool,
-    watch: bool,
+    prober: Prober, settings: Settings, *, as_json: bool, terminal: bool, watch: bool
 ) -> None:
-    from backprop_core.governor import evaluate
+    from backprop_core.governor import current_request, evaluate
 
     snapshot = prober.snapshot()
+    request = current_request(settings)  # every poll: runs start and end while --watch runs
     decision = evaluate(settings, request, snapshot)
     if as_json:
         data = status_as_dict(snapshot, decision, request, settings, prober.notes)
