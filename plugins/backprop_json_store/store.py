@@ -15,7 +15,7 @@ import fnmatch
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -316,7 +316,7 @@ class JsonStore(Store):
                 raise os_error_to_store_error(exc, "write the run's events") from exc
             state["seq"] += len(events)
             state["bytes"] += len(data)
-            keys = set(index["metric_keys"].get(run_id, [])) | {p[0] for p in found.points}
+            keys = set(index["metric_keys"].get(run_id, [])) | set(found.columns)
             index["metric_keys"][run_id] = sorted(keys)
             if found.checkpoints:
                 index["checkpoints"].setdefault(run_id, []).extend(
@@ -385,10 +385,11 @@ class JsonStore(Store):
             run_id,
             (event_from_dict(r) for r in self._read_events(run_id) if r["kind"] == "metrics"),
         )
-        rows = [p for p in found.points if p[0] == key]
+        steps, times, values = found.columns.get(key, ([], [], []))
+        rows: Iterable[tuple[int | None, float, float]] = zip(steps, times, values)
         if after_step is not None:
-            rows = [p for p in rows if p[3] is not None and p[3] > after_step]
-        points = [(i, p[3], p[2], p[1]) for i, p in enumerate(rows)]
+            rows = [r for r in rows if r[0] is not None and r[0] > after_step]
+        points = [(i, step, t, value) for i, (step, t, value) in enumerate(rows)]
         kept = downsample(points, max_points) if max_points else points
         return MetricSeries(
             key=key,

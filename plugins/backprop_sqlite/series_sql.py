@@ -14,10 +14,9 @@ from __future__ import annotations
 import math
 import sqlite3
 from array import array
-from collections.abc import Sequence
 from typing import cast
 
-from backprop_core.ingest import Columns, PointRow
+from backprop_core.ingest import Columns
 from backprop_core.records import MetricSeries
 from backprop_core.series import TILE, Point, downsample, pick, plan
 from backprop_sqlite.schema import CHUNK_POINTS, NO_STEP
@@ -27,19 +26,6 @@ Tile = list["Point | None"]
 
 
 # --- writing ---------------------------------------------------------------------------------
-def insert_points(conn: sqlite3.Connection, run_id: str, points: Sequence[PointRow]) -> None:
-    """Append ``points`` (in order) to their series: one chunk row per key and batch."""
-    by_key: dict[str, Columns] = {}
-    for key, value, t, step, _ in points:
-        cols = by_key.get(key)
-        if cols is None:
-            cols = by_key[key] = ([], [], [])
-        cols[0].append(step)
-        cols[1].append(t)
-        cols[2].append(value)
-    insert_columns(conn, run_id, by_key)
-
-
 def insert_columns(conn: sqlite3.Connection, run_id: str, by_key: dict[str, Columns]) -> None:
     """Append each key's points (steps, times, values; in order) to its series."""
     for key, (raw_steps, times, vals) in by_key.items():

@@ -132,11 +132,6 @@ def expand(items: Iterable[Event | MetricLines]) -> list[Event]:
     return out
 
 
-#: A metric point as ``digest`` yields it: (key, value, time, step, session). Plain tuples,
-#: because a batch can hold hundreds of thousands of them; ``MetricPoint(*row)`` builds one.
-PointRow = tuple[str, float, float, "int | None", "int | None"]
-
-
 #: One key's points in columns: steps, times, values.
 Columns = tuple["list[int | None]", "list[float]", "list[float]"]
 
@@ -145,9 +140,8 @@ Columns = tuple["list[int | None]", "list[float]", "list[float]"]
 class Digest:
     """What one batch of events changes in a store."""
 
-    points: list[PointRow] = field(default_factory=list)
-    #: Every metric point of the batch, in order, per key: (steps, times, values). ``points``
-    #: holds only those of ``Event`` items; hot-path ``MetricLines`` go here alone.
+    #: Every metric point of the batch, in order, per key (keys in first-seen order):
+    #: (steps, times, values). Plain lists, because a batch can hold millions of points.
     columns: dict[str, Columns] = field(default_factory=dict)
     checkpoints: list[CheckpointRecord] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
@@ -271,8 +265,7 @@ def digest(run_id: str, events: Iterable[Event | MetricLines]) -> Digest:
         kind = event.kind
         if kind == "metrics":
             values = metric_values(event)
-            t, session = event.time, event.session
-            out.points.extend([(key, value, t, step, session) for key, value in values.items()])
+            t = event.time
             for key, value in values.items():
                 _add_point(out.columns, key, value, t, step)
             out.last_metrics.update(values)

@@ -94,7 +94,10 @@ def test_numbers_only_become_points() -> None:
             ),
         ],
     )
-    assert [(p[0], p[1], p[3]) for p in found.points] == [("a", 1.0, 3), ("loss", 0.5, 4)]
+    assert {k: (c[2], c[0]) for k, c in found.columns.items()} == {
+        "a": ([1.0], [3]),
+        "loss": ([0.5], [4]),
+    }
     assert found.last_step == 4 and found.checkpoints[0].step == 4
     assert math.isnan(found.checkpoints[0].metrics["l"])
 
