@@ -8,13 +8,17 @@ imported lazily so that ``import backprop_core`` stays cheap inside training scr
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backprop_core.__about__ import __version__
-from backprop_core.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from backprop_core.hookspecs import hookimpl as hookimpl
 
 # public name -> module that defines it
 _LAZY: dict[str, str] = {
+    # plugins (pluggy is imported only by code that loads or writes plugins, not by the SDK)
+    "hookimpl": "backprop_core.hookspecs",
     # errors
     "BackpropError": "backprop_core.errors",
     "ConfigError": "backprop_core.errors",
@@ -73,7 +77,7 @@ _LAZY: dict[str, str] = {
     "active_run": "backprop_core.sdk",
 }
 
-__all__ = ["__version__", "hookimpl", *_LAZY]
+__all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
