@@ -130,7 +130,8 @@ class Store(ABC):
 
     @abstractmethod
     def update_session(self, run_id: str, number: int, **changes: Any) -> SessionRecord:
-        """Set the given ``SessionRecord`` fields and return the updated session."""
+        """Set the given ``SessionRecord`` fields and return the updated session. Changing
+        ``active_seconds`` also sets the run's to the sum over all its sessions."""
 
     @abstractmethod
     def sessions(self, run_id: str) -> list[SessionRecord]:

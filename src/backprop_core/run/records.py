@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
-from backprop_core.records import RunRecord, RunStatus
+from backprop_core.records import RunRecord, RunStatus, SessionRecord
 from backprop_core.store import Store
 from backprop_core.supervisor.session import SessionOutcome
+from backprop_core.views import resolve_path
 
 EXIT_CODES = {
     RunStatus.COMPLETED: 0,
@@ -24,40 +24,27 @@ def exit_code_for(status: RunStatus) -> int:
 
 def record_outcome(
     store: Store, run: RunRecord, session: int, outcome: SessionOutcome
-) -> RunRecord:
-    store.update_session(
-        run.id,
-        session,
+) -> tuple[RunRecord, SessionRecord]:
+    """Record how session ``session`` ended on it and on its run; the stored run and session."""
+    ending: dict[str, Any] = dict(
         status=outcome.status,
         ended_at=outcome.ended_at,
         exit_code=outcome.exit_code,
         signal=outcome.signal,
         reason=outcome.reason,
-        active_seconds=outcome.active_seconds,
-        pauses=outcome.pauses,
     )
-    total_active = sum(s.active_seconds for s in store.sessions(run.id))
-    changes: dict[str, Any] = dict(
-        status=outcome.status,
-        ended_at=outcome.ended_at,
-        exit_code=outcome.exit_code,
-        signal=outcome.signal,
-        reason=outcome.reason,
-        active_seconds=total_active,
+    # The store adds every session's active time up into the run's.
+    recorded = store.update_session(
+        run.id, session, active_seconds=outcome.active_seconds, pauses=outcome.pauses, **ending
     )
-    return store.update_run(run.id, **changes)
-
-
-def resolve_checkpoint(path: str, cwd: str | None) -> Path:
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else Path(cwd or ".") / p
+    return store.update_run(run.id, **ending), recorded
 
 
 def newest_checkpoint(store: Store, run: RunRecord) -> str | None:
     """The newest announced checkpoint whose file or folder still exists, as it was announced."""
     checkpoints = sorted(store.checkpoints(run.id), key=lambda c: (c.time, c.step or -1))
     for cp in reversed(checkpoints):
-        if resolve_checkpoint(cp.path, run.cwd).exists():
+        if resolve_path(cp.path, run).exists():
             return cp.path
     return None
 

@@ -125,7 +125,7 @@ class Runner:
                 self.options.until_done
                 and outcome.status == RunStatus.TIMEBOXED
                 and not outcome.done
-                and not store.get_run(run.id).done
+                and not run.done
                 and (self.options.max_sessions is None or ran < self.options.max_sessions)
             )
             if not more:
@@ -210,10 +210,8 @@ class Runner:
                 raise
         finally:
             admission.reservation.release()
-        run = record_outcome(store, ctx.run, number, outcome)
-        session = next((s for s in store.sessions(run_id) if s.number == number), None)
-        if session is not None:
-            self.plugins.run_finished(run, session)
+        run, session = record_outcome(store, ctx.run, number, outcome)
+        self.plugins.run_finished(run, session)
         return run, outcome
 
     def _launcher(self) -> Launcher:

@@ -74,7 +74,7 @@ class Supervisor:
                 if items:
                     self._on_items(items)
                 return
-        events: list[Event] = []
+        events: list[Event | MetricLines] = []
         for raw in lines:
             try:
                 event = parse(raw.decode("utf-8", "replace"), context)
@@ -85,22 +85,11 @@ class Supervisor:
                     event = replace(event, session=self.ctx.spec.session)
                 events.append(event)
         if events:
-            self._on_events(events)
-
-    def _on_events(self, events: list[Event]) -> None:
-        self.sink.extend(events)
-        update = self.state.update
-        for event in events:
-            update(event)
-            if event.kind == "alert":
-                self.ctx.display.message(f"alert: {event.payload.get('text', '')}")
-        self.monitors.events(events)
-        if self.ctx.notify_events:
-            for event in events:
-                self.ctx.plugins.run_event(self.ctx.run, event)
+            self._on_items(events)
 
     def _on_items(self, items: list[Event | MetricLines]) -> None:
-        """``_on_events`` for the hot path: metrics lines in columns, other events as such."""
+        """Record parsed events (metrics lines from the hot path in columns, other events as
+        such): store, run state, monitors, lifecycle listeners."""
         self.sink.extend(items)
         state = self.state
         for item in items:
