@@ -41,6 +41,7 @@ def metric_items(event: Event) -> dict[str, Any]:
 
 class NanMonitor(Monitor):
     name: ClassVar[str] = "nan"
+    sees_every_event: ClassVar[bool] = False  # only NaN/±Inf values and activity
 
     def __init__(self, stop: bool = False) -> None:
         self.stop = stop

@@ -24,6 +24,7 @@ PAUSE_GAP_POLLS = 3.0
 
 class StallMonitor(Monitor):
     name: ClassVar[str] = "stall"
+    sees_every_event: ClassVar[bool] = False  # only NaN/±Inf values and activity
 
     def __init__(self, stall_seconds: float, poll_seconds: float = 5.0) -> None:
         self.stall_seconds = stall_seconds

@@ -91,6 +91,11 @@ class Monitor(ABC):
     """Watches a running session (NaN losses, stalls...). One instance per session."""
 
     name: ClassVar[str]
+    #: ``False`` for a monitor that only looks at non-finite metric values and at activity:
+    #: of a run of hot-path metrics events it is then shown only those holding a NaN/±Inf
+    #: value plus the last one, which keeps the supervisor fast. ``True`` (the default) shows
+    #: it every event.
+    sees_every_event: ClassVar[bool] = True
 
     @classmethod
     def create(cls, settings: Settings) -> Monitor | None:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from backprop_core.admission import AdmissionRequest, Decision, Verdict
 from backprop_core.errors import AdmissionRefused, UserInterrupted
-from backprop_core.governor import request_for
+from backprop_core.governor import evaluate, request_for
 from backprop_core.paths import Home
+from backprop_core.probing import Prober
 from backprop_core.resources import Snapshot
-from backprop_core.run.machine import Machine
 from backprop_core.settings.model import Settings
 from backprop_core.slots import Locks, Reservation, Ticket, take
 from backprop_core.supervisor.display import Display, format_duration
@@ -35,12 +35,9 @@ def gpu_request(settings: Settings, run_id: str | None, locks: Locks) -> Admissi
 def preview(settings: Settings, run_id: str | None) -> tuple[Decision, Snapshot]:
     """The decision as it would be now, taking nothing (``--dry-run``)."""
     locks = Locks(Home(settings.home).ensure().locks_dir)
-    machine = Machine(settings)
-    try:
-        snapshot = machine.snapshot()
-        return machine.evaluate(gpu_request(settings, run_id, locks), snapshot), snapshot
-    finally:
-        machine.close()
+    with Prober(settings) as prober:
+        snapshot = prober.snapshot()
+        return evaluate(settings, gpu_request(settings, run_id, locks), snapshot), snapshot
 
 
 def admit(settings: Settings, run_id: str | None, wait: bool, display: Display) -> Admission:
@@ -48,16 +45,16 @@ def admit(settings: Settings, run_id: str | None, wait: bool, display: Display) 
     locks = Locks(Home(settings.home).ensure().locks_dir)
     timeout = settings.wait.timeout_minutes * 60 if wait else 0.0
     poll = max(0.05, settings.governor.poll_seconds)
-    machine = Machine(settings)
+    prober = Prober(settings)
     ticket = Ticket(locks)
     start = time.monotonic()
     shown: list[str] | None = None
     try:
         while True:
-            snapshot = machine.snapshot()
+            snapshot = prober.snapshot()
             with locks.admission():
                 first = ticket.is_first()
-                decision = machine.evaluate(gpu_request(settings, run_id, locks), snapshot)
+                decision = evaluate(settings, gpu_request(settings, run_id, locks), snapshot)
                 if decision.verdict == Verdict.ADMIT and first:
                     reservation = take(locks, decision.gpus)
                     if reservation is not None:
@@ -90,4 +87,4 @@ def admit(settings: Settings, run_id: str | None, wait: bool, display: Display) 
         raise UserInterrupted("stopped while waiting for admission; nothing started") from None
     finally:
         ticket.release()
-        machine.close()
+        prober.close()

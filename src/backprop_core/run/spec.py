@@ -124,7 +124,6 @@ def build_spec(
     gpus: GpuChoice,
     adapter: FrameworkAdapter,
     resume_from: str | None,
-    base_env: dict[str, str] | None = None,
     create_dirs: bool = True,
 ) -> tuple[LaunchSpec, Preparation]:
     home = Home(settings.home)
@@ -132,11 +131,7 @@ def build_spec(
     checkpoint_dir = home.checkpoint_dir(run_id)
     if create_dirs:
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    env = {
-        k: v
-        for k, v in (os.environ if base_env is None else base_env).items()
-        if k not in CONTRACT_VARS
-    }
+    env = {k: v for k, v in os.environ.items() if k not in CONTRACT_VARS}
     box = settings.time_box_seconds
     deadline = time.time() + box if box is not None else None
     env.update(

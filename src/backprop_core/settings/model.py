@@ -7,9 +7,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backprop_core.units import GIB
+
+if TYPE_CHECKING:
+    from signal import Signals
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
@@ -38,6 +41,13 @@ class GovernorSettings:
 class StopSettings:
     grace_seconds: float = 30
     signal: str = "SIGTERM"
+
+    @property
+    def signal_number(self) -> Signals:
+        """``signal`` as a signal (SIGTERM for a name this platform does not have)."""
+        import signal as signals  # only the supervisor needs it
+
+        return signals.Signals.__members__.get(self.signal, signals.SIGTERM)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -32,8 +32,8 @@ class SessionContext:
     display: Display
     terminal_out: BinaryIO | None
     terminal_err: BinaryIO | None
+    #: The line parser (the hook, or the JSON parser directly when it is the only one).
+    parser: Callable[[str, ParseContext], Event | None]
     gpu_labels: tuple[str, ...] = ()
     parse_all_lines: bool = False
-    parser: Callable[[str, ParseContext], Event | None] | None = None
     notify_events: bool = True
-    extra: dict[str, str] = field(default_factory=dict)

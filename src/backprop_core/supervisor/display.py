@@ -32,9 +32,10 @@ def _format_value(value: float) -> str:
 
 
 class Display:
-    def __init__(self, stream: TextIO | None = None, lock: threading.Lock | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stderr
-        self.lock = lock or threading.Lock()
+        # Shared with the output tee, so a status line never lands inside a child's line.
+        self.lock = threading.Lock()
         try:
             self.live = self.stream.isatty()
         except (AttributeError, ValueError):
@@ -65,17 +66,16 @@ class Display:
                 pass
             self._shown = False
 
-    def status(self, text: str, force: bool = False) -> None:
+    def status(self, text: str) -> None:
         """Redraw the live status line (terminal only, at most a few times a second)."""
         if not self.live:
             return
         now = time.monotonic()
-        if not force and now - self._last_draw < 0.5:
+        if now - self._last_draw < 0.5:
             return
         self._last_draw = now
         with self.lock:
             try:
-                width = 200
                 import shutil
 
                 width = shutil.get_terminal_size((120, 20)).columns

@@ -42,12 +42,7 @@ class MonitorSet:
         self._on_alert = on_alert
         self._on_stop = on_stop
         self._last_output = 0.0
-        # The built-in monitors react only to non-finite metric values (NaN) and to activity
-        # (stall): for hot-path metrics they need to see only the events holding a NaN/±Inf
-        # value plus the last one. Any other monitor sees every event.
-        self._every_event = any(
-            type(m).__module__.split(".")[0] != "backprop_monitors" for m in self.monitors
-        )
+        self._every_event = any(m.sees_every_event for m in self.monitors)
 
     def __bool__(self) -> bool:
         return bool(self.monitors)

@@ -53,7 +53,7 @@ class Supervisor:
         self.pause_started: float | None = None
         self.pauses: list[PauseRecord] = []
         self.snapshot: Snapshot | None = None
-        self._parse = ctx.parser or ctx.plugins.line_parser()
+        self._parse = ctx.parser
         # Whole chunks at once when the built-in JSON parser is the only one (the hot path).
         self._parse_chunk = None if ctx.parse_all_lines else ctx.plugins.batch_line_parser()
         self._contexts = {
@@ -171,8 +171,7 @@ class Supervisor:
         self.stop_at = time.monotonic()
         if self.pause_started is not None:
             self._resume("stopping")
-        name = self.settings.stop.signal
-        sig = signal.Signals[name] if name in signal.Signals.__members__ else signal.SIGTERM
+        sig = self.settings.stop.signal_number
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.tree.pgid, sig)
         grace = self.settings.stop.grace_seconds
@@ -384,8 +383,7 @@ class Supervisor:
         self.tree.refresh()
         leftovers = self.tree.alive(include_root=False)
         if leftovers and not self.killed:
-            name = self.settings.stop.signal
-            sig = signal.Signals[name] if name in signal.Signals.__members__ else signal.SIGTERM
+            sig = self.settings.stop.signal_number
             self.tree.signal(sig, include_root=False)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.tree.pgid, sig)
