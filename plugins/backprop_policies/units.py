@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from backprop_core.units import GIB, MIB
-
-
-def gib(n_bytes: int) -> str:
-    return f"{n_bytes / GIB:.1f} GiB"
-
-
-def mib(n_bytes: int) -> str:
-    return f"{n_bytes / MIB:.0f} MiB"
+from backprop_core.units import gib as gib
+from backprop_core.units import mib as mib
 
 
 def number(value: float) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from backprop_core.cli.options import echo_json, json_option, settings_options
+from backprop_core.cli.options import echo_json, echo_warnings, json_option, settings_options
 
 
 @click.group("config")
@@ -61,8 +61,7 @@ def validate(file: Path | None) -> None:
     from backprop_core.settings import resolve_with_warnings
 
     _, warnings = resolve_with_warnings(config_file=file)
-    for warning in warnings:
-        click.echo(f"backprop: warning: {warning}", err=True)
+    echo_warnings(warnings)
     click.echo(f"{file}: valid" if file else "settings are valid")
 
 

@@ -11,6 +11,7 @@ import click
 
 from backprop_core.cli.options import echo_json, json_option, settings_options
 from backprop_core.cli.run_views import open_from_options, resolve_path
+from backprop_core.errors import RunNotFound
 from backprop_core.paths import is_valid_run_id
 from backprop_core.records import ACTIVE_STATUSES, CheckpointRecord, RunRecord
 from backprop_core.store import Store
@@ -20,14 +21,6 @@ from backprop_core.store import Store
 ORPHAN_GRACE_S = 3600.0
 
 
-def _is_within(path: Path, folder: Path) -> bool:
-    try:
-        path.relative_to(folder)
-        return True
-    except ValueError:
-        return False
-
-
 def _safe_to_delete(path: Path, run: RunRecord, home: Path) -> bool:
     """Never delete a filesystem root, the home, the run's working directory or any of their
     ancestors, whatever a script announced."""
@@ -35,7 +28,7 @@ def _safe_to_delete(path: Path, run: RunRecord, home: Path) -> bool:
     protected = [Path(resolved.anchor), home.resolve(), Path.home().resolve()]
     if run.cwd:
         protected.append(Path(run.cwd).resolve())
-    return not any(_is_within(p, resolved) for p in protected)
+    return not any(p.is_relative_to(resolved) for p in protected)
 
 
 def prunable(checkpoints: list[CheckpointRecord], keep_last: int) -> list[CheckpointRecord]:
@@ -82,8 +75,11 @@ def collect(store: Store, keep_last: int, dry_run: bool) -> dict[str, Any]:
             continue
         if folder.name in known or now - folder.stat().st_mtime < ORPHAN_GRACE_S:
             continue
-        if folder.name in {r.id for r in store.list_runs()}:
+        try:
+            store.get_run(folder.name)
             continue  # created since we listed
+        except RunNotFound:
+            pass
         report["orphans"].append(str(folder))
         if not dry_run:
             report["bytes"] += _delete(folder)

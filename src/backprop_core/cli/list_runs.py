@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from backprop_core.cli.options import echo_json, is_terminal, json_option, settings_options
+from backprop_core.cli.run_options import parse_tags
 from backprop_core.cli.run_views import (
     duration_seconds,
     format_duration,
@@ -16,20 +17,9 @@ from backprop_core.cli.run_views import (
     print_table,
     run_view,
 )
-from backprop_core.errors import UsageError
 from backprop_core.records import RunFilter, RunStatus
 
 HEADER = ("ID", "NAME", "STATUS", "SESSIONS", "DURATION", "STEP", "METRICS", "CKPTS", "STARTED")
-
-
-def parse_tags(tags: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
-    out = []
-    for tag in tags:
-        key, sep, value = tag.partition("=")
-        if not sep or not key:
-            raise UsageError(f"bad --tag '{tag}'", hint="write it as KEY=VALUE")
-        out.append((key, value))
-    return tuple(out)
 
 
 @click.command("list")
@@ -61,7 +51,7 @@ def list_command(
     flt = RunFilter(
         statuses=frozenset(RunStatus(s) for s in statuses) if statuses else None,
         name=name,
-        tags=parse_tags(tags),
+        tags=tuple(parse_tags(tags).items()),
         limit=limit,
     )
     _, store = open_from_options(options)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -113,9 +113,14 @@ def settings_from_options(
     if extra:
         overrides = deep_merge(overrides, extra)
     settings, warnings = resolve_with_warnings(overrides, config_file=options.get("config_file"))
+    echo_warnings(warnings)
+    return settings
+
+
+def echo_warnings(warnings: Iterable[str]) -> None:
+    """Settings warnings (unknown variables, ignored keys) as one line each on stderr."""
     for warning in warnings:
         click.echo(f"backprop: warning: {warning}", err=True)
-    return settings
 
 
 def echo_json(data: Any) -> None:

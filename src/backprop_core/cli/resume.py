@@ -6,8 +6,13 @@ from typing import Any
 
 import click
 
-from backprop_core.cli.options import governor_options, overrides_from_options, settings_options
-from backprop_core.cli.run_options import run_overrides, run_settings_options
+from backprop_core.cli.options import (
+    echo_warnings,
+    governor_options,
+    overrides_from_options,
+    settings_options,
+)
+from backprop_core.cli.run_options import run_options_from, run_overrides, run_settings_options
 
 
 @click.command("resume")
@@ -21,7 +26,7 @@ def resume_command(run_ref: str, **options: Any) -> None:
     Flags given now override the stored options.
     """
     from backprop_core.cli.run import finish
-    from backprop_core.run.runner import RunOptions, open_run_store, resume_run
+    from backprop_core.run.runner import open_run_store, resume_run
     from backprop_core.settings import resolve_with_warnings
     from backprop_core.settings.sources import deep_merge
 
@@ -37,18 +42,11 @@ def resume_command(run_ref: str, **options: Any) -> None:
         settings, warnings = resolve_with_warnings(
             deep_merge(stored, now), config_file=options.get("config_file")
         )
-        for warning in warnings:
-            click.echo(f"backprop: warning: {warning}", err=True)
-        run_options = RunOptions(
-            wait=options["wait"] if options["wait"] is not None else True,
-            until_done=options["until_done"],
-            max_sessions=options["max_sessions"],
-            json_output=options["as_json"],
-        )
-        result = resume_run(settings, run_options, run, store)
+        echo_warnings(warnings)
+        result = resume_run(settings, run_options_from(options), run, store)
     finally:
         store.close()
-    finish(result, run_options.json_output)
+    finish(result, options["as_json"])
 
 
 def _non_default(stored: dict[str, Any]) -> dict[str, Any]:

@@ -17,11 +17,7 @@ from backprop_core.store import Store
 
 
 def _inside(path: Path, folder: Path) -> bool:
-    try:
-        path.resolve().relative_to(folder.resolve())
-        return True
-    except ValueError:
-        return False
+    return path.resolve().is_relative_to(folder.resolve())
 
 
 def remove_run_folder(store: Store, run: RunRecord, keep_checkpoints: bool) -> None:

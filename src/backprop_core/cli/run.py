@@ -9,10 +9,15 @@ import click
 
 from backprop_core.cli.options import (
     governor_options,
-    overrides_from_options,
+    settings_from_options,
     settings_options,
 )
-from backprop_core.cli.run_options import parse_tags, run_overrides, run_settings_options
+from backprop_core.cli.run_options import (
+    parse_tags,
+    run_options_from,
+    run_overrides,
+    run_settings_options,
+)
 from backprop_core.errors import TrainingFailed, UserInterrupted
 
 
@@ -48,29 +53,16 @@ def run_command(command: tuple[str, ...], **options: Any) -> None:
 
     Arguments after the script are passed to it untouched.
     """
-    from backprop_core.settings import resolve_with_warnings
-    from backprop_core.settings.sources import deep_merge
-
-    overrides = deep_merge(overrides_from_options(options), run_overrides(options))
-    settings, warnings = resolve_with_warnings(overrides, config_file=options.get("config_file"))
-    for warning in warnings:
-        click.echo(f"backprop: warning: {warning}", err=True)
+    settings = settings_from_options(options, run_overrides(options))
     if options["dry_run"]:
         from backprop_core.cli.run_dry import dry_run
 
         dry_run(settings, command, options)
         return
 
-    from backprop_core.run.runner import RunOptions, start_run
+    from backprop_core.run.runner import start_run
 
-    run_options = RunOptions(
-        wait=options["wait"] if options["wait"] is not None else True,
-        until_done=options["until_done"],
-        max_sessions=options["max_sessions"],
-        json_output=options["as_json"],
-        name=options["name"],
-        tags=parse_tags(options["tags"]),
-    )
+    run_options = run_options_from(options, name=options["name"], tags=parse_tags(options["tags"]))
     result = start_run(
         settings,
         run_options,

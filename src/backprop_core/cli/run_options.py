@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from backprop_core.errors import UsageError
+
+if TYPE_CHECKING:
+    from backprop_core.run.runner import RunOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -106,6 +109,19 @@ def run_overrides(options: dict[str, Any]) -> dict[str, Any]:
     if monitors:
         out["monitors"] = monitors
     return out
+
+
+def run_options_from(options: dict[str, Any], **extra: Any) -> RunOptions:
+    """How ``run``/``resume`` drive their sessions, from their click options."""
+    from backprop_core.run.runner import RunOptions
+
+    return RunOptions(
+        wait=options["wait"] if options["wait"] is not None else True,
+        until_done=options["until_done"],
+        max_sessions=options["max_sessions"],
+        json_output=options["as_json"],
+        **extra,
+    )
 
 
 def parse_tags(values: tuple[str, ...]) -> dict[str, str]:

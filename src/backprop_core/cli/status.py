@@ -21,6 +21,7 @@ from backprop_core.cli.options import (
     settings_from_options,
     settings_options,
 )
+from backprop_core.units import MIB, gib
 
 if TYPE_CHECKING:
     from backprop_core.admission import AdmissionRequest, Decision
@@ -131,12 +132,8 @@ def render(
     return "\n".join(lines)
 
 
-def _gib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB"
-
-
 def _mib(n: int | None, unknown: str) -> str:
-    return unknown if n is None else f"{n / 2**20:.0f}"
+    return unknown if n is None else f"{n / MIB:.0f}"
 
 
 def _num(value: float | None, unknown: str, unit: str = "") -> str:
@@ -150,7 +147,7 @@ def _host_line(host: HostInfo | None, error: str | None) -> str:
     load_text = UNKNOWN_TEXT if load is None else f"{load:.2f} per core"
     return (
         f"host: {host.hostname}, {host.cpu_count} CPUs, load {load_text}, "
-        f"RAM {_gib(host.ram_available_bytes)} available of {_gib(host.ram_total_bytes)}"
+        f"RAM {gib(host.ram_available_bytes)} available of {gib(host.ram_total_bytes)}"
     )
 
 
