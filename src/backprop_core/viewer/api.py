@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backprop_core.__about__ import __version__
-from backprop_core.records import ACTIVE_STATUSES, RunFilter, RunRecord
+from backprop_core.records import RunRecord
 from backprop_core.store import Store
 from backprop_core.viewer.live import last_seq, run_stream, runs_stream
 from backprop_core.viewer.logtail import MAX_READ_BYTES, read_log
@@ -19,7 +19,7 @@ from backprop_core.viewer.params import ParamError, int_param, list_param
 from backprop_core.viewer.responses import ApiJSON, api_error
 from backprop_core.viewer.runs_query import parse_runs_query, run_query
 from backprop_core.viewer.serialize import (
-    run_detail,
+    load_run_detail,
     run_summary,
     series_dict,
     snapshot_dict,
@@ -54,17 +54,12 @@ async def list_runs(request: Request) -> Response:
     )
 
 
-def _detail(store: Store, ref: str) -> dict[str, Any]:
-    run = store.resolve(ref)
-    return run_detail(
-        run, store.sessions(run.id), store.checkpoints(run.id), store.metric_keys(run.id)
-    )
-
-
 async def get_run(request: Request) -> Response:
     """One run: record, sessions (with pauses), checkpoints, summary, environment, metric keys."""
     ref = request.path_params["run_id"]
-    return ApiJSON(await viewer_state(request).gateway.call(lambda s: _detail(s, ref)))
+    return ApiJSON(
+        await viewer_state(request).gateway.call(lambda s: load_run_detail(s, s.resolve(ref)))
+    )
 
 
 async def get_metrics(request: Request) -> Response:
@@ -114,7 +109,7 @@ async def get_logs(request: Request) -> Response:
 def gpu_holders(store: Store) -> dict[str, list[dict[str, Any]]]:
     """GPU index or uuid -> the active runs whose current session holds it."""
     holders: dict[str, list[dict[str, Any]]] = {}
-    for run in store.list_runs(RunFilter(statuses=frozenset(ACTIVE_STATUSES))):
+    for run in store.active_runs():
         sessions = store.sessions(run.id)
         if not sessions:
             continue

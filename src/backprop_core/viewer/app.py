@@ -93,7 +93,6 @@ def create_app(
         gateway=gateway,
         home=Home(settings.home),
         take_snapshot=snapshot or _default_snapshot(settings),
-        token=token,
     )
     if poll_seconds is not None:
         state.poll_seconds = poll_seconds

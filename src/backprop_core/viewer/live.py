@@ -19,12 +19,12 @@ from starlette.responses import Response, StreamingResponse
 
 from backprop_core.errors import BackpropError
 from backprop_core.ingest import event_step, metric_values
-from backprop_core.records import ACTIVE_STATUSES, RunFilter, RunRecord
+from backprop_core.records import RunFilter, RunRecord
 from backprop_core.store import Store
 from backprop_core.viewer.logtail import read_log
 from backprop_core.viewer.params import int_param
 from backprop_core.viewer.responses import dumps
-from backprop_core.viewer.serialize import run_detail, run_summary
+from backprop_core.viewer.serialize import load_run_detail, run_summary
 from backprop_core.viewer.state import ViewerState, viewer_state
 
 EVENT_BATCH = 5000
@@ -93,10 +93,7 @@ def _poll_run(store: Store, state: ViewerState, cur: RunCursor) -> bool:
     run = store.get_run(cur.run_id)
     if _fingerprint(run) != cur.fingerprint:
         if cur.fingerprint:
-            detail = run_detail(
-                run, store.sessions(run.id), store.checkpoints(run.id), store.metric_keys(run.id)
-            )
-            cur.messages.append(sse("run", detail))
+            cur.messages.append(sse("run", load_run_detail(store, run)))
         cur.fingerprint = _fingerprint(run)
     _poll_log(state, cur, run)
     return run.status.active
@@ -200,6 +197,9 @@ def _table_fingerprint(run: RunRecord) -> tuple[Any, ...]:
 
 
 def _poll_table(store: Store, cur: TableCursor) -> None:
+    # Active runs are read before the newest ones: a run created between the two reads is then
+    # announced as new, never first as a change to a run the page has not been told about.
+    active = {r.id: r for r in store.active_runs()}
     for run in reversed(store.list_runs(RunFilter(limit=50))):
         if run.created_at >= cur.since and run.id not in cur.known:
             cur.known.add(run.id)
@@ -207,7 +207,6 @@ def _poll_table(store: Store, cur: TableCursor) -> None:
             cur.messages.append(sse("run", {"new": True, "run": run_summary(run)}))
             if run.status.active:
                 cur.watched[run.id] = _table_fingerprint(run)
-    active = {r.id: r for r in store.list_runs(RunFilter(statuses=frozenset(ACTIVE_STATUSES)))}
     for run_id in set(cur.watched) | set(active):
         current = active.get(run_id)
         if current is None:
@@ -238,7 +237,7 @@ async def runs_stream(request: Request) -> Response:
         raise ParamError("since", f"expected unix seconds, got {raw_since!r}") from None
 
     def start(store: Store) -> TableCursor:
-        active = store.list_runs(RunFilter(statuses=frozenset(ACTIVE_STATUSES)))
+        active = store.active_runs()
         newest = store.list_runs(RunFilter(limit=50))
         known = {r.id for r in newest if r.created_at <= since}
         return TableCursor(since, known, {r.id: _table_fingerprint(r) for r in active})

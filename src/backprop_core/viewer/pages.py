@@ -25,7 +25,7 @@ from backprop_core.store import Store
 from backprop_core.viewer.params import list_param
 from backprop_core.viewer.responses import dumps
 from backprop_core.viewer.runs_query import RunsQuery, parse_runs_query, run_query
-from backprop_core.viewer.serialize import run_detail, run_summary
+from backprop_core.viewer.serialize import load_run_detail, run_summary
 from backprop_core.viewer.state import viewer_state
 from backprop_core.views import human_duration
 
@@ -132,16 +132,9 @@ async def runs_page(request: Request) -> Response:
     )
 
 
-def _run_context(store: Store, ref: str) -> dict[str, Any]:
-    run = store.resolve(ref)
-    return run_detail(
-        run, store.sessions(run.id), store.checkpoints(run.id), store.metric_keys(run.id)
-    )
-
-
 async def run_page(request: Request) -> Response:
     ref = request.path_params["run_id"]
-    run = await viewer_state(request).gateway.call(lambda s: _run_context(s, ref))
+    run = await viewer_state(request).gateway.call(lambda s: load_run_detail(s, s.resolve(ref)))
     return render(request, "run.html", run=run, title=run["name"] or run["id"])
 
 

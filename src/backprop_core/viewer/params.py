@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from backprop_core.records import RunStatus
+from backprop_core.records import ACTIVE_STATUSES, RunStatus
 
 MAX_RUNS_LIMIT = 500
 SORT_KEYS = ("created", "started", "name", "status", "sessions", "duration", "step")
@@ -59,10 +59,10 @@ def statuses_param(query: Mapping[str, str]) -> frozenset[RunStatus] | None:
     names = list_param(query, "status")
     if not names:
         return None
-    out = set()
+    out: set[RunStatus] = set()
     for name in names:
         if name == "active":
-            out.update({RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.PAUSED})
+            out.update(ACTIVE_STATUSES)
             continue
         try:
             out.add(RunStatus(name))

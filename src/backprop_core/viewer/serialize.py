@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
+from backprop_core.probing import snapshot_as_dict
 from backprop_core.records import (
     CheckpointRecord,
     MetricSeries,
     RunRecord,
     SessionRecord,
+    checkpoint_to_dict,
+    session_to_dict,
 )
-from backprop_core.resources import GpuInfo, Snapshot
+from backprop_core.resources import Snapshot
+from backprop_core.store import Store
 
 
 def run_summary(run: RunRecord) -> dict[str, Any]:
@@ -41,8 +44,7 @@ def run_summary(run: RunRecord) -> dict[str, Any]:
 
 
 def session_dict(session: SessionRecord, now: float | None = None) -> dict[str, Any]:
-    data = dataclasses.asdict(session)
-    data["status"] = session.status.value
+    data = session_to_dict(session)
     data["active"] = session.status.active
     # While a session runs its stored active_seconds lags; the timeline needs the live figure.
     if session.status.active and session.ended_at is None:
@@ -52,10 +54,6 @@ def session_dict(session: SessionRecord, now: float | None = None) -> dict[str, 
         )
         data["active_seconds"] = max(session.active_seconds, now - session.started_at - paused)
     return data
-
-
-def checkpoint_dict(checkpoint: CheckpointRecord) -> dict[str, Any]:
-    return dataclasses.asdict(checkpoint)
 
 
 def run_detail(
@@ -76,11 +74,18 @@ def run_detail(
             "summary": run.summary,
             "environment": run.environment,
             "sessions": [session_dict(s) for s in sessions],
-            "checkpoints": [checkpoint_dict(c) for c in checkpoints],
+            "checkpoints": [checkpoint_to_dict(c) for c in checkpoints],
             "metric_keys": metric_keys,
         }
     )
     return out
+
+
+def load_run_detail(store: Store, run: RunRecord) -> dict[str, Any]:
+    """``run_detail`` with the run's sessions, checkpoints and metric keys read from ``store``."""
+    return run_detail(
+        run, store.sessions(run.id), store.checkpoints(run.id), store.metric_keys(run.id)
+    )
 
 
 def series_dict(series: MetricSeries) -> dict[str, Any]:
@@ -93,33 +98,13 @@ def series_dict(series: MetricSeries) -> dict[str, Any]:
     }
 
 
-def gpu_dict(gpu: GpuInfo, holders: list[dict[str, Any]]) -> dict[str, Any]:
-    data = dataclasses.asdict(gpu)
-    data["runs"] = holders
-    return data
-
-
 def snapshot_dict(snapshot: Snapshot, holders: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """The machine snapshot plus, per GPU, the active runs that hold it.
 
     ``holders`` maps a GPU's index (as a string) or uuid to the runs holding it.
     """
-    host = None
-    if snapshot.host is not None:
-        host = dataclasses.asdict(snapshot.host)
-        host["load_per_core"] = snapshot.host.load_per_core
-    gpus = []
-    for gpu in snapshot.gpus:
+    data = snapshot_as_dict(snapshot)  # the shape `backprop status --json` prints
+    for gpu, out in zip(snapshot.gpus, data["gpus"]):
         runs = holders.get(str(gpu.index), []) + (holders.get(gpu.uuid, []) if gpu.uuid else [])
-        unique = list({r["id"]: r for r in runs}.values())
-        gpus.append(gpu_dict(gpu, unique))
-    return {
-        "taken_at": snapshot.taken_at,
-        "host": host,
-        "gpu_probe": snapshot.gpu_probe,
-        "driver_version": snapshot.driver_version,
-        "gpus": gpus,
-        "gpu_error": snapshot.gpu_error,
-        "host_error": snapshot.host_error,
-        "warnings": list(snapshot.warnings),
-    }
+        out["runs"] = list({r["id"]: r for r in runs}.values())
+    return data

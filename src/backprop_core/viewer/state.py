@@ -23,7 +23,6 @@ class ViewerState:
     gateway: StoreGateway
     home: Home
     take_snapshot: Callable[[], Snapshot]
-    token: str | None
     poll_seconds: float = POLL_SECONDS
     snapshot_ttl: float = 1.0
     _snapshot: tuple[float, Snapshot] | None = field(default=None, repr=False)
