@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,3 +55,27 @@ def run_cli(
         timeout=timeout,
         input=input,
     )
+
+
+def wait_for(
+    check: Callable[[], Any],
+    timeout: float = 60.0,
+    what: str = "condition",
+    *,
+    ignore: tuple[type[BaseException], ...] = (),
+) -> Any:
+    """Poll ``check`` until it returns something truthy and return that; fail after
+    ``timeout`` seconds. Exceptions of the ``ignore`` types mean "not ready yet"."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+        except ignore as exc:
+            last = exc
+        if time.monotonic() > deadline:
+            detail = f": {last}" if last is not None else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{detail}")
+        time.sleep(0.05)

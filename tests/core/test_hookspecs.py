@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from backprop_core import hookspecs
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 HOOKS = sorted(n for n in dir(hookspecs) if n.startswith("backprop_"))
 THIS_FILE = Path(__file__).resolve()
 

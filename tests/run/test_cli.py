@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 from backprop_core.records import RunStatus
+from tests.conftest import wait_for
 
-from .conftest import Bp, wait_for
+from .conftest import Bp
 
 
 def _fake_gpus(path: Path, temps: list[float]) -> dict[str, str]:

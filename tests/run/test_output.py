@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 
 from backprop_core.records import RunStatus
+from tests.conftest import wait_for
 
-from .conftest import Bp, alive, wait_for
+from .conftest import Bp, alive
 
 GARBAGE = r"""
     import json, os, sys

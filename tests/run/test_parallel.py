@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 from backprop_core.records import RunStatus
+from tests.conftest import wait_for
 
-from .conftest import Bp, wait_for
+from .conftest import Bp
 
 STAMP = """
     import json, os, sys, time

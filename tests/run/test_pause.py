@@ -7,8 +7,9 @@ import time
 from pathlib import Path
 
 from backprop_core.records import RunStatus
+from tests.conftest import wait_for
 
-from .conftest import Bp, wait_for
+from .conftest import Bp
 
 COUNTER = """
     import os, time

@@ -113,7 +113,7 @@ def test_failures_and_foreign_kills_are_not_successes(bp: Bp) -> None:
 def test_resuming_an_active_run_is_refused(bp: Bp) -> None:
     bp.script("slow.py", "import time\nprint('up', flush=True)\ntime.sleep(60)\n")
     proc = bp.start("run", "slow.py")
-    from .conftest import wait_for
+    from tests.conftest import wait_for
 
     run = wait_for(lambda: next(iter(bp.runs()), None))
     result = bp.run("resume", run.id)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
 from backprop_core.records import RunStatus
+from tests.conftest import REPO
 
 from .conftest import Bp
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_until_done_chains_sessions_until_done(bp: Bp) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from backprop_core.records import RunStatus
-from tests.sdk.helpers import child_env, only_run, run_script, store, wait_for, write_script
+from tests.conftest import wait_for
+from tests.sdk.helpers import child_env, only_run, run_script, store, write_script
 
 
 def test_metrics_checkpoints_summary_and_status_land_in_the_store(tmp_path: Path) -> None:

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.sdk.helpers import child_env, read_json_lines, store, wait_for, write_script
+from tests.conftest import wait_for
+from tests.sdk.helpers import child_env, read_json_lines, store, write_script
 
 
 def supervised_env(tmp_path: Path, fd: int | None, **extra: str) -> dict[str, str]:

@@ -12,8 +12,8 @@ import pytest
 
 from backprop_core.plugins import get_plugins
 from backprop_core.records import RunStatus
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 STORES = ["sqlite", "json"]
 
 

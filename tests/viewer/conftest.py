@@ -9,7 +9,7 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from backprop_core.settings.model import Settings
 from backprop_core.storage import open_store
 from backprop_core.store import Store
 from backprop_core.units import GIB, MIB
+from tests.conftest import wait_for
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -176,12 +177,6 @@ def seed(store: Store, home: Path) -> Seeder:
     return Seeder(store, home)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class LiveServer:
     """The viewer served by uvicorn in a thread, on a free port."""
 
@@ -211,26 +206,13 @@ class LiveServer:
             ),
             30,
             "viewer health",
+            ignore=(httpx.HTTPError,),
         )
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
         self.sock.close()
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as exc:  # not ready yet
-            last = exc
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}" + (f": {last}" if last else ""))
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .conftest import wait_for
+from tests.conftest import wait_for
 
 
 def start_ui(home: Path, *args: str) -> tuple[subprocess.Popen[str], str, float]:
@@ -58,7 +58,9 @@ def test_ui_prints_its_url_at_once_and_serves(
     assert url.startswith("http://127.0.0.1:") and "token" not in url
     # under a second on an idle machine; generous here because the machine is shared
     assert elapsed < 5, f"URL printed after {elapsed:.2f}s"
-    health = wait_for(lambda: httpx.get(url + "api/health", timeout=2), 20, "health")
+    health = wait_for(
+        lambda: httpx.get(url + "api/health", timeout=2), 20, "health", ignore=(httpx.HTTPError,)
+    )
     assert health.json()["ok"] is True
     page = httpx.get(url, timeout=5)
     assert page.status_code == 200 and "No runs yet" in page.text
@@ -79,6 +81,7 @@ def test_non_loopback_bind_prints_a_token_and_requires_it(
         lambda: httpx.get(f"{base}/api/health?token={token}", timeout=2).status_code == 200,
         20,
         "health",
+        ignore=(httpx.HTTPError,),
     )
     assert httpx.get(f"{base}/api/health", timeout=2).status_code == 401
     assert httpx.get(f"{base}/static/app.css", timeout=2).status_code == 401
