@@ -4,14 +4,13 @@ time-boxed by ``backprop run``, then resumed from the checkpoint the callback an
 from __future__ import annotations
 
 import importlib.util
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from backprop_core.records import RunStatus
+from tests.conftest import run_cli
 from tests.sdk.helpers import only_run, run_script, store, write_script
 
 pytestmark = pytest.mark.slow
@@ -30,21 +29,13 @@ def needs(module: str) -> pytest.MarkDecorator:
 
 def cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
         "BACKPROP_GPU__PROBE": "none",
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "KERAS_BACKEND": "torch",
         "CUDA_VISIBLE_DEVICES": "",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "backprop_core.cli", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_cli(*args, env=env, cwd=cwd, timeout=timeout)
 
 
 def time_boxed_then_resumed(tmp_path: Path, script: Path, box_minutes: str) -> None:

@@ -2,55 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
 from backprop_core.records import RunStatus
+from tests.conftest import run_cli
 from tests.sdk.helpers import only_run, store, write_script
-
-
-def _monitor_alerts_can_reenter() -> bool:
-    """An alert a monitor raises is itself an event the monitors see: the supervisor's
-    ``MonitorSet`` must tolerate that re-entry (a re-entrant lock), or the run hangs."""
-    try:
-        from backprop_core.supervisor.monitoring import MonitorSet
-    except ImportError:
-        return False
-    lock = MonitorSet({}, None, lambda level, text: None, lambda action: None)._lock  # type: ignore[arg-type]
-    with lock:
-        reentered = lock.acquire(blocking=False)
-        if reentered:
-            lock.release()
-    return reentered
-
-
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("backprop_core.cli.run") is None,
-    reason="`backprop run` (backprop_core.cli.run) is not available",
-)
-needs_reentrant_alerts = pytest.mark.skipif(
-    not _monitor_alerts_can_reenter(),
-    reason="supervisor MonitorSet uses a non-reentrant lock: a monitor alert deadlocks",
-)
 
 
 def backprop_run(
     *args: str, cwd: Path, timeout: float = 120, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "BACKPROP_GPU__PROBE": "none", **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "backprop_core.cli", "run", *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+    return run_cli(
+        "run", *args, env={"BACKPROP_GPU__PROBE": "none", **(env or {})}, cwd=cwd, timeout=timeout
     )
 
 
@@ -69,7 +34,6 @@ print("REACHED THE END")
 """
 
 
-@needs_reentrant_alerts
 def test_nan_loss_raises_an_alert_and_the_run_goes_on(tmp_path: Path) -> None:
     script = write_script(tmp_path, NAN_SCRIPT.replace("range(6, 400)", "range(6, 10)"))
     result = backprop_run(str(script), cwd=tmp_path)
@@ -85,7 +49,6 @@ def test_nan_loss_raises_an_alert_and_the_run_goes_on(tmp_path: Path) -> None:
     assert len(values) == 10 and math.isnan(values[5])
 
 
-@needs_reentrant_alerts
 def test_stop_on_nan_stops_the_run_as_failed(tmp_path: Path) -> None:
     script = write_script(tmp_path, NAN_SCRIPT)
     result = backprop_run("--stop-on-nan", "--grace", "5", "--json", str(script), cwd=tmp_path)
@@ -96,7 +59,6 @@ def test_stop_on_nan_stops_the_run_as_failed(tmp_path: Path) -> None:
     assert run.reason is not None and "nan" in run.reason
 
 
-@needs_reentrant_alerts
 def test_stall_watchdog_stops_a_silent_script_as_stalled(tmp_path: Path) -> None:
     script = write_script(
         tmp_path,
