@@ -31,6 +31,13 @@ def duration_seconds(run: RunRecord, now: float | None = None) -> float | None:
     return None
 
 
+def human_time(stamp: float | None, *, unknown: str = "-") -> str:
+    """A unix time as local ``YYYY-MM-DD HH:MM:SS``, for tables and pages."""
+    if stamp is None:
+        return unknown
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+
+
 def human_duration(seconds: float | None, *, unknown: str = "-", sep: str = "") -> str:
     """``45s``, ``3m05s``, ``2h07m`` (``sep=" "``: ``3m 05s``), for tables and pages."""
     if seconds is None:

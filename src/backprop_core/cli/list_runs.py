@@ -8,16 +8,9 @@ import click
 
 from backprop_core.cli.options import echo_json, is_terminal, json_option, settings_options
 from backprop_core.cli.run_options import parse_tags
-from backprop_core.cli.run_views import (
-    duration_seconds,
-    format_duration,
-    format_metrics,
-    format_time,
-    open_from_options,
-    print_table,
-    run_view,
-)
+from backprop_core.cli.run_views import format_metrics, open_from_options, print_table
 from backprop_core.records import RunFilter, RunStatus
+from backprop_core.views import duration_seconds, human_duration, human_time, run_view
 
 HEADER = ("ID", "NAME", "STATUS", "SESSIONS", "DURATION", "STEP", "METRICS", "CKPTS", "STARTED")
 
@@ -66,11 +59,11 @@ def list_command(
             r.name or "-",
             r.status.value,
             str(r.session_count),
-            format_duration(duration_seconds(r)),
+            human_duration(duration_seconds(r)),
             "-" if r.last_step is None else str(r.last_step),
             format_metrics(r.last_metrics),
             str(r.checkpoint_count),
-            format_time(r.started_at or r.created_at),
+            human_time(r.started_at or r.created_at),
         )
         for r in runs
     ]

@@ -4,7 +4,6 @@ rows and JSON, and printing tables (aligned on a terminal, tab-separated otherwi
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,27 +12,6 @@ import click
 from backprop_core.cli.options import settings_from_options
 from backprop_core.settings import Settings
 from backprop_core.store import Store
-from backprop_core.views import (
-    checkpoint_view,
-    duration_seconds,
-    full_run_view,
-    human_duration,
-    resolve_path,
-    run_view,
-)
-
-__all__ = [
-    "checkpoint_view",
-    "duration_seconds",
-    "format_duration",
-    "format_metrics",
-    "format_time",
-    "full_run_view",
-    "open_from_options",
-    "print_table",
-    "resolve_path",
-    "run_view",
-]
 
 
 def open_from_options(options: Mapping[str, Any]) -> tuple[Settings, Store]:
@@ -42,16 +20,6 @@ def open_from_options(options: Mapping[str, Any]) -> tuple[Settings, Store]:
 
     settings = settings_from_options(options)
     return settings, open_store(settings)
-
-
-def format_duration(seconds: float | None) -> str:
-    return human_duration(seconds)
-
-
-def format_time(stamp: float | None) -> str:
-    if stamp is None:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
 
 
 def format_number(value: float | str) -> str:

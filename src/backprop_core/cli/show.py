@@ -8,14 +8,9 @@ from typing import Any
 import click
 
 from backprop_core.cli.options import echo_json, json_option, settings_options
-from backprop_core.cli.run_views import (
-    format_duration,
-    format_metrics,
-    format_time,
-    full_run_view,
-    open_from_options,
-)
+from backprop_core.cli.run_views import format_metrics, open_from_options
 from backprop_core.records import RunRecord
+from backprop_core.views import full_run_view, human_duration, human_time
 
 
 def _line(label: str, value: object) -> None:
@@ -50,18 +45,18 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
     _line("command", " ".join(run.command))
     _line("cwd", run.cwd)
     _line("framework", run.framework)
-    _line("created", format_time(run.created_at))
-    _line("started", format_time(run.started_at) if run.started_at else None)
-    _line("ended", format_time(run.ended_at) if run.ended_at else None)
-    _line("duration", format_duration(view.get("duration_seconds")))
+    _line("created", human_time(run.created_at))
+    _line("started", human_time(run.started_at) if run.started_at else None)
+    _line("ended", human_time(run.ended_at) if run.ended_at else None)
+    _line("duration", human_duration(view.get("duration_seconds")))
     _line("last step", run.last_step)
     _line("done", "yes (the script reported done)" if run.done else None)
     if view["sessions"]:
         click.echo("\nsessions")
     for s in view["sessions"]:
-        end = format_time(s["ended_at"]) if s.get("ended_at") else "…"
-        bits = [f"  #{s['number']} {s['status']:<11} {format_time(s['started_at'])} → {end}"]
-        bits.append(f"active {format_duration(s.get('active_seconds'))}")
+        end = human_time(s["ended_at"]) if s.get("ended_at") else "…"
+        bits = [f"  #{s['number']} {s['status']:<11} {human_time(s['started_at'])} → {end}"]
+        bits.append(f"active {human_duration(s.get('active_seconds'))}")
         if s.get("exit_code") is not None:
             bits.append(f"exit {s['exit_code']}")
         if s.get("signal") is not None:
@@ -78,8 +73,8 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
         if s.get("reason"):
             click.echo(f"      {s['reason']}")
         for p in s.get("pauses", []):
-            until = format_time(p["ended_at"]) if p.get("ended_at") else "still paused"
-            click.echo(f"      paused {format_time(p['started_at'])} → {until}: {p['reason']}")
+            until = human_time(p["ended_at"]) if p.get("ended_at") else "still paused"
+            click.echo(f"      paused {human_time(p['started_at'])} → {until}: {p['reason']}")
     if view["checkpoints"]:
         click.echo("\ncheckpoints")
     for c in view["checkpoints"]:

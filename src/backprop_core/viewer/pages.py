@@ -6,7 +6,6 @@ The runs table renders its page of rows on the server, so it appears at once; th
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import time
 from pathlib import Path
@@ -27,16 +26,14 @@ from backprop_core.viewer.responses import dumps
 from backprop_core.viewer.runs_query import RunsQuery, parse_runs_query, run_query
 from backprop_core.viewer.serialize import load_run_detail, run_summary
 from backprop_core.viewer.state import viewer_state
-from backprop_core.views import human_duration
+from backprop_core.views import human_duration, human_time
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_COMPARE = 12
 
 
 def fmt_time(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return dt.datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M:%S")
+    return human_time(value, unknown="—")
 
 
 def fmt_duration(seconds: float | None) -> str:
