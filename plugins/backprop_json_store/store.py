@@ -15,7 +15,7 @@ import fnmatch
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -37,7 +37,7 @@ from backprop_core.records import (
     session_from_dict,
     session_to_dict,
 )
-from backprop_core.series import downsample
+from backprop_core.series import series_from_points
 from backprop_core.store import RESOLVE_HINT, DuplicateRun, Store, check_run_id
 from backprop_core.store_files import (
     atomic_write,
@@ -386,15 +386,5 @@ class JsonStore(Store):
             (event_from_dict(r) for r in self._read_events(run_id) if r["kind"] == "metrics"),
         )
         steps, times, values = found.columns.get(key, ([], [], []))
-        rows: Iterable[tuple[int | None, float, float]] = zip(steps, times, values)
-        if after_step is not None:
-            rows = [r for r in rows if r[0] is not None and r[0] > after_step]
-        points = [(i, step, t, value) for i, (step, t, value) in enumerate(rows)]
-        kept = downsample(points, max_points) if max_points else points
-        return MetricSeries(
-            key=key,
-            steps=[p[1] for p in kept],
-            times=[p[2] for p in kept],
-            values=[p[3] for p in kept],
-            total=len(points),
-        )
+        points = list(zip(range(len(values)), steps, times, values))
+        return series_from_points(key, points, max_points, after_step=after_step)

@@ -18,7 +18,7 @@ from typing import cast
 
 from backprop_core.ingest import Columns
 from backprop_core.records import MetricSeries
-from backprop_core.series import TILE, Point, downsample, pick, plan
+from backprop_core.series import TILE, Point, pick, plan, series_from_points
 from backprop_sqlite.schema import CHUNK_POINTS, NO_STEP
 
 _INF = math.inf
@@ -174,16 +174,6 @@ def _points(rows: list[tuple[int, int, bytes, bytes, bytes]]) -> list[Point]:
     return out
 
 
-def _to_series(key: str, points: list[Point], total: int) -> MetricSeries:
-    return MetricSeries(
-        key=key,
-        steps=[p[1] for p in points],
-        times=[p[2] for p in points],
-        values=[p[3] for p in points],
-        total=total,
-    )
-
-
 _CHUNK_COLUMNS = "start, n, steps, times, vals"
 
 
@@ -206,18 +196,14 @@ def read_series(
             f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE series = ? AND max_step > ? ORDER BY start",
             (sid, after_step),
         ).fetchall()
-        wanted = [p for p in _points(rows) if p[1] is not None and p[1] > after_step]
-        renumbered = [(n, p[1], p[2], p[3]) for n, p in enumerate(wanted)]
-        kept = downsample(renumbered, max_points) if max_points else renumbered
-        return _to_series(key, kept, len(wanted))
+        return series_from_points(key, _points(rows), max_points, after_step=after_step)
     p = plan(total, max_points or 0)
     if p is None or p.bucket_size % TILE or (max_points or 0) <= 2:
         rows = conn.execute(
             f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE series = ? ORDER BY start", (sid,)
         ).fetchall()
-        points = _points(rows)
-        return _to_series(key, downsample(points, max_points) if max_points else points, total)
-    return _to_series(key, _from_tiles(conn, sid, total, p.bucket_size), total)
+        return series_from_points(key, _points(rows), max_points, total=total)
+    return series_from_points(key, _from_tiles(conn, sid, total, p.bucket_size), None, total=total)
 
 
 def _from_tiles(conn: sqlite3.Connection, sid: int, total: int, size: int) -> list[Point]:

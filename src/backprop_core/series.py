@@ -20,6 +20,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from backprop_core.records import MetricSeries
+
 #: (index in the series, step, time, value)
 Point = tuple[int, "int | None", float, float]
 
@@ -109,3 +111,27 @@ def _cap(points: list[Point], max_points: int) -> list[Point]:
         return points
     middle = points[1:-1][: max_points - 2]
     return [points[0], *middle, points[-1]]
+
+
+def series_from_points(
+    key: str,
+    points: Sequence[Point],
+    max_points: int | None,
+    *,
+    after_step: int | None = None,
+    total: int | None = None,
+) -> MetricSeries:
+    """``key``'s series from its points in arrival order: only those past ``after_step``
+    (renumbered from 0), downsampled to ``max_points``. ``total`` defaults to how many points
+    that leaves before downsampling."""
+    if after_step is not None:
+        wanted = [p for p in points if p[1] is not None and p[1] > after_step]
+        points = [(n, p[1], p[2], p[3]) for n, p in enumerate(wanted)]
+    kept = downsample(points, max_points) if max_points else points
+    return MetricSeries(
+        key=key,
+        steps=[p[1] for p in kept],
+        times=[p[2] for p in kept],
+        values=[p[3] for p in kept],
+        total=len(points) if total is None else total,
+    )
