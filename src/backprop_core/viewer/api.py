@@ -15,7 +15,15 @@ from backprop_core.store import Store
 from backprop_core.viewer.live import last_seq, run_stream, runs_stream
 from backprop_core.viewer.logtail import MAX_READ_BYTES, read_log
 from backprop_core.viewer.openapi import openapi_document
-from backprop_core.viewer.params import ParamError, int_param, list_param
+from backprop_core.viewer.params import (
+    DEFAULT_MAX_POINTS,
+    MAX_KEYS,
+    MAX_MAX_POINTS,
+    MIN_MAX_POINTS,
+    ParamError,
+    int_param,
+    list_param,
+)
 from backprop_core.viewer.responses import ApiJSON, api_error
 from backprop_core.viewer.runs_query import parse_runs_query, run_query
 from backprop_core.viewer.serialize import (
@@ -25,10 +33,6 @@ from backprop_core.viewer.serialize import (
     snapshot_dict,
 )
 from backprop_core.viewer.state import viewer_state
-
-MAX_KEYS = 64
-DEFAULT_MAX_POINTS = 2000
-MAX_MAX_POINTS = 100_000
 
 
 async def health(request: Request) -> Response:
@@ -68,7 +72,11 @@ async def get_metrics(request: Request) -> Response:
     ref = request.path_params["run_id"]
     wanted = list_param(request.query_params, "keys")
     max_points = int_param(
-        request.query_params, "max_points", DEFAULT_MAX_POINTS, low=10, high=MAX_MAX_POINTS
+        request.query_params,
+        "max_points",
+        DEFAULT_MAX_POINTS,
+        low=MIN_MAX_POINTS,
+        high=MAX_MAX_POINTS,
     )
     if len(wanted) > MAX_KEYS:
         raise ParamError("keys", f"at most {MAX_KEYS} keys at once")

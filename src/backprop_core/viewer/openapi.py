@@ -5,6 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from backprop_core.__about__ import __version__
+from backprop_core.viewer.logtail import DEFAULT_TAIL_BYTES, MAX_READ_BYTES
+from backprop_core.viewer.params import (
+    DEFAULT_MAX_POINTS,
+    DEFAULT_RUNS_LIMIT,
+    MAX_KEYS,
+    MAX_MAX_POINTS,
+    MAX_RUNS_LIMIT,
+    MIN_MAX_POINTS,
+    SORT_KEYS,
+)
 
 
 def _param(
@@ -64,14 +74,19 @@ def openapi_document() -> dict[str, Any]:
                     ),
                     _param(
                         "sort",
-                        "created|started|name|status|sessions|duration|step",
+                        "|".join(SORT_KEYS),
                         {"type": "string", "default": "created"},
                     ),
                     _param("order", "asc|desc", {"type": "string", "default": "desc"}),
                     _param(
                         "limit",
-                        "Page size, 1..500.",
-                        {**int_schema, "default": 50, "minimum": 1, "maximum": 500},
+                        f"Page size, 1..{MAX_RUNS_LIMIT}.",
+                        {
+                            **int_schema,
+                            "default": DEFAULT_RUNS_LIMIT,
+                            "minimum": 1,
+                            "maximum": MAX_RUNS_LIMIT,
+                        },
                     ),
                     _param("offset", "Runs to skip.", {**int_schema, "default": 0, "minimum": 0}),
                 ],
@@ -100,13 +115,13 @@ def openapi_document() -> dict[str, Any]:
                     _RUN_ID,
                     _param(
                         "keys",
-                        "Comma-separated metric names (default: all, at most 64).",
+                        f"Comma-separated metric names (default: all, at most {MAX_KEYS}).",
                         {"type": "string"},
                     ),
                     _param(
                         "max_points",
-                        "Points per series, 10..100000.",
-                        {**int_schema, "default": 2000},
+                        f"Points per series, {MIN_MAX_POINTS}..{MAX_MAX_POINTS}.",
+                        {**int_schema, "default": DEFAULT_MAX_POINTS},
                     ),
                 ],
                 "{run_id, seq, keys, max_points, series: {key: {steps, times, values, total}}}",
@@ -118,7 +133,10 @@ def openapi_document() -> dict[str, Any]:
                     _param("session", "Session number (default: the latest).", int_schema),
                     _param("offset", "Byte offset to read from (default: the tail).", int_schema),
                     _param(
-                        "limit", "Bytes to read, at most 1 MiB (default 64 KiB tail).", int_schema
+                        "limit",
+                        f"Bytes to read, at most {MAX_READ_BYTES // 1024} KiB"
+                        f" (default {DEFAULT_TAIL_BYTES // 1024} KiB tail).",
+                        int_schema,
                     ),
                 ],
                 "{run_id, sessions, session, exists, offset, next_offset, size, text}",

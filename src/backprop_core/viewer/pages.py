@@ -21,7 +21,7 @@ from starlette.routing import Route
 from backprop_core.__about__ import __version__
 from backprop_core.records import RunStatus
 from backprop_core.store import Store
-from backprop_core.viewer.params import list_param
+from backprop_core.viewer.params import SORT_KEYS, list_param
 from backprop_core.viewer.responses import dumps
 from backprop_core.viewer.runs_query import RunsQuery, parse_runs_query, run_query
 from backprop_core.viewer.serialize import load_run_detail, run_summary
@@ -111,7 +111,7 @@ async def runs_page(request: Request) -> Response:
         key: _page_url(
             q, sort=key, offset=0, order="asc" if q.sort == key and q.order == "desc" else "desc"
         )
-        for key in ("created", "started", "name", "status", "sessions", "duration", "step")
+        for key in SORT_KEYS
     }
     return render(
         request,

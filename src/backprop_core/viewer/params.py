@@ -6,8 +6,14 @@ from collections.abc import Mapping
 
 from backprop_core.records import ACTIVE_STATUSES, RunStatus
 
+# The API's limits, in one place for the handlers and the OpenAPI description.
+DEFAULT_RUNS_LIMIT = 50
 MAX_RUNS_LIMIT = 500
 SORT_KEYS = ("created", "started", "name", "status", "sessions", "duration", "step")
+MAX_KEYS = 64
+MIN_MAX_POINTS = 10
+DEFAULT_MAX_POINTS = 2000
+MAX_MAX_POINTS = 100_000
 
 
 class ParamError(ValueError):

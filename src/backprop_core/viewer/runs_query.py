@@ -13,6 +13,7 @@ from typing import Any
 from backprop_core.records import RunFilter, RunRecord
 from backprop_core.store import Store
 from backprop_core.viewer.params import (
+    DEFAULT_RUNS_LIMIT,
     MAX_RUNS_LIMIT,
     SORT_KEYS,
     choice_param,
@@ -21,15 +22,13 @@ from backprop_core.viewer.params import (
     tags_param,
 )
 
-DEFAULT_LIMIT = 50
-
 
 @dataclass(frozen=True)
 class RunsQuery:
     flt: RunFilter
     sort: str = "created"
     order: str = "desc"
-    limit: int = DEFAULT_LIMIT
+    limit: int = DEFAULT_RUNS_LIMIT
     offset: int = 0
 
     def as_params(self) -> dict[str, Any]:
@@ -46,7 +45,7 @@ class RunsQuery:
 
 def parse_runs_query(query: Mapping[str, str], tags: list[str]) -> RunsQuery:
     """Build a ``RunsQuery`` from query parameters; raises ``ParamError``."""
-    limit = int_param(query, "limit", DEFAULT_LIMIT, low=1, high=MAX_RUNS_LIMIT)
+    limit = int_param(query, "limit", DEFAULT_RUNS_LIMIT, low=1, high=MAX_RUNS_LIMIT)
     offset = int_param(query, "offset", 0, low=0)
     name = (query.get("name") or "").strip() or None
     flt = RunFilter(statuses=statuses_param(query), name=name, tags=tags_param(tags))
@@ -54,7 +53,7 @@ def parse_runs_query(query: Mapping[str, str], tags: list[str]) -> RunsQuery:
         flt=flt,
         sort=choice_param(query, "sort", "created", SORT_KEYS),
         order=choice_param(query, "order", "desc", ("asc", "desc")),
-        limit=limit if limit is not None else DEFAULT_LIMIT,
+        limit=limit if limit is not None else DEFAULT_RUNS_LIMIT,
         offset=offset or 0,
     )
 
