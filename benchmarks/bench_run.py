@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import psutil
+from _common import backprop
 
 NOOP = "pass\n"
 SPAM = """
@@ -44,10 +45,6 @@ with open(os.path.join(os.environ["BACKPROP_RUN_DIR"], "deadline"), "w") as f:
 while True:
     time.sleep(0.01)
 """
-
-
-def backprop(*args: str) -> list[str]:
-    return [sys.executable, "-m", "backprop_core.cli", *args]
 
 
 def timed(

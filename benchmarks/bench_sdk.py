@@ -173,6 +173,8 @@ def measure(name: str, steps: int, env: dict[str, str]) -> dict[str, Any] | str:
 
 
 def measure_under_backprop_run(steps: int, env: dict[str, str]) -> dict[str, Any] | str:
+    from _common import backprop  # not at the top: children run this file from elsewhere
+
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "child.py"
         script.write_text(
@@ -186,7 +188,7 @@ def measure_under_backprop_run(steps: int, env: dict[str, str]) -> dict[str, Any
             )
         )
         proc = subprocess.run(
-            [sys.executable, "-m", "backprop_core.cli", "run", "-m", "0", str(script)],
+            backprop("run", "-m", "0", str(script)),
             env={**env, "BACKPROP_HOME": str(Path(tmp) / "home"), "BACKPROP_GPU__PROBE": "none"},
             capture_output=True,
             text=True,
@@ -237,14 +239,9 @@ def main() -> None:
         return
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BACKPROP_")}
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    from _common import cpu_model  # not at the top: children run this file from elsewhere
+
+    cpu = cpu_model()
     print(f"machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}")
     print(
         "versions: backprop "

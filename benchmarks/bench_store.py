@@ -26,11 +26,13 @@ import platform
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from _common import backprop, cpu_model
 
 from backprop_core.events import Event
 from backprop_core.plugins import get_plugins
@@ -50,23 +52,27 @@ def median_time(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
+def bench_run(i: int, t0: float, **extra: Any) -> RunRecord:
+    """Run ``i`` of the benchmark, the same for both stores (``extra``: fields the JSON store's
+    bulk fill sets directly instead of deriving them from events)."""
+    return RunRecord(
+        id=f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime(t0 + i * 60))}-{i % 1296:04d}",
+        status=RunStatus.COMPLETED,
+        created_at=t0 + i * 60,
+        started_at=t0 + i * 60,
+        ended_at=t0 + i * 60 + 30,
+        name=f"exp-{i}",
+        tags={"sweep": str(i % 10)},
+        script="train.py",
+        active_seconds=30.0,
+        **extra,
+    )
+
+
 def fill_runs_sqlite(store: Store, runs: int) -> None:
     t0 = time.time() - runs * 60
     for i in range(runs):
-        run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime(t0 + i * 60))}-{i % 1296:04d}"
-        store.create_run(
-            RunRecord(
-                id=run_id,
-                status=RunStatus.COMPLETED,
-                created_at=t0 + i * 60,
-                started_at=t0 + i * 60,
-                ended_at=t0 + i * 60 + 30,
-                name=f"exp-{i}",
-                tags={"sweep": str(i % 10)},
-                script="train.py",
-                active_seconds=30.0,
-            )
-        )
+        run_id = store.create_run(bench_run(i, t0)).id
         store.add_session(SessionRecord(run_id, 1, RunStatus.COMPLETED, t0 + i * 60))
         store.append_events(
             run_id,
@@ -82,16 +88,9 @@ def fill_runs_json_bulk(store: Store, runs: int) -> None:
 
     def add(index: dict) -> None:  # type: ignore[type-arg]
         for i in range(runs):
-            run = RunRecord(
-                id=f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime(t0 + i * 60))}-{i % 1296:04d}",
-                status=RunStatus.COMPLETED,
-                created_at=t0 + i * 60,
-                started_at=t0 + i * 60,
-                ended_at=t0 + i * 60 + 30,
-                name=f"exp-{i}",
-                tags={"sweep": str(i % 10)},
-                script="train.py",
-                active_seconds=30.0,
+            run = bench_run(
+                i,
+                t0,
                 session_count=1,
                 checkpoint_count=1,
                 last_metrics={"loss": random.random(), "acc": 0.5},
@@ -139,7 +138,7 @@ def list_time(home: Path, store_name: str, repeat: int, *args: str) -> float:
     env = dict(
         os.environ, BACKPROP_HOME=str(home), BACKPROP_STORE=store_name, BACKPROP_GPU__PROBE="none"
     )
-    cmd = [sys.executable, "-m", "backprop_core.cli", *args]
+    cmd = backprop(*args)
     subprocess.run(cmd, env=env, check=True, capture_output=True)  # warm the page cache
     return median_time(
         lambda: subprocess.run(cmd, env=env, check=True, capture_output=True), repeat
@@ -177,14 +176,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    cpu = cpu_model()
     print(f"# {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print("# load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import httpx
+from _common import backprop, cpu_model
 
 from backprop_core.events import Event
 from backprop_core.records import RunRecord, RunStatus, SessionRecord
@@ -105,7 +106,7 @@ class Server:
     def __init__(self, home: Path) -> None:
         env = {**os.environ, "BACKPROP_HOME": str(home), "BACKPROP_GPU__PROBE": "none"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "backprop_core.cli", "ui", "--no-open", "--port", "0"],
+            backprop("ui", "--no-open", "--port", "0"),
             stdout=subprocess.PIPE,
             text=True,
             env=env,
@@ -188,16 +189,6 @@ def browser_timings(
             time.sleep(0.2)
         browser.close()
     return res
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> None:
