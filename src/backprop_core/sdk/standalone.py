@@ -20,10 +20,13 @@ class StandaloneBackend:
     """Owns the store connection of a standalone run: creates the run and its one session,
     records the environment, and sets the final status."""
 
-    def __init__(self, settings: Settings, store: Store, run_id: str, session: int = 1) -> None:
+    def __init__(
+        self, settings: Settings, store: Store, run_id: str, started_at: float, session: int = 1
+    ) -> None:
         self.settings = settings
         self.store = store
         self.run_id = run_id
+        self.started_at = started_at
         self.session = session
 
     @classmethod
@@ -79,7 +82,7 @@ class StandaloneBackend:
                 host=hostname(),
             )
         )
-        return cls(settings, store, record.id)
+        return cls(settings, store, record.id, started_at=now)
 
     def record_environment(self, environment: dict[str, Any]) -> None:
         self.store.update_run(self.run_id, environment=environment)
@@ -89,8 +92,8 @@ class StandaloneBackend:
 
         final = RunStatus(status)
         now = time.time()
-        run = self.store.get_run(self.run_id)
-        active = max(0.0, now - (run.started_at or run.created_at))
+        active = max(0.0, now - self.started_at)
+        # The store adds the session's active time into the run's.
         self.store.update_session(
             self.run_id,
             self.session,
@@ -99,7 +102,5 @@ class StandaloneBackend:
             reason=reason,
             active_seconds=active,
         )
-        self.store.update_run(
-            self.run_id, status=final, ended_at=now, reason=reason, active_seconds=active
-        )
+        self.store.update_run(self.run_id, status=final, ended_at=now, reason=reason)
         self.store.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
@@ -105,8 +106,9 @@ def record_start(ctx: SessionContext, pid: int, started_at: float) -> None:
     except psutil.Error:
         session = SessionRecord(spec.run_id, spec.session, RunStatus.RUNNING, started_at, pid=pid)
     ctx.store.add_session(session)
-    run = ctx.store.update_run(spec.run_id, status=RunStatus.RUNNING, ended_at=None)
-    if run.started_at is None:
-        run = ctx.store.update_run(spec.run_id, started_at=started_at)
+    changes: dict[str, Any] = {"status": RunStatus.RUNNING, "ended_at": None}
+    if ctx.run.started_at is None:  # the first session starts the run
+        changes["started_at"] = started_at
+    run = ctx.store.update_run(spec.run_id, **changes)
     ctx.run = run
     ctx.plugins.run_started(run, session)
