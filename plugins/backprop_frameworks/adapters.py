@@ -47,46 +47,44 @@ class _ImportDetecting(FrameworkAdapter):
         return bool(imported_modules(script) & self.modules)
 
 
-class PyTorchAdapter(_ImportDetecting):
+class _BootstrapCapped(_ImportDetecting):
+    """A framework whose memory cap the ``sitecustomize`` bootstrap applies right after the
+    script imports it (``BACKPROP_BOOTSTRAP_FRAMEWORK`` names which)."""
+
+    package: ClassVar[str]  # the import that triggers the cap
+    cap_call: ClassVar[str]  # how the cap is applied, for --dry-run
+    extra_env: ClassVar[dict[str, str]] = {}
+
+    def prepare(self, spec: LaunchSpec) -> Preparation:
+        if _no_gpu(spec):
+            return Preparation(
+                note=f"{self.name}: no GPU handed to the run, no memory cap to apply"
+            )
+        return Preparation(
+            env={**_cap_env(spec), "BACKPROP_BOOTSTRAP_FRAMEWORK": self.name, **self.extra_env},
+            pythonpath=(str(BOOTSTRAP_DIR),),
+            note=(
+                f"{self.name}: {self.cap_call} applied when {self.package} is imported "
+                f"(sitecustomize bootstrap), limit {spec.gpu_memory_limit_bytes} bytes"
+            ),
+        )
+
+
+class PyTorchAdapter(_BootstrapCapped):
     name = "pytorch"
     priority = 10
     modules = frozenset({"torch", "lightning", "pytorch_lightning", "transformers", "accelerate"})
-
-    def prepare(self, spec: LaunchSpec) -> Preparation:
-        if _no_gpu(spec):
-            return Preparation(note="pytorch: no GPU handed to the run, no memory cap to apply")
-        return Preparation(
-            env={**_cap_env(spec), "BACKPROP_BOOTSTRAP_FRAMEWORK": "pytorch"},
-            pythonpath=(str(BOOTSTRAP_DIR),),
-            note=(
-                f"pytorch: torch.cuda.set_per_process_memory_fraction(limit/total) applied when "
-                f"torch is imported (sitecustomize bootstrap), limit "
-                f"{spec.gpu_memory_limit_bytes} bytes"
-            ),
-        )
+    package = "torch"
+    cap_call = "torch.cuda.set_per_process_memory_fraction(limit/total)"
 
 
-class TensorFlowAdapter(_ImportDetecting):
+class TensorFlowAdapter(_BootstrapCapped):
     name = "tensorflow"
     priority = 20
     modules = frozenset({"tensorflow", "keras", "tf_keras"})
-
-    def prepare(self, spec: LaunchSpec) -> Preparation:
-        if _no_gpu(spec):
-            return Preparation(note="tensorflow: no GPU handed to the run, no memory cap to apply")
-        return Preparation(
-            env={
-                **_cap_env(spec),
-                "BACKPROP_BOOTSTRAP_FRAMEWORK": "tensorflow",
-                "TF_FORCE_GPU_ALLOW_GROWTH": "false",
-            },
-            pythonpath=(str(BOOTSTRAP_DIR),),
-            note=(
-                "tensorflow: tf.config.set_logical_device_configuration(memory_limit) applied "
-                f"when tensorflow is imported (sitecustomize bootstrap), limit "
-                f"{spec.gpu_memory_limit_bytes} bytes"
-            ),
-        )
+    package = "tensorflow"
+    cap_call = "tf.config.set_logical_device_configuration(memory_limit)"
+    extra_env = {"TF_FORCE_GPU_ALLOW_GROWTH": "false"}
 
 
 class JaxAdapter(_ImportDetecting):
