@@ -10,15 +10,14 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 
-# CI clones the repository with ``shared/`` beside it.
-FIXTURES = HERE.parents[1] / ".." / "shared" / "fixtures" / "nvidia-smi"
-CAPTURES = sorted((FIXTURES / "csv").glob("*.txt")) if (FIXTURES / "csv").is_dir() else []
+# Real captures, with their provenance and licence in tests/fixtures/nvidia-smi/README.md.
+FIXTURES = HERE.parent / "fixtures" / "nvidia-smi"
+CAPTURES = sorted((FIXTURES / "csv").glob("*.txt"))
+assert CAPTURES, f"the nvidia-smi captures are missing from {FIXTURES}"
 
 
 def capture_params() -> list[object]:
-    """One parameter per (capture, phase); a single skipped one when the fixtures are absent."""
-    if not CAPTURES:
-        return [pytest.param(None, None, marks=pytest.mark.skip(reason="no nvidia-smi captures"))]
+    """One parameter per (capture, phase)."""
     return [
         pytest.param(c, phase, id=f"{c.stem}-{phase}")
         for c in CAPTURES
