@@ -118,7 +118,7 @@ def governed_spam(work: Path, env: dict[str, str], lines: int, run_id: str) -> d
     stop.set()
     sampler.join()
     from backprop_core.settings.model import Settings
-    from backprop_core.storage import open_store
+    from backprop_core.store.opening import open_store
 
     with open_store(Settings.from_config({}, home=Path(env["BACKPROP_HOME"]))) as store:
         recorded = store.metric_series(run_id, "loss", max_points=None).total
@@ -131,11 +131,11 @@ def governed_spam(work: Path, env: dict[str, str], lines: int, run_id: str) -> d
 
 def components(home: Path, n: int) -> dict[str, float]:
     """Per-event cost of the two halves of the hot path, measured alone in this process."""
-    from backprop_core.events import ParseContext
-    from backprop_core.plugins import get_plugins
-    from backprop_core.records import RunRecord, RunStatus
+    from backprop_core.events.event import ParseContext
+    from backprop_core.plugin.manager import get_plugins
     from backprop_core.settings.model import Settings
-    from backprop_core.storage import open_store
+    from backprop_core.store.opening import open_store
+    from backprop_core.store.records import RunRecord, RunStatus
     from backprop_core.supervisor.session import GC_THRESHOLD
 
     lines = [
@@ -175,7 +175,7 @@ def stop_timing(work: Path, env: dict[str, str], grace: float) -> dict[str, floa
     deadline = float((run_dir / "deadline").read_text())
     term = float((run_dir / "term").read_text())
     from backprop_core.settings.model import Settings
-    from backprop_core.storage import open_store
+    from backprop_core.store.opening import open_store
 
     with open_store(Settings.from_config({}, home=Path(env["BACKPROP_HOME"]))) as store:
         session = store.sessions("stubborn")[0]

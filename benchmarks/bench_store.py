@@ -34,10 +34,10 @@ from typing import Any
 
 from _common import backprop, cpu_model
 
-from backprop_core.events import Event
-from backprop_core.plugins import get_plugins
-from backprop_core.records import RunRecord, RunStatus, SessionRecord, run_to_dict
-from backprop_core.store import Store
+from backprop_core.events.event import Event
+from backprop_core.plugin.manager import get_plugins
+from backprop_core.store.contract import Store
+from backprop_core.store.records import RunRecord, RunStatus, SessionRecord, run_to_dict
 
 # Users have byte-code caches; without them every timed start would recompile every module.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)

@@ -29,11 +29,11 @@ from pathlib import Path
 import httpx
 from _common import backprop, cpu_model
 
-from backprop_core.events import Event
-from backprop_core.records import RunRecord, RunStatus, SessionRecord
+from backprop_core.events.event import Event
 from backprop_core.settings.model import Settings
-from backprop_core.storage import open_store
-from backprop_core.store import Store
+from backprop_core.store.contract import Store
+from backprop_core.store.opening import open_store
+from backprop_core.store.records import RunRecord, RunStatus, SessionRecord
 
 # Users have byte-code caches; without them every timed start would recompile every module.
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)

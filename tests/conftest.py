@@ -29,7 +29,7 @@ def isolated_env(
     monkeypatch.setenv("XDG_DATA_HOME", str(base / "xdg-data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(base / "xdg-cache"))
     monkeypatch.setenv("BACKPROP_HOME", str(base / "home"))
-    from backprop_core.plugins import reset_plugins
+    from backprop_core.plugin.manager import reset_plugins
 
     reset_plugins()
     yield base

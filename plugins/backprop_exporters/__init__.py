@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from backprop_core import hookimpl
 
 if TYPE_CHECKING:
-    from backprop_core.exporters import Exporter
+    from backprop_core import Exporter
 
 
 @hookimpl

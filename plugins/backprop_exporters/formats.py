@@ -8,10 +8,8 @@ import math
 from collections.abc import Sequence
 from typing import IO, Any, ClassVar
 
-from backprop_core.exporters import Exporter
-from backprop_core.records import RunRecord, json_safe
-from backprop_core.store import Store
-from backprop_core.views import full_run_view
+from backprop_core import Exporter, RunRecord, Store
+from backprop_core.plugin_kit import full_run_view, json_safe
 
 
 def _number(value: float) -> str:

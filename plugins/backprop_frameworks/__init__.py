@@ -1,4 +1,5 @@
-"""Framework adapters (SPEC §5 step 4): pytorch, tensorflow, jax and generic.
+"""Framework adapters (lifecycle step 4 in docs/architecture.md): pytorch, tensorflow, jax,
+generic.
 
 ``detect`` reads the script's imports with ``ast`` (never importing anything); ``prepare``
 says how the GPU memory cap is enforced for that framework. The adapters live in

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 from typing import ClassVar
 
-from backprop_core.launch import FrameworkAdapter, LaunchSpec, Preparation
+from backprop_core import FrameworkAdapter, LaunchSpec, Preparation
 
 BOOTSTRAP_DIR = Path(__file__).resolve().parent / "bootstrap"
 

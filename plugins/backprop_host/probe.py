@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import os
 
-from backprop_core.errors import ProbeError
-from backprop_core.process_identity import hostname
-from backprop_core.resources import HostInfo, HostProbe
+from backprop_core import HostInfo, HostProbe, ProbeError
+from backprop_core.plugin_kit import hostname
 
 MEMINFO = "/proc/meminfo"
 

@@ -1,4 +1,4 @@
-"""The JSON event-line parser (SPEC §6): one JSON object per line becomes an ``Event``.
+"""The JSON event-line parser (docs/events.md): one JSON object per line becomes an ``Event``.
 
 Registered with ``trylast`` so specialised parsers can claim lines first. Only lines whose first
 non-blank character is ``{`` are decoded at all, which keeps plain output cheap.
@@ -22,11 +22,10 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from backprop_core import hookimpl
-from backprop_core.events import Event, ParseContext
+from backprop_core import Event, ParseContext, hookimpl
 
 if TYPE_CHECKING:
-    from backprop_core.ingest import MetricLines
+    from backprop_core.plugin_kit import MetricLines
 
 _NODE_META = ("step", "time", "epoch", "event")
 

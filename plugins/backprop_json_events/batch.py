@@ -22,8 +22,8 @@ import time
 from itertools import chain, repeat
 from typing import Any, cast
 
-from backprop_core.events import Event, ParseContext
-from backprop_core.ingest import MetricLines
+from backprop_core import Event, ParseContext
+from backprop_core.plugin_kit import MetricLines
 from backprop_json_events import parse_object
 
 _loads = json.loads

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from backprop_core import hookimpl
 
 if TYPE_CHECKING:
-    from backprop_core.store import Store
+    from backprop_core import Store
 
 
 @hookimpl

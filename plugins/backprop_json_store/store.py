@@ -19,32 +19,39 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from backprop_core.errors import AmbiguousRun, RunNotFound, StoreError
-from backprop_core.events import Event
-from backprop_core.ingest import digest, event_from_dict, event_to_dict
-from backprop_core.records import (
+from backprop_core import (
+    AmbiguousRun,
     CheckpointRecord,
+    Event,
     MetricSeries,
     RunFilter,
+    RunNotFound,
     RunRecord,
     SessionRecord,
+    Store,
     StoredEvent,
+    StoreError,
+)
+from backprop_core.plugin_kit import (
+    RESOLVE_HINT,
+    DuplicateRun,
+    atomic_write,
+    check_folder_writable,
+    check_run_id,
     checkpoint_from_dict,
     checkpoint_to_dict,
     coerce_changes,
-    run_from_dict,
-    run_to_dict,
-    session_from_dict,
-    session_to_dict,
-)
-from backprop_core.series import series_from_points
-from backprop_core.store import RESOLVE_HINT, DuplicateRun, Store, check_run_id
-from backprop_core.store_files import (
-    atomic_write,
-    check_folder_writable,
+    digest,
+    event_from_dict,
+    event_to_dict,
     exclusive_lock,
     move_aside,
     os_error_to_store_error,
+    run_from_dict,
+    run_to_dict,
+    series_from_points,
+    session_from_dict,
+    session_to_dict,
     warn_moved_aside,
 )
 

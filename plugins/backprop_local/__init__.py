@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from backprop_core import hookimpl
 
 if TYPE_CHECKING:
-    from backprop_core.launch import Launcher
+    from backprop_core import Launcher
 
 
 @hookimpl

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from backprop_core.launch import Launcher, LaunchSpec
+from backprop_core import Launcher, LaunchSpec
 
 
 class LocalLauncher(Launcher):
-    """Supervises the session in this process (SPEC §5 steps 4-6)."""
+    """Supervises the session in this process (lifecycle steps 4-6 in docs/architecture.md)."""
 
     name = "local"
 
     def launch(self, spec: LaunchSpec, context: Any) -> Any:
-        from backprop_core.supervisor import SessionContext, Supervisor
+        from backprop_core.plugin_kit import SessionContext, Supervisor
 
         if not isinstance(context, SessionContext) or context.spec is not spec:
             raise TypeError("the local launcher needs the SessionContext built for this spec")

@@ -12,14 +12,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, ClassVar
 
-from backprop_core.events import Event
-from backprop_core.ingest import metric_values
-from backprop_core.launch import Monitor, MonitorAction
-from backprop_core.records import RunStatus
-from backprop_core.sdk.values import is_loss_key
+from backprop_core import Event, Monitor, MonitorAction, RunStatus
+from backprop_core.plugin_kit import is_loss_key, metric_values
 
 if TYPE_CHECKING:
-    from backprop_core.settings import Settings
+    from backprop_core import Settings
 
 
 class NanMonitor(Monitor):

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from backprop_core.events import Event
-from backprop_core.launch import Monitor, MonitorAction
-from backprop_core.records import RunStatus
+from backprop_core import Event, Monitor, MonitorAction, RunStatus
 
 if TYPE_CHECKING:
-    from backprop_core.settings import Settings
+    from backprop_core import Settings
 
 #: A gap between ticks longer than this many poll intervals is a pause, not silence.
 PAUSE_GAP_POLLS = 3.0

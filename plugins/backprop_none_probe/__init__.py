@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 from backprop_core import hookimpl
 
 if TYPE_CHECKING:
-    from backprop_core.resources import GpuProbe
+    from backprop_core import GpuProbe
 
 
 @hookimpl
 def backprop_register_probes() -> list[type[GpuProbe]]:
-    from backprop_core.probing import NoGpuProbe
+    from backprop_core.plugin_kit import NoGpuProbe
 
     return [NoGpuProbe]

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from backprop_core.errors import ProbeError
+from backprop_core import ProbeError
 
 # Fields asked of ``--query-gpu``; the probe reads these by name.
 GPU_FIELDS: tuple[str, ...] = (

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import shutil
 
-from backprop_core.errors import ProbeError
-from backprop_core.resources import Availability, GpuProbe, GpuReading
+from backprop_core import Availability, GpuProbe, GpuReading, ProbeError
 
 
 class NvidiaSmiProbe(GpuProbe):

@@ -12,8 +12,7 @@ import signal
 import subprocess
 from collections.abc import Sequence
 
-from backprop_core.errors import ProbeError
-from backprop_core.resources import GpuInfo, GpuProcess, GpuReading, MigDevice
+from backprop_core import GpuInfo, GpuProcess, GpuReading, MigDevice, ProbeError
 from backprop_nvidia_smi.csv_output import (
     APP_FIELDS,
     GPU_FIELDS,

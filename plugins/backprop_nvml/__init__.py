@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from backprop_core import hookimpl
 
 if TYPE_CHECKING:
-    from backprop_core.resources import GpuProbe
+    from backprop_core import GpuProbe
 
 
 @hookimpl

@@ -10,8 +10,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from backprop_core.errors import ProbeError
-from backprop_core.resources import Availability, GpuProbe, GpuReading
+from backprop_core import Availability, GpuProbe, GpuReading, ProbeError
 
 if TYPE_CHECKING:
     from backprop_nvml.reading import NvmlReader

@@ -10,8 +10,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar
 
-from backprop_core.errors import ProbeError
-from backprop_core.resources import GpuInfo, GpuProcess, GpuReading, MigDevice
+from backprop_core import GpuInfo, GpuProcess, GpuReading, MigDevice, ProbeError
 
 T = TypeVar("T")
 _MIG_ENABLED = 1  # NVML_DEVICE_MIG_ENABLE

@@ -1,6 +1,6 @@
 """The default admission policies: ``ram``, ``cpu-load``, ``gpu-vram``, ``gpu-temperature`` and
 ``gpu-count``. Each is one module with a ``vote(request, snapshot, settings)`` function; this
-package asks them all and hands their votes to the veto rule in ``backprop_core.admission``.
+package asks them all and hands their votes to the veto rule in ``backprop_core.admission.votes``.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ from typing import TYPE_CHECKING
 from backprop_core import hookimpl
 
 if TYPE_CHECKING:
-    from backprop_core.admission import AdmissionRequest, Vote
-    from backprop_core.resources import Snapshot
-    from backprop_core.settings import Settings
+    from backprop_core import AdmissionRequest, Settings, Snapshot, Vote
 
 
 @hookimpl

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from backprop_core.admission import AdmissionRequest, Verdict, Vote
-from backprop_core.resources import Snapshot
+from backprop_core import AdmissionRequest, Snapshot, Verdict, Vote
 from backprop_policies.units import number
 
 if TYPE_CHECKING:
-    from backprop_core.settings import Settings
+    from backprop_core import Settings
 
 NAME = "cpu-load"
 

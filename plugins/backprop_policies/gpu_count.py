@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from backprop_core.admission import AdmissionRequest, Verdict, Vote
-from backprop_core.resources import Snapshot
+from backprop_core import AdmissionRequest, Snapshot, Verdict, Vote
 
 if TYPE_CHECKING:
-    from backprop_core.settings import Settings
+    from backprop_core import Settings
 
 NAME = "gpu-count"
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from backprop_core.admission import AdmissionRequest, Verdict, Vote
-from backprop_core.resources import GpuInfo, Snapshot
+from backprop_core import AdmissionRequest, GpuInfo, Snapshot, Verdict, Vote
 from backprop_policies.units import number
 
 if TYPE_CHECKING:
-    from backprop_core.settings import Settings
+    from backprop_core import Settings
 
 NAME = "gpu-temperature"
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from backprop_core.admission import AdmissionRequest, Verdict, Vote
-from backprop_core.resources import Snapshot
-from backprop_core.units import GIB
+from backprop_core import GIB, AdmissionRequest, Snapshot, Verdict, Vote
 from backprop_policies.units import gib, number
 
 if TYPE_CHECKING:
-    from backprop_core.settings import Settings
+    from backprop_core import Settings
 
 NAME = "ram"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from backprop_core.units import gib as gib
-from backprop_core.units import mib as mib
+from backprop_core import gib as gib
+from backprop_core import mib as mib
 
 
 def number(value: float) -> str:

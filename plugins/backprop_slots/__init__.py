@@ -10,13 +10,11 @@ from typing import TYPE_CHECKING
 from backprop_core import hookimpl
 
 if TYPE_CHECKING:
-    from backprop_core.admission import AdmissionRequest, Vote
-    from backprop_core.resources import Snapshot
-    from backprop_core.settings.model import Settings
+    from backprop_core import AdmissionRequest, Settings, Snapshot, Vote
 
 
 def vote(request: AdmissionRequest, settings: Settings) -> Vote:
-    from backprop_core.admission import Verdict, Vote
+    from backprop_core import Verdict, Vote
 
     limit = settings.max_parallel
     used = request.active_runs

@@ -8,9 +8,8 @@ import os
 import sqlite3
 from pathlib import Path
 
-from backprop_core.errors import StoreError
-from backprop_core.paths import Home
-from backprop_core.store_files import move_aside, os_error_to_store_error, warn_moved_aside
+from backprop_core import Home, StoreError
+from backprop_core.plugin_kit import move_aside, os_error_to_store_error, warn_moved_aside
 from backprop_sqlite.schema import SCHEMA_VERSION, migrate
 
 BUSY_TIMEOUT_S = 30.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from backprop_core.ingest import MetricLines
+from backprop_core.plugin_kit import MetricLines
 
 
 def _evenly_spaced(steps: list[int | None]) -> tuple[int, int] | None:

@@ -4,8 +4,8 @@ Each append stores a key's new points as one ``chunks`` row of packed arrays (st
 times and values as IEEE doubles, so NaN and ±Inf are kept bit for bit) instead of a row per
 point. Inserts also keep, per ``TILE`` consecutive points, the finite min and max and where they
 are (``tiles``). A long series is downsampled from those (buckets are whole tiles, see
-``backprop_core.series.plan``) plus the few chunks holding non-finite values; a short one is
-read whole and downsampled in Python. Either way ``backprop_core.series.pick`` chooses what
+``backprop_core.store.series.plan``) plus the few chunks holding non-finite values; a short one is
+read whole and downsampled in Python. Either way ``backprop_core.store.series.pick`` chooses what
 each bucket keeps, exactly as the pure-Python path does, so both stores return the same series.
 """
 
@@ -16,9 +16,8 @@ import sqlite3
 from array import array
 from typing import cast
 
-from backprop_core.ingest import Columns
-from backprop_core.records import MetricSeries
-from backprop_core.series import TILE, Point, pick, plan, series_from_points
+from backprop_core import MetricSeries
+from backprop_core.plugin_kit import TILE, Columns, Point, pick, plan, series_from_points
 from backprop_sqlite.schema import CHUNK_POINTS, NO_STEP
 
 _INF = math.inf

@@ -13,26 +13,35 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from backprop_core.errors import AmbiguousRun, RunNotFound, StoreError
-from backprop_core.events import Event
-from backprop_core.ingest import MetricLines, digest, event_from_dict
-from backprop_core.records import (
+from backprop_core import (
+    AmbiguousRun,
     CheckpointRecord,
+    Event,
     MetricSeries,
     RunFilter,
+    RunNotFound,
     RunRecord,
     SessionRecord,
+    Store,
     StoredEvent,
+    StoreError,
+)
+from backprop_core.plugin_kit import (
+    RESOLVE_HINT,
+    DuplicateRun,
+    MetricLines,
+    check_folder_writable,
+    check_run_id,
     checkpoint_from_dict,
     checkpoint_to_dict,
     coerce_changes,
+    digest,
+    event_from_dict,
     run_from_dict,
     run_to_dict,
     session_from_dict,
     session_to_dict,
 )
-from backprop_core.store import RESOLVE_HINT, DuplicateRun, Store, check_run_id
-from backprop_core.store_files import check_folder_writable
 from backprop_sqlite.connection import DB_NAME, open_connection, store_error
 from backprop_sqlite.event_rows import insert_lines
 from backprop_sqlite.series_sql import insert_columns, read_series

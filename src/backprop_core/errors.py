@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 class BackpropError(Exception):
-    """Base of every error backprop reports to a user. ``exit_code`` follows SPEC §4."""
+    """Base of every error backprop reports to a user; ``exit_code`` is listed under
+    "Exit codes" in docs/architecture.md."""
 
     exit_code: int = 1
 

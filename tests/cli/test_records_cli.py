@@ -14,11 +14,11 @@ import jsonschema
 import psutil
 import pytest
 
-from backprop_core.events import Event
-from backprop_core.plugins import get_plugins
-from backprop_core.records import PauseRecord, RunRecord, RunStatus, SessionRecord
-from backprop_core.schemas import load_schema
-from backprop_core.store import Store
+from backprop_core.events.event import Event
+from backprop_core.plugin.manager import get_plugins
+from backprop_core.settings.schemas import load_schema
+from backprop_core.store.contract import Store
+from backprop_core.store.records import PauseRecord, RunRecord, RunStatus, SessionRecord
 from tests.conftest import run_cli
 
 T0 = 1_790_000_000.0

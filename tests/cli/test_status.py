@@ -296,8 +296,8 @@ def test_watch_refreshes_until_ctrl_c(tmp_path: Path) -> None:
 
 
 def test_slots_held_by_active_runs_count(tmp_path: Path) -> None:
-    from backprop_core.paths import Home
-    from backprop_core.slots import Locks, take
+    from backprop_core.admission.slots import Locks, take
+    from backprop_core.store.home import Home
 
     home = tmp_path / "home"
     env = {"BACKPROP_HOME": str(home), "BACKPROP_GPU__PROBE": "none", "BACKPROP_MAX_PARALLEL": "1"}

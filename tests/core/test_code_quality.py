@@ -53,3 +53,53 @@ def test_core_never_imports_click_outside_cli() -> None:
         )
     ]
     assert not offenders, offenders
+
+
+PUBLIC_MODULES = {"backprop_core", "backprop_core.plugin_kit"}
+
+
+def test_plugins_import_only_the_public_api() -> None:
+    """The default plugins are written like third-party ones: they import ``backprop_core``
+    and ``backprop_core.plugin_kit``, and only names those modules export."""
+    import ast
+
+    import backprop_core
+    import backprop_core.plugin_kit
+
+    exported = {
+        "backprop_core": set(backprop_core.__all__),
+        "backprop_core.plugin_kit": set(backprop_core.plugin_kit.__all__),
+    }
+    offenders = []
+    for path in sorted(REPO.glob("plugins/**/*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        where = path.relative_to(REPO)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                offenders += [
+                    f"{where}:{node.lineno}: import {a.name}"
+                    for a in node.names
+                    if a.name.startswith("backprop_core.")
+                ]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                "backprop_core"
+            ):
+                module = node.module or ""
+                if module not in PUBLIC_MODULES:
+                    offenders.append(f"{where}:{node.lineno}: from {module} import …")
+                    continue
+                offenders += [
+                    f"{where}:{node.lineno}: {a.name} is not exported by {module}"
+                    for a in node.names
+                    if a.name not in exported[module]
+                ]
+    assert not offenders, "\n".join(offenders)
+
+
+@pytest.mark.parametrize("module", sorted(PUBLIC_MODULES))
+def test_every_public_name_resolves(module: str) -> None:
+    import importlib
+
+    mod = importlib.import_module(module)
+    missing = [name for name in mod.__all__ if name != "__version__" and not hasattr(mod, name)]
+    assert not missing, missing

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backprop_core import hookspecs
+from backprop_core.plugin import hookspecs
 from tests.conftest import REPO
 
 HOOKS = sorted(n for n in dir(hookspecs) if n.startswith("backprop_"))

@@ -10,7 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from backprop_core.plugin_index import cache_file, fingerprint, plugin_entries, scan_entry_points
+from backprop_core.plugin.entry_index import (
+    cache_file,
+    fingerprint,
+    plugin_entries,
+    scan_entry_points,
+)
 from tests.conftest import run_cli
 from tests.core.test_plugin_loading import make_dist, plugin_names, with_site
 
@@ -20,7 +25,7 @@ LOAD = """
 import json, os, sys
 if os.environ.get("NO_METADATA"):
     sys.modules["importlib.metadata"] = None
-from backprop_core.plugins import get_plugins
+from backprop_core.plugin.manager import get_plugins
 print(json.dumps(sorted(p.name for p in get_plugins().plugins())))
 """
 

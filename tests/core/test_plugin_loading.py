@@ -1,4 +1,4 @@
-"""Plugin discovery through real entry-point metadata, in real subprocesses (SPEC §2)."""
+"""Plugin discovery through real entry-point metadata, in real subprocesses (docs/plugins.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from backprop_core.errors import PluginError
-from backprop_core.plugins import PluginManager
+from backprop_core.plugin.manager import PluginManager
 from tests.conftest import run_cli
 
 BUILTINS = {
@@ -156,7 +156,7 @@ def test_a_failing_notification_hook_never_breaks_the_caller(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     from backprop_core import hookimpl
-    from backprop_core.records import RunRecord, RunStatus, SessionRecord
+    from backprop_core.store.records import RunRecord, RunStatus, SessionRecord
 
     class Noisy:
         @hookimpl

@@ -1,4 +1,4 @@
-"""Settings precedence, deep merge, validation messages and file discovery (SPEC §3)."""
+"""Settings precedence, deep merge, validation messages and file discovery."""
 
 from __future__ import annotations
 
@@ -242,7 +242,7 @@ def test_boolean_and_nullable_env_values(tmp_path: Path) -> None:
 def test_fast_validation_never_accepts_what_jsonschema_rejects(data: dict[str, object]) -> None:
     from jsonschema import Draft202012Validator
 
-    from backprop_core.schemas import CONFIG_SCHEMA, load_schema
+    from backprop_core.settings.schemas import CONFIG_SCHEMA, load_schema
     from backprop_core.settings.validate import _obviously_valid
 
     schema = load_schema(CONFIG_SCHEMA)

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 import backprop_policies
-from backprop_core.admission import AdmissionRequest, Decision, Verdict
-from backprop_core.governor import evaluate, request_for
-from backprop_core.plugins import PluginManager
-from backprop_core.resources import GpuInfo, HostInfo, Snapshot
+from backprop_core.admission.governor import evaluate, request_for
+from backprop_core.admission.resources import GpuInfo, HostInfo, Snapshot
+from backprop_core.admission.votes import AdmissionRequest, Decision, Verdict
+from backprop_core.plugin.manager import PluginManager
 from backprop_core.settings import Settings
 from backprop_core.units import GIB, MIB
 

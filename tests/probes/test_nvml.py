@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from backprop_core.admission.probing import Prober, take_snapshot
+from backprop_core.admission.resources import GpuInfo, GpuReading
 from backprop_core.errors import ProbeError
-from backprop_core.plugins import PluginManager
-from backprop_core.probing import Prober, take_snapshot
-from backprop_core.resources import GpuInfo, GpuReading
+from backprop_core.plugin.manager import PluginManager
 from backprop_core.settings import Settings
 from backprop_nvml.probe import NvmlProbe
 from tests.probes import fake_pynvml

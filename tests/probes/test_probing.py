@@ -9,16 +9,16 @@ from typing import ClassVar
 import pytest
 
 from backprop_core import hookimpl
-from backprop_core.errors import ProbeError, UsageError
-from backprop_core.plugins import PluginManager
-from backprop_core.probing import (
+from backprop_core.admission.probing import (
     Prober,
     choose_gpu_probe,
     choose_gpu_probe_noting,
     snapshot_as_dict,
     take_snapshot,
 )
-from backprop_core.resources import Availability, GpuInfo, GpuProbe, GpuReading
+from backprop_core.admission.resources import Availability, GpuInfo, GpuProbe, GpuReading
+from backprop_core.errors import ProbeError, UsageError
+from backprop_core.plugin.manager import PluginManager
 from backprop_core.settings import Settings
 from tests.probes.smi_captures import FakeSmi
 

@@ -13,9 +13,9 @@ from typing import Any
 import psutil
 import pytest
 
-from backprop_core.records import RunRecord, SessionRecord
 from backprop_core.settings.model import Settings
-from backprop_core.store import Store
+from backprop_core.store.contract import Store
+from backprop_core.store.records import RunRecord, SessionRecord
 
 
 def alive(pid: int) -> bool:
@@ -78,8 +78,8 @@ class Bp:
         return proc
 
     def store(self) -> Store:
-        from backprop_core.plugins import reset_plugins
-        from backprop_core.storage import open_store
+        from backprop_core.plugin.manager import reset_plugins
+        from backprop_core.store.opening import open_store
 
         reset_plugins()
         return open_store(Settings.from_config({}, home=self.home))

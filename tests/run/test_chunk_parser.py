@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from backprop_core.events import Event, ParseContext
-from backprop_core.ingest import MetricLines, expand
-from backprop_core.plugins import get_plugins
+from backprop_core.events.event import Event, ParseContext
+from backprop_core.events.ingest import MetricLines, expand
+from backprop_core.plugin.manager import get_plugins
 from backprop_json_events import parse_line
 
 CONTEXT = ParseContext("r1", 2, "stdout", ".")

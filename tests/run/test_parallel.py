@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from backprop_core.records import RunStatus
+from backprop_core.store.records import RunStatus
 from tests.conftest import wait_for
 
 from .conftest import Bp

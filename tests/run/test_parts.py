@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from backprop_core.admission import AdmissionRequest, Verdict
-from backprop_core.events import ParseContext
-from backprop_core.launch import LaunchSpec
-from backprop_core.resources import GpuInfo, HostInfo, Snapshot
+from backprop_core.admission.resources import GpuInfo, HostInfo, Snapshot
+from backprop_core.admission.slots import Locks, Ticket, take
+from backprop_core.admission.votes import AdmissionRequest, Verdict
+from backprop_core.events.event import ParseContext
+from backprop_core.launch.spec import LaunchSpec
 from backprop_core.settings.model import Settings
-from backprop_core.slots import Locks, Ticket, take
 from backprop_core.supervisor.pausing import PauseGovernor
 from backprop_core.units import GIB
 from backprop_frameworks.adapters import (

@@ -6,7 +6,7 @@ import json
 import time
 from pathlib import Path
 
-from backprop_core.records import RunStatus
+from backprop_core.store.records import RunStatus
 from tests.conftest import wait_for
 
 from .conftest import Bp

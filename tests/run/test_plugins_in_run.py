@@ -15,11 +15,17 @@ from typing import ClassVar
 import pytest
 
 from backprop_core import hookimpl
-from backprop_core.events import Event, ParseContext
-from backprop_core.launch import FrameworkAdapter, LaunchSpec, Monitor, MonitorAction, Preparation
-from backprop_core.plugins import get_plugins
-from backprop_core.records import RunRecord, RunStatus
+from backprop_core.events.event import Event, ParseContext
+from backprop_core.launch.spec import (
+    FrameworkAdapter,
+    LaunchSpec,
+    Monitor,
+    MonitorAction,
+    Preparation,
+)
+from backprop_core.plugin.manager import get_plugins
 from backprop_core.settings import resolve_settings
+from backprop_core.store.records import RunRecord, RunStatus
 
 SCRIPT = """
 import os, time

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from backprop_core.records import RunStatus
+from backprop_core.store.records import RunStatus
 from tests.conftest import wait_for
 
 from .conftest import Bp, alive

@@ -6,7 +6,7 @@ import json
 import signal
 import time
 
-from backprop_core.records import RunStatus
+from backprop_core.store.records import RunStatus
 
 from .conftest import Bp
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from backprop_core.records import RunStatus
+from backprop_core.store.records import RunStatus
 from tests.conftest import REPO
 
 from .conftest import Bp

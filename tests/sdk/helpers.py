@@ -11,10 +11,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from backprop_core.records import RunRecord
 from backprop_core.settings import resolve_settings
-from backprop_core.storage import open_store
-from backprop_core.store import Store
+from backprop_core.store.contract import Store
+from backprop_core.store.opening import open_store
+from backprop_core.store.records import RunRecord
 
 
 def write_script(tmp_path: Path, body: str, name: str = "train.py") -> Path:

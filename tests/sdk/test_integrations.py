@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from backprop_core.records import RunStatus
+from backprop_core.store.records import RunStatus
 from tests.conftest import run_cli
 from tests.sdk.helpers import only_run, run_script, store, write_script
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from backprop_core.events import Event
-from backprop_core.plugins import get_plugins
-from backprop_core.records import RunStatus
+from backprop_core.events.event import Event
+from backprop_core.plugin.manager import get_plugins
 from backprop_core.settings import Settings
+from backprop_core.store.records import RunStatus
 from backprop_monitors.nan import NanMonitor
 from backprop_monitors.stall import StallMonitor
 

@@ -6,7 +6,7 @@ import math
 import subprocess
 from pathlib import Path
 
-from backprop_core.records import RunStatus
+from backprop_core.store.records import RunStatus
 from tests.conftest import run_cli
 from tests.sdk.helpers import only_run, store, write_script
 

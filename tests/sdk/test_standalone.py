@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from backprop_core.records import RunStatus
+from backprop_core.store.records import RunStatus
 from tests.conftest import wait_for
 from tests.sdk.helpers import child_env, only_run, run_script, store, write_script
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from backprop_core.records import RunStatus
+from backprop_core.store.records import RunStatus
 from tests.sdk.helpers import only_run, store, write_script
 from tests.sdk.test_monitors_e2e import backprop_run
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from backprop_core.plugins import get_plugins
-from backprop_core.store import Store
+from backprop_core.plugin.manager import get_plugins
+from backprop_core.store.contract import Store
 from backprop_core.testing.store_contract import StoreContract
 
 
@@ -44,7 +44,7 @@ def test_backprop_register_stores_adds_a_store_by_name(tmp_path: Path) -> None:
     try:
         assert plugins.store_class("third-party") is MemoryishStore
         from backprop_core.settings import Settings
-        from backprop_core.storage import open_store
+        from backprop_core.store.opening import open_store
 
         store = open_store(Settings(home=tmp_path / "h", store="third-party"))
         assert isinstance(store, MemoryishStore)

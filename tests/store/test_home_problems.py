@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from backprop_core.errors import StoreError
-from backprop_core.events import Event
-from backprop_core.plugins import get_plugins
-from backprop_core.records import RunRecord, RunStatus
+from backprop_core.events.event import Event
+from backprop_core.plugin.manager import get_plugins
 from backprop_core.settings import Settings
-from backprop_core.storage import open_store
+from backprop_core.store.opening import open_store
+from backprop_core.store.records import RunRecord, RunStatus
 from tests.conftest import run_cli
 
 STORE_FILES = {"sqlite": "backprop.db", "json": "experiments.json"}

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from backprop_core.plugins import get_plugins
-from backprop_core.records import RunStatus
+from backprop_core.plugin.manager import get_plugins
+from backprop_core.store.records import RunStatus
 from tests.conftest import REPO
 
 STORES = ["sqlite", "json"]
@@ -102,7 +102,7 @@ def test_writer_killed_mid_write_leaves_everything_committed(
     assert len(events) == len(series) // 100 * 101
     assert len(store.checkpoints("run-1")) == len(series) // 100
     # The store keeps working after the crash.
-    from backprop_core.events import Event
+    from backprop_core.events.event import Event
 
     store.append_events("run-1", [Event("done", 0.0)])
     assert store.events("run-1")[-1].seq == len(events) + 1

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from backprop_core.events import Event
-from backprop_core.ingest import MetricLines, expand
-from backprop_core.plugins import get_plugins
-from backprop_core.records import RunRecord, RunStatus
-from backprop_core.store import Store
+from backprop_core.events.event import Event
+from backprop_core.events.ingest import MetricLines, expand
+from backprop_core.plugin.manager import get_plugins
+from backprop_core.store.contract import Store
+from backprop_core.store.records import RunRecord, RunStatus
 
 STORES = ["sqlite", "json"]
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from backprop_core.events import Event
-from backprop_core.plugins import get_plugins
-from backprop_core.records import RunRecord, RunStatus
+from backprop_core.events.event import Event
+from backprop_core.plugin.manager import get_plugins
+from backprop_core.store.records import RunRecord, RunStatus
 
 STORES = ["sqlite", "json"]
 
@@ -71,7 +71,7 @@ def test_process_start_time_matches_psutil_for_live_processes() -> None:
 
     import psutil
 
-    from backprop_core.process_identity import TOLERANCE_S, process_start_time
+    from backprop_core.store.process_identity import TOLERANCE_S, process_start_time
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:

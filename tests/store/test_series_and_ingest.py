@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from backprop_core.events import Event
-from backprop_core.ids import new_run_id
-from backprop_core.ingest import as_number, digest
-from backprop_core.plugins import get_plugins
-from backprop_core.records import RunRecord, RunStatus
-from backprop_core.series import Point, downsample, plan
+from backprop_core.events.event import Event
+from backprop_core.events.ingest import as_number, digest
+from backprop_core.plugin.manager import get_plugins
+from backprop_core.store.ids import new_run_id
+from backprop_core.store.records import RunRecord, RunStatus
+from backprop_core.store.series import Point, downsample, plan
 
 
 def _same(a: list[float], b: list[float]) -> bool:

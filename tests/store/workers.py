@@ -7,10 +7,10 @@ import sys
 import time
 from pathlib import Path
 
-from backprop_core.events import Event
-from backprop_core.ids import new_run_id
-from backprop_core.plugins import get_plugins
-from backprop_core.records import RunRecord, RunStatus
+from backprop_core.events.event import Event
+from backprop_core.plugin.manager import get_plugins
+from backprop_core.store.ids import new_run_id
+from backprop_core.store.records import RunRecord, RunStatus
 
 
 def concurrent_writer(store_name: str, home: str, go_file: str, worker: int) -> None:

@@ -16,12 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from backprop_core.events import Event
-from backprop_core.records import RunRecord, RunStatus, SessionRecord
-from backprop_core.resources import GpuInfo, HostInfo, Snapshot
+from backprop_core.admission.resources import GpuInfo, HostInfo, Snapshot
+from backprop_core.events.event import Event
 from backprop_core.settings.model import Settings
-from backprop_core.storage import open_store
-from backprop_core.store import Store
+from backprop_core.store.contract import Store
+from backprop_core.store.opening import open_store
+from backprop_core.store.records import RunRecord, RunStatus, SessionRecord
 from backprop_core.units import GIB, MIB
 from tests.conftest import wait_for
 

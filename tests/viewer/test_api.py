@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from backprop_core.events import Event
-from backprop_core.records import RunStatus
-from backprop_core.store import Store
+from backprop_core.events.event import Event
+from backprop_core.store.contract import Store
+from backprop_core.store.records import RunStatus
 from backprop_core.viewer import create_app
 
 from .conftest import Seeder, fake_snapshot, make_settings

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from backprop_core.records import RunStatus
+from backprop_core.store.records import RunStatus
 from tests.conftest import wait_for
 
 from .conftest import LiveServer, Seeder, screenshot

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from backprop_core.records import RunStatus
-from backprop_core.store import Store
+from backprop_core.store.contract import Store
+from backprop_core.store.records import RunStatus
 
 from .conftest import LiveServer, Seeder
 

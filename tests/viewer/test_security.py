@@ -10,7 +10,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from backprop_core.store import Store
+from backprop_core.store.contract import Store
 from backprop_core.viewer import create_app
 from backprop_core.viewer.security import STATIC_DIR, cookie_name
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from backprop_core.admission import AdmissionRequest, Decision, decide
+from backprop_core.admission.votes import AdmissionRequest, Decision, decide
 
 if TYPE_CHECKING:
-    from backprop_core.plugins import PluginManager
-    from backprop_core.resources import Snapshot
+    from backprop_core.admission.resources import Snapshot
+    from backprop_core.plugin.manager import PluginManager
     from backprop_core.settings import Settings
 
 
@@ -37,8 +37,8 @@ def request_for(
 def current_request(settings: Settings) -> AdmissionRequest:
     """The request a run would make now: ``request_for`` with the slots and GPUs that active
     runs hold under ``home/locks`` (none when the home has no lock folder yet)."""
-    from backprop_core.paths import Home
-    from backprop_core.slots import Locks
+    from backprop_core.admission.slots import Locks
+    from backprop_core.store.home import Home
 
     locks_dir = Home(settings.home).locks_dir
     if not locks_dir.is_dir():
@@ -58,9 +58,10 @@ def evaluate(
     snapshot: Snapshot,
     plugins: PluginManager | None = None,
 ) -> Decision:
-    """Collect every policy's vote on ``snapshot`` and combine them (SPEC §2 veto rule)."""
+    """Collect every policy's vote on ``snapshot`` and combine them:
+    any refuse refuses, else any wait waits, else admit."""
     if plugins is None:
-        from backprop_core.plugins import get_plugins
+        from backprop_core.plugin.manager import get_plugins
 
         plugins = get_plugins()
     votes = plugins.admission_votes(request, snapshot, settings)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from backprop_core.errors import BackpropError, UsageError
-from backprop_core.resources import (
+from backprop_core.admission.resources import (
     Availability,
     GpuProbe,
     GpuReading,
@@ -19,11 +18,12 @@ from backprop_core.resources import (
     HostProbe,
     Snapshot,
 )
+from backprop_core.errors import BackpropError, UsageError
 
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from backprop_core.plugins import PluginManager
+    from backprop_core.plugin.manager import PluginManager
     from backprop_core.settings import Settings
 
 AUTO = "auto"
@@ -32,7 +32,7 @@ AUTO = "auto"
 def _plugins(plugins: PluginManager | None) -> PluginManager:
     if plugins is not None:
         return plugins
-    from backprop_core.plugins import get_plugins
+    from backprop_core.plugin.manager import get_plugins
 
     return get_plugins()
 

@@ -1,4 +1,5 @@
-"""Parallel slots and GPU reservations as OS file locks under ``home/locks`` (SPEC §5 step 2).
+"""Parallel slots and GPU reservations as OS file locks under ``home/locks`` (lifecycle step 2
+in docs/architecture.md).
 
 A held ``flock`` belongs to an open file of a living process, so a crashed supervisor never
 leaks a slot: the kernel releases its locks when it dies.
@@ -21,7 +22,7 @@ import os
 import time
 from pathlib import Path
 
-from backprop_core.store_files import exclusive_lock
+from backprop_core.store.files import exclusive_lock
 
 
 def _try_lock(path: Path) -> int | None:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
-from backprop_core.resources import Snapshot
+from backprop_core.admission.resources import Snapshot
 
 
 class Verdict(str, Enum):

@@ -68,6 +68,6 @@ def validate(file: Path | None) -> None:
 @config_group.command("schema")
 def schema() -> None:
     """Print the JSON Schema of backprop.config.json."""
-    from backprop_core.schemas import CONFIG_SCHEMA, schema_path
+    from backprop_core.settings.schemas import CONFIG_SCHEMA, schema_path
 
     click.echo(schema_path(CONFIG_SCHEMA).read_text(encoding="utf-8"), nl=False)

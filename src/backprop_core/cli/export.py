@@ -11,8 +11,8 @@ import click
 from backprop_core.cli.options import settings_options
 from backprop_core.cli.run_views import open_from_options
 from backprop_core.errors import UsageError
-from backprop_core.records import RunRecord
-from backprop_core.store_files import os_error_to_store_error
+from backprop_core.store.files import os_error_to_store_error
+from backprop_core.store.records import RunRecord
 
 
 @click.command("export")
@@ -29,7 +29,7 @@ def export_command(
     run_refs: tuple[str, ...], fmt: str, output: Path | None, **options: Any
 ) -> None:
     """Export runs (records, sessions, checkpoints and every metric point)."""
-    from backprop_core.plugins import get_plugins
+    from backprop_core.plugin.manager import get_plugins
 
     exporters = get_plugins().exporters()
     if fmt not in exporters:

@@ -12,10 +12,10 @@ import click
 from backprop_core.cli.options import echo_json, json_option, settings_options
 from backprop_core.cli.run_views import open_from_options
 from backprop_core.errors import RunNotFound
-from backprop_core.paths import is_valid_run_id
-from backprop_core.records import ACTIVE_STATUSES, CheckpointRecord, RunRecord
-from backprop_core.store import Store
-from backprop_core.views import resolve_path
+from backprop_core.render.runs import resolve_path
+from backprop_core.store.contract import Store
+from backprop_core.store.home import is_valid_run_id
+from backprop_core.store.records import ACTIVE_STATUSES, CheckpointRecord, RunRecord
 
 #: A run folder without a record is left alone this long: a run being created right now may
 #: have made its folder a moment before its record.

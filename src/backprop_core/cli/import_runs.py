@@ -20,7 +20,7 @@ def import_command(file: Path, as_json: bool, **options: Any) -> None:
 
     Runs already imported are skipped, so importing the same file twice adds nothing.
     """
-    from backprop_core.node_import import import_file
+    from backprop_core.interop.node_import import import_file
 
     _, store = open_from_options(options)
     with store:

@@ -9,8 +9,8 @@ import click
 from backprop_core.cli.options import echo_json, is_terminal, json_option, settings_options
 from backprop_core.cli.run_options import parse_tags
 from backprop_core.cli.run_views import format_metrics, open_from_options, print_table
-from backprop_core.records import RunFilter, RunStatus
-from backprop_core.views import duration_seconds, human_duration, human_time, run_view
+from backprop_core.render.runs import duration_seconds, human_duration, human_time, run_view
+from backprop_core.store.records import RunFilter, RunStatus
 
 HEADER = ("ID", "NAME", "STATUS", "SESSIONS", "DURATION", "STEP", "METRICS", "CKPTS", "STARTED")
 

@@ -12,8 +12,8 @@ import click
 from backprop_core.cli.options import settings_options
 from backprop_core.cli.run_views import open_from_options
 from backprop_core.errors import UsageError
-from backprop_core.records import ACTIVE_STATUSES
-from backprop_core.store import Store
+from backprop_core.store.contract import Store
+from backprop_core.store.records import ACTIVE_STATUSES
 
 POLL_S = 0.25
 

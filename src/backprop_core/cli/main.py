@@ -64,7 +64,7 @@ class LazyGroup(click.Group):
         if self._plugins_loaded:
             return
         self._plugins_loaded = True
-        from backprop_core.plugins import get_plugins
+        from backprop_core.plugin.manager import get_plugins
 
         get_plugins().register_commands(self)
 

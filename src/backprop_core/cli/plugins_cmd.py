@@ -13,7 +13,7 @@ from backprop_core.cli.options import echo_json, json_option
 @json_option
 def plugins_command(as_json: bool) -> None:
     """List installed plugins: name, distribution, version and hooks."""
-    from backprop_core.plugins import get_plugins
+    from backprop_core.plugin.manager import get_plugins
 
     infos = get_plugins().plugins()
     if as_json:

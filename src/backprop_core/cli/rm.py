@@ -12,9 +12,9 @@ import click
 from backprop_core.cli.options import echo_json, json_option, settings_options
 from backprop_core.cli.run_views import open_from_options
 from backprop_core.errors import RunStateError, UsageError
-from backprop_core.records import ACTIVE_STATUSES, RunRecord
-from backprop_core.store import Store
-from backprop_core.views import resolve_path
+from backprop_core.render.runs import resolve_path
+from backprop_core.store.contract import Store
+from backprop_core.store.records import ACTIVE_STATUSES, RunRecord
 
 
 def _inside(path: Path, folder: Path) -> bool:

@@ -76,7 +76,7 @@ def run_command(command: tuple[str, ...], **options: Any) -> None:
 
 
 def finish(result: Any, as_json: bool) -> None:
-    """Print the result and leave with the exit code SPEC §4 gives its status."""
+    """Print the result and leave with the exit code its status maps to (docs/architecture.md)."""
     if as_json:
         click.echo(json.dumps(result.as_dict()))
     if result.exit_code == 130:

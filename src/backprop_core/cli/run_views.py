@@ -11,12 +11,12 @@ import click
 
 from backprop_core.cli.options import settings_from_options
 from backprop_core.settings import Settings
-from backprop_core.store import Store
+from backprop_core.store.contract import Store
 
 
 def open_from_options(options: Mapping[str, Any]) -> tuple[Settings, Store]:
     """Settings from the command's options and the store they name (reconciled)."""
-    from backprop_core.storage import open_store
+    from backprop_core.store.opening import open_store
 
     settings = settings_from_options(options)
     return settings, open_store(settings)

@@ -9,8 +9,8 @@ import click
 
 from backprop_core.cli.options import echo_json, json_option, settings_options
 from backprop_core.cli.run_views import format_metrics, open_from_options
-from backprop_core.records import RunRecord
-from backprop_core.views import full_run_view, human_duration, human_time
+from backprop_core.render.runs import full_run_view, human_duration, human_time
+from backprop_core.store.records import RunRecord
 
 
 def _line(label: str, value: object) -> None:

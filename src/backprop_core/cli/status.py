@@ -24,9 +24,9 @@ from backprop_core.cli.options import (
 from backprop_core.units import MIB, gib
 
 if TYPE_CHECKING:
-    from backprop_core.admission import AdmissionRequest, Decision
-    from backprop_core.probing import Prober
-    from backprop_core.resources import GpuInfo, HostInfo, Snapshot
+    from backprop_core.admission.probing import Prober
+    from backprop_core.admission.resources import GpuInfo, HostInfo, Snapshot
+    from backprop_core.admission.votes import AdmissionRequest, Decision
     from backprop_core.settings import Settings
 
 UNKNOWN_CELL = "?"
@@ -42,7 +42,7 @@ _COLOURS = {"admit": "green", "wait": "yellow", "refuse": "red"}
 @settings_options
 def status_command(as_json: bool, watch: bool, **options: Any) -> None:
     """Show the machine and whether a run would be admitted now, and why."""
-    from backprop_core.probing import Prober
+    from backprop_core.admission.probing import Prober
 
     settings = settings_from_options(options)
     terminal = is_terminal()
@@ -61,7 +61,7 @@ def status_command(as_json: bool, watch: bool, **options: Any) -> None:
 def _show(
     prober: Prober, settings: Settings, *, as_json: bool, terminal: bool, watch: bool
 ) -> None:
-    from backprop_core.governor import current_request, evaluate
+    from backprop_core.admission.governor import current_request, evaluate
 
     snapshot = prober.snapshot()
     request = current_request(settings)  # every poll: runs start and end while --watch runs
@@ -91,8 +91,8 @@ def status_as_dict(
     probe_notes: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The ``status --json`` object: the snapshot's fields, ``admission`` and ``limits``."""
-    from backprop_core.governor import decision_as_dict
-    from backprop_core.probing import snapshot_as_dict
+    from backprop_core.admission.governor import decision_as_dict
+    from backprop_core.admission.probing import snapshot_as_dict
 
     data: dict[str, Any] = {"version": 1}
     data.update(snapshot_as_dict(snapshot))

@@ -30,8 +30,8 @@ def stop_command(run_ref: str, now: bool, no_wait: bool, as_json: bool, **option
     """Stop an active run gracefully (or at once with --now)."""
     import json
 
-    from backprop_core.process_identity import process_alive
     from backprop_core.run.runner import open_run_store
+    from backprop_core.store.process_identity import process_alive
 
     settings = settings_from_options(options)
     store = open_run_store(settings)

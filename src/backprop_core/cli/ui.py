@@ -1,4 +1,4 @@
-"""``backprop ui``: serve the web viewer (SPEC §9).
+"""``backprop ui``: serve the web viewer (docs/viewer.md).
 
 Starlette, uvicorn and Jinja2 are imported only here, when the command runs.
 """

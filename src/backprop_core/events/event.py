@@ -1,4 +1,5 @@
-"""Events protocol v1 (SPEC §6): the typed ``Event`` every parser produces and every store keeps."""
+"""Events protocol v1 (docs/events.md): the typed ``Event`` every parser produces and every
+store keeps."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Events → what a store persists (SPEC §6): metric points, checkpoints, summary, last metrics.
+"""Events → what a store persists (docs/events.md): points, checkpoints, summary, last metrics.
 
 Every store calls ``digest`` on each batch it appends, so they all derive the same records from
 the same events. Only numbers become metric points: ints and floats (not bools), and the strings
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from backprop_core.events import Event
-from backprop_core.records import CheckpointRecord, RunRecord
+from backprop_core.events.event import Event
+from backprop_core.store.records import CheckpointRecord, RunRecord
 
 #: The strings JSON payloads use for NaN and ±Inf (lower case), with their values.
 NON_FINITE_TEXT = {

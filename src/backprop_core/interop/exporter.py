@@ -6,8 +6,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import IO, ClassVar
 
-from backprop_core.records import RunRecord
-from backprop_core.store import Store
+from backprop_core.store.contract import Store
+from backprop_core.store.records import RunRecord
 
 
 class Exporter(ABC):

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from backprop_core.errors import RunNotFound, UsageError
-from backprop_core.events import Event
-from backprop_core.ingest import as_number
-from backprop_core.paths import is_valid_run_id
-from backprop_core.records import RunRecord, RunStatus, SessionRecord
-from backprop_core.store import DuplicateRun, Store
+from backprop_core.events.event import Event
+from backprop_core.events.ingest import as_number
+from backprop_core.store.contract import DuplicateRun, Store
+from backprop_core.store.home import is_valid_run_id
+from backprop_core.store.records import RunRecord, RunStatus, SessionRecord
 
 STATUS_MAP: dict[str, RunStatus] = {
     "completed": RunStatus.COMPLETED,

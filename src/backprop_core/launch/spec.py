@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from backprop_core.events import Event
-from backprop_core.records import RunStatus
+from backprop_core.events.event import Event
+from backprop_core.store.records import RunStatus
 
 if TYPE_CHECKING:
     from backprop_core.settings import Settings

@@ -1,7 +1,8 @@
 """Hook specifications: the whole plugin surface of backprop.
 
 Every hook is prefixed ``backprop_``, typed, and documented in ``docs/plugins.md``. Core code
-never calls ``pm.hook`` directly: it goes through the typed facade in ``backprop_core.plugins``.
+never calls ``pm.hook`` directly: it goes through the typed facade in
+``backprop_core.plugin.manager``.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
-    from backprop_core.admission import AdmissionRequest, Vote
-    from backprop_core.events import Event, ParseContext
-    from backprop_core.exporters import Exporter
-    from backprop_core.launch import FrameworkAdapter, Launcher, Monitor
-    from backprop_core.records import RunRecord, SessionRecord
-    from backprop_core.resources import GpuProbe, HostProbe, Snapshot
+    from backprop_core.admission.resources import GpuProbe, HostProbe, Snapshot
+    from backprop_core.admission.votes import AdmissionRequest, Vote
+    from backprop_core.events.event import Event, ParseContext
+    from backprop_core.interop.exporter import Exporter
+    from backprop_core.launch.spec import FrameworkAdapter, Launcher, Monitor
     from backprop_core.settings import Settings
-    from backprop_core.store import Store
+    from backprop_core.store.contract import Store
+    from backprop_core.store.records import RunRecord, SessionRecord
 
 PROJECT = "backprop"
 hookspec = pluggy.HookspecMarker(PROJECT)

@@ -16,23 +16,23 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pluggy
 
-from backprop_core import hookspecs
 from backprop_core.env_vars import env_flag
 from backprop_core.errors import PluginError, UsageError
-from backprop_core.plugin_index import PluginEntry, plugin_entries
+from backprop_core.plugin import hookspecs
+from backprop_core.plugin.entry_index import PluginEntry, plugin_entries
 
 if TYPE_CHECKING:
     import click
 
-    from backprop_core.admission import AdmissionRequest, Vote
-    from backprop_core.events import Event, ParseContext
-    from backprop_core.exporters import Exporter
-    from backprop_core.ingest import MetricLines
-    from backprop_core.launch import FrameworkAdapter, Launcher, Monitor
-    from backprop_core.records import RunRecord, SessionRecord
-    from backprop_core.resources import GpuProbe, HostProbe, Snapshot
+    from backprop_core.admission.resources import GpuProbe, HostProbe, Snapshot
+    from backprop_core.admission.votes import AdmissionRequest, Vote
+    from backprop_core.events.event import Event, ParseContext
+    from backprop_core.events.ingest import MetricLines
+    from backprop_core.interop.exporter import Exporter
+    from backprop_core.launch.spec import FrameworkAdapter, Launcher, Monitor
     from backprop_core.settings import Settings
-    from backprop_core.store import Store
+    from backprop_core.store.contract import Store
+    from backprop_core.store.records import RunRecord, SessionRecord
 
     BatchParser = Callable[[list[bytes], ParseContext], list[Event | MetricLines]]
 

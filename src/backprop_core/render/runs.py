@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from backprop_core.records import (
+from backprop_core.store.contract import Store
+from backprop_core.store.records import (
     ACTIVE_STATUSES,
     CheckpointRecord,
     RunRecord,
@@ -17,7 +18,6 @@ from backprop_core.records import (
     run_to_dict,
     session_to_dict,
 )
-from backprop_core.store import Store
 
 
 def duration_seconds(run: RunRecord, now: float | None = None) -> float | None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from backprop_core.admission import AdmissionRequest, Decision, Verdict
+from backprop_core.admission.governor import evaluate, request_for
+from backprop_core.admission.probing import Prober
+from backprop_core.admission.resources import Snapshot
+from backprop_core.admission.slots import Locks, Reservation, Ticket, take
+from backprop_core.admission.votes import AdmissionRequest, Decision, Verdict
 from backprop_core.errors import AdmissionRefused, UserInterrupted
-from backprop_core.governor import evaluate, request_for
-from backprop_core.paths import Home
-from backprop_core.probing import Prober
-from backprop_core.resources import Snapshot
 from backprop_core.settings.model import Settings
-from backprop_core.slots import Locks, Reservation, Ticket, take
+from backprop_core.store.home import Home
 from backprop_core.supervisor.display import Display, format_duration
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from backprop_core.records import RunRecord, RunStatus, SessionRecord
-from backprop_core.store import Store
+from backprop_core.render.runs import resolve_path
+from backprop_core.store.contract import Store
+from backprop_core.store.records import RunRecord, RunStatus, SessionRecord
 from backprop_core.supervisor.session import SessionOutcome
-from backprop_core.views import resolve_path
 
 EXIT_CODES = {
     RunStatus.COMPLETED: 0,
@@ -18,7 +18,7 @@ EXIT_CODES = {
 
 
 def exit_code_for(status: RunStatus) -> int:
-    """SPEC §4: 0 completed or time-boxed, 130 stopped by the user, 1 any failure."""
+    """0 completed or time-boxed, 130 stopped by the user, 1 any failure (docs/architecture.md)."""
     return EXIT_CODES.get(status, 1)
 
 

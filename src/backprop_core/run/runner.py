@@ -1,4 +1,5 @@
-"""The orchestration of ``backprop run`` and ``backprop resume`` (SPEC §5).
+"""The orchestration of ``backprop run`` and ``backprop resume`` (the run lifecycle in
+docs/architecture.md).
 
 settings → admission (wait, slots, GPUs) → framework adapter → ``LaunchSpec`` → supervisor →
 records; repeated per session for ``--until-done``.
@@ -14,11 +15,8 @@ from typing import Any
 
 from backprop_core.env_vars import env_flag
 from backprop_core.errors import BackpropError, LaunchError, RunStateError, UsageError
-from backprop_core.ids import new_run_id
-from backprop_core.launch import Launcher
-from backprop_core.paths import Home, is_valid_run_id
-from backprop_core.plugins import get_plugins
-from backprop_core.records import RunRecord, RunStatus
+from backprop_core.launch.spec import Launcher
+from backprop_core.plugin.manager import get_plugins
 from backprop_core.run.admit import admit
 from backprop_core.run.records import (
     exit_code_for,
@@ -28,7 +26,10 @@ from backprop_core.run.records import (
 )
 from backprop_core.run.spec import Command, build_spec, choose_gpus, select_framework
 from backprop_core.settings.model import Settings
-from backprop_core.store import Store
+from backprop_core.store.contract import Store
+from backprop_core.store.home import Home, is_valid_run_id
+from backprop_core.store.ids import new_run_id
+from backprop_core.store.records import RunRecord, RunStatus
 from backprop_core.supervisor import Display, SessionContext
 from backprop_core.supervisor.display import format_duration
 
@@ -66,14 +67,14 @@ class RunResult:
 
 
 def open_run_store(settings: Settings) -> Store:
-    from backprop_core.storage import open_store
+    from backprop_core.store.opening import open_store
 
     return open_store(settings, require_writable=True)
 
 
 def open_writer_store(settings: Settings) -> Store:
     """The event writer's own store (already reconciled and checked by the runner's)."""
-    from backprop_core.storage import open_store
+    from backprop_core.store.opening import open_store
 
     return open_store(settings, reconcile=False)
 

@@ -1,4 +1,5 @@
-"""From a command line, settings and an admission decision to a ``LaunchSpec`` (SPEC §5 step 4)."""
+"""From a command line, settings and an admission decision to a ``LaunchSpec`` (lifecycle
+step 4 in docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from backprop_core.admission.resources import Snapshot
 from backprop_core.env_vars import CONTRACT_VARS
 from backprop_core.errors import UsageError
-from backprop_core.launch import FrameworkAdapter, LaunchSpec, Preparation
-from backprop_core.paths import Home
-from backprop_core.plugins import get_plugins
-from backprop_core.resources import Snapshot
+from backprop_core.launch.spec import FrameworkAdapter, LaunchSpec, Preparation
+from backprop_core.plugin.manager import get_plugins
 from backprop_core.settings.model import Settings
+from backprop_core.store.home import Home
 
 
 @dataclass(frozen=True)

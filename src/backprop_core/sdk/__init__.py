@@ -1,4 +1,4 @@
-"""The tracking SDK (SPEC §8): ``init``, ``log``, ``checkpoint``, ``should_stop``...
+"""The tracking SDK (docs/sdk.md): ``init``, ``log``, ``checkpoint``, ``should_stop``...
 
 One process has at most one active run; the module-level functions act on it, and ``log`` (and
 the other recording functions) start one with ``init()`` when none is active. Import cost is
@@ -112,8 +112,8 @@ def init(
 
         writer.call_soon(send_environment)
     else:
-        from backprop_core.paths import Home
         from backprop_core.sdk.standalone import FLUSH_INTERVAL_S, StandaloneBackend
+        from backprop_core.store.home import Home
 
         backend = StandaloneBackend.create(name=name, project=project, config=config, tags=tags)
         home = Home(backend.settings.home)

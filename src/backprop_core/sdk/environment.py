@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from backprop_core.process_identity import hostname
+from backprop_core.store.process_identity import hostname
 
 GIT_TIMEOUT_S = 2.0
 _IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy"}
@@ -76,7 +76,7 @@ def parse_git_status(text: str) -> dict[str, Any]:
 
 def installed_distributions() -> dict[str, str]:
     """``{distribution: version}`` from the ``*.dist-info`` folder names on ``sys.path``."""
-    from backprop_core.plugin_index import metadata_folders
+    from backprop_core.plugin.entry_index import metadata_folders
 
     found: dict[str, str] = {}
     for entry in sys.path:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from backprop_core.settings import Settings
-    from backprop_core.store import Store
+    from backprop_core.store.contract import Store
 
 #: Standalone runs deliver at least this often: a hard kill loses at most this much.
 FLUSH_INTERVAL_S = 0.5
@@ -38,11 +38,11 @@ class StandaloneBackend:
         config: Mapping[str, Any] | None,
         tags: Mapping[str, Any] | None,
     ) -> StandaloneBackend:
-        from backprop_core.ids import new_run_id
-        from backprop_core.process_identity import hostname, process_start_time
-        from backprop_core.records import RunRecord, RunStatus, SessionRecord
         from backprop_core.settings import resolve_settings
-        from backprop_core.storage import open_store
+        from backprop_core.store.ids import new_run_id
+        from backprop_core.store.opening import open_store
+        from backprop_core.store.process_identity import hostname, process_start_time
+        from backprop_core.store.records import RunRecord, RunStatus, SessionRecord
 
         settings = resolve_settings()
         store = open_store(settings, reconcile=False)
@@ -88,7 +88,7 @@ class StandaloneBackend:
         self.store.update_run(self.run_id, environment=environment)
 
     def finish(self, status: str, reason: str | None) -> None:
-        from backprop_core.records import RunStatus
+        from backprop_core.store.records import RunStatus
 
         final = RunStatus(status)
         now = time.time()

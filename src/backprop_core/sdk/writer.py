@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 from backprop_core.sdk.values import non_finite_losses
 
 if TYPE_CHECKING:
-    from backprop_core.events import Event
-    from backprop_core.store import Store
+    from backprop_core.events.event import Event
+    from backprop_core.store.contract import Store
 
 Record = tuple[str, float, "int | None", dict[str, Any]]
 
@@ -106,7 +106,7 @@ class StoreSink(Sink):
         self._alerted: set[str] = set()
 
     def to_events(self, records: list[Record]) -> list[Event]:
-        from backprop_core.events import Event
+        from backprop_core.events.event import Event
 
         events: list[Event] = []
         session = self.session

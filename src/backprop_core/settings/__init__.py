@@ -1,4 +1,5 @@
-"""Settings (SPEC §3): the typed ``Settings`` and how they are resolved and validated."""
+"""Settings: the typed ``Settings`` and how they are resolved and validated (see "Settings"
+in docs/architecture.md)."""
 
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ _NESTED = {
 
 @dataclass(frozen=True)
 class Settings:
-    """Effective settings (SPEC §3). Attribute names are the config keys in snake case.
+    """Effective settings (docs/architecture.md). Attribute names are the config keys in snake case.
 
     ``config`` is the merged JSON object with the config key names (what ``config show`` prints
     and what a run record stores); ``sources`` maps each dotted key (``gpu.maxTempC``) to where

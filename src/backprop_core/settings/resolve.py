@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from backprop_core.errors import ConfigError
-from backprop_core.schemas import CONFIG_SCHEMA, load_schema
 from backprop_core.settings.model import Settings
+from backprop_core.settings.schemas import CONFIG_SCHEMA, load_schema
 from backprop_core.settings.sources import (
     PROJECT_FILE,
     Source,

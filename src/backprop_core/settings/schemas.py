@@ -7,12 +7,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-_HERE = Path(__file__).resolve().parent
+_CORE = Path(__file__).resolve().parent.parent
 
 
 def schema_dir() -> Path:
     """``backprop_core/schemas`` in a wheel; the repository's ``schemas/`` in a source checkout."""
-    for candidate in (_HERE / "schemas", _HERE.parent.parent / "schemas"):
+    for candidate in (_CORE / "schemas", _CORE.parent.parent / "schemas"):
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError("backprop's schemas folder is missing; reinstall backprop")

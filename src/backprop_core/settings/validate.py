@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from backprop_core.schemas import CONFIG_SCHEMA, load_schema
+from backprop_core.settings.schemas import CONFIG_SCHEMA, load_schema
 
 
 def json_path(parts: Iterable[Any]) -> str:

@@ -1,8 +1,8 @@
-"""The store contract every store plugin implements (SPEC §7).
+"""The store contract every store plugin implements (docs/store.md).
 
 Writes are atomic and safe with many processes at once. Callers hand the store typed records
 and ``Event`` objects; turning events into metric points, checkpoints and run summaries is the
-store's job, done the same way by every store (see ``backprop_core.ingest``).
+store's job, done the same way by every store (see ``backprop_core.events.ingest``).
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from backprop_core.errors import StoreError
-from backprop_core.events import Event
-from backprop_core.ingest import MetricLines, expand
-from backprop_core.paths import Home
-from backprop_core.records import (
+from backprop_core.events.event import Event
+from backprop_core.events.ingest import MetricLines, expand
+from backprop_core.store.home import Home
+from backprop_core.store.records import (
     CheckpointRecord,
     MetricSeries,
     RunFilter,
@@ -36,7 +36,7 @@ class DuplicateRun(StoreError):
 def check_run_id(run_id: str) -> None:
     """Refuse ids that cannot be folder names (``UsageError``, exit 2)."""
     from backprop_core.errors import UsageError
-    from backprop_core.paths import is_valid_run_id
+    from backprop_core.store.home import is_valid_run_id
 
     if not is_valid_run_id(run_id):
         raise UsageError(
@@ -79,7 +79,7 @@ class Store(ABC):
         """
         from dataclasses import replace
 
-        from backprop_core.ids import new_run_id
+        from backprop_core.store.ids import new_run_id
 
         for _ in range(attempts - 1):
             try:
@@ -90,7 +90,7 @@ class Store(ABC):
 
     def active_runs(self) -> list[RunRecord]:
         """Runs recorded as queued, running or paused (used by liveness reconciliation)."""
-        from backprop_core.records import ACTIVE_STATUSES
+        from backprop_core.store.records import ACTIVE_STATUSES
 
         return self.list_runs(RunFilter(statuses=ACTIVE_STATUSES))
 

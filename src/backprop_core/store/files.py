@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from backprop_core.errors import StoreError
-from backprop_core.paths import Home
+from backprop_core.store.home import Home
 
 _WHAT_TO_DO = {
     errno.EROFS: "the disk is read-only; set BACKPROP_HOME or --home to a writable folder",

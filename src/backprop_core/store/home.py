@@ -1,4 +1,4 @@
-"""The home folder layout (SPEC §7): store files, one folder per run, and lock files."""
+"""The home folder layout (docs/store.md): store files, one folder per run, and lock files."""
 
 from __future__ import annotations
 

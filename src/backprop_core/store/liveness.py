@@ -1,4 +1,4 @@
-"""Liveness reconciliation (SPEC §5 step 6): active runs whose supervisor is gone become ``lost``.
+"""Liveness reconciliation (docs/store.md): active runs whose supervisor is gone become ``lost``.
 
 A supervisor is alive only if a process with its pid exists *and* that process started when the
 session says it did (``process_identity.process_alive``), since pids are reused. The pid alone
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import time
 
-from backprop_core.process_identity import process_alive
-from backprop_core.records import ACTIVE_STATUSES, RunStatus, SessionRecord
-from backprop_core.store import Store
+from backprop_core.store.contract import Store
+from backprop_core.store.process_identity import process_alive
+from backprop_core.store.records import ACTIVE_STATUSES, RunStatus, SessionRecord
 
 LOST_REASON = "the supervisor process is gone (crashed or killed)"
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 
 from backprop_core.errors import StoreError
-from backprop_core.paths import Home
-from backprop_core.plugins import get_plugins
+from backprop_core.plugin.manager import get_plugins
 from backprop_core.settings.model import Settings
-from backprop_core.store import Store
-from backprop_core.store_files import os_error_to_store_error
+from backprop_core.store.contract import Store
+from backprop_core.store.files import os_error_to_store_error
+from backprop_core.store.home import Home
 
 
 def open_store(
@@ -31,7 +31,7 @@ def open_store(
     if require_writable:
         store.check_writable()
     if reconcile:
-        from backprop_core.liveness import reconcile as reconcile_runs
+        from backprop_core.store.liveness import reconcile as reconcile_runs
 
         try:
             reconcile_runs(store)

@@ -1,4 +1,4 @@
-"""The record model (SPEC §5 step 7, §7): runs, sessions, checkpoints, events and metric points.
+"""The record model (docs/store.md): runs, sessions, checkpoints, events and metric points.
 
 Defined once here and mirrored by ``schemas/run-record.v1.schema.json``. Every store plugin
 persists exactly these objects; every view reads them.
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from backprop_core.events import Event
+from backprop_core.events.event import Event
 
 
 class RunStatus(str, Enum):

@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from backprop_core.records import MetricSeries
+from backprop_core.store.records import MetricSeries
 
 #: (index in the series, step, time, value)
 Point = tuple[int, "int | None", float, float]

@@ -1,4 +1,5 @@
-"""The supervisor (SPEC §5 steps 4-6): one session of a run, from launch to its last process."""
+"""The supervisor (lifecycle steps 4-6 in docs/architecture.md): one session of a run, from
+launch to its last process."""
 
 from __future__ import annotations
 

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from backprop_core.events import Event, ParseContext
-from backprop_core.launch import LaunchSpec
-from backprop_core.plugins import PluginManager
-from backprop_core.records import RunRecord
-from backprop_core.store import Store
+from backprop_core.events.event import Event, ParseContext
+from backprop_core.launch.spec import LaunchSpec
+from backprop_core.plugin.manager import PluginManager
+from backprop_core.store.contract import Store
+from backprop_core.store.records import RunRecord
 from backprop_core.supervisor.display import Display
 
 

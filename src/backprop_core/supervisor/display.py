@@ -14,7 +14,7 @@ import threading
 import time
 from typing import TextIO
 
-from backprop_core.resources import Snapshot
+from backprop_core.admission.resources import Snapshot
 from backprop_core.units import MIB
 
 

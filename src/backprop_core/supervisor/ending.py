@@ -1,4 +1,5 @@
-"""Recording a session's start, draining its last output and naming its outcome (SPEC §5 step 7)."""
+"""Recording a session's start, draining its last output and naming its outcome (lifecycle
+step 7 in docs/architecture.md)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from typing import Any
 
 import psutil
 
-from backprop_core.process_identity import hostname
-from backprop_core.records import PauseRecord, RunStatus, SessionRecord
+from backprop_core.store.process_identity import hostname
+from backprop_core.store.records import PauseRecord, RunStatus, SessionRecord
 from backprop_core.supervisor.context import SessionContext
 from backprop_core.supervisor.output import StreamReader
 

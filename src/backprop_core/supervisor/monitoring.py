@@ -7,9 +7,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from backprop_core.events import Event
-from backprop_core.ingest import MetricLines, expand
-from backprop_core.launch import Monitor, MonitorAction
+from backprop_core.events.event import Event
+from backprop_core.events.ingest import MetricLines, expand
+from backprop_core.launch.spec import Monitor, MonitorAction
 from backprop_core.settings.model import Settings
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backprop_core.resources import Snapshot
+from backprop_core.admission.resources import Snapshot
 from backprop_core.settings.model import Settings
 from backprop_core.units import GIB
 
@@ -47,7 +47,7 @@ class SnapshotSource:
     def __init__(self, settings: Settings) -> None:
         self._prober: Any = None
         try:
-            from backprop_core.probing import Prober
+            from backprop_core.admission.probing import Prober
 
             self._prober = Prober(settings)
         except Exception as exc:

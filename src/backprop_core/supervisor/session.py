@@ -17,11 +17,11 @@ import time
 from dataclasses import replace
 from typing import BinaryIO
 
-from backprop_core.events import Event, ParseContext, Stream
-from backprop_core.ingest import MetricLines, expand
-from backprop_core.launch import MonitorAction
-from backprop_core.records import PauseRecord, RunStatus
-from backprop_core.resources import Snapshot
+from backprop_core.admission.resources import Snapshot
+from backprop_core.events.event import Event, ParseContext, Stream
+from backprop_core.events.ingest import MetricLines, expand
+from backprop_core.launch.spec import MonitorAction
+from backprop_core.store.records import PauseRecord, RunStatus
 from backprop_core.supervisor.context import SessionContext
 from backprop_core.supervisor.display import status_text
 from backprop_core.supervisor.ending import SessionOutcome, classify, drain, record_start

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from backprop_core.errors import BackpropError
-from backprop_core.events import Event
-from backprop_core.ingest import MetricLines
-from backprop_core.store import Store
+from backprop_core.events.event import Event
+from backprop_core.events.ingest import MetricLines
+from backprop_core.store.contract import Store
 
 FLUSH_SECONDS = 0.5
 MAX_BATCH = 12_000

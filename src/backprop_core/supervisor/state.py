@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import chain
 
-from backprop_core.events import Event
-from backprop_core.ingest import MetricLines
+from backprop_core.events.event import Event
+from backprop_core.events.ingest import MetricLines
 
 
 @dataclass

@@ -19,15 +19,15 @@ import time
 import pytest
 
 from backprop_core.errors import AmbiguousRun, RunNotFound
-from backprop_core.events import Event
-from backprop_core.records import (
+from backprop_core.events.event import Event
+from backprop_core.store.contract import DuplicateRun, Store
+from backprop_core.store.records import (
     PauseRecord,
     RunFilter,
     RunRecord,
     RunStatus,
     SessionRecord,
 )
-from backprop_core.store import DuplicateRun, Store
 
 T0 = 1_790_000_000.0
 

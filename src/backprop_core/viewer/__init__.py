@@ -1,4 +1,4 @@
-"""The web viewer behind ``backprop ui`` (SPEC §9): a Starlette app with a JSON API under
+"""The web viewer behind ``backprop ui`` (docs/viewer.md): a Starlette app with a JSON API under
 ``/api/``, server-rendered pages, live updates by server-sent events, and vendored static files.
 
 Importing this package pulls in Starlette and Jinja2, so only the ``ui`` command path does.

@@ -10,8 +10,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backprop_core.__about__ import __version__
-from backprop_core.records import RunRecord
-from backprop_core.store import Store
+from backprop_core.store.contract import Store
+from backprop_core.store.records import RunRecord
 from backprop_core.viewer.live import last_seq, run_stream, runs_stream
 from backprop_core.viewer.logtail import MAX_READ_BYTES, read_log
 from backprop_core.viewer.openapi import openapi_document

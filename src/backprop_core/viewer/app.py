@@ -12,11 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from backprop_core.admission.resources import Snapshot
 from backprop_core.errors import AmbiguousRun, BackpropError, RunNotFound, StoreError
-from backprop_core.paths import Home
-from backprop_core.resources import Snapshot
 from backprop_core.settings.model import Settings
-from backprop_core.store import Store
+from backprop_core.store.contract import Store
+from backprop_core.store.home import Home
 from backprop_core.viewer.api import api_routes
 from backprop_core.viewer.gateway import StoreGateway
 from backprop_core.viewer.pages import error_page, page_routes
@@ -62,7 +62,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 def _default_snapshot(settings: Settings) -> Callable[[], Snapshot]:
     def take() -> Snapshot:
-        from backprop_core.probing import take_snapshot
+        from backprop_core.admission.probing import take_snapshot
 
         return take_snapshot(settings)
 
@@ -84,7 +84,7 @@ def create_app(
     """
 
     def open_default() -> Store:
-        from backprop_core.storage import open_store
+        from backprop_core.store.opening import open_store
 
         return open_store(settings, reconcile=False)
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from backprop_core.store import Store
+from backprop_core.store.contract import Store
 
 T = TypeVar("T")
 

@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from backprop_core.errors import BackpropError
-from backprop_core.ingest import event_step, metric_values
-from backprop_core.records import RunFilter, RunRecord
-from backprop_core.store import Store
+from backprop_core.events.ingest import event_step, metric_values
+from backprop_core.store.contract import Store
+from backprop_core.store.records import RunFilter, RunRecord
 from backprop_core.viewer.logtail import read_log
 from backprop_core.viewer.params import int_param
 from backprop_core.viewer.responses import dumps

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from backprop_core.paths import Home, is_valid_run_id
+from backprop_core.store.home import Home, is_valid_run_id
 
 DEFAULT_TAIL_BYTES = 64 * 1024
 MAX_READ_BYTES = 1024 * 1024

@@ -19,14 +19,14 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from backprop_core.__about__ import __version__
-from backprop_core.records import RunStatus
-from backprop_core.store import Store
+from backprop_core.render.runs import human_duration, human_time
+from backprop_core.store.contract import Store
+from backprop_core.store.records import RunStatus
 from backprop_core.viewer.params import SORT_KEYS, list_param
 from backprop_core.viewer.responses import dumps
 from backprop_core.viewer.runs_query import RunsQuery, parse_runs_query, run_query
 from backprop_core.viewer.serialize import load_run_detail, run_summary
 from backprop_core.viewer.state import viewer_state
-from backprop_core.views import human_duration, human_time
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_COMPARE = 12

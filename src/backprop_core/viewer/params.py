@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from backprop_core.records import ACTIVE_STATUSES, RunStatus
+from backprop_core.store.records import ACTIVE_STATUSES, RunStatus
 
 # The API's limits, in one place for the handlers and the OpenAPI description.
 DEFAULT_RUNS_LIMIT = 50

@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from backprop_core.records import json_safe
+from backprop_core.store.records import json_safe
 
 
 def dumps(value: Any) -> str:

@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from backprop_core.records import RunFilter, RunRecord
-from backprop_core.store import Store
+from backprop_core.store.contract import Store
+from backprop_core.store.records import RunFilter, RunRecord
 from backprop_core.viewer.params import (
     DEFAULT_RUNS_LIMIT,
     MAX_RUNS_LIMIT,

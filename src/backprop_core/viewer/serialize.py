@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from backprop_core.probing import snapshot_as_dict
-from backprop_core.records import (
+from backprop_core.admission.probing import snapshot_as_dict
+from backprop_core.admission.resources import Snapshot
+from backprop_core.store.contract import Store
+from backprop_core.store.records import (
     CheckpointRecord,
     MetricSeries,
     RunRecord,
@@ -14,8 +16,6 @@ from backprop_core.records import (
     checkpoint_to_dict,
     session_to_dict,
 )
-from backprop_core.resources import Snapshot
-from backprop_core.store import Store
 
 
 def run_summary(run: RunRecord) -> dict[str, Any]:

@@ -10,8 +10,8 @@ from typing import Any
 
 from starlette.requests import Request
 
-from backprop_core.paths import Home
-from backprop_core.resources import Snapshot
+from backprop_core.admission.resources import Snapshot
+from backprop_core.store.home import Home
 from backprop_core.viewer.gateway import StoreGateway
 
 #: How often the live streams look at the store and the log files.

@@ -1,0 +1,1 @@
+"""Moving runs in and out of backprop: the exporter base class and the importers."""

@@ -1,0 +1,109 @@
+"""Building blocks for plugin authors, beyond the types in ``backprop_core``.
+
+A plugin imports from ``backprop_core`` (types, errors, ``hookimpl``) and from this module,
+nothing deeper: these names are kept stable across releases, the modules behind them are not.
+The built-in plugins keep the same rule (a test checks it). Like the facade, everything here is
+imported lazily, so importing a plugin package stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they load lazily
+    from backprop_core.admission.probing import NoGpuProbe as NoGpuProbe
+    from backprop_core.events.ingest import Columns as Columns
+    from backprop_core.events.ingest import MetricLines as MetricLines
+    from backprop_core.events.ingest import digest as digest
+    from backprop_core.events.ingest import event_from_dict as event_from_dict
+    from backprop_core.events.ingest import event_to_dict as event_to_dict
+    from backprop_core.events.ingest import metric_values as metric_values
+    from backprop_core.render.runs import full_run_view as full_run_view
+    from backprop_core.sdk.values import is_loss_key as is_loss_key
+    from backprop_core.store.contract import RESOLVE_HINT as RESOLVE_HINT
+    from backprop_core.store.contract import DuplicateRun as DuplicateRun
+    from backprop_core.store.contract import check_run_id as check_run_id
+    from backprop_core.store.files import atomic_write as atomic_write
+    from backprop_core.store.files import check_folder_writable as check_folder_writable
+    from backprop_core.store.files import exclusive_lock as exclusive_lock
+    from backprop_core.store.files import move_aside as move_aside
+    from backprop_core.store.files import os_error_to_store_error as os_error_to_store_error
+    from backprop_core.store.files import warn_moved_aside as warn_moved_aside
+    from backprop_core.store.process_identity import hostname as hostname
+    from backprop_core.store.records import checkpoint_from_dict as checkpoint_from_dict
+    from backprop_core.store.records import checkpoint_to_dict as checkpoint_to_dict
+    from backprop_core.store.records import coerce_changes as coerce_changes
+    from backprop_core.store.records import json_safe as json_safe
+    from backprop_core.store.records import run_from_dict as run_from_dict
+    from backprop_core.store.records import run_to_dict as run_to_dict
+    from backprop_core.store.records import session_from_dict as session_from_dict
+    from backprop_core.store.records import session_to_dict as session_to_dict
+    from backprop_core.store.series import TILE as TILE
+    from backprop_core.store.series import Point as Point
+    from backprop_core.store.series import pick as pick
+    from backprop_core.store.series import plan as plan
+    from backprop_core.store.series import series_from_points as series_from_points
+    from backprop_core.supervisor import SessionContext as SessionContext
+    from backprop_core.supervisor import Supervisor as Supervisor
+
+# public name -> module that defines it
+_LAZY: dict[str, str] = {
+    # stores: turning events into records, the same way in every store
+    "digest": "backprop_core.events.ingest",
+    "MetricLines": "backprop_core.events.ingest",
+    "Columns": "backprop_core.events.ingest",
+    "event_from_dict": "backprop_core.events.ingest",
+    "event_to_dict": "backprop_core.events.ingest",
+    "metric_values": "backprop_core.events.ingest",
+    # stores: record conversions
+    "run_to_dict": "backprop_core.store.records",
+    "run_from_dict": "backprop_core.store.records",
+    "session_to_dict": "backprop_core.store.records",
+    "session_from_dict": "backprop_core.store.records",
+    "checkpoint_to_dict": "backprop_core.store.records",
+    "checkpoint_from_dict": "backprop_core.store.records",
+    "coerce_changes": "backprop_core.store.records",
+    "json_safe": "backprop_core.store.records",
+    # stores: run ids and resolution
+    "DuplicateRun": "backprop_core.store.contract",
+    "RESOLVE_HINT": "backprop_core.store.contract",
+    "check_run_id": "backprop_core.store.contract",
+    # stores: downsampling (one rule for every store)
+    "series_from_points": "backprop_core.store.series",
+    "Point": "backprop_core.store.series",
+    "TILE": "backprop_core.store.series",
+    "plan": "backprop_core.store.series",
+    "pick": "backprop_core.store.series",
+    # stores: files under the home
+    "atomic_write": "backprop_core.store.files",
+    "check_folder_writable": "backprop_core.store.files",
+    "exclusive_lock": "backprop_core.store.files",
+    "move_aside": "backprop_core.store.files",
+    "warn_moved_aside": "backprop_core.store.files",
+    "os_error_to_store_error": "backprop_core.store.files",
+    # exporters
+    "full_run_view": "backprop_core.render.runs",
+    # probes and monitors
+    "hostname": "backprop_core.store.process_identity",
+    "NoGpuProbe": "backprop_core.admission.probing",
+    "is_loss_key": "backprop_core.sdk.values",
+    # launchers
+    "Supervisor": "backprop_core.supervisor",
+    "SessionContext": "backprop_core.supervisor",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'backprop_core.plugin_kit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
