@@ -111,6 +111,25 @@ def test_unknown_run_is_404_with_message_everywhere(client: TestClient, seed: Se
         assert "no-such-run" in error_message(response)
 
 
+def test_error_classes_choose_their_status_and_the_page_shows_the_hint_apart(
+    client: TestClient, seed: Seeder
+) -> None:
+    seed.run("twin")
+    seed.run("twin")
+    api = client.get("/api/runs/twin")
+    assert api.status_code == 409 and "matches 2 runs" in error_message(api)
+    assert api.json()["error"]["hint"] == "give more of the id"
+    page = client.get("/runs/twin")
+    assert page.status_code == 409 and "<h1>Ambiguous run</h1>" in page.text
+    assert '<p class="hint">Give more of the id</p>' in page.text
+    missing = client.get("/runs/nosuch")
+    assert missing.status_code == 404 and "<h1>Run not found</h1>" in missing.text
+    assert "`" not in missing.text.split("<main>", 1)[1]
+    assert '<p class="hint">Give a run id, a unique id prefix or suffix, or a run name' in (
+        missing.text
+    )
+
+
 def test_unknown_api_path_is_json_404(client: TestClient) -> None:
     response = client.get("/api/nothing/here")
     assert response.status_code == 404

@@ -81,8 +81,12 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 
-def error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
-    return render(request, "error.html", status_code=status_code, title=title, message=message)
+def error_page(
+    request: Request, status_code: int, title: str, message: str, hint: str | None = None
+) -> HTMLResponse:
+    return render(
+        request, "error.html", status_code=status_code, title=title, message=message, hint=hint
+    )
 
 
 def _page_url(q: RunsQuery, **changes: Any) -> str:
