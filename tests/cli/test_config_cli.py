@@ -73,4 +73,4 @@ def test_debug_shows_the_traceback_that_is_otherwise_hidden(tmp_path: Path) -> N
 def test_version_and_unknown_command(tmp_path: Path) -> None:
     assert run_cli("--version").stdout.startswith("backprop, version ")
     result = run_cli("frobnicate")
-    assert result.returncode == 2 and "No such command 'frobnicate'" in result.stderr
+    assert result.returncode == 2 and "no such command 'frobnicate'" in result.stderr

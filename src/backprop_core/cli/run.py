@@ -12,19 +12,13 @@ from backprop_core.cli.options import (
     settings_from_options,
     settings_options,
 )
-from backprop_core.cli.run_options import (
-    parse_tags,
-    run_options_from,
-    run_overrides,
-    run_settings_options,
-)
+from backprop_core.cli.run_options import parse_tags, run_options_from, run_settings_options
 from backprop_core.errors import TrainingFailed, UserInterrupted
 
 
-@click.command(
-    "run",
-    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
-)
+# Options end at the script: everything after it goes to the script untouched, while an unknown
+# option before it is a usage error (never taken for the command to run).
+@click.command("run", context_settings={"allow_interspersed_args": False})
 @run_settings_options
 @click.option(
     "-r", "--resume-from", metavar="PATH", help="Start from this checkpoint (BACKPROP_RESUME_FROM)."
@@ -49,11 +43,13 @@ from backprop_core.errors import TrainingFailed, UserInterrupted
 @settings_options
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def run_command(command: tuple[str, ...], **options: Any) -> None:
-    """Run a training script (or, after --, any command), governed and time-boxed.
+    """Run a training script, governed and time-boxed.
 
-    Arguments after the script are passed to it untouched.
+    COMMAND is a Python script and its arguments (run with backprop's own interpreter, or
+    --python), or, after --, any command. backprop's options go before the script; everything
+    after it is passed to the script untouched.
     """
-    settings = settings_from_options(options, run_overrides(options))
+    settings = settings_from_options(options)
     if options["dry_run"]:
         from backprop_core.cli.run_dry import dry_run
 

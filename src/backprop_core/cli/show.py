@@ -94,9 +94,12 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
 @settings_options
 @json_option
 def show_command(run_ref: str, as_json: bool, **options: Any) -> None:
-    """Show one run: record, sessions with pauses, checkpoints (missing files marked), last
-    metrics, summary and environment. RUN is an id, a unique id prefix, a unique name or the
-    random suffix of an id (`ztkc` for 20261123-202536-ztkc)."""
+    """Show one run: record, sessions, checkpoints, metrics.
+
+    Sessions with their pauses, checkpoints (missing files marked), last metrics, summary,
+    alerts and environment. RUN is an id, a unique id prefix, a unique name or the random
+    suffix of an id (ztkc for 20261123-202536-ztkc).
+    """
     _, store = open_from_options(options)
     with store:
         run = store.resolve(run_ref)
