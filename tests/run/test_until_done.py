@@ -61,7 +61,13 @@ def test_until_done_stops_at_max_sessions(bp: Bp) -> None:
     )
     result = bp.run("run", "-m", "0.02", "--until-done", "--max-sessions", "2", "forever.py")
     assert result.returncode == 0, result.stderr
-    assert len(bp.sessions(bp.only_run().id)) == 2
+    run_id = bp.only_run().id
+    assert len(bp.sessions(run_id)) == 2
+    # One hint, after the last session: it saved no checkpoint, so resuming starts over.
+    assert result.stderr.count("backprop resume") == 1
+    assert result.stderr.rstrip().endswith(
+        f"it saved no checkpoint, so backprop resume {run_id} would start over"
+    )
 
 
 @pytest.mark.slow

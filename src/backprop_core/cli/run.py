@@ -75,13 +75,19 @@ def finish(result: Any, as_json: bool) -> None:
     """Print the result and leave with the exit code its status maps to (docs/architecture.md)."""
     if as_json:
         click.echo(json.dumps(result.as_dict()))
+    from backprop_core.run.runner import resume_hint
+
     if result.exit_code == 130:
         raise UserInterrupted(
-            f"run {result.run_id} was stopped",
-            hint=f"resume it with: backprop resume {result.run_id}",
+            f"run {result.run_id} {result.reason or 'was stopped'}",
+            hint=resume_hint(result.run_id, result.checkpoint),
         )
     if result.exit_code != 0:
+        # A crash is resumable only from a checkpoint; without one, its output is what helps.
+        hint = f"see its output: backprop logs {result.run_id}"
+        if result.checkpoint:
+            hint += f", or resume it from its last checkpoint: backprop resume {result.run_id}"
         raise TrainingFailed(
             f"run {result.run_id} {result.status.value}: {result.reason or 'training failed'}",
-            hint=f"see: backprop logs {result.run_id}",
+            hint=hint,
         )
