@@ -28,6 +28,15 @@ def commands() -> dict[str, list[str]]:
         "python -c pass": [python, "-c", "pass"],
         "backprop --version": [script, "--version"],
         "backprop --help": [script, "--help"],
+        # What --help would cost if it imported every command module for its help line
+        # instead of reading the docstrings from source: the design it was measured against.
+        "--help importing every command module": [
+            python,
+            "-c",
+            "import importlib, sys; import backprop_core.cli.main as m; "
+            "[importlib.import_module(s.split(':')[0]) for s in m.BUILTIN_COMMANDS.values()]; "
+            "sys.argv = ['backprop', '--help']; m.main()",
+        ],
         "python -m backprop_core.cli --version": [python, "-m", "backprop_core.cli", "--version"],
         "backprop status --gpu-probe none": [script, "status", "--gpu-probe", "none"],
         "backprop status (auto probe: tries NVML, nvidia-smi)": [script, "status"],
