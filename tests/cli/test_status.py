@@ -113,7 +113,11 @@ def test_unknown_values_are_shown_as_unknown(tmp_path: Path, mig_capture: Path) 
 @pytest.mark.parametrize(
     ("mode", "reason"),
     [
-        ("hang", "unavailable: nvidia-smi --query-gpu did not answer within 3 s"),
+        pytest.param(
+            "hang",
+            "unavailable: nvidia-smi --query-gpu did not answer within 3 s",
+            marks=pytest.mark.slow,
+        ),
         ("garbage", "unavailable: nvidia-smi --query-gpu printed unexpected output"),
         ("fail", "unavailable: nvidia-smi exited with code 9: NVIDIA-SMI has failed"),
     ],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from backprop_core.store.records import RunStatus
 
 from .conftest import Bp
@@ -29,6 +31,7 @@ STRICT = """
 """
 
 
+@pytest.mark.slow
 def test_strict_argparse_and_resume_arg(bp: Bp) -> None:
     bp.script("strict.py", STRICT)
     args = ["--lr", "0.1", "-m", "fast", "a", "--", "b"]

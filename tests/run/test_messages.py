@@ -93,6 +93,7 @@ def test_sigterm_from_outside_is_named_as_such_not_as_backprop_stop(bp: Bp) -> N
     assert "backprop stop" not in err.decode()
 
 
+@pytest.mark.slow
 def test_stop_says_what_it_waits_for_on_a_script_that_ignores_sigterm(bp: Bp) -> None:
     bp.script("waits.py", WAITS)
     proc = bp.start("run", "--grace", "3", "waits.py", "--stubborn")

@@ -12,6 +12,7 @@ from tests.conftest import REPO
 from .conftest import Bp
 
 
+@pytest.mark.slow
 def test_until_done_chains_sessions_until_done(bp: Bp) -> None:
     bp.script(
         "steps.py",
@@ -49,6 +50,7 @@ def test_until_done_chains_sessions_until_done(bp: Bp) -> None:
     assert all(s.resumed_from for s in sessions[1:])
 
 
+@pytest.mark.slow
 def test_until_done_stops_at_max_sessions(bp: Bp) -> None:
     bp.script(
         "forever.py",

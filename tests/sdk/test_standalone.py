@@ -85,6 +85,7 @@ def test_numpy_scalars_and_nan_are_kept_and_a_nan_loss_raises_an_alert(tmp_path:
     assert "loss" in alerts[0].payload["text"] and alerts[0].step == 2
 
 
+@pytest.mark.slow
 def test_torch_zero_dim_tensors_are_accepted(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     script = write_script(
@@ -271,6 +272,7 @@ def _progress(progress: Path) -> list[tuple[int, float]]:
     return rows
 
 
+@pytest.mark.slow
 def test_sigkill_keeps_everything_logged_more_than_one_second_before(tmp_path: Path) -> None:
     proc, progress = _start_looping_child(tmp_path)
     try:

@@ -33,6 +33,7 @@ def chart_points(page: Any, key: str) -> int:
     return int(value) if value else 0
 
 
+@pytest.mark.slow
 def test_runs_table_lists_runs_from_the_store(
     page: Any, live_server: LiveServer, seed: Seeder
 ) -> None:
@@ -56,6 +57,7 @@ def test_runs_table_lists_runs_from_the_store(
     assert page.console_errors == []
 
 
+@pytest.mark.slow
 def test_run_page_draws_one_chart_per_metric(
     page: Any, live_server: LiveServer, seed: Seeder
 ) -> None:
@@ -160,6 +162,7 @@ def test_machine_page_shows_gpus_and_their_runs(
     assert page.console_errors == []
 
 
+@pytest.mark.slow
 def test_empty_and_error_states(page: Any, live_server: LiveServer) -> None:
     page.goto(live_server.url + "/")
     page.wait_for_selector("body[data-ready=true]")
@@ -184,6 +187,7 @@ TRAIN = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_run_started_with_backprop_run_appears_and_grows_live(
     page: Any, live_server: LiveServer, home: Path, tmp_path: Path, seed: Seeder
 ) -> None:
@@ -245,6 +249,7 @@ def test_run_started_with_backprop_run_appears_and_grows_live(
     assert page.console_errors == []
 
 
+@pytest.mark.slow
 def test_token_url_opens_every_page_and_its_data(page: Any, home: Path, seed: Seeder) -> None:
     """On a token-protected viewer the printed URL is enough: the cookie it sets carries the
     token for the pages' own API calls and event streams."""
