@@ -1,6 +1,6 @@
-"""Start-up cost of the CLI: ``backprop --version`` and ``backprop status --gpu-probe none``
-against a bare ``python -c pass``, all measured in one run, interleaved so that machine load
-affects every command alike.
+"""Start-up cost of the CLI: ``backprop --version``, ``backprop --help`` and ``backprop status
+--gpu-probe none`` against a bare ``python -c pass``, all measured in one run, interleaved so that
+machine load affects every command alike.
 
 Run: ``python benchmarks/bench_startup.py [--runs N]``. The budget is 150 ms added over the
 bare interpreter (median of N runs, N >= 10).
@@ -27,6 +27,16 @@ def commands() -> dict[str, list[str]]:
     found = {
         "python -c pass": [python, "-c", "pass"],
         "backprop --version": [script, "--version"],
+        "backprop --help": [script, "--help"],
+        # What --help would cost if it imported every command module for its help line
+        # instead of reading the docstrings from source: the design it was measured against.
+        "--help importing every command module": [
+            python,
+            "-c",
+            "import importlib, sys; import backprop_core.cli.main as m; "
+            "[importlib.import_module(s.split(':')[0]) for s in m.BUILTIN_COMMANDS.values()]; "
+            "sys.argv = ['backprop', '--help']; m.main()",
+        ],
         "python -m backprop_core.cli --version": [python, "-m", "backprop_core.cli", "--version"],
         "backprop status --gpu-probe none": [script, "status", "--gpu-probe", "none"],
         "backprop status (auto probe: tries NVML, nvidia-smi)": [script, "status"],

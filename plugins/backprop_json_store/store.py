@@ -170,7 +170,7 @@ class JsonStore(Store):
     def _run(index: Index, run_id: str) -> dict[str, Any]:
         run = index["runs"].get(run_id)
         if run is None:
-            raise RunNotFound(f"no run with id {run_id}", hint="see `backprop list`")
+            raise RunNotFound(f"no run with id {run_id}", hint="see: backprop list")
         return dict(run)
 
     def create_run(self, run: RunRecord) -> RunRecord:

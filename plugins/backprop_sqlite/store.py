@@ -134,7 +134,7 @@ class SqliteStore(Store):
     def _get(self, conn: sqlite3.Connection, run_id: str) -> RunRecord:
         row = conn.execute("SELECT record FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
-            raise RunNotFound(f"no run with id {run_id}", hint="see `backprop list`")
+            raise RunNotFound(f"no run with id {run_id}", hint="see: backprop list")
         return run_from_dict(json.loads(row[0]))
 
     def _put(self, conn: sqlite3.Connection, run: RunRecord) -> None:
@@ -156,7 +156,7 @@ class SqliteStore(Store):
     def get_run(self, run_id: str) -> RunRecord:
         rows = self._read("SELECT record FROM runs WHERE id = ?", (run_id,))
         if not rows:
-            raise RunNotFound(f"no run with id {run_id}", hint="see `backprop list`")
+            raise RunNotFound(f"no run with id {run_id}", hint="see: backprop list")
         return run_from_dict(json.loads(rows[0][0]))
 
     def resolve(self, ref: str) -> RunRecord:

@@ -28,6 +28,14 @@ def test_show_text_is_one_line_per_key(tmp_path: Path) -> None:
     assert any(line.split()[:2] == ["gpu.maxTempC", "85"] for line in lines)
 
 
+def test_show_text_aligns_every_source_even_after_a_long_home(tmp_path: Path) -> None:
+    home = tmp_path / "a-home-with-a-rather-long-name" / "that-goes-on"
+    result = run_cli("config", "show", "--home", str(home), cwd=tmp_path)
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("home ") and str(home) in line for line in lines)
+    assert len({line.index(" (") for line in lines}) == 1, result.stdout
+
+
 def test_invalid_project_config_exits_2_with_every_problem(tmp_path: Path) -> None:
     (tmp_path / "backprop.config.json").write_text(
         '{"maxRunMinute": 5, "gpu": {"count": "one"}}', encoding="utf-8"
@@ -73,4 +81,4 @@ def test_debug_shows_the_traceback_that_is_otherwise_hidden(tmp_path: Path) -> N
 def test_version_and_unknown_command(tmp_path: Path) -> None:
     assert run_cli("--version").stdout.startswith("backprop, version ")
     result = run_cli("frobnicate")
-    assert result.returncode == 2 and "No such command 'frobnicate'" in result.stderr
+    assert result.returncode == 2 and "no such command 'frobnicate'" in result.stderr

@@ -49,7 +49,9 @@ def cli_json(*args: str) -> object:
 def test_list_filters_and_orders_newest_first(store: Store) -> None:
     add_run(store, "20260101-000000-aaaa", T0, name="resnet-a", tags={"lr": "0.1"})
     add_run(store, "20260101-000100-bbbb", T0 + 60, name="resnet-b", status=RunStatus.FAILED)
-    add_run(store, "20260101-000200-cccc", T0 + 120, name="vit", tags={"lr": "0.01"})
+    add_run(
+        store, "20260101-000200-cccc", T0 + 120, name="vit", tags={"lr": "0.01"}, script="train.py"
+    )
     store.append_events("20260101-000200-cccc", [Event("metrics", T0, 42, {"data": {"loss": 0.5}})])
 
     runs = cli_json("list")
@@ -65,8 +67,8 @@ def test_list_filters_and_orders_newest_first(store: Store) -> None:
 
     plain = run_cli("list")
     first = plain.stdout.splitlines()[0].split("\t")
-    assert first[:3] == ["20260101-000200-cccc", "vit", "completed"]
-    assert first[5:7] == ["42", "loss=0.5"]
+    assert first[:4] == ["20260101-000200-cccc", "vit", "train.py", "completed"]
+    assert first[6:8] == ["42", "loss=0.5"]
     bad = run_cli("list", "--tag", "nonsense")
     assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr
 
@@ -81,6 +83,13 @@ def test_show_json_validates_against_the_schema(store: Store, tmp_path: Path) ->
         argv=["--lr", "0.1"],
         cwd=str(tmp_path),
         settings={"maxRunMinutes": 10},
+        environment={
+            "python": {"version": "3.11.7", "implementation": "CPython", "executable": "/py"},
+            "hostname": "trainbox",
+            "user": "ada",
+            "git": {"commit": "0123456789abcdef", "branch": "main", "dirty": True},
+            "packages": {"numpy": "2.0.0", "torch": "2.3.0", "zzz": "1"},
+        },
     )
     store.add_session(
         SessionRecord(
@@ -101,7 +110,8 @@ def test_show_json_validates_against_the_schema(store: Store, tmp_path: Path) ->
             Event("checkpoint_saved", T0 + 1, 10, {"path": "gone.pt"}),
             Event("checkpoint_saved", T0 + 2, 20, {"path": "kept.pt", "best": True}),
             Event("metrics", T0 + 3, 20, {"data": {"loss": float("nan"), "acc": 0.75}}),
-            Event("summary", T0 + 4, None, {"data": {"best": 0.75}}),
+            Event("summary", T0 + 4, None, {"data": {"best": 0.75, "config": {"lr": 0.1}}}),
+            Event("alert", T0 + 5, 20, {"level": "warning", "text": "loss is NaN"}, 1),
         ],
     )
     view = cli_json("show", "20260101-000000-ab")
@@ -110,6 +120,9 @@ def test_show_json_validates_against_the_schema(store: Store, tmp_path: Path) ->
     assert view["last_metrics"] == {"loss": "NaN", "acc": 0.75}
     assert [c["exists"] for c in view["checkpoints"]] == [False, True]
     assert view["sessions"][0]["pauses"][0]["reason"] == "GPU 0 at 86°C"
+    assert view["alerts"] == [
+        {"time": T0 + 5, "session": 1, "step": 20, "level": "warning", "text": "loss is NaN"}
+    ]
 
     text = run_cli("show", "baseline")
     assert text.returncode == 0, text.stderr
@@ -117,6 +130,16 @@ def test_show_json_validates_against_the_schema(store: Store, tmp_path: Path) ->
     assert "kept.pt (best)" in text.stdout
     assert "paused" in text.stdout and "GPU 0 at 86°C" in text.stdout
     assert "loss=NaN" in text.stdout
+    # alerts outlive the terminal they were printed on
+    assert "\nalerts\n" in text.stdout and "warning  session 1, step 20: loss is NaN" in text.stdout
+    # the environment in words, not JSON; every package only with --json
+    assert "  python    CPython 3.11.7, /py" in text.stdout
+    assert "  git       main at 0123456789ab, with uncommitted changes" in text.stdout
+    assert (
+        "  packages  3 installed: torch 2.3.0, numpy 2.0.0; all of them with --json" in text.stdout
+    )
+    assert '{"' not in text.stdout.split("\nenvironment\n", 1)[1]
+    assert "  config.lr: 0.1" in text.stdout
 
 
 def test_ambiguous_and_unknown_references(store: Store) -> None:

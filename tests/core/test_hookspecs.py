@@ -64,3 +64,18 @@ def test_hookspec_has_a_test(name: str) -> None:
         if name in path.read_text(encoding="utf-8", errors="replace"):
             return
     pytest.fail(f"no test under tests/ mentions {name}")
+
+
+@pytest.mark.parametrize("name", HOOKS)
+def test_hookspec_documents_every_parameter_and_its_result(name: str) -> None:
+    func = getattr(hookspecs, name)
+    doc = inspect.cleandoc(func.__doc__ or "")
+    sig = inspect.signature(func)
+    for param in sig.parameters:
+        assert re.search(rf"^:param {param}: \S", doc, re.MULTILINE), (
+            f"{name} does not document parameter {param} (:param {param}: ...)"
+        )
+    documented = set(re.findall(r"^:param (\w+):", doc, re.MULTILINE))
+    assert documented <= set(sig.parameters), f"{name} documents parameters it does not take"
+    if sig.return_annotation != "None":
+        assert re.search(r"^:return: \S", doc, re.MULTILINE), f"{name} has no :return:"

@@ -211,6 +211,7 @@ def test_one_query_per_snapshot_and_mig_list_only_when_mig_is_on(fake_smi: FakeS
     assert "-L" in fake_smi.calls()
 
 
+@pytest.mark.slow
 def test_hung_nvidia_smi_gives_up_within_three_seconds(
     fake_smi: FakeSmi, any_capture: Path
 ) -> None:
@@ -237,6 +238,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_hung_process_query_makes_the_probe_unavailable(
     fake_smi: FakeSmi, any_capture: Path
 ) -> None:

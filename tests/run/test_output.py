@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from backprop_core.store.records import RunStatus
 from tests.conftest import wait_for
 
@@ -35,6 +37,7 @@ GARBAGE = r"""
 """
 
 
+@pytest.mark.slow
 def test_garbage_output_completes_and_is_preserved(bp: Bp) -> None:
     bp.script("garbage.py", GARBAGE)
     result = bp.run("run", "garbage.py")
@@ -81,6 +84,7 @@ def test_setsid_child_holding_stdout_does_not_keep_backprop_waiting(bp: Bp) -> N
     wait_for(lambda: not alive(child_pid), timeout=5)
 
 
+@pytest.mark.slow
 def test_only_python3_on_path(bp: Bp, tmp_path) -> None:
     import sys
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from backprop_core.store.records import RunStatus
 from tests.conftest import wait_for
 
@@ -22,6 +24,7 @@ STAMP = """
 """
 
 
+@pytest.mark.slow
 def test_max_parallel_one_serialises_runs_in_arrival_order(bp: Bp) -> None:
     bp.script("stamp.py", STAMP)
     env = {"BACKPROP_MAX_PARALLEL": "1"}

@@ -6,6 +6,8 @@ import json
 import time
 from pathlib import Path
 
+import pytest
+
 from backprop_core.store.records import RunStatus
 from tests.conftest import wait_for
 
@@ -38,6 +40,7 @@ def _gpus(path: Path, temp: float) -> None:
     path.write_text(json.dumps([gpu]))
 
 
+@pytest.mark.slow
 def test_hot_gpu_pauses_the_run_and_paused_time_is_not_counted(bp: Bp, tmp_path: Path) -> None:
     gpus = tmp_path / "gpus.json"
     _gpus(gpus, 50)

@@ -57,6 +57,7 @@ def _assert_all_gone(pids: list[int]) -> None:
     wait_for(lambda: not any(alive(p) for p in pids), timeout=15)
 
 
+@pytest.mark.slow
 def test_time_box_leaves_no_survivor(bp: Bp) -> None:
     bp.script("tree.py", TREE)
     proc = bp.start("run", "-m", "0.05", "--grace", "1", "tree.py")
@@ -79,6 +80,7 @@ def test_ctrl_c_leaves_no_survivor(bp: Bp) -> None:
     assert "Ctrl-C" in (run.reason or "")
 
 
+@pytest.mark.slow
 def test_second_ctrl_c_stops_at_once(bp: Bp) -> None:
     bp.script("tree.py", TREE)
     proc = bp.start("run", "--grace", "60", "tree.py")
@@ -94,6 +96,7 @@ def test_second_ctrl_c_stops_at_once(bp: Bp) -> None:
     _assert_all_gone(pids)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("now", [False, True])
 def test_backprop_stop_leaves_no_survivor(bp: Bp, now: bool) -> None:
     bp.script("tree.py", TREE)
@@ -107,6 +110,7 @@ def test_backprop_stop_leaves_no_survivor(bp: Bp, now: bool) -> None:
     assert bp.only_run().status == RunStatus.INTERRUPTED
 
 
+@pytest.mark.slow
 def test_killed_supervisor_leaves_no_survivor_and_run_is_lost(bp: Bp) -> None:
     bp.script("tree.py", TREE)
     proc = bp.start("run", "tree.py")

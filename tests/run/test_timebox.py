@@ -6,6 +6,8 @@ import json
 import signal
 import time
 
+import pytest
+
 from backprop_core.store.records import RunStatus
 
 from .conftest import Bp
@@ -36,6 +38,7 @@ CHECKPOINTING = """
 """
 
 
+@pytest.mark.slow
 def test_timeboxed_run_checkpoints_and_resume_gets_the_checkpoint(bp: Bp) -> None:
     bp.script("train.py", CHECKPOINTING)
     first = bp.run("run", "-m", "0.05", "train.py")
@@ -62,6 +65,7 @@ def test_timeboxed_run_checkpoints_and_resume_gets_the_checkpoint(bp: Bp) -> Non
     assert sessions[1].resumed_from == checkpoints[-1].path
 
 
+@pytest.mark.slow
 def test_deadline_is_precise(bp: Bp) -> None:
     bp.script("train.py", CHECKPOINTING)
     result = bp.run("run", "-m", "0.04", "train.py")
@@ -74,6 +78,7 @@ def test_deadline_is_precise(bp: Bp) -> None:
     assert 2.0 <= bp.sessions(run.id)[0].active_seconds < 4.5
 
 
+@pytest.mark.slow
 def test_script_ignoring_sigterm_is_killed_after_grace(bp: Bp) -> None:
     bp.script(
         "stubborn.py",
@@ -97,6 +102,7 @@ def test_script_ignoring_sigterm_is_killed_after_grace(bp: Bp) -> None:
     assert elapsed < 1.8 + 1.5 + 8  # time box + grace + start-up slack
 
 
+@pytest.mark.slow
 def test_failures_and_foreign_kills_are_not_successes(bp: Bp) -> None:
     bp.script("fail.py", "import sys\nprint('boom')\nsys.exit(3)\n")
     failed = bp.run("run", "fail.py")
@@ -110,6 +116,7 @@ def test_failures_and_foreign_kills_are_not_successes(bp: Bp) -> None:
     assert statuses == {"fail.py": RunStatus.FAILED, "oom.py": RunStatus.KILLED}
 
 
+@pytest.mark.slow
 def test_resuming_an_active_run_is_refused(bp: Bp) -> None:
     bp.script("slow.py", "import time\nprint('up', flush=True)\ntime.sleep(60)\n")
     proc = bp.start("run", "slow.py")
@@ -123,6 +130,7 @@ def test_resuming_an_active_run_is_refused(bp: Bp) -> None:
     assert proc.wait(30) == 130
 
 
+@pytest.mark.slow
 def test_resume_uses_the_newest_checkpoint_that_still_exists(bp: Bp) -> None:
     bp.script(
         "two.py",

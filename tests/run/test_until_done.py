@@ -12,6 +12,7 @@ from tests.conftest import REPO
 from .conftest import Bp
 
 
+@pytest.mark.slow
 def test_until_done_chains_sessions_until_done(bp: Bp) -> None:
     bp.script(
         "steps.py",
@@ -49,6 +50,7 @@ def test_until_done_chains_sessions_until_done(bp: Bp) -> None:
     assert all(s.resumed_from for s in sessions[1:])
 
 
+@pytest.mark.slow
 def test_until_done_stops_at_max_sessions(bp: Bp) -> None:
     bp.script(
         "forever.py",
@@ -61,7 +63,13 @@ def test_until_done_stops_at_max_sessions(bp: Bp) -> None:
     )
     result = bp.run("run", "-m", "0.02", "--until-done", "--max-sessions", "2", "forever.py")
     assert result.returncode == 0, result.stderr
-    assert len(bp.sessions(bp.only_run().id)) == 2
+    run_id = bp.only_run().id
+    assert len(bp.sessions(run_id)) == 2
+    # One hint, after the last session: it saved no checkpoint, so resuming starts over.
+    assert result.stderr.count("backprop resume") == 1
+    assert result.stderr.rstrip().endswith(
+        f"it saved no checkpoint, so backprop resume {run_id} would start over"
+    )
 
 
 @pytest.mark.slow

@@ -85,6 +85,7 @@ def test_numpy_scalars_and_nan_are_kept_and_a_nan_loss_raises_an_alert(tmp_path:
     assert "loss" in alerts[0].payload["text"] and alerts[0].step == 2
 
 
+@pytest.mark.slow
 def test_torch_zero_dim_tensors_are_accepted(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     script = write_script(
@@ -191,6 +192,26 @@ def test_sys_exit_status_decides_between_completed_and_failed(
     assert st.metric_series(run.id, "loss").values == [1.0]
 
 
+def test_logging_after_finish_is_a_backprop_error_that_names_the_run(tmp_path: Path) -> None:
+    script = write_script(
+        tmp_path,
+        """
+        import backprop_core as bp
+        from backprop_core.errors import BackpropError
+        run = bp.init(name="done-already")
+        run.finish()
+        try:
+            run.log({"loss": 1.0}, step=1)
+        except BackpropError as exc:
+            print("CAUGHT", type(exc).__name__, isinstance(exc, RuntimeError), exc)
+        """,
+    )
+    result = run_script(script)
+    assert result.returncode == 0, result.stderr
+    run = only_run(store())
+    assert f"CAUGHT RunFinished True run {run.id} is finished" in result.stdout
+
+
 def test_context_manager_finishes_the_run(tmp_path: Path) -> None:
     script = write_script(
         tmp_path,
@@ -251,6 +272,7 @@ def _progress(progress: Path) -> list[tuple[int, float]]:
     return rows
 
 
+@pytest.mark.slow
 def test_sigkill_keeps_everything_logged_more_than_one_second_before(tmp_path: Path) -> None:
     proc, progress = _start_looping_child(tmp_path)
     try:

@@ -83,6 +83,7 @@ while True:
 """
 
 
+@pytest.mark.slow
 def test_timeboxed_run_resumes_from_the_announced_checkpoint(tmp_path: Path) -> None:
     script = write_script(tmp_path, TIMEBOXED)
     first = backprop_run("-m", "0.05", "--grace", "20", str(script), cwd=tmp_path)

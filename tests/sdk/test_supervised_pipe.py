@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import wait_for
 from tests.sdk.helpers import child_env, read_json_lines, store, write_script
 
@@ -169,6 +171,7 @@ def test_stop_signal_only_sets_the_flag_and_the_script_saves_and_leaves(tmp_path
     assert ckpt["step"] == of_kind(events, "metrics")[-1]["step"] + 1
 
 
+@pytest.mark.slow
 def test_should_checkpoint_on_the_interval_and_near_the_deadline(tmp_path: Path) -> None:
     # A 6 s box: "near" starts at half the box (never more than 50%, else 10%/30 s).
     deadline = time.time() + 6

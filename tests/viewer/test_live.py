@@ -99,3 +99,39 @@ def test_runs_stream_announces_new_runs_and_status_changes(
     assert found[0][1]["new"] is True and found[0][1]["run"]["id"] == new_id
     assert found[-1][1]["run"]["status"] == "failed" and found[-1][1]["new"] is False
     assert all(d["run"]["name"] != "old" for _, d in found)
+
+
+def test_run_stream_pushes_a_new_alert_while_the_run_is_still_active(
+    live_server: LiveServer, seed: Seeder, store: Store
+) -> None:
+    from backprop_core.events.event import Event
+
+    run_id = seed.run("alerting", status=RunStatus.RUNNING, steps=3)
+    seq = httpx.get(f"{live_server.url}/api/runs/{run_id}/metrics").json()["seq"]
+    seen = threading.Event()
+
+    def work() -> None:
+        store.append_events(
+            run_id, [Event("alert", time.time(), 3, {"level": "warning", "text": "loss is NaN"})]
+        )
+        seen.wait(30)  # the page must learn of the alert without waiting for the run's end
+        store.update_run(run_id, status=RunStatus.COMPLETED, ended_at=time.time())
+
+    writer = threading.Thread(target=work)
+    writer.start()
+    url = f"{live_server.url}/api/runs/{run_id}/stream?after_seq={seq}&log_session=1"
+    first_alerting_status = None
+    name = ""
+    with httpx.stream("GET", url, timeout=60) as response:
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("data: ") and name == "run":
+                data = json.loads(line[6:])
+                if data["alerts"] and first_alerting_status is None:
+                    first_alerting_status = data["status"]
+                    seen.set()
+            elif line.startswith("data: ") and name == "end":
+                break
+    writer.join()
+    assert first_alerting_status == "running"

@@ -19,6 +19,7 @@ from tests.conftest import wait_for
 
 
 def start_ui(home: Path, *args: str) -> tuple[subprocess.Popen[str], str, float]:
+    home.mkdir(parents=True, exist_ok=True)  # the viewer reads a home; it never creates one
     env = {**os.environ, "BACKPROP_HOME": str(home), "BACKPROP_GPU__PROBE": "none"}
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -93,6 +94,7 @@ def test_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
+        (tmp_path / "home").mkdir()
         env = {**os.environ, "BACKPROP_HOME": str(tmp_path / "home")}
         result = subprocess.run(
             [sys.executable, "-m", "backprop_core.cli", "ui", "--no-open", "--port", str(port)],

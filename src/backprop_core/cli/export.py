@@ -28,7 +28,10 @@ from backprop_core.store.records import RunRecord
 def export_command(
     run_refs: tuple[str, ...], fmt: str, output: Path | None, **options: Any
 ) -> None:
-    """Export runs (records, sessions, checkpoints and every metric point)."""
+    """Export runs to CSV or JSON.
+
+    Records, sessions, checkpoints and every metric point of each RUN.
+    """
     from backprop_core.plugin.manager import get_plugins
 
     exporters = get_plugins().exporters()

@@ -99,9 +99,12 @@ def collect(store: Store, keep_last: int, dry_run: bool) -> dict[str, Any]:
 @settings_options
 @json_option
 def gc_command(keep_last: int, dry_run: bool, as_json: bool, **options: Any) -> None:
-    """Delete checkpoint files beyond the newest N of each finished run, and run folders that
+    """Prune old checkpoints and orphaned run folders.
+
+    Deletes checkpoint files beyond the newest N of each finished run, and run folders that
     have no record (older than an hour). Only announced checkpoints and folders under the
-    backprop home are ever touched."""
+    backprop home are ever touched.
+    """
     _, store = open_from_options(options)
     with store:
         report = collect(store, keep_last, dry_run)

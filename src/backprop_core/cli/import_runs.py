@@ -16,13 +16,14 @@ from backprop_core.cli.run_views import open_from_options
 @settings_options
 @json_option
 def import_command(file: Path, as_json: bool, **options: Any) -> None:
-    """Import runs from a Node-tool experiments.json (e.g. ~/.backprop/experiments.json).
+    """Import runs from a Node-tool experiments.json.
 
-    Runs already imported are skipped, so importing the same file twice adds nothing.
+    FILE is the Node tool's store, usually ~/.backprop/experiments.json. Runs already imported
+    are skipped, so importing the same file twice adds nothing.
     """
     from backprop_core.interop.node_import import import_file
 
-    _, store = open_from_options(options)
+    _, store = open_from_options(options, create=True)
     with store:
         report = import_file(store, file.expanduser())
     if as_json:

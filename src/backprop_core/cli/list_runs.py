@@ -10,9 +10,21 @@ from backprop_core.cli.options import echo_json, is_terminal, json_option, setti
 from backprop_core.cli.run_options import parse_tags
 from backprop_core.cli.run_views import format_metrics, open_from_options, print_table
 from backprop_core.render.runs import duration_seconds, human_duration, human_time, run_view
-from backprop_core.store.records import RunFilter, RunStatus
+from backprop_core.store.records import RunFilter, RunRecord, RunStatus
 
-HEADER = ("ID", "NAME", "STATUS", "SESSIONS", "DURATION", "STEP", "METRICS", "CKPTS", "STARTED")
+HEADER = (
+    "ID", "NAME", "SCRIPT", "STATUS", "SESSIONS", "DURATION", "STEP", "METRICS", "CKPTS", "STARTED",
+)  # fmt: skip
+#: Longest command shown for a run started with ``backprop run -- COMMAND``.
+COMMAND_WIDTH = 40
+
+
+def what_ran(run: RunRecord) -> str:
+    """The script as it was given, or the command of a ``run --`` run (shortened)."""
+    if run.script:
+        return run.script
+    text = " ".join(run.argv or run.command)
+    return text if len(text) <= COMMAND_WIDTH else text[: COMMAND_WIDTH - 1] + "…"
 
 
 @click.command("list")
@@ -39,7 +51,7 @@ def list_command(
     """List recorded runs, newest first.
 
     On a terminal this is a table; otherwise one tab-separated line per run with the columns
-    id, name, status, sessions, duration, last step, metrics, checkpoints, started.
+    id, name, script, status, sessions, duration, last step, metrics, checkpoints, started.
     """
     flt = RunFilter(
         statuses=frozenset(RunStatus(s) for s in statuses) if statuses else None,
@@ -57,6 +69,7 @@ def list_command(
         (
             r.id,
             r.name or "-",
+            what_ran(r) or "-",
             r.status.value,
             str(r.session_count),
             human_duration(duration_seconds(r)),

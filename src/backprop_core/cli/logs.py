@@ -57,7 +57,10 @@ def _follow(store: Store, run_id: str, session: int | None, start: int) -> None:
 @click.option("--session", type=click.IntRange(min=1), help="Only this session (default: all).")
 @settings_options
 def logs_command(run_ref: str, follow: bool, session: int | None, **options: Any) -> None:
-    """Print the output of RUN's sessions (stdout and stderr as the run printed them)."""
+    """Print (or follow) a run's output.
+
+    The stdout and stderr of RUN's sessions, as the run printed them.
+    """
     _, store = open_from_options(options)
     with store:
         run = store.resolve(run_ref)

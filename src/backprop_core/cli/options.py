@@ -15,15 +15,29 @@ from backprop_core.settings.sources import deep_merge
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# click parameter name -> path of the config key it overrides
+#: Every flag that overrides a setting, for every command: click parameter name -> path of the
+#: config key it sets. A flag not given (``None``) leaves the key to the other sources.
 OPTION_KEYS: dict[str, tuple[str, ...]] = {
+    # settings_options
     "home": ("home",),
     "store": ("store",),
+    # governor_options
     "gpu_probe": ("gpu", "probe"),
     "gpu_min_vram": ("gpu", "minFreeVramMB"),
     "gpu_max_temp": ("gpu", "maxTempC"),
     "min_free_ram": ("minFreeRamGB",),
     "max_cpu_load": ("maxCpuLoad",),
+    # run_settings_options (run and resume)
+    "max_run_minutes": ("maxRunMinutes",),
+    "framework": ("framework",),
+    "checkpoint_every_minutes": ("checkpointEveryMinutes",),
+    "gpu_memory_limit": ("gpuMemoryLimit",),
+    "max_parallel": ("maxParallel",),
+    "gpus": ("gpu", "count"),
+    "wait_timeout": ("wait", "timeoutMinutes"),
+    "grace": ("stop", "graceSeconds"),
+    "stop_on_nan": ("monitors", "stopOnNan"),
+    "stall_minutes": ("monitors", "stallMinutes"),
 }
 
 
@@ -83,7 +97,10 @@ governor_options = _stack(
     ),
 )
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+#: The one ``--json`` of every command that prints data.
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON on stdout instead of text."
+)
 
 
 def overrides_from_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -105,8 +122,9 @@ def overrides_from_options(options: Mapping[str, Any]) -> dict[str, Any]:
 def settings_from_options(
     options: Mapping[str, Any], extra: Mapping[str, Any] | None = None
 ) -> Settings:
-    """Resolve settings with the flags found in a click kwargs dict (unknown names ignored)
-    and ``extra`` overrides (config key names) on top. Warnings go to stderr."""
+    """Resolve settings with the flags found in a click kwargs dict (names not in
+    ``OPTION_KEYS`` ignored) and ``extra`` overrides (config key names) on top. Warnings go to
+    stderr."""
     from backprop_core.settings import resolve_with_warnings
 
     overrides = overrides_from_options(options)

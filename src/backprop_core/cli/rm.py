@@ -54,10 +54,11 @@ def remove_run_folder(store: Store, run: RunRecord, keep_checkpoints: bool) -> N
 def rm_command(
     run_refs: tuple[str, ...], keep_checkpoints: bool, yes: bool, as_json: bool, **options: Any
 ) -> None:
-    """Remove runs: their records and their folders under the backprop home.
+    """Remove runs and their folders.
 
-    Active runs are refused (stop them first). Checkpoints announced outside the run folder
-    are the script's own files and are never deleted.
+    Removes the runs' records and their folders under the backprop home. Active runs are
+    refused: stop them first. Checkpoints announced outside the run folder are the script's own
+    files and are never deleted.
     """
     _, store = open_from_options(options)
     with store:

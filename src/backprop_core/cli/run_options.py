@@ -1,4 +1,5 @@
-"""Options shared by ``backprop run`` and ``backprop resume``, and their config overrides."""
+"""Options shared by ``backprop run`` and ``backprop resume`` (their settings keys are in
+``cli.options.OPTION_KEYS``), and how they drive the sessions."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from backprop_core.cli.options import json_option
 from backprop_core.errors import UsageError
 
 if TYPE_CHECKING:
@@ -15,8 +17,19 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _number_or_text(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """``"12"`` is 12 GB, as a number; ``"80%"`` and ``"12GB"`` stay text for the schema."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
+
+
 def run_settings_options(func: F) -> F:
-    """The options that become settings (time box, GPUs, governor, stop, wait, monitors)."""
+    """The options of ``run`` and ``resume``; the ones that become settings are mapped to
+    their keys in ``OPTION_KEYS`` (time box, GPUs, stop, wait, monitors)."""
     decorators = [
         click.option(
             "-m",
@@ -32,12 +45,17 @@ def run_settings_options(func: F) -> F:
             help="Checkpoint interval passed to the script.",
         ),
         click.option(
-            "-g", "--gpu-memory-limit", help='GPU memory cap: "80%" of the GPU, or GB ("12").'
+            "-g",
+            "--gpu-memory-limit",
+            callback=_number_or_text,
+            help='GPU memory cap: "80%" of the GPU, or GB ("12").',
         ),
         click.option(
             "-p", "--max-parallel", type=int, help="Active runs allowed at once under this home."
         ),
-        click.option("--gpus", type=int, help="How many GPUs the run gets (0 = CPU only)."),
+        click.option(
+            "--gpus", type=click.IntRange(min=0), help="How many GPUs the run gets (0 = CPU only)."
+        ),
         click.option(
             "--wait/--no-wait",
             default=None,
@@ -68,47 +86,11 @@ def run_settings_options(func: F) -> F:
             "--until-done", is_flag=True, help="Chain sessions until the script reports done."
         ),
         click.option("--max-sessions", type=int, help="With --until-done: at most N sessions."),
-        click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."),
+        json_option,
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
-
-
-def run_overrides(options: dict[str, Any]) -> dict[str, Any]:
-    """Config overrides (config key names) from the run options that were given."""
-    out: dict[str, Any] = {}
-    top = {
-        "max_run_minutes": "maxRunMinutes",
-        "framework": "framework",
-        "checkpoint_every_minutes": "checkpointEveryMinutes",
-        "max_parallel": "maxParallel",
-    }
-    for name, key in top.items():
-        if options.get(name) is not None:
-            out[key] = options[name]
-    limit = options.get("gpu_memory_limit")
-    if limit is not None:
-        try:
-            out["gpuMemoryLimit"] = float(limit)
-        except ValueError:
-            out["gpuMemoryLimit"] = limit
-    if options.get("gpus") is not None:
-        if options["gpus"] < 0:
-            raise UsageError("--gpus must be 0 or more")
-        out.setdefault("gpu", {})["count"] = options["gpus"]
-    if options.get("wait_timeout") is not None:
-        out["wait"] = {"timeoutMinutes": options["wait_timeout"]}
-    if options.get("grace") is not None:
-        out["stop"] = {"graceSeconds": options["grace"]}
-    monitors: dict[str, Any] = {}
-    if options.get("stop_on_nan"):
-        monitors["stopOnNan"] = True
-    if options.get("stall_minutes") is not None:
-        monitors["stallMinutes"] = options["stall_minutes"]
-    if monitors:
-        out["monitors"] = monitors
-    return out
 
 
 def run_options_from(options: dict[str, Any], **extra: Any) -> RunOptions:

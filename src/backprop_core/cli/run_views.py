@@ -14,12 +14,15 @@ from backprop_core.settings import Settings
 from backprop_core.store.contract import Store
 
 
-def open_from_options(options: Mapping[str, Any]) -> tuple[Settings, Store]:
-    """Settings from the command's options and the store they name (reconciled)."""
+def open_from_options(
+    options: Mapping[str, Any], *, create: bool = False
+) -> tuple[Settings, Store]:
+    """Settings from the command's options and the store they name (reconciled). A home that
+    does not exist is an error unless ``create`` (commands that add runs)."""
     from backprop_core.store.opening import open_store
 
     settings = settings_from_options(options)
-    return settings, open_store(settings)
+    return settings, open_store(settings, create=create)
 
 
 def format_number(value: float | str) -> str:

@@ -1,15 +1,17 @@
-"""``backprop show RUN``: one run's record, sessions, checkpoints, metrics and environment."""
+"""``backprop show RUN``: one run's record, sessions, checkpoints, metrics, alerts and
+environment, in words; ``--json`` prints the run-record v1 object for machines."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import click
 
 from backprop_core.cli.options import echo_json, json_option, settings_options
 from backprop_core.cli.run_views import format_metrics, open_from_options
-from backprop_core.render.runs import full_run_view, human_duration, human_time
+from backprop_core.render.runs import flat_items, full_run_view, human_duration, human_time
 from backprop_core.store.records import RunRecord
 
 
@@ -19,13 +21,81 @@ def _line(label: str, value: object) -> None:
     click.echo(f"{label:<13}{value}")
 
 
-def _block(title: str, data: dict[str, Any]) -> None:
+def _block(title: str, data: Mapping[str, Any]) -> None:
+    """Nested values as dotted keys (an SDK ``config`` becomes ``config.lr`` …)."""
     if not data:
         return
     click.echo(f"\n{title}")
-    for key, value in data.items():
+    for key, value in flat_items(data):
         shown = value if isinstance(value, str) else json.dumps(value, default=str)
         click.echo(f"  {key}: {shown}")
+
+
+#: Packages named in the environment's one-line summary when the run had them.
+NOTABLE_PACKAGES = (
+    "backprop", "torch", "lightning", "transformers", "tensorflow", "keras", "jax", "numpy",
+)  # fmt: skip
+#: Capture details that only matter to ``resume`` or repeat another row.
+_QUIET = {"argv", "launch"}
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_compact(v) for v in value) or "none"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {_compact(v)}" for k, v in value.items()) or "none"
+    return "-" if value is None else str(value)
+
+
+def environment_rows(env: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The captured environment in words, one row per part; every package only in --json."""
+    rows: list[tuple[str, str]] = []
+    rest = dict(env)
+    python = rest.pop("python", None)
+    if isinstance(python, Mapping):
+        name = " ".join(str(python[k]) for k in ("implementation", "version") if python.get(k))
+        where = python.get("executable")
+        rows.append(("python", f"{name}, {where}" if where else name))
+    host = [str(rest.pop(k)) for k in ("hostname",) if rest.get(k)]
+    for key, label in (("user", "user"), ("platform", ""), ("pid", "pid")):
+        if rest.get(key) is not None:
+            host.append(f"{label} {rest[key]}".strip())
+        rest.pop(key, None)
+    if host:
+        rows.append(("host", ", ".join(host)))
+    if "git" in rest:
+        git = rest.pop("git")
+        if isinstance(git, Mapping):
+            text = f"{git.get('branch') or 'detached'} at {str(git.get('commit') or '?')[:12]}"
+            rows.append(("git", text + (", with uncommitted changes" if git.get("dirty") else "")))
+        else:
+            rows.append(("git", "not a git repository"))
+    packages = rest.pop("packages", None)
+    if isinstance(packages, Mapping):
+        named = [f"{p} {packages[p]}" for p in NOTABLE_PACKAGES if p in packages]
+        text = f"{len(packages)} installed" + (f": {', '.join(named)}" if named else "")
+        rows.append(("packages", text + "; all of them with --json"))
+    command = rest.pop("command", None)
+    if isinstance(command, list):
+        rows.append(("command", " ".join(map(str, command))))
+    for key, value in rest.items():
+        if key not in _QUIET:
+            rows.append((key, _compact(value)))
+    return rows
+
+
+def print_alerts(alerts: list[dict[str, Any]]) -> None:
+    if not alerts:
+        return
+    click.echo("\nalerts")
+    for a in alerts:
+        where = [f"session {a['session']}"] if a.get("session") is not None else []
+        if a.get("step") is not None:
+            where.append(f"step {a['step']}")
+        prefix = f"{', '.join(where)}: " if where else ""
+        click.echo(f"  {human_time(a['time'])}  {a['level']:<7}  {prefix}{a['text']}")
 
 
 def print_run(run: RunRecord, view: dict[str, Any]) -> None:
@@ -85,8 +155,14 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
         click.echo(f"  step {step:<8} {c['path']} {' '.join(flags)}".rstrip())
     if run.last_metrics:
         click.echo(f"\nlast metrics  {format_metrics(run.last_metrics, limit=None)}")
+    print_alerts(view.get("alerts", []))
     _block("summary", run.summary)
-    _block("environment", run.environment)
+    rows = environment_rows(run.environment)
+    if rows:
+        click.echo("\nenvironment")
+        width = max(len(label) for label, _ in rows)
+        for label, text in rows:
+            click.echo(f"  {label:<{width}}  {text}")
 
 
 @click.command("show")
@@ -94,9 +170,12 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
 @settings_options
 @json_option
 def show_command(run_ref: str, as_json: bool, **options: Any) -> None:
-    """Show one run: record, sessions with pauses, checkpoints (missing files marked), last
-    metrics, summary and environment. RUN is an id, a unique id prefix, a unique name or the
-    random suffix of an id (`ztkc` for 20261123-202536-ztkc)."""
+    """Show one run: record, sessions, checkpoints, metrics.
+
+    Sessions with their pauses, checkpoints (missing files marked), last metrics, summary,
+    alerts and environment. RUN is an id, a unique id prefix, a unique name or the random
+    suffix of an id (ztkc for 20261123-202536-ztkc).
+    """
     _, store = open_from_options(options)
     with store:
         run = store.resolve(run_ref)

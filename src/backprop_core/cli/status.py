@@ -41,7 +41,10 @@ _COLOURS = {"admit": "green", "wait": "yellow", "refuse": "red"}
 @governor_options
 @settings_options
 def status_command(as_json: bool, watch: bool, **options: Any) -> None:
-    """Show the machine and whether a run would be admitted now, and why."""
+    """Show the machine and whether a run would be admitted now.
+
+    The host, each GPU, and the verdict with every policy's reason.
+    """
     from backprop_core.admission.probing import Prober
 
     settings = settings_from_options(options)

@@ -1,6 +1,6 @@
 """``backprop stop RUN [--now]``: ask a run's supervisor to stop it, from another terminal.
 
-The supervisor recorded its pid and start time in the run's session. ``stop`` sends it SIGTERM
+The supervisor recorded its pid and start time in the run's session. ``stop`` sends it SIGUSR2
 (graceful: the stop signal to the script, SIGKILL after the grace period, status
 ``interrupted``) or, with ``--now``, SIGUSR1 (SIGKILL to the whole process tree at once).
 """
@@ -47,18 +47,36 @@ def stop_command(run_ref: str, now: bool, no_wait: bool, as_json: bool, **option
                 hint="it may still be waiting for admission, or was started elsewhere",
             )
         assert latest.supervisor_pid is not None
-        os.kill(latest.supervisor_pid, signal.SIGUSR1 if now else signal.SIGTERM)
+        os.kill(latest.supervisor_pid, signal.SIGUSR1 if now else signal.SIGUSR2)
+        # The run's own grace period applies, not the one in effect here.
+        stored = run.settings.get("stop") if isinstance(run.settings, dict) else None
+        grace = float((stored or {}).get("graceSeconds", settings.stop.grace_seconds))
+        kill_at = time.monotonic() + grace
         if not as_json:
             click.echo(
-                f"backprop: stop {'(now) ' if now else ''}requested for run {run.id}", err=True
+                f"backprop: stopping run {run.id}: "
+                + (
+                    "SIGKILL to its whole process tree"
+                    if now
+                    else f"the script has {grace:g} s to stop, then gets SIGKILL"
+                ),
+                err=True,
             )
         status = run.status
         if not no_wait:
-            limit = time.monotonic() + (5 if now else settings.stop.grace_seconds + 10)
+            limit = time.monotonic() + (5 if now else grace + 10)
+            told = time.monotonic()
             while time.monotonic() < limit:
                 status = store.get_run(run.id).status
                 if not status.active:
                     break
+                left = kill_at - time.monotonic()
+                if not as_json and not now and left > 1 and time.monotonic() - told >= 10:
+                    told = time.monotonic()
+                    click.echo(
+                        f"backprop: run {run.id} is still running; SIGKILL in {left:.0f} s",
+                        err=True,
+                    )
                 time.sleep(0.2)
         if as_json:
             click.echo(json.dumps({"run_id": run.id, "status": status.value, "now": now}))

@@ -75,10 +75,16 @@ def _url(host: str, port: int, token: str | None) -> str:
 )
 @settings_options
 def ui_command(host: str, port: int, open_browser: bool | None, **options: Any) -> None:
-    """Serve the web viewer: runs table, live charts, comparison and the machine's state."""
+    """Open the web viewer.
+
+    Serves the runs table, live charts, comparison and the machine's state until Ctrl-C.
+    """
     import sys
 
+    from backprop_core.store.opening import require_home
+
     settings = settings_from_options(options)
+    require_home(settings)  # a mistyped --home must not show an empty viewer (nor create one)
     token = None if host in LOOPBACK else secrets.token_urlsafe(24)
     sock = _bind(host, port)
     actual_port = sock.getsockname()[1]

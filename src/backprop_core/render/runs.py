@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,18 @@ def human_duration(seconds: float | None, *, unknown: str = "-", sep: str = "") 
     return f"{s // 3600}h{sep}{s % 3600 // 60:02d}m"
 
 
+def flat_items(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested objects as dotted keys (``config.opt.name``), for tables of settings and
+    summaries; lists and other values stay whole."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        if isinstance(value, Mapping) and value:
+            rows.extend(flat_items(value, f"{prefix}{key}."))
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
 def resolve_path(path: str, run: RunRecord) -> Path:
     """A checkpoint path as the script announced it, resolved against the run's cwd."""
     p = Path(path).expanduser()
@@ -71,11 +84,31 @@ def run_view(run: RunRecord) -> dict[str, Any]:
     return json_safe(data)
 
 
+def alerts_view(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """The run's recorded ``alert`` events, oldest first: from the script (``alert`` events,
+    a checkpoint event without a usable path) and from monitors (NaN loss, stall)."""
+    alerts = []
+    for stored in store.events(run_id, kinds=["alert"]):
+        event = stored.event
+        alerts.append(
+            {
+                "time": event.time,
+                "session": event.session,
+                "step": event.step,
+                "level": str(event.payload.get("level") or "warning"),
+                "text": str(event.payload.get("text") or ""),
+            }
+        )
+    return alerts
+
+
 def full_run_view(store: Store, run: RunRecord) -> dict[str, Any]:
-    """A run with its sessions and checkpoints, as ``show --json`` prints it (run-record v1)."""
+    """A run with its sessions, checkpoints and alerts, as ``show --json`` prints it
+    (run-record v1)."""
     data = run_view(run)
     data["schema"] = "run-record.v1"
     data["sessions"] = json_safe([session_to_dict(s) for s in store.sessions(run.id)])
     data["checkpoints"] = [checkpoint_view(c, run) for c in store.checkpoints(run.id)]
     data["metric_keys"] = store.metric_keys(run.id)
+    data["alerts"] = alerts_view(store, run.id)
     return data

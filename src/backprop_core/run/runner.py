@@ -119,15 +119,21 @@ class Runner:
             run, outcome = self._one_session(store, command, cwd, run, run_id, number, resume_from)
             ran += 1
             checkpoint = newest_checkpoint(store, run)
-            self._summarise(
-                run, number, outcome.status, outcome.reason, outcome.active_seconds, checkpoint
-            )
             more = (
                 self.options.until_done
                 and outcome.status == RunStatus.TIMEBOXED
                 and not outcome.done
                 and not run.done
                 and (self.options.max_sessions is None or ran < self.options.max_sessions)
+            )
+            self._summarise(
+                run,
+                number,
+                outcome.status,
+                outcome.reason,
+                outcome.active_seconds,
+                checkpoint,
+                last=not more,
             )
             if not more:
                 return RunResult(
@@ -249,20 +255,27 @@ class Runner:
         reason: str | None,
         active: float,
         checkpoint: str | None,
+        *,
+        last: bool,
     ) -> None:
+        """One line per session. The hint comes once, after the last session, and only for a
+        run that ends without an error: otherwise the error line says what to do."""
         text = f"run {run.id} session {number} {status.value} after {format_duration(active)}"
         if reason:
-            text += f" ({reason})"
+            text += f": {reason}"
         if checkpoint:
             text += f"; last checkpoint {checkpoint}"
-        if status in (
-            RunStatus.TIMEBOXED,
-            RunStatus.INTERRUPTED,
-            RunStatus.FAILED,
-            RunStatus.KILLED,
-        ):
-            text += f"; resume with: backprop resume {run.id}"
+        if last and status == RunStatus.TIMEBOXED and not run.done:
+            text += "; " + resume_hint(run.id, checkpoint)
         self.display.message(text)
+
+
+def resume_hint(run_id: str, checkpoint: str | None) -> str:
+    """What to do next with a run that stopped before it was done: resume it from its
+    checkpoint, or, with none, know that resuming starts over."""
+    if checkpoint:
+        return f"resume it with: backprop resume {run_id}"
+    return f"it saved no checkpoint, so backprop resume {run_id} would start over"
 
 
 def launch_options(command: Command) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from backprop_core.errors import RunFinished
 from backprop_core.sdk.values import coerce_metrics, coerce_step
 from backprop_core.sdk.writer import BatchWriter, warn
 
@@ -24,10 +25,6 @@ if TYPE_CHECKING:
 #: box, at least 30 s, but never more than half the box (short test boxes).
 NEAR_DEADLINE_FRACTION = 0.10
 NEAR_DEADLINE_MIN_S = 30.0
-
-
-class RunFinished(RuntimeError):
-    """Raised when logging to a run after ``finish()``."""
 
 
 def near_deadline_margin(box_seconds: float) -> float:

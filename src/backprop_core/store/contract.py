@@ -26,7 +26,9 @@ from backprop_core.store.records import (
 )
 
 #: What ``resolve`` accepts, for ``RunNotFound``'s hint.
-RESOLVE_HINT = "give a run id, a unique id prefix or suffix, or a run name (see `backprop list`)"
+RESOLVE_HINT = (
+    "give a run id, a unique id prefix or suffix, or a run name, as backprop list shows them"
+)
 
 
 class DuplicateRun(StoreError):

@@ -187,12 +187,12 @@ class Supervisor:
     def _check_requests(self, now: float) -> None:
         req = self.requests
         if req.graceful and self.stop_kind is None:
-            self._begin_stop("user", f"stopped by user ({req.source})", RunStatus.INTERRUPTED)
+            self._begin_stop("user", f"stopped by {req.source}", RunStatus.INTERRUPTED)
             if req.source == "Ctrl-C" and not req.immediate:
                 self.ctx.display.message("press Ctrl-C again to stop at once")
         if req.immediate and not self.killed:
             if self.stop_kind is None:
-                self._begin_stop("user", f"stopped by user ({req.source})", RunStatus.INTERRUPTED)
+                self._begin_stop("user", f"stopped by {req.source}", RunStatus.INTERRUPTED)
             self._kill("stopping at once: SIGKILL to the whole process tree")
         action = self._monitor_stop
         if action is not None and self.stop_kind is None:

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backprop_core.admission.resources import Snapshot
-from backprop_core.errors import AmbiguousRun, BackpropError, RunNotFound, StoreError
+from backprop_core.errors import BackpropError
 from backprop_core.settings.model import Settings
 from backprop_core.store.contract import Store
 from backprop_core.store.home import Home
@@ -35,7 +35,7 @@ def _respond(
 ) -> Response:
     if _is_api(request):
         return api_error(status, message, hint)
-    return error_page(request, status, title, message + (f" ({hint})" if hint else ""))
+    return error_page(request, status, title, message, hint)
 
 
 async def _param_error(request: Request, exc: Exception) -> Response:
@@ -44,13 +44,7 @@ async def _param_error(request: Request, exc: Exception) -> Response:
 
 async def _backprop_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BackpropError)
-    if isinstance(exc, RunNotFound):
-        return _respond(request, 404, "Run not found", exc.message, exc.hint)
-    if isinstance(exc, AmbiguousRun):
-        return _respond(request, 409, "Ambiguous run", exc.message, exc.hint)
-    if isinstance(exc, StoreError):
-        return _respond(request, 503, "Store unavailable", exc.message, exc.hint)
-    return _respond(request, 500, "Error", exc.message, exc.hint)
+    return _respond(request, exc.http_status, exc.title, exc.message, exc.hint)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -86,7 +80,7 @@ def create_app(
     def open_default() -> Store:
         from backprop_core.store.opening import open_store
 
-        return open_store(settings, reconcile=False)
+        return open_store(settings, reconcile=False, create=False)
 
     gateway = StoreGateway(store_factory or open_default)
     state = ViewerState(

@@ -76,10 +76,12 @@ class RunCursor:
 def _poll_run(store: Store, state: ViewerState, cur: RunCursor) -> bool:
     """One poll: queue messages for what changed; return whether the run is still active."""
     points: dict[str, list[list[Any]]] = {}
+    alerted = False
     while True:
         batch = store.events(cur.run_id, None, after_seq=cur.seq, limit=EVENT_BATCH)
         for stored in batch:
             event = stored.event
+            alerted = alerted or event.kind == "alert"
             if event.kind == "metrics":
                 step = event_step(event)
                 for key, value in metric_values(event).items():
@@ -91,10 +93,10 @@ def _poll_run(store: Store, state: ViewerState, cur: RunCursor) -> bool:
     if points:
         cur.messages.append(sse("points", {"seq": cur.seq, "points": points}))
     run = store.get_run(cur.run_id)
-    if _fingerprint(run) != cur.fingerprint:
-        if cur.fingerprint:
-            cur.messages.append(sse("run", load_run_detail(store, run)))
-        cur.fingerprint = _fingerprint(run)
+    changed = bool(cur.fingerprint) and _fingerprint(run) != cur.fingerprint
+    if changed or alerted:  # an alert the page has not shown yet comes with the run's detail
+        cur.messages.append(sse("run", load_run_detail(store, run)))
+    cur.fingerprint = _fingerprint(run)
     _poll_log(state, cur, run)
     return run.status.active
 

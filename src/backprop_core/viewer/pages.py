@@ -6,6 +6,7 @@ The runs table renders its page of rows on the server, so it appears at once; th
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -19,9 +20,10 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from backprop_core.__about__ import __version__
-from backprop_core.render.runs import human_duration, human_time
+from backprop_core.errors import AmbiguousRun, RunNotFound
+from backprop_core.render.runs import flat_items, human_duration, human_time
 from backprop_core.store.contract import Store
-from backprop_core.store.records import RunStatus
+from backprop_core.store.records import RunStatus, json_safe
 from backprop_core.viewer.params import SORT_KEYS, list_param
 from backprop_core.viewer.responses import dumps
 from backprop_core.viewer.runs_query import RunsQuery, parse_runs_query, run_query
@@ -41,6 +43,8 @@ def fmt_duration(seconds: float | None) -> str:
 
 
 def fmt_value(value: Any) -> str:
+    if isinstance(value, (dict, list, tuple)):  # JSON, as the script logged it
+        return json.dumps(json_safe(value), ensure_ascii=False, default=str)
     if isinstance(value, float):
         if math.isnan(value):
             return "NaN"
@@ -66,7 +70,11 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        time=fmt_time, duration=fmt_duration, value=fmt_value, json_script=json_script
+        time=fmt_time,
+        duration=fmt_duration,
+        value=fmt_value,
+        json_script=json_script,
+        flat=flat_items,
     )
     env.globals.update(version=__version__, statuses=[s.value for s in RunStatus])
     return env
@@ -81,8 +89,12 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 
-def error_page(request: Request, status_code: int, title: str, message: str) -> HTMLResponse:
-    return render(request, "error.html", status_code=status_code, title=title, message=message)
+def error_page(
+    request: Request, status_code: int, title: str, message: str, hint: str | None = None
+) -> HTMLResponse:
+    return render(
+        request, "error.html", status_code=status_code, title=title, message=message, hint=hint
+    )
 
 
 def _page_url(q: RunsQuery, **changes: Any) -> str:
@@ -138,21 +150,26 @@ async def run_page(request: Request) -> Response:
 async def compare_page(request: Request) -> Response:
     refs = list_param(request.query_params, "ids")[:MAX_COMPARE]
 
-    def load(store: Store) -> tuple[list[dict[str, Any]], list[str]]:
-        found, missing = [], []
+    def load(store: Store) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        found: dict[str, dict[str, Any]] = {}  # by id: a run named twice is drawn once
+        unresolved = []
         for ref in refs:
             try:
                 run = store.resolve(ref)
-            except Exception:
-                missing.append(ref)
+            except AmbiguousRun as exc:
+                unresolved.append({"ref": ref, "candidates": exc.candidates})
                 continue
-            found.append({**run_summary(run), "metric_keys": store.metric_keys(run.id)})
-        return found, missing
+            except RunNotFound:
+                unresolved.append({"ref": ref, "candidates": []})
+                continue
+            if run.id not in found:
+                found[run.id] = {**run_summary(run), "metric_keys": store.metric_keys(run.id)}
+        return list(found.values()), unresolved
 
-    runs, missing = await viewer_state(request).gateway.call(load)
+    runs, unresolved = await viewer_state(request).gateway.call(load)
     keys = sorted({k for r in runs for k in r["metric_keys"]})
     return render(
-        request, "compare.html", runs=runs, missing=missing, keys=keys, title="Compare runs"
+        request, "compare.html", runs=runs, unresolved=unresolved, keys=keys, title="Compare runs"
     )
 
 

@@ -3,6 +3,7 @@
 // EMA smoothing and log scale shared by all charts on the page, live appends.
 window.bp.charts = (function () {
   var PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777", "#4b5563", "#65a30d", "#7c3aed", "#0d9488"];
+  var FEW_POINTS = 20;
   var all = [];
   var smoothing = 0, logScale = false;
 
@@ -48,15 +49,34 @@ window.bp.charts = (function () {
     return uPlot.join(tables);
   }
 
-  function opts(c, width) {
+  // A single x value (one point, or one step logged by every run) still gets a span to draw in.
+  function xRange(u, min, max) {
+    if (min == null || max == null) return [0, 1];
+    return min === max ? [min - 1, max + 1] : [min, max];
+  }
+
+  // The y axis as wide as its longest label (uPlot's axis auto-size recipe), so "-8.000e-4"
+  // is never clipped.
+  function axisSize(u, values, axisIdx, cycleNum) {
+    var axis = u.axes[axisIdx];
+    if (cycleNum > 1) return axis._size;
+    var size = axis.ticks.size + axis.gap;
+    var longest = (values || []).reduce(function (a, v) { return String(v).length > a.length ? String(v) : a; }, "");
+    if (longest) { u.ctx.font = axis.font[0]; size += u.ctx.measureText(longest).width / devicePixelRatio; }
+    return Math.ceil(size) + 4;
+  }
+
+  // Lines alone show nothing for one point and little for a few: draw the points too.
+  function opts(c, width, few) {
     return {
       width: width, height: 240,
-      scales: { x: { time: false }, y: { distr: logScale ? 3 : 1 } },
+      scales: { x: { time: false, range: xRange }, y: { distr: logScale ? 3 : 1 } },
       series: [{ label: c.xLabel }].concat(c.series.map(function (s, i) {
-        return { label: s.label, stroke: s.color || PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true, points: { show: false },
+        return { label: s.label, stroke: s.color || PALETTE[i % PALETTE.length], width: 1.5, spanGaps: true,
+                 points: { show: few, size: 6, fill: s.color || PALETTE[i % PALETTE.length] },
                  value: function (u, v) { return v == null ? "—" : bp.fmtValue(v); } };
       })),
-      axes: [{ label: c.xLabel, size: 36, labelSize: 14 }, { size: 64, values: function (u, vals) { return vals.map(bp.fmtValue); } }],
+      axes: [{ label: c.xLabel, size: 36, labelSize: 14 }, { size: axisSize, values: function (u, vals) { return vals.map(bp.fmtValue); } }],
       cursor: { drag: { x: true, y: false } },
       hooks: { setSelect: [function () { c.zoomed = true; }] },
     };
@@ -66,7 +86,8 @@ window.bp.charts = (function () {
     var data = buildData(c);
     if (c.plot) c.plot.destroy();
     var width = Math.max(280, c.body.clientWidth);
-    c.plot = new uPlot(opts(c, width), data, c.body);
+    c.few = data[0].length <= FEW_POINTS;
+    c.plot = new uPlot(opts(c, width, c.few), data, c.body);
     c.el.dataset.series = String(c.series.length);
     c.el.dataset.points = String(data[0].length);
     c.plot.over.addEventListener("dblclick", function () { c.zoomed = false; });
@@ -87,7 +108,8 @@ window.bp.charts = (function () {
 
   function updateTotal(c, total) {
     var shown = c.series.reduce(function (a, s) { return a + s.values.length; }, 0);
-    c.el.querySelector(".total").textContent = total > shown ? "(" + shown + " of " + total + " points)" : "(" + total + " points)";
+    var noun = total === 1 ? " point)" : " points)";
+    c.el.querySelector(".total").textContent = total > shown ? "(" + shown + " of " + total + noun : "(" + total + noun;
   }
 
   // points: [[step, time, value], ...] for series index i
@@ -104,7 +126,9 @@ window.bp.charts = (function () {
     if (!added) return;
     s.total = (s.total || 0) + added;
     updateTotal(c, c.series.reduce(function (a, x) { return a + (x.total || x.values.length); }, 0));
-    if (c.zoomed) { c.plot.setData(buildData(c), false); } else { c.plot.setData(buildData(c)); }
+    var data = buildData(c);
+    if ((data[0].length <= FEW_POINTS) !== c.few) { render(c); }  // points on or off: new options
+    else if (c.zoomed) { c.plot.setData(data, false); } else { c.plot.setData(data); }
     c.el.dataset.points = String(c.plot.data[0].length);
   }
 

@@ -62,6 +62,15 @@
     }).join("");
   }
 
+  function renderAlerts(alerts) {
+    document.getElementById("alerts-card").hidden = alerts.length === 0;
+    document.querySelector("#alerts-table tbody").innerHTML = alerts.map(function (a) {
+      return '<tr class="alert-' + bp.esc(a.level) + '"><td>' + bp.fmtTime(a.time) + '</td><td><span class="badge level-' + bp.esc(a.level) + '">' +
+        bp.esc(a.level) + "</span></td><td>" + (a.session != null ? a.session : "—") + '</td><td class="num">' +
+        (a.step != null ? a.step : "—") + "</td><td>" + bp.esc(a.text) + "</td></tr>";
+    }).join("");
+  }
+
   function renderRun(r) {
     run = r;
     var badge = document.getElementById("run-status");
@@ -74,6 +83,7 @@
     document.getElementById("run-exit").textContent = r.exit_code != null ? r.exit_code : "—";
     renderSessions(r.sessions);
     renderCheckpoints(r.checkpoints);
+    renderAlerts(r.alerts || []);
   }
 
   function sessionOptions(n) {
