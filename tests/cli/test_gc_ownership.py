@@ -76,6 +76,8 @@ def test_gc_forgets_but_never_deletes_what_no_run_made(store: Store, tmp_path: P
         (tmp_path / folder / "inside.bin").write_bytes(b"inside")
     link = tmp_path / "link.pt"
     link.symlink_to(data)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
     run = add_run(store, "20260101-000000-gcgc", cwd=str(proj))
     run_folder = aged_run_folder(store, run.id)
     store_file = store.home.root / ("backprop.db" if store.name == "sqlite" else "experiments.json")
@@ -88,6 +90,8 @@ def test_gc_forgets_but_never_deletes_what_no_run_made(store: Store, tmp_path: P
         str(store.home.runs_dir),
         str(link),
         str(run_folder / "session-1.log"),
+        str(fifo),
+        "no\x00such",
         "keep.pt",
     ]
     announce(store, run.id, announced)
@@ -103,6 +107,7 @@ def test_gc_forgets_but_never_deletes_what_no_run_made(store: Store, tmp_path: P
     assert "symbolic link" in reasons["link.pt"]
     assert "backprop home" in reasons[store_file.name]
     assert "own records" in reasons["session-1.log"]
+    assert "not a regular file" in reasons["pipe"]
     text = run_cli("gc", "--keep-last", "1", "--dry-run", env=env)
     assert "would forget checkpoint " + str(data) in text.stdout
     assert "nothing to delete" in text.stdout

@@ -85,3 +85,24 @@ def test_a_standalone_sdk_run_owns_the_files_it_made(bp: Bp) -> None:
     assert gc_report(bp, "--keep-last", "2") == {"epoch-0.pt": "delete", "epoch-1.pt": "delete"}
     assert sorted(p.name for p in bp.work.iterdir()) == ["alone.py", "ckpt.pt", "epoch-2.pt"]
     assert (bp.work / "ckpt.pt").read_bytes() == b"ccc"
+
+
+HOSTILE = """
+import json, os
+home = os.environ["BACKPROP_HOME"]
+with open(home + "/planted.db", "w") as fh:  # made by the run, but inside the home
+    fh.write("x")
+for path in ("/etc", "/usr", home + "/backprop.db", home + "/runs", os.path.expanduser("~"), ".."):
+    print(json.dumps({"event": "checkpoint_saved", "path": path}))
+print(json.dumps({"event": "checkpoint_saved", "path": home + "/planted.db"}))
+"""
+
+
+def test_announcing_system_folders_or_the_store_itself_deletes_nothing(bp: Bp) -> None:
+    bp.script("hostile.py", HOSTILE)
+    assert bp.run("run", "hostile.py").returncode == 0
+    run = bp.only_run()
+    with bp.store() as store:
+        assert [c.file for c in store.checkpoints(run.id)] == [None] * 7
+    report = gc_report(bp, "--keep-last", "0", "--dry-run")
+    assert set(report.values()) == {"forget"} and len(report) == 7

@@ -16,18 +16,22 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
 from backprop_core.events.event import Event
 from backprop_core.events.ingest import STEP_LIMIT, MetricLines, as_step, valid_step
 
 
 def _lines_ok(lines: MetricLines) -> bool:
-    steps = lines.steps
-    ints = cast("list[int]", [s for s in steps if s is not None] if None in steps else steps)
-    if ints and not (min(ints) > -STEP_LIMIT and max(ints) < STEP_LIMIT):
-        return False
-    return math.isfinite(sum(lines.times))
+    steps: list[Any] = lines.steps
+    try:  # two passes at C speed; a None among several steps makes them raise
+        lo, hi = min(steps, default=0), max(steps, default=0)
+    except TypeError:
+        lo = hi = None
+    if lo is None or hi is None:
+        ints = [s for s in steps if s is not None]
+        lo, hi = min(ints, default=0), max(ints, default=0)
+    return lo > -STEP_LIMIT and hi < STEP_LIMIT and math.isfinite(sum(lines.times))
 
 
 def _show(value: Any) -> str:

@@ -9,6 +9,7 @@ Everything else is *forgotten*: the record goes, the file stays.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from collections.abc import Iterable
@@ -64,8 +65,9 @@ class KeptCheckpoints:
         for c in checkpoints:
             self._records.add((run.id, c.path))
             target = announced_path(c.path, run.cwd)
-            if target.is_absolute():
-                self._files.setdefault(os.path.realpath(target), run.id)
+            with contextlib.suppress(ValueError):  # a path no file can have (a NUL byte)
+                if target.is_absolute():
+                    self._files.setdefault(os.path.realpath(target), run.id)
 
     def holder(self, real: str) -> str | None:
         return self._files.get(real)
@@ -95,6 +97,8 @@ def judge_checkpoint(
         return verdict("forget", "the file no longer exists", str(target))
     except OSError as exc:
         return verdict("forget", f"cannot be examined ({exc.strerror})", str(target))
+    except ValueError:
+        return verdict("forget", "not a path a file can have", repr(c.path))
     if stat.S_ISLNK(st.st_mode):
         return verdict("forget", "a symbolic link: not it, nor its target", str(target))
     if stat.S_ISDIR(st.st_mode):
