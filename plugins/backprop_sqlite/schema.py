@@ -66,12 +66,13 @@ def _checkpoint_keys(conn: sqlite3.Connection) -> None:
     there, only the newest per run and key is kept: the older ones describe contents the file
     no longer has. Run records' ``checkpoint_count`` follows."""
     conn.execute("ALTER TABLE checkpoints ADD COLUMN key TEXT")
-    cwds = dict(
-        conn.execute(
-            "SELECT id, json_extract(record, '$.cwd') FROM runs"
-            " WHERE id IN (SELECT DISTINCT run_id FROM checkpoints)"
-        ).fetchall()
-    )
+    # Records are parsed here, not by SQLite: its JSON reader refuses the NaN a record may hold.
+    cwds = {
+        run_id: json.loads(record).get("cwd")
+        for run_id, record in conn.execute(
+            "SELECT id, record FROM runs WHERE id IN (SELECT DISTINCT run_id FROM checkpoints)"
+        )
+    }
     newest: dict[tuple[str, str], int] = {}
     keys: list[tuple[str, str, int]] = []
     for run_id, n, path in conn.execute(
@@ -93,6 +94,18 @@ def _checkpoint_keys(conn: sqlite3.Connection) -> None:
         ).fetchone()[0]
         record = json.dumps(run, default=str, separators=(",", ":"))
         conn.execute("UPDATE runs SET record = ? WHERE id = ?", (record, run_id))
+
+
+def _tags_column(conn: sqlite3.Connection) -> None:
+    """Runs' tags get a column of their own, which the tag filter reads: SQLite's JSON reader
+    refuses a whole record for one NaN in it (a last loss of NaN), which made ``list --tag``
+    fail for every run."""
+    conn.execute("ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '{}'")
+    rows = conn.execute("SELECT id, record FROM runs").fetchall()
+    conn.executemany(
+        "UPDATE runs SET tags = ? WHERE id = ?",
+        [(json.dumps(json.loads(record).get("tags") or {}), run_id) for run_id, record in rows],
+    )
 
 
 MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
@@ -168,6 +181,8 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     _points_to_chunks,
     # 3: one checkpoint record per run and file.
     _checkpoint_keys,
+    # 4: tags in a column of their own.
+    _tags_column,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

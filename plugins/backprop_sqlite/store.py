@@ -126,8 +126,9 @@ class SqliteStore(Store):
         try:
             with self._write() as conn:
                 conn.execute(
-                    "INSERT INTO runs (id, name, status, created_at, record) VALUES (?,?,?,?,?)",
-                    (run.id, run.name, run.status.value, run.created_at, dumps(run_to_dict(run))),
+                    "INSERT INTO runs (id, name, status, created_at, tags, record)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (run.id, *self._columns(run), dumps(run_to_dict(run))),
                 )
         except sqlite3.IntegrityError as exc:
             raise DuplicateRun(f"a run with id {run.id} already exists") from exc
@@ -139,10 +140,16 @@ class SqliteStore(Store):
             raise RunNotFound(f"no run with id {run_id}", hint="see `backprop list`")
         return run_from_dict(json.loads(row[0]))
 
+    @staticmethod
+    def _columns(run: RunRecord) -> tuple[str | None, str, float, str]:
+        """The columns besides the record that queries filter and sort on."""
+        return (run.name, run.status.value, run.created_at, dumps(run.tags))
+
     def _put(self, conn: sqlite3.Connection, run: RunRecord) -> None:
         conn.execute(
-            "UPDATE runs SET name = ?, status = ?, created_at = ?, record = ? WHERE id = ?",
-            (run.name, run.status.value, run.created_at, dumps(run_to_dict(run)), run.id),
+            "UPDATE runs SET name = ?, status = ?, created_at = ?, tags = ?, record = ?"
+            " WHERE id = ?",
+            (*self._columns(run), dumps(run_to_dict(run)), run.id),
         )
 
     def update_run(self, run_id: str, **changes: Any) -> RunRecord:
@@ -201,7 +208,7 @@ class SqliteStore(Store):
             params.append(flt.name)
         for key, value in flt.tags:
             clauses.append(
-                "EXISTS (SELECT 1 FROM json_each(record, '$.tags') WHERE key = ? AND value = ?)"
+                "EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE key = ? AND value = ?)"
             )
             params.extend((key, value))
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params

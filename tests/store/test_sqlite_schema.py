@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from backprop_core.events.event import Event
+from backprop_core.store.records import RunFilter
 from backprop_sqlite.schema import MIGRATIONS, SCHEMA_VERSION, _checkpoint_keys
 from backprop_sqlite.store import SqliteStore
 
@@ -48,7 +49,7 @@ def test_version_one_points_survive_the_move_to_chunks(tmp_path: Path) -> None:
     store.close()
 
 
-def test_repeated_announcements_of_one_file_collapse_to_the_newest(tmp_path: Path) -> None:
+def test_records_from_before_checkpoint_keys_and_tag_columns_migrate(tmp_path: Path) -> None:
     """A store written before a new announcement of a path replaced the older record: its
     older records of the same file go, the newest stays, and counts follow."""
     home = tmp_path / "home"
@@ -60,7 +61,7 @@ def test_repeated_announcements_of_one_file_collapse_to_the_newest(tmp_path: Pat
         else:
             conn.executescript(step)
     record = {"id": "r1", "status": "completed", "created_at": 1.0, "cwd": "/proj"}
-    record["checkpoint_count"] = 4
+    record.update(checkpoint_count=4, tags={"team": "vision"}, last_metrics={"loss": math.nan})
     conn.execute(
         "INSERT INTO runs (id, name, status, created_at, checkpoint_seq, record)"
         " VALUES ('r1', NULL, 'completed', 1.0, 4, ?)",
@@ -75,7 +76,7 @@ def test_repeated_announcements_of_one_file_collapse_to_the_newest(tmp_path: Pat
     conn.commit()
     conn.close()
 
-    store = SqliteStore(home)
+    store = SqliteStore(home)  # a NaN in a record is no obstacle to migrating it
     assert [(c.path, c.step) for c in store.checkpoints("r1")] == [("best.pt", 2), ("./ckpt.pt", 4)]
     assert store.get_run("r1").checkpoint_count == 2
     store.append_events("r1", [Event("checkpoint_saved", 5.0, 5, {"path": "/proj/best.pt"})])
@@ -83,4 +84,5 @@ def test_repeated_announcements_of_one_file_collapse_to_the_newest(tmp_path: Pat
         ("./ckpt.pt", 4),
         ("/proj/best.pt", 5),
     ]
+    assert [r.id for r in store.list_runs(RunFilter(tags=(("team", "vision"),)))] == ["r1"]
     store.close()

@@ -11,7 +11,7 @@ from backprop_core.events.event import Event
 from backprop_core.events.file_identity import FileIdentity
 from backprop_core.events.ingest import MetricLines
 from backprop_core.store.contract import Store
-from backprop_core.store.records import RunRecord, RunStatus
+from backprop_core.store.records import RunFilter, RunRecord, RunStatus
 
 T0 = 1_790_000_000.0
 NO_STEPS = (2**70, -(2**70), 2**63, -(2**63))
@@ -133,6 +133,15 @@ class SafetyContract:
             assert other.checkpoints("r1")[0].file == seen
         finally:
             other.close()
+
+    def test_a_nan_in_a_run_never_breaks_filtering_by_tag(self, store: Store) -> None:
+        _run(store, "a", tags={"team": "vision"})
+        _run(store, "b", tags={"team": "nlp"})
+        store.append_events("a", [_metrics(1, math.nan, T0)])
+        store.append_events("b", [Event("summary", T0, None, {"data": {"best": math.inf}}, 1)])
+        found = store.list_runs(RunFilter(tags=(("team", "vision"),)))
+        assert [r.id for r in found] == ["a"] and math.isnan(found[0].last_metrics["loss"])
+        assert store.count_runs(RunFilter(tags=(("team", "nlp"),))) == 1
 
     def test_run_ids_in_lists_the_runs_of_the_home(self, store: Store) -> None:
         _run(store, "a")
