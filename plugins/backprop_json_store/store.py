@@ -312,15 +312,14 @@ class JsonStore(Store):
             state["bytes"] += len(data)
             keys = set(index["metric_keys"].get(run_id, [])) | set(found.columns)
             index["metric_keys"][run_id] = sorted(keys)
-            added = 0
+            found.apply_run(run)
             if found.checkpoints:
                 by_key = latest_per_key(found.checkpoints, run.cwd)
                 old = index["checkpoints"].get(run_id, [])
                 kept = [c for c in old if checkpoint_key(c["path"], run.cwd) not in by_key]
                 kept.extend(checkpoint_to_dict(c) for c in by_key.values())
                 index["checkpoints"][run_id] = kept
-                added = len(kept) - len(old)
-            found.apply_run(run, checkpoints=added)
+                run.checkpoint_count = len(kept)
             index["runs"][run_id] = run_to_dict(run)
 
         self._mutate(append)

@@ -13,21 +13,22 @@ def insert_checkpoints(
     conn: sqlite3.Connection, run: RunRecord, checkpoints: list[CheckpointRecord]
 ) -> int:
     """Record ``checkpoints``, replacing the run's older records of the same files; returns
-    how much the run's number of checkpoints changed."""
-    if not checkpoints:
-        return 0
-    by_key = latest_per_key(checkpoints, run.cwd)
-    replaced = 0
-    for key in by_key:
-        cur = conn.execute("DELETE FROM checkpoints WHERE run_id = ? AND key = ?", (run.id, key))
-        replaced += cur.rowcount
-    n = conn.execute("SELECT checkpoint_seq FROM runs WHERE id = ?", (run.id,)).fetchone()[0]
-    conn.executemany(
-        "INSERT INTO checkpoints (run_id, n, path, key, record) VALUES (?,?,?,?,?)",
-        [
-            (run.id, n + i, c.path, key, dumps(checkpoint_to_dict(c)))
-            for i, (key, c) in enumerate(by_key.items(), start=1)
-        ],
-    )
-    conn.execute("UPDATE runs SET checkpoint_seq = ? WHERE id = ?", (n + len(by_key), run.id))
-    return len(by_key) - replaced
+    how many checkpoints the run has now."""
+    if checkpoints:
+        by_key = latest_per_key(checkpoints, run.cwd)
+        conn.executemany(
+            "DELETE FROM checkpoints WHERE run_id = ? AND key = ?", [(run.id, k) for k in by_key]
+        )
+        n = conn.execute("SELECT checkpoint_seq FROM runs WHERE id = ?", (run.id,)).fetchone()[0]
+        conn.executemany(
+            "INSERT INTO checkpoints (run_id, n, path, key, record) VALUES (?,?,?,?,?)",
+            [
+                (run.id, n + i, c.path, key, dumps(checkpoint_to_dict(c)))
+                for i, (key, c) in enumerate(by_key.items(), start=1)
+            ],
+        )
+        conn.execute("UPDATE runs SET checkpoint_seq = ? WHERE id = ?", (n + len(by_key), run.id))
+    count: int = conn.execute(
+        "SELECT count(*) FROM checkpoints WHERE run_id = ?", (run.id,)
+    ).fetchone()[0]
+    return count

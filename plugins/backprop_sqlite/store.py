@@ -326,8 +326,9 @@ class SqliteStore(Store):
             )
             if found.columns:
                 insert_columns(conn, run_id, found.columns)
-            added = insert_checkpoints(conn, run, found.checkpoints)
-            found.apply_run(run, checkpoints=added)
+            found.apply_run(run)
+            if found.checkpoints:
+                run.checkpoint_count = insert_checkpoints(conn, run, found.checkpoints)
             self._put(conn, run)
             conn.execute("UPDATE runs SET event_seq = ? WHERE id = ?", (seq, run_id))
 

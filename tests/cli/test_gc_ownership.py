@@ -203,3 +203,31 @@ def test_only_folders_backprop_marked_are_orphans(store: Store) -> None:
         "20250101-000000-user": "keep",
     }
     assert (unmarked / "results.csv").exists() and copied.exists() and not marked.exists()
+
+
+def test_a_json_store_from_before_keeps_the_file_its_newest_record_names(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Older versions recorded every save of ckpt.pt; pruning the older records must neither
+    delete the file nor forget the newest record."""
+    monkeypatch.setenv("BACKPROP_STORE", "json")
+    with open_store("json") as store:
+        add_run(store, "20260101-000000-olds", cwd=str(tmp_path))
+        announce(store, "20260101-000000-olds", ["ckpt.pt"])
+        index_path = store.home.root / "experiments.json"
+    (tmp_path / "ckpt.pt").write_bytes(b"newest weights")
+    index = json.loads(index_path.read_text())
+    (record,) = index["checkpoints"]["20260101-000000-olds"]
+    index["checkpoints"]["20260101-000000-olds"] = [
+        {**record, "time": T0 + i, "step": i} for i in range(3)
+    ]
+    index_path.write_text(json.dumps(index))
+
+    report = gc_json("--keep-last", "1")
+    assert [i["action"] for i in report["items"]] == ["keep", "keep"]  # type: ignore[union-attr]
+    assert (tmp_path / "ckpt.pt").read_bytes() == b"newest weights"
+    with open_store("json") as store:
+        assert [c.step for c in store.checkpoints("20260101-000000-olds")] == [0, 1, 2]
+        announce(store, "20260101-000000-olds", ["./ckpt.pt"])  # the next save tidies up
+        assert [c.path for c in store.checkpoints("20260101-000000-olds")] == ["./ckpt.pt"]
+        assert store.get_run("20260101-000000-olds").checkpoint_count == 1
