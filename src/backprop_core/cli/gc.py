@@ -172,4 +172,6 @@ def gc_command(
     if not any(item["action"] == "delete" for item in report["items"]):
         click.echo("nothing to delete")
     else:
-        click.echo(f"{'would free' if dry_run else 'freed'} {report['bytes'] / 1e6:.1f} MB")
+        size = report["bytes"]
+        amount = f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size} bytes"
+        click.echo(f"{'would free' if dry_run else 'freed'} {amount}")
