@@ -14,10 +14,9 @@ import copy
 import fnmatch
 import json
 import os
-import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from backprop_core import (
     AmbiguousRun,
@@ -39,54 +38,35 @@ from backprop_core.plugin_kit import (
     check_folder_writable,
     check_run_id,
     checkpoint_from_dict,
+    checkpoint_key,
     checkpoint_to_dict,
     coerce_changes,
     digest,
     event_from_dict,
     event_to_dict,
     exclusive_lock,
+    latest_per_key,
     move_aside,
     os_error_to_store_error,
     run_from_dict,
     run_to_dict,
+    screen_batch,
     series_from_points,
     session_from_dict,
     session_to_dict,
     warn_moved_aside,
 )
+from backprop_json_store.index_file import (
+    GENERATION,
+    INDEX_NAME,
+    Index,
+    empty_index,
+    parse_index,
+    run_ids,
+    unreadable,
+)
 
-INDEX_NAME = "experiments.json"
-_GENERATION = re.compile(rb'^\{"generation":(\d+),')
-FORMAT = "backprop-json-store"
 T = TypeVar("T")
-Index = dict[str, Any]
-
-
-def _empty() -> Index:
-    return {
-        "format": FORMAT,
-        "version": 1,
-        "runs": {},
-        "sessions": {},
-        "checkpoints": {},
-        "metric_keys": {},
-        "events": {},
-    }
-
-
-def _parse(raw: bytes) -> Index:
-    data = json.loads(raw)
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError("not a backprop JSON store")
-    return data
-
-
-def _probe(path: Path) -> bool:
-    try:
-        _parse(path.read_bytes())
-        return False
-    except (ValueError, UnicodeDecodeError):
-        return True
 
 
 class JsonStore(Store):
@@ -98,6 +78,10 @@ class JsonStore(Store):
         self.lock_path = self.home.locks_dir / "json-store.lock"
         self._cache: tuple[tuple[int, int], Index] | None = None
 
+    @classmethod
+    def run_ids_in(cls, home: Path) -> set[str] | None:
+        return run_ids(Path(home) / INDEX_NAME)
+
     def _snapshot(self) -> Index:
         """The index for reading, parsed again only when it changed. Every write bumps the
         ``generation`` that opens the file, so reading its first bytes tells. Callers copy
@@ -107,10 +91,10 @@ class JsonStore(Store):
                 head = fh.read(64)
                 inode = os.fstat(fh.fileno()).st_ino
         except FileNotFoundError:
-            return _empty()
+            return empty_index()
         except OSError as exc:
             raise os_error_to_store_error(exc, "read the run store") from exc
-        match = _GENERATION.match(head)
+        match = GENERATION.match(head)
         if match is None:
             return self._load()
         key = (inode, int(match.group(1)))
@@ -124,16 +108,18 @@ class JsonStore(Store):
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
-            return _empty()
+            return empty_index()
         except OSError as exc:
             raise os_error_to_store_error(exc, "read the run store") from exc
         try:
-            return _parse(raw)
+            return parse_index(raw)
         except (ValueError, UnicodeDecodeError):
-            backup = move_aside(self.home, self.path, probe=_probe)
+            backup = move_aside(self.home, self.path, probe=unreadable)
             if backup is not None:
                 warn_moved_aside(self.path, backup)
-            return self._load() if self.path.exists() and not _probe(self.path) else _empty()
+            return (
+                self._load() if self.path.exists() and not unreadable(self.path) else empty_index()
+            )
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[Index]:
@@ -302,6 +288,7 @@ class JsonStore(Store):
     def append_events(self, run_id: str, events: Sequence[Event]) -> None:
         if not events:
             return
+        events = cast("list[Event]", screen_batch(events))
         found = digest(run_id, events)
 
         def append(index: Index) -> None:
@@ -313,7 +300,7 @@ class JsonStore(Store):
             data = ("\n".join(lines) + "\n").encode()
             path = self._events_path(run_id)
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                self.home.ensure_run_dir(run_id)
                 with open(path, "ab") as fh:
                     fh.truncate(state["bytes"])  # drop what a killed writer left uncommitted
                     fh.write(data)
@@ -325,11 +312,14 @@ class JsonStore(Store):
             state["bytes"] += len(data)
             keys = set(index["metric_keys"].get(run_id, [])) | set(found.columns)
             index["metric_keys"][run_id] = sorted(keys)
+            found.apply_run(run)
             if found.checkpoints:
-                index["checkpoints"].setdefault(run_id, []).extend(
-                    checkpoint_to_dict(c) for c in found.checkpoints
-                )
-            found.apply_run(run, checkpoints=len(found.checkpoints))
+                by_key = latest_per_key(found.checkpoints, run.cwd)
+                old = index["checkpoints"].get(run_id, [])
+                kept = [c for c in old if checkpoint_key(c["path"], run.cwd) not in by_key]
+                kept.extend(checkpoint_to_dict(c) for c in by_key.values())
+                index["checkpoints"][run_id] = kept
+                run.checkpoint_count = len(kept)
             index["runs"][run_id] = run_to_dict(run)
 
         self._mutate(append)

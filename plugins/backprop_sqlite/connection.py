@@ -4,6 +4,7 @@ read-only fallback for read-only media, and one-line errors."""
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -14,6 +15,8 @@ from backprop_sqlite.schema import SCHEMA_VERSION, migrate
 
 BUSY_TIMEOUT_S = 30.0
 DB_NAME = "backprop.db"
+# One encoder for the process: json.dumps with options builds a new one on every call.
+dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
 
 
 def _glob(pattern: str, name: str | None) -> bool:
@@ -61,6 +64,21 @@ def open_connection(home: Home, path: Path) -> sqlite3.Connection:
     finally:
         if backup is not None:
             warn_moved_aside(path, backup)
+
+
+def run_ids(path: Path) -> set[str] | None:
+    """The ids of the runs in the database at ``path``, read without creating, migrating or
+    moving aside anything; empty without a database, ``None`` if it cannot be read."""
+    if not path.exists():
+        return set()
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            return {row[0] for row in conn.execute("SELECT id FROM runs")}
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
 
 
 def _read_only_connection(home: Home, path: Path) -> sqlite3.Connection | None:

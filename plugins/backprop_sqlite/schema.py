@@ -5,9 +5,12 @@ Append new migrations to ``MIGRATIONS``; never edit one that has shipped.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from array import array
 from collections.abc import Callable
+
+from backprop_core.plugin_kit import checkpoint_key
 
 NO_STEP = -(2**63)  # how a point without a step is stored in a packed steps array
 CHUNK_POINTS = 16_384  # at most this many points per stored chunk
@@ -55,6 +58,54 @@ def _points_to_chunks(conn: sqlite3.Connection) -> None:
                 ),
             )
     conn.execute("DROP TABLE points")
+
+
+def _checkpoint_keys(conn: sqlite3.Connection) -> None:
+    """Checkpoints get the ``key`` of the file they name (``checkpoint_key``), indexed, since a
+    new announcement of a path replaces the run's older records of it. Of the records already
+    there, only the newest per run and key is kept: the older ones describe contents the file
+    no longer has. Run records' ``checkpoint_count`` follows."""
+    conn.execute("ALTER TABLE checkpoints ADD COLUMN key TEXT")
+    # Records are parsed here, not by SQLite: its JSON reader refuses the NaN a record may hold.
+    cwds = {
+        run_id: json.loads(record).get("cwd")
+        for run_id, record in conn.execute(
+            "SELECT id, record FROM runs WHERE id IN (SELECT DISTINCT run_id FROM checkpoints)"
+        )
+    }
+    newest: dict[tuple[str, str], int] = {}
+    keys: list[tuple[str, str, int]] = []
+    for run_id, n, path in conn.execute(
+        "SELECT run_id, n, path FROM checkpoints ORDER BY run_id, n"
+    ).fetchall():
+        cwd = cwds.get(run_id)
+        key = checkpoint_key(path, cwd if isinstance(cwd, str) else None)
+        newest[(run_id, key)] = n
+        keys.append((key, run_id, n))
+    conn.executemany("UPDATE checkpoints SET key = ? WHERE run_id = ? AND n = ?", keys)
+    older = [(run_id, n) for key, run_id, n in keys if newest[(run_id, key)] != n]
+    conn.executemany("DELETE FROM checkpoints WHERE run_id = ? AND n = ?", older)
+    conn.execute("CREATE INDEX checkpoints_by_key ON checkpoints (run_id, key)")
+    for run_id in sorted({run_id for run_id, _ in older}):
+        (record,) = conn.execute("SELECT record FROM runs WHERE id = ?", (run_id,)).fetchone()
+        run = json.loads(record)
+        run["checkpoint_count"] = conn.execute(
+            "SELECT count(*) FROM checkpoints WHERE run_id = ?", (run_id,)
+        ).fetchone()[0]
+        record = json.dumps(run, default=str, separators=(",", ":"))
+        conn.execute("UPDATE runs SET record = ? WHERE id = ?", (record, run_id))
+
+
+def _tags_column(conn: sqlite3.Connection) -> None:
+    """Runs' tags get a column of their own, which the tag filter reads: SQLite's JSON reader
+    refuses a whole record for one NaN in it (a last loss of NaN), which made ``list --tag``
+    fail for every run."""
+    conn.execute("ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '{}'")
+    rows = conn.execute("SELECT id, record FROM runs").fetchall()
+    conn.executemany(
+        "UPDATE runs SET tags = ? WHERE id = ?",
+        [(json.dumps(json.loads(record).get("tags") or {}), run_id) for run_id, record in rows],
+    )
 
 
 MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
@@ -128,6 +179,10 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     """,
     # 2: points stored in packed chunks.
     _points_to_chunks,
+    # 3: one checkpoint record per run and file.
+    _checkpoint_keys,
+    # 4: tags in a column of their own.
+    _tags_column,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

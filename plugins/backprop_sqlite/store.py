@@ -33,21 +33,19 @@ from backprop_core.plugin_kit import (
     check_folder_writable,
     check_run_id,
     checkpoint_from_dict,
-    checkpoint_to_dict,
     coerce_changes,
     digest,
     event_from_dict,
     run_from_dict,
     run_to_dict,
+    screen_batch,
     session_from_dict,
     session_to_dict,
 )
-from backprop_sqlite.connection import DB_NAME, open_connection, store_error
+from backprop_sqlite.checkpoint_rows import insert_checkpoints
+from backprop_sqlite.connection import DB_NAME, dumps, open_connection, run_ids, store_error
 from backprop_sqlite.event_rows import insert_lines
 from backprop_sqlite.series_sql import insert_columns, read_series
-
-# One encoder for the process: json.dumps with options builds a new one on every call.
-dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
 
 
 def _payload(text: str) -> dict[str, Any]:
@@ -65,6 +63,10 @@ class SqliteStore(Store):
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
         self._lock = threading.RLock()
+
+    @classmethod
+    def run_ids_in(cls, home: Path) -> set[str] | None:
+        return run_ids(Path(home) / DB_NAME)
 
     # connection ----------------------------------------------------------------------------
     @property
@@ -124,8 +126,9 @@ class SqliteStore(Store):
         try:
             with self._write() as conn:
                 conn.execute(
-                    "INSERT INTO runs (id, name, status, created_at, record) VALUES (?,?,?,?,?)",
-                    (run.id, run.name, run.status.value, run.created_at, dumps(run_to_dict(run))),
+                    "INSERT INTO runs (id, name, status, created_at, tags, record)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (run.id, *self._columns(run), dumps(run_to_dict(run))),
                 )
         except sqlite3.IntegrityError as exc:
             raise DuplicateRun(f"a run with id {run.id} already exists") from exc
@@ -137,10 +140,16 @@ class SqliteStore(Store):
             raise RunNotFound(f"no run with id {run_id}", hint="see: backprop list")
         return run_from_dict(json.loads(row[0]))
 
+    @staticmethod
+    def _columns(run: RunRecord) -> tuple[str | None, str, float, str]:
+        """The columns besides the record that queries filter and sort on."""
+        return (run.name, run.status.value, run.created_at, dumps(run.tags))
+
     def _put(self, conn: sqlite3.Connection, run: RunRecord) -> None:
         conn.execute(
-            "UPDATE runs SET name = ?, status = ?, created_at = ?, record = ? WHERE id = ?",
-            (run.name, run.status.value, run.created_at, dumps(run_to_dict(run)), run.id),
+            "UPDATE runs SET name = ?, status = ?, created_at = ?, tags = ?, record = ?"
+            " WHERE id = ?",
+            (*self._columns(run), dumps(run_to_dict(run)), run.id),
         )
 
     def update_run(self, run_id: str, **changes: Any) -> RunRecord:
@@ -199,7 +208,7 @@ class SqliteStore(Store):
             params.append(flt.name)
         for key, value in flt.tags:
             clauses.append(
-                "EXISTS (SELECT 1 FROM json_each(record, '$.tags') WHERE key = ? AND value = ?)"
+                "EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE key = ? AND value = ?)"
             )
             params.extend((key, value))
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
@@ -284,6 +293,7 @@ class SqliteStore(Store):
     def append_batch(self, run_id: str, items: Sequence[Event | MetricLines]) -> None:
         if not items:
             return
+        items = screen_batch(items)
         found = digest(run_id, items)
         with self._write() as conn:
             run = self._get(conn, run_id)
@@ -316,22 +326,9 @@ class SqliteStore(Store):
             )
             if found.columns:
                 insert_columns(conn, run_id, found.columns)
+            found.apply_run(run)
             if found.checkpoints:
-                n = conn.execute(
-                    "SELECT checkpoint_seq FROM runs WHERE id = ?", (run_id,)
-                ).fetchone()[0]
-                conn.executemany(
-                    "INSERT INTO checkpoints (run_id, n, path, record) VALUES (?,?,?,?)",
-                    [
-                        (run_id, n + i, c.path, dumps(checkpoint_to_dict(c)))
-                        for i, c in enumerate(found.checkpoints, start=1)
-                    ],
-                )
-                conn.execute(
-                    "UPDATE runs SET checkpoint_seq = ? WHERE id = ?",
-                    (n + len(found.checkpoints), run_id),
-                )
-            found.apply_run(run, checkpoints=len(found.checkpoints))
+                run.checkpoint_count = insert_checkpoints(conn, run, found.checkpoints)
             self._put(conn, run)
             conn.execute("UPDATE runs SET event_seq = ? WHERE id = ?", (seq, run_id))
 

@@ -15,10 +15,13 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.admission.probing import NoGpuProbe as NoGpuProbe
     from backprop_core.events.ingest import Columns as Columns
     from backprop_core.events.ingest import MetricLines as MetricLines
+    from backprop_core.events.ingest import checkpoint_key as checkpoint_key
     from backprop_core.events.ingest import digest as digest
     from backprop_core.events.ingest import event_from_dict as event_from_dict
     from backprop_core.events.ingest import event_to_dict as event_to_dict
+    from backprop_core.events.ingest import latest_per_key as latest_per_key
     from backprop_core.events.ingest import metric_values as metric_values
+    from backprop_core.events.screening import screen_batch as screen_batch
     from backprop_core.render.runs import full_run_view as full_run_view
     from backprop_core.sdk.values import is_loss_key as is_loss_key
     from backprop_core.store.contract import RESOLVE_HINT as RESOLVE_HINT
@@ -50,7 +53,10 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
 # public name -> module that defines it
 _LAZY: dict[str, str] = {
     # stores: turning events into records, the same way in every store
+    "screen_batch": "backprop_core.events.screening",
     "digest": "backprop_core.events.ingest",
+    "checkpoint_key": "backprop_core.events.ingest",
+    "latest_per_key": "backprop_core.events.ingest",
     "MetricLines": "backprop_core.events.ingest",
     "Columns": "backprop_core.events.ingest",
     "event_from_dict": "backprop_core.events.ingest",

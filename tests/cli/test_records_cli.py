@@ -18,6 +18,7 @@ from backprop_core.events.event import Event
 from backprop_core.plugin.manager import get_plugins
 from backprop_core.settings.schemas import load_schema
 from backprop_core.store.contract import Store
+from backprop_core.store.home import make_run_folder
 from backprop_core.store.records import PauseRecord, RunRecord, RunStatus, SessionRecord
 from tests.conftest import run_cli
 
@@ -265,17 +266,20 @@ def test_gc_prunes_old_checkpoints_and_orphans_only(store: Store, tmp_path: Path
     outside = tmp_path / "not-announced.pt"
     outside.write_bytes(b"keep me")
     store.append_events(run_id, events)
-    orphan = store.home.runs_dir / "20250101-000000-orph"
-    orphan.mkdir()
+    orphan = make_run_folder(store.home.runs_dir / "20250101-000000-orph")
     (orphan / "session-1.log").write_text("old\n")
     os.utime(orphan, (time.time() - 7200, time.time() - 7200))
-    fresh_orphan = store.home.runs_dir / "20250101-000000-new1"
-    fresh_orphan.mkdir()
+    fresh_orphan = make_run_folder(store.home.runs_dir / "20250101-000000-new1")
 
     dry = cli_json("gc", "--keep-last", "1", "--dry-run")
     assert isinstance(dry, dict)
-    assert sorted(Path(c["path"]).name for c in dry["checkpoints"]) == ["step1.pt", "step2.pt"]
-    assert dry["orphans"] == [str(orphan)]
+    deleted = [i for i in dry["items"] if i["action"] == "delete"]
+    assert sorted(Path(i["path"]).name for i in deleted) == [
+        "20250101-000000-orph",
+        "step1.pt",
+        "step2.pt",
+    ]
+    assert {i["what"] for i in deleted if i["path"] == str(orphan)} == {"run folder"}
     assert (folder / "step1.pt").exists() and orphan.exists()
 
     done = cli_json("gc", "--keep-last", "1")

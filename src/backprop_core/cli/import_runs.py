@@ -19,7 +19,8 @@ def import_command(file: Path, as_json: bool, **options: Any) -> None:
     """Import runs from a Node-tool experiments.json.
 
     FILE is the Node tool's store, usually ~/.backprop/experiments.json. Runs already imported
-    are skipped, so importing the same file twice adds nothing.
+    are skipped, so importing the same file twice adds nothing. A record with a value backprop
+    cannot keep is rejected whole, with a warning naming it; the others are imported.
     """
     from backprop_core.interop.node_import import import_file
 
@@ -33,6 +34,8 @@ def import_command(file: Path, as_json: bool, **options: Any) -> None:
         return
     for problem in report.problems:
         click.echo(f"backprop: warning: {problem}", err=True)
+    rejected = f", rejected {len(report.problems)}" if report.problems else ""
     click.echo(
         f"imported {len(report.imported)} run(s), skipped {len(report.skipped)} already present"
+        + rejected
     )

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
 from backprop_core.events.event import Event
+from backprop_core.events.file_identity import announced_path
 from backprop_core.store.records import CheckpointRecord, RunRecord
 
 #: The strings JSON payloads use for NaN and ±Inf (lower case), with their values.
@@ -34,6 +36,23 @@ NON_FINITE_TEXT = {
 _RESERVED = frozenset({"event", "step", "time", "session", "epoch", "data"})
 
 
+#: Steps are 64-bit integers; the smallest one is left out so that packed arrays can use it
+#: to mean "no step" (``screening`` drops the others, keeping their events).
+STEP_LIMIT = 2**63
+
+
+def valid_step(value: Any) -> bool:
+    """Whether ``value`` is a step every store can keep: an int (not a bool), |step| < 2**63."""
+    return type(value) is int and -STEP_LIMIT < value < STEP_LIMIT
+
+
+def as_step(value: Any) -> int | None:
+    """``value`` as a step if it is one (integral floats count), else ``None``."""
+    if type(value) is float and math.isfinite(value) and value.is_integer():
+        value = int(value)
+    return value if valid_step(value) else None
+
+
 def as_number(value: Any) -> float | None:
     """``value`` as a float if it is a metric value, else ``None``."""
     if type(value) is float:  # the common case first: this runs once per metric value
@@ -41,7 +60,10 @@ def as_number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond any float: that value is lost, not its event
+            return None
     if isinstance(value, str):
         return NON_FINITE_TEXT.get(value.strip().lower())
     return None
@@ -61,14 +83,11 @@ def numeric_items(data: Mapping[str, Any]) -> dict[str, float]:
 
 
 def event_step(event: Event) -> int | None:
+    """The event's step, or its payload's when it has none; ``None`` unless it is a step
+    every store can keep."""
     if event.step is not None:
-        return event.step
-    step = event.payload.get("step")
-    if isinstance(step, int) and not isinstance(step, bool):
-        return step
-    if isinstance(step, float) and step.is_integer():
-        return int(step)
-    return None
+        return event.step if valid_step(event.step) else None
+    return as_step(event.payload.get("step"))
 
 
 def metric_values(event: Event) -> dict[str, float]:
@@ -132,6 +151,8 @@ def expand(items: Iterable[Event | MetricLines]) -> list[Event]:
     return out
 
 
+#: Checkpoints by the file they name (``checkpoint_key``).
+CheckpointsByKey = dict[str, CheckpointRecord]
 #: One key's points in columns: steps, times, values.
 Columns = tuple["list[int | None]", "list[float]", "list[float]"]
 
@@ -204,7 +225,27 @@ def checkpoint_of(run_id: str, event: Event) -> CheckpointRecord | None:
         session=event.session,
         metrics=numeric_items(metrics) if isinstance(metrics, Mapping) else {},
         best=event.payload.get("best") is True,
+        file=event.file,
     )
+
+
+def checkpoint_key(path: str, cwd: str | None) -> str:
+    """Which file a checkpoint path names, for telling whether two announcements are of the
+    same file: made absolute against the run's cwd (``~`` expanded) and normalised."""
+    return os.path.normpath(announced_path(path, cwd))
+
+
+def latest_per_key(checkpoints: Iterable[CheckpointRecord], cwd: str | None) -> CheckpointsByKey:
+    """The last announcement of each file among ``checkpoints``, keyed by ``checkpoint_key``,
+    in the order of those last announcements. A store replaces its older records of the same
+    run and key with these: a script that saves ``ckpt.pt`` again has one checkpoint, its
+    newest, never older copies of a file that no longer exist."""
+    out: CheckpointsByKey = {}
+    for checkpoint in checkpoints:
+        key = checkpoint_key(checkpoint.path, cwd)
+        out.pop(key, None)
+        out[key] = checkpoint
+    return out
 
 
 def _add_point(

@@ -3,6 +3,7 @@ viewer print. Strict JSON: non-finite numbers become "NaN"/"Infinity"/"-Infinity
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -36,12 +37,15 @@ def human_time(stamp: float | None, *, unknown: str = "-") -> str:
     """A unix time as local ``YYYY-MM-DD HH:MM:SS``, for tables and pages."""
     if stamp is None:
         return unknown
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+    except (OverflowError, OSError, ValueError):  # a time no calendar shows (NaN, 1e37…)
+        return f"{stamp!r}"
 
 
 def human_duration(seconds: float | None, *, unknown: str = "-", sep: str = "") -> str:
     """``45s``, ``3m05s``, ``2h07m`` (``sep=" "``: ``3m 05s``), for tables and pages."""
-    if seconds is None:
+    if seconds is None or not math.isfinite(seconds):
         return unknown
     s = round(seconds)
     if s < 60:

@@ -131,6 +131,7 @@ def build_spec(
     run_dir = home.run_dir(run_id)
     checkpoint_dir = home.checkpoint_dir(run_id)
     if create_dirs:
+        home.ensure_run_dir(run_id)
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in CONTRACT_VARS}
     box = settings.time_box_seconds

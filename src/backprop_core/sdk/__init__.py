@@ -118,7 +118,8 @@ def init(
         backend = StandaloneBackend.create(name=name, project=project, config=config, tags=tags)
         home = Home(backend.settings.home)
         writer = BatchWriter(
-            StoreSink(backend.store, backend.run_id, backend.session), FLUSH_INTERVAL_S
+            StoreSink(backend.store, backend.run_id, backend.session, backend.started_at),
+            FLUSH_INTERVAL_S,
         )
         run = Run(
             run_id=backend.run_id,

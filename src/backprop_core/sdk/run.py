@@ -113,6 +113,10 @@ class Run:
     def checkpoint_dir(self) -> Path | None:
         """A suggested folder for checkpoints (created on first access)."""
         if self._checkpoint_dir is not None:
+            if self._dir is not None and self._checkpoint_dir.parent == self._dir:
+                from backprop_core.store.home import make_run_folder
+
+                make_run_folder(self._dir)
             self._checkpoint_dir.mkdir(parents=True, exist_ok=True)
         return self._checkpoint_dir
 

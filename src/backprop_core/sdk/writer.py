@@ -14,7 +14,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from backprop_core.sdk.values import non_finite_losses
 
@@ -99,10 +99,11 @@ class LineSink(Sink):
 class StoreSink(Sink):
     """Standalone mode: events go straight into the run store, in large batches."""
 
-    def __init__(self, store: Store, run_id: str, session: int) -> None:
+    def __init__(self, store: Store, run_id: str, session: int, started_at: float) -> None:
         self.store = store
         self.run_id = run_id
         self.session = session
+        self.started_at = started_at
         self._alerted: set[str] = set()
 
     def to_events(self, records: list[Record]) -> list[Event]:
@@ -128,7 +129,13 @@ class StoreSink(Sink):
         return events
 
     def write(self, records: list[Record]) -> None:
-        events = self.to_events(records)
+        from backprop_core.events.file_identity import witness
+
+        # This process is the run: what it announces now is what it made (docs/store.md).
+        home = self.store.home.root
+        events = cast(
+            "list[Event]", witness(self.to_events(records), os.getcwd(), self.started_at, home)
+        )
         for start in range(0, len(events), STORE_CHUNK):
             self.store.append_events(self.run_id, events[start : start + STORE_CHUNK])
 

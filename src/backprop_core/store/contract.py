@@ -55,6 +55,23 @@ class Store(ABC):
     def __init__(self, home: Path) -> None:
         self.home = Home(Path(home))
 
+    @classmethod
+    def run_ids_in(cls, home: Path) -> set[str] | None:
+        """The ids of the runs this store holds under ``home``, whatever store is configured:
+        ``gc`` deletes a run folder only if no store knows its run.
+
+        ``None`` when it cannot be told (then ``gc`` deletes no run folder). By default this
+        opens the store and lists it; a store should override it to read without creating or
+        changing anything (the built-in ones give an empty set when their file is absent)."""
+        try:
+            store = cls(home)
+            try:
+                return {r.id for r in store.list_runs()}
+            finally:
+                store.close()
+        except Exception:
+            return None
+
     # lifecycle ---------------------------------------------------------------------------
     @abstractmethod
     def check_writable(self) -> None:
@@ -143,7 +160,11 @@ class Store(ABC):
     @abstractmethod
     def append_events(self, run_id: str, events: Sequence[Event]) -> None:
         """Append a batch of events in one transaction, deriving metric points, checkpoints,
-        summary, ``last_metrics``/``last_step`` and ``done`` from them."""
+        summary, ``last_metrics``/``last_step`` and ``done`` from them.
+
+        The batch first goes through ``events.screening.screen_batch`` (a step or time no
+        store can keep is dropped, never the event), and a checkpoint replaces the run's older
+        records of the same file (``events.ingest.latest_per_key``), as in every store."""
 
     def append_batch(self, run_id: str, items: Sequence[Event | MetricLines]) -> None:
         """``append_events`` for what the supervisor collects: events, and runs of hot-path
@@ -163,11 +184,11 @@ class Store(ABC):
 
     @abstractmethod
     def checkpoints(self, run_id: str) -> list[CheckpointRecord]:
-        """Announced checkpoints, oldest first."""
+        """Announced checkpoints, one per file, oldest announcement first."""
 
     @abstractmethod
     def delete_checkpoints(self, run_id: str, paths: Sequence[str]) -> None:
-        """Forget checkpoints (after ``gc`` removed their files)."""
+        """Forget the checkpoints with these paths (as recorded); their files are not touched."""
 
     @abstractmethod
     def metric_keys(self, run_id: str) -> list[str]:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from backprop_core.errors import StoreError
-from backprop_core.store.home import Home
+from backprop_core.store.home import HOLD_NAME, Home
 
 _WHAT_TO_DO = {
     errno.EROFS: "the disk is read-only; set BACKPROP_HOME or --home to a writable folder",
@@ -95,6 +95,7 @@ def move_aside(
             if not path.exists() or not probe(path):
                 return None
             backup = backup_name(path)
+            hold_run_folders(home, f"{path.name} was unreadable and was moved to {backup.name}")
             os.replace(path, backup)
             for suffix in extra_suffixes:
                 side = path.with_name(path.name + suffix)
@@ -105,10 +106,24 @@ def move_aside(
         raise os_error_to_store_error(exc, "move the corrupt store aside") from exc
 
 
+def hold_run_folders(home: Home, why: str) -> None:
+    """Keep ``gc`` from deleting run folders (``home/gc-hold.txt``): the runs of a store moved
+    aside are listed nowhere until it is recovered, so their folders look orphaned."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    with open(home.hold_file, "a", encoding="utf-8") as fh:
+        fh.write(
+            f"{stamp}: {why}. Until this file is deleted, or `backprop gc --orphans` is run,"
+            " `backprop gc` deletes no run folder.\n"
+        )
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def warn_moved_aside(path: Path, backup: Path) -> None:
     print(
         f"backprop: warning: the run store {path.name} was unreadable and has been moved to "
-        f"{backup}; a new, empty store was started (the old file is kept for recovery)",
+        f"{backup}; a new, empty store was started (the old file is kept for recovery, and "
+        f"`backprop gc` keeps every run folder until you delete {path.parent / HOLD_NAME})",
         file=sys.stderr,
     )
 

@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from backprop_core.admission.resources import Snapshot
 from backprop_core.events.event import Event, ParseContext, Stream
+from backprop_core.events.file_identity import witness
 from backprop_core.events.ingest import MetricLines, expand
 from backprop_core.launch.spec import MonitorAction
 from backprop_core.store.records import PauseRecord, RunStatus
@@ -90,6 +91,8 @@ class Supervisor:
     def _on_items(self, items: list[Event | MetricLines]) -> None:
         """Record parsed events (metrics lines from the hot path in columns, other events as
         such): store, run state, monitors, lifecycle listeners."""
+        # gc deletes an announced file outside the run's folder only if it is still this one
+        items = witness(items, self.ctx.spec.cwd, self.ctx.run.created_at, self.settings.home)
         self.sink.extend(items)
         state = self.state
         for item in items:
