@@ -34,6 +34,7 @@ from backprop_core import (
 )
 from backprop_core.plugin_kit import (
     RESOLVE_HINT,
+    Digest,
     DuplicateRun,
     atomic_write,
     check_folder_writable,
@@ -49,11 +50,12 @@ from backprop_core.plugin_kit import (
     os_error_to_store_error,
     run_from_dict,
     run_to_dict,
-    series_from_points,
     session_from_dict,
     session_to_dict,
+    supersede_cutoffs,
     warn_moved_aside,
 )
+from backprop_json_store.derived import fold_sessions, series_of, upgrade
 
 INDEX_NAME = "experiments.json"
 _GENERATION = re.compile(rb'^\{"generation":(\d+),')
@@ -128,7 +130,7 @@ class JsonStore(Store):
         except OSError as exc:
             raise os_error_to_store_error(exc, "read the run store") from exc
         try:
-            return _parse(raw)
+            return upgrade(_parse(raw))
         except (ValueError, UnicodeDecodeError):
             backup = move_aside(self.home, self.path, probe=_probe)
             if backup is not None:
@@ -229,7 +231,10 @@ class JsonStore(Store):
         ):
             return False
         tags = run.get("tags") or {}
-        return all(tags.get(k) == v for k, v in flt.tags)
+        if not all(tags.get(k) == v for k, v in flt.tags):
+            return False
+        params = run.get("params") or {}
+        return all(cond.matches_params(params) for cond in flt.params)
 
     def list_runs(self, flt: RunFilter | None = None) -> list[RunRecord]:
         flt = flt or RunFilter()
@@ -330,12 +335,31 @@ class JsonStore(Store):
                     checkpoint_to_dict(c) for c in found.checkpoints
                 )
             found.apply_run(run, checkpoints=len(found.checkpoints))
+            if found.session_steps:
+                self._fold_sessions(index, run, found, state["bytes"])
             index["runs"][run_id] = run_to_dict(run)
 
         self._mutate(append)
 
-    def _read_events(self, run_id: str) -> Iterator[dict[str, Any]]:
-        committed = self._snapshot()["events"].get(run_id, {"bytes": 0})["bytes"]
+    def _fold_sessions(self, index: Index, run: RunRecord, found: Digest, size: int) -> None:
+        """The sessions' steps; after a session's first step, the run's last values anew."""
+        raw = index["sessions"].get(run.id, [])
+        updated = fold_sessions(raw, run, found, lambda: self._metrics_events(run.id, size))
+        if updated is not None:
+            index["sessions"][run.id] = updated
+
+    def _metrics_events(self, run_id: str, committed: int | None = None) -> Iterator[Event]:
+        return (
+            event_from_dict(r)
+            for r in self._read_events(run_id, committed)
+            if r["kind"] == "metrics"
+        )
+
+    def _read_events(self, run_id: str, committed: int | None = None) -> Iterator[dict[str, Any]]:
+        """The run's committed events (``committed`` bytes of them when given: a writer's view
+        of what it is committing)."""
+        if committed is None:
+            committed = self._snapshot()["events"].get(run_id, {"bytes": 0})["bytes"]
         if not committed:
             return
         try:
@@ -386,12 +410,13 @@ class JsonStore(Store):
         return list(self._snapshot()["metric_keys"].get(run_id, []))
 
     def metric_series(
-        self, run_id: str, key: str, max_points: int | None = None, after_step: int | None = None
+        self,
+        run_id: str,
+        key: str,
+        max_points: int | None = None,
+        after_step: int | None = None,
+        all_sessions: bool = False,
     ) -> MetricSeries:
-        found = digest(
-            run_id,
-            (event_from_dict(r) for r in self._read_events(run_id) if r["kind"] == "metrics"),
-        )
-        steps, times, values = found.columns.get(key, ([], [], []))
-        points = list(zip(range(len(values)), steps, times, values))
-        return series_from_points(key, points, max_points, after_step=after_step)
+        cutoffs = None if all_sessions else supersede_cutoffs(self.sessions(run_id))
+        found = digest(run_id, self._metrics_events(run_id))
+        return series_of(found, key, max_points, after_step, cutoffs)

@@ -5,9 +5,12 @@ Append new migrations to ``MIGRATIONS``; never edit one that has shipped.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from array import array
 from collections.abc import Callable
+
+from backprop_core.plugin_kit import initial_params
 
 NO_STEP = -(2**63)  # how a point without a step is stored in a packed steps array
 CHUNK_POINTS = 16_384  # at most this many points per stored chunk
@@ -55,6 +58,27 @@ def _points_to_chunks(conn: sqlite3.Connection) -> None:
                 ),
             )
     conn.execute("DROP TABLE points")
+
+
+def _params_and_sessions(conn: sqlite3.Connection) -> None:
+    """Migration 3: runs get ``params`` (read from their arguments and the ``config`` older
+    SDKs kept in the summary); chunks get the session that logged their points and their
+    smallest step, which is how points that a resumed session supersedes are found. Chunks
+    written before keep no session, so their points are never superseded."""
+    conn.execute("ALTER TABLE chunks ADD COLUMN session INTEGER")
+    conn.execute("ALTER TABLE chunks ADD COLUMN min_step INTEGER")
+    rows = conn.execute("SELECT id, record FROM runs").fetchall()
+    for run_id, text in rows:
+        record = json.loads(text)
+        if "params" in record:
+            continue
+        argv = record.get("argv") if isinstance(record.get("argv"), list) else []
+        summary = record.get("summary") if isinstance(record.get("summary"), dict) else {}
+        record["params"] = initial_params([str(a) for a in argv], summary)
+        conn.execute(
+            "UPDATE runs SET record = ? WHERE id = ?",
+            (json.dumps(record, default=str, separators=(",", ":")), run_id),
+        )
 
 
 MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
@@ -128,6 +152,8 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     """,
     # 2: points stored in packed chunks.
     _points_to_chunks,
+    # 3: run parameters; the session of each chunk of points.
+    _params_and_sessions,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -28,6 +28,7 @@ from backprop_core import (
 )
 from backprop_core.plugin_kit import (
     RESOLVE_HINT,
+    Digest,
     DuplicateRun,
     MetricLines,
     check_folder_writable,
@@ -41,10 +42,11 @@ from backprop_core.plugin_kit import (
     run_to_dict,
     session_from_dict,
     session_to_dict,
+    supersede_cutoffs,
 )
 from backprop_sqlite.connection import DB_NAME, open_connection, store_error
 from backprop_sqlite.event_rows import insert_lines
-from backprop_sqlite.series_sql import insert_columns, read_series
+from backprop_sqlite.series_sql import insert_columns, last_visible_value, read_series
 
 # One encoder for the process: json.dumps with options builds a new one on every call.
 dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
@@ -202,6 +204,12 @@ class SqliteStore(Store):
                 "EXISTS (SELECT 1 FROM json_each(record, '$.tags') WHERE key = ? AND value = ?)"
             )
             params.extend((key, value))
+        for cond in flt.params:
+            clauses.append(
+                "EXISTS (SELECT 1 FROM json_each(record, '$.params')"
+                " WHERE key = ? AND bp_param(value, type, ?, ?, ?))"
+            )
+            params.extend((cond.name, cond.name, cond.op, cond.text))
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def list_runs(self, flt: RunFilter | None = None) -> list[RunRecord]:
@@ -315,7 +323,7 @@ class SqliteStore(Store):
                 rows,
             )
             if found.columns:
-                insert_columns(conn, run_id, found.columns)
+                insert_columns(conn, run_id, found.columns, found.segments)
             if found.checkpoints:
                 n = conn.execute(
                     "SELECT checkpoint_seq FROM runs WHERE id = ?", (run_id,)
@@ -332,8 +340,25 @@ class SqliteStore(Store):
                     (n + len(found.checkpoints), run_id),
                 )
             found.apply_run(run, checkpoints=len(found.checkpoints))
+            if found.session_steps:
+                self._fold_sessions(conn, run, found)
             self._put(conn, run)
             conn.execute("UPDATE runs SET event_seq = ? WHERE id = ?", (seq, run_id))
+
+    def _fold_sessions(self, conn: sqlite3.Connection, run: RunRecord, found: Digest) -> None:
+        """The sessions' steps; after a session's first step, the run's last values anew."""
+        rows = conn.execute(
+            "SELECT number, record FROM sessions WHERE run_id = ?", (run.id,)
+        ).fetchall()
+        sessions = {n: session_from_dict(json.loads(text)) for n, text in rows}
+        changed, started = found.apply_sessions(sessions)
+        conn.executemany(
+            "UPDATE sessions SET record = ? WHERE run_id = ? AND number = ?",
+            [(dumps(session_to_dict(s)), run.id, s.number) for s in changed],
+        )
+        if started:
+            cutoffs = supersede_cutoffs(sessions.values())
+            found.refresh_last(run, lambda key: last_visible_value(conn, run.id, key, cutoffs))
 
     def events(
         self,
@@ -390,10 +415,15 @@ class SqliteStore(Store):
         return [r[0] for r in rows]
 
     def metric_series(
-        self, run_id: str, key: str, max_points: int | None = None, after_step: int | None = None
+        self,
+        run_id: str,
+        key: str,
+        max_points: int | None = None,
+        after_step: int | None = None,
+        all_sessions: bool = False,
     ) -> MetricSeries:
         with self._lock:
             try:
-                return read_series(self.conn, run_id, key, max_points, after_step)
+                return read_series(self.conn, run_id, key, max_points, after_step, all_sessions)
             except sqlite3.Error as exc:
                 raise self._error(exc, "read") from exc

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
 from backprop_core.events.event import Event
-from backprop_core.store.records import CheckpointRecord, RunRecord
+from backprop_core.store.params import flatten
+from backprop_core.store.records import CheckpointRecord, RunRecord, SessionRecord
 
 #: The strings JSON payloads use for NaN and ±Inf (lower case), with their values.
 NON_FINITE_TEXT = {
@@ -134,6 +135,8 @@ def expand(items: Iterable[Event | MetricLines]) -> list[Event]:
 
 #: One key's points in columns: steps, times, values.
 Columns = tuple["list[int | None]", "list[float]", "list[float]"]
+#: Which session logged one key's points, run-length encoded: (count, session), in order.
+Segments = list[tuple[int, "int | None"]]
 
 
 @dataclass
@@ -143,13 +146,19 @@ class Digest:
     #: Every metric point of the batch, in order, per key (keys in first-seen order):
     #: (steps, times, values). Plain lists, because a batch can hold millions of points.
     columns: dict[str, Columns] = field(default_factory=dict)
+    #: The sessions of ``columns``' points, per key.
+    segments: dict[str, Segments] = field(default_factory=dict)
+    #: Per session, the first and the latest step its metric points carried in this batch.
+    session_steps: dict[int, list[int]] = field(default_factory=dict)
     checkpoints: list[CheckpointRecord] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     last_metrics: dict[str, float] = field(default_factory=dict)
     last_step: int | None = None
     done: bool = False
-    #: The newest ``environment`` event's data (the SDK's captured environment), if any.
+    #: ``environment`` events' data merged (the supervisor's capture, the SDK's), if any.
     environment: dict[str, Any] | None = None
+    #: Parameters from ``params`` events (and the ``config`` of ``summary`` events), flattened.
+    params: dict[str, Any] = field(default_factory=dict)
     #: What ``init`` events said: ``name``, ``project`` (latest wins) and ``tags`` (merged).
     init: dict[str, Any] = field(default_factory=dict)
 
@@ -162,14 +171,16 @@ class Digest:
     def apply_run(self, run: RunRecord, checkpoints: int = 0) -> None:
         """Fold this batch into ``run`` (the store adds ``checkpoints`` it actually recorded):
         last metrics, summary, last step, done, environment, and name/project/tags from ``init``
-        (a name the run already has is kept)."""
+        (a name the run already has is kept), params and environment merged over the run's."""
         run.last_metrics, run.summary = self.apply_to(run.last_metrics, run.summary)
         if self.last_step is not None:
             run.last_step = self.last_step
         run.done = run.done or self.done
         run.checkpoint_count += checkpoints
         if self.environment is not None:
-            run.environment = self.environment
+            run.environment = {**run.environment, **self.environment}
+        if self.params:
+            run.params = {**run.params, **self.params}
         init = self.init
         if init:
             if "name" in init and not run.name:
@@ -178,6 +189,36 @@ class Digest:
                 run.project = init["project"]
             if "tags" in init:
                 run.tags = {**run.tags, **init["tags"]}
+
+    def apply_sessions(
+        self, sessions: Mapping[int, SessionRecord]
+    ) -> tuple[list[SessionRecord], bool]:
+        """Fold this batch's steps into ``sessions`` (the run's, by number): the sessions it
+        changed, and whether a session after the first logged its first step in it. That step
+        is a new boundary (``backprop_core.store.series.session_boundary``) that may supersede
+        earlier points, so the store then calls ``refresh_last``."""
+        changed: list[SessionRecord] = []
+        started = False
+        for number, (first, last) in self.session_steps.items():
+            session = sessions.get(number)
+            if session is None:
+                continue
+            if session.first_step is None:
+                session.first_step = first
+                started = started or any(n < number for n in sessions)
+            session.last_step = last
+            changed.append(session)
+        return changed, started
+
+    def refresh_last(self, run: RunRecord, last_visible: Callable[[str], float | None]) -> None:
+        """The run's last values of the keys this batch did not log, read again from their
+        newest point not superseded (``last_visible``); a key with none left is dropped."""
+        for key in [k for k in run.last_metrics if k not in self.columns]:
+            value = last_visible(key)
+            if value is None:
+                del run.last_metrics[key]
+            else:
+                run.last_metrics[key] = value
 
 
 def _apply_init(out: Digest, payload: Mapping[str, Any]) -> None:
@@ -208,14 +249,33 @@ def checkpoint_of(run_id: str, event: Event) -> CheckpointRecord | None:
 
 
 def _add_point(
-    columns: dict[str, Columns], key: str, value: float, t: float, step: int | None
+    out: Digest, key: str, value: float, t: float, step: int | None, session: Any
 ) -> None:
-    cols = columns.get(key)
+    cols = out.columns.get(key)
     if cols is None:
-        cols = columns[key] = ([], [], [])
+        cols = out.columns[key] = ([], [], [])
     cols[0].append(step)
     cols[1].append(t)
     cols[2].append(value)
+    _add_segment(out, key, 1, session)
+
+
+def _add_segment(out: Digest, key: str, count: int, session: int | None) -> None:
+    segments = out.segments.setdefault(key, [])
+    if segments and segments[-1][1] == session:
+        segments[-1] = (segments[-1][0] + count, session)
+    else:
+        segments.append((count, session))
+
+
+def _note_steps(out: Digest, session: int | None, first: int, last: int) -> None:
+    if session is None:
+        return
+    seen = out.session_steps.get(session)
+    if seen is None:
+        out.session_steps[session] = [first, last]
+    else:
+        seen[1] = last
 
 
 def _digest_lines(out: Digest, lines: MetricLines) -> None:
@@ -239,16 +299,20 @@ def _digest_lines(out: Digest, lines: MetricLines) -> None:
             cols[0].extend(lines.steps)
             cols[1].extend(lines.times)
             cols[2].extend(column)
+            _add_segment(out, key, len(column), lines.session)
         out.last_metrics.update(datas[-1])
     else:
         last = out.last_metrics
+        session = lines.session
         for t, step, data in zip(lines.times, lines.steps, datas):
             for key, value in data.items():
-                _add_point(columns, key, value, t, step)
+                _add_point(out, key, value, t, step, session)
             last.update(data)
     for step in reversed(lines.steps):
         if step is not None:
             out.last_step = step
+            first = next(s for s in lines.steps if s is not None)
+            _note_steps(out, lines.session, first, step)
             break
 
 
@@ -267,8 +331,10 @@ def digest(run_id: str, events: Iterable[Event | MetricLines]) -> Digest:
             values = metric_values(event)
             t = event.time
             for key, value in values.items():
-                _add_point(out.columns, key, value, t, step)
+                _add_point(out, key, value, t, step, event.session)
             out.last_metrics.update(values)
+            if step is not None and values:
+                _note_steps(out, event.session, step, step)
         elif kind == "checkpoint_saved":
             checkpoint = checkpoint_of(run_id, event)
             if checkpoint is not None:
@@ -277,12 +343,18 @@ def digest(run_id: str, events: Iterable[Event | MetricLines]) -> Digest:
             data = event.data
             if data:
                 out.summary.update({str(k): v for k, v in data.items()})
+                if isinstance(data.get("config"), Mapping):  # how older SDKs sent ``config``
+                    out.params.update(flatten(data["config"]))
+        elif kind == "params":
+            data = event.data
+            if data:
+                out.params.update(flatten({str(k): v for k, v in data.items()}))
         elif kind == "done":
             out.done = True
         elif kind == "environment":
             data = event.payload.get("data", event.payload)
             if isinstance(data, Mapping):
-                out.environment = dict(data)
+                out.environment = {**(out.environment or {}), **data}
         elif kind == "init":
             _apply_init(out, event.payload)
     if out.last_metrics:  # ints from hot-path metrics become floats, as everywhere else

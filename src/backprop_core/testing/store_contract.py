@@ -24,29 +24,22 @@ from backprop_core.store.contract import DuplicateRun, Store
 from backprop_core.store.records import (
     PauseRecord,
     RunFilter,
-    RunRecord,
     RunStatus,
     SessionRecord,
 )
+from backprop_core.testing.builders import T0, make_run, metrics, same_float
+from backprop_core.testing.contract_params import ParamsContract
+from backprop_core.testing.contract_sessions import SessionsContract
 
-T0 = 1_790_000_000.0
-
-
-def make_run(run_id: str, created: float = T0, **fields: object) -> RunRecord:
-    fields.setdefault("status", RunStatus.RUNNING)
-    return RunRecord(id=run_id, created_at=created, **fields)  # type: ignore[arg-type]
+__all__ = ["T0", "StoreContract", "make_run", "metrics", "same_float"]
 
 
-def metrics(step: int, session: int | None = 1, **values: object) -> Event:
-    return Event("metrics", T0 + step, step=step, payload={"data": values}, session=session)
+class StoreContract(ParamsContract, SessionsContract):
+    """Behaviour every ``Store`` must have. Override ``store`` with a fixture.
 
-
-def same_float(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or a == b
-
-
-class StoreContract:
-    """Behaviour every ``Store`` must have. Override ``store`` with a fixture."""
+    Parameters and sessions that rewind are in their own modules (``contract_params``,
+    ``contract_sessions``); this class collects them all.
+    """
 
     @pytest.fixture
     def store(self) -> Store:  # pragma: no cover - subclasses provide it
@@ -65,6 +58,7 @@ class StoreContract:
             command=["python", "train.py"],
             framework="pytorch",
             settings={"maxRunMinutes": 10, "gpu": {"count": 1}},
+            params={"lr": 3e-4, "epochs": 3, "amp": True, "opt": "adamw", "optim.beta": 0.9},
             started_at=T0 + 1,
             environment={"python": "3.11"},
         )
