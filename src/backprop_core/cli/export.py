@@ -24,11 +24,17 @@ from backprop_core.store.records import RunRecord
     type=click.Path(dir_okay=False, path_type=Path),
     help="File (default: stdout).",
 )
+@click.option(
+    "--all-sessions",
+    is_flag=True,
+    help="Include metric points a later session superseded (it started over at an earlier "
+    "step); every point carries its session either way.",
+)
 @settings_options
 def export_command(
-    run_refs: tuple[str, ...], fmt: str, output: Path | None, **options: Any
+    run_refs: tuple[str, ...], fmt: str, output: Path | None, all_sessions: bool, **options: Any
 ) -> None:
-    """Export runs (records, sessions, checkpoints and every metric point)."""
+    """Export runs (records, sessions, checkpoints and their metric points)."""
     from backprop_core.plugin.manager import get_plugins
 
     exporters = get_plugins().exporters()
@@ -37,6 +43,7 @@ def export_command(
             f"unknown export format '{fmt}'", hint=f"choose one of: {', '.join(sorted(exporters))}"
         )
     exporter = exporters[fmt]()
+    exporter.all_sessions = all_sessions
     _, store = open_from_options(options)
     with store:
         runs: list[RunRecord] = []

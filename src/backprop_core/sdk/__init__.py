@@ -105,7 +105,7 @@ def init(
         if info:
             run.event("init", info)
         if config:
-            run.summary({"config": dict(config)})
+            run.event("params", {"data": dict(config)})
 
         def send_environment() -> None:
             writer.append(("environment", _now(), None, {"data": probe.collect()}))
