@@ -15,6 +15,14 @@ from typing import Any
 from backprop_core.events.event import Event
 from backprop_core.store.params import ParamCondition
 
+#: Metrics the supervisor samples about the machine (``sys/cpu_pct``…) start with this; views
+#: show them apart from, and after, the script's own.
+SYSTEM_PREFIX = "sys/"
+
+
+def is_system_metric(key: str) -> bool:
+    return key.startswith(SYSTEM_PREFIX)
+
 
 class RunStatus(str, Enum):
     QUEUED = "queued"

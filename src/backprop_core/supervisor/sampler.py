@@ -27,6 +27,7 @@ import psutil
 
 from backprop_core.admission.resources import Snapshot
 from backprop_core.events.event import Event
+from backprop_core.store.records import SYSTEM_PREFIX
 from backprop_core.supervisor.process import ProcessTree
 from backprop_core.units import MIB
 
@@ -86,7 +87,10 @@ class SystemSampler(threading.Thread):
             return {}
         elapsed = max(now - self._at, 1e-6)
         self._cpu, self._at = seen, now
-        data = {"sys/cpu_pct": round(100.0 * used / elapsed, 2), "sys/rss_mb": round(rss / MIB, 2)}
+        data = {
+            SYSTEM_PREFIX + "cpu_pct": round(100.0 * used / elapsed, 2),
+            SYSTEM_PREFIX + "rss_mb": round(rss / MIB, 2),
+        }
         data.update(self._gpu_metrics(set(seen)))
         return data
 
@@ -99,7 +103,7 @@ class SystemSampler(threading.Thread):
             gpu = snapshot.gpu(index)
             if gpu is None:
                 continue
-            prefix = f"sys/gpu{index}/"
+            prefix = f"{SYSTEM_PREFIX}gpu{index}/"
             if gpu.utilization_pct is not None:
                 out[prefix + "util_pct"] = float(gpu.utilization_pct)
             if gpu.temperature_c is not None:
