@@ -226,3 +226,31 @@ def test_compare_page_lists_params_and_marks_those_that_differ(
     same = page.locator('#params-table tr[data-param="batch_size"]')
     assert same.get_attribute("class") is None and same.inner_text().count("64") == 2
     assert page.console_errors == []
+
+
+@pytest.mark.browser
+def test_an_open_page_drops_what_a_new_session_supersedes(
+    page: Any, live_server: LiveServer, store: Store
+) -> None:
+    t0 = time.time() - 100
+    run_id = "20261123-150000-live"
+    store.create_run(RunRecord(id=run_id, status=RunStatus.RUNNING, created_at=t0, started_at=t0))
+    store.add_session(SessionRecord(run_id, 1, RunStatus.RUNNING, t0))
+    store.append_events(
+        run_id, [Event("metrics", t0 + s, s, {"data": {"loss": 1.0}}, 1) for s in range(60)]
+    )
+    page.goto(f"{live_server.url}/runs/{run_id}")
+    page.wait_for_selector("body[data-ready=true]")
+    page.wait_for_selector('.chart[data-key="loss"][data-points="60"]')
+
+    store.update_session(run_id, 1, status=RunStatus.TIMEBOXED, ended_at=t0 + 60)
+    store.add_session(SessionRecord(run_id, 2, RunStatus.RUNNING, t0 + 70, resumed_step=30))
+    store.append_events(
+        run_id,
+        [Event("metrics", t0 + 70 + s, s, {"data": {"loss": 0.5}}, 2) for s in range(31, 41)],
+    )
+    # 0-30 of session 1 and 31-40 of session 2; session 1's 31-59 are gone from the chart.
+    page.wait_for_selector(
+        '.chart[data-key="loss"][data-points="41"][data-marks="1"]', timeout=30_000
+    )
+    assert page.console_errors == []
