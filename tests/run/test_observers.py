@@ -134,8 +134,10 @@ def test_without_a_gpu_probe_only_host_metrics_are_sampled(bp: Bp) -> None:
     assert set(last) == {"sys/cpu_pct", "sys/rss_mb"}
 
 
-def test_sampling_can_be_switched_off(bp: Bp) -> None:
+def test_sampling_and_capture_can_be_switched_off(bp: Bp) -> None:
     bp.script("quick.py", "import time; time.sleep(2)\n")
-    env = {"BACKPROP_SYSTEM_METRICS__EVERY_SECONDS": "0"}
+    env = {"BACKPROP_SYSTEM_METRICS__EVERY_SECONDS": "0", "BACKPROP_CAPTURE_ENVIRONMENT": "false"}
     assert bp.run("run", "quick.py", env=env).returncode == 0
-    assert bp.only_run().last_metrics == {}
+    run = bp.only_run()
+    assert run.last_metrics == {}
+    assert set(run.environment) == {"launch"}  # what resume needs, nothing captured

@@ -95,6 +95,7 @@ class Settings:
     checkpoint_every_minutes: float | None = None
     framework: str = "auto"
     store: str = "sqlite"
+    capture_environment: bool = True
     gpu: GpuSettings = field(default_factory=GpuSettings)
     governor: GovernorSettings = field(default_factory=GovernorSettings)
     stop: StopSettings = field(default_factory=StopSettings)

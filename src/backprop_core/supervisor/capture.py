@@ -1,18 +1,22 @@
-"""The environment of every session, captured by the supervisor while the script starts
+"""The environment of every session, captured by the supervisor while the script runs
 (docs/unmodified-scripts.md): no code in the script needed, and the script never waits for it.
 
-A thread started right after launch asks the script's interpreter for its version and
-``sys.path`` (a subprocess: it may not be backprop's) and reads the installed distributions
-from that path's ``*.dist-info`` folder names; it reads the git commit, branch and dirty state of
-the script's folder and, when dirty, a SHA-256 of ``git diff HEAD`` (never the remote URLs); the
-host; and the GPUs handed to the run, with the driver, from the probe the supervisor already uses
-(plus the CUDA version ``nvidia-smi`` reports, where it exists). The result goes to the event
-sink as an ``environment`` event, merged into the run's ``environment``. The session waits for
-it before its last write, so a script that ends first still gets it.
+A thread started right after launch waits ``START_DELAY_S`` (or until the session ends, if
+that comes first), so that it does not compete with the script's own start-up. Then it takes:
+the script's Python and installed distributions (read from the ``*.dist-info`` folder names on
+its ``sys.path``; when the script runs in another interpreter than backprop's, that one is asked
+for its version and path in a subprocess); the git commit, branch and dirty state of the
+script's folder and, when dirty, a SHA-256 of ``git diff HEAD`` (never remote URLs); the host;
+and the GPUs handed to the run with the driver, from the probe the supervisor already uses (plus
+the CUDA version ``nvidia-smi`` reports, where it exists). Helper processes run at a lower
+priority. The result goes to the event sink as an ``environment`` event, merged into the run's
+``environment``. The session waits for it before its last write, so a script that ends first
+still gets it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import hashlib
 import json
@@ -42,6 +46,8 @@ from backprop_core.sdk.environment import (
 from backprop_core.store.process_identity import hostname
 from backprop_core.units import MIB
 
+START_DELAY_S = 1.0
+HELPER_NICENESS = 10  # helper processes yield the CPU to the script
 PYTHON_TIMEOUT_S = 10.0
 SNAPSHOT_WAIT_S = 5.0
 #: What the script's interpreter is asked (``-c``): as ``sdk.environment`` records it.
@@ -62,6 +68,25 @@ def interpreter_of(spec: LaunchSpec) -> str:
     if spec.script is not None or _PYTHON_NAME.match(os.path.basename(program)):
         return program
     return sys.executable
+
+
+def _is_this_python(interpreter: str) -> bool:
+    """Whether the script runs in the interpreter backprop runs in (the usual case): then its
+    answers are known without starting it. Compared as given, not resolved: a virtual
+    environment's ``python`` is a link to another whose packages are not the same."""
+    found = interpreter if os.sep in interpreter else shutil.which(interpreter)
+    return found == sys.executable
+
+
+def _this_python() -> dict[str, Any]:
+    """What ``_ASK_PYTHON`` prints, for this interpreter (the script's own folder is added as
+    ``sys.path[0]`` is for it)."""
+    return {
+        "version": sys.version.split()[0],
+        "implementation": sys.implementation.name,
+        "executable": sys.executable,
+        "path": ["", *sys.path[1:]],
+    }
 
 
 def script_folder(spec: LaunchSpec) -> Path:
@@ -93,8 +118,10 @@ class EnvironmentCapture(threading.Thread):
         self.ignore = ignore
         self.snapshot = snapshot
         self.seconds: float | None = None
+        self._ending = threading.Event()
 
     def run(self) -> None:
+        self._ending.wait(START_DELAY_S)
         started = time.perf_counter()
         try:
             environment = self.collect()
@@ -106,6 +133,7 @@ class EnvironmentCapture(threading.Thread):
 
     def finish(self, timeout: float = 30.0) -> None:
         """Wait until the environment is handed over (each helper has its own timeout)."""
+        self._ending.set()
         if self.is_alive():
             self.join(timeout)
 
@@ -113,18 +141,26 @@ class EnvironmentCapture(threading.Thread):
     def _start(self, argv: list[str], cwd: Path) -> subprocess.Popen[str] | None:
         proc = start_quietly(argv, cwd)
         if proc is not None:
-            self.ignore(proc.pid)
+            self._helper(proc.pid)
         return proc
+
+    def _helper(self, pid: int) -> None:
+        self.ignore(pid)
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, pid, HELPER_NICENESS)
 
     def collect(self) -> dict[str, Any]:
         folder = script_folder(self.spec)
         git = shutil.which("git")
         status = self._start([git, *GIT_STATUS[1:]], folder) if git else None
-        python = self._start([interpreter_of(self.spec), "-c", _ASK_PYTHON], folder)
+        interpreter = interpreter_of(self.spec)
+        info = _this_python() if _is_this_python(interpreter) else None
+        asked = None if info else self._start([interpreter, "-c", _ASK_PYTHON], folder)
         env: dict[str, Any] = {"python": None, "packages": {}}
-        answer = output_of(python, PYTHON_TIMEOUT_S)
+        answer = output_of(asked, PYTHON_TIMEOUT_S) if asked else None
         if answer:
             info = json.loads(answer.strip().splitlines()[-1])
+        if info:
             path = [os.path.join(folder, p) if not os.path.isabs(p) else p for p in info["path"]]
             env["python"] = {
                 "version": info["version"],
@@ -158,7 +194,7 @@ class EnvironmentCapture(threading.Thread):
             )
         except OSError:
             return None
-        self.ignore(proc.pid)
+        self._helper(proc.pid)
         stdout = proc.stdout
         assert stdout is not None  # a pipe
         digest = hashlib.sha256()

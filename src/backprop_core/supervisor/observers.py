@@ -15,7 +15,7 @@ from backprop_core.supervisor.sink import EventSink
 
 
 class Observers:
-    def __init__(self, capture: EnvironmentCapture, sampler: SystemSampler | None) -> None:
+    def __init__(self, capture: EnvironmentCapture | None, sampler: SystemSampler | None) -> None:
         self.capture = capture
         self.sampler = sampler
 
@@ -28,8 +28,10 @@ class Observers:
         snapshot: Callable[[], Snapshot | None],
     ) -> Observers:
         """Start both for a session whose script was just launched."""
-        capture = EnvironmentCapture(spec, sink.extend, tree.ignore, snapshot)
-        capture.start()
+        capture = None
+        if spec.settings.capture_environment:
+            capture = EnvironmentCapture(spec, sink.extend, tree.ignore, snapshot)
+            capture.start()
         every = spec.settings.system_metrics.every_seconds
         sampler = None
         if every > 0:
@@ -41,4 +43,5 @@ class Observers:
         """Stop sampling and hand over the environment (before the sink's last write)."""
         if self.sampler is not None:
             self.sampler.stop()
-        self.capture.finish()
+        if self.capture is not None:
+            self.capture.finish()
