@@ -78,6 +78,43 @@ def capture_cost(n: int, python: str) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
+def sample_cost(n: int) -> float:
+    """Median CPU seconds of one ``SystemSampler.sample()`` on a real two-process tree (a child
+    and its own child), with one GPU in the governor's reading."""
+    from backprop_core.admission.resources import GpuInfo, HostInfo, Snapshot
+    from backprop_core.supervisor.process import ProcessTree
+    from backprop_core.supervisor.sampler import SystemSampler
+
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time; "
+            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+            "time.sleep(60)",
+        ]
+    )
+    try:
+        time.sleep(1.0)
+        tree = ProcessTree(child.pid)
+        tree.refresh()
+        gpu = GpuInfo(0, memory_used_bytes=1 << 30, temperature_c=50, utilization_pct=30)
+        host = HostInfo("bench", 2, 0.0, 1 << 34, 1 << 33)
+        snapshot = Snapshot(time.time(), host, "bench", (gpu,))
+        sampler = SystemSampler(10, 1, tree, (0,), lambda: snapshot, lambda events: None)
+        costs = []
+        for _ in range(n):
+            start = time.thread_time()
+            data = sampler.sample()
+            costs.append(time.thread_time() - start)
+        assert "sys/gpu0/util_pct" in data and len(tree.alive()) == 2, data
+        return statistics.median(costs)
+    finally:
+        for proc in ProcessTree(child.pid).alive():
+            proc.kill()
+        child.wait()
+
+
 def critical_path(work: Path, env: dict[str, str], n: int) -> dict[str, dict[str, float]]:
     """Launch → first statement, and the whole command, with the capture on and off."""
     (work / "first.py").write_text(FIRST)
@@ -161,6 +198,7 @@ def main() -> None:
             BACKPROP_GOVERNOR__PAUSE_BELOW_FREE_RAM_GB="0",
         )
         ref = reference(n)
+        per_sample = sample_cost(200)
         wall, cpu = capture_cost(n, sys.executable)
         other = os.path.realpath(sys.executable)  # the same Python under another name: asked
         other_wall, other_cpu = capture_cost(n, other if other != sys.executable else "python3")
@@ -181,6 +219,13 @@ def main() -> None:
         on, off = path["on"][key], path["off"][key]
         rows.append((f"{label}: capture off", f"{off * 1000:.0f} ms", ""))
         rows.append((f"{label}: capture on", f"{on * 1000:.0f} ms", f"{(on - off) * 1000:+.0f} ms"))
+    rows.append(
+        (
+            "one system sample, CPU (median of 200)",
+            f"{per_sample * 1e6:.0f} µs",
+            f"every 10 s: {100 * per_sample / 10:.4f}% of a core (goal ≤ 1%)",
+        )
+    )
     off = sampled["0"]
     for every in ("10", "1"):
         extra = sampled[every] - off
