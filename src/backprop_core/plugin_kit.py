@@ -16,11 +16,11 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.events.ingest import Columns as Columns
     from backprop_core.events.ingest import Digest as Digest
     from backprop_core.events.ingest import MetricLines as MetricLines
-    from backprop_core.events.ingest import Segments as Segments
     from backprop_core.events.ingest import digest as digest
     from backprop_core.events.ingest import event_from_dict as event_from_dict
     from backprop_core.events.ingest import event_to_dict as event_to_dict
     from backprop_core.events.ingest import metric_values as metric_values
+    from backprop_core.events.sessions import Segments as Segments
     from backprop_core.render.runs import full_run_view as full_run_view
     from backprop_core.sdk.values import is_loss_key as is_loss_key
     from backprop_core.store.contract import RESOLVE_HINT as RESOLVE_HINT
@@ -61,7 +61,7 @@ _LAZY: dict[str, str] = {
     "MetricLines": "backprop_core.events.ingest",
     "Columns": "backprop_core.events.ingest",
     "Digest": "backprop_core.events.ingest",
-    "Segments": "backprop_core.events.ingest",
+    "Segments": "backprop_core.events.sessions",
     "event_from_dict": "backprop_core.events.ingest",
     "event_to_dict": "backprop_core.events.ingest",
     "metric_values": "backprop_core.events.ingest",

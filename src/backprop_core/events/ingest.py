@@ -16,6 +16,15 @@ from operator import itemgetter
 from typing import Any
 
 from backprop_core.events.event import Event
+from backprop_core.events.sessions import (
+    UNSET,
+    Columns,
+    Mark,
+    Segments,
+    close_run,
+    mark,
+    segments,
+)
 from backprop_core.store.params import flatten
 from backprop_core.store.records import CheckpointRecord, RunRecord, SessionRecord
 
@@ -133,12 +142,6 @@ def expand(items: Iterable[Event | MetricLines]) -> list[Event]:
     return out
 
 
-#: One key's points in columns: steps, times, values.
-Columns = tuple["list[int | None]", "list[float]", "list[float]"]
-#: Which session logged one key's points, run-length encoded: (count, session), in order.
-Segments = list[tuple[int, "int | None"]]
-
-
 @dataclass
 class Digest:
     """What one batch of events changes in a store."""
@@ -249,39 +252,21 @@ def checkpoint_of(run_id: str, event: Event) -> CheckpointRecord | None:
 
 
 def _add_point(
-    out: Digest, key: str, value: float, t: float, step: int | None, session: Any
+    columns: dict[str, Columns], key: str, value: float, t: float, step: int | None
 ) -> None:
-    cols = out.columns.get(key)
+    cols = columns.get(key)
     if cols is None:
-        cols = out.columns[key] = ([], [], [])
+        cols = columns[key] = ([], [], [])
     cols[0].append(step)
     cols[1].append(t)
     cols[2].append(value)
-    _add_segment(out, key, 1, session)
 
 
-def _add_segment(out: Digest, key: str, count: int, session: int | None) -> None:
-    segments = out.segments.setdefault(key, [])
-    if segments and segments[-1][1] == session:
-        segments[-1] = (segments[-1][0] + count, session)
-    else:
-        segments.append((count, session))
-
-
-def _note_steps(out: Digest, session: int | None, first: int, last: int) -> None:
-    if session is None:
-        return
-    seen = out.session_steps.get(session)
-    if seen is None:
-        out.session_steps[session] = [first, last]
-    else:
-        seen[1] = last
-
-
-def _digest_lines(out: Digest, lines: MetricLines) -> None:
+def _digest_lines(out: Digest, lines: MetricLines) -> tuple[int, int] | None:
+    """Add the lines' points; the first and last step among them, if any."""
     columns, datas = out.columns, lines.data
     if not datas:
-        return
+        return None
     keys = list(datas[0])
     values: list[list[Any]] | None = None
     # The usual case, at C speed: every line has the same keys (as many as the first, and
@@ -299,29 +284,37 @@ def _digest_lines(out: Digest, lines: MetricLines) -> None:
             cols[0].extend(lines.steps)
             cols[1].extend(lines.times)
             cols[2].extend(column)
-            _add_segment(out, key, len(column), lines.session)
         out.last_metrics.update(datas[-1])
     else:
         last = out.last_metrics
-        session = lines.session
         for t, step, data in zip(lines.times, lines.steps, datas):
             for key, value in data.items():
-                _add_point(out, key, value, t, step, session)
+                _add_point(columns, key, value, t, step)
             last.update(data)
     for step in reversed(lines.steps):
         if step is not None:
             out.last_step = step
-            first = next(s for s in lines.steps if s is not None)
-            _note_steps(out, lines.session, first, step)
-            break
+            return next(s for s in lines.steps if s is not None), step
+    return None
 
 
 def digest(run_id: str, events: Iterable[Event | MetricLines]) -> Digest:
     """Derive metric points, checkpoints, summary changes and flags from ``events`` in order."""
     out = Digest()
+    marks: list[Mark] = []
+    current: Any = UNSET  # the session of the metric points being added
+    first: int | None = None  # the first and last step of its current run of points
+    last: int | None = None
     for event in events:
         if isinstance(event, MetricLines):
-            _digest_lines(out, event)
+            if event.session != current:
+                close_run(out.session_steps, current, first, last)
+                current, first, last = event.session, None, None
+                marks.append(mark(out.columns, current))
+            span = _digest_lines(out, event)
+            if span is not None:
+                first = span[0] if first is None else first
+                last = span[1]
             continue
         step = event_step(event)
         if step is not None:
@@ -329,12 +322,18 @@ def digest(run_id: str, events: Iterable[Event | MetricLines]) -> Digest:
         kind = event.kind
         if kind == "metrics":
             values = metric_values(event)
+            if event.session != current:
+                close_run(out.session_steps, current, first, last)
+                current, first, last = event.session, None, None
+                marks.append(mark(out.columns, current))
             t = event.time
             for key, value in values.items():
-                _add_point(out, key, value, t, step, event.session)
+                _add_point(out.columns, key, value, t, step)
             out.last_metrics.update(values)
             if step is not None and values:
-                _note_steps(out, event.session, step, step)
+                if first is None:
+                    first = step
+                last = step
         elif kind == "checkpoint_saved":
             checkpoint = checkpoint_of(run_id, event)
             if checkpoint is not None:
@@ -357,6 +356,8 @@ def digest(run_id: str, events: Iterable[Event | MetricLines]) -> Digest:
                 out.environment = {**(out.environment or {}), **data}
         elif kind == "init":
             _apply_init(out, event.payload)
+    close_run(out.session_steps, current, first, last)
+    out.segments = segments(out.columns, marks)
     if out.last_metrics:  # ints from hot-path metrics become floats, as everywhere else
         out.last_metrics = {k: float(v) for k, v in out.last_metrics.items()}
     return out

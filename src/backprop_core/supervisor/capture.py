@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import hashlib
 import json
 import os
 import re
@@ -182,6 +181,8 @@ class EnvironmentCapture(threading.Thread):
     def _diff_hash(self, git: str, folder: Path) -> str | None:
         """SHA-256 of ``git diff HEAD`` (tracked changes, as bytes): tells two dirty trees
         apart without storing the diff. ``None`` if git fails or takes too long."""
+        import hashlib  # only here: OpenSSL is slow to load and most runs are clean
+
         argv = [git, "diff", "HEAD", "--no-ext-diff", "--no-color", "--binary"]
         try:
             proc = subprocess.Popen(
