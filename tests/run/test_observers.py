@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -108,8 +109,18 @@ def sys_metrics(bp: Bp, env: dict[str, str]) -> dict[str, float]:
     return dict(last)
 
 
+NVIDIA_SMI_HEADER = """#!/bin/sh
+echo "| NVIDIA-SMI 550.54.15      Driver Version: 550.54.15      CUDA Version: 12.4     |"
+"""
+
+
 def test_system_metrics_land_for_the_gpus_handed_to_the_run(bp: Bp, tmp_path: Path) -> None:
-    last = sys_metrics(bp, fake_gpu(tmp_path / "gpus.json"))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text(NVIDIA_SMI_HEADER)
+    (bin_dir / "nvidia-smi").chmod(0o755)
+    env = {**fake_gpu(tmp_path / "gpus.json"), "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    last = sys_metrics(bp, env)
     assert set(last) == {
         "sys/cpu_pct",
         "sys/rss_mb",
@@ -125,7 +136,8 @@ def test_system_metrics_land_for_the_gpus_handed_to_the_run(bp: Bp, tmp_path: Pa
     assert run.environment["gpus"] == [
         {"index": 0, "name": "Fake GPU", "uuid": "GPU-test-0", "memory_total_mb": 16384}
     ]
-    assert run.environment["driver_version"] == "example"
+    assert run.environment["driver_version"] == "example"  # the probe's
+    assert run.environment["cuda_version"] == "12.4"  # what nvidia-smi reports
     assert run.last_step is None  # system points carry no step
 
 
