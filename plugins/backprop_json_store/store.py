@@ -33,6 +33,7 @@ from backprop_core import (
 )
 from backprop_core.plugin_kit import (
     RESOLVE_HINT,
+    Digest,
     DuplicateRun,
     atomic_write,
     check_folder_writable,
@@ -51,11 +52,12 @@ from backprop_core.plugin_kit import (
     run_from_dict,
     run_to_dict,
     screen_batch,
-    series_from_points,
     session_from_dict,
     session_to_dict,
+    supersede_cutoffs,
     warn_moved_aside,
 )
+from backprop_json_store.derived import fold_sessions, series_of, upgrade
 from backprop_json_store.index_file import (
     GENERATION,
     INDEX_NAME,
@@ -112,7 +114,7 @@ class JsonStore(Store):
         except OSError as exc:
             raise os_error_to_store_error(exc, "read the run store") from exc
         try:
-            return parse_index(raw)
+            return upgrade(parse_index(raw))
         except (ValueError, UnicodeDecodeError):
             backup = move_aside(self.home, self.path, probe=unreadable)
             if backup is not None:
@@ -215,7 +217,10 @@ class JsonStore(Store):
         ):
             return False
         tags = run.get("tags") or {}
-        return all(tags.get(k) == v for k, v in flt.tags)
+        if not all(tags.get(k) == v for k, v in flt.tags):
+            return False
+        params = run.get("params") or {}
+        return all(cond.matches_params(params) for cond in flt.params)
 
     def list_runs(self, flt: RunFilter | None = None) -> list[RunRecord]:
         flt = flt or RunFilter()
@@ -320,12 +325,31 @@ class JsonStore(Store):
                 kept.extend(checkpoint_to_dict(c) for c in by_key.values())
                 index["checkpoints"][run_id] = kept
                 run.checkpoint_count = len(kept)
+            if found.session_steps:
+                self._fold_sessions(index, run, found, state["bytes"])
             index["runs"][run_id] = run_to_dict(run)
 
         self._mutate(append)
 
-    def _read_events(self, run_id: str) -> Iterator[dict[str, Any]]:
-        committed = self._snapshot()["events"].get(run_id, {"bytes": 0})["bytes"]
+    def _fold_sessions(self, index: Index, run: RunRecord, found: Digest, size: int) -> None:
+        """The sessions' steps; after a session's first step, the run's last values anew."""
+        raw = index["sessions"].get(run.id, [])
+        updated = fold_sessions(raw, run, found, lambda: self._metrics_events(run.id, size))
+        if updated is not None:
+            index["sessions"][run.id] = updated
+
+    def _metrics_events(self, run_id: str, committed: int | None = None) -> Iterator[Event]:
+        return (
+            event_from_dict(r)
+            for r in self._read_events(run_id, committed)
+            if r["kind"] == "metrics"
+        )
+
+    def _read_events(self, run_id: str, committed: int | None = None) -> Iterator[dict[str, Any]]:
+        """The run's committed events (``committed`` bytes of them when given: a writer's view
+        of what it is committing)."""
+        if committed is None:
+            committed = self._snapshot()["events"].get(run_id, {"bytes": 0})["bytes"]
         if not committed:
             return
         try:
@@ -376,12 +400,13 @@ class JsonStore(Store):
         return list(self._snapshot()["metric_keys"].get(run_id, []))
 
     def metric_series(
-        self, run_id: str, key: str, max_points: int | None = None, after_step: int | None = None
+        self,
+        run_id: str,
+        key: str,
+        max_points: int | None = None,
+        after_step: int | None = None,
+        all_sessions: bool = False,
     ) -> MetricSeries:
-        found = digest(
-            run_id,
-            (event_from_dict(r) for r in self._read_events(run_id) if r["kind"] == "metrics"),
-        )
-        steps, times, values = found.columns.get(key, ([], [], []))
-        points = list(zip(range(len(values)), steps, times, values))
-        return series_from_points(key, points, max_points, after_step=after_step)
+        cutoffs = None if all_sessions else supersede_cutoffs(self.sessions(run_id))
+        found = digest(run_id, self._metrics_events(run_id))
+        return series_of(found, key, max_points, after_step, cutoffs)

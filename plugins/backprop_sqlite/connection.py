@@ -9,7 +9,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-from backprop_core import Home, StoreError
+from backprop_core import Home, ParamCondition, StoreError
 from backprop_core.plugin_kit import move_aside, os_error_to_store_error, warn_moved_aside
 from backprop_sqlite.schema import SCHEMA_VERSION, migrate
 
@@ -23,11 +23,22 @@ def _glob(pattern: str, name: str | None) -> bool:
     return name is not None and fnmatch.fnmatchcase(name, pattern)
 
 
+def _params(params: str, name: str, op: str, text: str) -> bool:
+    """``--param`` on a run's ``params`` column (``ParamCondition``). The column is parsed
+    here, not by SQLite: its JSON reader refuses the NaN a parameter may be."""
+    return ParamCondition(name, op, text).matches_params(json.loads(params))
+
+
+def _functions(conn: sqlite3.Connection) -> None:
+    conn.create_function("bp_glob", 2, _glob, deterministic=True)
+    conn.create_function("bp_params", 4, _params, deterministic=True)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(
         path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
     )
-    conn.create_function("bp_glob", 2, _glob, deterministic=True)
+    _functions(conn)
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         conn.execute("PRAGMA journal_mode = WAL")
@@ -100,7 +111,7 @@ def _read_only_connection(home: Home, path: Path) -> sqlite3.Connection | None:
             isolation_level=None,
             check_same_thread=False,
         )
-        conn.create_function("bp_glob", 2, _glob, deterministic=True)
+        _functions(conn)
         conn.execute("SELECT count(*) FROM runs").fetchone()
         return conn
     except sqlite3.Error:

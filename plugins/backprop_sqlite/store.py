@@ -28,6 +28,7 @@ from backprop_core import (
 )
 from backprop_core.plugin_kit import (
     RESOLVE_HINT,
+    Digest,
     DuplicateRun,
     MetricLines,
     check_folder_writable,
@@ -41,11 +42,12 @@ from backprop_core.plugin_kit import (
     screen_batch,
     session_from_dict,
     session_to_dict,
+    supersede_cutoffs,
 )
 from backprop_sqlite.checkpoint_rows import insert_checkpoints
 from backprop_sqlite.connection import DB_NAME, dumps, open_connection, run_ids, store_error
 from backprop_sqlite.event_rows import insert_lines
-from backprop_sqlite.series_sql import insert_columns, read_series
+from backprop_sqlite.series_sql import insert_columns, last_visible_value, read_series
 
 
 def _payload(text: str) -> dict[str, Any]:
@@ -126,8 +128,8 @@ class SqliteStore(Store):
         try:
             with self._write() as conn:
                 conn.execute(
-                    "INSERT INTO runs (id, name, status, created_at, tags, record)"
-                    " VALUES (?,?,?,?,?,?)",
+                    "INSERT INTO runs (id, name, status, created_at, tags, params, record)"
+                    " VALUES (?,?,?,?,?,?,?)",
                     (run.id, *self._columns(run), dumps(run_to_dict(run))),
                 )
         except sqlite3.IntegrityError as exc:
@@ -141,14 +143,14 @@ class SqliteStore(Store):
         return run_from_dict(json.loads(row[0]))
 
     @staticmethod
-    def _columns(run: RunRecord) -> tuple[str | None, str, float, str]:
+    def _columns(run: RunRecord) -> tuple[str | None, str, float, str, str]:
         """The columns besides the record that queries filter and sort on."""
-        return (run.name, run.status.value, run.created_at, dumps(run.tags))
+        return (run.name, run.status.value, run.created_at, dumps(run.tags), dumps(run.params))
 
     def _put(self, conn: sqlite3.Connection, run: RunRecord) -> None:
         conn.execute(
-            "UPDATE runs SET name = ?, status = ?, created_at = ?, tags = ?, record = ?"
-            " WHERE id = ?",
+            "UPDATE runs SET name = ?, status = ?, created_at = ?, tags = ?, params = ?,"
+            " record = ? WHERE id = ?",
             (*self._columns(run), dumps(run_to_dict(run)), run.id),
         )
 
@@ -211,6 +213,9 @@ class SqliteStore(Store):
                 "EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE key = ? AND value = ?)"
             )
             params.extend((key, value))
+        for cond in flt.params:
+            clauses.append("bp_params(runs.params, ?, ?, ?)")
+            params.extend((cond.name, cond.op, cond.text))
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def list_runs(self, flt: RunFilter | None = None) -> list[RunRecord]:
@@ -325,12 +330,29 @@ class SqliteStore(Store):
                 rows,
             )
             if found.columns:
-                insert_columns(conn, run_id, found.columns)
+                insert_columns(conn, run_id, found.columns, found.segments)
             found.apply_run(run)
             if found.checkpoints:
                 run.checkpoint_count = insert_checkpoints(conn, run, found.checkpoints)
+            if found.session_steps:
+                self._fold_sessions(conn, run, found)
             self._put(conn, run)
             conn.execute("UPDATE runs SET event_seq = ? WHERE id = ?", (seq, run_id))
+
+    def _fold_sessions(self, conn: sqlite3.Connection, run: RunRecord, found: Digest) -> None:
+        """The sessions' steps; after a session's first step, the run's last values anew."""
+        rows = conn.execute(
+            "SELECT number, record FROM sessions WHERE run_id = ?", (run.id,)
+        ).fetchall()
+        sessions = {n: session_from_dict(json.loads(text)) for n, text in rows}
+        changed, started = found.apply_sessions(sessions)
+        conn.executemany(
+            "UPDATE sessions SET record = ? WHERE run_id = ? AND number = ?",
+            [(dumps(session_to_dict(s)), run.id, s.number) for s in changed],
+        )
+        if started:
+            cutoffs = supersede_cutoffs(sessions.values())
+            found.refresh_last(run, lambda key: last_visible_value(conn, run.id, key, cutoffs))
 
     def events(
         self,
@@ -387,10 +409,15 @@ class SqliteStore(Store):
         return [r[0] for r in rows]
 
     def metric_series(
-        self, run_id: str, key: str, max_points: int | None = None, after_step: int | None = None
+        self,
+        run_id: str,
+        key: str,
+        max_points: int | None = None,
+        after_step: int | None = None,
+        all_sessions: bool = False,
     ) -> MetricSeries:
         with self._lock:
             try:
-                return read_series(self.conn, run_id, key, max_points, after_step)
+                return read_series(self.conn, run_id, key, max_points, after_step, all_sessions)
             except sqlite3.Error as exc:
                 raise self._error(exc, "read") from exc

@@ -57,6 +57,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.settings import resolve_settings as resolve_settings
     from backprop_core.store.contract import Store as Store
     from backprop_core.store.home import Home as Home
+    from backprop_core.store.params import ParamCondition as ParamCondition
     from backprop_core.store.records import CheckpointRecord as CheckpointRecord
     from backprop_core.store.records import MetricPoint as MetricPoint
     from backprop_core.store.records import MetricSeries as MetricSeries
@@ -117,6 +118,7 @@ _LAZY: dict[str, str] = {
     "StoredEvent": "backprop_core.store.records",
     "Store": "backprop_core.store.contract",
     "Home": "backprop_core.store.home",
+    "ParamCondition": "backprop_core.store.params",
     # launch
     "LaunchSpec": "backprop_core.launch.spec",
     "Preparation": "backprop_core.launch.spec",

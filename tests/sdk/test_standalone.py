@@ -40,7 +40,8 @@ def test_metrics_checkpoints_summary_and_status_land_in_the_store(tmp_path: Path
     assert f"RUN {run.id}" in result.stdout
     assert run.status == RunStatus.COMPLETED
     assert (run.name, run.project, run.tags) == ("baseline", "demo", {"k": "v"})
-    assert run.summary == {"config": {"lr": 0.001}, "best_loss": 0.2}
+    assert run.summary == {"best_loss": 0.2}
+    assert run.params == {"lr": 0.001}
     loss = st.metric_series(run.id, "loss")
     assert loss.steps == [0, 10, 20, 30, 40]
     assert loss.values == pytest.approx([1.0, 0.5, 1 / 3, 0.25, 0.2])

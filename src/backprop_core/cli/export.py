@@ -24,13 +24,20 @@ from backprop_core.store.records import RunRecord
     type=click.Path(dir_okay=False, path_type=Path),
     help="File (default: stdout).",
 )
+@click.option(
+    "--all-sessions",
+    is_flag=True,
+    help="Include metric points a later session superseded (it started over at an earlier "
+    "step); every point carries its session either way.",
+)
 @settings_options
 def export_command(
-    run_refs: tuple[str, ...], fmt: str, output: Path | None, **options: Any
+    run_refs: tuple[str, ...], fmt: str, output: Path | None, all_sessions: bool, **options: Any
 ) -> None:
     """Export runs to CSV or JSON.
 
-    Records, sessions, checkpoints and every metric point of each RUN.
+    Records, sessions, checkpoints and the metric points of each RUN; points a later session
+    superseded are included with --all-sessions.
     """
     from backprop_core.plugin.manager import get_plugins
 
@@ -40,6 +47,7 @@ def export_command(
             f"unknown export format '{fmt}'", hint=f"choose one of: {', '.join(sorted(exporters))}"
         )
     exporter = exporters[fmt]()
+    exporter.all_sessions = all_sessions
     _, store = open_from_options(options)
     with store:
         runs: list[RunRecord] = []

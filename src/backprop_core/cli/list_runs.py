@@ -9,7 +9,9 @@ import click
 from backprop_core.cli.options import echo_json, is_terminal, json_option, settings_options
 from backprop_core.cli.run_options import parse_tags
 from backprop_core.cli.run_views import format_metrics, open_from_options, print_table
+from backprop_core.errors import UsageError
 from backprop_core.render.runs import duration_seconds, human_duration, human_time, run_view
+from backprop_core.store.params import ParamCondition
 from backprop_core.store.records import RunFilter, RunRecord, RunStatus
 
 HEADER = (
@@ -27,6 +29,19 @@ def what_ran(run: RunRecord) -> str:
     return text if len(text) <= COMMAND_WIDTH else text[: COMMAND_WIDTH - 1] + "…"
 
 
+def parse_params(values: tuple[str, ...]) -> tuple[ParamCondition, ...]:
+    out = []
+    for value in values:
+        try:
+            out.append(ParamCondition.parse(value))
+        except ValueError:
+            raise UsageError(
+                f"invalid --param '{value}'",
+                hint="use --param NAME=VALUE (or !=, <, <=, >, >=), e.g. --param lr=3e-4",
+            ) from None
+    return tuple(out)
+
+
 @click.command("list")
 @click.option(
     "--status",
@@ -37,6 +52,14 @@ def what_ran(run: RunRecord) -> str:
 )
 @click.option("--name", metavar="GLOB", help="Only runs whose name matches this shell pattern.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag.")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Only runs whose parameter matches (repeatable; also !=, <, <=, >, >=). Numbers "
+    "compare as numbers: lr=3e-4 matches 0.0003.",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @settings_options
 @json_option
@@ -44,6 +67,7 @@ def list_command(
     statuses: tuple[str, ...],
     name: str | None,
     tags: tuple[str, ...],
+    params: tuple[str, ...],
     limit: int,
     as_json: bool,
     **options: Any,
@@ -57,6 +81,7 @@ def list_command(
         statuses=frozenset(RunStatus(s) for s in statuses) if statuses else None,
         name=name,
         tags=tuple(parse_tags(tags).items()),
+        params=parse_params(params),
         limit=limit,
     )
     _, store = open_from_options(options)

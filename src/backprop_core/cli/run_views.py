@@ -12,6 +12,7 @@ import click
 from backprop_core.cli.options import settings_from_options
 from backprop_core.settings import Settings
 from backprop_core.store.contract import Store
+from backprop_core.store.records import is_system_metric
 
 
 def open_from_options(
@@ -36,7 +37,8 @@ def format_number(value: float | str) -> str:
 
 
 def format_metrics(metrics: Mapping[str, float], limit: int | None = 3) -> str:
-    items = list(metrics.items())
+    """``key=value`` pairs, the script's metrics before the sampled ``sys/…`` ones."""
+    items = sorted(metrics.items(), key=lambda kv: is_system_metric(kv[0]))
     if limit is not None:
         items = items[:limit]
     return " ".join(f"{k}={format_number(v)}" for k, v in items) or "-"

@@ -1,4 +1,4 @@
-"""``backprop show RUN``: one run's record, sessions, checkpoints, metrics, alerts and
+"""``backprop show RUN``: one run's record, sessions, checkpoints, metrics, alerts, params and
 environment, in words; ``--json`` prints the run-record v1 object for machines."""
 
 from __future__ import annotations
@@ -98,6 +98,17 @@ def print_alerts(alerts: list[dict[str, Any]]) -> None:
         click.echo(f"  {human_time(a['time'])}  {a['level']:<7}  {prefix}{a['text']}")
 
 
+def _steps(session: dict[str, Any]) -> str | None:
+    first, last = session.get("first_step"), session.get("last_step")
+    if first is None:
+        return None
+    text = f"steps {first} → {last}" if last is not None and last != first else f"step {first}"
+    cut = session.get("superseded_from")
+    if cut is not None:
+        text += f" (from {cut} on superseded by a later session)"
+    return text
+
+
 def print_run(run: RunRecord, view: dict[str, Any]) -> None:
     _line("run", view["id"])
     _line("name", run.name)
@@ -119,7 +130,7 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
     _line("started", human_time(run.started_at) if run.started_at else None)
     _line("ended", human_time(run.ended_at) if run.ended_at else None)
     _line("duration", human_duration(view.get("duration_seconds")))
-    _line("last step", run.last_step)
+    _line("last step", view["last_step"])
     _line("done", "yes (the script reported done)" if run.done else None)
     if view["sessions"]:
         click.echo("\nsessions")
@@ -139,7 +150,11 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
             bits.append(f"gpus {','.join(s['gpus'])}")
         click.echo("  ".join(bits))
         if s.get("resumed_from"):
-            click.echo(f"      resumed from {s['resumed_from']}")
+            at = "" if s.get("resumed_step") is None else f" (step {s['resumed_step']})"
+            click.echo(f"      resumed from {s['resumed_from']}{at}")
+        steps = _steps(s)
+        if steps:
+            click.echo(f"      {steps}")
         if s.get("reason"):
             click.echo(f"      {s['reason']}")
         for p in s.get("pauses", []):
@@ -153,9 +168,11 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
             flags.append("(best)")
         step = "-" if c.get("step") is None else c["step"]
         click.echo(f"  step {step:<8} {c['path']} {' '.join(flags)}".rstrip())
-    if run.last_metrics:
-        click.echo(f"\nlast metrics  {format_metrics(run.last_metrics, limit=None)}")
+    last = view["last_metrics"]
+    if last:
+        click.echo(f"\nlast metrics  {format_metrics(last, limit=None)}")
     print_alerts(view.get("alerts", []))
+    _block("params", run.params)
     _block("summary", run.summary)
     rows = environment_rows(run.environment)
     if rows:
@@ -167,19 +184,25 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
 
 @click.command("show")
 @click.argument("run_ref", metavar="RUN")
+@click.option(
+    "--all-sessions",
+    is_flag=True,
+    help="Count metric points a later session superseded (it started over at an earlier "
+    "step) in the last step and metrics.",
+)
 @settings_options
 @json_option
-def show_command(run_ref: str, as_json: bool, **options: Any) -> None:
+def show_command(run_ref: str, all_sessions: bool, as_json: bool, **options: Any) -> None:
     """Show one run: record, sessions, checkpoints, metrics.
 
-    Sessions with their pauses, checkpoints (missing files marked), last metrics, summary,
-    alerts and environment. RUN is an id, a unique id prefix, a unique name or the random
-    suffix of an id (ztkc for 20261123-202536-ztkc).
+    Sessions with their pauses and the steps they logged, checkpoints (missing files marked),
+    last metrics, alerts, params, summary and environment. RUN is an id, a unique id prefix, a
+    unique name or the random suffix of an id (ztkc for 20261123-202536-ztkc).
     """
     _, store = open_from_options(options)
     with store:
         run = store.resolve(run_ref)
-        view = full_run_view(store, run)
+        view = full_run_view(store, run, all_sessions=all_sessions)
     if as_json:
         echo_json(view)
     else:

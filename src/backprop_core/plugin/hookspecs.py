@@ -158,7 +158,9 @@ def backprop_register_exporters() -> list[type[Exporter]]:
     """Exporter classes for ``backprop export``; ``--format`` picks one by ``name``.
 
     An exporter has ``name``, ``suffix``, ``binary`` and ``export(store, runs, out)``. Built in:
-    ``csv``, ``json``.
+    ``csv``, ``json``. ``export --all-sessions`` sets the instance's ``all_sessions`` before
+    calling ``export``: pass it on to ``Store.metric_series`` to include the points a later
+    session superseded (see "Sessions that rewind" in ``docs/store.md``).
 
     :return: ``Exporter`` subclasses.
     """
@@ -180,7 +182,8 @@ def backprop_run_started(run: RunRecord, session: SessionRecord) -> None:
 
 @hookspec
 def backprop_run_event(run: RunRecord, event: Event) -> None:
-    """The running script emitted an event.
+    """The running script emitted an event (not the environment and ``sys/…`` metrics the
+    supervisor itself records).
 
     Return values are ignored; an exception becomes a warning and never stops the run. It runs
     on the supervisor's output path: keep it cheap.

@@ -29,6 +29,7 @@ from backprop_core.settings.model import Settings
 from backprop_core.store.contract import Store
 from backprop_core.store.home import Home, is_valid_run_id
 from backprop_core.store.ids import new_run_id
+from backprop_core.store.params import params_from_argv
 from backprop_core.store.records import RunRecord, RunStatus
 from backprop_core.supervisor import Display, SessionContext
 from backprop_core.supervisor.display import format_duration
@@ -181,6 +182,7 @@ class Runner:
                         created_at=time.time(),
                         name=self.options.name,
                         tags=dict(self.options.tags),
+                        params=params_from_argv(command.script_args()),
                         script=str(command.script) if command.script else None,
                         argv=list(command.args),
                         cwd=str(cwd),

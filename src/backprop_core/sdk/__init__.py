@@ -72,11 +72,9 @@ def init(
     if current is not None:
         return current
     from backprop_core.sdk import lifecycle
-    from backprop_core.sdk.environment import EnvironmentProbe
     from backprop_core.sdk.writer import BatchWriter, LineSink, StoreSink
 
     env = os.environ
-    probe = EnvironmentProbe()
     run_id = env.get("BACKPROP_RUN_ID", "").strip()
     if run_id:
         fd = _events_fd(env)
@@ -105,14 +103,13 @@ def init(
         if info:
             run.event("init", info)
         if config:
-            run.summary({"config": dict(config)})
-
-        def send_environment() -> None:
-            writer.append(("environment", _now(), None, {"data": probe.collect()}))
-
-        writer.call_soon(send_environment)
+            run.event("params", {"data": dict(config)})
+        # The environment: the supervisor captures it for every run (supervisor/capture.py).
     else:
+        from backprop_core.sdk.environment import EnvironmentProbe
         from backprop_core.sdk.standalone import FLUSH_INTERVAL_S, StandaloneBackend
+
+        probe = EnvironmentProbe()
         from backprop_core.store.home import Home
 
         backend = StandaloneBackend.create(name=name, project=project, config=config, tags=tags)
@@ -136,12 +133,6 @@ def init(
     _active = run
     lifecycle.install(active_run)
     return run
-
-
-def _now() -> float:
-    import time
-
-    return time.time()
 
 
 def _run() -> Run:

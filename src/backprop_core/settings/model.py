@@ -61,12 +61,18 @@ class MonitorSettings:
     stall_minutes: float | None = None
 
 
+@dataclass(frozen=True)
+class SystemMetricsSettings:
+    every_seconds: float = 10
+
+
 _NESTED = {
     "gpu": GpuSettings,
     "governor": GovernorSettings,
     "stop": StopSettings,
     "wait": WaitSettings,
     "monitors": MonitorSettings,
+    "system_metrics": SystemMetricsSettings,
 }
 
 
@@ -89,11 +95,13 @@ class Settings:
     checkpoint_every_minutes: float | None = None
     framework: str = "auto"
     store: str = "sqlite"
+    capture_environment: bool = True
     gpu: GpuSettings = field(default_factory=GpuSettings)
     governor: GovernorSettings = field(default_factory=GovernorSettings)
     stop: StopSettings = field(default_factory=StopSettings)
     wait: WaitSettings = field(default_factory=WaitSettings)
     monitors: MonitorSettings = field(default_factory=MonitorSettings)
+    system_metrics: SystemMetricsSettings = field(default_factory=SystemMetricsSettings)
     config: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 

@@ -159,12 +159,14 @@ class Store(ABC):
     # events, metrics, checkpoints -------------------------------------------------------
     @abstractmethod
     def append_events(self, run_id: str, events: Sequence[Event]) -> None:
-        """Append a batch of events in one transaction, deriving metric points, checkpoints,
-        summary, ``last_metrics``/``last_step`` and ``done`` from them.
+        """Append a batch of events in one transaction, deriving metric points (with their
+        session), checkpoints, summary, params, environment, ``last_metrics``/``last_step``,
+        ``done`` and the sessions' ``first_step``/``last_step`` from them (see
+        ``backprop_core.events.ingest.Digest``).
 
         The batch first goes through ``events.screening.screen_batch`` (a step or time no
         store can keep is dropped, never the event), and a checkpoint replaces the run's older
-        records of the same file (``events.ingest.latest_per_key``), as in every store."""
+        records of the same file (``events.checkpoint_keys.latest_per_key``), as in every store."""
 
     def append_batch(self, run_id: str, items: Sequence[Event | MetricLines]) -> None:
         """``append_events`` for what the supervisor collects: events, and runs of hot-path
@@ -196,7 +198,14 @@ class Store(ABC):
 
     @abstractmethod
     def metric_series(
-        self, run_id: str, key: str, max_points: int | None = None, after_step: int | None = None
+        self,
+        run_id: str,
+        key: str,
+        max_points: int | None = None,
+        after_step: int | None = None,
+        all_sessions: bool = False,
     ) -> MetricSeries:
-        """The key's points in order; downsampled to at most ``max_points`` keeping each
-        bucket's min and max so spikes survive."""
+        """The key's points in order, each with its session; downsampled to at most
+        ``max_points`` keeping each bucket's min and max so spikes survive. Points a later
+        session superseded (``backprop_core.store.series.supersede_cutoffs``) are left out
+        unless ``all_sessions``."""

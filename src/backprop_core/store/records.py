@@ -14,6 +14,15 @@ from typing import Any
 
 from backprop_core.events.event import Event
 from backprop_core.events.file_identity import FileIdentity
+from backprop_core.store.params import ParamCondition
+
+#: Metrics the supervisor samples about the machine (``sys/cpu_pct``…) start with this; views
+#: show them apart from, and after, the script's own.
+SYSTEM_PREFIX = "sys/"
+
+
+def is_system_metric(key: str) -> bool:
+    return key.startswith(SYSTEM_PREFIX)
 
 
 class RunStatus(str, Enum):
@@ -70,6 +79,9 @@ class SessionRecord:
     reason: str | None = None
     active_seconds: float = 0.0
     pauses: list[PauseRecord] = field(default_factory=list)
+    first_step: int | None = None
+    last_step: int | None = None
+    resumed_step: int | None = None
 
 
 @dataclass
@@ -116,9 +128,11 @@ class MetricSeries:
     """A metric's points in the order they were logged, possibly downsampled.
 
     Arrival order is step order for any script that logs increasing steps; a resumed session
-    that repeats steps appends its points after the earlier ones rather than interleaving.
+    that repeats steps appends its points after the earlier ones rather than interleaving
+    (and, unless all sessions are asked for, the earlier ones it supersedes are left out).
 
-    ``total`` is how many points the store holds for the key before downsampling.
+    ``total`` is how many points the series has before downsampling; ``sessions[i]`` is the
+    session that logged point ``i`` (``None`` when unknown).
     """
 
     key: str
@@ -126,6 +140,7 @@ class MetricSeries:
     times: list[float]
     values: list[float]
     total: int
+    sessions: list[int | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -136,7 +151,9 @@ class RunRecord:
     """A run: what was started, with which options, and where it stands.
 
     ``settings`` is the effective settings as a plain JSON object (config key names), so a
-    resume can reuse them. ``last_metrics``/``last_step``, ``session_count``,
+    resume can reuse them. ``params`` are the hyperparameters: parsed from ``argv``, merged with
+    the SDK's ``config`` (which wins), see ``backprop_core.store.params``. ``last_metrics``/
+    ``last_step`` (leaving out points a later session superseded), ``session_count``,
     ``checkpoint_count`` and ``active_seconds`` are kept up to date by the store so listing
     never has to scan events.
     """
@@ -146,6 +163,7 @@ class RunRecord:
     created_at: float
     name: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     project: str | None = None
     script: str | None = None
     argv: list[str] = field(default_factory=list)
@@ -170,7 +188,8 @@ class RunRecord:
 
 @dataclass(frozen=True)
 class RunFilter:
-    """Filters for ``Store.list_runs``. ``name`` is a shell glob; ``tags`` must all match.
+    """Filters for ``Store.list_runs``. ``name`` is a shell glob; ``tags`` and ``params``
+    must all match (see ``ParamCondition`` for how parameters compare).
 
     Results are newest first (by ``created_at``, then id).
     """
@@ -178,6 +197,7 @@ class RunFilter:
     statuses: frozenset[RunStatus] | None = None
     name: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
+    params: tuple[ParamCondition, ...] = ()
     limit: int | None = None
     offset: int = 0
 
@@ -215,6 +235,7 @@ def run_to_dict(run: RunRecord) -> dict[str, Any]:
     out = {name: getattr(run, name) for name in RunRecord.__dataclass_fields__}
     out["status"] = run.status.value
     out["tags"] = dict(run.tags)
+    out["params"] = dict(run.params)
     return out
 
 

@@ -85,6 +85,14 @@ def classify(
     return RunStatus.FAILED, exit_code, None, f"exited with code {rc}"
 
 
+def checkpoint_step(ctx: SessionContext, path: str | None) -> int | None:
+    """The step the checkpoint a session resumes from announced, if it did."""
+    if path is None:
+        return None
+    steps = [c.step for c in ctx.store.checkpoints(ctx.spec.run_id) if c.path == path]
+    return steps[-1] if steps else None
+
+
 def record_start(ctx: SessionContext, pid: int, started_at: float) -> None:
     """Record the new session (with the supervisor's pid and start time) and notify plugins."""
     spec = ctx.spec
@@ -103,6 +111,7 @@ def record_start(ctx: SessionContext, pid: int, started_at: float) -> None:
             host=hostname(),
             gpus=list(ctx.gpu_labels),
             resumed_from=spec.resume_from,
+            resumed_step=checkpoint_step(ctx, spec.resume_from),
         )
     except psutil.Error:
         session = SessionRecord(spec.run_id, spec.session, RunStatus.RUNNING, started_at, pid=pid)

@@ -102,6 +102,12 @@ class ProcessTree:
             self.known[root_pid] = psutil.Process(root_pid)
         self._me = psutil.Process()
 
+    def ignore(self, pid: int) -> None:
+        """Never count ``pid`` as the run's: a helper the supervisor itself started (safe from
+        any thread)."""
+        self.exclude.add(pid)
+        self.known.pop(pid, None)
+
     def refresh(self) -> None:
         """Remember every current descendant of the supervisor (they are all the run's)."""
         try:
@@ -115,7 +121,7 @@ class ProcessTree:
     def alive(self, include_root: bool = True) -> list[psutil.Process]:
         out = []
         for pid, proc in list(self.known.items()):
-            if not include_root and pid == self.root_pid:
+            if (not include_root and pid == self.root_pid) or pid in self.exclude:
                 continue
             try:
                 if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:

@@ -28,6 +28,7 @@ from backprop_core.supervisor.display import status_text
 from backprop_core.supervisor.ending import SessionOutcome, classify, drain, record_start
 from backprop_core.supervisor.guardian_client import Guardian
 from backprop_core.supervisor.monitoring import MonitorSet
+from backprop_core.supervisor.observers import Observers
 from backprop_core.supervisor.output import StreamReader, Tee
 from backprop_core.supervisor.pausing import PauseGovernor, SnapshotSource
 from backprop_core.supervisor.process import ProcessTree, become_subreaper, launch
@@ -323,6 +324,7 @@ class Supervisor:
         for reader in readers:
             reader.start()
         self.sink.start()
+        observers = Observers.start(spec, self.tree, self.sink, lambda: self.snapshot)
         self.snapshots = SnapshotSource(self.settings)
         self.governor = PauseGovernor(self.settings, spec.gpus)
         poll = max(0.05, self.settings.governor.poll_seconds)
@@ -346,6 +348,7 @@ class Supervisor:
             for reader, pipe in zip(readers, (proc.stdout, proc.stderr)):
                 if reader.finished and pipe is not None:
                     pipe.close()
+            observers.stop()
             self.sink.close()
             tee.flush()
             log.close()

@@ -24,30 +24,24 @@ from backprop_core.store.contract import DuplicateRun, Store
 from backprop_core.store.records import (
     PauseRecord,
     RunFilter,
-    RunRecord,
     RunStatus,
     SessionRecord,
 )
+from backprop_core.testing.builders import T0, make_run, metrics, same_float
+from backprop_core.testing.contract_params import ParamsContract
+from backprop_core.testing.contract_sessions import SessionsContract
 from backprop_core.testing.store_contract_safety import SafetyContract
 
-T0 = 1_790_000_000.0
+__all__ = ["T0", "StoreContract", "make_run", "metrics", "same_float"]
 
 
-def make_run(run_id: str, created: float = T0, **fields: object) -> RunRecord:
-    fields.setdefault("status", RunStatus.RUNNING)
-    return RunRecord(id=run_id, created_at=created, **fields)  # type: ignore[arg-type]
+class StoreContract(SafetyContract, ParamsContract, SessionsContract):
+    """Behaviour every ``Store`` must have. Override ``store`` with a fixture.
 
-
-def metrics(step: int, session: int | None = 1, **values: object) -> Event:
-    return Event("metrics", T0 + step, step=step, payload={"data": values}, session=session)
-
-
-def same_float(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or a == b
-
-
-class StoreContract(SafetyContract):
-    """Behaviour every ``Store`` must have. Override ``store`` with a fixture."""
+    Bad input and checkpoint records (``store_contract_safety``), parameters and sessions that
+    rewind (``contract_params``, ``contract_sessions``) are in their own modules; this class
+    collects them all.
+    """
 
     @pytest.fixture
     def store(self) -> Store:  # pragma: no cover - subclasses provide it
@@ -66,6 +60,7 @@ class StoreContract(SafetyContract):
             command=["python", "train.py"],
             framework="pytorch",
             settings={"maxRunMinutes": 10, "gpu": {"count": 1}},
+            params={"lr": 3e-4, "epochs": 3, "amp": True, "opt": "adamw", "optim.beta": 0.9},
             started_at=T0 + 1,
             environment={"python": "3.11"},
         )

@@ -85,7 +85,7 @@ def _poll_run(store: Store, state: ViewerState, cur: RunCursor) -> bool:
             if event.kind == "metrics":
                 step = event_step(event)
                 for key, value in metric_values(event).items():
-                    points.setdefault(key, []).append([step, event.time, value])
+                    points.setdefault(key, []).append([step, event.time, value, event.session])
         if batch:
             cur.seq = batch[-1].seq
         if len(batch) < EVENT_BATCH:

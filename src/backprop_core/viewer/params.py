@@ -46,6 +46,16 @@ def int_param(
     return value
 
 
+def bool_param(query: Mapping[str, str], name: str) -> bool:
+    """``1``/``true``/``yes`` or ``0``/``false``/``no`` (default false)."""
+    raw = (query.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ParamError(name, f"expected true or false, got {raw!r}")
+
+
 def choice_param(
     query: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]
 ) -> str:
