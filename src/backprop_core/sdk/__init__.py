@@ -117,8 +117,10 @@ def init(
 
         backend = StandaloneBackend.create(name=name, project=project, config=config, tags=tags)
         home = Home(backend.settings.home)
+        heartbeat = backend.settings.liveness.heartbeat_seconds
         writer = BatchWriter(
-            StoreSink(backend.store, backend.run_id, backend.session), FLUSH_INTERVAL_S
+            StoreSink(backend.store, backend.run_id, backend.session, heartbeat),
+            FLUSH_INTERVAL_S,
         )
         run = Run(
             run_id=backend.run_id,

@@ -61,12 +61,21 @@ class MonitorSettings:
     stall_minutes: float | None = None
 
 
+@dataclass(frozen=True)
+class LivenessSettings:
+    """Heartbeats and when a silent supervisor counts as gone (docs/store.md, "Liveness")."""
+
+    heartbeat_seconds: float = 5
+    lost_after_seconds: float = 60
+
+
 _NESTED = {
     "gpu": GpuSettings,
     "governor": GovernorSettings,
     "stop": StopSettings,
     "wait": WaitSettings,
     "monitors": MonitorSettings,
+    "liveness": LivenessSettings,
 }
 
 
@@ -94,6 +103,7 @@ class Settings:
     stop: StopSettings = field(default_factory=StopSettings)
     wait: WaitSettings = field(default_factory=WaitSettings)
     monitors: MonitorSettings = field(default_factory=MonitorSettings)
+    liveness: LivenessSettings = field(default_factory=LivenessSettings)
     config: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 

@@ -48,8 +48,10 @@ class PauseRecord:
 class SessionRecord:
     """One supervised execution of a run's script.
 
-    Liveness is judged by ``supervisor_pid`` plus ``supervisor_started`` (the process start time
-    from the OS), never by the pid alone, since pids are reused.
+    Liveness (docs/store.md) is judged by ``heartbeat_at``, the last time the supervisor said it
+    was alive, and, where the reader shares the supervisor's host, boot (``boot_id``) and PID
+    namespace (``pid_namespace``), by ``supervisor_pid`` plus ``supervisor_started`` (the process
+    start time from the OS), never by the pid alone, since pids are reused.
     """
 
     run_id: str
@@ -69,6 +71,9 @@ class SessionRecord:
     reason: str | None = None
     active_seconds: float = 0.0
     pauses: list[PauseRecord] = field(default_factory=list)
+    boot_id: str | None = None
+    pid_namespace: int | None = None
+    heartbeat_at: float | None = None
 
 
 @dataclass

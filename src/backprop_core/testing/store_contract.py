@@ -28,6 +28,7 @@ from backprop_core.store.records import (
     RunStatus,
     SessionRecord,
 )
+from backprop_core.testing.liveness_contract import LivenessContract
 
 T0 = 1_790_000_000.0
 
@@ -45,7 +46,7 @@ def same_float(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
-class StoreContract:
+class StoreContract(LivenessContract):
     """Behaviour every ``Store`` must have. Override ``store`` with a fixture."""
 
     @pytest.fixture
