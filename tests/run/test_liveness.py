@@ -240,3 +240,24 @@ def test_viewer_live_stream_ends_when_the_supervisor_is_killed(bp: Bp) -> None:
         assert page["status"] == "lost"
     finally:
         server.stop()
+
+
+def test_a_supervisor_thawed_after_its_run_was_marked_lost_records_it_running_again(
+    bp: Bp,
+) -> None:
+    bp.script("ticker.py", TICKER)
+    quick = {**FAST_BEAT, "BACKPROP_LIVENESS__LOST_AFTER_SECONDS": "2"}
+    proc = bp.start("run", "ticker.py", env=quick)
+    run_id = live_run(bp)
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        # Frozen, it is alive but silent: lost once its heartbeat is old (not before).
+        wait_for(lambda: listed(bp, **quick)[run_id]["status"] == "lost", timeout=60)
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    wait_for(lambda: listed(bp, **quick)[run_id]["status"] == "running", timeout=60)
+    session = latest(bp, run_id)
+    assert session is not None and session.status is RunStatus.RUNNING
+    assert session.ended_at is None and session.reason is None
+    stop_politely(proc)
+    assert listed(bp)[run_id]["status"] == "interrupted"

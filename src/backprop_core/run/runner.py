@@ -224,7 +224,7 @@ class Runner:
         except StoreFull as exc:
             self.display.message(
                 f"error: disk full: how session {number} ended is not recorded ({exc}); "
-                "the run will be marked lost once its heartbeat is old"
+                "the run will show as lost"
             )
             run, session = unrecorded_outcome(ctx.run, number, outcome)
         self.plugins.run_finished(run, session)

@@ -133,7 +133,7 @@ class Supervisor:
             f"error: disk full under {self.settings.home} ({self.alarm.first}); stopping the "
             "run so it can checkpoint; what is not recorded yet waits in memory for space"
         )
-        if self.stop_kind is None:
+        if self.tree.alive() and self.stop_kind is None:
             self._begin_stop("disk", DISK_FULL_REASON, RunStatus.FAILED)
         else:
             self.stop_reason, self.stop_status = DISK_FULL_REASON, RunStatus.FAILED
