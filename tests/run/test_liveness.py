@@ -104,6 +104,15 @@ def test_list_from_another_pid_namespace_keeps_a_live_run_and_rm_refuses_it(bp: 
         timeout=120,
     )
     assert removed.returncode == 2 and "stop it first" in removed.stderr
+    stopped = subprocess.run(
+        [*UNSHARE, *bp.argv("stop", run_id)],
+        cwd=bp.work,
+        env=bp.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert stopped.returncode == 2 and "another PID namespace" in stopped.stderr
     assert (bp.home / "runs" / run_id).is_dir() and proc.poll() is None
     stop_politely(proc)
     assert listed(bp)[run_id]["status"] == "interrupted"
@@ -130,6 +139,9 @@ def test_a_run_on_another_host_stays_running_until_its_heartbeat_is_old(bp: Bp) 
     run_id = live_run(bp, host="gpu-node-7")
     patient = {"BACKPROP_LIVENESS__LOST_AFTER_SECONDS": "30"}
     assert listed(bp, **patient)[run_id]["status"] == "running"
+    # Its pid means nothing here: stop says where to run it instead of signalling a stranger.
+    stop = bp.run("stop", run_id, env=patient)
+    assert stop.returncode == 2 and "on gpu-node-7" in stop.stderr, stop.stderr
 
     supervisor = psutil.Process(proc.pid).children()[0]  # init of the other namespace
     supervisor.kill()  # the whole namespace goes with it
