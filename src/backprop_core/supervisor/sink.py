@@ -35,6 +35,9 @@ MAX_PENDING = 30_000
 KEEP_WHEN_FULL = 200_000
 # How long the writer keeps retrying to open a store before it drops events.
 OPEN_PATIENCE = 10.0
+# While the disk is full, how often the writer tries again (a failed attempt at a large batch
+# costs real CPU, which the script needs to checkpoint).
+FULL_RETRY_SECONDS = 2.0
 
 
 def _count(items: Sequence[Event | MetricLines]) -> int:
@@ -65,6 +68,7 @@ class EventSink(threading.Thread):
         self._wake = threading.Event()
         self._closing = False
         self._full = False  # the last write failed for lack of space: keep events, retry
+        self._retry_at = 0.0
         self.written = 0
         self.failed = 0
         #: ``metrics`` events dropped because too many were waiting while the disk was full.
@@ -137,6 +141,8 @@ class EventSink(threading.Thread):
     def _flush(self, store: Store | None, give_up: bool) -> None:
         if store is None and not give_up:
             return  # keep the events until the store opens
+        if self._full and not self._closing and time.monotonic() < self._retry_at:
+            return
         while True:
             with self._lock:
                 batch, self._pending = self._pending, []
@@ -155,6 +161,7 @@ class EventSink(threading.Thread):
                         self._pending[:0] = batch
                         self._size += size
                     self._set_full(True)
+                    self._retry_at = time.monotonic() + FULL_RETRY_SECONDS
                     return
                 self.failed += size
                 self._warn(f"could not record {size} events: {exc}")
