@@ -155,7 +155,7 @@ def test_a_run_on_another_host_stays_running_until_its_heartbeat_is_old(bp: Bp) 
     session = latest(bp, run_id)
     assert session is not None and session.heartbeat_at is not None
     assert run["ended_at"] == pytest.approx(session.heartbeat_at)
-    assert killed_at - 5 < run["ended_at"] <= killed_at + 0.5
+    assert run["ended_at"] <= killed_at + 0.5  # before the kill, not when list looked
     assert "heartbeat" in run["reason"]
 
 
