@@ -58,6 +58,7 @@ from backprop_core.plugin_kit import (
     warn_moved_aside,
 )
 from backprop_json_store.derived import fold_sessions, series_of, upgrade
+from backprop_json_store.heartbeats import read_beat, write_beat
 from backprop_json_store.index_file import (
     GENERATION,
     INDEX_NAME,
@@ -283,8 +284,21 @@ class JsonStore(Store):
         return self._mutate(update)
 
     def sessions(self, run_id: str) -> list[SessionRecord]:
-        sessions = self._snapshot()["sessions"].get(run_id, [])
-        return [session_from_dict(copy.deepcopy(s)) for s in sessions]
+        sessions = [
+            session_from_dict(copy.deepcopy(s))
+            for s in self._snapshot()["sessions"].get(run_id, [])
+        ]
+        for session in sessions:
+            beat = read_beat(self.home.run_dir(run_id), session.number)
+            if beat is not None and (session.heartbeat_at or 0.0) < beat:
+                session.heartbeat_at = beat
+        return sessions
+
+    def beat(self, run_id: str, number: int, at: float) -> None:
+        known = self._snapshot()["sessions"].get(run_id, [])
+        if not any(s["number"] == number for s in known):
+            raise RunNotFound(f"run {run_id} has no session {number}")
+        write_beat(self.home.run_dir(run_id), number, at)
 
     # events, metrics, checkpoints ------------------------------------------------------------
     def _events_path(self, run_id: str) -> Path:

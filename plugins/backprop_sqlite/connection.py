@@ -9,8 +9,14 @@ import os
 import sqlite3
 from pathlib import Path
 
-from backprop_core import Home, ParamCondition, StoreError
-from backprop_core.plugin_kit import move_aside, os_error_to_store_error, warn_moved_aside
+from backprop_core import Home, ParamCondition, StoreError, StoreFull
+from backprop_core.plugin_kit import (
+    DISK_FULL_HINT,
+    disk_is_full,
+    move_aside,
+    os_error_to_store_error,
+    warn_moved_aside,
+)
 from backprop_sqlite.schema import SCHEMA_VERSION, migrate
 
 BUSY_TIMEOUT_S = 30.0
@@ -123,15 +129,36 @@ def store_error(exc: Exception, what: str, path: Path) -> StoreError:
     if isinstance(exc, OSError):
         return os_error_to_store_error(exc, f"{what} the run store")
     text = str(exc)
+    if _out_of_space(exc, path):
+        return StoreFull(f"cannot {what} the run store {path}: disk full ({text})", hint=HINT_FULL)
     if "readonly" in text or "read-only" in text:
         hint = "the store is read-only; set BACKPROP_HOME or --home to a writable folder"
-    elif "disk is full" in text or "full" in text:
-        hint = "the disk is full; free some space or set BACKPROP_HOME to another disk"
     elif "locked" in text or "busy" in text:
         hint = "another backprop process held the store too long; try again"
     else:
         hint = "check the file, or move it aside to start a new store"
     return StoreError(f"cannot {what} the run store {path}: {text}", hint=hint)
+
+
+# Without space SQLite may say "database or disk is full" (SQLITE_FULL), or only "disk I/O
+# error" or "unable to open database file" when it could not grow its -wal or -shm file.
+_FULL = 13  # SQLITE_FULL
+_VAGUE = {10, 14}  # SQLITE_IOERR, SQLITE_CANTOPEN (extended codes keep these in the low byte)
+HINT_FULL = DISK_FULL_HINT.split(": ", 1)[1]  # the message already says "disk full"
+
+
+def _out_of_space(exc: Exception, path: Path) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    text = str(exc)
+    if code is not None:
+        primary = code & 0xFF
+        if primary == _FULL:
+            return True
+        return primary in _VAGUE and disk_is_full(path.parent)
+    if "database or disk is full" in text:
+        return True
+    vague = "disk I/O error" in text or "unable to open database file" in text
+    return vague and disk_is_full(path.parent)
 
 
 def _read_only_fs(folder: Path) -> bool:

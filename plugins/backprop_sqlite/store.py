@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -98,7 +98,10 @@ class SqliteStore(Store):
                 yield conn
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (a full disk among them).
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.IntegrityError):
                     raise
                 raise self._error(exc, "write") from exc
@@ -290,6 +293,18 @@ class SqliteStore(Store):
     def sessions(self, run_id: str) -> list[SessionRecord]:
         rows = self._read("SELECT record FROM sessions WHERE run_id = ? ORDER BY number", (run_id,))
         return [session_from_dict(json.loads(r[0])) for r in rows]
+
+    def beat(self, run_id: str, number: int, at: float) -> None:
+        # One statement: SQLite edits the stored JSON in place (the time as text keeps every
+        # digit), no Python round trip of the record.
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE sessions SET record = json_set(record, '$.heartbeat_at', json(?))"
+                " WHERE run_id = ? AND number = ?",
+                (repr(float(at)), run_id, number),
+            )
+            if cur.rowcount == 0:
+                raise RunNotFound(f"run {run_id} has no session {number}")
 
     # events, metrics, checkpoints ------------------------------------------------------------
     def append_events(self, run_id: str, events: Sequence[Event]) -> None:

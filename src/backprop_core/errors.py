@@ -75,6 +75,11 @@ class StoreError(BackpropError):
     title = "Store unavailable"
 
 
+class StoreFull(StoreError):
+    """The disk holding the store is full or over quota (ENOSPC, EDQUOT, SQLITE_FULL): nothing
+    is wrong with the store itself, and nothing should be moved aside."""
+
+
 class StoreCorrupt(StoreError):
     """A store file was unreadable and was moved aside; ``backup`` names where it went."""
 

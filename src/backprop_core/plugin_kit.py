@@ -29,8 +29,10 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.store.contract import RESOLVE_HINT as RESOLVE_HINT
     from backprop_core.store.contract import DuplicateRun as DuplicateRun
     from backprop_core.store.contract import check_run_id as check_run_id
+    from backprop_core.store.files import DISK_FULL_HINT as DISK_FULL_HINT
     from backprop_core.store.files import atomic_write as atomic_write
     from backprop_core.store.files import check_folder_writable as check_folder_writable
+    from backprop_core.store.files import disk_is_full as disk_is_full
     from backprop_core.store.files import exclusive_lock as exclusive_lock
     from backprop_core.store.files import move_aside as move_aside
     from backprop_core.store.files import os_error_to_store_error as os_error_to_store_error
@@ -102,6 +104,8 @@ _LAZY: dict[str, str] = {
     "move_aside": "backprop_core.store.files",
     "warn_moved_aside": "backprop_core.store.files",
     "os_error_to_store_error": "backprop_core.store.files",
+    "disk_is_full": "backprop_core.store.files",
+    "DISK_FULL_HINT": "backprop_core.store.files",
     # exporters
     "full_run_view": "backprop_core.render.runs",
     # probes and monitors

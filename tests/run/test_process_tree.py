@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 
 import pytest
 
@@ -113,10 +114,23 @@ def test_backprop_stop_leaves_no_survivor(bp: Bp, now: bool) -> None:
 @pytest.mark.slow
 def test_killed_supervisor_leaves_no_survivor_and_run_is_lost(bp: Bp) -> None:
     bp.script("tree.py", TREE)
-    proc = bp.start("run", "tree.py")
+    # A short threshold, so the heartbeat alone would tell in time if the pid check did not.
+    quick = {
+        "BACKPROP_LIVENESS__HEARTBEAT_SECONDS": "0.2",
+        "BACKPROP_LIVENESS__LOST_AFTER_SECONDS": "2",
+    }
+    proc = bp.start("run", "tree.py", env=quick)
     pids = _pids(bp)
     proc.send_signal(signal.SIGKILL)
+    killed_at = time.time()
     proc.wait(10)
     _assert_all_gone(pids)
-    listed = bp.run("list", "--json")
-    assert bp.only_run().status == RunStatus.LOST, listed.stderr
+
+    def lost() -> dict | None:  # what a plain `backprop list` says, nothing reconciled before
+        listed = bp.run("list", "--json", env=quick)
+        assert listed.returncode == 0, listed.stderr
+        [run] = json.loads(listed.stdout)
+        return run if run["status"] == RunStatus.LOST.value else None
+
+    run = wait_for(lost, timeout=60, what="`backprop list` to mark the run lost")
+    assert run["ended_at"] <= killed_at + 0.5  # its last heartbeat, not when list looked

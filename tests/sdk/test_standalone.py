@@ -376,3 +376,48 @@ def test_a_forked_child_exiting_does_not_end_the_parents_run(tmp_path: Path) -> 
     run = only_run(st)
     assert run.status == RunStatus.COMPLETED
     assert st.metric_series(run.id, "loss").steps == [0, 1]
+
+
+def test_a_standalone_run_keeps_its_heartbeat_and_is_lost_once_frozen(tmp_path: Path) -> None:
+    script = write_script(
+        tmp_path,
+        """
+        import time
+        import backprop_core as bp
+        bp.init(name="beating")
+        print("started", flush=True)
+        while True:
+            time.sleep(0.05)
+        """,
+    )
+    env = child_env({"BACKPROP_LIVENESS__HEARTBEAT_SECONDS": "0.2"})
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "started\n"
+        st = store()
+        run = only_run(st)
+        first = st.sessions(run.id)[0].heartbeat_at
+        assert first is not None
+        # It beats by itself, as a supervisor does...
+        wait_for(lambda: (st.sessions(run.id)[0].heartbeat_at or 0) > first + 0.5, timeout=60)
+        quick = {"BACKPROP_LIVENESS__LOST_AFTER_SECONDS": "2"}
+
+        def status() -> str:
+            listed = subprocess.run(
+                [sys.executable, "-m", "backprop_core.cli", "list", "--json"],
+                env={**env, **quick},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            return str(json.loads(listed.stdout)[0]["status"])
+
+        assert status() == "running"
+        # ...and a frozen process stops beating: its run is lost once the heartbeat is old.
+        os.kill(proc.pid, signal.SIGSTOP)
+        wait_for(lambda: status() == "lost", timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()

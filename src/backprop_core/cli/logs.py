@@ -13,9 +13,10 @@ from backprop_core.cli.options import settings_options
 from backprop_core.cli.run_views import open_from_options
 from backprop_core.errors import UsageError
 from backprop_core.store.contract import Store
-from backprop_core.store.records import ACTIVE_STATUSES
+from backprop_core.store.records import ACTIVE_STATUSES, RunStatus
 
 POLL_S = 0.25
+LIVENESS_CHECK_S = 1.0
 
 
 def _copy(path: Path, offset: int) -> int:
@@ -32,9 +33,13 @@ def _copy(path: Path, offset: int) -> int:
     return offset + len(data)
 
 
-def _follow(store: Store, run_id: str, session: int | None, start: int) -> None:
-    """Print new output until the run is no longer active, switching to new sessions."""
+def _follow(store: Store, run_id: str, session: int | None, start: int, lost_after: float) -> None:
+    """Print new output until the run is no longer active, switching to new sessions. The
+    run's heartbeat is checked as well, so a dead or frozen supervisor ends the wait."""
+    from backprop_core.store.liveness import check_run
+
     current, offset = start, 0
+    next_check = 0.0
     while True:
         path = store.home.session_log(run_id, current)
         offset = _copy(path, offset)
@@ -43,8 +48,13 @@ def _follow(store: Store, run_id: str, session: int | None, start: int) -> None:
             offset = _copy(path, offset)
             current, offset = current + 1, 0
             continue
+        if run.status in ACTIVE_STATUSES and time.monotonic() >= next_check:
+            run = check_run(store, run, lost_after)
+            next_check = time.monotonic() + LIVENESS_CHECK_S
         if run.status not in ACTIVE_STATUSES:
             _copy(path, offset)
+            if run.status is RunStatus.LOST:
+                click.echo(f"backprop: run {run_id} is lost: {run.reason}", err=True)
             return
         time.sleep(POLL_S)
 
@@ -52,7 +62,10 @@ def _follow(store: Store, run_id: str, session: int | None, start: int) -> None:
 @click.command("logs")
 @click.argument("run_ref", metavar="RUN")
 @click.option(
-    "-f", "--follow", is_flag=True, help="Keep printing new output while the run is active."
+    "-f",
+    "--follow",
+    is_flag=True,
+    help="Keep printing new output while the run is active (until it ends, or is lost).",
 )
 @click.option("--session", type=click.IntRange(min=1), help="Only this session (default: all).")
 @settings_options
@@ -61,7 +74,7 @@ def logs_command(run_ref: str, follow: bool, session: int | None, **options: Any
 
     The stdout and stderr of RUN's sessions, as the run printed them.
     """
-    _, store = open_from_options(options)
+    settings, store = open_from_options(options)
     with store:
         run = store.resolve(run_ref)
         numbers = [s.number for s in store.sessions(run.id)] or list(
@@ -81,6 +94,6 @@ def logs_command(run_ref: str, follow: bool, session: int | None, **options: Any
             _copy(store.home.session_log(run.id, n), 0)
         if follow:
             try:
-                _follow(store, run.id, session, last)
+                _follow(store, run.id, session, last, settings.liveness.lost_after_seconds)
             except KeyboardInterrupt:
                 pass

@@ -4,6 +4,7 @@ environment, in words; ``--json`` prints the run-record v1 object for machines."
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -146,6 +147,9 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
             bits.append(f"pid {s['pid']}")
         if s.get("host"):
             bits.append(f"host {s['host']}")
+        if s.get("ended_at") is None and s.get("heartbeat_at"):
+            age = max(0.0, time.time() - s["heartbeat_at"])
+            bits.append(f"last heartbeat {human_duration(age)} ago")
         if s.get("gpus"):
             bits.append(f"gpus {','.join(s['gpus'])}")
         click.echo("  ".join(bits))

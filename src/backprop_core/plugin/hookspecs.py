@@ -144,10 +144,12 @@ def backprop_register_monitors() -> list[type[Monitor]]:
 def backprop_register_stores() -> list[type[Store]]:
     """Store classes; the ``store`` setting picks one by ``name``.
 
-    A store implements the ``Store`` contract of ``backprop_core.store.contract`` and must pass
-    the shared contract suite (see ``docs/store.md``). It should override ``Store.run_ids_in`` so
-    that ``gc`` can ask which runs it holds under a home without creating anything (by default
-    ``gc`` opens it and lists its runs). Built in: ``sqlite``, ``json``.
+    A store implements the ``Store`` contract of ``backprop_core.store.contract`` (including
+    ``beat``, the session heartbeat, and ``StoreFull`` for writes that fail for lack of space)
+    and must pass the shared contract suite (see ``docs/store.md``). It should override
+    ``Store.run_ids_in`` so that ``gc`` can ask which runs it holds under a home without
+    creating anything (by default ``gc`` opens it and lists its runs). Built in: ``sqlite``,
+    ``json``.
 
     :return: ``Store`` subclasses.
     """

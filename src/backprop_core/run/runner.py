@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from backprop_core.env_vars import env_flag
-from backprop_core.errors import BackpropError, LaunchError, RunStateError, UsageError
+from backprop_core.errors import (
+    BackpropError,
+    LaunchError,
+    RunStateError,
+    StoreError,
+    StoreFull,
+    UsageError,
+)
 from backprop_core.launch.spec import Launcher
 from backprop_core.plugin.manager import get_plugins
 from backprop_core.run.admit import admit
@@ -23,6 +30,7 @@ from backprop_core.run.records import (
     mark_failed_launch,
     newest_checkpoint,
     record_outcome,
+    unrecorded_outcome,
 )
 from backprop_core.run.spec import Command, build_spec, choose_gpus, select_framework
 from backprop_core.settings.model import Settings
@@ -214,12 +222,19 @@ class Runner:
             )
             try:
                 outcome = self._launcher().launch(spec, ctx)
-            except LaunchError as exc:
+            except (LaunchError, StoreError) as exc:  # the script never ran, or is killed
                 mark_failed_launch(store, run, str(exc))
                 raise
         finally:
             admission.reservation.release()
-        run, session = record_outcome(store, ctx.run, number, outcome)
+        try:
+            run, session = record_outcome(store, ctx.run, number, outcome)
+        except StoreFull as exc:
+            self.display.message(
+                f"error: disk full: how session {number} ended is not recorded ({exc}); "
+                "the run will show as lost"
+            )
+            run, session = unrecorded_outcome(ctx.run, number, outcome)
         self.plugins.run_finished(run, session)
         return run, outcome
 

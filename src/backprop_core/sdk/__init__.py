@@ -114,8 +114,11 @@ def init(
 
         backend = StandaloneBackend.create(name=name, project=project, config=config, tags=tags)
         home = Home(backend.settings.home)
+        heartbeat = backend.settings.liveness.heartbeat_seconds
         writer = BatchWriter(
-            StoreSink(backend.store, backend.run_id, backend.session, backend.started_at),
+            StoreSink(
+                backend.store, backend.run_id, backend.session, backend.started_at, heartbeat
+            ),
             FLUSH_INTERVAL_S,
         )
         run = Run(

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -38,6 +39,9 @@ class Sink(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional
         """Release what the sink holds."""
+
+    def tick(self, now: float) -> None:  # noqa: B027 - optional
+        """Called by the writer thread on every round, with or without records."""
 
 
 def _line(kind: str, t: float, step: int | None, payload: Mapping[str, Any]) -> str:
@@ -99,12 +103,34 @@ class LineSink(Sink):
 class StoreSink(Sink):
     """Standalone mode: events go straight into the run store, in large batches."""
 
-    def __init__(self, store: Store, run_id: str, session: int, started_at: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        session: int,
+        started_at: float,
+        heartbeat_seconds: float | None = None,
+    ) -> None:
         self.store = store
         self.run_id = run_id
         self.session = session
         self.started_at = started_at
         self._alerted: set[str] = set()
+        # This process is its own supervisor: it keeps the session's heartbeat (docs/store.md).
+        self.heartbeat_seconds = heartbeat_seconds
+        self._next_beat = 0.0
+        self._beat_failed = False
+
+    def tick(self, now: float) -> None:
+        if self.heartbeat_seconds is None or now < self._next_beat:
+            return
+        self._next_beat = now + self.heartbeat_seconds
+        try:
+            self.store.beat(self.run_id, self.session, time.time())
+        except Exception as exc:  # training goes on; the run may be marked lost later
+            if not self._beat_failed:
+                self._beat_failed = True
+                warn(f"could not record the heartbeat: {exc}")
 
     def to_events(self, records: list[Record]) -> list[Event]:
         from backprop_core.events.event import Event
@@ -190,6 +216,8 @@ class BatchWriter:
             self._wake.wait(self.interval)
             self._wake.clear()
             self.flush()
+            with self._lock:
+                self.sink.tick(time.monotonic())
 
     def _run_tasks(self) -> None:
         while self._tasks:

@@ -66,6 +66,14 @@ class SystemMetricsSettings:
     every_seconds: float = 10
 
 
+@dataclass(frozen=True)
+class LivenessSettings:
+    """Heartbeats and when a silent supervisor counts as gone (docs/store.md, "Liveness")."""
+
+    heartbeat_seconds: float = 5
+    lost_after_seconds: float = 60
+
+
 _NESTED = {
     "gpu": GpuSettings,
     "governor": GovernorSettings,
@@ -73,6 +81,7 @@ _NESTED = {
     "wait": WaitSettings,
     "monitors": MonitorSettings,
     "system_metrics": SystemMetricsSettings,
+    "liveness": LivenessSettings,
 }
 
 
@@ -102,6 +111,7 @@ class Settings:
     wait: WaitSettings = field(default_factory=WaitSettings)
     monitors: MonitorSettings = field(default_factory=MonitorSettings)
     system_metrics: SystemMetricsSettings = field(default_factory=SystemMetricsSettings)
+    liveness: LivenessSettings = field(default_factory=LivenessSettings)
     config: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 

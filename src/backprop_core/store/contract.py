@@ -156,6 +156,13 @@ class Store(ABC):
     def sessions(self, run_id: str) -> list[SessionRecord]:
         """The run's sessions in order."""
 
+    def beat(self, run_id: str, number: int, at: float) -> None:
+        """Record that session ``number``'s supervisor was alive at ``at`` (unix seconds): its
+        ``heartbeat_at``, which liveness judges (docs/store.md). A supervisor calls this every
+        few seconds, so stores should make it cheap; this default rewrites the session.
+        ``RunNotFound`` when there is no such session."""
+        self.update_session(run_id, number, heartbeat_at=at)
+
     # events, metrics, checkpoints -------------------------------------------------------
     @abstractmethod
     def append_events(self, run_id: str, events: Sequence[Event]) -> None:

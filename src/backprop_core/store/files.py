@@ -12,15 +12,21 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from backprop_core.errors import StoreError
+from backprop_core.errors import StoreError, StoreFull
 from backprop_core.store.home import HOLD_NAME, Home
+
+#: Errors that mean "no space left", whatever else the OS or SQLite calls them.
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: A folder with less free space than this, after a write failed, counts as full.
+FULL_BELOW_BYTES = 1 << 20
+DISK_FULL_HINT = "disk full: free some space, or set BACKPROP_HOME to another disk"
 
 _WHAT_TO_DO = {
     errno.EROFS: "the disk is read-only; set BACKPROP_HOME or --home to a writable folder",
     errno.EACCES: "permission denied; set BACKPROP_HOME or --home to a folder you can write",
     errno.EPERM: "permission denied; set BACKPROP_HOME or --home to a folder you can write",
-    errno.ENOSPC: "the disk is full; free some space or set BACKPROP_HOME to another disk",
-    errno.EDQUOT: "the disk quota is exceeded; free some space or set BACKPROP_HOME elsewhere",
+    errno.ENOSPC: DISK_FULL_HINT,
+    errno.EDQUOT: "disk full (quota exceeded): free some space, or set BACKPROP_HOME elsewhere",
     errno.ENOTDIR: "a file is in the way; set BACKPROP_HOME or --home to a folder",
     errno.EEXIST: "a file is in the way; set BACKPROP_HOME or --home to a folder",
 }
@@ -30,7 +36,33 @@ def os_error_to_store_error(exc: OSError, what: str) -> StoreError:
     """A one-line ``StoreError`` saying what failed and what to do about it."""
     hint = _WHAT_TO_DO.get(exc.errno or 0, "check the folder and set BACKPROP_HOME if needed")
     where = f" {exc.filename}" if exc.filename else ""
-    return StoreError(f"cannot {what}{where}: {exc.strerror or exc}", hint=hint)
+    cls = StoreFull if exc.errno in NO_SPACE_ERRNOS else StoreError
+    return cls(f"cannot {what}{where}: {exc.strerror or exc}", hint=hint)
+
+
+def disk_is_full(folder: Path) -> bool:
+    """Whether the filesystem holding ``folder`` has (almost) no space or inodes left: how a
+    vague failure (SQLite's "disk I/O error") is recognised as a full disk."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < FULL_BELOW_BYTES or (st.f_files > 0 and st.f_favail == 0)
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the disk is full: ``StoreFull``, or an
+    ``OSError`` with ENOSPC or EDQUOT (a store plugin that wraps it keeps the cause)."""
+    seen: BaseException | None = exc
+    for _ in range(16):  # a chain is short; the bound only guards against a strange one
+        if seen is None:
+            break
+        if isinstance(seen, StoreFull):
+            return True
+        if isinstance(seen, OSError) and seen.errno in NO_SPACE_ERRNOS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @contextlib.contextmanager

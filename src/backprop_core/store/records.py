@@ -58,8 +58,10 @@ class PauseRecord:
 class SessionRecord:
     """One supervised execution of a run's script.
 
-    Liveness is judged by ``supervisor_pid`` plus ``supervisor_started`` (the process start time
-    from the OS), never by the pid alone, since pids are reused.
+    Liveness (docs/store.md) is judged by ``heartbeat_at``, the last time the supervisor said it
+    was alive, and, where the reader shares the supervisor's host, boot (``boot_id``) and PID
+    namespace (``pid_namespace``), by ``supervisor_pid`` plus ``supervisor_started`` (the process
+    start time from the OS), never by the pid alone, since pids are reused.
     """
 
     run_id: str
@@ -82,6 +84,9 @@ class SessionRecord:
     first_step: int | None = None
     last_step: int | None = None
     resumed_step: int | None = None
+    boot_id: str | None = None
+    pid_namespace: int | None = None
+    heartbeat_at: float | None = None
 
 
 @dataclass

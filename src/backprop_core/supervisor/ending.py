@@ -3,6 +3,7 @@ step 7 in docs/architecture.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from typing import Any
 
 import psutil
 
-from backprop_core.store.process_identity import hostname
+from backprop_core.store.process_identity import here
 from backprop_core.store.records import PauseRecord, RunStatus, SessionRecord
 from backprop_core.supervisor.context import SessionContext
 from backprop_core.supervisor.output import StreamReader
@@ -94,27 +95,28 @@ def checkpoint_step(ctx: SessionContext, path: str | None) -> int | None:
 
 
 def record_start(ctx: SessionContext, pid: int, started_at: float) -> None:
-    """Record the new session (with the supervisor's pid and start time) and notify plugins."""
+    """Record the new session (the supervisor's pid, start time and where that pid means
+    something, and a first heartbeat) and notify plugins."""
     spec = ctx.spec
-    try:
-        pid_started = psutil.Process(pid).create_time()
-        me = psutil.Process()
-        session = SessionRecord(
-            run_id=spec.run_id,
-            number=spec.session,
-            status=RunStatus.RUNNING,
-            started_at=started_at,
-            pid=pid,
-            pid_started=pid_started,
-            supervisor_pid=me.pid,
-            supervisor_started=me.create_time(),
-            host=hostname(),
-            gpus=list(ctx.gpu_labels),
-            resumed_from=spec.resume_from,
-            resumed_step=checkpoint_step(ctx, spec.resume_from),
-        )
-    except psutil.Error:
-        session = SessionRecord(spec.run_id, spec.session, RunStatus.RUNNING, started_at, pid=pid)
+    scope = here()
+    session = SessionRecord(
+        run_id=spec.run_id,
+        number=spec.session,
+        status=RunStatus.RUNNING,
+        started_at=started_at,
+        pid=pid,
+        host=scope.host,
+        gpus=list(ctx.gpu_labels),
+        resumed_from=spec.resume_from,
+        resumed_step=checkpoint_step(ctx, spec.resume_from),
+        boot_id=scope.boot_id,
+        pid_namespace=scope.pid_namespace,
+        heartbeat_at=time.time(),
+    )
+    with contextlib.suppress(psutil.Error):  # a script that has already exited
+        session.pid_started = psutil.Process(pid).create_time()
+    me = psutil.Process()
+    session.supervisor_pid, session.supervisor_started = me.pid, me.create_time()
     ctx.store.add_session(session)
     changes: dict[str, Any] = {"status": RunStatus.RUNNING, "ended_at": None}
     if ctx.run.started_at is None:  # the first session starts the run

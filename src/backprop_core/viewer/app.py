@@ -82,7 +82,12 @@ def create_app(
 
         return open_store(settings, reconcile=False, create=False)
 
-    gateway = StoreGateway(store_factory or open_default)
+    def reconcile(store: Store) -> None:
+        from backprop_core.store.liveness import reconcile
+
+        reconcile(store, settings.liveness.lost_after_seconds)
+
+    gateway = StoreGateway(store_factory or open_default, reconcile)
     state = ViewerState(
         gateway=gateway,
         home=Home(settings.home),

@@ -3,7 +3,9 @@ pushes only what changed, so an open page never re-downloads a run.
 
 ``GET /api/runs/{id}/stream`` sends ``points`` (new metric points), ``run`` (status, sessions or
 checkpoints changed), ``log`` (new log text) and finally ``end`` once the run is no longer active.
-``GET /api/runs/stream`` sends ``run`` for new runs and for changes to active ones.
+``GET /api/runs/stream`` sends ``run`` for new runs and for changes to active ones. A run whose
+supervisor dies or freezes becomes ``lost`` through the store gateway's liveness check, so both
+streams see that change like any other and a run's stream ends.
 """
 
 from __future__ import annotations
