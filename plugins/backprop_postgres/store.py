@@ -75,6 +75,11 @@ class PostgresStore(Store):
         self.db = Database(self.url, self.home.root)
 
     @classmethod
+    def check_location(cls, location: str) -> None:
+        check_url(location)
+        driver()  # a missing driver is said before anything else is looked at
+
+    @classmethod
     def run_ids_in(cls, home: Path) -> set[str] | None:
         urls = remembered(Path(home))
         if urls is None:

@@ -75,12 +75,18 @@ class Store(ABC):
     def at(cls, location: str) -> type[Store]:
         """This store class bound to ``location`` (a URL with one of ``schemes``); the same
         class object for the same URL, so bound classes compare equal."""
+        cls.check_location(location)
         key = (cls, location)
         bound = _BOUND.get(key)
         if bound is None:
             attrs = {"location": location, "__module__": cls.__module__}
             bound = _BOUND[key] = type(cls.__name__, (cls,), attrs)
         return bound
+
+    @classmethod  # noqa: B027 - most stores accept any location
+    def check_location(cls, location: str) -> None:
+        """Refuse a URL this store cannot use (``ConfigError`` with what to do), before
+        anything is opened: ``Store.at`` calls it."""
 
     @classmethod
     def run_ids_in(cls, home: Path) -> set[str] | None:
