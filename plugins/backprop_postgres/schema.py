@@ -104,7 +104,12 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def schema_version(conn: psycopg.Connection) -> int:
     """The version of the database's schema: 0 for an empty database."""
-    (exists,) = conn.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone() or (False,)
+    # A query on the catalog, not to_regclass: after waiting for the migration lock, the
+    # lookup cache of this session may not know yet that another client created the table.
+    (exists,) = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relname = 'meta'"
+        " AND relnamespace = current_schema()::regnamespace)"
+    ).fetchone() or (False,)
     if not exists:
         return 0
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
