@@ -67,15 +67,16 @@ def insert_columns(
         if name not in cleaned.values():  # two keys that differ only in what PG refuses: one
             cleaned[key] = name
     names = list(cleaned.values())
-    conn.execute(
-        "INSERT INTO series (run_id, key) SELECT %s, unnest(%s::text[]) ON CONFLICT DO NOTHING",
-        (run_id, names),
-    )
+    # One round trip: the series created now (RETURNING) and those that were there already
+    # (the SELECT's snapshot does not see the new rows, so none is listed twice).
     found = {
         key: (sid, count)
         for key, sid, count in conn.execute(
-            "SELECT key, id, count FROM series WHERE run_id = %s AND key = ANY(%s)",
-            (run_id, names),
+            "WITH new AS (INSERT INTO series (run_id, key) SELECT %s, unnest(%s::text[])"
+            " ON CONFLICT DO NOTHING RETURNING key, id, count)"
+            " SELECT key, id, count FROM new UNION ALL"
+            " SELECT key, id, count FROM series WHERE run_id = %s AND key = ANY(%s)",
+            (run_id, names, run_id, names),
         )
     }
     partial = [(sid, count // TILE) for sid, count in found.values() if count % TILE]

@@ -133,11 +133,11 @@ class PostgresStore(Store):
         name = None if run.name is None else clean_text(run.name)
         return (name, run.status.value, run.created_at, dumps(run.tags), dumps(run.params))
 
-    def _put(self, conn: psycopg.Connection, run: RunRecord) -> None:
+    def _put(self, conn: psycopg.Connection, run: RunRecord, event_seq: int | None = None) -> None:
         conn.execute(
             "UPDATE runs SET name = %s, status = %s, created_at = %s, tags = %s, params = %s,"
-            " record = %s WHERE id = %s",
-            (*self._columns(run), dumps(run_to_dict(run)), run.id),
+            " record = %s, event_seq = coalesce(%s, event_seq) WHERE id = %s",
+            (*self._columns(run), dumps(run_to_dict(run)), event_seq, run.id),
         )
 
     def update_run(self, run_id: str, **changes: Any) -> RunRecord:
@@ -317,10 +317,12 @@ class PostgresStore(Store):
         items = screen_batch(items)
         found = digest(run_id, items)
         with self.db.write() as conn:
-            run = self._get(conn, run_id)
-            (base,) = conn.execute(
-                "SELECT event_seq FROM runs WHERE id = %s", (run_id,)
-            ).fetchone() or (0,)
+            row = conn.execute(
+                "SELECT record, event_seq FROM runs WHERE id = %s FOR UPDATE", (run_id,)
+            ).fetchone()
+            if row is None:
+                raise RunNotFound(f"no run with id {run_id}", hint="see: backprop list")
+            run, base = run_from_dict(json.loads(row[0])), row[1]
             rows, seq = event_rows(run_id, base, items)
             copy_events(conn, rows)
             if found.columns:
@@ -330,8 +332,7 @@ class PostgresStore(Store):
                 run.checkpoint_count = insert_checkpoints(conn, run, found.checkpoints)
             if found.session_steps:
                 fold_sessions(conn, run, found)
-            self._put(conn, run)
-            conn.execute("UPDATE runs SET event_seq = %s WHERE id = %s", (seq, run_id))
+            self._put(conn, run, event_seq=seq)
 
     def events(
         self,
