@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import platform
 import sys
+import time
 from pathlib import Path
 
 
@@ -22,3 +23,12 @@ def cpu_model() -> str:
 def backprop(*args: str) -> list[str]:
     """The command line of ``backprop ARGS`` with this interpreter."""
     return [sys.executable, "-m", "backprop_core.cli", *args]
+
+
+def reference_ms() -> float:
+    """A fixed pure-Python loop: the machine-speed reference line of a table."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(3_000_000):
+        total += i & 7
+    return (time.perf_counter() - started) * 1000

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import backprop, cpu_model
+from _common import backprop, cpu_model, reference_ms
 
 from backprop_core.plugin.manager import get_plugins
 from backprop_core.store.contract import Store
@@ -52,14 +52,6 @@ def cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     ticks = stat[stat.rindex(")") + 2 :].split()
     return (int(ticks[11]) + int(ticks[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def reference_ms() -> float:
-    started = time.perf_counter()
-    total = 0
-    for i in range(3_000_000):
-        total += i & 7
-    return (time.perf_counter() - started) * 1000
 
 
 def filled_store(home: Path, store_name: str, runs: int) -> Store:
