@@ -46,6 +46,12 @@ def connect(url: str) -> tuple[psycopg.Connection, int]:
         version = migrate(conn)
     except psycopg.Error as exc:
         conn.close()
+        if getattr(exc, "sqlstate", None) == "42501":
+            raise StoreError(
+                f"cannot create or upgrade the tables of the run store {url}: {_first_line(exc)}",
+                hint="the role that owns the database does that: open the store once as that "
+                "role (docs/store.md, 'Team store')",
+            ) from exc
         raise store_error(exc, "prepare", url) from exc
     return conn, version
 

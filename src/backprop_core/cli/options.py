@@ -62,7 +62,11 @@ settings_options = _stack(
         type=click.Path(file_okay=False, path_type=Path),
         help="Where runs are stored (default: BACKPROP_HOME or the user data folder).",
     ),
-    click.option("--store", metavar="NAME", help="Store plugin: sqlite (default) or json."),
+    click.option(
+        "--store",
+        metavar="NAME|URL",
+        help="Store: sqlite (default) or json in the home, or a postgresql:// URL.",
+    ),
 )
 
 governor_options = _stack(

@@ -22,19 +22,22 @@ def open_store(
     """Open the store named by ``settings.store`` under ``settings.home``.
 
     Creates the home if missing (without ``create``, commands that only read runs, it raises
-    ``HomeNotFound`` instead: a mistyped ``--home`` must not leave an empty home behind), opens
+    ``HomeNotFound`` instead: a mistyped ``--home`` must not leave an empty home behind; a
+    store on a server, whose records are not in the home, is read without one), opens
     (and if needed migrates) the store, and, with ``reconcile``, marks runs whose supervisor is
     gone as ``lost`` (``store.liveness``). With ``require_writable`` it also proves a run could
     be recorded (``Store.check_writable``), which commands that start runs ask for before
     starting anything.
     """
     cls = get_plugins().store_class(settings.store)
-    if not create:
-        require_home(settings)
-    try:
-        Home(settings.home).ensure()
-    except OSError as exc:
-        raise os_error_to_store_error(exc, "create the backprop home") from exc
+    # A store on a server keeps no records in the home: reading it needs no home here.
+    if create or cls.location is None:
+        if not create:
+            require_home(settings)
+        try:
+            Home(settings.home).ensure()
+        except OSError as exc:
+            raise os_error_to_store_error(exc, "create the backprop home") from exc
     store = cls(settings.home)
     if require_writable:
         store.check_writable()
