@@ -46,6 +46,7 @@ class Database:
         self._pid = 0
         self._version = 0
         self.lock = threading.RLock()
+        self.in_doubt = False
 
     @property
     def conn(self) -> psycopg.Connection:
@@ -94,12 +95,14 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[psycopg.Connection]:
+        """A transaction, committed when the block ends. ``in_doubt`` says afterwards whether
+        the connection was lost during the COMMIT itself: the server may have committed."""
         psycopg = driver()
         with self.lock:
             conn = self.begin()
+            self.in_doubt = False
             try:
                 yield conn
-                conn.execute("COMMIT")
             except psycopg.Error as exc:
                 self.rollback(conn)
                 if isinstance(exc, psycopg.errors.UniqueViolation):
@@ -108,6 +111,11 @@ class Database:
             except BaseException:
                 self.rollback(conn)
                 raise
+            try:
+                conn.execute("COMMIT")
+            except psycopg.Error as exc:
+                self.in_doubt = lost_connection(exc)
+                raise self.error(exc, "write") from exc
 
     def rollback(self, conn: psycopg.Connection) -> None:
         if not conn.closed and not conn.broken:

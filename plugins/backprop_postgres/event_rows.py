@@ -1,4 +1,5 @@
-"""Events as rows of the ``events`` table, and what a batch changes in the run's sessions."""
+"""Events as rows of the ``events`` table, what a batch changes in the run's sessions, and
+batches whose COMMIT lost its connection."""
 
 from __future__ import annotations
 
@@ -86,3 +87,28 @@ def fold_sessions(conn: psycopg.Connection, run: RunRecord, found: Digest) -> No
     if started:
         cutoffs = supersede_cutoffs(sessions.values())
         found.refresh_last(run, lambda key: last_visible_value(conn, run.id, key, cutoffs))
+
+
+class InDoubt:
+    """The last batch whose COMMIT lost its connection (the reply never came, so the server
+    may have committed it). The event writer retries such a batch in front of its next one;
+    that batch is skipped if the run's row says it was committed (its ``last_batch`` token).
+    The row is locked by then, so the doubtful transaction has ended either way."""
+
+    def __init__(self) -> None:
+        self._batch: tuple[str, str, list[Event | MetricLines]] | None = None
+
+    def remember(self, run_id: str, token: str, items: list[Event | MetricLines]) -> None:
+        self._batch = (run_id, token, items)
+
+    def committed(
+        self, run_id: str, items: list[Event | MetricLines], last_batch: str | None
+    ) -> int:
+        """How many of ``items``, the next batch for ``run_id``, are already committed."""
+        batch, self._batch = self._batch, None
+        if batch is None or batch[0] != run_id or last_batch != batch[1]:
+            return 0
+        earlier = batch[2]
+        if len(items) < len(earlier) or any(a is not b for a, b in zip(items, earlier)):
+            return 0
+        return len(earlier)

@@ -100,6 +100,9 @@ MIGRATIONS: list[str] = [
     );
     CREATE TABLE meta (key text PRIMARY KEY, value text NOT NULL)
     """,
+    # 2: the token of the last batch appended to each run, which tells a client whose COMMIT
+    # lost its connection whether the server committed it (so it is not appended twice).
+    "ALTER TABLE runs ADD COLUMN last_batch text",
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

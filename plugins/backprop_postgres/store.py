@@ -11,27 +11,26 @@ tries again).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from backprop_core import (
-    AmbiguousRun,
     CheckpointRecord,
     Event,
     MetricSeries,
-    RunFilter,
     RunNotFound,
     RunRecord,
     SessionRecord,
     Store,
     StoredEvent,
     StoreError,
+    StoreUnreachable,
     UsageError,
 )
 from backprop_core.plugin_kit import (
-    RESOLVE_HINT,
     DuplicateRun,
     MetricLines,
     check_folder_writable,
@@ -46,9 +45,10 @@ from backprop_core.plugin_kit import (
 )
 from backprop_postgres.connection import driver
 from backprop_postgres.database import Database
-from backprop_postgres.event_rows import event_rows, fold_sessions, stored_events
+from backprop_postgres.event_rows import InDoubt, event_rows, fold_sessions, stored_events
 from backprop_postgres.location import SCHEMES, check_url, remembered
-from backprop_postgres.rows import dumps, insert_checkpoints, matching_ids, run_ids, session_of
+from backprop_postgres.queries import RunQueries
+from backprop_postgres.rows import dumps, insert_checkpoints, run_ids, session_of
 from backprop_postgres.series_pg import (
     clean_text,
     copy_events,
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     import psycopg
 
 
-class PostgresStore(Store):
+class PostgresStore(RunQueries, Store):
     name: ClassVar[str] = "postgres"
     schemes: ClassVar[tuple[str, ...]] = SCHEMES
 
@@ -73,6 +73,7 @@ class PostgresStore(Store):
             )
         self.url = check_url(self.location)
         self.db = Database(self.url, self.home.root)
+        self._doubt = InDoubt()
 
     @classmethod
     def check_location(cls, location: str) -> None:
@@ -133,11 +134,18 @@ class PostgresStore(Store):
         name = None if run.name is None else clean_text(run.name)
         return (name, run.status.value, run.created_at, dumps(run.tags), dumps(run.params))
 
-    def _put(self, conn: psycopg.Connection, run: RunRecord, event_seq: int | None = None) -> None:
+    def _put(
+        self,
+        conn: psycopg.Connection,
+        run: RunRecord,
+        event_seq: int | None = None,
+        batch: str | None = None,
+    ) -> None:
         conn.execute(
             "UPDATE runs SET name = %s, status = %s, created_at = %s, tags = %s, params = %s,"
-            " record = %s, event_seq = coalesce(%s, event_seq) WHERE id = %s",
-            (*self._columns(run), dumps(run_to_dict(run)), event_seq, run.id),
+            " record = %s, event_seq = coalesce(%s, event_seq),"
+            " last_batch = coalesce(%s, last_batch) WHERE id = %s",
+            (*self._columns(run), dumps(run_to_dict(run)), event_seq, batch, run.id),
         )
 
     def update_run(self, run_id: str, **changes: Any) -> RunRecord:
@@ -155,72 +163,6 @@ class PostgresStore(Store):
         if not rows:
             raise RunNotFound(f"no run with id {run_id}", hint="see: backprop list")
         return run_from_dict(json.loads(rows[0][0]))
-
-    def resolve(self, ref: str) -> RunRecord:
-        if not ref:
-            raise RunNotFound("no run matches an empty reference", hint=RESOLVE_HINT)
-        order = " ORDER BY created_at DESC, id DESC"
-        rows = self.db.read("SELECT record FROM runs WHERE id = %s", (ref,))
-        if not rows:
-            rows = self.db.read(f"SELECT record FROM runs WHERE starts_with(id, %s){order}", (ref,))
-        if not rows:
-            rows = self.db.read(
-                f"SELECT record FROM runs WHERE name = %s{order}", (clean_text(ref),)
-            )
-        if not rows and "-" not in ref:
-            rows = self.db.read(
-                "SELECT record FROM runs WHERE right(id, %s) = %s"
-                f" AND substr(id, length(id) - %s, 1) = '-'{order}",
-                (len(ref), ref, len(ref)),
-            )
-        if not rows:
-            raise RunNotFound(f"no run matches '{ref}'", hint=RESOLVE_HINT)
-        if len(rows) > 1:
-            raise AmbiguousRun(ref, [json.loads(r[0])["id"] for r in rows])
-        return run_from_dict(json.loads(rows[0][0]))
-
-    def _matching(self, flt: RunFilter) -> list[str] | None:
-        """The ids of the runs matching ``flt``'s name, tag and param filters, newest first,
-        or ``None`` when it has none."""
-        if flt.name is None and not flt.tags and not flt.params:
-            return None
-        where, params = self._status_where(flt)
-        rows = self.db.read(
-            f"SELECT id, name, tags, params FROM runs{where} ORDER BY created_at DESC, id DESC",
-            params,
-        )
-        return matching_ids(rows, flt)
-
-    @staticmethod
-    def _status_where(flt: RunFilter) -> tuple[str, list[Any]]:
-        if flt.statuses is None:
-            return "", []
-        return " WHERE status = ANY(%s)", [[s.value for s in flt.statuses]]
-
-    def list_runs(self, flt: RunFilter | None = None) -> list[RunRecord]:
-        flt = flt or RunFilter()
-        ids = self._matching(flt)
-        if ids is None:
-            where, params = self._status_where(flt)
-            sql = f"SELECT record FROM runs{where} ORDER BY created_at DESC, id DESC"
-            if flt.limit is not None or flt.offset:
-                sql += " LIMIT %s OFFSET %s"
-                params += [flt.limit, flt.offset]
-            return [run_from_dict(json.loads(r[0])) for r in self.db.read(sql, params)]
-        end = None if flt.limit is None else flt.offset + flt.limit
-        page = ids[flt.offset : end]
-        if not page:
-            return []
-        records = dict(self.db.read("SELECT id, record FROM runs WHERE id = ANY(%s)", (page,)))
-        return [run_from_dict(json.loads(records[i])) for i in page if i in records]
-
-    def count_runs(self, flt: RunFilter | None = None) -> int:
-        flt = flt or RunFilter()
-        ids = self._matching(flt)
-        if ids is not None:
-            return len(ids)
-        where, params = self._status_where(flt)
-        return int(self.db.read(f"SELECT count(*) FROM runs{where}", params)[0][0])
 
     def delete_run(self, run_id: str) -> None:
         with self.db.write() as conn:
@@ -314,25 +256,39 @@ class PostgresStore(Store):
     def append_batch(self, run_id: str, items: Sequence[Event | MetricLines]) -> None:
         if not items:
             return
+        given = list(items)
+        token = os.urandom(8).hex()
         items = screen_batch(items)
         found = digest(run_id, items)
-        with self.db.write() as conn:
-            row = conn.execute(
-                "SELECT record, event_seq FROM runs WHERE id = %s FOR UPDATE", (run_id,)
-            ).fetchone()
-            if row is None:
-                raise RunNotFound(f"no run with id {run_id}", hint="see: backprop list")
-            run, base = run_from_dict(json.loads(row[0])), row[1]
-            rows, seq = event_rows(run_id, base, items)
-            copy_events(conn, rows)
-            if found.columns:
-                insert_columns(conn, run_id, found.columns, found.segments)
-            found.apply_run(run)
-            if found.checkpoints:
-                run.checkpoint_count = insert_checkpoints(conn, run, found.checkpoints)
-            if found.session_steps:
-                fold_sessions(conn, run, found)
-            self._put(conn, run, event_seq=seq)
+        try:
+            with self.db.write() as conn:
+                row = conn.execute(
+                    "SELECT record, event_seq, last_batch FROM runs WHERE id = %s FOR UPDATE",
+                    (run_id,),
+                ).fetchone()
+                if row is None:
+                    raise RunNotFound(f"no run with id {run_id}", hint="see: backprop list")
+                run, base = run_from_dict(json.loads(row[0])), row[1]
+                done = self._doubt.committed(run_id, given, row[2])
+                if done:
+                    if done == len(given):
+                        return
+                    items = screen_batch(given[done:])
+                    found = digest(run_id, items)
+                rows, seq = event_rows(run_id, base, items)
+                copy_events(conn, rows)
+                if found.columns:
+                    insert_columns(conn, run_id, found.columns, found.segments)
+                found.apply_run(run)
+                if found.checkpoints:
+                    run.checkpoint_count = insert_checkpoints(conn, run, found.checkpoints)
+                if found.session_steps:
+                    fold_sessions(conn, run, found)
+                self._put(conn, run, event_seq=seq, batch=token)
+        except StoreUnreachable:
+            if self.db.in_doubt:
+                self._doubt.remember(run_id, token, given)
+            raise
 
     def events(
         self,
