@@ -11,19 +11,30 @@ from typing import Any, TypeVar
 import click
 
 from backprop_core.settings import Settings
-from backprop_core.settings.sources import deep_merge
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# click parameter name -> path of the config key it overrides
-OPTION_KEYS: dict[str, tuple[str, ...]] = {
-    "home": ("home",),
-    "store": ("store",),
-    "gpu_probe": ("gpu", "probe"),
-    "gpu_min_vram": ("gpu", "minFreeVramMB"),
-    "gpu_max_temp": ("gpu", "maxTempC"),
-    "min_free_ram": ("minFreeRamGB",),
-    "max_cpu_load": ("maxCpuLoad",),
+# Every flag that sets a setting: click parameter name -> (config key path, the flag). The
+# flags take text, read and checked by the settings' schema exactly like a BACKPROP_* variable
+# (click's own number types would let "nan" through and word their errors differently).
+SETTING_FLAGS: dict[str, tuple[tuple[str, ...], str]] = {
+    "home": (("home",), "--home"),
+    "store": (("store",), "--store"),
+    "gpu_probe": (("gpu", "probe"), "--gpu-probe"),
+    "gpu_min_vram": (("gpu", "minFreeVramMB"), "--gpu-min-vram"),
+    "gpu_max_temp": (("gpu", "maxTempC"), "--gpu-max-temp"),
+    "min_free_ram": (("minFreeRamGB",), "--min-free-ram"),
+    "max_cpu_load": (("maxCpuLoad",), "--max-cpu-load"),
+    "max_run_minutes": (("maxRunMinutes",), "--max-run-minutes"),
+    "framework": (("framework",), "--framework"),
+    "checkpoint_every_minutes": (("checkpointEveryMinutes",), "--checkpoint-every-minutes"),
+    "gpu_memory_limit": (("gpuMemoryLimit",), "--gpu-memory-limit"),
+    "max_parallel": (("maxParallel",), "--max-parallel"),
+    "gpus": (("gpu", "count"), "--gpus"),
+    "wait_timeout": (("wait", "timeoutMinutes"), "--wait-timeout"),
+    "grace": (("stop", "graceSeconds"), "--grace"),
+    "stop_on_nan": (("monitors", "stopOnNan"), "--stop-on-nan"),
+    "stall_minutes": (("monitors", "stallMinutes"), "--stall-minutes"),
 }
 
 
@@ -59,25 +70,21 @@ governor_options = _stack(
     ),
     click.option(
         "--gpu-min-vram",
-        type=float,
         metavar="MIB",
         help="Free GPU memory a run needs, in MiB (gpu.minFreeVramMB).",
     ),
     click.option(
         "--gpu-max-temp",
-        type=float,
         metavar="C",
         help="GPU temperature limit in °C (gpu.maxTempC).",
     ),
     click.option(
         "--min-free-ram",
-        type=float,
         metavar="GB",
         help="Available RAM a run needs, in GB (minFreeRamGB).",
     ),
     click.option(
         "--max-cpu-load",
-        type=float,
         metavar="X",
         help="Wait while the 1-minute load per core is above X (maxCpuLoad).",
     ),
@@ -86,33 +93,32 @@ governor_options = _stack(
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
-def overrides_from_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """The config overrides (config key names) carried by known option names in ``options``."""
-    out: dict[str, Any] = {}
-    for name, path in OPTION_KEYS.items():
+def overrides_from_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The config overrides (config key names) of the setting flags given in a click kwargs
+    dict (other names ignored), and the flag behind each dotted key (``flag --grace``)."""
+    from backprop_core.settings.schemas import CONFIG_SCHEMA, load_schema
+    from backprop_core.settings.sources import text_overrides
+
+    given: list[tuple[tuple[str, ...], str, Any]] = []
+    for name, (path, flag) in SETTING_FLAGS.items():
         value = options.get(name)
-        if value is None:
+        if value is None or value is False:  # not given (a switch is only ever turned on)
             continue
         if isinstance(value, Path):
             value = str(value.expanduser().resolve())
-        node = out
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
-    return out
+        given.append((path, f"flag {flag}", value))
+    return text_overrides(given, load_schema(CONFIG_SCHEMA))
 
 
-def settings_from_options(
-    options: Mapping[str, Any], extra: Mapping[str, Any] | None = None
-) -> Settings:
-    """Resolve settings with the flags found in a click kwargs dict (unknown names ignored)
-    and ``extra`` overrides (config key names) on top. Warnings go to stderr."""
+def settings_from_options(options: Mapping[str, Any]) -> Settings:
+    """Resolve settings with the setting flags found in a click kwargs dict. Warnings go to
+    stderr."""
     from backprop_core.settings import resolve_with_warnings
 
-    overrides = overrides_from_options(options)
-    if extra:
-        overrides = deep_merge(overrides, extra)
-    settings, warnings = resolve_with_warnings(overrides, config_file=options.get("config_file"))
+    overrides, labels = overrides_from_options(options)
+    settings, warnings = resolve_with_warnings(
+        overrides, config_file=options.get("config_file"), labels=labels
+    )
     echo_warnings(warnings)
     return settings
 

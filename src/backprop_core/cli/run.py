@@ -15,7 +15,6 @@ from backprop_core.cli.options import (
 from backprop_core.cli.run_options import (
     parse_tags,
     run_options_from,
-    run_overrides,
     run_settings_options,
 )
 from backprop_core.errors import TrainingFailed, UserInterrupted
@@ -53,7 +52,7 @@ def run_command(command: tuple[str, ...], **options: Any) -> None:
 
     Arguments after the script are passed to it untouched.
     """
-    settings = settings_from_options(options, run_overrides(options))
+    settings = settings_from_options(options)
     if options["dry_run"]:
         from backprop_core.cli.run_dry import dry_run
 

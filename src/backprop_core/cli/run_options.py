@@ -16,39 +16,43 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def run_settings_options(func: F) -> F:
-    """The options that become settings (time box, GPUs, governor, stop, wait, monitors)."""
+    """The options of ``run`` and ``resume``; the ones that become settings (time box, GPUs,
+    governor, stop, wait, monitors) are listed in ``options.SETTING_FLAGS``."""
     decorators = [
         click.option(
             "-m",
             "--max-run-minutes",
-            type=float,
+            metavar="MIN",
             help="Time box per session in active minutes (0 = none).",
         ),
         click.option("-f", "--framework", help="pytorch, tensorflow, jax, generic or auto."),
         click.option(
             "-c",
             "--checkpoint-every-minutes",
-            type=float,
+            metavar="MIN",
             help="Checkpoint interval passed to the script.",
         ),
         click.option(
-            "-g", "--gpu-memory-limit", help='GPU memory cap: "80%" of the GPU, or GB ("12").'
+            "-g",
+            "--gpu-memory-limit",
+            metavar="CAP",
+            help='GPU memory cap: "80%" of the GPU, or GB ("12").',
         ),
         click.option(
-            "-p", "--max-parallel", type=int, help="Active runs allowed at once under this home."
+            "-p",
+            "--max-parallel",
+            metavar="N",
+            help="Active runs allowed at once under this home.",
         ),
-        click.option("--gpus", type=int, help="How many GPUs the run gets (0 = CPU only)."),
+        click.option("--gpus", metavar="N", help="How many GPUs the run gets (0 = CPU only)."),
         click.option(
             "--wait/--no-wait",
             default=None,
             help="Wait for resources (default) or give up at once.",
         ),
-        click.option(
-            "--wait-timeout", type=float, metavar="MIN", help="Give up waiting after MIN minutes."
-        ),
+        click.option("--wait-timeout", metavar="MIN", help="Give up waiting after MIN minutes."),
         click.option(
             "--grace",
-            type=float,
             metavar="SECONDS",
             help="Seconds between the stop signal and SIGKILL.",
         ),
@@ -60,55 +64,23 @@ def run_settings_options(func: F) -> F:
         ),
         click.option(
             "--stall-minutes",
-            type=float,
             metavar="M",
             help="Alert and stop when the script is silent M minutes.",
         ),
         click.option(
             "--until-done", is_flag=True, help="Chain sessions until the script reports done."
         ),
-        click.option("--max-sessions", type=int, help="With --until-done: at most N sessions."),
+        click.option(
+            "--max-sessions",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="With --until-done: at most N sessions.",
+        ),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."),
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
-
-
-def run_overrides(options: dict[str, Any]) -> dict[str, Any]:
-    """Config overrides (config key names) from the run options that were given."""
-    out: dict[str, Any] = {}
-    top = {
-        "max_run_minutes": "maxRunMinutes",
-        "framework": "framework",
-        "checkpoint_every_minutes": "checkpointEveryMinutes",
-        "max_parallel": "maxParallel",
-    }
-    for name, key in top.items():
-        if options.get(name) is not None:
-            out[key] = options[name]
-    limit = options.get("gpu_memory_limit")
-    if limit is not None:
-        try:
-            out["gpuMemoryLimit"] = float(limit)
-        except ValueError:
-            out["gpuMemoryLimit"] = limit
-    if options.get("gpus") is not None:
-        if options["gpus"] < 0:
-            raise UsageError("--gpus must be 0 or more")
-        out.setdefault("gpu", {})["count"] = options["gpus"]
-    if options.get("wait_timeout") is not None:
-        out["wait"] = {"timeoutMinutes": options["wait_timeout"]}
-    if options.get("grace") is not None:
-        out["stop"] = {"graceSeconds": options["grace"]}
-    monitors: dict[str, Any] = {}
-    if options.get("stop_on_nan"):
-        monitors["stopOnNan"] = True
-    if options.get("stall_minutes") is not None:
-        monitors["stallMinutes"] = options["stall_minutes"]
-    if monitors:
-        out["monitors"] = monitors
-    return out
 
 
 def run_options_from(options: dict[str, Any], **extra: Any) -> RunOptions:
