@@ -54,39 +54,11 @@ from backprop_core.plugin_kit import (
     session_to_dict,
     warn_moved_aside,
 )
+from backprop_json_store.index_format import Index, empty, is_corrupt, parse
 
 INDEX_NAME = "experiments.json"
 _GENERATION = re.compile(rb'^\{"generation":(\d+),')
-FORMAT = "backprop-json-store"
 T = TypeVar("T")
-Index = dict[str, Any]
-
-
-def _empty() -> Index:
-    return {
-        "format": FORMAT,
-        "version": 1,
-        "runs": {},
-        "sessions": {},
-        "checkpoints": {},
-        "metric_keys": {},
-        "events": {},
-    }
-
-
-def _parse(raw: bytes) -> Index:
-    data = json.loads(raw)
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError("not a backprop JSON store")
-    return data
-
-
-def _probe(path: Path) -> bool:
-    try:
-        _parse(path.read_bytes())
-        return False
-    except (ValueError, UnicodeDecodeError):
-        return True
 
 
 class JsonStore(Store):
@@ -97,6 +69,18 @@ class JsonStore(Store):
         self.path = self.home.root / INDEX_NAME
         self.lock_path = self.home.locks_dir / "json-store.lock"
         self._cache: tuple[tuple[int, int], Index] | None = None
+        self._refuse_foreign()
+
+    def _refuse_foreign(self) -> None:
+        """Someone else's JSON at the index path (``ForeignFile``) stops every command at once,
+        before it reads or writes anything, in one line."""
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.read(64)
+        except OSError:
+            return  # missing: a new store; unreadable: reported when it is read
+        if _GENERATION.match(head) is None:
+            self._snapshot()
 
     def _snapshot(self) -> Index:
         """The index for reading, parsed again only when it changed. Every write bumps the
@@ -107,7 +91,7 @@ class JsonStore(Store):
                 head = fh.read(64)
                 inode = os.fstat(fh.fileno()).st_ino
         except FileNotFoundError:
-            return _empty()
+            return empty()
         except OSError as exc:
             raise os_error_to_store_error(exc, "read the run store") from exc
         match = _GENERATION.match(head)
@@ -124,16 +108,18 @@ class JsonStore(Store):
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
-            return _empty()
+            return empty()
         except OSError as exc:
             raise os_error_to_store_error(exc, "read the run store") from exc
         try:
-            return _parse(raw)
+            return parse(raw, self.path)
+        except StoreError:  # someone else's JSON: left exactly as it is
+            raise
         except (ValueError, UnicodeDecodeError):
-            backup = move_aside(self.home, self.path, probe=_probe)
+            backup = move_aside(self.home, self.path, probe=is_corrupt)
             if backup is not None:
                 warn_moved_aside(self.path, backup)
-            return self._load() if self.path.exists() and not _probe(self.path) else _empty()
+            return self._load() if self.path.exists() and not is_corrupt(self.path) else empty()
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[Index]:
