@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from backprop_core.cli.options import echo_json, echo_warnings, json_option, settings_options
+from backprop_core.render.terminal import terminal_text
 
 
 @click.group("config")
@@ -51,7 +52,8 @@ def show(as_json: bool, **options: Any) -> None:
     width = max(len(k) for k, _, _ in rows)
     for key, value, source in rows:
         shown = json.dumps(value) if not isinstance(value, str) else value
-        click.echo(f"{key:<{width}}  {shown:<12}  ({source})")
+        line = f"{key:<{width}}  {shown:<12}  ({source})"
+        click.echo(terminal_text(line))
 
 
 @config_group.command("validate")

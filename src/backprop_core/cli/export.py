@@ -12,6 +12,7 @@ import click
 from backprop_core.cli.options import settings_options
 from backprop_core.cli.run_views import open_from_options
 from backprop_core.errors import UsageError
+from backprop_core.render.terminal import terminal_text
 from backprop_core.store.files import NotARegularFile, replacing
 from backprop_core.store.records import RunRecord
 
@@ -54,7 +55,7 @@ def export_command(
             exporter.export(store, runs, out)
             return
         _export_to_file(exporter, store, runs, output)
-    click.echo(f"exported {len(runs)} run(s) to {output}", err=True)
+    click.echo(f"exported {len(runs)} run(s) to {terminal_text(output)}", err=True)
 
 
 def _export_to_file(exporter: Exporter, store: Store, runs: list[RunRecord], output: Path) -> None:

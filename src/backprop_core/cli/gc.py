@@ -13,6 +13,7 @@ from backprop_core.cli.options import echo_json, json_option, settings_options
 from backprop_core.cli.run_views import open_from_options
 from backprop_core.errors import RunNotFound
 from backprop_core.render.runs import resolve_path
+from backprop_core.render.terminal import terminal_text
 from backprop_core.store.contract import Store
 from backprop_core.store.home import is_valid_run_id
 from backprop_core.store.records import ACTIVE_STATUSES, CheckpointRecord, RunRecord
@@ -110,9 +111,9 @@ def gc_command(keep_last: int, dry_run: bool, as_json: bool, **options: Any) -> 
         return
     verb = "would delete" if dry_run else "deleted"
     for item in report["checkpoints"]:
-        click.echo(f"{verb} checkpoint {item['path']} ({item['run']})")
+        click.echo(f"{verb} checkpoint {terminal_text(item['path'])} ({item['run']})")
     for folder in report["orphans"]:
-        click.echo(f"{verb} orphaned run folder {folder}")
+        click.echo(f"{verb} orphaned run folder {terminal_text(folder)}")
     if not report["checkpoints"] and not report["orphans"]:
         click.echo("nothing to delete")
     elif not dry_run:

@@ -130,7 +130,9 @@ def main(argv: list[str] | None = None) -> Any:
     except BackpropError as exc:
         if env_flag("BACKPROP_DEBUG"):
             raise
-        click.echo(f"backprop: error: {exc}", err=True)
+        from backprop_core.render.terminal import terminal_lines
+
+        click.echo(f"backprop: error: {terminal_lines(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("backprop: interrupted", err=True)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from backprop_core.render.terminal import terminal_text
 from backprop_core.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -126,12 +127,15 @@ def settings_from_options(options: Mapping[str, Any]) -> Settings:
 def echo_warnings(warnings: Iterable[str]) -> None:
     """Settings warnings (unknown variables, ignored keys) as one line each on stderr."""
     for warning in warnings:
-        click.echo(f"backprop: warning: {warning}", err=True)
+        click.echo(f"backprop: warning: {terminal_text(warning)}", err=True)
 
 
 def echo_json(data: Any) -> None:
-    """Print ``data`` as indented JSON (non-finite floats kept as ``NaN``/``Infinity``)."""
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    """Print ``data`` as indented JSON (non-finite floats kept as ``NaN``/``Infinity``; control
+    characters escaped, see ``render.terminal``)."""
+    from backprop_core.render.terminal import terminal_json
+
+    click.echo(terminal_json(json.dumps(data, indent=2, default=str, ensure_ascii=False)))
 
 
 def is_terminal() -> bool:

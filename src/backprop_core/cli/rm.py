@@ -13,6 +13,7 @@ from backprop_core.cli.options import echo_json, json_option, settings_options
 from backprop_core.cli.run_views import open_from_options
 from backprop_core.errors import RunStateError, UsageError
 from backprop_core.render.runs import resolve_path
+from backprop_core.render.terminal import terminal_text
 from backprop_core.store.contract import Store
 from backprop_core.store.records import ACTIVE_STATUSES, RunRecord
 
@@ -75,7 +76,7 @@ def rm_command(
                 raise UsageError(
                     f"removing {len(runs)} run(s) needs confirmation", hint="add --yes"
                 )
-            names = ", ".join(r.id for r in runs)
+            names = terminal_text(", ".join(r.id for r in runs))
             click.confirm(f"Remove {len(runs)} run(s): {names}?", abort=True)
         for run in runs:
             remove_run_folder(store, run, keep_checkpoints)
@@ -84,4 +85,4 @@ def rm_command(
         echo_json({"removed": [r.id for r in runs]})
     else:
         for run in runs:
-            click.echo(f"removed {run.id}")
+            click.echo(f"removed {terminal_text(run.id)}")

@@ -10,13 +10,14 @@ import click
 from backprop_core.cli.options import echo_json, json_option, settings_options
 from backprop_core.cli.run_views import format_metrics, open_from_options
 from backprop_core.render.runs import full_run_view, human_duration, human_time
+from backprop_core.render.terminal import terminal_text
 from backprop_core.store.records import RunRecord
 
 
 def _line(label: str, value: object) -> None:
     if value in (None, "", [], {}):
         return
-    click.echo(f"{label:<13}{value}")
+    click.echo(f"{label:<13}{terminal_text(value)}")
 
 
 def _block(title: str, data: dict[str, Any]) -> None:
@@ -25,7 +26,7 @@ def _block(title: str, data: dict[str, Any]) -> None:
     click.echo(f"\n{title}")
     for key, value in data.items():
         shown = value if isinstance(value, str) else json.dumps(value, default=str)
-        click.echo(f"  {key}: {shown}")
+        click.echo(terminal_text(f"  {key}: {shown}"))
 
 
 def print_run(run: RunRecord, view: dict[str, Any]) -> None:
@@ -67,14 +68,15 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
             bits.append(f"host {s['host']}")
         if s.get("gpus"):
             bits.append(f"gpus {','.join(s['gpus'])}")
-        click.echo("  ".join(bits))
+        click.echo(terminal_text("  ".join(bits)))
         if s.get("resumed_from"):
-            click.echo(f"      resumed from {s['resumed_from']}")
+            click.echo(f"      resumed from {terminal_text(s['resumed_from'])}")
         if s.get("reason"):
-            click.echo(f"      {s['reason']}")
+            click.echo(f"      {terminal_text(s['reason'])}")
         for p in s.get("pauses", []):
             until = human_time(p["ended_at"]) if p.get("ended_at") else "still paused"
-            click.echo(f"      paused {human_time(p['started_at'])} → {until}: {p['reason']}")
+            reason = terminal_text(p["reason"])
+            click.echo(f"      paused {human_time(p['started_at'])} → {until}: {reason}")
     if view["checkpoints"]:
         click.echo("\ncheckpoints")
     for c in view["checkpoints"]:
@@ -82,9 +84,10 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
         if c.get("best"):
             flags.append("(best)")
         step = "-" if c.get("step") is None else c["step"]
-        click.echo(f"  step {step:<8} {c['path']} {' '.join(flags)}".rstrip())
+        click.echo(terminal_text(f"  step {step:<8} {c['path']} {' '.join(flags)}".rstrip()))
     if run.last_metrics:
-        click.echo(f"\nlast metrics  {format_metrics(run.last_metrics, limit=None)}")
+        metrics = terminal_text(format_metrics(run.last_metrics, limit=None))
+        click.echo(f"\nlast metrics  {metrics}")
     _block("summary", run.summary)
     _block("environment", run.environment)
 
