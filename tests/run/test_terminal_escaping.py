@@ -5,15 +5,10 @@ output (``logs``) stays as it was written."""
 from __future__ import annotations
 
 import json
-import os
-import pty
-import select
-import subprocess
-import time
 
 from backprop_core.store.records import RunStatus
 
-from .conftest import Bp
+from .conftest import Bp, Terminal
 
 ESC = "\x1b"
 CSI_C1 = "\x9b"
@@ -84,33 +79,8 @@ def test_recorded_text_is_escaped_in_every_view_but_logs(bp: Bp) -> None:
 def test_the_live_status_line_escapes_metric_keys(bp: Bp) -> None:
     """On a terminal the status line shows the last metrics: their keys come from the script."""
     bp.script("evil.py", SCRIPT)
-    main, secondary = pty.openpty()
-    proc = subprocess.Popen(
-        bp.argv("run", "evil.py"),
-        cwd=bp.work,
-        env={**bp.env, "COLUMNS": "200"},
-        stdin=subprocess.DEVNULL,
-        stdout=secondary,
-        stderr=secondary,
-    )
-    os.close(secondary)
-    output = b""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([main], [], [], 1.0)
-        if not ready:
-            if proc.poll() is not None:
-                break
-            continue
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:  # the terminal closed: everyone has left
-            break
-        if not chunk:
-            break
-        output += chunk
-    assert proc.wait(60) == 0
-    os.close(main)
-    text = output.decode("utf-8", "replace")
-    assert "loss\\x1b[31m=" in text, text[-2000:]  # drawn, escaped
-    assert EVIL_KEY not in text and "\x1b]0;pwned" not in text and CSI_C1 not in text
+    term = Terminal(bp, "run", "evil.py")
+    assert term.wait(120) == 0
+    assert any("loss\\x1b[31m=" in line for line in term.status_lines()), term.text[-2000:]
+    assert EVIL_KEY not in term.text and "\x1b]0;pwned" not in term.text
+    assert CSI_C1 not in term.text
