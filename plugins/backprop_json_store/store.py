@@ -80,6 +80,18 @@ class JsonStore(Store):
         self.path = self.home.root / INDEX_NAME
         self.lock_path = self.home.locks_dir / "json-store.lock"
         self._cache: tuple[tuple[int, int], Index] | None = None
+        self._refuse_foreign()
+
+    def _refuse_foreign(self) -> None:
+        """Someone else's JSON at the index path (``ForeignFile``) stops every command at once,
+        before it reads or writes anything, in one line."""
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.read(64)
+        except OSError:
+            return  # missing: a new store; unreadable: reported when it is read
+        if GENERATION.match(head) is None:
+            self._snapshot()
 
     @classmethod
     def run_ids_in(cls, home: Path) -> set[str] | None:
@@ -115,7 +127,9 @@ class JsonStore(Store):
         except OSError as exc:
             raise os_error_to_store_error(exc, "read the run store") from exc
         try:
-            return upgrade(parse_index(raw))
+            return upgrade(parse_index(raw, self.path))
+        except StoreError:  # someone else's JSON: left exactly as it is
+            raise
         except (ValueError, UnicodeDecodeError):
             backup = move_aside(self.home, self.path, probe=unreadable)
             if backup is not None:

@@ -35,7 +35,8 @@ class UsageError(BackpropError):
 
 
 class ConfigError(BackpropError):
-    """Invalid or missing configuration; nothing started. ``problems`` lists every finding."""
+    """Invalid or missing configuration; nothing started. ``problems`` lists every finding:
+    one is shown on the message's line, several one per line under it."""
 
     exit_code = 2
 
@@ -46,7 +47,10 @@ class ConfigError(BackpropError):
     def __str__(self) -> str:
         if not self.problems:
             return super().__str__()
-        return "\n".join([self.message, *(f"  - {p}" for p in self.problems)])
+        if len(self.problems) == 1:
+            return f"{self.message}: {self.problems[0]}"
+        head = f"{self.message} ({len(self.problems)} problems):"
+        return "\n".join([head, *(f"  - {p}" for p in self.problems)])
 
 
 class PluginError(BackpropError):

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import time
 
+import psutil
 import pytest
 
 from backprop_core.store.records import RunStatus
+from backprop_core.supervisor.cgroup import RunCgroup
 from tests.conftest import wait_for
 
 from .conftest import Bp, alive
@@ -134,3 +138,67 @@ def test_killed_supervisor_leaves_no_survivor_and_run_is_lost(bp: Bp) -> None:
 
     run = wait_for(lost, timeout=60, what="`backprop list` to mark the run lost")
     assert run["ended_at"] <= killed_at + 0.5  # its last heartbeat, not when list looked
+
+
+ORPHANS = """
+    import os, subprocess, sys
+    sleep, token = sys.argv[1], sys.argv[2]
+    ready = os.path.join(os.environ["BACKPROP_RUN_DIR"], "ready")
+    n = 0
+    while True:
+        # sh starts a subshell that starts `sleep` in the background and leaves at once: each
+        # sleeper is orphaned a moment after its birth, with an empty environment.
+        subprocess.Popen(
+            ["/bin/sh", "-c", f"({sleep} {token} &) ; exit 0"], env={},
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        n += 1
+        if n == 20:
+            open(ready, "w").close()
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
+"""
+
+
+def _sleepers(token: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if len(cmdline) == 2 and cmdline[1] == token:
+            found.append(proc)
+    return found
+
+
+def _cgroups_offered() -> bool:
+    cgroup = RunCgroup.create(f"backprop-test-{os.getpid()}")
+    if cgroup is None:
+        return False
+    cgroup.remove()
+    return True
+
+
+@pytest.mark.skipif(
+    not _cgroups_offered(),
+    reason="needs a writable cgroup v2 with cgroup.kill (root); elsewhere the guardian polls, "
+    "and a descendant that clears its environment and forks twice between polls can escape",
+)
+def test_killed_supervisor_leaves_no_orphan_that_cleared_its_environment(bp: Bp) -> None:
+    token = f"3000.{os.getpid()}{time.monotonic_ns() % 10**6:06d}"  # sleep's own argument
+    bp.script("orphans.py", ORPHANS)
+    proc = bp.start("run", "orphans.py", shutil.which("sleep") or "/bin/sleep", token)
+    try:
+        run = wait_for(lambda: next(iter(bp.runs()), None))
+        wait_for((bp.home / "runs" / run.id / "ready").exists, timeout=60)
+        wait_for(lambda: len(_sleepers(token)) >= 10, timeout=60, what="orphaned sleepers")
+        family = psutil.Process(proc.pid).children(recursive=True)  # the guardian among them
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        wait_for(lambda: not any(alive(p.pid) for p in family), timeout=30, what="cleanup")
+        survivors = _sleepers(token)
+        assert survivors == [], f"{len(survivors)} orphans survived the supervisor"
+    finally:
+        for leftover in _sleepers(token):
+            leftover.kill()

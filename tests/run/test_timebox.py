@@ -154,3 +154,47 @@ def test_resume_uses_the_newest_checkpoint_that_still_exists(bp: Bp) -> None:
     assert resumed.returncode == 0, resumed.stderr
     assert "RESUMED FROM old.ckpt" in resumed.stdout
     assert bp.only_run().status == RunStatus.COMPLETED
+
+
+WORKERS = """
+    import os, signal, sys, time
+    run_dir = os.environ["BACKPROP_RUN_DIR"]
+    workers = []
+    for n in range(2):
+        pid = os.fork()
+        if pid == 0:  # a DataLoader-style worker: same process group, cleans up on SIGTERM
+            def clean_up(signum, frame, n=n):
+                with open(os.path.join(run_dir, "worker-%d-cleaned" % n), "w") as f:
+                    f.write("cleaned")
+                os._exit(0)
+            signal.signal(signal.SIGTERM, clean_up)
+            with open(os.path.join(run_dir, "worker-%d-ready" % n), "w") as f:
+                f.write("ready")
+            while True:
+                time.sleep(0.05)
+        workers.append(pid)
+    def join_workers(signum, frame):  # the main process forwards nothing: it only waits
+        for pid in workers:
+            os.waitpid(pid, 0)
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, join_workers)
+    while True:
+        time.sleep(0.05)
+"""
+
+
+def test_the_stop_signal_reaches_every_worker_in_the_process_group(bp: Bp) -> None:
+    bp.script("workers.py", WORKERS)
+    proc = bp.start("run", "-m", "0.05", "--grace", "10", "workers.py")
+    from tests.conftest import wait_for
+
+    run = wait_for(lambda: next(iter(bp.runs()), None))
+    run_dir = bp.home / "runs" / run.id
+    wait_for(lambda: all((run_dir / f"worker-{n}-ready").exists() for n in (0, 1)))
+    assert proc.wait(60) == 0
+    assert bp.only_run().status == RunStatus.TIMEBOXED
+    assert all((run_dir / f"worker-{n}-cleaned").exists() for n in (0, 1)), (
+        "a worker got no SIGTERM"
+    )
+    session = bp.sessions(run.id)[0]
+    assert session.exit_code == 0 and session.signal is None  # ended by itself, not SIGKILL

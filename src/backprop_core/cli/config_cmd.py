@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from backprop_core.cli.options import echo_json, echo_warnings, json_option, settings_options
+from backprop_core.render.terminal import terminal_text
 
 
 @click.group("config")
@@ -43,7 +44,7 @@ def show(as_json: bool, **options: Any) -> None:
     key_width = max(len(k) for k, _, _ in shown)
     value_width = max(len(v) for _, v, _ in shown)
     for key, value, source in shown:
-        click.echo(f"{key:<{key_width}}  {value:<{value_width}}  ({source})")
+        click.echo(terminal_text(f"{key:<{key_width}}  {value:<{value_width}}  ({source})"))
 
 
 @config_group.command("validate")

@@ -172,7 +172,10 @@ def main(argv: list[str] | None = None) -> Any:
     except BackpropError as exc:
         if env_flag("BACKPROP_DEBUG"):
             raise
-        click.echo(f"backprop: {'error: ' if exc.is_error else ''}{exc}", err=True)
+        from backprop_core.render.terminal import terminal_lines
+
+        prefix = "error: " if exc.is_error else ""
+        click.echo(f"backprop: {prefix}{terminal_lines(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("backprop: interrupted", err=True)

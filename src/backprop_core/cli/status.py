@@ -21,6 +21,7 @@ from backprop_core.cli.options import (
     settings_from_options,
     settings_options,
 )
+from backprop_core.render.terminal import terminal_json, terminal_lines
 from backprop_core.units import MIB, gib
 
 if TYPE_CHECKING:
@@ -72,7 +73,7 @@ def _show(
     if as_json:
         data = status_as_dict(snapshot, decision, request, settings, prober.notes)
         if watch:  # one object per line, so a reader can follow the stream
-            click.echo(json.dumps(data, default=str, ensure_ascii=False))
+            click.echo(terminal_json(json.dumps(data, default=str, ensure_ascii=False)))
         else:
             echo_json(data)
         return
@@ -82,7 +83,7 @@ def _show(
         click.echo(f"every {every} s, Ctrl-C to stop · {time.strftime('%H:%M:%S')}")
     elif watch:
         click.echo(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}")
-    click.echo(render(snapshot, decision, prober.notes, table=terminal))
+    click.echo(terminal_lines(render(snapshot, decision, prober.notes, table=terminal)))
 
 
 # JSON ----------------------------------------------------------------------------------------

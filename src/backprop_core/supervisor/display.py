@@ -15,6 +15,7 @@ import time
 from typing import TextIO
 
 from backprop_core.admission.resources import Snapshot
+from backprop_core.render.terminal import terminal_text
 from backprop_core.units import MIB
 
 
@@ -48,7 +49,7 @@ class Display:
         with self.lock:
             self._clear_locked()
             try:
-                self.stream.write(f"backprop: {text}\n")
+                self.stream.write(f"backprop: {terminal_text(text)}\n")
                 self.stream.flush()
             except (OSError, ValueError):
                 pass
@@ -79,7 +80,7 @@ class Display:
                 import shutil
 
                 width = shutil.get_terminal_size((120, 20)).columns
-                self.stream.write("\r\x1b[K" + text[: max(10, width - 1)])
+                self.stream.write("\r\x1b[K" + terminal_text(text)[: max(10, width - 1)])
                 self.stream.flush()
                 self._shown = True
             except (OSError, ValueError):

@@ -21,6 +21,7 @@ from backprop_core.admission.resources import Snapshot
 from backprop_core.errors import BackpropError
 from backprop_core.launch.spec import MonitorAction
 from backprop_core.store.records import PauseRecord, RunStatus
+from backprop_core.supervisor.cgroup import RunCgroup
 from backprop_core.supervisor.context import SessionContext
 from backprop_core.supervisor.display import status_text
 from backprop_core.supervisor.ending import SessionOutcome, classify, drain, record_start
@@ -212,23 +213,26 @@ class Supervisor:
         env = dict(spec.env)
         env["BACKPROP_EVENTS_FD"] = str(events_w)
         become_subreaper()
-        guardian = Guardian(spec.run_id, spec.session)
+        cgroup = RunCgroup.create(f"backprop-{spec.run_id}-{spec.session}-{os.getpid()}")
+        guardian = Guardian(spec.run_id, spec.session, cgroup)
         self.requests.install()
         try:
             try:
-                proc = launch(spec.argv, str(spec.cwd), env, pass_fds=(events_w,))
+                proc = launch(spec.argv, str(spec.cwd), env, (events_w,), cgroup)
             finally:
                 os.close(events_w)
         except BaseException:
             os.close(events_r)
             log.close()
             guardian.done()
+            if cgroup is not None:
+                cgroup.remove()
             self.requests.restore()
             raise
         self.start_mono = time.monotonic()
         started_at = time.time()
         self.killed = False
-        self.tree = ProcessTree(proc.pid, exclude=[guardian.pid] if guardian.pid else [])
+        self.tree = ProcessTree(proc.pid, [guardian.pid] if guardian.pid else [], cgroup)
         self._pidfd: int | None = None
         with contextlib.suppress(AttributeError, OSError):
             self._pidfd = os.pidfd_open(proc.pid)
@@ -320,6 +324,7 @@ class Supervisor:
             tee.flush()
             with contextlib.suppress(OSError):
                 log.close()
+            self.tree.release()
             guardian.done()
             self.snapshots.close()
             if self._pidfd is not None:

@@ -19,6 +19,7 @@ from backprop_core.store.contract import Store
 from backprop_core.store.home import Home
 from backprop_core.viewer.api import api_routes
 from backprop_core.viewer.gateway import StoreGateway
+from backprop_core.viewer.logtail import NoSuchSession
 from backprop_core.viewer.pages import error_page, page_routes
 from backprop_core.viewer.params import ParamError
 from backprop_core.viewer.responses import api_error
@@ -45,6 +46,11 @@ async def _param_error(request: Request, exc: Exception) -> Response:
 async def _backprop_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BackpropError)
     return _respond(request, exc.http_status, exc.title, exc.message, exc.hint)
+
+
+async def _no_such_session(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NoSuchSession)
+    return _respond(request, 404, "Session not found", exc.message, exc.hint)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -110,6 +116,7 @@ def create_app(
         middleware=[Middleware(SecurityMiddleware, token=token)],
         exception_handlers={
             ParamError: _param_error,
+            NoSuchSession: _no_such_session,
             BackpropError: _backprop_error,
             HTTPException: _http_error,
         },

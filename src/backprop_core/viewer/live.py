@@ -23,7 +23,7 @@ from backprop_core.errors import BackpropError
 from backprop_core.events.ingest import event_step, metric_values
 from backprop_core.store.contract import Store
 from backprop_core.store.records import RunFilter, RunRecord
-from backprop_core.viewer.logtail import read_log
+from backprop_core.viewer.logtail import read_log, session_number
 from backprop_core.viewer.params import int_param
 from backprop_core.viewer.responses import dumps
 from backprop_core.viewer.serialize import load_run_detail, run_summary
@@ -154,7 +154,7 @@ async def run_stream(request: Request) -> Response:
     def start(store: Store) -> RunCursor:
         run = store.resolve(ref)
         seq = after if after is not None else last_seq(store, run.id)
-        cur = RunCursor(run.id, seq, log_session or max(run.session_count, 1), log_offset)
+        cur = RunCursor(run.id, seq, session_number(run, log_session), log_offset)
         cur.fingerprint = _fingerprint(run)
         return cur
 
