@@ -142,8 +142,7 @@ def components(home: Path, n: int) -> dict[str, float]:
         json.dumps({"event": "metrics", "step": i, "data": {"loss": 1.0 / (i + 1)}})
         for i in range(n)
     ]
-    parse = get_plugins().batch_line_parser()
-    assert parse is not None, "the built-in JSON parser is not the only parser plugin"
+    chain = get_plugins().parser_chain()
     context = ParseContext("bench", 1, "stdout", ".")
     raw = [line.encode() for line in lines]
     # As in the supervisor (see GC_THRESHOLD there): the collector runs less often.
@@ -151,7 +150,9 @@ def components(home: Path, n: int) -> dict[str, float]:
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
     start = time.perf_counter()
     # As the supervisor reads them: about 3,000 lines per chunk.
-    items = [item for i in range(0, n, 3000) for item in parse(raw[i : i + 3000], context)]
+    items = [
+        item for i in range(0, n, 3000) for item in chain.parse(raw[i : i + 3000], context).items
+    ]
     parse_s = time.perf_counter() - start
     with open_store(Settings.from_config({}, home=home)) as store:
         store.create_run(RunRecord(id="bench", status=RunStatus.RUNNING, created_at=time.time()))

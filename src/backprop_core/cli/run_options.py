@@ -16,7 +16,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def run_settings_options(func: F) -> F:
-    """The options that become settings (time box, GPUs, governor, stop, wait, monitors)."""
+    """The options that become settings (time box, GPUs, governor, stop, wait, monitors,
+    output scalars), and how the sessions are driven."""
     decorators = [
         click.option(
             "-m",
@@ -65,6 +66,16 @@ def run_settings_options(func: F) -> F:
             help="Alert and stop when the script is silent M minutes.",
         ),
         click.option(
+            "--output-scalars/--no-output-scalars",
+            default=None,
+            help="Read metrics from the script's printed progress lines (default: on).",
+        ),
+        click.option(
+            "--show-events",
+            is_flag=True,
+            help="Also print event lines (JSON events, SDK lines on stdout) on the terminal.",
+        ),
+        click.option(
             "--until-done", is_flag=True, help="Chain sessions until the script reports done."
         ),
         click.option("--max-sessions", type=int, help="With --until-done: at most N sessions."),
@@ -108,6 +119,8 @@ def run_overrides(options: dict[str, Any]) -> dict[str, Any]:
         monitors["stallMinutes"] = options["stall_minutes"]
     if monitors:
         out["monitors"] = monitors
+    if options.get("output_scalars") is not None:
+        out["outputScalars"] = {"enabled": options["output_scalars"]}
     return out
 
 
@@ -120,6 +133,7 @@ def run_options_from(options: dict[str, Any], **extra: Any) -> RunOptions:
         until_done=options["until_done"],
         max_sessions=options["max_sessions"],
         json_output=options["as_json"],
+        show_events=options["show_events"],
         **extra,
     )
 

@@ -42,6 +42,7 @@ class RunOptions:
     until_done: bool = False
     max_sessions: int | None = None
     json_output: bool = False
+    show_events: bool = False
     name: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -79,27 +80,13 @@ def open_writer_store(settings: Settings) -> Store:
     return open_store(settings, reconcile=False)
 
 
-def _parsing() -> tuple[bool, Any]:
-    """Whether every line must be offered to the parsers, and the parser to call.
-
-    With only the built-in JSON parser installed, only lines starting with ``{`` can be events
-    and its function is called directly, skipping the hook machinery on the output hot path.
-    Any other parser plugin brings back the full hook for every line.
-    """
-    pm = get_plugins()
-    direct = pm.direct_line_parser()
-    if direct is not None:
-        return False, direct
-    return True, pm.line_parser()
-
-
 class Runner:
     def __init__(self, settings: Settings, options: RunOptions) -> None:
         self.settings = settings
         self.options = options
         self.display = Display(sys.stderr)
         self.plugins = get_plugins()
-        self.parse_all, self.parser = _parsing()
+        self.parsers = self.plugins.parser_chain()
         # Per-event notifications cost a hook call per line; skip them when nobody listens.
         self.notify_events = self.plugins.has_run_event_listeners()
 
@@ -200,8 +187,8 @@ class Runner:
                 terminal_out=sys.stderr.buffer if self.options.json_output else sys.stdout.buffer,
                 terminal_err=sys.stderr.buffer,
                 gpu_labels=gpus.labels,
-                parse_all_lines=self.parse_all,
-                parser=self.parser,
+                parsers=self.parsers,
+                show_events=self.options.show_events,
                 notify_events=self.notify_events,
             )
             try:

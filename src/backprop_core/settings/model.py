@@ -61,12 +61,30 @@ class MonitorSettings:
     stall_minutes: float | None = None
 
 
+@dataclass(frozen=True)
+class OutputScalarSettings:
+    """Metrics read from printed lines (docs/unmodified-scripts.md)."""
+
+    enabled: bool = True
+    builtin_rules: bool = True
+    patterns: tuple[str, ...] = ()
+    ignore_keys: tuple[str, ...] = (
+        "v_num", "pid", "port", "seed", "rank", "local_rank", "world_size", "version",
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        # Config values arrive as JSON arrays.
+        object.__setattr__(self, "patterns", tuple(self.patterns))
+        object.__setattr__(self, "ignore_keys", tuple(self.ignore_keys))
+
+
 _NESTED = {
     "gpu": GpuSettings,
     "governor": GovernorSettings,
     "stop": StopSettings,
     "wait": WaitSettings,
     "monitors": MonitorSettings,
+    "output_scalars": OutputScalarSettings,
 }
 
 
@@ -94,6 +112,7 @@ class Settings:
     stop: StopSettings = field(default_factory=StopSettings)
     wait: WaitSettings = field(default_factory=WaitSettings)
     monitors: MonitorSettings = field(default_factory=MonitorSettings)
+    output_scalars: OutputScalarSettings = field(default_factory=OutputScalarSettings)
     config: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 
