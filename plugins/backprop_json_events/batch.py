@@ -140,6 +140,8 @@ def _candidates(lines: list[bytes]) -> list[int] | None:
     joined = b"\n".join(lines)
     if joined.count(b"\n{") + joined.startswith(b"{") == len(lines):
         return None
+    if b"{" not in joined:
+        return []  # plain text: nothing to decode
     return [
         i
         for i, line in enumerate(lines)

@@ -21,93 +21,127 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-from backprop_core import ParseContext, ParsedLines, Settings
+from backprop_core import Event, ParseContext, ParsedLines, Settings
 from backprop_core.plugin_kit import MetricLines
 from backprop_output_scalars.rules import Plan, normalise_key, plan
 
 MEMO_KEY = "output_scalars"
 MAX_SHAPES = 4096
 _DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
+_JSON_NUMBER_RE = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_ONE_DIGIT_JSON = re.compile(r"-?[0-9](?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_LEADING_ZERO = re.compile(r"(?:^|,)-?0[0-9]")
 _ESCAPES = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b.?")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Compiled:
-    """A ``Plan`` in byte offsets, ready to apply to any line of its shape."""
+    """A ``Plan``, ready to apply to all lines of its shape at once (lines as ``str``)."""
 
     keys: tuple[str, ...]
-    values: Callable[[bytes], list[float]]
-    step: Callable[[bytes], int] | None
-    checks: tuple[tuple[int, int], ...]  # (offset, byte) of digits inside keys
-    template: str  # the event's JSON text, with %s for the step and %r for each value
+    get: Callable[[str], tuple[str, ...]] | None  # the values as printed
+    converters: tuple[Callable[[str], float] | None, ...]  # None: a constant (nan, inf)
+    constants: tuple[float, ...]
+    step: tuple[slice, ...]  # (): no step; (s,): the step; (e, i, n): e * n + i
+    checks: tuple[tuple[int, str], ...]  # (offset, digit) of digits inside keys
+    template: str  # the event's JSON text: %d for the step, %s for each value
+    template_no_step: str
+    #: Per value, how its printed form becomes JSON: "as is" (always valid), "check" (valid
+    #: unless it has a leading zero), "repr" (never valid as printed: 1., .5, +1, 1,234).
+    json_forms: tuple[str, ...] = ()
+
+    def steps(self, lines: list[str], current: int | None) -> list[int | None]:
+        if not self.step:
+            return [current] * len(lines)
+        if len(self.step) == 1:
+            return list(map(int, map(operator.itemgetter(self.step[0]), lines)))
+        e, i, n = (map(int, map(operator.itemgetter(part), lines)) for part in self.step)
+        return list(map(operator.add, map(operator.mul, e, n), i))
+
+    def columns(self, lines: list[str]) -> tuple[list[tuple[str, ...]], list[list[float]]]:
+        """The values of lines of this shape: as printed, and as numbers, one list per key
+        (raises ``ValueError`` for a line that is not what its shape promised)."""
+        if self.get is None:
+            return [], []
+        printed = list(zip(*map(self.get, lines)))
+        numbers = [
+            list(map(convert, column)) if convert is not None else [constant] * len(lines)
+            for convert, constant, column in zip(self.converters, self.constants, printed)
+        ]
+        return printed, numbers
 
 
-def _byte_offsets(text: str) -> list[int]:
-    """For each character offset of ``text`` (and its end), the byte offset in its UTF-8."""
-    offsets = [0]
-    total = 0
-    for ch in text:
-        total += len(ch.encode("utf-8", "surrogateescape"))
-        offsets.append(total)
-    return offsets
-
-
-def _getter(spans: Sequence[tuple[int, int]]) -> Callable[[bytes], tuple[bytes, ...]]:
-    get = operator.itemgetter(*(slice(a, b) for a, b in spans))
+def _getter(spans: Sequence[tuple[int, int]]) -> Callable[[str], tuple[str, ...]] | None:
+    if not spans:
+        return None
     if len(spans) == 1:
-        return lambda line: (get(line),)
+        (a, b) = spans[0]
+        return lambda line: (line[a:b],)
+    get: Callable[[str], tuple[str, ...]] = operator.itemgetter(*(slice(a, b) for a, b in spans))
     return get
 
 
-def _float_with_commas(raw: bytes) -> float:
-    return float(raw.replace(b",", b""))
+def _float_with_commas(raw: str) -> float:
+    return float(raw.replace(",", ""))
 
 
-def compile_plan(line: bytes, found: Plan) -> Compiled:
-    text = line.decode("utf-8", "surrogateescape")
-    at = list(range(len(line) + 1)) if text.isascii() else _byte_offsets(text)
+def compile_plan(line: str, found: Plan) -> Compiled:
     metrics = found.metrics
     keys = tuple(m.key for m in metrics)
-    spans = [(at[m.start], at[m.end]) for m in metrics]
-    converters = [_float_with_commas if m.thousands else float for m in metrics]
-    constants = [m.constant for m in metrics]
-    get = _getter(spans) if spans else None
-    values: Callable[[bytes], list[float]]
-    if get is None:
-        values = _no_values
-    elif all(c is float for c in converters) and all(c is None for c in constants):
-        values = lambda raw: list(map(float, get(raw)))  # noqa: E731 - the usual case
-    else:
-        values = lambda raw: [  # noqa: E731
-            convert(item) if constant is None else constant
-            for convert, item, constant in zip(converters, get(raw), constants)
-        ]
-
-    step = None
-    if found.step is not None:
-        step_spans = [(at[a], at[b]) for a, b in found.step]
-        if len(step_spans) == 1:
-            ((s0, s1),) = step_spans
-            step = lambda raw: int(raw[s0:s1])  # noqa: E731
-        else:
-            (e0, e1), (i0, i1), (n0, n1) = step_spans
-            step = lambda raw: int(raw[e0:e1]) * int(raw[n0:n1]) + int(raw[i0:i1])  # noqa: E731
-    checks = tuple(
-        (i, line[i])
+    converters = tuple(
+        None if m.constant is not None else _float_with_commas if m.thousands else float
         for m in metrics
-        for i in range(at[m.key_start], at[m.key_end])
-        if 48 <= line[i] <= 57
     )
-    data = ", ".join(f"{json.dumps(k).replace('%', '%%')}: %r" for k in keys)
-    template = '{"step": %s, "data": {' + data + '}, "source": "output"}'
-    return Compiled(keys, values, step, checks, template)
+    constants = tuple(m.constant if m.constant is not None else 0.0 for m in metrics)
+    checks = tuple(
+        (i, line[i]) for m in metrics for i in range(m.key_start, m.key_end) if line[i].isdigit()
+    )
+    data = ", ".join(f"{json.dumps(k).replace('%', '%%')}: %s" for k in keys)
+    template = '{"step": %d, "data": {' + data + '}, "source": "output"}'
+    forms = []
+    for m in metrics:
+        printed = line[m.start : m.end]
+        if m.constant is None and _ONE_DIGIT_JSON.fullmatch(printed):
+            forms.append("as is")  # every line of this shape prints it the same valid way
+        elif m.constant is None and _JSON_NUMBER_RE.fullmatch(printed.lstrip("0") or "0"):
+            forms.append("check")
+        else:
+            forms.append("repr")
+    return Compiled(
+        keys,
+        _getter([(m.start, m.end) for m in metrics]),
+        converters,
+        constants,
+        tuple(slice(a, b) for a, b in found.step or ()),
+        checks,
+        template,
+        template.replace("%d", "null", 1),
+        tuple(forms),
+    )
 
 
-def _no_values(raw: bytes) -> list[float]:
-    return []
+def _json_numbers(
+    forms: tuple[str, ...], printed: list[tuple[str, ...]], numbers: list[list[float]]
+) -> list[Any]:
+    """Each column of values as JSON number text: as printed where that is valid JSON (known
+    from the shape, or checked for leading zeros with one search), else from the number."""
+    out: list[Any] = []
+    for form, column, values in zip(forms, printed, numbers):
+        if form == "as is" or (form == "check" and not _LEADING_ZERO.search(",".join(column))):
+            out.append(column)
+        else:
+            out.append(list(map(repr, values)))
+    return out
+
+
+def _text(step: int | None, data: dict[str, float]) -> str:
+    """The event's JSON text for values that are not all finite: NaN and ±Infinity as
+    Python's JSON writes them (and the stores read them back)."""
+    return json.dumps({"step": step, "data": data, "source": "output"})
 
 
 def _normalise(line: bytes) -> bytes:
@@ -163,23 +197,24 @@ class Scanner:
         self.patterns = [UserPattern(p) for p in options.patterns]
         self.shapes: dict[bytes, Compiled | None] = {}
 
-    def _compiled(self, line: bytes, shape: bytes) -> Compiled | None:
-        if shape in self.shapes:
-            found = self.shapes[shape]
-        else:
-            if len(self.shapes) >= MAX_SHAPES:
-                self.shapes.clear()  # bounded: scripts print few templates
-            found = self.shapes[shape] = self._plan(line)
-        if found is not None and found.checks:
-            for offset, byte in found.checks:
-                if line[offset] != byte:
-                    return self._plan(line)  # a key with other digits (top1 / top5)
-        return found
-
-    def _plan(self, line: bytes) -> Compiled | None:
-        text = line.decode("utf-8", "surrogateescape")
-        found = plan(text, self.ignore)
+    def _plan(self, line: str) -> Compiled | None:
+        found = plan(line, self.ignore)
         return compile_plan(line, found) if found is not None else None
+
+    def _plans(self, lines: list[str], shapes: list[bytes]) -> list[Any]:
+        """Each line's compiled plan (``None``: no metrics), from the shape cache."""
+        cache = self.shapes
+        plans: list[Any] = list(map(cache.get, shapes, repeat(_MISS, len(shapes))))
+        if _MISS in plans:
+            for i, found in enumerate(plans):
+                if found is _MISS:
+                    shape = shapes[i]
+                    if shape not in cache:
+                        if len(cache) >= MAX_SHAPES:
+                            cache.clear()  # bounded: scripts print few templates
+                        cache[shape] = self._plan(lines[i])
+                    plans[i] = cache[shape]
+        return plans
 
     def scan(self, lines: list[bytes], context: ParseContext) -> ParsedLines | None:
         state = context.state
@@ -190,69 +225,139 @@ class Scanner:
             lines = [_normalise(line) for line in lines]
             data = b"\n".join(lines)
         shapes = data.translate(_DIGITS).split(b"\n")
-        out = MetricLines(context.session)
+        texts = data.decode("utf-8", "surrogateescape").split("\n")
+        plans = self._plans(texts, shapes) if self.builtin else [None] * len(lines)
+        if self.patterns:
+            for i, line in enumerate(texts):
+                found = self._user(line)
+                if found is not None:
+                    plans[i] = found
+        items: list[Event | MetricLines] = []
         step = state.step
-        templates: list[str] = []
-        rows: list[tuple[Any, ...]] = []
-        for line, shape in zip(lines, shapes):
-            if self.patterns:
-                values, found_step = self._user(line)
-                if values:
-                    step = found_step if found_step is not None else step
-                    self._add(out, templates, rows, step, values, None)
-                    continue
-                if not self.builtin:
-                    continue
-            compiled = self._compiled(line, shape)
-            if compiled is None:
-                continue
-            try:
-                if compiled.step is not None:
-                    step = compiled.step(line)
-                if not compiled.keys:
-                    continue  # a line holding only a step marker (Epoch 3/10)
-                numbers = compiled.values(line)
-            except (ValueError, IndexError):
-                continue
-            self._add(out, templates, rows, step, dict(zip(compiled.keys, numbers)), compiled)
-        state.step = step
-        if not out.steps:
-            return None
         now = time.time()
-        out.times = [now] * len(out.steps)
-        out.texts = [_text(t, r) for t, r in zip(templates, rows)]
-        return ParsedLines([out], claimed=())
+        position = 0
+        for found, size in _runs(plans):
+            chunk = texts[position : position + size]
+            position += size
+            if found is None:
+                continue
+            if isinstance(found, _UserLine):
+                step = found.step if found.step is not None else step
+                self._append(items, context, [step], [dict(found.values)], None, now)
+                continue
+            step = self._apply(found, chunk, step, items, context, now)
+        state.step = step
+        return ParsedLines(items, claimed=()) if items else None
 
-    def _user(self, line: bytes) -> tuple[dict[str, float], int | None]:
-        text = line.decode("utf-8", "replace")
-        for pattern in self.patterns:
-            values, step = pattern.read(text)
-            values = {k: v for k, v in values.items() if k.lower() not in self.ignore}
-            if values:
-                return values, step
-        return {}, None
+    def _apply(
+        self,
+        compiled: Compiled,
+        lines: list[str],
+        step: int | None,
+        items: list[Event | MetricLines],
+        context: ParseContext,
+        now: float,
+    ) -> int | None:
+        """Read a run of lines of one shape; returns the step after them."""
+        if compiled.checks:
+            # Keys with digits share a shape with other keys (top1 / top5): check each line.
+            for line in lines:
+                if all(line[offset] == byte for offset, byte in compiled.checks):
+                    step = self._apply_all(compiled, [line], step, items, context, now)
+                else:
+                    other = self._plan(line)  # a key with other digits (top1 / top5)
+                    if other is not None:
+                        step = self._apply_all(other, [line], step, items, context, now)
+            return step
+        return self._apply_all(compiled, lines, step, items, context, now)
+
+    def _apply_all(
+        self,
+        compiled: Compiled,
+        lines: list[str],
+        step: int | None,
+        items: list[Event | MetricLines],
+        context: ParseContext,
+        now: float,
+    ) -> int | None:
+        try:
+            steps = compiled.steps(lines, step)
+            printed, columns = compiled.columns(lines)
+        except (ValueError, IndexError):
+            if len(lines) == 1:
+                return step
+            for line in lines:  # find the line that is not what its shape promised
+                step = self._apply_all(compiled, [line], step, items, context, now)
+            return step
+        if compiled.keys:
+            datas = list(map(dict, map(zip, repeat(compiled.keys), zip(*columns))))
+            numbers = _json_numbers(compiled.json_forms, printed, columns)
+            if compiled.step or step is not None:
+                texts = list(map(compiled.template.__mod__, zip(steps, *numbers)))
+            else:
+                texts = list(map(compiled.template_no_step.__mod__, zip(*numbers)))
+            if not math.isfinite(sum(map(sum, columns))):
+                texts = [
+                    text if math.isfinite(sum(data.values())) else _text(s, data)
+                    for text, s, data in zip(texts, steps, datas)
+                ]
+            self._append(items, context, steps, datas, texts, now)
+        return steps[-1] if steps else step
 
     @staticmethod
-    def _add(
-        out: MetricLines,
-        templates: list[str],
-        rows: list[tuple[Any, ...]],
-        step: int | None,
-        values: dict[str, float],
-        compiled: Compiled | None,
+    def _append(
+        items: list[Event | MetricLines],
+        context: ParseContext,
+        steps: list[int | None],
+        datas: list[dict[str, float]],
+        texts: list[str] | None,
+        now: float,
     ) -> None:
-        out.steps.append(step)
-        out.data.append(values)
-        templates.append(compiled.template if compiled is not None else "")
-        rows.append((step, values))
+        if texts is None:
+            texts = [_text(s, d) for s, d in zip(steps, datas)]
+        items.append(MetricLines(context.session, [now] * len(steps), steps, datas, texts))
+
+    def _user(self, line: str) -> _UserLine | None:
+        for pattern in self.patterns:
+            values, step = pattern.read(line)
+            values = {k: v for k, v in values.items() if k.lower() not in self.ignore}
+            if values:
+                return _UserLine(tuple(values.items()), step)
+        return None
 
 
-def _text(template: str, row: tuple[Any, ...]) -> str:
-    step, values = row
-    if template and math.isfinite(sum(values.values())):
-        return template % ("null" if step is None else step, *values.values())
-    # NaN and ±Infinity as Python's JSON writes them (and the stores read them back).
-    return json.dumps({"step": step, "data": values, "source": "output"})
+@dataclass(frozen=True, eq=False)
+class _UserLine:
+    """A line read by one of the user's patterns."""
+
+    values: tuple[tuple[str, float], ...]
+    step: int | None
+
+
+_MISS = object()
+
+
+def _runs(plans: list[Any]) -> list[tuple[Any, int]]:
+    """Consecutive equal plans as (plan, how many)."""
+    out: list[tuple[Any, int]] = []
+    start = 0
+    n = len(plans)
+    while start < n:
+        found = plans[start]
+        end = start + 1
+        # Most chunks hold long runs of one shape: jump ahead while the run goes on.
+        step = 64
+        while end < n and plans[end] is found:
+            probe = min(n, end + step)
+            if plans[probe - 1] is found and plans[end:probe].count(found) == probe - end:
+                end = probe
+                step *= 2
+            else:
+                end += 1
+                step = 64
+        out.append((found, end - start))
+        start = end
+    return out
 
 
 def scanner_for(context: ParseContext) -> Scanner:

@@ -31,7 +31,10 @@ from backprop_core.store.home import Home, is_valid_run_id
 from backprop_core.store.ids import new_run_id
 from backprop_core.store.records import RunRecord, RunStatus
 from backprop_core.supervisor import Display, SessionContext
-from backprop_core.supervisor.display import format_duration
+from backprop_core.supervisor.display import format_duration, format_value
+
+#: How many of the last metrics the end-of-session summary shows.
+SUMMARY_METRICS = 4
 
 
 @dataclass
@@ -240,6 +243,11 @@ class Runner:
         text = f"run {run.id} session {number} {status.value} after {format_duration(active)}"
         if reason:
             text += f" ({reason})"
+        if run.last_step is not None:
+            text += f"; step {run.last_step}"
+        if run.last_metrics:
+            shown = list(run.last_metrics.items())[:SUMMARY_METRICS]
+            text += "; " + " ".join(f"{k}={format_value(v)}" for k, v in shown)
         if checkpoint:
             text += f"; last checkpoint {checkpoint}"
         if status in (

@@ -28,7 +28,7 @@ def format_duration(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
-def _format_value(value: float) -> str:
+def format_value(value: float) -> str:
     if math.isnan(value) or math.isinf(value):
         return str(value)
     return f"{value:.4g}"
@@ -123,7 +123,7 @@ def status_text(
         parts.append(f"step {step}" + (f"/{total} ({100 * step / total:.0f}%)" if total else ""))
     if metrics:
         shown = list(metrics.items())[:3]
-        parts.append(" ".join(f"{k}={_format_value(v)}" for k, v in shown))
+        parts.append(" ".join(f"{k}={format_value(v)}" for k, v in shown))
     if snapshot is not None:
         for index in gpus:
             g = snapshot.gpu(index)
