@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, cycle, repeat
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,11 @@ class Compiled:
     #: unless it has a leading zero), "repr" (never valid as printed: 1., .5, +1, 1,234).
     json_forms: tuple[str, ...] = ()
 
+    @property
+    def plain(self) -> bool:
+        """Every value a plain number (no thousands separators, no nan/inf words)."""
+        return all(c is float for c in self.converters)
+
     def steps(self, lines: list[str], current: int | None) -> list[int | None]:
         if not self.step:
             return [current] * len(lines)
@@ -62,17 +67,34 @@ class Compiled:
         e, i, n = (map(int, map(operator.itemgetter(part), lines)) for part in self.step)
         return list(map(operator.add, map(operator.mul, e, n), i))
 
-    def columns(self, lines: list[str]) -> tuple[list[tuple[str, ...]], list[list[float]]]:
-        """The values of lines of this shape: as printed, and as numbers, one list per key
+    def values(self, lines: list[str]) -> tuple[list[str], list[float]]:
+        """The values of lines of this shape, line after line: as printed, and as numbers
         (raises ``ValueError`` for a line that is not what its shape promised)."""
         if self.get is None:
             return [], []
-        printed = list(zip(*map(self.get, lines)))
-        numbers = [
-            list(map(convert, column)) if convert is not None else [constant] * len(lines)
-            for convert, constant, column in zip(self.converters, self.constants, printed)
+        printed = list(chain.from_iterable(map(self.get, lines)))
+        if self.plain:
+            return printed, list(map(float, printed))
+        convert = cycle(self.converters)
+        constant = cycle(self.constants)
+        return printed, [
+            c(text) if c is not None else k for c, k, text in zip(convert, constant, printed)
         ]
-        return printed, numbers
+
+    def json_values(self, printed: list[str], numbers: list[float]) -> list[str]:
+        """The values as JSON number text: as printed where the shape shows that is valid
+        JSON (or a search finds no leading zero), else written from the number."""
+        forms = self.json_forms
+        if "repr" not in forms and (
+            "check" not in forms or not _LEADING_ZERO.search(",".join(printed))
+        ):
+            return printed
+        return [
+            text
+            if form == "as is" or (form == "check" and not _LEADING_ZERO.search(text))
+            else repr(n)
+            for form, text, n in zip(cycle(forms), printed, numbers)
+        ]
 
 
 def _getter(spans: Sequence[tuple[int, int]]) -> Callable[[str], tuple[str, ...]] | None:
@@ -122,20 +144,6 @@ def compile_plan(line: str, found: Plan) -> Compiled:
         template.replace("%d", "null", 1),
         tuple(forms),
     )
-
-
-def _json_numbers(
-    forms: tuple[str, ...], printed: list[tuple[str, ...]], numbers: list[list[float]]
-) -> list[Any]:
-    """Each column of values as JSON number text: as printed where that is valid JSON (known
-    from the shape, or checked for leading zeros with one search), else from the number."""
-    out: list[Any] = []
-    for form, column, values in zip(forms, printed, numbers):
-        if form == "as is" or (form == "check" and not _LEADING_ZERO.search(",".join(column))):
-            out.append(column)
-        else:
-            out.append(list(map(repr, values)))
-    return out
 
 
 def _text(step: int | None, data: dict[str, float]) -> str:
@@ -282,21 +290,23 @@ class Scanner:
     ) -> int | None:
         try:
             steps = compiled.steps(lines, step)
-            printed, columns = compiled.columns(lines)
+            printed, numbers = compiled.values(lines)
         except (ValueError, IndexError):
             if len(lines) == 1:
                 return step
             for line in lines:  # find the line that is not what its shape promised
                 step = self._apply_all(compiled, [line], step, items, context, now)
             return step
-        if compiled.keys:
-            datas = list(map(dict, map(zip, repeat(compiled.keys), zip(*columns))))
-            numbers = _json_numbers(compiled.json_forms, printed, columns)
+        keys = compiled.keys
+        if keys:
+            k = len(keys)
+            datas = list(map(dict, map(zip, repeat(keys), zip(*[iter(numbers)] * k))))
+            values = compiled.json_values(printed, numbers)
             if compiled.step or step is not None:
-                texts = list(map(compiled.template.__mod__, zip(steps, *numbers)))
+                texts = list(map(compiled.template.__mod__, zip(steps, *[iter(values)] * k)))
             else:
-                texts = list(map(compiled.template_no_step.__mod__, zip(*numbers)))
-            if not math.isfinite(sum(map(sum, columns))):
+                texts = list(map(compiled.template_no_step.__mod__, zip(*[iter(values)] * k)))
+            if not math.isfinite(sum(numbers)):
                 texts = [
                     text if math.isfinite(sum(data.values())) else _text(s, data)
                     for text, s, data in zip(texts, steps, datas)

@@ -207,6 +207,14 @@ SAMPLES: list[tuple[str, str, dict[Any, dict[str, float]]]] = [
         {None: {"loss": 0.3, "D_G_z": 0.4, "acc": 0.9}},
     ),
     (
+        "numbers printed in forms JSON does not allow are stored as valid JSON",
+        "step 3: loss 007.5, acc +0.5, lr 1., wd .01\nstep 4: loss 012.5, acc +0.6, lr 2., wd .02",
+        {
+            3: {"loss": 7.5, "acc": 0.5, "lr": 1.0, "wd": 0.01},
+            4: {"loss": 12.5, "acc": 0.6, "lr": 2.0, "wd": 0.02},
+        },
+    ),
+    (
         "thousands separators",
         "step 5: tokens_seen: 1,234,567, loss: 0.3",
         {5: {"tokens_seen": 1234567.0, "loss": 0.3}},
