@@ -40,6 +40,18 @@ def read(text: str, config: dict[str, Any] | None = None, chunk: int = 3000) -> 
     return points
 
 
+def lines_read(
+    text: str, config: dict[str, Any] | None = None
+) -> list[tuple[Any, dict[str, float]]]:
+    """Each recorded line's (step, metrics), in order."""
+    settings = Settings.from_config(config or {}, home=Path("."))
+    context = ParseContext("r", 1, "stdout", ".", settings, ParseState())
+    result = (
+        PluginManager().parser_chain().parse([line.encode() for line in text.split("\n")], context)
+    )
+    return [(e.step, dict(e.data)) for e in expand(result.items)]
+
+
 def by_step(points: list[Point]) -> dict[Any, dict[str, float]]:
     out: dict[Any, dict[str, float]] = {}
     for step, key, value in points:
@@ -106,7 +118,8 @@ def test_a_chunk_boundary_anywhere_changes_nothing() -> None:
 
 
 # Samples of other scripts ---------------------------------------------------------------------
-SAMPLES: list[tuple[str, str, dict[Any, dict[str, float]]]] = [
+SAMPLES: list[tuple[str, str, list[tuple[Any, dict[str, float]]]]] = [
+    # (what, printed lines, each line's metrics in order: (step, {key: value}))
     (
         "keras, one line per epoch after its marker",
         "Epoch 3/10\n"
@@ -114,110 +127,107 @@ SAMPLES: list[tuple[str, str, dict[Any, dict[str, float]]]] = [
         "accuracy: 0.9136 - val_loss: 0.1500 - val_accuracy: 0.9500\n"
         "Epoch 4/10\n"
         "1875/1875 ━━━━━━━━━━━━━━━━━━━━ 3s 1ms/step - accuracy: 0.8617 - loss: 0.4832",
-        {
-            3: {"loss": 0.2987, "accuracy": 0.9136, "val_loss": 0.15, "val_accuracy": 0.95},
-            4: {"accuracy": 0.8617, "loss": 0.4832},
-        },
+        [
+            (3, {"loss": 0.2987, "accuracy": 0.9136, "val_loss": 0.15, "val_accuracy": 0.95}),
+            (4, {"accuracy": 0.8617, "loss": 0.4832}),
+        ],
     ),
     (
         "keras, marker and metrics on one line",
         "Epoch 3/10 … loss: 0.45 - accuracy: 0.91",
-        {3: {"loss": 0.45, "accuracy": 0.91}},
+        [(3, {"loss": 0.45, "accuracy": 0.91})],
     ),
     (
         "hugging face Trainer dicts, quoted numbers too",
         "{'loss': 1.005, 'grad_norm': 2.3, 'learning_rate': 4e-05, 'epoch': 0.5}\n"
         "{'loss': '0.9', 'grad_norm': '2.1', 'learning_rate': '3.9e-05', 'epoch': '1.0'}\n"
         "{'eval_loss': 0.5, 'eval_runtime': 1.2, 'eval_samples_per_second': 100.0}",
-        {
-            None: {
-                "loss": 0.9,
-                "grad_norm": 2.1,
-                "learning_rate": 3.9e-05,
-                "epoch": 1.0,
-                "eval_loss": 0.5,
-                "eval_runtime": 1.2,
-                "eval_samples_per_second": 100.0,
-            }
-        },
+        [
+            (None, {"loss": 1.005, "grad_norm": 2.3, "learning_rate": 4e-05, "epoch": 0.5}),
+            (None, {"loss": 0.9, "grad_norm": 2.1, "learning_rate": 3.9e-05, "epoch": 1.0}),
+            (None, {"eval_loss": 0.5, "eval_runtime": 1.2, "eval_samples_per_second": 100.0}),
+        ],
     ),
     (
         "lightning bar: epoch times batches, the postfix, not v_num",
         "Epoch 3: 100%|██████████| 63/63 [00:01<00:00, 40.12it/s, v_num=0, train_loss=0.512]",
-        {3 * 63 + 63: {"train_loss": 0.512}},
+        [(3 * 63 + 63, {"train_loss": 0.512})],
     ),
     (
         "tqdm bar with a postfix: its counter is the step",
         " 50%|█████     | 250/500 [00:10<00:10, 24.9it/s, loss=0.345, lr=0.001]",
-        {250: {"loss": 0.345, "lr": 0.001}},
+        [(250, {"loss": 0.345, "lr": 0.001})],
     ),
     (
         "plain epoch lines",
         "epoch 3 train_loss 0.45 acc 0.91\nepoch 4 ... acc 0.93",
-        {3: {"train_loss": 0.45, "acc": 0.91}, 4: {"acc": 0.93}},
+        [(3, {"train_loss": 0.45, "acc": 0.91}), (4, {"acc": 0.93})],
     ),
     (
         "pytorch mnist",
         "Train Epoch: 1 [640/60000 (1%)]\tLoss: 0.300412",
-        {60640: {"Loss": 0.300412}},
+        [(60640, {"Loss": 0.300412})],
     ),
     (
         "pytorch imagenet, values before their running averages",
         "Epoch: [0][  10/5005]\tTime  0.123 ( 0.456)\tData  0.001 ( 0.002)\t"
         "Loss 6.9e+00 (6.9e+00)\tAcc@1   0.00 (  0.00)\tAcc@5   1.50 (  0.39)",
-        {10: {"Time": 0.123, "Data": 0.001, "Loss": 6.9, "Acc@1": 0.0, "Acc@5": 1.5}},
+        [(10, {"Time": 0.123, "Data": 0.001, "Loss": 6.9, "Acc@1": 0.0, "Acc@5": 1.5})],
     ),
     (
         "pytorch word language model",
         "| epoch   1 |   200/ 2983 batches | lr 20.00 | ms/batch 25.67 | loss  7.62 | ppl  2041.28",
-        {2983 + 200: {"lr": 20.0, "ms/batch": 25.67, "loss": 7.62, "ppl": 2041.28}},
+        [(2983 + 200, {"lr": 20.0, "ms/batch": 25.67, "loss": 7.62, "ppl": 2041.28})],
     ),
     (
         "logging prefix with a date and time",
         "2024-01-05 12:30:45,123 - INFO - epoch 3 loss 0.5 acc 0.9\n"
         "[2024-01-05 12:30:45] step 100: loss=0.3 lr=1e-4",
-        {3: {"loss": 0.5, "acc": 0.9}, 100: {"loss": 0.3, "lr": 0.0001}},
+        [(3, {"loss": 0.5, "acc": 0.9}), (100, {"loss": 0.3, "lr": 0.0001})],
     ),
     (
         "units into keys",
         "global_step: 1200 | loss: 2.31 | tok/s: 5123.4 | mem 3.1GiB | step_time 41ms | mfu 38%",
-        {
-            1200: {
-                "loss": 2.31,
-                "tok/s": 5123.4,
-                "mem_gib": 3.1,
-                "step_time_ms": 41.0,
-                "mfu_pct": 38.0,
-            }
-        },
+        [
+            (
+                1200,
+                {
+                    "loss": 2.31,
+                    "tok/s": 5123.4,
+                    "mem_gib": 3.1,
+                    "step_time_ms": 41.0,
+                    "mfu_pct": 38.0,
+                },
+            )
+        ],
     ),
     (
         "two pairs and no marker: the run's last step",
         "Step 7/100, loss 0.3\nloss=0.5 acc=0.9",
-        {7: {"loss": 0.5, "acc": 0.9}},
+        [(7, {"loss": 0.3}), (7, {"loss": 0.5, "acc": 0.9})],
     ),
     (
         "keys with digits that share a shape",
         "step 1: top1: 0.5\nstep 2: top5: 0.9\nstep 3: top1: 0.6",
-        {1: {"top1": 0.5}, 2: {"top5": 0.9}, 3: {"top1": 0.6}},
+        [(1, {"top1": 0.5}), (2, {"top5": 0.9}), (3, {"top1": 0.6})],
     ),
     (
         "numbers in parentheses are no metrics, keys ending in them are",
         "Adam(lr=0.001, weight_decay=0.01) loss: 0.3 (best 0.25) D(G(z)): 0.4 acc: 0.9 (99%)",
-        {None: {"loss": 0.3, "D_G_z": 0.4, "acc": 0.9}},
+        [(None, {"loss": 0.3, "D_G_z": 0.4, "acc": 0.9})],
     ),
     (
         "numbers printed in forms JSON does not allow are stored as valid JSON",
         "step 3: loss 007.5, acc +0.5, lr 1., wd .01\nstep 4: loss 012.5, acc +0.6, lr 2., wd .02",
-        {
-            3: {"loss": 7.5, "acc": 0.5, "lr": 1.0, "wd": 0.01},
-            4: {"loss": 12.5, "acc": 0.6, "lr": 2.0, "wd": 0.02},
-        },
+        [
+            (3, {"loss": 7.5, "acc": 0.5, "lr": 1.0, "wd": 0.01}),
+            (4, {"loss": 12.5, "acc": 0.6, "lr": 2.0, "wd": 0.02}),
+        ],
     ),
     (
         "thousands separators",
         "step 5: tokens_seen: 1,234,567, loss: 0.3",
-        {5: {"tokens_seen": 1234567.0, "loss": 0.3}},
+        [(5, {"tokens_seen": 1234567.0, "loss": 0.3})],
     ),
 ]
 
@@ -252,9 +262,9 @@ Step 7 of 10: warming up
 
 @pytest.mark.parametrize("name,text,expected", SAMPLES, ids=[s[0] for s in SAMPLES])
 def test_samples_yield_exactly_their_metrics(
-    name: str, text: str, expected: dict[Any, dict[str, float]]
+    name: str, text: str, expected: list[tuple[Any, dict[str, float]]]
 ) -> None:
-    assert by_step(read(text)) == expected
+    assert lines_read(text) == expected
 
 
 def test_paths_dates_versions_urls_addresses_ids_and_bars_are_no_metrics() -> None:

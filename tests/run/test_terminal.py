@@ -24,6 +24,7 @@ def wait_for(name):
         time.sleep(0.01)
 
 print("before the bar", flush=True)
+wait_for("seen-start")  # stdout and stderr are two pipes: keep their order certain
 bar = tqdm(total=3, desc="training", file=sys.stderr, mininterval=0, ascii=True)
 for i in range(3):
     bar.update(1)
@@ -97,7 +98,8 @@ def test_progress_bar_frames_reach_the_terminal_before_their_line_ends(bp: Bp) -
     bp.script("bar.py", TQDM_BAR)
     term = Terminal(bp, "run", "--run-id", "bar", "bar.py")
     try:
-        term.read_until(b"before the bar")
+        term.read_until(b"before the bar\r\n")  # with its newline (print writes it apart)
+        (bp.work / "seen-start").touch()
         for i in range(3):
             shown = term.read_until(f"| {i + 1}/3 [".encode())
             start = len(shown)
