@@ -148,14 +148,14 @@ def compile_plan(line: str, found: Plan) -> Compiled:
     else:
         value_groups = operator.itemgetter(*value_index)
     keys = tuple(m.key for m in metrics)
-    data = ", ".join(f"{json.dumps(k).replace('%', '%%')}: %s" for k in keys)
+    data = ",".join(f"{json.dumps(k).replace('%', '%%')}:%s" for k in keys)
     return Compiled(
         keys,
         regex,
         value_groups,
         step_index,
         tuple(m.constant for m in metrics),
-        '{"step": %s, "data": {' + data + '}, "source": "output"}',
+        '{"step":%s,"data":{' + data + '},"source":"output"}',
     )
 
 
