@@ -5,8 +5,8 @@ A batch parser registered ``trylast``: it sees only the lines no other parser cl
 events, and claims none itself (its lines stay plain output on the terminal and in the log).
 It stands down for the rest of a session once the script reports metrics itself (JSON event
 lines or the SDK), and never reads the SDK's pipe. The rules are in ``rules.py``, the fast
-path over chunks in ``scan.py``; the ``outputScalars`` settings turn it off, add patterns, or
-ignore keys.
+path over chunks in ``scan.py``, your own patterns in ``patterns.py``; the ``outputScalars``
+settings turn it off, add patterns, or ignore keys.
 """
 
 from __future__ import annotations

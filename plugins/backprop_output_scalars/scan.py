@@ -29,7 +29,8 @@ from typing import Any
 
 from backprop_core import ParseContext, ParsedLines, Settings
 from backprop_core.plugin_kit import MetricLines
-from backprop_output_scalars.rules import Plan, normalise_key, plan
+from backprop_output_scalars.patterns import UserLine, UserPattern
+from backprop_output_scalars.rules import Plan, plan
 
 MEMO_KEY = "output_scalars"
 MAX_SHAPES = 4096
@@ -180,47 +181,6 @@ def _normalise(line: bytes) -> bytes:
     if b"\x1b" in line:
         line = _ESCAPES.sub(b"", line)
     return line
-
-
-class UserPattern:
-    """One ``outputScalars.patterns`` entry: named groups ``step``, ``key``/``value``, or one
-    group per metric (validated with the settings)."""
-
-    def __init__(self, source: str) -> None:
-        self.regex = re.compile(source)
-        names = set(self.regex.groupindex)
-        self.pairs = "key" in names and "value" in names
-        self.metric_groups = sorted(names - {"step", "key", "value"})
-
-    def read(self, line: str) -> tuple[dict[str, float], int | None]:
-        data: dict[str, float] = {}
-        step = None
-        for m in self.regex.finditer(line):
-            groups = m.groupdict()
-            if step is None and groups.get("step") is not None:
-                try:
-                    step = int(float(groups["step"]))
-                except ValueError:
-                    pass
-            pairs = [(groups["key"], groups["value"])] if self.pairs else []
-            pairs += [(name, groups[name]) for name in self.metric_groups]
-            for key, value in pairs:
-                if key is None or value is None:
-                    continue
-                try:
-                    number = _number(value)
-                except ValueError:
-                    continue
-                data.setdefault(normalise_key(key), number)
-        return data, step
-
-
-@dataclass(frozen=True, eq=False)
-class _UserLine:
-    """A line read by one of the user's patterns."""
-
-    values: tuple[tuple[str, float], ...]
-    step: int | None
 
 
 class Scanner:
@@ -374,12 +334,12 @@ class Scanner:
             step = self._lines(self._plans(shape, rest[0]), rest, step, items, context, now)
         return step
 
-    def _user(self, line: str) -> _UserLine | None:
+    def _user(self, line: str) -> UserLine | None:
         for pattern in self.patterns:
             values, step = pattern.read(line)
             values = {k: v for k, v in values.items() if k.lower() not in self.ignore}
             if values:
-                return _UserLine(tuple(values.items()), step)
+                return UserLine(tuple(values.items()), step)
         return None
 
 
