@@ -110,8 +110,11 @@ class ParserChain:
                 items.extend(got)
                 _track(context, got, taken is None or bool(taken))
             if taken is None:
-                for i in left:
-                    claimed[i] = True
+                if len(left) == n:
+                    claimed = [True] * n  # the usual chunk of an instrumented script
+                else:
+                    for i in left:
+                        claimed[i] = True
                 left = range(0)
             elif taken:
                 gone = set(taken)

@@ -189,6 +189,8 @@ class StreamReader(threading.Thread):
         if claimed is None or self.show_events or True not in claimed:
             self._show(data[shown:])
             return
+        if not shown and False not in claimed:
+            return  # event lines only: nothing for the terminal
         parts: list[bytes] = []
         for i, (line, is_event) in enumerate(zip(lines, claimed)):
             if i == 0 and shown:
