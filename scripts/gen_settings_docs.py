@@ -41,7 +41,7 @@ def flags_by_key() -> dict[str, list[str]]:
     the table every command's setting flags are made from)."""
     from backprop_core.cli.options import SETTING_FLAGS
 
-    return {".".join(flag.key): list(flag.decls) for flag in SETTING_FLAGS.values()}
+    return {".".join(flag.key): list(flag.forms) for flag in SETTING_FLAGS.values()}
 
 
 def _cell(text: str) -> str:

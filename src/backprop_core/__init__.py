@@ -37,6 +37,8 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.errors import UsageError as UsageError
     from backprop_core.events.event import Event as Event
     from backprop_core.events.event import ParseContext as ParseContext
+    from backprop_core.events.event import ParseState as ParseState
+    from backprop_core.events.parsing import ParsedLines as ParsedLines
     from backprop_core.interop.exporter import Exporter as Exporter
     from backprop_core.launch.spec import FrameworkAdapter as FrameworkAdapter
     from backprop_core.launch.spec import Launcher as Launcher
@@ -110,6 +112,8 @@ _LAZY: dict[str, str] = {
     # events and records
     "Event": "backprop_core.events.event",
     "ParseContext": "backprop_core.events.event",
+    "ParseState": "backprop_core.events.event",
+    "ParsedLines": "backprop_core.events.parsing",
     "RunStatus": "backprop_core.store.records",
     "RunRecord": "backprop_core.store.records",
     "SessionRecord": "backprop_core.store.records",

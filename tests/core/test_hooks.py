@@ -244,6 +244,45 @@ def test_hook_parse_line(hooked_run: tuple[Installed, dict[str, object]]) -> Non
     assert shown["last_step"] >= 3
 
 
+BATCH_PLUGIN = """
+import time
+
+from backprop_core import Event, ParsedLines, hookimpl
+
+
+@hookimpl
+def backprop_parse_lines(lines, context):
+    items, claimed = [], []
+    for i, line in enumerate(lines):
+        if line.startswith(b"BATCH "):
+            _, step, value = line.split()
+            data = {"data": {"batched": float(value)}}
+            items.append(Event("metrics", time.time(), int(step), data))
+            claimed.append(i)
+    return ParsedLines(items, claimed) if items else None
+"""
+
+BATCH_SCRIPT = """
+print("plain before", flush=True)
+print("BATCH 1 0.5\\nBATCH 2 0.25\\nplain after", flush=True)
+"""
+
+
+def test_hook_parse_lines(installed: Installed, tmp_path: Path) -> None:
+    site = tmp_path / "batch-site"
+    make_dist(site, "backprop-hookbatch", "backprop_hookbatch", BATCH_PLUGIN, "hookbatch")
+    (installed.work / "batched.py").write_text(BATCH_SCRIPT)
+    path = os.pathsep.join([str(site), installed.env["PYTHONPATH"]])
+    result = installed.cli("run", "batched.py", PYTHONPATH=path)
+    assert result.returncode == 0, result.stderr
+    # The lines the batch parser claimed are event lines: recorded, and kept off the terminal.
+    assert "plain before" in result.stdout and "plain after" in result.stdout
+    assert "BATCH" not in result.stdout
+    listed = json.loads(installed.cli("list", "--json", PYTHONPATH=path).stdout)
+    shown = json.loads(installed.cli("show", "--json", listed[0]["id"], PYTHONPATH=path).stdout)
+    assert shown["last_metrics"]["batched"] == 0.25 and shown["last_step"] == 2
+
+
 def test_hook_register_monitors(hooked_run: tuple[Installed, dict[str, object]]) -> None:
     _, result = hooked_run
     assert result["status"] == "failed"

@@ -18,6 +18,7 @@ def test_there_is_a_hook_for_every_family() -> None:
     assert HOOKS == [
         "backprop_admission_vote",
         "backprop_parse_line",
+        "backprop_parse_lines",
         "backprop_register_commands",
         "backprop_register_exporters",
         "backprop_register_frameworks",

@@ -24,20 +24,27 @@ class SettingFlag:
 
     ``parse``: ``"text"`` is read and checked by the settings' schema exactly like a
     ``BACKPROP_*`` variable (click's own number types would let "nan" through and word their
-    errors differently); ``"switch"`` only ever turns the key on; ``"folder"`` is a path,
-    made absolute.
+    errors differently); ``"switch"`` only ever turns the key on; ``"toggle"`` turns it on,
+    and its ``--no-`` form off; ``"folder"`` is a path, made absolute.
     """
 
     decls: tuple[str, ...]
     key: tuple[str, ...]
     help: str
     metavar: str | None = None
-    parse: Literal["text", "switch", "folder"] = "text"
+    parse: Literal["text", "switch", "toggle", "folder"] = "text"
 
     @property
     def flag(self) -> str:
         """The long form, which errors name (``flag --grace``)."""
         return self.decls[-1]
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """Every form as typed: the declarations, and a toggle's ``--no-`` form."""
+        if self.parse == "toggle":
+            return (*self.decls, f"--no-{self.flag.removeprefix('--')}")
+        return self.decls
 
 
 #: Every flag that sets a setting, for every command: click parameter name -> its flag. A flag
@@ -139,6 +146,12 @@ SETTING_FLAGS: dict[str, SettingFlag] = {
         "Alert and stop when the script is silent M minutes.",
         "M",
     ),
+    "output_scalars": SettingFlag(
+        ("--output-scalars",),
+        ("outputScalars", "enabled"),
+        "Read metrics from the script's printed progress lines (default: on).",
+        parse="toggle",
+    ),
 }
 
 
@@ -147,6 +160,9 @@ def setting_option(name: str) -> Callable[[F], F]:
     flag = SETTING_FLAGS[name]
     if flag.parse == "switch":
         return click.option(*flag.decls, name, is_flag=True, default=None, help=flag.help)
+    if flag.parse == "toggle":
+        on_off = f"{flag.flag}/{flag.forms[-1]}"
+        return click.option(*flag.decls[:-1], on_off, name, default=None, help=flag.help)
     if flag.parse == "folder":
         folder = click.Path(file_okay=False, path_type=Path)
         return click.option(*flag.decls, name, type=folder, help=flag.help)
@@ -196,11 +212,12 @@ def overrides_from_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], 
     given: list[tuple[tuple[str, ...], str, Any]] = []
     for name, flag in SETTING_FLAGS.items():
         value = options.get(name)
-        if value is None or value is False:  # not given (a switch is only ever turned on)
-            continue
+        if value is None or (value is False and flag.parse == "switch"):
+            continue  # not given (a switch is only ever turned on)
         if isinstance(value, Path):
             value = str(value.expanduser().resolve())
-        given.append((flag.key, f"flag {flag.flag}", value))
+        typed = flag.forms[-1] if value is False else flag.flag  # a toggle's --no- form
+        given.append((flag.key, f"flag {typed}", value))
     return text_overrides(given, load_schema(CONFIG_SCHEMA))
 
 

@@ -19,7 +19,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def run_settings_options(func: F) -> F:
     """The options of ``run`` and ``resume``; the ones that become settings (time box, GPUs,
-    stop, wait, monitors) are made from their rows in ``options.SETTING_FLAGS``."""
+    stop, wait, monitors, output scalars) are made from their rows in
+    ``options.SETTING_FLAGS``."""
     decorators = [
         setting_option("max_run_minutes"),
         setting_option("framework"),
@@ -36,6 +37,12 @@ def run_settings_options(func: F) -> F:
         setting_option("grace"),
         setting_option("stop_on_nan"),
         setting_option("stall_minutes"),
+        setting_option("output_scalars"),
+        click.option(
+            "--show-events",
+            is_flag=True,
+            help="Also print event lines (JSON events, SDK lines on stdout) on the terminal.",
+        ),
         click.option(
             "--until-done", is_flag=True, help="Chain sessions until the script reports done."
         ),
@@ -61,6 +68,7 @@ def run_options_from(options: dict[str, Any], **extra: Any) -> RunOptions:
         until_done=options["until_done"],
         max_sessions=options["max_sessions"],
         json_output=options["as_json"],
+        show_events=options["show_events"],
         **extra,
     )
 

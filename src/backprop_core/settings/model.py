@@ -74,6 +74,23 @@ class LivenessSettings:
     lost_after_seconds: float = 60
 
 
+@dataclass(frozen=True)
+class OutputScalarSettings:
+    """Metrics read from printed lines (docs/unmodified-scripts.md)."""
+
+    enabled: bool = True
+    builtin_rules: bool = True
+    patterns: tuple[str, ...] = ()
+    ignore_keys: tuple[str, ...] = (
+        "v_num", "pid", "port", "seed", "rank", "local_rank", "world_size", "version",
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        # Config values arrive as JSON arrays.
+        object.__setattr__(self, "patterns", tuple(self.patterns))
+        object.__setattr__(self, "ignore_keys", tuple(self.ignore_keys))
+
+
 _NESTED = {
     "gpu": GpuSettings,
     "governor": GovernorSettings,
@@ -82,6 +99,7 @@ _NESTED = {
     "monitors": MonitorSettings,
     "system_metrics": SystemMetricsSettings,
     "liveness": LivenessSettings,
+    "output_scalars": OutputScalarSettings,
 }
 
 
@@ -112,6 +130,7 @@ class Settings:
     monitors: MonitorSettings = field(default_factory=MonitorSettings)
     system_metrics: SystemMetricsSettings = field(default_factory=SystemMetricsSettings)
     liveness: LivenessSettings = field(default_factory=LivenessSettings)
+    output_scalars: OutputScalarSettings = field(default_factory=OutputScalarSettings)
     config: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 

@@ -144,4 +144,4 @@ def resolve_with_warnings(
 
 def _key_label(problem: str, labels: Mapping[str, str]) -> str | None:
     path = problem.split(":", 1)[0].removeprefix("$.")
-    return labels.get(path)
+    return labels.get(path) or labels.get(path.split("[", 1)[0])

@@ -257,6 +257,7 @@ class Supervisor:
         tee = Tee(log, ctx.display.lock, lambda exc: self.alarm.report("the output log", exc))
         if ctx.display.live:
             tee.before_write = ctx.display.clear_for_output
+            tee.after_write = ctx.display.output_written
         on_chunk = self.monitors.output if self.monitors else None
         stdout, stderr = proc.stdout, proc.stderr
         assert stdout is not None and stderr is not None  # both are pipes
@@ -268,7 +269,7 @@ class Supervisor:
                 ctx.terminal_out,
                 lambda lines: router.on_lines("stdout", lines),
                 on_chunk,
-                ctx.parse_all_lines,
+                show_events=ctx.show_events,
             ),
             StreamReader(
                 stderr.fileno(),
@@ -277,19 +278,19 @@ class Supervisor:
                 ctx.terminal_err,
                 lambda lines: router.on_lines("stderr", lines),
                 on_chunk,
-                ctx.parse_all_lines,
+                show_events=ctx.show_events,
             ),
+        ]
+        readers.append(
             StreamReader(
                 events_r,
                 "events",
                 None,
                 None,
                 lambda lines: router.on_lines("events", lines),
-                None,
-                all_lines=True,
                 close_fd=True,
-            ),
-        ]
+            )
+        )
         for reader in readers:
             reader.start()
         self.sink.start()
