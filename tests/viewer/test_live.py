@@ -16,14 +16,19 @@ from backprop_core.store.records import RunStatus
 from .conftest import LiveServer, Seeder
 
 
-def read_events(url: str, until: str, timeout: float = 30.0) -> list[tuple[str, Any]]:
-    """Collect (event, data) pairs from an SSE stream until an event named ``until`` arrives."""
+def read_events(
+    url: str, until: str, connected: threading.Event | None = None, timeout: float = 30.0
+) -> list[tuple[str, Any]]:
+    """Collect (event, data) pairs from an SSE stream until an event named ``until`` arrives;
+    ``connected`` is set once the server has opened the stream (its first line)."""
     out: list[tuple[str, Any]] = []
     name = ""
     with httpx.stream("GET", url, timeout=timeout) as response:
         assert response.status_code == 200
         for line in response.iter_lines():
-            if line.startswith("event: "):
+            if line.startswith("retry:") and connected is not None:
+                connected.set()
+            elif line.startswith("event: "):
                 name = line[7:]
             elif line.startswith("data: "):
                 out.append((name, json.loads(line[6:])))
@@ -39,20 +44,22 @@ def test_run_stream_pushes_new_points_logs_and_status(
     log = home / "runs" / run_id / "session-1.log"
     seq = httpx.get(f"{live_server.url}/api/runs/{run_id}/metrics").json()["seq"]
     offset = log.stat().st_size
+    connected = threading.Event()
 
     def work() -> None:
-        time.sleep(0.5)
+        # Only changes made after the stream is open are news to it.
+        if not connected.wait(30):
+            return
         seed.points(run_id, 10, 15)
         with log.open("a") as fh:
             fh.write("new line\n")
-        time.sleep(0.5)
         store.update_run(run_id, status=RunStatus.COMPLETED, ended_at=time.time())
 
     writer = threading.Thread(target=work)
     writer.start()
     query = f"after_seq={seq}&log_session=1&log_offset={offset}"
     url = f"{live_server.url}/api/runs/{run_id}/stream?{query}"
-    events = read_events(url, "end")
+    events = read_events(url, "end", connected)
     writer.join()
     names = [n for n, _ in events]
     assert names[-1] == "end"

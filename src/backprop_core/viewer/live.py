@@ -75,6 +75,9 @@ class RunCursor:
 
 def _poll_run(store: Store, state: ViewerState, cur: RunCursor) -> bool:
     """One poll: queue messages for what changed; return whether the run is still active."""
+    # The run first: when it is seen ended, every event it recorded before ending is read
+    # below, so the stream never ends without the last points.
+    run = store.get_run(cur.run_id)
     points: dict[str, list[list[Any]]] = {}
     while True:
         batch = store.events(cur.run_id, None, after_seq=cur.seq, limit=EVENT_BATCH)
@@ -90,7 +93,6 @@ def _poll_run(store: Store, state: ViewerState, cur: RunCursor) -> bool:
             break
     if points:
         cur.messages.append(sse("points", {"seq": cur.seq, "points": points}))
-    run = store.get_run(cur.run_id)
     if _fingerprint(run) != cur.fingerprint:
         if cur.fingerprint:
             cur.messages.append(sse("run", load_run_detail(store, run)))
