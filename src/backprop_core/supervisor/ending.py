@@ -3,14 +3,13 @@ step 7 in docs/architecture.md)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import psutil
-
-from backprop_core.store.process_identity import hostname
+from backprop_core.store.process_identity import hostname, process_start_time
 from backprop_core.store.records import PauseRecord, RunStatus, SessionRecord
 from backprop_core.supervisor.context import SessionContext
 from backprop_core.supervisor.output import StreamReader
@@ -85,12 +84,21 @@ def classify(
     return RunStatus.FAILED, exit_code, None, f"exited with code {rc}"
 
 
+def _start_time(pid: int) -> float | None:
+    """The OS's start time of ``pid`` (from ``/proc`` on Linux, without importing psutil);
+    ``None`` when the OS will not say."""
+    try:
+        return process_start_time(pid)
+    except Exception:  # psutil.Error where there is no /proc
+        return None
+
+
 def record_start(ctx: SessionContext, pid: int, started_at: float) -> None:
     """Record the new session (with the supervisor's pid and start time) and notify plugins."""
     spec = ctx.spec
-    try:
-        pid_started = psutil.Process(pid).create_time()
-        me = psutil.Process()
+    me = os.getpid()
+    pid_started, supervisor_started = _start_time(pid), _start_time(me)
+    if pid_started is not None and supervisor_started is not None:
         session = SessionRecord(
             run_id=spec.run_id,
             number=spec.session,
@@ -98,13 +106,13 @@ def record_start(ctx: SessionContext, pid: int, started_at: float) -> None:
             started_at=started_at,
             pid=pid,
             pid_started=pid_started,
-            supervisor_pid=me.pid,
-            supervisor_started=me.create_time(),
+            supervisor_pid=me,
+            supervisor_started=supervisor_started,
             host=hostname(),
             gpus=list(ctx.gpu_labels),
             resumed_from=spec.resume_from,
         )
-    except psutil.Error:
+    else:
         session = SessionRecord(spec.run_id, spec.session, RunStatus.RUNNING, started_at, pid=pid)
     ctx.store.add_session(session)
     changes: dict[str, Any] = {"status": RunStatus.RUNNING, "ended_at": None}

@@ -188,6 +188,8 @@ def _event_stream(body: AsyncIterator[str]) -> StreamingResponse:
 
 @dataclass
 class TableCursor:
+    """Where one runs-table stream stands."""
+
     since: float
     known: set[str]
     watched: dict[str, tuple[Any, ...]]
