@@ -9,7 +9,10 @@ close to the interpreter's own start-up. The text is click's, so both paths prin
 from __future__ import annotations
 
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on this path
+if TYPE_CHECKING:
+    from typing import Any
 
 VERSION_FLAGS = ("--version", "-V")
 
