@@ -29,7 +29,7 @@ Record = tuple[str, float, "int | None", dict[str, Any]]
 STORE_CHUNK = 20_000  # events per append_batch call: bounds one transaction's size
 #: A backlog is delivered by the writer thread in batches of this many records (one store
 #: transaction each) ...
-DELIVER_EVERY = 5_000
+DELIVER_EVERY = 2_000
 #: ... and, while it encodes them, it lets the training thread run every this many records
 #: (well under a millisecond of work): see ``BatchWriter.flush``.
 PAUSE_EVERY = 256
@@ -80,6 +80,45 @@ def _safe_line(record: Record) -> str | None:
             return None
 
 
+def _lines(records: list[Record], pause: Pause | None = None) -> list[str | None]:
+    """Each record as its protocol line (``None`` for one that cannot be written as JSON),
+    calling ``pause`` every ``PAUSE_EVERY`` records."""
+    out: list[str | None] = []
+    for start in range(0, len(records), PAUSE_EVERY):
+        if pause is not None and start:
+            pause()
+        out.extend(_slice_lines(records[start : start + PAUSE_EVERY]))
+    return out
+
+
+def _slice_lines(records: list[Record]) -> list[str | None]:
+    """``_lines`` for a few hundred records. The data of the ``metrics`` records is encoded in
+    one call and cut at the object boundaries (one encoder call per record costs more than
+    the encoding itself); data that will not cut cleanly (a key holding ``},{``, a key JSON
+    cannot take) is encoded record by record."""
+    datas = [record[3] for record in records if record[0] == "metrics"]
+    bodies: list[str] | None = None
+    if datas:
+        try:
+            parts = _encode(datas)[2:-2].split("},{")
+        except (TypeError, ValueError):
+            parts = []
+        bodies = parts if len(parts) == len(datas) else None
+    if bodies is None:
+        return [_safe_line(record) for record in records]
+    body = iter(bodies).__next__
+    out: list[str | None] = []
+    for record in records:
+        kind, t, step, _ = record
+        if kind != "metrics":
+            out.append(_safe_line(record))
+        elif step is None:
+            out.append(f'{{"event":"metrics","time":{t!r},"data":{{{body()}}}}}')
+        else:
+            out.append(f'{{"event":"metrics","step":{step},"time":{t!r},"data":{{{body()}}}}}')
+    return out
+
+
 class LineSink(Sink):
     """Events protocol v1 JSON lines on the supervisor's pipe (``BACKPROP_EVENTS_FD``), or on
     stdout when there is none. Non-finite floats are written as ``NaN``/``Infinity`` tokens."""
@@ -89,12 +128,7 @@ class LineSink(Sink):
         self._broken = False
 
     def write(self, records: list[Record], pause: Pause | None = None) -> None:
-        lines: list[str] = []
-        for start in range(0, len(records), PAUSE_EVERY):
-            if pause is not None and start:
-                pause()
-            part = map(_safe_line, records[start : start + PAUSE_EVERY])
-            lines.extend(line for line in part if line is not None)
+        lines = [line for line in _lines(records, pause) if line is not None]
         if not lines or self._broken:
             return
         text = "\n".join(lines) + "\n"
@@ -141,9 +175,7 @@ class StoreSink(Sink):
         items: list[Event | MetricLines] = []
         session = self.session
         lines: MetricLines | None = None
-        for n, record in enumerate(records):
-            if pause is not None and n and not n % PAUSE_EVERY:
-                pause()
+        for record, text in zip(records, _lines(records, pause)):
             kind, t, step, payload = record
             if kind != "metrics":
                 lines = None
@@ -152,7 +184,6 @@ class StoreSink(Sink):
                     body["step"] = step
                 items.append(Event(kind, t, step, body, session))
                 continue
-            text = _safe_line(record)
             if text is None:
                 continue
             if lines is None:
@@ -287,13 +318,14 @@ class BatchWriter:
         from a training loop that logs faster than the store records for about half of the
         time; this way it takes a small share and the rest of the backlog waits (``finish``,
         ``checkpoint`` and ``close`` deliver everything at once)."""
-        polite = threading.current_thread() is self._thread and not self._closed
-        pause = _pause if polite else None
+        on_thread = threading.current_thread() is self._thread
         with self._lock:
             self._run_tasks()
             queue = self._queue
             pop = queue.popleft
             while True:
+                polite = on_thread and not self._closed  # ``close`` waits: no one to let run
+                pause = _pause if polite else None
                 batch: list[Record] = []
                 try:
                     for _ in range(min(len(queue), DELIVER_EVERY) if polite else len(queue)):
