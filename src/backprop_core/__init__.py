@@ -8,11 +8,15 @@ imported lazily so that ``import backprop_core`` stays cheap inside training scr
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from backprop_core.__about__ import __version__
 
+# typing.TYPE_CHECKING without importing typing (``backprop --version`` imports this package
+# and nothing else); mypy treats the name the same way.
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they load lazily
+    from typing import Any
+
     from backprop_core.admission.resources import Availability as Availability
     from backprop_core.admission.resources import GpuInfo as GpuInfo
     from backprop_core.admission.resources import GpuProbe as GpuProbe

@@ -84,7 +84,9 @@ def test_setsid_child_holding_stdout_does_not_keep_backprop_waiting(bp: Bp) -> N
     child_pid = int(wait_for(lambda: pid_file.read_text()))
     script_done = time.monotonic()
     assert proc.wait(30) == 0
-    assert time.monotonic() - script_done < 4.0  # ~1-2 s, with slack for a loaded machine
+    # ~1-2 s on an idle machine; anything under the 30 s grace means it did not wait for the
+    # holder (which sleeps 120 s)
+    assert time.monotonic() - script_done < 20
     assert bp.only_run().status == RunStatus.COMPLETED
     wait_for(lambda: not alive(child_pid), timeout=5)
 

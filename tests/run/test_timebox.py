@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 
 import pytest
 
@@ -73,9 +72,11 @@ def test_deadline_is_precise(bp: Bp) -> None:
     run = bp.only_run()
     env = json.loads((bp.home / "runs" / run.id / "env-1.json").read_text())
     received = float((bp.home / "runs" / run.id / "term-time").read_text())
-    # the signal arrives at BACKPROP_DEADLINE (within a second, on a loaded machine)
-    assert abs(received - float(env["BACKPROP_DEADLINE"])) < 1.0
-    assert 2.0 <= bp.sessions(run.id)[0].active_seconds < 4.5
+    late = received - float(env["BACKPROP_DEADLINE"])
+    # Never before BACKPROP_DEADLINE (it is written with 1 ms precision); the ceiling only
+    # tells "at the deadline" from "at some later poll or at exit" on a loaded machine.
+    assert -0.001 <= late < 5.0
+    assert 2.39 <= bp.sessions(run.id)[0].active_seconds < 2.4 + 10
 
 
 @pytest.mark.slow
@@ -90,16 +91,17 @@ def test_script_ignoring_sigterm_is_killed_after_grace(bp: Bp) -> None:
             time.sleep(0.1)
         """,
     )
-    start = time.monotonic()
     result = bp.run("run", "-m", "0.03", "--grace", "1.5", "stubborn.py")
-    elapsed = time.monotonic() - start
     assert result.returncode == 0, result.stderr
     assert "grace period over" in result.stderr
     run = bp.only_run()
     assert run.status == RunStatus.TIMEBOXED
     session = bp.sessions(run.id)[0]
     assert session.signal == signal.SIGKILL
-    assert elapsed < 1.8 + 1.5 + 8  # time box + grace + start-up slack
+    assert session.ended_at is not None
+    lasted = session.ended_at - session.started_at
+    # time box + the whole grace period, then SIGKILL: not the script's endless loop
+    assert 1.8 + 1.5 - 0.01 <= lasted < 1.8 + 1.5 + 10
 
 
 @pytest.mark.slow

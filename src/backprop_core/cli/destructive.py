@@ -22,6 +22,8 @@ from backprop_core.store.records import RunFilter, RunRecord
 
 @dataclass(frozen=True)
 class Target:
+    """One run a deleting command acts on, and how the user named it."""
+
     ref: str
     run: RunRecord
     #: Matched only as a prefix of its id: the user has not named it exactly.

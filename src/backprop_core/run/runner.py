@@ -61,6 +61,8 @@ class RunOptions:
 
 @dataclass
 class RunResult:
+    """How a ``run``/``resume`` ended: the last session's status and the exit code."""
+
     run_id: str
     status: RunStatus
     exit_code: int

@@ -15,6 +15,9 @@ that call ``setsid`` and lose their parent are re-parented to the supervisor ins
 ``psutil.Process().children(recursive=True)`` always sees the whole tree. Where the machine
 offers one, the child also enters a cgroup of its own in the same ``preexec_fn`` (see
 ``cgroup``), and killing the tree kills that cgroup as well.
+
+psutil is imported by ``ProcessTree``, after the launch: importing it takes longer than a small
+script's whole start-up on a slow machine, and until the child runs nothing needs it.
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
-
-import psutil
+from typing import TYPE_CHECKING
 
 from backprop_core.errors import LaunchError
 from backprop_core.supervisor.cgroup import RunCgroup
+
+if TYPE_CHECKING:
+    import psutil
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -110,6 +115,8 @@ class ProcessTree:
     def __init__(
         self, root_pid: int, exclude: Iterable[int] = (), cgroup: RunCgroup | None = None
     ) -> None:
+        import psutil
+
         self.root_pid = root_pid
         self.cgroup = cgroup
         self.pgid = root_pid
@@ -127,6 +134,8 @@ class ProcessTree:
 
     def refresh(self) -> None:
         """Remember every current descendant of the supervisor (they are all the run's)."""
+        import psutil
+
         try:
             children = self._me.children(recursive=True)
         except psutil.Error:
@@ -136,6 +145,8 @@ class ProcessTree:
                 self.known[proc.pid] = proc
 
     def alive(self, include_root: bool = True) -> list[psutil.Process]:
+        import psutil
+
         out = []
         for pid, proc in list(self.known.items()):
             if (not include_root and pid == self.root_pid) or pid in self.exclude:
@@ -149,6 +160,8 @@ class ProcessTree:
 
     def signal(self, sig: int, include_root: bool = True) -> None:
         """Send ``sig`` to the process group and to every known descendant outside it."""
+        import psutil
+
         if include_root:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pgid, sig)
@@ -168,17 +181,18 @@ class ProcessTree:
     def release(self) -> None:
         """The session is over: empty and remove its cgroup, if it has one."""
         if self.cgroup is not None:
+            self.refresh()  # reap() waits only for the processes it knows
             self.cgroup.remove()
             self.reap()
 
     def reap(self) -> None:
-        """Collect exit statuses of orphans re-parented to the supervisor (not the root's)."""
-        try:
-            children = self._me.children()
-        except psutil.Error:
-            return
-        for proc in children:
-            if proc.pid == self.root_pid or proc.pid in self.exclude:
+        """Collect exit statuses of orphans re-parented to the supervisor (not the root's).
+
+        Only processes ``refresh`` has seen are tried (``waitpid`` on one that is not our child
+        fails at once): listing the children would read every process on the machine again.
+        """
+        for pid in list(self.known):
+            if pid == self.root_pid or pid in self.exclude:
                 continue
             with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(proc.pid, os.WNOHANG)
+                os.waitpid(pid, os.WNOHANG)

@@ -77,6 +77,9 @@ class RunCursor:
 
 def _poll_run(store: Store, state: ViewerState, cur: RunCursor) -> bool:
     """One poll: queue messages for what changed; return whether the run is still active."""
+    # The run first: when it is seen ended, every event it recorded before ending is read
+    # below, so the stream never ends without the last points.
+    run = store.get_run(cur.run_id)
     points: dict[str, list[list[Any]]] = {}
     alerted = False
     while True:
@@ -94,7 +97,6 @@ def _poll_run(store: Store, state: ViewerState, cur: RunCursor) -> bool:
             break
     if points:
         cur.messages.append(sse("points", {"seq": cur.seq, "points": points}))
-    run = store.get_run(cur.run_id)
     changed = bool(cur.fingerprint) and _fingerprint(run) != cur.fingerprint
     if changed or alerted:  # an alert the page has not shown yet comes with the run's detail
         cur.messages.append(sse("run", load_run_detail(store, run)))
@@ -190,6 +192,8 @@ def _event_stream(body: AsyncIterator[str]) -> StreamingResponse:
 
 @dataclass
 class TableCursor:
+    """Where one runs-table stream stands."""
+
     since: float
     known: set[str]
     watched: dict[str, tuple[Any, ...]]

@@ -15,6 +15,8 @@ MAX_READ_BYTES = 1024 * 1024
 
 @dataclass(frozen=True)
 class LogChunk:
+    """A slice of a session log: its text and where the next read starts."""
+
     session: int
     exists: bool
     offset: int

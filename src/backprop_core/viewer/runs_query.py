@@ -25,6 +25,8 @@ from backprop_core.viewer.params import (
 
 @dataclass(frozen=True)
 class RunsQuery:
+    """A runs-table request: filter, sort, order and page."""
+
     flt: RunFilter
     sort: str = "created"
     order: str = "desc"
