@@ -228,6 +228,8 @@ class JsonStore(Store):
             run.get("name") is not None and fnmatch.fnmatchcase(run["name"], flt.name)
         ):
             return False
+        if flt.origin is not None and (run.get("origin") or "") != flt.origin:
+            return False
         tags = run.get("tags") or {}
         return all(tags.get(k) == v for k, v in flt.tags)
 
@@ -348,6 +350,9 @@ class JsonStore(Store):
         for line in raw.splitlines():
             if line.strip():
                 yield json.loads(line)
+
+    def last_event_seq(self, run_id: str) -> int:
+        return int(self._snapshot()["events"].get(run_id, {"seq": 0})["seq"])
 
     def events(
         self,

@@ -197,6 +197,10 @@ class SqliteStore(Store):
         if flt.name is not None:
             clauses.append("bp_glob(?, name)")
             params.append(flt.name)
+        if flt.origin is not None:
+            # LOCAL_ORIGIN ("") selects runs recorded here: those without an origin.
+            clauses.append("coalesce(json_extract(record, '$.origin'), '') = ?")
+            params.append(flt.origin)
         for key, value in flt.tags:
             clauses.append(
                 "EXISTS (SELECT 1 FROM json_each(record, '$.tags') WHERE key = ? AND value = ?)"
@@ -366,6 +370,10 @@ class SqliteStore(Store):
             )
             for seq, kind, t, step, session, payload in self._read(sql, params)
         ]
+
+    def last_event_seq(self, run_id: str) -> int:
+        rows = self._read("SELECT event_seq FROM runs WHERE id = ?", (run_id,))
+        return int(rows[0][0]) if rows else 0
 
     def checkpoints(self, run_id: str) -> list[CheckpointRecord]:
         rows = self._read("SELECT record FROM checkpoints WHERE run_id = ? ORDER BY n", (run_id,))

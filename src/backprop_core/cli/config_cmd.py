@@ -39,15 +39,16 @@ def show(as_json: bool, **options: Any) -> None:
     from backprop_core.cli.options import settings_from_options
 
     settings = settings_from_options(options)
-    rows = [(k, v, settings.source(k)) for k, v in _flatten(dict(settings.config))]
+    sources = {k: settings.source(k) for k, _ in _flatten(dict(settings.config))}
+    print_settings(dict(settings.config), sources, as_json)
+
+
+def print_settings(config: dict[str, Any], sources: dict[str, str], as_json: bool) -> None:
+    """``config show``'s output, for this machine's settings or another's."""
     if as_json:
-        echo_json(
-            {
-                "settings": settings.config,
-                "sources": {k: s for k, _, s in rows},
-            }
-        )
+        echo_json({"settings": config, "sources": sources})
         return
+    rows = [(k, v, sources.get(k, "default")) for k, v in _flatten(config)]
     width = max(len(k) for k, _, _ in rows)
     for key, value, source in rows:
         shown = json.dumps(value) if not isinstance(value, str) else value

@@ -10,8 +10,10 @@ from backprop_core.cli.options import echo_json, is_terminal, json_option, setti
 from backprop_core.cli.run_options import parse_tags
 from backprop_core.cli.run_views import format_metrics, open_from_options, print_table
 from backprop_core.render.runs import duration_seconds, human_duration, human_time, run_view
-from backprop_core.store.records import RunFilter, RunStatus
+from backprop_core.store.records import LOCAL_ORIGIN, RunFilter, RunRecord, RunStatus
 
+#: What ``--host`` and the HOST column call runs recorded on this machine.
+LOCAL_HOST = "local"
 HEADER = ("ID", "NAME", "STATUS", "SESSIONS", "DURATION", "STEP", "METRICS", "CKPTS", "STARTED")
 
 
@@ -25,6 +27,11 @@ HEADER = ("ID", "NAME", "STATUS", "SESSIONS", "DURATION", "STEP", "METRICS", "CK
 )
 @click.option("--name", metavar="GLOB", help="Only runs whose name matches this shell pattern.")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Only runs with this tag.")
+@click.option(
+    "--host",
+    metavar="HOST",
+    help="Only runs pulled from HOST (as given to `backprop pull`); `local` for runs made here.",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @settings_options
 @json_option
@@ -32,6 +39,7 @@ def list_command(
     statuses: tuple[str, ...],
     name: str | None,
     tags: tuple[str, ...],
+    host: str | None,
     limit: int,
     as_json: bool,
     **options: Any,
@@ -39,20 +47,28 @@ def list_command(
     """List recorded runs, newest first.
 
     On a terminal this is a table; otherwise one tab-separated line per run with the columns
-    id, name, status, sessions, duration, last step, metrics, checkpoints, started.
+    id, name, status, sessions, duration, last step, metrics, checkpoints, started, and host
+    when some listed run was pulled from another machine (`local` for the others).
     """
     flt = RunFilter(
         statuses=frozenset(RunStatus(s) for s in statuses) if statuses else None,
         name=name,
         tags=tuple(parse_tags(tags).items()),
+        origin=None if host is None else (LOCAL_ORIGIN if host == LOCAL_HOST else host),
         limit=limit,
     )
     _, store = open_from_options(options)
     with store:
         runs = store.list_runs(flt)
+    print_runs(runs, as_json)
+
+
+def print_runs(runs: list[RunRecord], as_json: bool) -> None:
+    """``list``'s output for ``runs``, from this machine's store or another's."""
     if as_json:
         echo_json([run_view(r) for r in runs])
         return
+    with_host = any(r.origin for r in runs)
     rows = [
         (
             r.id,
@@ -64,6 +80,7 @@ def list_command(
             format_metrics(r.last_metrics),
             str(r.checkpoint_count),
             human_time(r.started_at or r.created_at),
+            *((r.origin or LOCAL_HOST,) if with_host else ()),
         )
         for r in runs
     ]
@@ -71,4 +88,4 @@ def list_command(
     if terminal and not rows:
         click.echo("no runs recorded yet (start one with `backprop run SCRIPT`)")
         return
-    print_table(HEADER, rows, terminal)
+    print_table((*HEADER, "HOST") if with_host else HEADER, rows, terminal)

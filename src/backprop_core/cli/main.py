@@ -30,6 +30,12 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "plugins": "backprop_core.cli.plugins_cmd:plugins_command",
     "config": "backprop_core.cli.config_cmd:config_group",
     "ui": "backprop_core.cli.ui:ui_command",
+    "pull": "backprop_core.cli.pull:pull_command",
+}
+
+# What backprop on another machine runs for ``--remote``, ``ui --ssh`` and ``pull``; not listed.
+INTERNAL_COMMANDS: dict[str, str] = {
+    "remote-helper": "backprop_core.cli.remote_helper:helper_group",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -47,6 +53,7 @@ SHORT_HELP: dict[str, str] = {
     "plugins": "List installed plugins and the hooks they implement.",
     "config": "Show, validate or print the schema of the settings.",
     "ui": "Open the web viewer.",
+    "pull": "Copy the runs of another machine here, over SSH.",
 }
 
 
@@ -74,7 +81,16 @@ class LazyGroup(click.Group):
         return sorted(names)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        spec = BUILTIN_COMMANDS.get(cmd_name)
+        command = self._command(cmd_name)
+        if command is not None and ctx.params.get("remote"):
+            from backprop_core.cli.remote_cmds import HOST_DEFAULTED, remote_variant
+
+            if cmd_name not in HOST_DEFAULTED:
+                return remote_variant(cmd_name, command)
+        return command
+
+    def _command(self, cmd_name: str) -> click.Command | None:
+        spec = BUILTIN_COMMANDS.get(cmd_name) or INTERNAL_COMMANDS.get(cmd_name)
         if spec is not None and _available(spec):
             module_name, attr = spec.split(":", 1)
             command: click.Command = getattr(importlib.import_module(module_name), attr)
@@ -100,8 +116,21 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="backprop")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors (or BACKPROP_DEBUG=1).")
+@click.option(
+    "--remote",
+    metavar="HOST",
+    envvar="BACKPROP_REMOTE",
+    help="Run list, show, logs, status, stop or config show on HOST over SSH (user@host or an "
+    "alias from ~/.ssh/config; or BACKPROP_REMOTE). See docs/remote.md.",
+)
+@click.option(
+    "--remote-command",
+    metavar="CMD",
+    help="The backprop to run on the other machine (remote.command), e.g. "
+    '"env BACKPROP_HOME=/data/bp /opt/venv/bin/backprop".',
+)
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, remote: str | None, remote_command: str | None) -> None:
     """Short, safe, recorded and resumable training runs.
 
     \b

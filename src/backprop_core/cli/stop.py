@@ -16,6 +16,7 @@ import click
 
 from backprop_core.cli.options import json_option, settings_from_options, settings_options
 from backprop_core.errors import RunStateError
+from backprop_core.store.records import RunStatus
 
 
 @click.command("stop")
@@ -49,9 +50,7 @@ def stop_command(run_ref: str, now: bool, no_wait: bool, as_json: bool, **option
         assert latest.supervisor_pid is not None
         os.kill(latest.supervisor_pid, signal.SIGUSR1 if now else signal.SIGTERM)
         if not as_json:
-            click.echo(
-                f"backprop: stop {'(now) ' if now else ''}requested for run {run.id}", err=True
-            )
+            echo_stop_requested(run.id, now)
         status = run.status
         if not no_wait:
             limit = time.monotonic() + (5 if now else settings.stop.grace_seconds + 10)
@@ -62,7 +61,16 @@ def stop_command(run_ref: str, now: bool, no_wait: bool, as_json: bool, **option
                 time.sleep(0.2)
         if as_json:
             click.echo(json.dumps({"run_id": run.id, "status": status.value, "now": now}))
-        elif not status.active:
-            click.echo(f"backprop: run {run.id} is {status.value}", err=True)
+        else:
+            echo_stop_result(run.id, status)
     finally:
         store.close()
+
+
+def echo_stop_requested(run_id: str, now: bool) -> None:
+    click.echo(f"backprop: stop {'(now) ' if now else ''}requested for run {run_id}", err=True)
+
+
+def echo_stop_result(run_id: str, status: RunStatus) -> None:
+    if not status.active:
+        click.echo(f"backprop: run {run_id} is {status.value}", err=True)

@@ -14,7 +14,9 @@ from backprop_core.store.records import (
     CheckpointRecord,
     RunRecord,
     checkpoint_to_dict,
+    json_restored,
     json_safe,
+    run_from_dict,
     run_to_dict,
     session_to_dict,
 )
@@ -79,3 +81,13 @@ def full_run_view(store: Store, run: RunRecord) -> dict[str, Any]:
     data["checkpoints"] = [checkpoint_view(c, run) for c in store.checkpoints(run.id)]
     data["metric_keys"] = store.metric_keys(run.id)
     return data
+
+
+def run_from_view(view: dict[str, Any]) -> RunRecord:
+    """A run back from ``run_view``'s JSON (e.g. ``list --json`` on another machine): metric
+    values written as "NaN"/"Infinity" become floats again, so it renders as a local run."""
+    data = dict(view)
+    for key in ("last_metrics", "summary"):
+        if isinstance(data.get(key), dict):
+            data[key] = json_restored(data[key])
+    return run_from_dict(data)

@@ -61,12 +61,20 @@ class MonitorSettings:
     stall_minutes: float | None = None
 
 
+@dataclass(frozen=True)
+class RemoteSettings:
+    ssh_command: str = "ssh"
+    command: str | None = None
+    connect_timeout_seconds: float = 10
+
+
 _NESTED = {
     "gpu": GpuSettings,
     "governor": GovernorSettings,
     "stop": StopSettings,
     "wait": WaitSettings,
     "monitors": MonitorSettings,
+    "remote": RemoteSettings,
 }
 
 
@@ -94,6 +102,7 @@ class Settings:
     stop: StopSettings = field(default_factory=StopSettings)
     wait: WaitSettings = field(default_factory=WaitSettings)
     monitors: MonitorSettings = field(default_factory=MonitorSettings)
+    remote: RemoteSettings = field(default_factory=RemoteSettings)
     config: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 

@@ -159,6 +159,26 @@ class Store(ABC):
     ) -> list[StoredEvent]:
         """Stored events with ``seq > after_seq`` in order, optionally only of ``kinds``."""
 
+    def last_event_seq(self, run_id: str) -> int:
+        """The run's highest event seq (0 when it has none). This default finds it with
+        O(log n) one-event reads; stores that keep the number override it."""
+
+        def has_after(s: int) -> bool:
+            return bool(self.events(run_id, None, after_seq=s, limit=1))
+
+        if not has_after(0):
+            return 0
+        low, high = 0, 1  # has_after(low) is true; find high with has_after(high) false
+        while has_after(high):
+            low, high = high, high * 2
+        while high - low > 1:
+            mid = (low + high) // 2
+            if has_after(mid):
+                low = mid
+            else:
+                high = mid
+        return high
+
     @abstractmethod
     def checkpoints(self, run_id: str) -> list[CheckpointRecord]:
         """Announced checkpoints, oldest first."""

@@ -16,8 +16,9 @@ from backprop_core.store.records import ACTIVE_STATUSES, RunStatus, SessionRecor
 LOST_REASON = "the supervisor process is gone (crashed or killed)"
 
 
-def _supervised_by_dead(session: SessionRecord) -> bool:
-    # A session that never recorded its supervisor cannot be judged; leave it alone.
+def supervisor_gone(session: SessionRecord) -> bool:
+    """Whether the session's supervisor, on this machine, is known to be gone. A session that
+    never recorded its supervisor cannot be judged and is not."""
     if session.supervisor_pid is None or session.supervisor_started is None:
         return False
     return not process_alive(session.supervisor_pid, session.supervisor_started)
@@ -26,15 +27,18 @@ def _supervised_by_dead(session: SessionRecord) -> bool:
 def reconcile(store: Store) -> list[str]:
     """Mark every active run whose supervisor is gone as ``lost``; return their ids.
 
-    One indexed query when nothing is active. The run's latest session is the one judged.
+    One indexed query when nothing is active. The run's latest session is the one judged. Runs
+    pulled from another host are that host's to judge: the next pull brings their state.
     """
     lost: list[str] = []
     for run in store.active_runs():
+        if run.origin:
+            continue
         sessions = store.sessions(run.id)
         if not sessions:
             continue
         latest = sessions[-1]
-        if not _supervised_by_dead(latest):
+        if not supervisor_gone(latest):
             continue
         now = time.time()
         if latest.status in ACTIVE_STATUSES or latest.ended_at is None:

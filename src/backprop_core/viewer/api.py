@@ -12,7 +12,7 @@ from starlette.routing import Route
 from backprop_core.__about__ import __version__
 from backprop_core.store.contract import Store
 from backprop_core.store.records import RunRecord
-from backprop_core.viewer.live import last_seq, run_stream, runs_stream
+from backprop_core.viewer.live import run_stream, runs_stream
 from backprop_core.viewer.logtail import MAX_READ_BYTES, read_log
 from backprop_core.viewer.openapi import openapi_document
 from backprop_core.viewer.params import (
@@ -87,7 +87,7 @@ async def get_metrics(request: Request) -> Response:
         keys = wanted or all_keys[:MAX_KEYS]
         # The seq is read before the series: points logged in between come again through the
         # stream, and the page drops the ones it already has (by step).
-        seq = last_seq(store, run.id)
+        seq = store.last_event_seq(run.id)
         series = {k: series_dict(store.metric_series(run.id, k, max_points)) for k in keys}
         return {
             "run_id": run.id,

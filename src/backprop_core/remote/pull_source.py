@@ -1,0 +1,213 @@
+"""The other side of ``pull``: what changed in this home since the puller's last pull.
+
+Reads one JSON line on stdin (``PullRequest``: per run, the digest the puller last applied,
+its highest event seq and its log sizes) and answers in JSON lines (docs/remote.md):
+
+- ``{"hello": {...}}``: protocol, version, this home, how many runs, whether rsync is here;
+- per changed run: ``{"run": {...}, "sessions": [...], "checkpoints": [...], "digest": …}``,
+  then ``{"events": [[seq, kind, time, step, session, payload], …]}`` batches (from the
+  puller's seq on), ``{"log": {...}}`` chunks (from the puller's size on), and ``{"end": id}``;
+- ``{"done": {...}}``.
+
+Nothing here writes: the store is opened without liveness reconciliation, and a run whose
+supervisor is gone is *shown* as lost without being marked so. Runs this home itself pulled
+from elsewhere are not passed on.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, Any
+
+from backprop_core.settings.model import Settings
+from backprop_core.store.contract import Store
+from backprop_core.store.records import (
+    ACTIVE_STATUSES,
+    LOCAL_ORIGIN,
+    RunFilter,
+    RunRecord,
+    RunStatus,
+    SessionRecord,
+    run_to_dict,
+    session_to_dict,
+)
+
+PROTOCOL = 1
+EVENT_BATCH = 5000
+LOG_CHUNK = 1 << 20
+_dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+def origin_path(path: str, run: RunRecord) -> str:
+    """A checkpoint path as announced, made absolute the way this machine resolves it."""
+    p = Path(path).expanduser()
+    if not p.is_absolute() and run.cwd:
+        p = Path(run.cwd) / p
+    return os.path.normpath(p)
+
+
+def as_seen(store: Store, run: RunRecord) -> tuple[RunRecord, list[SessionRecord]]:
+    """The run and its sessions, an active run whose supervisor is gone shown as ``lost`` (what
+    the next command here would record), without writing it."""
+    from backprop_core.store.liveness import LOST_REASON, supervisor_gone
+
+    sessions = store.sessions(run.id)
+    if run.status in ACTIVE_STATUSES and sessions and supervisor_gone(sessions[-1]):
+        last = sessions[-1]
+        ended = last.ended_at or last.started_at
+        sessions[-1] = replace(
+            last, status=RunStatus.LOST, ended_at=ended, reason=last.reason or LOST_REASON
+        )
+        run = replace(run, status=RunStatus.LOST, ended_at=ended, reason=LOST_REASON)
+    return run, sessions
+
+
+def _log_sizes(store: Store, run_id: str, sessions: list[SessionRecord]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for s in sessions:
+        try:
+            sizes[str(s.number)] = store.home.session_log(run_id, s.number).stat().st_size
+        except OSError:
+            continue
+    return sizes
+
+
+def _checkpoints(store: Store, run: RunRecord, with_files: bool) -> list[dict[str, Any]]:
+    out = []
+    for c in store.checkpoints(run.id):
+        item: dict[str, Any] = {"path": c.path, "origin_path": origin_path(c.path, run)}
+        if with_files:
+            try:
+                st = os.stat(item["origin_path"])
+                item.update(size=st.st_size, mtime=st.st_mtime, dir=stat.S_ISDIR(st.st_mode))
+            except OSError:
+                item.update(size=None, mtime=None, dir=False)
+        out.append(item)
+    return out
+
+
+def hello(settings: Settings, runs: int) -> dict[str, Any]:
+    from backprop_core.__about__ import __version__
+
+    return {
+        "protocol": PROTOCOL,
+        "version": __version__,
+        "home": str(settings.home),
+        "runs": runs,
+        "rsync": shutil.which("rsync") is not None,
+    }
+
+
+def digest(*parts: Any) -> str:
+    return hashlib.sha1(_dumps(parts).encode()).hexdigest()
+
+
+class Source:
+    """Answers one pull request from this home's store."""
+
+    def __init__(self, settings: Settings, store: Store, request: dict[str, Any]) -> None:
+        self.settings = settings
+        self.store = store
+        self.have: dict[str, Any] = request.get("runs") or {}
+        self.with_files = bool(request.get("with_checkpoints"))
+
+    def messages(self) -> Iterator[dict[str, Any]]:
+        runs = self.store.list_runs(RunFilter(origin=LOCAL_ORIGIN))
+        yield {"hello": hello(self.settings, len(runs))}
+        changed = 0
+        for run in reversed(runs):  # oldest first, as they were made
+            messages = self.run_messages(run)
+            first = next(messages, None)
+            if first is None:
+                continue
+            changed += 1
+            yield first
+            yield from messages
+        yield {"done": {"runs": len(runs), "changed": changed}}
+
+    def run_messages(self, run: RunRecord) -> Iterator[dict[str, Any]]:
+        store = self.store
+        run, sessions = as_seen(store, run)
+        have = self.have.get(run.id) or {}
+        record = run_to_dict(run)
+        session_dicts = [session_to_dict(s) for s in sessions]
+        seq = store.last_event_seq(run.id)
+        logs = _log_sizes(store, run.id, sessions)
+        files = _checkpoints(store, run, True) if self.with_files else None
+        key = digest(record, session_dicts, seq, logs, files)
+        if key == have.get("digest"):
+            return
+        yield {
+            "run": record,
+            "sessions": session_dicts,
+            "checkpoints": files if files is not None else _checkpoints(store, run, False),
+            "digest": key,
+            "seq": seq,
+        }
+        after = int(have.get("seq") or 0)
+        while after < seq:
+            batch = store.events(run.id, after_seq=after, limit=EVENT_BATCH)
+            if not batch:
+                break
+            yield {"events": [self._event_row(run, e.seq, e.event) for e in batch]}
+            after = batch[-1].seq
+        local_logs: dict[str, int] = have.get("logs") or {}
+        for number, size in logs.items():
+            yield from self._log(run.id, int(number), int(local_logs.get(number, 0)), size)
+        yield {"end": run.id}
+
+    @staticmethod
+    def _event_row(run: RunRecord, seq: int, event: Any) -> list[Any]:
+        payload = dict(event.payload)
+        if event.kind == "checkpoint_saved" and isinstance(payload.get("path"), str):
+            payload["origin_path"] = origin_path(payload["path"], run)
+        return [seq, event.kind, event.time, event.step, event.session, payload]
+
+    def _log(self, run_id: str, number: int, start: int, size: int) -> Iterator[dict[str, Any]]:
+        reset = start > size  # the log was replaced by a shorter one: send it all again
+        offset = 0 if reset else start
+        if offset >= size and not reset:
+            return
+        with open(self.store.home.session_log(run_id, number), "rb") as fh:
+            fh.seek(offset)
+            while offset < size:
+                data = fh.read(min(LOG_CHUNK, size - offset))
+                if not data:
+                    break
+                yield {
+                    "log": {
+                        "session": number,
+                        "offset": offset,
+                        "reset": reset,
+                        "data": base64.b64encode(data).decode("ascii"),
+                    }
+                }
+                offset += len(data)
+                reset = False
+
+
+def serve_pull(settings: Settings, stdin: IO[bytes], stdout: IO[bytes]) -> None:
+    """Answer the pull request on ``stdin`` (see the module docstring)."""
+    from backprop_core.store.opening import open_store
+
+    request = json.loads(stdin.readline() or b"{}")
+
+    def send(message: dict[str, Any]) -> None:
+        stdout.write(_dumps(message).encode() + b"\n")
+
+    if not Path(settings.home).is_dir():  # nothing recorded here: create nothing either
+        send({"hello": hello(settings, 0)})
+        send({"done": {"runs": 0, "changed": 0}})
+    else:
+        with open_store(settings, reconcile=False) as store:
+            for message in Source(settings, store, request).messages():
+                send(message)
+    stdout.flush()
