@@ -9,11 +9,16 @@ import click
 from backprop_core.cli.options import echo_json, is_terminal, json_option, settings_options
 from backprop_core.cli.run_options import parse_tags
 from backprop_core.cli.run_views import format_metrics, open_from_options, print_table
-from backprop_core.render.runs import duration_seconds, human_duration, human_time, run_view
-from backprop_core.store.records import LOCAL_ORIGIN, RunFilter, RunRecord, RunStatus
+from backprop_core.render.runs import (
+    LOCAL_HOST,
+    duration_seconds,
+    human_duration,
+    human_time,
+    origin_filter,
+    run_view,
+)
+from backprop_core.store.records import RunFilter, RunRecord, RunStatus
 
-#: What ``--host`` and the HOST column call runs recorded on this machine.
-LOCAL_HOST = "local"
 HEADER = ("ID", "NAME", "STATUS", "SESSIONS", "DURATION", "STEP", "METRICS", "CKPTS", "STARTED")
 
 
@@ -54,7 +59,7 @@ def list_command(
         statuses=frozenset(RunStatus(s) for s in statuses) if statuses else None,
         name=name,
         tags=tuple(parse_tags(tags).items()),
-        origin=None if host is None else (LOCAL_ORIGIN if host == LOCAL_HOST else host),
+        origin=origin_filter(host),
         limit=limit,
     )
     _, store = open_from_options(options)

@@ -11,6 +11,7 @@ from typing import Any
 from backprop_core.store.contract import Store
 from backprop_core.store.records import (
     ACTIVE_STATUSES,
+    LOCAL_ORIGIN,
     CheckpointRecord,
     RunRecord,
     checkpoint_to_dict,
@@ -20,6 +21,16 @@ from backprop_core.store.records import (
     run_to_dict,
     session_to_dict,
 )
+
+#: What ``list --host``, its HOST column and the viewer call runs recorded on this machine.
+LOCAL_HOST = "local"
+
+
+def origin_filter(host: str | None) -> str | None:
+    """``RunFilter.origin`` for a ``--host``/``host`` value (``local``: runs made here)."""
+    if host is None:
+        return None
+    return LOCAL_ORIGIN if host == LOCAL_HOST else host
 
 
 def duration_seconds(run: RunRecord, now: float | None = None) -> float | None:

@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from backprop_core.__about__ import __version__
-from backprop_core.render.runs import human_duration, human_time
+from backprop_core.render.runs import LOCAL_HOST, human_duration, human_time
 from backprop_core.store.contract import Store
 from backprop_core.store.records import RunStatus
 from backprop_core.viewer.params import SORT_KEYS, list_param
@@ -100,7 +100,7 @@ async def runs_page(request: Request) -> Response:
         for key in run.last_metrics:
             if key not in metric_names and len(metric_names) < 4:
                 metric_names.append(key)
-    filtered = bool(q.flt.statuses or q.flt.name or q.flt.tags)
+    filtered = bool(q.flt.statuses or q.flt.name or q.flt.tags or q.flt.origin is not None)
     pages = {
         "prev": _page_url(q, offset=max(0, q.offset - q.limit)) if q.offset > 0 else None,
         "next": _page_url(q, offset=q.offset + q.limit) if q.offset + q.limit < total else None,
@@ -121,6 +121,8 @@ async def runs_page(request: Request) -> Response:
         q=q,
         params=q.as_params(),
         metric_names=metric_names,
+        with_host=any(r.origin for r in runs) or q.flt.origin is not None,
+        local_host=LOCAL_HOST,
         filtered=filtered,
         pages=pages,
         sort_urls=sort_urls,

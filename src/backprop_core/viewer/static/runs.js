@@ -6,6 +6,7 @@
   var btn = document.getElementById("compare-btn");
   var metrics = (table.dataset.metrics || "").split(",").filter(Boolean);
   var limit = parseInt(table.dataset.limit, 10) || 50;
+  var hosts = table.dataset.hosts === "true";
 
   function selected() {
     return Array.prototype.map.call(document.querySelectorAll("input.pick:checked"), function (el) { return el.value; });
@@ -34,7 +35,8 @@
       '<td class="num" data-col="duration">' + bp.fmtDuration(r.active_seconds) + "</td>" +
       '<td class="num" data-col="step">' + (r.last_step != null ? r.last_step : "—") + "</td>" +
       metrics.map(function (m) { return '<td class="num metric" data-metric="' + bp.esc(m) + '">' + bp.fmtValue(r.last_metrics[m]) + "</td>"; }).join("") +
-      '<td class="time">' + bp.fmtTime(r.started_at || r.created_at) + "</td>";
+      '<td class="time">' + bp.fmtTime(r.started_at || r.created_at) + "</td>" +
+      (hosts ? '<td class="host">' + bp.esc(r.origin || "local") + "</td>" : "");
   }
 
   function upsert(msg) {
