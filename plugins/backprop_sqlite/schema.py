@@ -128,6 +128,12 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     """,
     # 2: points stored in packed chunks.
     _points_to_chunks,
+    # 3: the host a pulled run came from, as a column: filtering by it must not parse records
+    # (SQLite's JSON functions refuse the NaN a record's metrics may hold).
+    """
+    ALTER TABLE runs ADD COLUMN origin TEXT;
+    CREATE INDEX runs_by_origin ON runs (origin, created_at DESC);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

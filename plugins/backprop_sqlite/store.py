@@ -56,6 +56,11 @@ def _payload(text: str) -> dict[str, Any]:
     return payload
 
 
+def _columns(run: RunRecord) -> tuple[Any, ...]:
+    """The ``runs`` columns besides the id, in the order the statements name them."""
+    return (run.name, run.status.value, run.created_at, run.origin, dumps(run_to_dict(run)))
+
+
 class SqliteStore(Store):
     name: ClassVar[str] = "sqlite"
 
@@ -124,8 +129,9 @@ class SqliteStore(Store):
         try:
             with self._write() as conn:
                 conn.execute(
-                    "INSERT INTO runs (id, name, status, created_at, record) VALUES (?,?,?,?,?)",
-                    (run.id, run.name, run.status.value, run.created_at, dumps(run_to_dict(run))),
+                    "INSERT INTO runs (name, status, created_at, origin, record, id)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (*_columns(run), run.id),
                 )
         except sqlite3.IntegrityError as exc:
             raise DuplicateRun(f"a run with id {run.id} already exists") from exc
@@ -139,8 +145,9 @@ class SqliteStore(Store):
 
     def _put(self, conn: sqlite3.Connection, run: RunRecord) -> None:
         conn.execute(
-            "UPDATE runs SET name = ?, status = ?, created_at = ?, record = ? WHERE id = ?",
-            (run.name, run.status.value, run.created_at, dumps(run_to_dict(run)), run.id),
+            "UPDATE runs SET name = ?, status = ?, created_at = ?, origin = ?, record = ?"
+            " WHERE id = ?",
+            (*_columns(run), run.id),
         )
 
     def update_run(self, run_id: str, **changes: Any) -> RunRecord:
@@ -198,9 +205,11 @@ class SqliteStore(Store):
             clauses.append("bp_glob(?, name)")
             params.append(flt.name)
         if flt.origin is not None:
-            # LOCAL_ORIGIN ("") selects runs recorded here: those without an origin.
-            clauses.append("coalesce(json_extract(record, '$.origin'), '') = ?")
-            params.append(flt.origin)
+            if flt.origin:
+                clauses.append("origin = ?")
+                params.append(flt.origin)
+            else:  # LOCAL_ORIGIN: runs recorded here, without an origin
+                clauses.append("origin IS NULL")
         for key, value in flt.tags:
             clauses.append(
                 "EXISTS (SELECT 1 FROM json_each(record, '$.tags') WHERE key = ? AND value = ?)"

@@ -22,15 +22,21 @@ def helper_group() -> None:
     """The other side of --remote, ui --ssh and pull (internal)."""
 
 
+def wait_for_eof() -> None:
+    """Block until stdin reaches its end. Raw reads: a daemon thread blocked in a buffered
+    read would hold its lock while the interpreter shuts down."""
+    try:
+        while os.read(0, 65536):
+            pass
+    except OSError:
+        pass
+
+
 def _exit_when_stdin_closes() -> None:
     """End this process once stdin reaches its end: the ssh session that started it is gone."""
 
     def watch() -> None:
-        try:
-            while sys.stdin.buffer.read(65536):
-                pass
-        except OSError:
-            pass
+        wait_for_eof()
         os._exit(0)
 
     threading.Thread(target=watch, name="stdin-watch", daemon=True).start()

@@ -204,7 +204,7 @@ def _serve(
 
         def watch() -> None:
             with contextlib.suppress(OSError):
-                while sys.stdin.buffer.read(65536):
+                while os.read(0, 65536):  # raw: no buffer lock held at shutdown
                     pass
             server.should_exit = True
 
