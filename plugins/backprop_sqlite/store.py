@@ -29,6 +29,7 @@ from backprop_core import (
 from backprop_core.plugin_kit import (
     RESOLVE_HINT,
     DuplicateRun,
+    EventRow,
     MetricLines,
     check_folder_writable,
     check_run_id,
@@ -348,13 +349,14 @@ class SqliteStore(Store):
             self._put(conn, run)
             conn.execute("UPDATE runs SET event_seq = ? WHERE id = ?", (seq, run_id))
 
-    def events(
-        self,
-        run_id: str,
-        kinds: Sequence[str] | None = None,
-        after_seq: int = 0,
-        limit: int | None = None,
-    ) -> list[StoredEvent]:
+    def event_rows(
+        self, run_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[EventRow]:
+        return self._event_rows(run_id, None, after_seq, limit)
+
+    def _event_rows(
+        self, run_id: str, kinds: Sequence[str] | None, after_seq: int, limit: int | None
+    ) -> list[EventRow]:
         sql = "SELECT seq, kind, time, step, session, payload FROM events"
         sql += " WHERE run_id = ? AND seq > ?"
         params: list[Any] = [run_id, after_seq]
@@ -363,6 +365,15 @@ class SqliteStore(Store):
             params.extend(kinds)
         sql += " ORDER BY seq LIMIT ?"
         params.append(-1 if limit is None else limit)
+        return self._read(sql, params)
+
+    def events(
+        self,
+        run_id: str,
+        kinds: Sequence[str] | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
         return [
             StoredEvent(
                 run_id,
@@ -377,7 +388,9 @@ class SqliteStore(Store):
                     }
                 ),
             )
-            for seq, kind, t, step, session, payload in self._read(sql, params)
+            for seq, kind, t, step, session, payload in self._event_rows(
+                run_id, kinds, after_seq, limit
+            )
         ]
 
     def last_event_seq(self, run_id: str) -> int:

@@ -139,6 +139,9 @@ def test_pull_copies_every_record_and_a_second_pull_copies_nothing(remote: Remot
     assert f"pulled from  {remote.host}" in shown
     assert f"(on {remote.host}; `backprop pull {remote.host} --with-checkpoints`" in shown
     assert real in shown
+    resumed = remote.cli("resume", "real")
+    assert resumed.returncode == 2
+    assert f"run {real} was pulled from {remote.host}" in resumed.stderr
 
 
 def test_a_pull_killed_midway_and_run_again_ends_complete(remote: Remote) -> None:

@@ -15,6 +15,7 @@ kept in the event as ``origin_path``.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 
 from backprop_core.errors import RemoteError, RunNotFound
 from backprop_core.events.event import Event
+from backprop_core.events.ingest import MetricLines
 from backprop_core.remote.pull_source import PROTOCOL
 from backprop_core.store.contract import DuplicateRun, Store
 from backprop_core.store.home import is_valid_run_id
@@ -35,6 +37,7 @@ from backprop_core.store.records import (
 )
 
 _SESSION_LOG = re.compile(r"^session-(\d+)\.log$")
+_NUMBERS = {int, float}  # metric values the columnar path takes (a bool is neither)
 #: Fields a new pulled run starts from zero: the store counts them up as it records.
 _COUNTED = {
     "session_count": 0,
@@ -219,23 +222,41 @@ class PullSink:
         run_id = str(header["run"]["id"])
         run_dir = self.store.home.run_dir(run_id)
         remote_run_dir = str(PurePosixPath(self.report.remote_home) / "runs" / run_id)
-        events: list[Event] = []
-        for seq, kind, t, step, session, payload in rows:
-            if seq <= self._seq + len(events):
+        items: list[Event | MetricLines] = []
+        lines: MetricLines | None = None
+        count = 0
+        # One parse for the batch's payloads: a call per payload costs more than the parsing.
+        payloads = json.loads("[" + ",".join(row[5] for row in rows) + "]")
+        for (seq, kind, t, step, session, text), payload in zip(rows, payloads):
+            if seq <= self._seq + count:
                 continue  # already here
-            if seq != self._seq + len(events) + 1:
+            if seq != self._seq + count + 1:
                 raise RemoteError(
                     f"the events of run {run_id} from {self.host} have a gap at {seq}",
                     hint="run the pull again",
                 )
+            count += 1
+            data = payload.get("data") if kind == "metrics" else None
+            if isinstance(data, dict) and set(map(type, data.values())) <= _NUMBERS:
+                # The store's columnar path, as for metrics lines a script prints.
+                if lines is None or lines.session != session:
+                    lines = MetricLines(session)
+                    items.append(lines)
+                lines.times.append(t)
+                lines.steps.append(step)
+                lines.data.append(data)
+                lines.texts.append(text)
+                continue
+            lines = None
+            payload.pop("event", None)
             origin = payload.get("origin_path") if kind == "checkpoint_saved" else None
             if isinstance(origin, str):
                 payload["path"] = str(local_copy_path(run_dir, remote_run_dir, origin))
-            events.append(Event(kind, t, step, payload, session))
-        if events:
-            self.store.append_events(run_id, events)
-            self._seq += len(events)
-            self.report.events += len(events)
+            items.append(Event(kind, t, step, payload, session))
+        if items:
+            self.store.append_batch(run_id, items)
+            self._seq += count
+            self.report.events += count
 
     def _log(self, chunk: dict[str, Any]) -> None:
         if self._header is None:

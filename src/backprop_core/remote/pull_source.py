@@ -5,7 +5,8 @@ its highest event seq and its log sizes) and answers in JSON lines (docs/remote.
 
 - ``{"hello": {...}}``: protocol, version, this home, how many runs, whether rsync is here;
 - per changed run: ``{"run": {...}, "sessions": [...], "checkpoints": [...], "digest": …}``,
-  then ``{"events": [[seq, kind, time, step, session, payload], …]}`` batches (from the
+  then ``{"events": [[seq, kind, time, step, session, payload], …]}`` batches (the payload
+  as JSON text, checkpoints with ``origin_path`` added; from the
   puller's seq on), ``{"log": {...}}`` chunks (from the puller's size on), and ``{"end": id}``;
 - ``{"done": {...}}``.
 
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from backprop_core.settings.model import Settings
-from backprop_core.store.contract import Store
+from backprop_core.store.contract import EventRow, Store
 from backprop_core.store.records import (
     ACTIVE_STATUSES,
     LOCAL_ORIGIN,
@@ -42,6 +43,7 @@ from backprop_core.store.records import (
 
 PROTOCOL = 1
 EVENT_BATCH = 5000
+CHECKPOINT = "checkpoint_saved"
 LOG_CHUNK = 1 << 20
 _dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
@@ -92,6 +94,14 @@ def _checkpoints(store: Store, run: RunRecord, with_files: bool) -> list[dict[st
                 item.update(size=None, mtime=None, dir=False)
         out.append(item)
     return out
+
+
+def _with_origin(run: RunRecord, row: EventRow) -> EventRow:
+    """A checkpoint event with the path resolved here added as ``origin_path``."""
+    payload = json.loads(row[5])
+    if isinstance(payload.get("path"), str):
+        payload["origin_path"] = origin_path(payload["path"], run)
+    return (*row[:5], _dumps(payload))
 
 
 def hello(settings: Settings, runs: int) -> dict[str, Any]:
@@ -154,22 +164,15 @@ class Source:
         }
         after = int(have.get("seq") or 0)
         while after < seq:
-            batch = store.events(run.id, after_seq=after, limit=EVENT_BATCH)
-            if not batch:
+            rows = store.event_rows(run.id, after_seq=after, limit=EVENT_BATCH)
+            if not rows:
                 break
-            yield {"events": [self._event_row(run, e.seq, e.event) for e in batch]}
-            after = batch[-1].seq
+            yield {"events": [_with_origin(run, r) if r[1] == CHECKPOINT else r for r in rows]}
+            after = rows[-1][0]
         local_logs: dict[str, int] = have.get("logs") or {}
         for number, size in logs.items():
             yield from self._log(run.id, int(number), int(local_logs.get(number, 0)), size)
         yield {"end": run.id}
-
-    @staticmethod
-    def _event_row(run: RunRecord, seq: int, event: Any) -> list[Any]:
-        payload = dict(event.payload)
-        if event.kind == "checkpoint_saved" and isinstance(payload.get("path"), str):
-            payload["origin_path"] = origin_path(payload["path"], run)
-        return [seq, event.kind, event.time, event.step, event.session, payload]
 
     def _log(self, run_id: str, number: int, start: int, size: int) -> Iterator[dict[str, Any]]:
         reset = start > size  # the log was replaced by a shorter one: send it all again

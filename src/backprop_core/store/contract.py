@@ -25,6 +25,10 @@ from backprop_core.store.records import (
     StoredEvent,
 )
 
+#: An event as stored, its payload as JSON text: (seq, kind, time, step, session, payload). What
+#: ``Store.event_rows`` returns, so copying events elsewhere need not decode and re-encode them.
+EventRow = tuple[int, str, float, "int | None", "int | None", str]
+
 #: What ``resolve`` accepts, for ``RunNotFound``'s hint.
 RESOLVE_HINT = "give a run id, a unique id prefix or suffix, or a run name (see `backprop list`)"
 
@@ -158,6 +162,26 @@ class Store(ABC):
         limit: int | None = None,
     ) -> list[StoredEvent]:
         """Stored events with ``seq > after_seq`` in order, optionally only of ``kinds``."""
+
+    def event_rows(
+        self, run_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[EventRow]:
+        """``events`` as ``EventRow``s, the payload as JSON text (which may hold an ``event``
+        key, ignored by readers). This default encodes each payload; stores that keep the
+        text override it."""
+        import json
+
+        return [
+            (
+                e.seq,
+                e.event.kind,
+                e.event.time,
+                e.event.step,
+                e.event.session,
+                json.dumps(dict(e.event.payload)),
+            )
+            for e in self.events(run_id, after_seq=after_seq, limit=limit)
+        ]
 
     def last_event_seq(self, run_id: str) -> int:
         """The run's highest event seq (0 when it has none). This default finds it with
