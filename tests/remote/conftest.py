@@ -142,7 +142,8 @@ class Remote:
         from backprop_core.store.opening import open_store
 
         reset_plugins()
-        return open_store(Settings.from_config({}, home=self.home), reconcile=False)
+        config = {"store": self.env.get("BACKPROP_STORE", "sqlite")}
+        return open_store(Settings.from_config(config, home=self.home), reconcile=False)
 
     def seed(
         self,

@@ -36,9 +36,10 @@ from .conftest import Remote
 pytestmark = pytest.mark.slow
 
 
-def local_store() -> Store:
+def local_store(store: str = "sqlite") -> Store:
     reset_plugins()
-    return open_store(Settings.from_config({}, home=Path(os.environ["BACKPROP_HOME"])))
+    home = Path(os.environ["BACKPROP_HOME"])
+    return open_store(Settings.from_config({"store": store}, home=home))
 
 
 def pull(remote: Remote, *args: str, **extra: str) -> dict[str, Any]:
@@ -66,8 +67,8 @@ def contents(store: Store, run_id: str) -> dict[str, Any]:
     }
 
 
-def assert_same_as_there(remote: Remote) -> list[str]:
-    with remote.store() as there, local_store() as here:
+def assert_same_as_there(remote: Remote, store: str = "sqlite") -> list[str]:
+    with remote.store() as there, local_store(store) as here:
         ids = [r.id for r in there.list_runs()]
         assert sorted(r.id for r in here.list_runs(RunFilter(origin=remote.host))) == sorted(ids)
         for run_id in ids:
@@ -142,6 +143,16 @@ def test_pull_copies_every_record_and_a_second_pull_copies_nothing(remote: Remot
     resumed = remote.cli("resume", "real")
     assert resumed.returncode == 2
     assert f"run {real} was pulled from {remote.host}" in resumed.stderr
+
+
+def test_json_stores_on_both_sides(remote: Remote) -> None:
+    remote.env["BACKPROP_STORE"] = "json"
+    remote.seed("baseline", n=1, steps=40, log="hello\n")
+    real_run(remote, "real")
+    report = pull(remote, "--store", "json")
+    assert len(report["new"]) == 2
+    assert_same_as_there(remote, "json")
+    assert pull(remote, "--store", "json")["unchanged"] == 2
 
 
 def test_a_pull_killed_midway_and_run_again_ends_complete(remote: Remote) -> None:

@@ -27,7 +27,18 @@ def test_list_and_show_print_what_they_print_on_that_machine(remote: Remote) -> 
 def test_list_filters_and_limits_travel_with_the_command(remote: Remote) -> None:
     for n in range(4):
         remote.seed(f"sweep-{n}", n=n)
-    result = remote.remote("list", "--name", "sweep-[12]", "--limit", "1")
+    # The host from BACKPROP_REMOTE; --remote-command wins over remote.command.
+    result = remote.cli(
+        "--remote-command",
+        remote.command,
+        "list",
+        "--name",
+        "sweep-[12]",
+        "--limit",
+        "1",
+        BACKPROP_REMOTE=remote.host,
+        BACKPROP_REMOTE__COMMAND="/nonexistent/backprop",
+    )
     assert result.returncode == 0, result.stderr
     assert [line.split("\t")[1] for line in result.stdout.splitlines()] == ["sweep-2"]
 
