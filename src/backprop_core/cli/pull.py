@@ -54,18 +54,20 @@ def pull_command(
     if not host:
         raise UsageError("pull needs a HOST", hint="e.g. `backprop pull gpu-box`")
     setup = local_ssh_setup(root_remote_command(ctx))
-    _, store = open_from_options(options)
-    with store, SshConnection(host, setup, persist_seconds=(watch or 0) + 60) as conn:
-        try:
-            while True:
-                report = pull_once(conn, store, with_files=with_files)
-                _print(report.as_dict(), as_json)
+    # Connecting overlaps opening the store here and working out what it holds.
+    with SshConnection(host, setup, persist_seconds=(watch or 0) + 60) as conn:
+        _, store = open_from_options(options)
+        with store:
+            try:
+                while True:
+                    report = pull_once(conn, store, with_files=with_files)
+                    _print(report.as_dict(), as_json)
+                    if watch is None:
+                        return
+                    time.sleep(watch)
+            except KeyboardInterrupt:
                 if watch is None:
-                    return
-                time.sleep(watch)
-        except KeyboardInterrupt:
-            if watch is None:
-                raise
+                    raise
 
 
 def _print(report: dict[str, Any], as_json: bool) -> None:

@@ -1,10 +1,11 @@
 """``pull``: copy the runs of another machine into the local store, incrementally.
 
 One pull: send the host what is here (``PullSink.request``), apply what it answers run by run
-(``PullSink.apply``), copy checkpoint files if asked, and remember each fully applied run's
-digest in ``home/pulls/<host>.json`` so the next pull skips it when nothing changed there. The
-digests only save work: the store is the truth, so a lost or stale state file costs time,
-never correctness. The host is only read.
+(``PullSink.apply``), copy checkpoint files if asked, and remember for each fully applied run
+its digest, highest event seq and log sizes in ``home/pulls/<host>.json``, so the next pull
+skips it when nothing changed there and asks only for what is new otherwise. That state only
+saves work: what is applied is checked against the store and the log files, so a lost or stale
+state file costs time, never correctness. The host is only read.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from backprop_core.errors import RemoteError
 from backprop_core.remote.commands import StderrRelay, end
@@ -34,22 +36,23 @@ def host_slug(host: str) -> str:
 
 
 class PullState:
-    """The digest of every run last applied from one host (``home/pulls/<host>.json``)."""
+    """What was last applied of every run from one host (``home/pulls/<host>.json``): per
+    run, ``{"digest", "seq", "logs"}``."""
 
     def __init__(self, store: Store, host: str) -> None:
         self.path = store.home.root / "pulls" / f"{host_slug(host)}.json"
         self.host = host
-        self.digests: dict[str, str] = {}
+        self.runs: dict[str, dict[str, Any]] = {}
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            if data.get("host") == host and isinstance(data.get("digests"), dict):
-                self.digests = {str(k): str(v) for k, v in data["digests"].items()}
+            if data.get("host") == host and isinstance(data.get("runs"), dict):
+                self.runs = {str(k): v for k, v in data["runs"].items() if isinstance(v, dict)}
         except (OSError, ValueError):
             pass  # no state, or a damaged one: the next pull looks at every run
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"host": self.host, "digests": self.digests}
+        data = {"host": self.host, "runs": self.runs}
         atomic_write(self.path, json.dumps(data, separators=(",", ":")).encode())
 
 
@@ -67,12 +70,12 @@ def pull_once(conn: SshConnection, store: Store, *, with_files: bool) -> PullRep
     with pull_lock(store, conn.host):
         state = PullState(store, conn.host)
         sink = PullSink(store, conn.host, with_files=with_files)
-        request = json.dumps(sink.request(state.digests)).encode() + b"\n"
+        request = json.dumps(sink.request(state.runs)).encode() + b"\n"
         try:
             _stream(conn, sink, state, request)
         finally:
             if not with_files:
-                state.digests.update(sink.digests)
+                state.runs.update(sink.applied)
                 state.save()
         if with_files:
             from backprop_core.remote.pull_files import copy_files
@@ -85,7 +88,7 @@ def pull_once(conn: SshConnection, store: Store, *, with_files: bool) -> PullRep
                 rsync_there=sink.rsync_there,
             )
             sink.report.files, sink.report.file_bytes = files, copied
-            state.digests.update(sink.digests)  # only now are those runs complete here
+            state.runs.update(sink.applied)  # only now are those runs complete here
             state.save()
     sink.report.seconds = time.perf_counter() - started
     return sink.report
@@ -106,7 +109,7 @@ def _stream(conn: SshConnection, sink: PullSink, state: PullState, request: byte
             finished = sink.apply(message)
             done = done or "done" in message
             if finished and not sink.with_files and time.monotonic() - saved > SAVE_EVERY_S:
-                state.digests.update(sink.digests)  # a pull cut off later keeps these
+                state.runs.update(sink.applied)  # a pull cut off later keeps these
                 state.save()
                 saved = time.monotonic()
     except BrokenPipeError:

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -36,7 +34,6 @@ from backprop_core.store.records import (
     session_from_dict,
 )
 
-_SESSION_LOG = re.compile(r"^session-(\d+)\.log$")
 _NUMBERS = {int, float}  # metric values the columnar path takes (a bool is neither)
 #: Fields a new pulled run starts from zero: the store counts them up as it records.
 _COUNTED = {
@@ -110,44 +107,28 @@ def local_copy_path(run_dir: Path, remote_run_dir: str, origin: str) -> Path:
         return run_dir.joinpath("remote-files", *_clean_parts(path))
 
 
-def log_sizes(store: Store, run_id: str) -> dict[str, int]:
-    """The sizes of the run's session logs here, by session number."""
-    sizes: dict[str, int] = {}
-    try:
-        entries = list(os.scandir(store.home.run_dir(run_id)))
-    except OSError:
-        return sizes
-    for entry in entries:
-        match = _SESSION_LOG.match(entry.name)
-        if match:
-            sizes[match.group(1)] = entry.stat().st_size
-    return sizes
-
-
 class PullSink:
-    """Applies one pull's messages to ``store``; ``digests`` holds the runs fully applied."""
+    """Applies one pull's messages to ``store``; ``applied`` holds, for the runs fully applied,
+    what the next request says about them."""
 
     def __init__(self, store: Store, host: str, *, with_files: bool) -> None:
         self.store = store
         self.host = host
         self.with_files = with_files
         self.report = PullReport(host)
-        self.digests: dict[str, str] = {}
+        self.applied: dict[str, dict[str, Any]] = {}
         self.needs: list[FileNeed] = []
         self.rsync_there = False
         self._header: dict[str, Any] | None = None
         self._seq = 0
         self._complete = True
 
-    def request(self, digests: dict[str, str]) -> dict[str, Any]:
-        """What to ask for: per run pulled from this host before, what is here already."""
-        runs = {}
-        for run in self.store.list_runs(RunFilter(origin=self.host)):
-            runs[run.id] = {
-                "digest": digests.get(run.id),
-                "seq": self.store.last_event_seq(run.id),
-                "logs": log_sizes(self.store, run.id),
-            }
+    def request(self, applied: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """What to ask for: per run pulled from this host before and still here, what the last
+        pull applied (nothing known: everything comes again, and what is here is skipped)."""
+        runs = {
+            r.id: applied.get(r.id, {}) for r in self.store.list_runs(RunFilter(origin=self.host))
+        }
         return {"protocol": PROTOCOL, "with_checkpoints": self.with_files, "runs": runs}
 
     def apply(self, message: dict[str, Any]) -> str | None:
@@ -230,11 +211,9 @@ class PullSink:
         for (seq, kind, t, step, session, text), payload in zip(rows, payloads):
             if seq <= self._seq + count:
                 continue  # already here
-            if seq != self._seq + count + 1:
-                raise RemoteError(
-                    f"the events of run {run_id} from {self.host} have a gap at {seq}",
-                    hint="run the pull again",
-                )
+            if seq != self._seq + count + 1:  # this store lost events since: ask for all next time
+                self._complete = False
+                break
             count += 1
             data = payload.get("data") if kind == "metrics" else None
             if isinstance(data, dict) and set(map(type, data.values())) <= _NUMBERS:
@@ -310,5 +289,9 @@ class PullSink:
                         )
                     )
         if self._complete:
-            self.digests[run_id] = str(header["digest"])
+            self.applied[run_id] = {
+                "digest": header["digest"],
+                "seq": self._seq,
+                "logs": header["logs"],
+            }
         return run_id

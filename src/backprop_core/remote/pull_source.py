@@ -161,6 +161,7 @@ class Source:
             "checkpoints": files if files is not None else _checkpoints(store, run, False),
             "digest": key,
             "seq": seq,
+            "logs": logs,
         }
         after = int(have.get("seq") or 0)
         while after < seq:

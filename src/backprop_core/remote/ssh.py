@@ -9,6 +9,7 @@ becomes one ``RemoteError`` line that says what to do.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -146,6 +147,7 @@ class SshConnection:
         self.setup = setup
         self.persist_seconds = max(5, int(persist_seconds))
         self._dir: str | None = None
+        self._opening: subprocess.Popen[bytes] | None = None
 
     # lifecycle -------------------------------------------------------------------------------
     @property
@@ -155,7 +157,8 @@ class SshConnection:
         return os.path.join(self._dir, "master")
 
     def open(self) -> SshConnection:
-        """Connect (and authenticate) once; ``RemoteError`` if that fails."""
+        """Start connecting (and authenticating); the first step waits for it, so whatever the
+        caller does meanwhile overlaps the handshake. ``RemoteError`` there if it fails."""
         if shutil.which(self.setup.ssh[0]) is None:
             raise RemoteError(
                 f"the ssh client `{self.setup.ssh[0]}` is not installed here",
@@ -178,27 +181,35 @@ class SshConnection:
         ]
         # -f: ssh returns once authenticated and keeps the master in the background, which
         # exits by itself after ControlPersist seconds without use if we never close it.
+        self._opening = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        return self
+
+    def ready(self) -> None:
+        """Wait until the master is connected; ``RemoteError`` if it could not connect."""
+        opening, self._opening = self._opening, None
+        if opening is None:
+            return
         try:
-            done = subprocess.run(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                timeout=self.setup.connect_timeout * 3 + 30,
-            )
+            _, err = opening.communicate(timeout=self.setup.connect_timeout * 3 + 30)
         except subprocess.TimeoutExpired as exc:
+            opening.kill()
+            opening.wait()
             self.close()
             raise RemoteError(
                 f"connecting to {self.host} took too long",
                 hint=f"check that `ssh {self.host} true` works, then retry",
             ) from exc
-        if done.returncode != 0:
+        if opening.returncode != 0:
             self.close()
-            raise ssh_failure(self.host, done.stderr.decode(errors="replace"))
-        return self
+            raise ssh_failure(self.host, err.decode(errors="replace"))
 
     def close(self) -> None:
         """End the master (and with it every forward) and remove the private folder."""
+        if self._opening is not None:
+            with contextlib.suppress(RemoteError):
+                self.ready()
         if self._dir is None:
             return
         if os.path.exists(self.control_path):
@@ -238,10 +249,12 @@ class SshConnection:
 
     def shell_for_rsync(self) -> str:
         """ssh through this connection, as one string for ``rsync -e``."""
+        self.ready()
         return shlex.join([*self._base(), "-o", "ControlMaster=no", "-T"])
 
     def argv(self, args: Sequence[str]) -> list[str]:
         """The local argv that runs backprop ``args`` on the host through the master."""
+        self.ready()
         command = remote_shell_command(self.setup.remote_command, args)
         return [*self._base(), "-o", "ControlMaster=no", "-T", "--", self.host, command]
 
@@ -284,6 +297,7 @@ class SshConnection:
     def forward(self, local_port: int, target: str) -> None:
         """Forward ``127.0.0.1:local_port`` here to ``target`` there (a Unix socket path or
         ``host:port``), through the master. Only the loopback is ever bound here."""
+        self.ready()
         spec = f"127.0.0.1:{local_port}:{target}"
         done = subprocess.run(
             [*self._base(), "-O", "forward", "-L", spec, "--", self.host],
@@ -320,6 +334,7 @@ class SshConnection:
         """Whether the master still runs."""
         if self._dir is None:
             return False
+        self.ready()
         done = subprocess.run(
             [*self._base(), "-O", "check", "--", self.host],
             stdin=subprocess.DEVNULL,
