@@ -159,7 +159,11 @@ def start_sshd(folder: Path, extra_config: str = "") -> Sshd:
         if proc.poll() is None and _banner(port):
             known_hosts = folder / "known_hosts"
             key_line = (folder / "host_ed25519.pub").read_text().split()[:2]
-            known_hosts.write_text(f"[127.0.0.1]:{port} {' '.join(key_line)}\n")
+            known_hosts.write_text(
+                "".join(
+                    f"[{name}]:{port} {' '.join(key_line)}\n" for name in ("127.0.0.1", "localhost")
+                )
+            )
             return Sshd(folder, port, proc, client_key, known_hosts)
         proc.kill()
         proc.wait()

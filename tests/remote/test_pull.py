@@ -322,6 +322,23 @@ def test_pulled_runs_are_filtered_by_host_here_and_in_the_viewer(remote: Remote)
         assert '<td class="host">local</td>' in page
 
 
+def test_pulls_from_two_machines_make_one_table(remote: Remote, tmp_path: Path) -> None:
+    from .conftest import Remote as Machine
+
+    other = Machine(remote.sshd, tmp_path / "second")
+    other_host = f"{remote.sshd.user}@localhost"  # the same sshd, as another machine
+    remote.seed("from the first", n=1)
+    other.seed("from the second", n=2)
+    assert remote.cli("pull", remote.host).returncode == 0
+    second = remote.cli("pull", other_host, BACKPROP_REMOTE__COMMAND=other.command)
+    assert second.returncode == 0, second.stderr
+    rows = [line.split("\t") for line in remote.cli("list").stdout.splitlines()]
+    assert sorted((r[1], r[-1]) for r in rows) == [
+        ("from the first", remote.host),
+        ("from the second", other_host),
+    ]
+
+
 def test_pull_needs_a_host(remote: Remote) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "backprop_core.cli", "pull"], capture_output=True, text=True
