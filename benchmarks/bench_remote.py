@@ -20,8 +20,10 @@ Reference lines: ``python -c pass`` and ``ssh HOST true`` through an open master
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import resource
 import shlex
 import shutil
 import statistics
@@ -111,8 +113,17 @@ class Bench:
         if home is not None:
             env["BACKPROP_HOME"] = str(home)
         started = time.perf_counter()
-        subprocess.run(backprop(*args), env=env, check=True, capture_output=True)
+        self.last = subprocess.run(backprop(*args), env=env, check=True, capture_output=True)
         return time.perf_counter() - started
+
+    def pull(self, home: Path) -> tuple[float, float, float]:
+        """(wall seconds, CPU seconds here, CPU seconds there) of one ``pull``."""
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall = self.run("pull", self.sshd.host, "--json", home=home)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        here = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        report = json.loads(self.last.stdout.decode().splitlines()[-1])
+        return wall, here, float(report["remote_cpu_seconds"])
 
     def ssh_true(self) -> float:
         ssh = shlex.split(self.sshd.ssh_command())
@@ -243,20 +254,42 @@ def measure(bench: Bench, repeat: int, points: int, runs: int) -> list[tuple[str
     ms("`backprop list --limit 50` on that home", local)
     ms("`backprop --remote HOST list --limit 50`", remote)
     rows.append(("ratio --remote list / list", f"{remote[0] / local[0]:.1f}x", "", "", ""))
-    firsts = []
-    for i in range(max(1, repeat // 2)):
-        home = bench.base / f"local-{i}"
-        firsts.append(bench.run("pull", bench.sshd.host, home=home))
-    first = (statistics.median(firsts), max(firsts))
+    firsts = [bench.pull(bench.base / f"local-{i}") for i in range(max(1, repeat // 2))]
+    first = statistics.median(f[0] for f in firsts), max(f[0] for f in firsts)
     ms(f"first `pull`: {runs:,} runs, {points:,} points", first, "", len(firsts))
     rows.append(
         ("first `pull`: points/s", f"{points / first[0]:,.0f}", "", "", "≥ 200,000 points/s")
     )
+    cpu_here = statistics.median(f[1] for f in firsts)
+    cpu_there = statistics.median(f[2] for f in firsts)
+    rows.append(
+        ("first `pull`: CPU here / there", f"{cpu_here:.1f} s / {cpu_there:.1f} s", "", "", "")
+    )
+    rows.append(
+        (
+            "first `pull`: points per CPU second, busier side",
+            f"{points / max(cpu_here, cpu_there):,.0f}",
+            "",
+            "",
+            "",
+        )
+    )
     home = bench.base / "local-0"
+    again = [bench.pull(home) for _ in range(repeat)]
     ms(
         f"no-change `pull` ({runs:,} runs)",
-        median(lambda: bench.run("pull", bench.sshd.host, home=home), repeat),
+        (statistics.median(a[0] for a in again), max(a[0] for a in again)),
         "≤ 1 s",
+    )
+    rows.append(
+        (
+            "no-change `pull`: CPU here / there",
+            f"{statistics.median(a[1] for a in again):.2f} s / "
+            f"{statistics.median(a[2] for a in again):.2f} s",
+            "",
+            "",
+            "",
+        )
     )
     if shutil.which("rsync"):
         copy = bench.base / "rsync-copy"

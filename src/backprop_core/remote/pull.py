@@ -50,6 +50,13 @@ class PullState:
         except (OSError, ValueError):
             pass  # no state, or a damaged one: the next pull looks at every run
 
+    def record(self, applied: dict[str, dict[str, Any]]) -> None:
+        """Remember ``applied`` and save, if it says anything new (saving syncs to disk)."""
+        fresh = {k: v for k, v in applied.items() if self.runs.get(k) != v}
+        if fresh:
+            self.runs.update(fresh)
+            self.save()
+
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {"host": self.host, "runs": self.runs}
@@ -75,8 +82,7 @@ def pull_once(conn: SshConnection, store: Store, *, with_files: bool) -> PullRep
             _stream(conn, sink, state, request)
         finally:
             if not with_files:
-                state.runs.update(sink.applied)
-                state.save()
+                state.record(sink.applied)
         if with_files:
             from backprop_core.remote.pull_files import copy_files
 
@@ -88,8 +94,7 @@ def pull_once(conn: SshConnection, store: Store, *, with_files: bool) -> PullRep
                 rsync_there=sink.rsync_there,
             )
             sink.report.files, sink.report.file_bytes = files, copied
-            state.runs.update(sink.applied)  # only now are those runs complete here
-            state.save()
+            state.record(sink.applied)  # only now are those runs complete here
     sink.report.seconds = time.perf_counter() - started
     return sink.report
 
@@ -109,8 +114,7 @@ def _stream(conn: SshConnection, sink: PullSink, state: PullState, request: byte
             finished = sink.apply(message)
             done = done or "done" in message
             if finished and not sink.with_files and time.monotonic() - saved > SAVE_EVERY_S:
-                state.runs.update(sink.applied)  # a pull cut off later keeps these
-                state.save()
+                state.record(sink.applied)  # a pull cut off later keeps these
                 saved = time.monotonic()
     except BrokenPipeError:
         pass  # the other side ended early: its exit status says why

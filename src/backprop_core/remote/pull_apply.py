@@ -72,6 +72,7 @@ class PullReport:
     files: int = 0
     file_bytes: int = 0
     seconds: float = 0.0
+    remote_cpu_seconds: float | None = None
 
     @property
     def unchanged(self) -> int:
@@ -91,6 +92,7 @@ class PullReport:
             "files": self.files,
             "file_bytes": self.file_bytes,
             "seconds": round(self.seconds, 3),
+            "remote_cpu_seconds": self.remote_cpu_seconds,
         }
 
 
@@ -145,6 +147,7 @@ class PullSink:
             self._hello(message["hello"])
         elif "done" in message:
             self.report.remote_runs = int(message["done"]["runs"])
+            self.report.remote_cpu_seconds = message["done"].get("cpu_seconds")
         return None
 
     # messages ----------------------------------------------------------------------------------
@@ -182,7 +185,7 @@ class PullSink:
         else:
             self.report.updated.append(run_id)
             self._seq = self.store.last_event_seq(run_id)
-        here = {s.number: s for s in self.store.sessions(run_id)}
+        here = {s.number: s for s in self.store.sessions(run_id)} if existing else {}
         for data in message["sessions"]:
             session = session_from_dict({**data, "run_id": run_id})
             old = here.get(session.number)

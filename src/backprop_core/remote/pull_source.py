@@ -104,6 +104,14 @@ def _with_origin(run: RunRecord, row: EventRow) -> EventRow:
     return (*row[:5], _dumps(payload))
 
 
+def _cpu_seconds() -> float:
+    """CPU time this process used, for the puller's report."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 3)
+
+
 def hello(settings: Settings, runs: int) -> dict[str, Any]:
     from backprop_core.__about__ import __version__
 
@@ -141,7 +149,7 @@ class Source:
             changed += 1
             yield first
             yield from messages
-        yield {"done": {"runs": len(runs), "changed": changed}}
+        yield {"done": {"runs": len(runs), "changed": changed, "cpu_seconds": _cpu_seconds()}}
 
     def run_messages(self, run: RunRecord) -> Iterator[dict[str, Any]]:
         store = self.store
