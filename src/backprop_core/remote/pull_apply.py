@@ -206,11 +206,17 @@ class PullSink:
         run_id = str(header["run"]["id"])
         run_dir = self.store.home.run_dir(run_id)
         remote_run_dir = str(PurePosixPath(self.report.remote_home) / "runs" / run_id)
-        items: list[Event | MetricLines] = []
-        lines: MetricLines | None = None
-        count = 0
         # One parse for the batch's payloads: a call per payload costs more than the parsing.
         payloads = json.loads("[" + ",".join(row[5] for row in rows) + "]")
+        lines = self._metric_batch(rows, payloads)
+        if lines is not None:  # the usual batch: consecutive metrics lines of one session
+            self.store.append_batch(run_id, [lines])
+            self._seq += len(lines)
+            self.report.events += len(lines)
+            return
+        items: list[Event | MetricLines] = []
+        lines = None
+        count = 0
         for (seq, kind, t, step, session, text), payload in zip(rows, payloads):
             if seq <= self._seq + count:
                 continue  # already here
@@ -239,6 +245,23 @@ class PullSink:
             self.store.append_batch(run_id, items)
             self._seq += count
             self.report.events += count
+
+    def _metric_batch(self, rows: list[list[Any]], payloads: list[Any]) -> MetricLines | None:
+        """The whole batch as one ``MetricLines`` when it is what a training loop logs: the
+        next events in order, all ``metrics`` of one session with numeric ``data``. Decided
+        column by column, at C speed, instead of event by event."""
+        seqs, kinds, times, steps, sessions, texts = map(list, zip(*rows))
+        first = self._seq + 1
+        if seqs != list(range(first, first + len(seqs))) or set(kinds) != {"metrics"}:
+            return None
+        if len(set(sessions)) != 1:
+            return None
+        datas = [p.get("data") for p in payloads]
+        if set(map(type, datas)) != {dict}:
+            return None
+        if {type(v) for d in datas for v in d.values()} - _NUMBERS:
+            return None
+        return MetricLines(sessions[0], times, steps, datas, texts)
 
     def _log(self, chunk: dict[str, Any]) -> None:
         if self._header is None:
