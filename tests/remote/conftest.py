@@ -22,7 +22,6 @@ from backprop_core.store.contract import Store
 from backprop_core.store.records import RunRecord, RunStatus, SessionRecord
 from tests.conftest import wait_for
 from tests.sshd import Sshd, missing_tools, start_sshd
-from tests.viewer.conftest import browser, page  # noqa: F401 - fixtures for the browser test
 
 
 @pytest.fixture(scope="session")

@@ -95,24 +95,6 @@ def test_the_runs_there_answer_through_the_tunnel_and_ctrl_c_leaves_nothing(
         socket.create_connection(("127.0.0.1", ui.port), timeout=2).close()
 
 
-@pytest.mark.browser
-def test_the_runs_page_through_the_tunnel_in_a_browser(remote: Remote, page: Any) -> None:
-    remote.seed("baseline", n=1)
-    remote.seed("tuned", n=2, keys=("loss", "acc", "lr"))
-    ui = Ui(remote.start("ui", "--ssh", remote.host, "--no-open"))
-    try:
-        page.goto(ui.url)
-        page.wait_for_selector("body[data-ready=true]")
-        assert page.locator("#runs-body tr").count() == 2
-        page.click("text=tuned")
-        page.wait_for_selector("body[data-ready=true]")
-        page.wait_for_selector('.chart[data-key="lr"] canvas')
-        assert page.locator(".chart").count() == 3
-        assert page.console_errors == []
-    finally:
-        ui.stop()
-
-
 def test_a_second_ui_reuses_a_kept_viewer_and_ctrl_c_leaves_it_running(remote: Remote) -> None:
     remote.seed("baseline", n=1)
     kept = Ui(remote.start("ui", "--ssh", remote.host, "--no-open", "--keep"))
