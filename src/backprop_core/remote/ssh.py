@@ -15,6 +15,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -131,12 +132,31 @@ def not_installed(host: str, setup: SshSetup) -> RemoteError:
     )
 
 
+STALE_CONTROL_DIR_S = 3600
+
+
 def _control_dir() -> str:
     # A socket path must fit in ~100 bytes: fall back to /tmp when TMPDIR is deep.
     base = tempfile.gettempdir()
     if len(base) > 60 and os.path.isdir("/tmp"):
         base = "/tmp"
+    _remove_stale(base)
     return tempfile.mkdtemp(prefix="bp-ssh-", dir=base)  # mode 0700
+
+
+def _remove_stale(base: str) -> None:
+    """Remove this user's empty control folders left by commands that were killed (their
+    master exits by itself, its folder stays). An hour old at least, so never one whose
+    command is still connecting; ``rmdir`` never removes one that holds a socket."""
+    now = time.time()
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(base):
+            if not entry.name.startswith("bp-ssh-"):
+                continue
+            with contextlib.suppress(OSError):
+                st = entry.stat(follow_symlinks=False)
+                if st.st_uid == os.getuid() and now - st.st_mtime > STALE_CONTROL_DIR_S:
+                    os.rmdir(entry.path)
 
 
 class SshConnection:
