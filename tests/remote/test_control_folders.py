@@ -4,9 +4,11 @@ killed commands left behind are cleared away by later commands, never a live one
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,9 +16,18 @@ import pytest
 from backprop_core.remote import ssh
 
 
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A temporary folder with a short path, as socket paths need."""
+    folder = Path(tempfile.mkdtemp(prefix="bpt-", dir="/tmp"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def test_control_folders_are_private_and_old_empty_ones_are_cleared(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    short_tmp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    tmp_path = short_tmp
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     old = time.time() - 2 * ssh.STALE_CONTROL_DIR_S
     stale = tmp_path / "bp-ssh-killed"
