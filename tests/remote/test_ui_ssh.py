@@ -4,6 +4,7 @@ loopback port here, token required, and nothing left on either side after Ctrl-C
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
@@ -98,20 +99,23 @@ def test_the_runs_there_answer_through_the_tunnel_and_ctrl_c_leaves_nothing(
 def test_a_second_ui_reuses_a_kept_viewer_and_ctrl_c_leaves_it_running(remote: Remote) -> None:
     remote.seed("baseline", n=1)
     kept = Ui(remote.start("ui", "--ssh", remote.host, "--no-open", "--keep"))
-    assert "keeps running" in kept.lines[1]
+    assert "keeps running" in kept.lines[1], kept.lines
     kept.stop()
     entry = registry(remote)
     try:
         assert psutil.pid_exists(entry["pid"])
         again = Ui(remote.start("ui", "--ssh", remote.host, "--no-open"))
-        assert again.token == entry["token"] and "already running" in again.lines[1]
+        assert "already running" in again.lines[1], (again.lines, entry)
+        assert again.token == entry["token"]
         assert again.get("/api/health").json()["runs"] == 1
         again.stop()
         assert psutil.pid_exists(entry["pid"])  # not ours to stop
-    finally:
         stopped = remote.there("remote-helper", "viewer-stop", "--pid", str(entry["pid"]))
-        assert stopped.stdout.strip() == "stopped"
-    wait_for(lambda: not psutil.pid_exists(entry["pid"]), 60, "the kept viewer to stop")
+        assert stopped.stdout.strip() == "stopped", stopped
+        wait_for(lambda: not psutil.pid_exists(entry["pid"]), 60, "the kept viewer to stop")
+    finally:
+        if psutil.pid_exists(entry["pid"]):  # the test failed: end the viewer it kept
+            os.kill(entry["pid"], signal.SIGKILL)
 
 
 def test_where_unix_sockets_cannot_be_forwarded_the_viewer_uses_the_loopback(
