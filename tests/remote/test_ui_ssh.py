@@ -56,8 +56,8 @@ class Ui:
         return out.decode()
 
 
-def registry(remote: Remote) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((remote.home / "viewer" / "viewer.json").read_text())
+def registry(remote: Remote, name: str = "viewer.json") -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((remote.home / "viewer" / name).read_text())
     return data
 
 
@@ -126,8 +126,9 @@ def test_where_unix_sockets_cannot_be_forwarded_the_viewer_uses_the_loopback(
         remote.seed("baseline", n=1)
         ssh = strict.ssh_command()
         ui = Ui(remote.start("ui", "--ssh", strict.host, "--no-open", BACKPROP_SSH_COMMAND=ssh))
-        entry = registry(remote)
+        entry = registry(remote, "viewer-tcp.json")
         assert entry["socket"] is None and entry["port"] > 0
+        assert not (remote.home / "viewer" / "viewer.json").exists()  # the socket one went
         assert ui.get("/api/health").json()["runs"] == 1
         assert ui.get("/api/health", headers={}).status_code == 401
         ui.stop()

@@ -25,7 +25,7 @@ from backprop_core.remote.ssh import SshConnection
 
 READY_TIMEOUT_S = 120.0
 HEALTH_TIMEOUT_S = 60.0
-REFUSED_GRACE_S = 3.0
+REFUSED_GRACE_S = 10.0  # a refused forward stays refused; a loaded machine recovers sooner
 
 
 @dataclass(frozen=True)
@@ -117,9 +117,10 @@ class Tunnel:
         self.local_port = self.port or free_port()
         self.conn.forward(self.local_port, self.viewer.target)
         if not healthy(self.local_port, self.viewer.token) and self.viewer.socket:
-            # The server would not forward to a Unix socket: the loopback instead.
+            # The server would not forward to a Unix socket: the loopback instead, and the
+            # viewer started for the socket goes (kept or not: it cannot be reached).
             self.conn.cancel_forward(self.local_port, self.viewer.target)
-            self._stop_viewer()
+            self._stop_viewer(replaced=True)
             self.viewer = self._start(tcp=True)
             self.conn.forward(self.local_port, self.viewer.target)
             if not healthy(self.local_port, self.viewer.token):
@@ -165,15 +166,17 @@ class Tunnel:
             if not self.conn.alive():
                 return "the connection was lost"
 
-    def _stop_viewer(self) -> None:
+    def _stop_viewer(self, replaced: bool = False) -> None:
         """End the viewer this tunnel started: its session's stdin closes; by its recorded pid
-        if that is not enough."""
+        if that is not enough, or if it was kept (``replaced``: it is of no use)."""
         proc, viewer = self.proc, self.viewer
         if proc is None or viewer is None:
             return
         end(proc, timeout=10)
-        if viewer.reused or viewer.keep or (proc.returncode or 0) >= 0:
-            return  # it ended by itself, with its viewer
+        if viewer.reused:
+            return
+        if not (replaced and viewer.keep) and (proc.returncode or 0) >= 0:
+            return  # it ended by itself, with its viewer (or is kept on purpose)
         try:
             self.conn.run(
                 ["remote-helper", "viewer-stop", "--pid", str(viewer.pid), *self.helper_args],

@@ -30,7 +30,7 @@ from backprop_core.settings.model import Settings
 
 PROTOCOL = 1
 SOCKET_NAME = "viewer.sock"
-REGISTRY_NAME = "viewer.json"
+REGISTRIES = {False: "viewer.json", True: "viewer-tcp.json"}  # by whether it is on a port
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS
 
 
@@ -49,6 +49,10 @@ class ViewerEntry:
     def target(self) -> str:
         """What ``ssh -L`` forwards to."""
         return self.socket if self.socket else f"127.0.0.1:{self.port}"
+
+    @property
+    def tcp(self) -> bool:
+        return self.socket is None
 
 
 def viewer_dir(settings: Settings) -> Path:
@@ -70,9 +74,10 @@ def _locked(folder: Path) -> Iterator[int]:
             os.close(fd)
 
 
-def read_entry(folder: Path) -> ViewerEntry | None:
+def read_entry(folder: Path, tcp: bool) -> ViewerEntry | None:
+    """The viewer registered on a Unix socket, or (``tcp``) on a loopback port."""
     try:
-        data = json.loads((folder / REGISTRY_NAME).read_text(encoding="utf-8"))
+        data = json.loads((folder / REGISTRIES[tcp]).read_text(encoding="utf-8"))
         return ViewerEntry(**data)
     except (OSError, ValueError, TypeError):
         return None
@@ -90,14 +95,31 @@ def _answers(entry: ViewerEntry) -> bool:
     return True
 
 
-def live_entry(folder: Path) -> ViewerEntry | None:
-    """The registered viewer if its process still runs and it accepts connections."""
+def live_entry(folder: Path, tcp: bool) -> ViewerEntry | None:
+    """A registered viewer whose process still runs and that accepts connections: one on a
+    loopback port for ``tcp``, else either kind. One that runs but does not accept is stopped
+    (by its recorded pid), so replacing it never leaves it behind."""
     from backprop_core.store.process_identity import process_alive
 
-    entry = read_entry(folder)
-    if entry is None or not process_alive(entry.pid, entry.started):
-        return None
-    return entry if _answers(entry) else None
+    for kind in (True,) if tcp else (False, True):
+        entry = read_entry(folder, kind)
+        if entry is None or not process_alive(entry.pid, entry.started):
+            continue
+        if _answers(entry):
+            return entry
+        _terminate(entry)
+        _forget(folder, entry.pid, kind)
+    return None
+
+
+def _terminate(entry: ViewerEntry) -> bool:
+    import signal
+
+    try:
+        os.kill(entry.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _bind(folder: Path, tcp: bool) -> tuple[socket.socket, str | None, int | None]:
@@ -121,20 +143,21 @@ def _bind(folder: Path, tcp: bool) -> tuple[socket.socket, str | None, int | Non
 
 
 def _write_entry(folder: Path, entry: ViewerEntry) -> None:
-    tmp = folder / f".{REGISTRY_NAME}.{os.getpid()}"
+    name = REGISTRIES[entry.tcp]
+    tmp = folder / f".{name}.{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(asdict(entry), fh)
-    os.replace(tmp, folder / REGISTRY_NAME)
+    os.replace(tmp, folder / name)
 
 
-def _forget(folder: Path, pid: int) -> None:
+def _forget(folder: Path, pid: int, tcp: bool) -> None:
     """Remove the registry and socket if they are still this viewer's."""
-    entry = read_entry(folder)
+    entry = read_entry(folder, tcp)
     if entry is None or entry.pid != pid:
         return
     with contextlib.suppress(FileNotFoundError):
-        (folder / REGISTRY_NAME).unlink()
+        (folder / REGISTRIES[tcp]).unlink()
     if entry.socket:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(entry.socket)
@@ -157,7 +180,7 @@ def serve_for_tunnel(settings: Settings, *, keep: bool, tcp: bool) -> None:
     folder = viewer_dir(settings)
     token = secrets.token_urlsafe(24)
     with _locked(folder) as lock_fd:
-        entry = live_entry(folder)
+        entry = live_entry(folder, tcp)
         if entry is not None:
             _announce(entry, settings, reused=True)
             return
@@ -209,26 +232,22 @@ def _serve(
             server.should_exit = True
 
         threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
+    tcp = sock.family != socket.AF_UNIX
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
-        _forget(folder, os.getpid())
+        _forget(folder, os.getpid(), tcp)
 
 
 def stop_registered(settings: Settings, pid: int) -> bool:
-    """SIGTERM the viewer the registry records with ``pid``, if it still runs; never any
+    """SIGTERM the viewer a registry records with ``pid``, if it still runs; never any
     other process."""
-    import signal
-
     from backprop_core.store.process_identity import process_alive
 
     folder = viewer_dir(settings)
-    entry = read_entry(folder)
-    if entry is None or entry.pid != pid or not process_alive(entry.pid, entry.started):
-        return False
-    try:
-        os.kill(entry.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    return True
+    for tcp in (False, True):
+        entry = read_entry(folder, tcp)
+        if entry is not None and entry.pid == pid and process_alive(entry.pid, entry.started):
+            return _terminate(entry)
+    return False
