@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import fnmatch
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -68,6 +67,7 @@ from backprop_json_store.index_file import (
     run_ids,
     unreadable,
 )
+from backprop_json_store.run_filter import matches
 
 T = TypeVar("T")
 
@@ -223,31 +223,15 @@ class JsonStore(Store):
             raise AmbiguousRun(ref, [r["id"] for r in self._newest_first(found)])
         return run_from_dict(copy.deepcopy(found[0]))
 
-    @staticmethod
-    def _matches(run: dict[str, Any], flt: RunFilter) -> bool:
-        if flt.statuses is not None and run["status"] not in {s.value for s in flt.statuses}:
-            return False
-        if flt.name is not None and not (
-            run.get("name") is not None and fnmatch.fnmatchcase(run["name"], flt.name)
-        ):
-            return False
-        tags = run.get("tags") or {}
-        if not all(tags.get(k) == v for k, v in flt.tags):
-            return False
-        params = run.get("params") or {}
-        return all(cond.matches_params(params) for cond in flt.params)
-
     def list_runs(self, flt: RunFilter | None = None) -> list[RunRecord]:
         flt = flt or RunFilter()
-        runs = self._newest_first(
-            [r for r in self._snapshot()["runs"].values() if self._matches(r, flt)]
-        )
+        runs = self._newest_first([r for r in self._snapshot()["runs"].values() if matches(r, flt)])
         end = None if flt.limit is None else flt.offset + flt.limit
         return [run_from_dict(copy.deepcopy(r)) for r in runs[flt.offset : end]]
 
     def count_runs(self, flt: RunFilter | None = None) -> int:
         flt = flt or RunFilter()
-        return sum(1 for r in self._snapshot()["runs"].values() if self._matches(r, flt))
+        return sum(1 for r in self._snapshot()["runs"].values() if matches(r, flt))
 
     def delete_run(self, run_id: str) -> None:
         def delete(index: Index) -> None:
@@ -390,6 +374,9 @@ class JsonStore(Store):
         for line in raw.splitlines():
             if line.strip():
                 yield json.loads(line)
+
+    def last_event_seq(self, run_id: str) -> int:
+        return int(self._snapshot()["events"].get(run_id, {"seq": 0})["seq"])
 
     def events(
         self,

@@ -129,6 +129,21 @@ class LaunchError(BackpropError):
     exit_code = 2
 
 
+class RemoteError(BackpropError):
+    """Another machine could not be reached or used over SSH: unknown host key, refused key,
+    dead connection, no backprop there. Nothing was changed on either side."""
+
+    exit_code = 2
+
+
+class RemoteCommandFailed(BackpropError):
+    """backprop on another machine answered with an error; its exit code comes through."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class TrainingFailed(BackpropError):
     """The training process failed: non-zero exit, crash or killed by something else."""
 

@@ -152,6 +152,13 @@ SETTING_FLAGS: dict[str, SettingFlag] = {
         "Read metrics from the script's printed progress lines (default: on).",
         parse="toggle",
     ),
+    "remote_command": SettingFlag(
+        ("--remote-command",),
+        ("remote", "command"),
+        "The backprop to run on the other machine, e.g. "
+        '"env BACKPROP_HOME=/data/bp /opt/venv/bin/backprop".',
+        "CMD",
+    ),
 }
 
 

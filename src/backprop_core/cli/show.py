@@ -112,6 +112,12 @@ def _steps(session: dict[str, Any]) -> str | None:
     return text
 
 
+def _absent(run: RunRecord) -> str:
+    if run.origin:  # a pulled run: its files stay on that host unless pulled with them
+        return f"(on {run.origin}; `backprop pull {run.origin} --with-checkpoints` copies it)"
+    return "(missing)"
+
+
 def print_run(run: RunRecord, view: dict[str, Any]) -> None:
     _line("run", view["id"])
     _line("name", run.name)
@@ -123,6 +129,7 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
     if run.reason:
         ending.append(run.reason)
     _line("status", run.status.value + (f" ({', '.join(ending)})" if ending else ""))
+    _line("pulled from", run.origin)
     _line("tags", " ".join(f"{k}={v}" for k, v in run.tags.items()))
     _line("project", run.project)
     _line("script", " ".join([run.script or "", *run.argv]).strip())
@@ -170,7 +177,7 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
     if view["checkpoints"]:
         click.echo("\ncheckpoints")
     for c in view["checkpoints"]:
-        flags = [] if c["exists"] else ["(missing)"]
+        flags = [] if c["exists"] else [_absent(run)]
         if c.get("best"):
             flags.append("(best)")
         step = "-" if c.get("step") is None else c["step"]

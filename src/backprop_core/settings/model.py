@@ -107,6 +107,15 @@ class OutputScalarSettings:
         object.__setattr__(self, "ignore_keys", tuple(self.ignore_keys))
 
 
+@dataclass(frozen=True)
+class RemoteSettings:
+    """How other machines are reached over SSH (docs/remote.md)."""
+
+    ssh_command: str = "ssh"
+    command: str | None = None
+    connect_timeout_seconds: float = 10
+
+
 _NESTED = {
     "gpu": GpuSettings,
     "governor": GovernorSettings,
@@ -116,6 +125,7 @@ _NESTED = {
     "system_metrics": SystemMetricsSettings,
     "liveness": LivenessSettings,
     "output_scalars": OutputScalarSettings,
+    "remote": RemoteSettings,
 }
 
 
@@ -147,6 +157,7 @@ class Settings:
     system_metrics: SystemMetricsSettings = field(default_factory=SystemMetricsSettings)
     liveness: LivenessSettings = field(default_factory=LivenessSettings)
     output_scalars: OutputScalarSettings = field(default_factory=OutputScalarSettings)
+    remote: RemoteSettings = field(default_factory=RemoteSettings)
     config: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 

@@ -29,6 +29,8 @@ RESERVED_ENV = (
     frozenset(name.removeprefix("BACKPROP_") for name in (*SWITCH_VARS, *CONTRACT_VARS))
     - CHILD_CONTRACT_ENV
 )
+# Short names for settings, besides the ``KEY__CHILD`` form every nested key has.
+ENV_ALIASES: dict[str, tuple[str, ...]] = {"SSH_COMMAND": ("remote", "sshCommand")}
 
 
 @dataclass
@@ -200,7 +202,7 @@ def read_env(env: Mapping[str, str], schema: Mapping[str, Any]) -> tuple[Source,
             continue
         if suffix in RESERVED_ENV or suffix.startswith(("TEST_", "SDK_", "EXAMPLE_")):
             continue
-        path = table.get(suffix)
+        path = table.get(suffix) or ENV_ALIASES.get(suffix)
         if path is None:
             import difflib
 

@@ -13,7 +13,7 @@ from backprop_core.__about__ import __version__
 from backprop_core.store.contract import Store
 from backprop_core.store.records import RunRecord
 from backprop_core.viewer.grouping import chart_groups
-from backprop_core.viewer.live import last_seq, run_stream, runs_stream
+from backprop_core.viewer.live import run_stream, runs_stream
 from backprop_core.viewer.logtail import MAX_READ_BYTES, read_log, session_number
 from backprop_core.viewer.openapi import openapi_document
 from backprop_core.viewer.params import (
@@ -93,7 +93,7 @@ async def get_metrics(request: Request) -> Response:
         keys = wanted or all_keys[:MAX_KEYS]
         # The seq is read before the series: points logged in between come again through the
         # stream, and the page drops the ones it already has (by step).
-        seq = last_seq(store, run.id)
+        seq = store.last_event_seq(run.id)
         series = {
             k: series_dict(store.metric_series(run.id, k, max_points, all_sessions=all_sessions))
             for k in keys

@@ -76,10 +76,13 @@ def create_app(
     store_factory: Callable[[], Store] | None = None,
     snapshot: Callable[[], Snapshot] | None = None,
     poll_seconds: float | None = None,
+    loopback_host: bool = False,
 ) -> Starlette:
     """The viewer app over the store ``settings`` name.
 
-    ``token``: required on every request when set (non-loopback binds). ``store_factory`` and
+    ``token``: required on every request when set (non-loopback binds); ``loopback_host``:
+    requests must also name the loopback in their Host header (always so without a token,
+    and for a viewer behind an SSH tunnel, whose local end is the loopback). ``store_factory`` and
     ``snapshot`` replace ``open_store(settings)`` and the probes (tests, embedding).
     """
 
@@ -113,7 +116,7 @@ def create_app(
             *page_routes,
             Route("/static/{path:path}", static_file, methods=["GET", "HEAD"]),
         ],
-        middleware=[Middleware(SecurityMiddleware, token=token)],
+        middleware=[Middleware(SecurityMiddleware, token=token, loopback_host=loopback_host)],
         exception_handlers={
             ParamError: _param_error,
             NoSuchSession: _no_such_session,

@@ -34,27 +34,6 @@ LOG_BATCH = 256 * 1024
 HEARTBEAT_SECONDS = 15.0
 
 
-def last_seq(store: Store, run_id: str) -> int:
-    """The run's highest event seq, found with O(log n) one-event reads (the store contract has
-    no direct call for it): the smallest ``s`` with no event after ``s``."""
-
-    def has_after(s: int) -> bool:
-        return bool(store.events(run_id, None, after_seq=s, limit=1))
-
-    if not has_after(0):
-        return 0
-    low, high = 0, 1  # has_after(low) is true; find high with has_after(high) false
-    while has_after(high):
-        low, high = high, high * 2
-    while high - low > 1:
-        mid = (low + high) // 2
-        if has_after(mid):
-            low = mid
-        else:
-            high = mid
-    return high
-
-
 def sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {dumps(data)}\n\n"
 
@@ -155,7 +134,7 @@ async def run_stream(request: Request) -> Response:
 
     def start(store: Store) -> RunCursor:
         run = store.resolve(ref)
-        seq = after if after is not None else last_seq(store, run.id)
+        seq = after if after is not None else store.last_event_seq(run.id)
         cur = RunCursor(run.id, seq, session_number(run, log_session), log_offset)
         cur.fingerprint = _fingerprint(run)
         return cur
