@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import backprop, cpu_model, reference_ms
+from _common import backprop, cpu_model, fixed_loop_ms
 
 from backprop_core.plugin.manager import get_plugins
 from backprop_core.store.contract import Store
@@ -139,7 +139,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print("# load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    print(f"# reference: a fixed pure-Python loop takes {reference_ms():.0f} ms")
+    print(f"# reference: a fixed pure-Python loop takes {fixed_loop_ms():.0f} ms")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)

@@ -41,7 +41,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import backprop, cpu_model, reference_ms
+from _common import SpeedReference, backprop, cpu_model, fixed_loop_ms
 
 from backprop_core.events.event import Event
 from backprop_core.plugin.manager import get_plugins
@@ -240,10 +240,11 @@ def main() -> None:
         append_worker(store_name, home, run_id, go, int(batches))
         return
     names = args.stores.split(",")
+    speed = SpeedReference()
     cpu = cpu_model()
     print(f"# {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print("# load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    print(f"# reference: a fixed pure-Python loop takes {reference_ms():.0f} ms")
+    print(f"# reference: a fixed pure-Python loop takes {fixed_loop_ms():.0f} ms")
     results: dict[str, dict[str, object]] = {}
     server = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -267,6 +268,7 @@ def main() -> None:
                 server.stop()
     print("# load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     table(names, results, floor, args.runs)
+    print(speed.line())
 
 
 def table(names: list[str], results: dict[str, dict[str, Any]], floor: float, runs: int) -> None:

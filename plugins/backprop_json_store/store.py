@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import fnmatch
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -68,6 +67,7 @@ from backprop_json_store.index_file import (
     run_ids,
     unreadable,
 )
+from backprop_json_store.run_filter import matches
 
 T = TypeVar("T")
 
@@ -80,6 +80,18 @@ class JsonStore(Store):
         self.path = self.home.root / INDEX_NAME
         self.lock_path = self.home.locks_dir / "json-store.lock"
         self._cache: tuple[tuple[int, int], Index] | None = None
+        self._refuse_foreign()
+
+    def _refuse_foreign(self) -> None:
+        """Someone else's JSON at the index path (``ForeignFile``) stops every command at once,
+        before it reads or writes anything, in one line."""
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.read(64)
+        except OSError:
+            return  # missing: a new store; unreadable: reported when it is read
+        if GENERATION.match(head) is None:
+            self._snapshot()
 
     @classmethod
     def run_ids_in(cls, home: Path) -> set[str] | None:
@@ -115,7 +127,9 @@ class JsonStore(Store):
         except OSError as exc:
             raise os_error_to_store_error(exc, "read the run store") from exc
         try:
-            return upgrade(parse_index(raw))
+            return upgrade(parse_index(raw, self.path))
+        except StoreError:  # someone else's JSON: left exactly as it is
+            raise
         except (ValueError, UnicodeDecodeError):
             backup = move_aside(self.home, self.path, probe=unreadable)
             if backup is not None:
@@ -209,31 +223,15 @@ class JsonStore(Store):
             raise AmbiguousRun(ref, [r["id"] for r in self._newest_first(found)])
         return run_from_dict(copy.deepcopy(found[0]))
 
-    @staticmethod
-    def _matches(run: dict[str, Any], flt: RunFilter) -> bool:
-        if flt.statuses is not None and run["status"] not in {s.value for s in flt.statuses}:
-            return False
-        if flt.name is not None and not (
-            run.get("name") is not None and fnmatch.fnmatchcase(run["name"], flt.name)
-        ):
-            return False
-        tags = run.get("tags") or {}
-        if not all(tags.get(k) == v for k, v in flt.tags):
-            return False
-        params = run.get("params") or {}
-        return all(cond.matches_params(params) for cond in flt.params)
-
     def list_runs(self, flt: RunFilter | None = None) -> list[RunRecord]:
         flt = flt or RunFilter()
-        runs = self._newest_first(
-            [r for r in self._snapshot()["runs"].values() if self._matches(r, flt)]
-        )
+        runs = self._newest_first([r for r in self._snapshot()["runs"].values() if matches(r, flt)])
         end = None if flt.limit is None else flt.offset + flt.limit
         return [run_from_dict(copy.deepcopy(r)) for r in runs[flt.offset : end]]
 
     def count_runs(self, flt: RunFilter | None = None) -> int:
         flt = flt or RunFilter()
-        return sum(1 for r in self._snapshot()["runs"].values() if self._matches(r, flt))
+        return sum(1 for r in self._snapshot()["runs"].values() if matches(r, flt))
 
     def delete_run(self, run_id: str) -> None:
         def delete(index: Index) -> None:
@@ -376,6 +374,9 @@ class JsonStore(Store):
         for line in raw.splitlines():
             if line.strip():
                 yield json.loads(line)
+
+    def last_event_seq(self, run_id: str) -> int:
+        return int(self._snapshot()["events"].get(run_id, {"seq": 0})["seq"])
 
     def events(
         self,

@@ -56,9 +56,19 @@ class RunQueries:
 
     @staticmethod
     def _status_where(flt: RunFilter) -> tuple[str, list[Any]]:
-        if flt.statuses is None:
-            return "", []
-        return " WHERE status = ANY(%s)", [[s.value for s in flt.statuses]]
+        """`` WHERE …`` for ``flt``'s statuses and origin (the filters applied in SQL)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if flt.statuses is not None:
+            clauses.append("status = ANY(%s)")
+            params.append([s.value for s in flt.statuses])
+        if flt.origin is not None:
+            if flt.origin:
+                clauses.append("origin = %s")
+                params.append(clean_text(flt.origin))
+            else:  # LOCAL_ORIGIN: runs recorded here, without an origin
+                clauses.append("origin IS NULL")
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def list_runs(self, flt: RunFilter | None = None) -> list[RunRecord]:
         flt = flt or RunFilter()

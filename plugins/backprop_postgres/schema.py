@@ -103,6 +103,12 @@ MIGRATIONS: list[str] = [
     # 2: the token of the last batch appended to each run, which tells a client whose COMMIT
     # lost its connection whether the server committed it (so it is not appended twice).
     "ALTER TABLE runs ADD COLUMN last_batch text",
+    # 3: the host a run was pulled from (``RunRecord.origin``; NULL for a run recorded on this
+    # machine), a column of its own as in the SQLite store's migration 6, to filter on.
+    """
+    ALTER TABLE runs ADD COLUMN origin text COLLATE "C";
+    CREATE INDEX runs_by_origin ON runs (origin, created_at DESC, id DESC)
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -113,8 +113,8 @@ class PostgresStore(RunQueries, Store):
         try:
             with self.db.write() as conn:
                 conn.execute(
-                    "INSERT INTO runs (id, name, status, created_at, tags, params, record)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                    "INSERT INTO runs (id, name, status, created_at, tags, params, origin,"
+                    " record) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                     (run.id, *self._columns(run), dumps(run_to_dict(run))),
                 )
         except driver().errors.UniqueViolation as exc:
@@ -129,10 +129,18 @@ class PostgresStore(RunQueries, Store):
         return run_from_dict(json.loads(row[0]))
 
     @staticmethod
-    def _columns(run: RunRecord) -> tuple[str | None, str, float, str, str]:
+    def _columns(run: RunRecord) -> tuple[str | None, str, float, str, str, str | None]:
         """The columns besides the record that queries filter and sort on."""
         name = None if run.name is None else clean_text(run.name)
-        return (name, run.status.value, run.created_at, dumps(run.tags), dumps(run.params))
+        origin = None if run.origin is None else clean_text(run.origin)
+        return (
+            name,
+            run.status.value,
+            run.created_at,
+            dumps(run.tags),
+            dumps(run.params),
+            origin,
+        )
 
     def _put(
         self,
@@ -143,7 +151,7 @@ class PostgresStore(RunQueries, Store):
     ) -> None:
         conn.execute(
             "UPDATE runs SET name = %s, status = %s, created_at = %s, tags = %s, params = %s,"
-            " record = %s, event_seq = coalesce(%s, event_seq),"
+            " origin = %s, record = %s, event_seq = coalesce(%s, event_seq),"
             " last_batch = coalesce(%s, last_batch) WHERE id = %s",
             (*self._columns(run), dumps(run_to_dict(run)), event_seq, batch, run.id),
         )

@@ -209,6 +209,12 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     _tags_column,
     # 5: run parameters (also in a column of their own); the session of each chunk of points.
     _params_and_sessions,
+    # 6: the host a pulled run came from, as a column: filtering by it must not parse records
+    # (SQLite's JSON functions refuse the NaN a record's metrics may hold).
+    """
+    ALTER TABLE runs ADD COLUMN origin TEXT;
+    CREATE INDEX runs_by_origin ON runs (origin, created_at DESC);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

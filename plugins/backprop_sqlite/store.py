@@ -30,13 +30,13 @@ from backprop_core.plugin_kit import (
     RESOLVE_HINT,
     Digest,
     DuplicateRun,
+    EventRow,
     MetricLines,
     check_folder_writable,
     check_run_id,
     checkpoint_from_dict,
     coerce_changes,
     digest,
-    event_from_dict,
     run_from_dict,
     run_to_dict,
     screen_batch,
@@ -46,14 +46,9 @@ from backprop_core.plugin_kit import (
 )
 from backprop_sqlite.checkpoint_rows import insert_checkpoints
 from backprop_sqlite.connection import DB_NAME, dumps, open_connection, run_ids, store_error
-from backprop_sqlite.event_rows import insert_lines
+from backprop_sqlite.event_rows import insert_lines, select_events, stored_events
+from backprop_sqlite.run_filter import where_clause
 from backprop_sqlite.series_sql import insert_columns, last_visible_value, read_series
-
-
-def _payload(text: str) -> dict[str, Any]:
-    payload: dict[str, Any] = json.loads(text)
-    payload.pop("event", None)  # hot-path metrics keep the line as printed
-    return payload
 
 
 class SqliteStore(Store):
@@ -131,8 +126,8 @@ class SqliteStore(Store):
         try:
             with self._write() as conn:
                 conn.execute(
-                    "INSERT INTO runs (id, name, status, created_at, tags, params, record)"
-                    " VALUES (?,?,?,?,?,?,?)",
+                    "INSERT INTO runs (id, name, status, created_at, tags, params, origin, record)"
+                    " VALUES (?,?,?,?,?,?,?,?)",
                     (run.id, *self._columns(run), dumps(run_to_dict(run))),
                 )
         except sqlite3.IntegrityError as exc:
@@ -146,14 +141,21 @@ class SqliteStore(Store):
         return run_from_dict(json.loads(row[0]))
 
     @staticmethod
-    def _columns(run: RunRecord) -> tuple[str | None, str, float, str, str]:
+    def _columns(run: RunRecord) -> tuple[str | None, str, float, str, str, str | None]:
         """The columns besides the record that queries filter and sort on."""
-        return (run.name, run.status.value, run.created_at, dumps(run.tags), dumps(run.params))
+        return (
+            run.name,
+            run.status.value,
+            run.created_at,
+            dumps(run.tags),
+            dumps(run.params),
+            run.origin,
+        )
 
     def _put(self, conn: sqlite3.Connection, run: RunRecord) -> None:
         conn.execute(
             "UPDATE runs SET name = ?, status = ?, created_at = ?, tags = ?, params = ?,"
-            " record = ? WHERE id = ?",
+            " origin = ?, record = ? WHERE id = ?",
             (*self._columns(run), dumps(run_to_dict(run)), run.id),
         )
 
@@ -201,29 +203,9 @@ class SqliteStore(Store):
             raise AmbiguousRun(ref, [json.loads(r[0])["id"] for r in rows])
         return run_from_dict(json.loads(rows[0][0]))
 
-    def _where(self, flt: RunFilter) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if flt.statuses is not None:
-            marks = ",".join("?" for _ in flt.statuses)
-            clauses.append(f"status IN ({marks})" if marks else "0")
-            params.extend(s.value for s in flt.statuses)
-        if flt.name is not None:
-            clauses.append("bp_glob(?, name)")
-            params.append(flt.name)
-        for key, value in flt.tags:
-            clauses.append(
-                "EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE key = ? AND value = ?)"
-            )
-            params.extend((key, value))
-        for cond in flt.params:
-            clauses.append("bp_params(runs.params, ?, ?, ?)")
-            params.extend((cond.name, cond.op, cond.text))
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
     def list_runs(self, flt: RunFilter | None = None) -> list[RunRecord]:
         flt = flt or RunFilter()
-        where, params = self._where(flt)
+        where, params = where_clause(flt)
         sql = f"SELECT record FROM runs{where} ORDER BY created_at DESC, id DESC"
         if flt.limit is not None or flt.offset:
             sql += " LIMIT ? OFFSET ?"
@@ -231,7 +213,7 @@ class SqliteStore(Store):
         return [run_from_dict(json.loads(r[0])) for r in self._read(sql, params)]
 
     def count_runs(self, flt: RunFilter | None = None) -> int:
-        where, params = self._where(flt or RunFilter())
+        where, params = where_clause(flt or RunFilter())
         return int(self._read(f"SELECT count(*) FROM runs{where}", params)[0][0])
 
     def delete_run(self, run_id: str) -> None:
@@ -369,6 +351,11 @@ class SqliteStore(Store):
             cutoffs = supersede_cutoffs(sessions.values())
             found.refresh_last(run, lambda key: last_visible_value(conn, run.id, key, cutoffs))
 
+    def event_rows(
+        self, run_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[EventRow]:
+        return self._read(*select_events(run_id, None, after_seq, limit))
+
     def events(
         self,
         run_id: str,
@@ -376,30 +363,11 @@ class SqliteStore(Store):
         after_seq: int = 0,
         limit: int | None = None,
     ) -> list[StoredEvent]:
-        sql = "SELECT seq, kind, time, step, session, payload FROM events"
-        sql += " WHERE run_id = ? AND seq > ?"
-        params: list[Any] = [run_id, after_seq]
-        if kinds is not None:
-            sql += f" AND kind IN ({','.join('?' for _ in kinds)})" if kinds else " AND 0"
-            params.extend(kinds)
-        sql += " ORDER BY seq LIMIT ?"
-        params.append(-1 if limit is None else limit)
-        return [
-            StoredEvent(
-                run_id,
-                seq,
-                event_from_dict(
-                    {
-                        "kind": kind,
-                        "time": t,
-                        "step": step,
-                        "session": session,
-                        "payload": _payload(payload),
-                    }
-                ),
-            )
-            for seq, kind, t, step, session, payload in self._read(sql, params)
-        ]
+        return stored_events(run_id, self._read(*select_events(run_id, kinds, after_seq, limit)))
+
+    def last_event_seq(self, run_id: str) -> int:
+        rows = self._read("SELECT event_seq FROM runs WHERE id = ?", (run_id,))
+        return int(rows[0][0]) if rows else 0
 
     def checkpoints(self, run_id: str) -> list[CheckpointRecord]:
         rows = self._read("SELECT record FROM checkpoints WHERE run_id = ? ORDER BY n", (run_id,))

@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.store.chunks import tile_rows as tile_rows
     from backprop_core.store.contract import RESOLVE_HINT as RESOLVE_HINT
     from backprop_core.store.contract import DuplicateRun as DuplicateRun
+    from backprop_core.store.contract import EventRow as EventRow
     from backprop_core.store.contract import check_run_id as check_run_id
     from backprop_core.store.files import DISK_FULL_HINT as DISK_FULL_HINT
     from backprop_core.store.files import atomic_write as atomic_write
@@ -91,6 +92,7 @@ _LAZY: dict[str, str] = {
     "json_safe": "backprop_core.store.records",
     # stores: run ids and resolution
     "DuplicateRun": "backprop_core.store.contract",
+    "EventRow": "backprop_core.store.contract",
     "RESOLVE_HINT": "backprop_core.store.contract",
     "check_run_id": "backprop_core.store.contract",
     # stores: downsampling (one rule for every store)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 from backprop_core.events.event import Event
 from backprop_core.store.params import ParamCondition
-from backprop_core.store.records import RunFilter, RunStatus, SessionRecord
+from backprop_core.store.records import LOCAL_ORIGIN, RunFilter, RunStatus, SessionRecord
 from backprop_core.testing.builders import make_run
 from backprop_sqlite.schema import (
     MIGRATIONS,
@@ -156,7 +157,10 @@ def test_a_database_at_the_schema_before_params_upgrades(tmp_path: Path) -> None
     record = json.loads(text)
     del record["params"]
     conn.execute("UPDATE runs SET record = ? WHERE id = 'r1'", (json.dumps(record),))
-    # Undo migration 5 the way a database of the schema before it looks: no chunk columns.
+    # Undo migrations 6 and 5 the way a database of the schema before them looks: no origin,
+    # no chunk columns.
+    conn.execute("DROP INDEX runs_by_origin")
+    conn.execute("ALTER TABLE runs DROP COLUMN origin")
     conn.execute("ALTER TABLE chunks DROP COLUMN session")
     conn.execute("ALTER TABLE chunks DROP COLUMN min_step")
     conn.execute("ALTER TABLE runs DROP COLUMN params")
@@ -180,7 +184,30 @@ def test_a_database_at_the_schema_before_params_upgrades(tmp_path: Path) -> None
 def test_a_fresh_database_gets_every_migration(tmp_path: Path) -> None:
     with SqliteStore(tmp_path / "home") as store:
         conn = store.conn  # the first use creates the database
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
         assert "key" in _columns(conn, "checkpoints")
-        assert {"tags", "params"} <= _columns(conn, "runs")
+        assert {"tags", "params", "origin"} <= _columns(conn, "runs")
         assert {"session", "min_step", "max_step"} <= _columns(conn, "chunks")
+
+
+def test_a_version_5_database_gains_the_origin_of_pulled_runs(tmp_path: Path) -> None:
+    """A database of the schema before ``origin`` (version 5) gets the column: its runs are
+    this machine's, and runs pulled afterwards can be told apart."""
+    home = tmp_path / "home"
+    home.mkdir()
+    with SqliteStore(home) as store:
+        store.create_run(make_run("here", tags={"team": "vision"}))
+    conn = sqlite3.connect(home / "backprop.db")
+    conn.execute("DROP INDEX runs_by_origin")
+    conn.execute("ALTER TABLE runs DROP COLUMN origin")
+    conn.execute("PRAGMA user_version = 5")
+    conn.commit()
+    conn.close()
+
+    with SqliteStore(home) as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert "origin" in _columns(store.conn, "runs")
+        store.create_run(replace(make_run("pulled"), origin="gpu-box"))
+        assert [r.id for r in store.list_runs(RunFilter(origin=LOCAL_ORIGIN))] == ["here"]
+        assert [r.id for r in store.list_runs(RunFilter(origin="gpu-box"))] == ["pulled"]
+        assert store.get_run("here").origin is None and store.get_run("here").tags

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from backprop_core.cli.options import settings_from_options
+from backprop_core.render.terminal import terminal_text
 from backprop_core.settings import Settings
 from backprop_core.store.contract import Store
 from backprop_core.store.records import is_system_metric
@@ -46,9 +47,10 @@ def format_metrics(metrics: Mapping[str, float], limit: int | None = 3) -> str:
 
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], terminal: bool) -> None:
     """An aligned table with a header on a terminal; tab-separated lines otherwise."""
+    rows = [[terminal_text(cell) for cell in row] for row in rows]  # tabs, newlines too
     if not terminal:
         for row in rows:
-            click.echo("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row))
+            click.echo("\t".join(row))
         return
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
     click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())

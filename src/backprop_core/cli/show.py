@@ -13,13 +13,14 @@ import click
 from backprop_core.cli.options import echo_json, json_option, settings_options
 from backprop_core.cli.run_views import format_metrics, open_from_options
 from backprop_core.render.runs import flat_items, full_run_view, human_duration, human_time
+from backprop_core.render.terminal import terminal_text
 from backprop_core.store.records import RunRecord
 
 
 def _line(label: str, value: object) -> None:
     if value in (None, "", [], {}):
         return
-    click.echo(f"{label:<13}{value}")
+    click.echo(f"{label:<13}{terminal_text(value)}")
 
 
 def _block(title: str, data: Mapping[str, Any]) -> None:
@@ -29,7 +30,7 @@ def _block(title: str, data: Mapping[str, Any]) -> None:
     click.echo(f"\n{title}")
     for key, value in flat_items(data):
         shown = value if isinstance(value, str) else json.dumps(value, default=str)
-        click.echo(f"  {key}: {shown}")
+        click.echo(terminal_text(f"  {key}: {shown}"))
 
 
 #: Packages named in the environment's one-line summary when the run had them.
@@ -96,7 +97,8 @@ def print_alerts(alerts: list[dict[str, Any]]) -> None:
         if a.get("step") is not None:
             where.append(f"step {a['step']}")
         prefix = f"{', '.join(where)}: " if where else ""
-        click.echo(f"  {human_time(a['time'])}  {a['level']:<7}  {prefix}{a['text']}")
+        line = f"  {human_time(a['time'])}  {a['level']:<7}  {prefix}{a['text']}"
+        click.echo(terminal_text(line))
 
 
 def _steps(session: dict[str, Any]) -> str | None:
@@ -110,6 +112,12 @@ def _steps(session: dict[str, Any]) -> str | None:
     return text
 
 
+def _absent(run: RunRecord) -> str:
+    if run.origin:  # a pulled run: its files stay on that host unless pulled with them
+        return f"(on {run.origin}; `backprop pull {run.origin} --with-checkpoints` copies it)"
+    return "(missing)"
+
+
 def print_run(run: RunRecord, view: dict[str, Any]) -> None:
     _line("run", view["id"])
     _line("name", run.name)
@@ -121,6 +129,7 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
     if run.reason:
         ending.append(run.reason)
     _line("status", run.status.value + (f" ({', '.join(ending)})" if ending else ""))
+    _line("pulled from", run.origin)
     _line("tags", " ".join(f"{k}={v}" for k, v in run.tags.items()))
     _line("project", run.project)
     _line("script", " ".join([run.script or "", *run.argv]).strip())
@@ -152,29 +161,30 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
             bits.append(f"last heartbeat {human_duration(age)} ago")
         if s.get("gpus"):
             bits.append(f"gpus {','.join(s['gpus'])}")
-        click.echo("  ".join(bits))
+        click.echo(terminal_text("  ".join(bits)))
         if s.get("resumed_from"):
             at = "" if s.get("resumed_step") is None else f" (step {s['resumed_step']})"
-            click.echo(f"      resumed from {s['resumed_from']}{at}")
+            click.echo(f"      resumed from {terminal_text(s['resumed_from'])}{at}")
         steps = _steps(s)
         if steps:
             click.echo(f"      {steps}")
         if s.get("reason"):
-            click.echo(f"      {s['reason']}")
+            click.echo(f"      {terminal_text(s['reason'])}")
         for p in s.get("pauses", []):
             until = human_time(p["ended_at"]) if p.get("ended_at") else "still paused"
-            click.echo(f"      paused {human_time(p['started_at'])} → {until}: {p['reason']}")
+            reason = terminal_text(p["reason"])
+            click.echo(f"      paused {human_time(p['started_at'])} → {until}: {reason}")
     if view["checkpoints"]:
         click.echo("\ncheckpoints")
     for c in view["checkpoints"]:
-        flags = [] if c["exists"] else ["(missing)"]
+        flags = [] if c["exists"] else [_absent(run)]
         if c.get("best"):
             flags.append("(best)")
         step = "-" if c.get("step") is None else c["step"]
-        click.echo(f"  step {step:<8} {c['path']} {' '.join(flags)}".rstrip())
+        click.echo(terminal_text(f"  step {step:<8} {c['path']} {' '.join(flags)}".rstrip()))
     last = view["last_metrics"]
     if last:
-        click.echo(f"\nlast metrics  {format_metrics(last, limit=None)}")
+        click.echo(f"\nlast metrics  {terminal_text(format_metrics(last, limit=None))}")
     print_alerts(view.get("alerts", []))
     _block("params", run.params)
     _block("summary", run.summary)
@@ -183,7 +193,7 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
         click.echo("\nenvironment")
         width = max(len(label) for label, _ in rows)
         for label, text in rows:
-            click.echo(f"  {label:<{width}}  {text}")
+            click.echo(terminal_text(f"  {label:<{width}}  {text}"))
 
 
 @click.command("show")

@@ -143,24 +143,33 @@ def stop_command(run_ref: str, now: bool, no_wait: bool, as_json: bool, **option
         os.kill(pid, signal.SIGUSR1 if now else signal.SIGUSR2)
         grace = _grace(run, settings)
         if not as_json:
-            click.echo(
-                f"backprop: stopping run {run.id}: "
-                + (
-                    "SIGKILL to its whole process tree"
-                    if now
-                    else f"the script has {grace:g} s to stop, then gets SIGKILL"
-                ),
-                err=True,
-            )
+            echo_stop_requested(run.id, now, grace)
         status = run.status
         if not no_wait:
             lost_after = settings.liveness.lost_after_seconds
             status = _wait(store, run, pid, grace, lost_after, now, quiet=as_json)
         if as_json:
             click.echo(json.dumps({"run_id": run.id, "status": status.value, "now": now}))
-        elif not status.active:
-            ended = store.get_run(run.id)
-            detail = f" ({ended.reason})" if status is RunStatus.LOST and ended.reason else ""
-            click.echo(f"backprop: run {run.id} is {status.value}{detail}", err=True)
+        else:
+            lost = status is RunStatus.LOST
+            echo_stop_result(run.id, status, store.get_run(run.id).reason if lost else None)
     finally:
         store.close()
+
+
+def echo_stop_requested(run_id: str, now: bool, grace: float | None = None) -> None:
+    """What was asked of the run's supervisor (``grace``: the run's grace period, if known)."""
+    if now:
+        what = "SIGKILL to its whole process tree"
+    elif grace is not None:
+        what = f"the script has {grace:g} s to stop, then gets SIGKILL"
+    else:
+        what = "the script has its grace period to stop, then gets SIGKILL"
+    click.echo(f"backprop: stopping run {run_id}: {what}", err=True)
+
+
+def echo_stop_result(run_id: str, status: RunStatus, reason: str | None = None) -> None:
+    """How the run ended, once it has (a lost run's reason with it)."""
+    if not status.active:
+        detail = f" ({reason})" if status is RunStatus.LOST and reason else ""
+        click.echo(f"backprop: run {run_id} is {status.value}{detail}", err=True)

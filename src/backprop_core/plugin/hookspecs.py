@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from backprop_core.admission.resources import GpuProbe, HostProbe, Snapshot
     from backprop_core.admission.votes import AdmissionRequest, Vote
     from backprop_core.events.event import Event, ParseContext
+    from backprop_core.events.parsing import ParsedLines
     from backprop_core.interop.exporter import Exporter
     from backprop_core.launch.spec import FrameworkAdapter, Launcher, Monitor
     from backprop_core.settings import Settings
@@ -110,15 +111,42 @@ def backprop_register_launchers() -> list[type[Launcher]]:
 def backprop_parse_line(line: str, context: ParseContext) -> Event | None:
     """An event parser: turn one line of the script's output into an event.
 
-    The first implementation that returns an ``Event`` claims the line. The built-in JSON
-    parser (``json_events``, see ``docs/events.md``) is registered with ``trylast``, so
-    specialised parsers can claim lines first. Lines no parser claims are plain output.
+    The supervisor calls it for each line that no parser before it claimed, in the parser
+    chain's order ("How parsers combine" in ``docs/plugins.md``). The first implementation that
+    returns an ``Event`` claims the line: it is an event line, offered to no later parser and
+    kept off the terminal. A plugin that also implements ``backprop_parse_lines`` is called
+    through that hook only. Lines no parser claims are plain output.
 
     :param line: one line of the script's output, without its newline, decoded as UTF-8 with
         replacement.
     :param context: where the line came from: run id, session number, stream, working
-        directory.
+        directory, settings and the session's shared ``ParseState``.
     :return: an ``Event``, or ``None`` to leave the line to the other parsers.
+    """
+
+
+@hookspec
+def backprop_parse_lines(lines: list[bytes], context: ParseContext) -> ParsedLines | None:
+    """A batch parser: turn a chunk of the script's output lines into events at once.
+
+    The supervisor reads output in chunks of up to thousands of lines; a batch parser sees a
+    whole chunk in one call, which lets it decode, match and build columns (``MetricLines``)
+    at C speed. All implementations are called, one after the other, together with the line
+    parsers (``backprop_parse_line``) in one chain: ``tryfirst`` parsers, unmarked ones, then
+    ``trylast`` ones, the most recently registered first within each group. Each parser gets
+    only the lines no parser before it claimed, so a line is parsed once ("How parsers
+    combine" in ``docs/plugins.md``). The built-in JSON event parser (``json_events``, see
+    ``docs/events.md``) is ``tryfirst`` (event lines and the SDK keep priority); the output
+    scalars parser (``output_scalars``, see ``docs/unmodified-scripts.md``) is ``trylast`` and
+    claims nothing (its lines stay plain output).
+
+    :param lines: complete lines as bytes, without their newlines, in output order (lines
+        over 1 MiB are never offered).
+    :param context: where the lines came from: run id, session number, stream (``stdout``,
+        ``stderr``, or ``events`` for the SDK's pipe), working directory, settings and the
+        session's shared ``ParseState``.
+    :return: a ``ParsedLines`` (the events, and the indexes of the lines that were events),
+        or ``None`` when none of the lines is an event.
     """
 
 

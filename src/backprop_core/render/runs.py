@@ -13,15 +13,28 @@ from typing import Any
 from backprop_core.store.contract import Store
 from backprop_core.store.records import (
     ACTIVE_STATUSES,
+    LOCAL_ORIGIN,
     CheckpointRecord,
     RunRecord,
     SessionRecord,
     checkpoint_to_dict,
+    json_restored,
     json_safe,
+    run_from_dict,
     run_to_dict,
     session_to_dict,
 )
 from backprop_core.store.series import supersede_cutoffs
+
+#: What ``list --host``, its HOST column and the viewer call runs recorded on this machine.
+LOCAL_HOST = "local"
+
+
+def origin_filter(host: str | None) -> str | None:
+    """``RunFilter.origin`` for a ``--host``/``host`` value (``local``: runs made here)."""
+    if host is None:
+        return None
+    return LOCAL_ORIGIN if host == LOCAL_HOST else host
 
 
 def duration_seconds(run: RunRecord, now: float | None = None) -> float | None:
@@ -150,3 +163,13 @@ def full_run_view(store: Store, run: RunRecord, all_sessions: bool = False) -> d
         data["last_step"] = step if step is not None else run.last_step
         data["last_metrics"] = json_safe(values)
     return data
+
+
+def run_from_view(view: dict[str, Any]) -> RunRecord:
+    """A run back from ``run_view``'s JSON (e.g. ``list --json`` on another machine): metric
+    values written as "NaN"/"Infinity" become floats again, so it renders as a local run."""
+    data = dict(view)
+    for key in ("last_metrics", "summary"):
+        if isinstance(data.get(key), dict):
+            data[key] = json_restored(data[key])
+    return run_from_dict(data)

@@ -66,6 +66,8 @@ class Command:
 
 @dataclass
 class GpuChoice:
+    """The GPUs handed to a session and how: device variable, labels, memory cap."""
+
     indices: tuple[int, ...] = ()
     visible: str | None = None  # CUDA_VISIBLE_DEVICES, None = leave as inherited
     labels: tuple[str, ...] = ()

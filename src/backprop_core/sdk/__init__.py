@@ -146,7 +146,7 @@ def _run() -> Run:
 def log(data: Mapping[str, Any], step: int | None = None) -> None:
     """Record metric values for ``step`` (see ``Run.log``); starts a run if none is active."""
     run = _active
-    if run is None or run.finished:
+    if run is None or run._finished:  # the attribute, not the property: this is the hot path
         run = init()
     run.log(data, step)
 

@@ -25,6 +25,10 @@ from backprop_core.store.records import (
     StoredEvent,
 )
 
+#: An event as stored, its payload as JSON text: (seq, kind, time, step, session, payload). What
+#: ``Store.event_rows`` returns, so copying events elsewhere need not decode and re-encode them.
+EventRow = tuple[int, str, float, "int | None", "int | None", str]
+
 #: What ``resolve`` accepts, for ``RunNotFound``'s hint.
 RESOLVE_HINT = (
     "give a run id, a unique id prefix or suffix, or a run name, as backprop list shows them"
@@ -223,6 +227,46 @@ class Store(ABC):
         limit: int | None = None,
     ) -> list[StoredEvent]:
         """Stored events with ``seq > after_seq`` in order, optionally only of ``kinds``."""
+
+    def event_rows(
+        self, run_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[EventRow]:
+        """``events`` as ``EventRow``s, the payload as JSON text (which may hold an ``event``
+        key, ignored by readers). This default encodes each payload; stores that keep the
+        text override it."""
+        import json
+
+        return [
+            (
+                e.seq,
+                e.event.kind,
+                e.event.time,
+                e.event.step,
+                e.event.session,
+                json.dumps(dict(e.event.payload)),
+            )
+            for e in self.events(run_id, after_seq=after_seq, limit=limit)
+        ]
+
+    def last_event_seq(self, run_id: str) -> int:
+        """The run's highest event seq (0 when it has none). This default finds it with
+        O(log n) one-event reads; stores that keep the number override it."""
+
+        def has_after(s: int) -> bool:
+            return bool(self.events(run_id, None, after_seq=s, limit=1))
+
+        if not has_after(0):
+            return 0
+        low, high = 0, 1  # has_after(low) is true; find high with has_after(high) false
+        while has_after(high):
+            low, high = high, high * 2
+        while high - low > 1:
+            mid = (low + high) // 2
+            if has_after(mid):
+                low = mid
+            else:
+                high = mid
+        return high
 
     @abstractmethod
     def checkpoints(self, run_id: str) -> list[CheckpointRecord]:

@@ -53,6 +53,8 @@ class Counts:
 
 @dataclass
 class CopyReport:
+    """What ``store copy`` did with each run (by id) and the counts it found on each side."""
+
     copied: list[str] = field(default_factory=list)
     redone: list[str] = field(default_factory=list)  # interrupted copies, done again
     already: list[str] = field(default_factory=list)

@@ -189,12 +189,21 @@ class RunRecord:
     checkpoint_count: int = 0
     active_seconds: float = 0.0
     done: bool = False
+    #: The host a run was pulled from (``backprop pull HOST``, as written there); ``None`` for a
+    #: run recorded on this machine. A pulled run's files belong to that host: nothing here may
+    #: delete them outside the run's own folder, and liveness is that host's business.
+    origin: str | None = None
+
+
+#: ``RunFilter.origin`` for runs recorded on this machine (no origin).
+LOCAL_ORIGIN = ""
 
 
 @dataclass(frozen=True)
 class RunFilter:
     """Filters for ``Store.list_runs``. ``name`` is a shell glob; ``tags`` and ``params``
-    must all match (see ``ParamCondition`` for how parameters compare).
+    must all match (see ``ParamCondition`` for how parameters compare); ``origin`` is a host
+    runs were pulled from, or ``LOCAL_ORIGIN`` for runs recorded here.
 
     Results are newest first (by ``created_at``, then id).
     """
@@ -203,6 +212,7 @@ class RunFilter:
     name: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
     params: tuple[ParamCondition, ...] = ()
+    origin: str | None = None
     limit: int | None = None
     offset: int = 0
 
@@ -225,6 +235,21 @@ def json_safe(value: Any) -> Any:  # returns the same shape it was given
         return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
+    return value
+
+
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def json_restored(value: Any) -> Any:  # returns the same shape it was given
+    """The inverse of ``json_safe``: "NaN", "Infinity" and "-Infinity" become floats again (for
+    numbers that came back as strict JSON, e.g. from ``list --json`` on another machine)."""
+    if isinstance(value, str):
+        return _NON_FINITE.get(value, value)
+    if isinstance(value, Mapping):
+        return {k: json_restored(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_restored(v) for v in value]
     return value
 
 

@@ -23,8 +23,6 @@ import threading
 import time
 from collections.abc import Callable
 
-import psutil
-
 from backprop_core.admission.resources import Snapshot
 from backprop_core.events.event import Event
 from backprop_core.store.records import SYSTEM_PREFIX
@@ -71,6 +69,8 @@ class SystemSampler(threading.Thread):
 
     def sample(self) -> dict[str, float]:
         """One sample: the tree's CPU and memory, and the run's GPUs."""
+        import psutil  # after the launch, like every psutil use (supervisor/process.py)
+
         now = time.monotonic()
         used = 0.0
         rss = 0

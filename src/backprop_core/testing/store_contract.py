@@ -22,6 +22,7 @@ from backprop_core.errors import AmbiguousRun, RunNotFound
 from backprop_core.events.event import Event
 from backprop_core.store.contract import DuplicateRun, Store
 from backprop_core.store.records import (
+    LOCAL_ORIGIN,
     PauseRecord,
     RunFilter,
     RunStatus,
@@ -121,6 +122,22 @@ class StoreContract(SafetyContract, ParamsContract, SessionsContract, LivenessCo
         assert ids(tags=(("lr", "0.1"),)) == ["a"]
         assert ids(tags=(("lr", "0.1"), ("x", "y"))) == []
         assert store.count_runs(RunFilter(name="resnet-*")) == 2
+
+    def test_filter_by_origin_even_with_non_finite_metrics(self, store: Store) -> None:
+        store.create_run(make_run("here", T0, last_metrics={"loss": float("nan")}))
+        store.create_run(make_run("pulled", T0 + 1, origin="gpu-box"))
+        store.create_run(make_run("other", T0 + 2, origin="ada@lab"))
+        store.update_run("here", tags={"k": "v"})
+        store.append_events("pulled", [metrics(1, loss=float("inf"))])
+
+        def ids(origin: str) -> list[str]:
+            return [r.id for r in store.list_runs(RunFilter(origin=origin))]
+
+        assert ids("gpu-box") == ["pulled"] and ids("ada@lab") == ["other"]
+        assert ids(LOCAL_ORIGIN) == ["here"]
+        assert store.count_runs(RunFilter(origin="gpu-box")) == 1
+        assert store.get_run("pulled").origin == "gpu-box"
+        assert store.last_event_seq("pulled") == 1 and store.last_event_seq("here") == 0
 
     def test_very_long_tags_and_unicode(self, store: Store) -> None:
         long_value = "v" * 100_000

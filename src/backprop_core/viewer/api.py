@@ -13,8 +13,8 @@ from backprop_core.__about__ import __version__
 from backprop_core.store.contract import Store
 from backprop_core.store.records import RunRecord
 from backprop_core.viewer.grouping import chart_groups
-from backprop_core.viewer.live import last_seq, run_stream, runs_stream
-from backprop_core.viewer.logtail import MAX_READ_BYTES, read_log
+from backprop_core.viewer.live import run_stream, runs_stream
+from backprop_core.viewer.logtail import MAX_READ_BYTES, read_log, session_number
 from backprop_core.viewer.openapi import openapi_document
 from backprop_core.viewer.params import (
     DEFAULT_MAX_POINTS,
@@ -93,7 +93,7 @@ async def get_metrics(request: Request) -> Response:
         keys = wanted or all_keys[:MAX_KEYS]
         # The seq is read before the series: points logged in between come again through the
         # stream, and the page drops the ones it already has (by step).
-        seq = last_seq(store, run.id)
+        seq = store.last_event_seq(run.id)
         series = {
             k: series_dict(store.metric_series(run.id, k, max_points, all_sessions=all_sessions))
             for k in keys
@@ -121,8 +121,7 @@ async def get_logs(request: Request) -> Response:
     offset = int_param(request.query_params, "offset", None, low=0)
     limit = int_param(request.query_params, "limit", None, low=1, high=MAX_READ_BYTES)
     run: RunRecord = await state.gateway.call(lambda s: s.resolve(ref))
-    number = session if session is not None else max(run.session_count, 1)
-    chunk = read_log(state.home, run.id, number, offset, limit)
+    chunk = read_log(state.home, run.id, session_number(run, session), offset, limit)
     return ApiJSON({"run_id": run.id, "sessions": run.session_count, **chunk.as_dict()})
 
 

@@ -73,6 +73,11 @@ def openapi_document() -> dict[str, Any]:
                         "tag", "KEY=VALUE; repeat for several (all must match).", {"type": "string"}
                     ),
                     _param(
+                        "host",
+                        "Runs pulled from this host, or 'local' for runs recorded here.",
+                        {"type": "string"},
+                    ),
+                    _param(
                         "sort",
                         "|".join(SORT_KEYS),
                         {"type": "string", "default": "created"},

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from backprop_core.__about__ import __version__
 from backprop_core.errors import AmbiguousRun, RunNotFound
-from backprop_core.render.runs import flat_items, human_duration, human_time
+from backprop_core.render.runs import LOCAL_HOST, flat_items, human_duration, human_time
 from backprop_core.store.contract import Store
 from backprop_core.store.records import RunRecord, RunStatus, is_system_metric, json_safe
 from backprop_core.viewer.params import SORT_KEYS, list_param
@@ -139,7 +139,7 @@ def _page_url(q: RunsQuery, **changes: Any) -> str:
 async def runs_page(request: Request) -> Response:
     q = parse_runs_query(request.query_params, request.query_params.getlist("tag"))
     total, runs = await viewer_state(request).gateway.call(lambda s: run_query(s, q))
-    filtered = bool(q.flt.statuses or q.flt.name or q.flt.tags)
+    filtered = bool(q.flt.statuses or q.flt.name or q.flt.tags or q.flt.origin is not None)
     pages = {
         "prev": _page_url(q, offset=max(0, q.offset - q.limit)) if q.offset > 0 else None,
         "next": _page_url(q, offset=q.offset + q.limit) if q.offset + q.limit < total else None,
@@ -160,6 +160,8 @@ async def runs_page(request: Request) -> Response:
         q=q,
         params=q.as_params(),
         param_names=param_columns(runs),
+        with_host=any(r.origin for r in runs) or q.flt.origin is not None,
+        local_host=LOCAL_HOST,
         filtered=filtered,
         pages=pages,
         sort_urls=sort_urls,

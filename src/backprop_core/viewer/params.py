@@ -14,6 +14,8 @@ MAX_KEYS = 64
 MIN_MAX_POINTS = 10
 DEFAULT_MAX_POINTS = 2000
 MAX_MAX_POINTS = 100_000
+# Every integer reaches SQLite or a file offset: neither takes more than a signed 64-bit value.
+INT64_MAX = (1 << 63) - 1
 
 
 class ParamError(ValueError):
@@ -39,9 +41,11 @@ def int_param(
         value = int(raw)
     except ValueError:
         raise ParamError(name, f"expected an integer, got {raw!r}") from None
-    if low is not None and value < low:
+    low = -INT64_MAX - 1 if low is None else low
+    high = INT64_MAX if high is None else high
+    if value < low:
         raise ParamError(name, f"must be at least {low}, got {value}")
-    if high is not None and value > high:
+    if value > high:
         raise ParamError(name, f"must be at most {high}, got {value}")
     return value
 

@@ -42,6 +42,7 @@ def run_summary(run: RunRecord) -> dict[str, Any]:
         "exit_code": run.exit_code,
         "reason": run.reason,
         "done": run.done,
+        "origin": run.origin,
     }
 
 

@@ -16,6 +16,7 @@
     }).join("");
   }
   var limit = parseInt(table.dataset.limit, 10) || 50;
+  var hosts = table.dataset.hosts === "true";
 
   function selected() {
     return Array.prototype.map.call(document.querySelectorAll("input.pick:checked"), function (el) { return el.value; });
@@ -48,7 +49,8 @@
         return '<td class="param" data-param="' + bp.esc(p) + '">' + (has ? bp.esc(bp.fmtParam(r.params[p])) : "—") + "</td>";
       }).join("") +
       '<td class="metrics">' + ownMetrics(r.last_metrics) + "</td>" +
-      '<td class="time">' + bp.fmtTime(r.started_at || r.created_at) + "</td>";
+      '<td class="time">' + bp.fmtTime(r.started_at || r.created_at) + "</td>" +
+      (hosts ? '<td class="host">' + bp.esc(r.origin || "local") + "</td>" : "");
   }
 
   function upsert(msg) {
