@@ -35,6 +35,10 @@ RESOLVE_HINT = (
 )
 
 
+#: Store classes bound to a location (``Store.at``), so each URL gets one class.
+_BOUND: dict[tuple[type[Store], str], type[Store]] = {}
+
+
 class DuplicateRun(StoreError):
     """``create_run`` was given an id that already exists."""
 
@@ -52,12 +56,41 @@ def check_run_id(run_id: str) -> None:
 
 
 class Store(ABC):
-    """A run store rooted at a home folder. Registered through ``backprop_register_stores``."""
+    """A run store rooted at a home folder. Registered through ``backprop_register_stores``.
+
+    A store that keeps its records elsewhere (a database server) names the URL schemes it
+    takes in ``schemes``; the ``store`` setting may then be such a URL, and the store class
+    is used bound to it (``Store.at``): its ``location`` is the URL, while the home still
+    holds run folders, logs and locks. Binding the class rather than passing the URL to each
+    instance keeps ``type(store)(home)`` meaning "the same store" everywhere.
+    """
 
     name: ClassVar[str]
+    #: URL schemes that select this store when the ``store`` setting is a URL
+    #: (``postgresql`` for ``postgresql://…``); empty for stores that live in the home.
+    schemes: ClassVar[tuple[str, ...]] = ()
+    #: The URL this class is bound to (``Store.at``), ``None`` for stores in the home.
+    location: ClassVar[str | None] = None
 
     def __init__(self, home: Path) -> None:
         self.home = Home(Path(home))
+
+    @classmethod
+    def at(cls, location: str) -> type[Store]:
+        """This store class bound to ``location`` (a URL with one of ``schemes``); the same
+        class object for the same URL, so bound classes compare equal."""
+        cls.check_location(location)
+        key = (cls, location)
+        bound = _BOUND.get(key)
+        if bound is None:
+            attrs = {"location": location, "__module__": cls.__module__}
+            bound = _BOUND[key] = type(cls.__name__, (cls,), attrs)
+        return bound
+
+    @classmethod  # noqa: B027 - most stores accept any location
+    def check_location(cls, location: str) -> None:
+        """Refuse a URL this store cannot use (``ConfigError`` with what to do), before
+        anything is opened: ``Store.at`` calls it."""
 
     @classmethod
     def run_ids_in(cls, home: Path) -> set[str] | None:
