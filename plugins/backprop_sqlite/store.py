@@ -29,6 +29,7 @@ from backprop_core import (
 from backprop_core.plugin_kit import (
     RESOLVE_HINT,
     DuplicateRun,
+    MetricColumns,
     MetricLines,
     check_folder_writable,
     check_run_id,
@@ -281,7 +282,9 @@ class SqliteStore(Store):
     def append_events(self, run_id: str, events: Sequence[Event]) -> None:
         self.append_batch(run_id, events)
 
-    def append_batch(self, run_id: str, items: Sequence[Event | MetricLines]) -> None:
+    def append_batch(
+        self, run_id: str, items: Sequence[Event | MetricLines | MetricColumns]
+    ) -> None:
         if not items:
             return
         found = digest(run_id, items)
@@ -303,6 +306,19 @@ class SqliteStore(Store):
                             ]
                         )
                     seq += len(item)
+                elif isinstance(item, MetricColumns):  # a run of printed lines: one event
+                    seq += 1
+                    rows.append(
+                        (
+                            run_id,
+                            seq,
+                            "metrics",
+                            item.time,
+                            item.last_step(),
+                            item.session,
+                            item.payload_text(),
+                        )
+                    )
                 else:
                     seq += 1
                     payload = dumps(dict(item.payload))

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they load lazily
     from backprop_core.admission.probing import NoGpuProbe as NoGpuProbe
+    from backprop_core.events.columns import MetricColumns as MetricColumns
     from backprop_core.events.ingest import Columns as Columns
     from backprop_core.events.ingest import MetricLines as MetricLines
     from backprop_core.events.ingest import digest as digest
@@ -52,6 +53,7 @@ _LAZY: dict[str, str] = {
     # stores: turning events into records, the same way in every store
     "digest": "backprop_core.events.ingest",
     "MetricLines": "backprop_core.events.ingest",
+    "MetricColumns": "backprop_core.events.columns",
     "Columns": "backprop_core.events.ingest",
     "event_from_dict": "backprop_core.events.ingest",
     "event_to_dict": "backprop_core.events.ingest",

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import Any, Union, cast
 
+from backprop_core.events.columns import MetricColumns, columns_of
 from backprop_core.events.event import Event
 from backprop_core.store.records import CheckpointRecord, RunRecord
 
@@ -121,14 +122,31 @@ class MetricLines:
         ]
 
 
-def expand(items: Iterable[Event | MetricLines]) -> list[Event]:
-    """``items`` as plain events, in order."""
+#: What parsers hand to the supervisor and the supervisor to the stores.
+Item = Union[Event, MetricLines, MetricColumns]
+
+
+def expand(items: Iterable[Item]) -> list[Event]:
+    """``items`` as plain events, in order, one per line (what listeners and monitors see)."""
     out: list[Event] = []
     for item in items:
-        if isinstance(item, MetricLines):
-            out.extend(item.events())
-        else:
+        if isinstance(item, Event):
             out.append(item)
+        else:
+            out.extend(item.events())
+    return out
+
+
+def stored_events(items: Iterable[Item]) -> list[Event]:
+    """``items`` as stores keep them, in order: a ``MetricColumns`` as its one event."""
+    out: list[Event] = []
+    for item in items:
+        if isinstance(item, Event):
+            out.append(item)
+        elif isinstance(item, MetricColumns):
+            out.append(item.stored())
+        else:
+            out.extend(item.events())
     return out
 
 
@@ -252,18 +270,50 @@ def _digest_lines(out: Digest, lines: MetricLines) -> None:
             break
 
 
-def digest(run_id: str, events: Iterable[Event | MetricLines]) -> Digest:
+def _digest_columns(
+    out: Digest, time: float, steps: list[int | None], data: Mapping[str, Sequence[float | None]]
+) -> None:
+    """Add a run of printed lines' points (a value that is ``None`` is no point)."""
+    for key, values in data.items():
+        point_steps = steps
+        if None in values:
+            kept = [i for i, v in enumerate(values) if v is not None]
+            point_steps = [steps[i] for i in kept]
+            values = [values[i] for i in kept]
+        if not values:
+            continue
+        cols = out.columns.get(key)
+        if cols is None:
+            cols = out.columns[key] = ([], [], [])
+        cols[0].extend(point_steps)
+        cols[1].extend([time] * len(values))
+        cols[2].extend(cast("Sequence[float]", values))
+        out.last_metrics[key] = cast(float, values[-1])
+    for step in reversed(steps):
+        if step is not None:
+            out.last_step = step
+            break
+
+
+def digest(run_id: str, events: Iterable[Item]) -> Digest:
     """Derive metric points, checkpoints, summary changes and flags from ``events`` in order."""
     out = Digest()
     for event in events:
         if isinstance(event, MetricLines):
             _digest_lines(out, event)
             continue
+        if isinstance(event, MetricColumns):
+            _digest_columns(out, event.time, event.steps, event.data)
+            continue
         step = event_step(event)
         if step is not None:
             out.last_step = step
         kind = event.kind
         if kind == "metrics":
+            found = columns_of(event) if "steps" in event.payload else None
+            if found is not None:  # a stored run of printed lines
+                _digest_columns(out, event.time, *found)
+                continue
             values = metric_values(event)
             t = event.time
             for key, value in values.items():

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from backprop_core.errors import StoreError
 from backprop_core.events.event import Event
-from backprop_core.events.ingest import MetricLines, expand
+from backprop_core.events.ingest import Item, stored_events
 from backprop_core.store.home import Home
 from backprop_core.store.records import (
     CheckpointRecord,
@@ -143,11 +143,13 @@ class Store(ABC):
         """Append a batch of events in one transaction, deriving metric points, checkpoints,
         summary, ``last_metrics``/``last_step`` and ``done`` from them."""
 
-    def append_batch(self, run_id: str, items: Sequence[Event | MetricLines]) -> None:
-        """``append_events`` for what the supervisor collects: events, and runs of hot-path
-        ``metrics`` events in columns (``MetricLines``), in order. Stores may override it to
-        skip building an ``Event`` per metrics line; the result must be the same."""
-        self.append_events(run_id, expand(items))
+    def append_batch(self, run_id: str, items: Sequence[Item]) -> None:
+        """``append_events`` for what the supervisor collects, in order: events, runs of
+        hot-path ``metrics`` events in columns (``MetricLines``), and runs of metric points
+        read from printed lines (``MetricColumns``), each stored as ONE ``metrics`` event that
+        holds its columns (``backprop_core.events.columns``). Stores may override it to skip
+        building an ``Event`` per metrics line; the result must be the same."""
+        self.append_events(run_id, stored_events(items))
 
     @abstractmethod
     def events(

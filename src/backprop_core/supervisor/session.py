@@ -18,7 +18,7 @@ from typing import BinaryIO
 
 from backprop_core.admission.resources import Snapshot
 from backprop_core.events.event import Event, ParseContext, ParseState, Stream
-from backprop_core.events.ingest import MetricLines, expand
+from backprop_core.events.ingest import Item, expand
 from backprop_core.launch.spec import MonitorAction
 from backprop_core.store.records import PauseRecord, RunStatus
 from backprop_core.supervisor.context import SessionContext
@@ -69,18 +69,18 @@ class Supervisor:
             self._on_items(result.items)
         return result.claimed
 
-    def _on_items(self, items: list[Event | MetricLines]) -> None:
-        """Record parsed events (metrics lines from the hot path in columns, other events as
-        such): store, run state, monitors, lifecycle listeners."""
+    def _on_items(self, items: list[Item]) -> None:
+        """Record parsed events (metrics from the hot paths in columns, other events as such):
+        store, run state, monitors, lifecycle listeners."""
         self.sink.extend(items)
         state = self.state
         for item in items:
-            if isinstance(item, MetricLines):
-                state.update_lines(item)
-            else:
+            if isinstance(item, Event):
                 state.update(item)
                 if item.kind == "alert":
                     self.ctx.display.message(f"alert: {item.payload.get('text', '')}")
+            else:
+                state.update_lines(item)
         self.monitors.items(items)
         if self.ctx.notify_events:
             for event in expand(items):

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from backprop_core.errors import BackpropError
 from backprop_core.events.event import Event
-from backprop_core.events.ingest import MetricLines
+from backprop_core.events.ingest import Item
 from backprop_core.store.contract import Store
 
 FLUSH_SECONDS = 0.5
@@ -32,8 +32,8 @@ class EventSink(threading.Thread):
         super().__init__(name="backprop-store-writer", daemon=True)
         self.run_id = run_id
         self._open_store = open_store
-        self._pending: list[Event | MetricLines] = []
-        self._size = 0  # events in ``_pending`` (a ``MetricLines`` counts its lines)
+        self._pending: list[Item] = []
+        self._size = 0  # events in ``_pending`` (a run of lines in columns counts its lines)
         self._lock = threading.Lock()
         self._drained = threading.Condition(self._lock)
         self._wake = threading.Event()
@@ -45,10 +45,10 @@ class EventSink(threading.Thread):
     def add(self, event: Event) -> None:
         self.extend([event])
 
-    def extend(self, events: Sequence[Event | MetricLines]) -> None:
+    def extend(self, events: Sequence[Item]) -> None:
         added = 0
         for item in events:
-            added += len(item) if isinstance(item, MetricLines) else 1
+            added += 1 if isinstance(item, Event) else len(item)
         with self._lock:
             self._pending.extend(events)
             self._size += added

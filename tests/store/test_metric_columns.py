@@ -1,0 +1,121 @@
+"""Metric points read from printed lines (``MetricColumns``): every store keeps every point
+exactly, with one stored event per run of lines instead of one per line, and a store that only
+implements ``append_events`` records the same."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from backprop_core.events.columns import MetricColumns, columns_of
+from backprop_core.events.event import Event
+from backprop_core.events.ingest import Item, stored_events
+from backprop_core.plugin.manager import get_plugins
+from backprop_core.store.contract import Store
+from backprop_core.store.records import RunRecord, RunStatus
+
+STORES = ["sqlite", "json"]
+
+
+def _printed(start: int, n: int, time: float) -> MetricColumns:
+    steps: list[int | None] = list(range(start, start + n))
+    data = {
+        "loss": [1.0 / (i + 1) for i in range(start, start + n)],
+        "time_ms": [float(i % 7) for i in range(start, start + n)],
+    }
+    return MetricColumns(1, time, steps, data)
+
+
+def _batches() -> list[list[Item]]:
+    nan = MetricColumns(1, 300.0, [None, None], {"loss": [math.nan, 0.5], "time_ms": [1.0, 2.0]})
+    return [
+        [_printed(0, 5000, 100.0), Event("progress", 150.0, 5000, {"step": 5000, "total": 9})],
+        [
+            nan,
+            _printed(5000, 3000, 400.0),
+            MetricColumns(1, 500.0, [9000], {"val_loss": [0.25]}),
+        ],
+    ]
+
+
+def _open(name: str, root: Path) -> Store:
+    store = get_plugins().store_class(name)(root)
+    store.create_run(RunRecord(id="r1", status=RunStatus.RUNNING, created_at=0.0))
+    return store
+
+
+def _series(store: Store) -> dict[str, str]:
+    out = {}
+    for key in store.metric_keys("r1"):
+        s = store.metric_series("r1", key)
+        out[key] = json.dumps([s.steps, s.times, s.values])  # NaN compares as text
+    return out
+
+
+def _events(store: Store) -> list[tuple[int, str, str]]:
+    return [(e.seq, e.event.kind, json.dumps(dict(e.event.payload))) for e in store.events("r1")]
+
+
+@pytest.mark.parametrize("store_name", STORES)
+def test_printed_lines_keep_every_point_in_one_event_per_run(
+    store_name: str, tmp_path: Path
+) -> None:
+    store = _open(store_name, tmp_path / "columns")
+    for batch in _batches():
+        store.append_batch("r1", batch)
+    loss = store.metric_series("r1", "loss")
+    assert len(loss) == 8002
+    assert loss.steps[:3] == [0, 1, 2] and loss.values[:3] == [1.0, 0.5, 1.0 / 3]
+    assert loss.steps[5000:5003] == [None, None, 5000]
+    assert math.isnan(loss.values[5000]) and loss.values[5001] == 0.5
+    assert loss.times[4999:5001] == [100.0, 300.0]
+    assert store.metric_series("r1", "val_loss").values == [0.25]
+    run = store.get_run("r1")
+    assert run.last_step == 9000
+    assert run.last_metrics == {"loss": 1.0 / 8000, "time_ms": float(7999 % 7), "val_loss": 0.25}
+    # One event per run of lines, holding its points as columns; not one per printed line.
+    events = store.events("r1")
+    assert [(e.seq, e.event.kind, e.event.step) for e in events] == [
+        (1, "metrics", 4999),
+        (2, "progress", 5000),
+        (3, "metrics", None),
+        (4, "metrics", 7999),
+        (5, "metrics", 9000),
+    ]
+    found = columns_of(events[3].event)
+    assert found is not None
+    steps, data = found
+    assert steps == list(range(5000, 8000)) and data["loss"][0] == 1.0 / 5001
+
+
+@pytest.mark.parametrize("store_name", STORES)
+def test_a_store_with_append_events_only_records_the_same(store_name: str, tmp_path: Path) -> None:
+    columns = _open(store_name, tmp_path / "columns")
+    plain = _open(store_name, tmp_path / "plain")
+    for batch in _batches():
+        columns.append_batch("r1", batch)
+        plain.append_events("r1", stored_events(batch))  # what the contract's default does
+    assert _series(columns) == _series(plain)
+    assert columns.get_run("r1").last_metrics == plain.get_run("r1").last_metrics
+    assert columns.get_run("r1").last_step == plain.get_run("r1").last_step == 9000
+    assert _events(columns) == _events(plain)
+
+
+def test_a_stored_run_that_is_not_columns_gives_no_points(tmp_path: Path) -> None:
+    store = _open("sqlite", tmp_path)
+    broken = {"source": "output", "steps": [1, 2], "data": {"loss": [0.5], "acc": [0.5, "x"]}}
+    store.append_events("r1", [Event("metrics", 1.0, 2, broken, 1)])
+    assert store.metric_keys("r1") == ["acc"]  # a column of the wrong length is no metric
+    acc = store.metric_series("r1", "acc")
+    assert acc.steps == [1] and acc.values == [0.5]  # a value that is no number is no point
+
+
+def test_a_scripts_own_metrics_event_with_a_steps_field_keeps_its_points(tmp_path: Path) -> None:
+    store = _open("sqlite", tmp_path)
+    own = {"source": "output", "steps": [1, 2], "step": 2, "data": {"loss": 0.5}}
+    store.append_events("r1", [Event("metrics", 1.0, 2, own, 1)])
+    loss = store.metric_series("r1", "loss")
+    assert loss.steps == [2] and loss.values == [0.5]
