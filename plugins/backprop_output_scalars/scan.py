@@ -15,8 +15,8 @@ over the chunk's text, anchored at each line): when every line fits, which is th
 every line having that shape, no shape is computed at all.
 
 Points come out as ``MetricColumns`` (a step per line, a column of values per key), stored as
-one ``metrics`` event per run of lines whose payload is written from the numbers as printed
-when JSON reads them as they are (``backprop_core.events.columns``).
+a few ``metrics`` events per run of lines whose payloads are written from the numbers as
+printed when JSON reads them as they are (``backprop_core.events.columns``).
 """
 
 from __future__ import annotations
@@ -91,7 +91,6 @@ class Compiled:
     #: Whether a value is printed in a form JSON reads (``_NOT_JSON_FORM``); the numbers of
     #: a column are still checked for leading zeros.
     as_printed: tuple[bool, ...]
-    json_keys: tuple[str, ...]  # the keys as JSON strings
 
     @cached_property
     def lines_regex(self) -> re.Pattern[str]:
@@ -119,27 +118,27 @@ class Compiled:
 
     def values(
         self, columns: list[tuple[str, ...]], n: int
-    ) -> tuple[dict[str, list[float]], list[str]]:
-        """Each key's values (``n`` lines), and each column as JSON text (no brackets)."""
+    ) -> tuple[dict[str, list[float]], dict[str, list[str]]]:
+        """Each key's values (``n`` lines), and the same as JSON number text."""
         data: dict[str, list[float]] = {}
-        texts: list[str] = []
+        texts: dict[str, list[str]] = {}
         for key, group, constant, as_printed in zip(
             self.keys, self.value_groups, self.constants, self.as_printed
         ):
             if constant is not None:
                 data[key] = [constant] * n
-                texts.append(",".join([_dumps(constant)] * n))
+                texts[key] = [_dumps(constant)] * n
                 continue
             printed = columns[group]
             try:
                 values = list(map(float, printed))
             except ValueError:  # thousands separators
                 values = list(map(_number, printed))
-            text = ",".join(printed)
-            if not as_printed or _LEADING_ZERO.search(f",{text}"):
-                text = _dumps(values)[1:-1]
             data[key] = values
-            texts.append(text)
+            if as_printed and not _LEADING_ZERO.search(",".join(("", *printed))):
+                texts[key] = list(printed)
+            else:
+                texts[key] = _dumps(values)[1:-1].split(",")
         return data, texts
 
 
@@ -185,32 +184,32 @@ def compile_plan(line: str, found: Plan) -> Compiled:
         tuple(where[f"s{i}"] for i in range(len(found.step or ()))),
         tuple(m.constant for m in metrics),
         tuple(not _NOT_JSON_FORM.search(line[m.start : m.end]) for m in metrics),
-        tuple(json.dumps(k) for k in keys),
     )
 
 
 def _columns(
     compiled: Compiled, groups: Groups, step: int | None, session: int | None, now: float
 ) -> MetricColumns:
-    """The lines' points in columns (``None`` for lines that only set the step), with the
-    stored event's JSON text. ``ValueError`` when a number does not read."""
+    """The lines' points in columns (``None`` for lines that only set the step), with their
+    JSON text. ``ValueError`` when a number does not read."""
     n = len(groups)
     columns = list(zip(*groups))
     steps = compiled.steps(columns, n, step)
     if not compiled.keys:
         return MetricColumns(session, now, steps, {})
     data, texts = compiled.values(columns, n)
+    step_text: list[str]
     if len(compiled.step_groups) == 1:  # the steps as printed, unless one has a leading zero
-        step_text = ",".join(columns[compiled.step_groups[0]])
-        if _LEADING_ZERO.search(f",{step_text}"):
-            step_text = ",".join(map(str, steps))
+        printed = columns[compiled.step_groups[0]]
+        if _LEADING_ZERO.search(",".join(("", *printed))):
+            step_text = list(map(str, steps))
+        else:
+            step_text = list(printed)
     elif None in steps:
-        step_text = ",".join("null" if s is None else str(s) for s in steps)
+        step_text = ["null" if s is None else str(s) for s in steps]
     else:
-        step_text = ",".join(map(str, steps))
-    body = ",".join(f"{key}:[{text}]" for key, text in zip(compiled.json_keys, texts))
-    text = f'{{"source":"output","steps":[{step_text}],"data":{{{body}}}}}'
-    return MetricColumns(session, now, steps, data, text)
+        step_text = list(map(str, steps))
+    return MetricColumns(session, now, steps, data, step_text, texts)
 
 
 def _normalise(line: bytes) -> bytes:

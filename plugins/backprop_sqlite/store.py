@@ -306,19 +306,11 @@ class SqliteStore(Store):
                             ]
                         )
                     seq += len(item)
-                elif isinstance(item, MetricColumns):  # a run of printed lines: one event
-                    seq += 1
-                    rows.append(
-                        (
-                            run_id,
-                            seq,
-                            "metrics",
-                            item.time,
-                            item.last_step(),
-                            item.session,
-                            item.payload_text(),
-                        )
-                    )
+                elif isinstance(item, MetricColumns):  # a run of printed lines: a few events
+                    t, session = item.time, item.session
+                    for step, text in item.payload_texts():
+                        seq += 1
+                        rows.append((run_id, seq, "metrics", t, step, session, text))
                 else:
                     seq += 1
                     payload = dumps(dict(item.payload))

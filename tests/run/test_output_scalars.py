@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from backprop_core.events.columns import MetricColumns, columns_of
+from backprop_core.events.columns import PIECE_BYTES, MetricColumns, columns_of
 from backprop_core.events.event import Event, ParseContext, ParseState
 from backprop_core.events.ingest import expand
 from backprop_core.plugin.manager import PluginManager
@@ -25,13 +25,17 @@ Point = tuple[Any, str, float]  # (step, key, value)
 
 def stored_lines(item: MetricColumns) -> list[tuple[Any, dict[str, Any]]]:
     """Each line's (step, metrics) of a run of printed lines as a store reads them back: from
-    the JSON text of the one event the run is stored as."""
-    event = Event("metrics", item.time, item.last_step(), json.loads(item.payload_text()))
-    assert event.payload["source"] == "output"
-    found = columns_of(event)
-    assert found is not None
-    steps, data = found
-    return [(s, {key: values[i] for key, values in data.items()}) for i, s in enumerate(steps)]
+    the JSON text of the few events the run is stored as."""
+    out: list[tuple[Any, dict[str, Any]]] = []
+    for step, text in item.payload_texts():
+        event = Event("metrics", item.time, step, json.loads(text))
+        assert event.payload["source"] == "output" and len(text) < 2 * PIECE_BYTES
+        found = columns_of(event)
+        assert found is not None
+        steps, data = found
+        assert step == next((s for s in reversed(steps) if s is not None), None)
+        out += [(s, {key: values[i] for key, values in data.items()}) for i, s in enumerate(steps)]
+    return out
 
 
 def stored_points(item: MetricColumns) -> list[Point]:

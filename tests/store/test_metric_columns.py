@@ -1,6 +1,6 @@
 """Metric points read from printed lines (``MetricColumns``): every store keeps every point
-exactly, with one stored event per run of lines instead of one per line, and a store that only
-implements ``append_events`` records the same."""
+exactly, in a few small stored events per run of lines instead of one per line, and a store
+that only implements ``append_events`` records the same."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from backprop_core.events.columns import MetricColumns, columns_of
+from backprop_core.events.columns import PIECE_BYTES, MetricColumns, columns_of
 from backprop_core.events.event import Event
 from backprop_core.events.ingest import Item, stored_events
 from backprop_core.plugin.manager import get_plugins
@@ -60,7 +60,7 @@ def _events(store: Store) -> list[tuple[int, str, str]]:
 
 
 @pytest.mark.parametrize("store_name", STORES)
-def test_printed_lines_keep_every_point_in_one_event_per_run(
+def test_printed_lines_keep_every_point_in_a_few_small_events(
     store_name: str, tmp_path: Path
 ) -> None:
     store = _open(store_name, tmp_path / "columns")
@@ -76,19 +76,29 @@ def test_printed_lines_keep_every_point_in_one_event_per_run(
     run = store.get_run("r1")
     assert run.last_step == 9000
     assert run.last_metrics == {"loss": 1.0 / 8000, "time_ms": float(7999 % 7), "val_loss": 0.25}
-    # One event per run of lines, holding its points as columns; not one per printed line.
+    # A few small events per run of lines, holding its points as columns; not one per line.
     events = store.events("r1")
-    assert [(e.seq, e.event.kind, e.event.step) for e in events] == [
-        (1, "metrics", 4999),
-        (2, "progress", 5000),
-        (3, "metrics", None),
-        (4, "metrics", 7999),
-        (5, "metrics", 9000),
-    ]
-    found = columns_of(events[3].event)
-    assert found is not None
-    steps, data = found
-    assert steps == list(range(5000, 8000)) and data["loss"][0] == 1.0 / 5001
+    kinds = [e.event.kind for e in events]
+    progress = kinds.index("progress")
+    assert set(kinds) == {"metrics", "progress"} and kinds.count("progress") == 1
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    assert len(events) < 8002 / 20
+    pieces = []
+    for e in events:
+        if e.event.kind != "metrics":
+            continue
+        assert len(json.dumps(dict(e.event.payload), separators=(",", ":"))) < 2 * PIECE_BYTES
+        found = columns_of(e.event)
+        assert found is not None
+        steps, data = found
+        assert e.event.step == next((s for s in reversed(steps) if s is not None), None)
+        pieces.append((steps, data))
+    first = [s for steps, _ in pieces[:progress] for s in steps]
+    assert first == list(range(5000))  # the first run of lines, before the progress event
+    after = [s for steps, _ in pieces[progress:] for s in steps]
+    assert after == [None, None, *range(5000, 8000), 9000]
+    loss = [v for _, data in pieces[progress:] for v in data.get("loss", [])]
+    assert loss[2] == 1.0 / 5001
 
 
 @pytest.mark.parametrize("store_name", STORES)

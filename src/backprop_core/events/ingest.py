@@ -138,13 +138,13 @@ def expand(items: Iterable[Item]) -> list[Event]:
 
 
 def stored_events(items: Iterable[Item]) -> list[Event]:
-    """``items`` as stores keep them, in order: a ``MetricColumns`` as its one event."""
+    """``items`` as stores keep them, in order: a ``MetricColumns`` as its few events."""
     out: list[Event] = []
     for item in items:
         if isinstance(item, Event):
             out.append(item)
         elif isinstance(item, MetricColumns):
-            out.append(item.stored())
+            out.extend(item.stored())
         else:
             out.extend(item.events())
     return out
