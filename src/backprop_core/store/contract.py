@@ -146,9 +146,9 @@ class Store(ABC):
     def append_batch(self, run_id: str, items: Sequence[Item]) -> None:
         """``append_events`` for what the supervisor collects, in order: events, runs of
         hot-path ``metrics`` events in columns (``MetricLines``), and runs of metric points
-        read from printed lines (``MetricColumns``), each stored as ONE ``metrics`` event that
-        holds its columns (``backprop_core.events.columns``). Stores may override it to skip
-        building an ``Event`` per metrics line; the result must be the same."""
+        read from printed lines (``MetricColumns``), each stored as a few ``metrics`` events
+        holding pieces of its columns (``backprop_core.events.columns``). Stores may override
+        it to skip building an ``Event`` per metrics line; the result must be the same."""
         self.append_events(run_id, stored_events(items))
 
     @abstractmethod
