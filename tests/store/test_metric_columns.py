@@ -15,7 +15,7 @@ from backprop_core.events.event import Event
 from backprop_core.events.ingest import Item, stored_events
 from backprop_core.plugin.manager import get_plugins
 from backprop_core.store.contract import Store
-from backprop_core.store.records import RunRecord, RunStatus
+from backprop_core.store.records import RunRecord, RunStatus, SessionRecord
 
 STORES = ["sqlite", "json"]
 
@@ -129,3 +129,49 @@ def test_a_scripts_own_metrics_event_with_a_steps_field_keeps_its_points(tmp_pat
     store.append_events("r1", [Event("metrics", 1.0, 2, own, 1)])
     loss = store.metric_series("r1", "loss")
     assert loss.steps == [2] and loss.values == [0.5]
+
+
+def _sessions(store: Store, *numbers: int) -> None:
+    for number in numbers:
+        store.add_session(SessionRecord("r1", number, RunStatus.RUNNING, started_at=float(number)))
+
+
+@pytest.mark.parametrize("store_name", STORES)
+@pytest.mark.parametrize("path", ["append_batch", "append_events"])
+def test_printed_lines_carry_their_session_and_a_later_one_supersedes(
+    store_name: str, path: str, tmp_path: Path
+) -> None:
+    store = _open(store_name, tmp_path)
+    _sessions(store, 1, 2)
+    first = MetricColumns(1, 10.0, list(range(100)), {"loss": [float(i) for i in range(100)]})
+    # A resumed session that went back to step 50 (a checkpoint) and prints from there.
+    second = MetricColumns(2, 20.0, list(range(50, 60)), {"loss": [-1.0] * 10})
+    for batch in ([first], [second]):
+        if path == "append_batch":
+            store.append_batch("r1", batch)
+        else:  # the stored events, as a pull or a copy hands them over
+            store.append_events("r1", stored_events(batch))
+    sessions = {s.number: s for s in store.sessions("r1")}
+    assert (sessions[1].first_step, sessions[1].last_step) == (0, 99)
+    assert (sessions[2].first_step, sessions[2].last_step) == (50, 59)
+    loss = store.metric_series("r1", "loss")
+    assert loss.steps == [*range(50), *range(50, 60)]
+    assert loss.sessions == [1] * 50 + [2] * 10
+    every = store.metric_series("r1", "loss", all_sessions=True)
+    assert len(every) == 110 and every.sessions == [1] * 100 + [2] * 10
+    assert store.get_run("r1").last_metrics == {"loss": -1.0}
+
+
+@pytest.mark.parametrize("store_name", STORES)
+def test_a_printed_step_no_store_can_keep_is_dropped_with_an_alert(
+    store_name: str, tmp_path: Path
+) -> None:
+    store = _open(store_name, tmp_path)
+    huge = MetricColumns(1, 5.0, [1, 2**70, 3], {"loss": [0.5, 0.4, 0.3]})
+    store.append_batch("r1", [huge])
+    loss = store.metric_series("r1", "loss")
+    assert loss.steps == [1, None, 3] and loss.values == [0.5, 0.4, 0.3]
+    events = [e.event for e in store.events("r1")]
+    assert [e.kind for e in events] == ["metrics", "alert"]
+    assert "64-bit" in events[1].payload["text"] and str(2**70) in events[1].payload["text"]
+    assert columns_of(events[0]) == ([1, None, 3], {"loss": [0.5, 0.4, 0.3]})

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from backprop_core.env_vars import env_flag
-from backprop_core.errors import BackpropError, LaunchError, RunStateError, UsageError
+from backprop_core.errors import (
+    BackpropError,
+    LaunchError,
+    RunStateError,
+    StoreError,
+    StoreFull,
+    UsageError,
+)
 from backprop_core.launch.spec import Launcher
 from backprop_core.plugin.manager import get_plugins
 from backprop_core.run.admit import admit
@@ -23,13 +30,15 @@ from backprop_core.run.records import (
     mark_failed_launch,
     newest_checkpoint,
     record_outcome,
+    unrecorded_outcome,
 )
 from backprop_core.run.spec import Command, build_spec, choose_gpus, select_framework
 from backprop_core.settings.model import Settings
 from backprop_core.store.contract import Store
 from backprop_core.store.home import Home, is_valid_run_id
 from backprop_core.store.ids import new_run_id
-from backprop_core.store.records import RunRecord, RunStatus
+from backprop_core.store.params import params_from_argv
+from backprop_core.store.records import RunRecord, RunStatus, is_system_metric
 from backprop_core.supervisor import Display, SessionContext
 from backprop_core.supervisor.display import format_duration, format_value
 
@@ -52,6 +61,8 @@ class RunOptions:
 
 @dataclass
 class RunResult:
+    """How a ``run``/``resume`` ended: the last session's status and the exit code."""
+
     run_id: str
     status: RunStatus
     exit_code: int
@@ -109,15 +120,21 @@ class Runner:
             run, outcome = self._one_session(store, command, cwd, run, run_id, number, resume_from)
             ran += 1
             checkpoint = newest_checkpoint(store, run)
-            self._summarise(
-                run, number, outcome.status, outcome.reason, outcome.active_seconds, checkpoint
-            )
             more = (
                 self.options.until_done
                 and outcome.status == RunStatus.TIMEBOXED
                 and not outcome.done
                 and not run.done
                 and (self.options.max_sessions is None or ran < self.options.max_sessions)
+            )
+            self._summarise(
+                run,
+                number,
+                outcome.status,
+                outcome.reason,
+                outcome.active_seconds,
+                checkpoint,
+                last=not more,
             )
             if not more:
                 return RunResult(
@@ -165,6 +182,7 @@ class Runner:
                         created_at=time.time(),
                         name=self.options.name,
                         tags=dict(self.options.tags),
+                        params=params_from_argv(command.script_args()),
                         script=str(command.script) if command.script else None,
                         argv=list(command.args),
                         cwd=str(cwd),
@@ -196,12 +214,19 @@ class Runner:
             )
             try:
                 outcome = self._launcher().launch(spec, ctx)
-            except LaunchError as exc:
+            except (LaunchError, StoreError) as exc:  # the script never ran, or is killed
                 mark_failed_launch(store, run, str(exc))
                 raise
         finally:
             admission.reservation.release()
-        run, session = record_outcome(store, ctx.run, number, outcome)
+        try:
+            run, session = record_outcome(store, ctx.run, number, outcome)
+        except StoreFull as exc:
+            self.display.message(
+                f"error: disk full: how session {number} ended is not recorded ({exc}); "
+                "the run will show as lost"
+            )
+            run, session = unrecorded_outcome(ctx.run, number, outcome)
         self.plugins.run_finished(run, session)
         return run, outcome
 
@@ -239,25 +264,34 @@ class Runner:
         reason: str | None,
         active: float,
         checkpoint: str | None,
+        *,
+        last: bool,
     ) -> None:
+        """One line per session. The hint comes once, after the last session, and only for a
+        run that ends without an error: otherwise the error line says what to do."""
         text = f"run {run.id} session {number} {status.value} after {format_duration(active)}"
         if reason:
-            text += f" ({reason})"
+            text += f": {reason}"
         if run.last_step is not None:
             text += f"; step {run.last_step}"
         if run.last_metrics:
-            shown = list(run.last_metrics.items())[:SUMMARY_METRICS]
+            # The script's own metrics first, the sampled ``sys/…`` ones after them.
+            ordered = sorted(run.last_metrics.items(), key=lambda kv: is_system_metric(kv[0]))
+            shown = ordered[:SUMMARY_METRICS]
             text += "; " + " ".join(f"{k}={format_value(v)}" for k, v in shown)
         if checkpoint:
             text += f"; last checkpoint {checkpoint}"
-        if status in (
-            RunStatus.TIMEBOXED,
-            RunStatus.INTERRUPTED,
-            RunStatus.FAILED,
-            RunStatus.KILLED,
-        ):
-            text += f"; resume with: backprop resume {run.id}"
+        if last and status == RunStatus.TIMEBOXED and not run.done:
+            text += "; " + resume_hint(run.id, checkpoint)
         self.display.message(text)
+
+
+def resume_hint(run_id: str, checkpoint: str | None) -> str:
+    """What to do next with a run that stopped before it was done: resume it from its
+    checkpoint, or, with none, know that resuming starts over."""
+    if checkpoint:
+        return f"resume it with: backprop resume {run_id}"
+    return f"it saved no checkpoint, so backprop resume {run_id} would start over"
 
 
 def launch_options(command: Command) -> dict[str, Any]:
@@ -304,6 +338,11 @@ def start_run(
 
 def resume_run(settings: Settings, options: RunOptions, run: RunRecord, store: Store) -> RunResult:
     """The next session(s) of a stored run, from its newest existing checkpoint."""
+    if run.origin:
+        raise RunStateError(
+            f"run {run.id} was pulled from {run.origin}; its script and checkpoints are there",
+            hint=f"resume it there: ssh {run.origin} backprop resume {run.id}",
+        )
     if run.status.active:
         raise RunStateError(
             f"run {run.id} is still {run.status.value}",
