@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.admission.probing import NoGpuProbe as NoGpuProbe
     from backprop_core.events.checkpoint_keys import checkpoint_key as checkpoint_key
     from backprop_core.events.checkpoint_keys import latest_per_key as latest_per_key
+    from backprop_core.events.columns import MetricColumns as MetricColumns
     from backprop_core.events.ingest import Columns as Columns
     from backprop_core.events.ingest import Digest as Digest
     from backprop_core.events.ingest import MetricLines as MetricLines
@@ -75,6 +76,7 @@ _LAZY: dict[str, str] = {
     "checkpoint_key": "backprop_core.events.checkpoint_keys",
     "latest_per_key": "backprop_core.events.checkpoint_keys",
     "MetricLines": "backprop_core.events.ingest",
+    "MetricColumns": "backprop_core.events.columns",
     "Columns": "backprop_core.events.ingest",
     "Digest": "backprop_core.events.ingest",
     "Segments": "backprop_core.events.sessions",

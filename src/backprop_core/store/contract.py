@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 
 from backprop_core.errors import StoreError
 from backprop_core.events.event import Event
-from backprop_core.events.ingest import MetricLines, expand
+from backprop_core.events.ingest import Item, stored_events
+from backprop_core.events.screening import screen_batch
 from backprop_core.store.home import Home
 from backprop_core.store.records import (
     CheckpointRecord,
@@ -212,11 +213,14 @@ class Store(ABC):
         store can keep is dropped, never the event), and a checkpoint replaces the run's older
         records of the same file (``events.checkpoint_keys.latest_per_key``), as in every store."""
 
-    def append_batch(self, run_id: str, items: Sequence[Event | MetricLines]) -> None:
-        """``append_events`` for what the supervisor collects: events, and runs of hot-path
-        ``metrics`` events in columns (``MetricLines``), in order. Stores may override it to
-        skip building an ``Event`` per metrics line; the result must be the same."""
-        self.append_events(run_id, expand(items))
+    def append_batch(self, run_id: str, items: Sequence[Item]) -> None:
+        """``append_events`` for what the supervisor collects, in order: events, runs of
+        hot-path ``metrics`` events in columns (``MetricLines``), and runs of metric points
+        read from printed lines (``MetricColumns``), each stored as a few ``metrics`` events
+        holding pieces of its columns (``backprop_core.events.columns``). Stores may override
+        it to skip building an ``Event`` per metrics line; the result must be the same.
+        Screened first, so that the steps inside stored pieces are screened too."""
+        self.append_events(run_id, stored_events(screen_batch(items)))
 
     @abstractmethod
     def events(

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 
 from backprop_core.errors import BackpropError, StoreUnreachable
 from backprop_core.events.event import Event
-from backprop_core.events.ingest import MetricLines
+from backprop_core.events.ingest import Item
 from backprop_core.store.contract import Store
 from backprop_core.supervisor.space import SpaceAlarm
 
@@ -48,11 +48,11 @@ FULL_RETRY_SECONDS = RETRY_SECONDS = 2.0
 AWAY_PATIENCE_AT_END = 20.0
 
 
-def _count(items: Sequence[Event | MetricLines]) -> int:
-    return sum(len(i) if isinstance(i, MetricLines) else 1 for i in items)
+def _count(items: Sequence[Item]) -> int:
+    return sum(1 if isinstance(i, Event) else len(i) for i in items)
 
 
-def _not_metrics(items: Sequence[Event | MetricLines]) -> list[Event | MetricLines]:
+def _not_metrics(items: Sequence[Item]) -> list[Item]:
     return [i for i in items if isinstance(i, Event) and i.kind != "metrics"]
 
 
@@ -69,8 +69,8 @@ class EventSink(threading.Thread):
         self._open_store = open_store
         self.alarm = alarm or SpaceAlarm()
         self._say = say or (lambda text: print(f"backprop: {text}", file=sys.stderr))
-        self._pending: list[Event | MetricLines] = []
-        self._size = 0  # events in ``_pending`` (a ``MetricLines`` counts its lines)
+        self._pending: list[Item] = []
+        self._size = 0  # events in ``_pending`` (a run of lines in columns counts its lines)
         self._lock = threading.Lock()
         self._drained = threading.Condition(self._lock)
         self._wake = threading.Event()
@@ -97,7 +97,7 @@ class EventSink(threading.Thread):
     def add(self, event: Event) -> None:
         self.extend([event])
 
-    def extend(self, events: Sequence[Event | MetricLines]) -> None:
+    def extend(self, events: Sequence[Item]) -> None:
         added = _count(events)
         with self._lock:
             if self._holding and self._size + added > KEEP_WHEN_FULL:
