@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from backprop_core import Event, RunRecord, StoredEvent
 from backprop_core.plugin_kit import (
     Digest,
+    MetricColumns,
     MetricLines,
     event_from_dict,
     session_to_dict,
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def event_rows(
-    run_id: str, base: int, items: Sequence[Event | MetricLines]
+    run_id: str, base: int, items: Sequence[Event | MetricLines | MetricColumns]
 ) -> tuple[list[tuple[Any, ...]], int]:
     """The rows of ``items``, numbered from ``base + 1``, and the last number. Hot-path
     metrics lines keep the line as printed as their payload, never re-encoded."""
@@ -38,6 +39,10 @@ def event_rows(
                 for i, t, step, text in zip(numbers, item.times, item.steps, item.texts)
             )
             seq += len(item)
+        elif isinstance(item, MetricColumns):  # a run of printed lines: a few events
+            for step, text in item.payload_texts():
+                seq += 1
+                rows.append((run_id, seq, "metrics", item.time, step, item.session, text))
         else:
             seq += 1
             payload = dumps(dict(item.payload))
@@ -96,13 +101,15 @@ class InDoubt:
     The row is locked by then, so the doubtful transaction has ended either way."""
 
     def __init__(self) -> None:
-        self._batch: tuple[str, str, list[Event | MetricLines]] | None = None
+        self._batch: tuple[str, str, list[Event | MetricLines | MetricColumns]] | None = None
 
-    def remember(self, run_id: str, token: str, items: list[Event | MetricLines]) -> None:
+    def remember(
+        self, run_id: str, token: str, items: list[Event | MetricLines | MetricColumns]
+    ) -> None:
         self._batch = (run_id, token, items)
 
     def committed(
-        self, run_id: str, items: list[Event | MetricLines], last_batch: str | None
+        self, run_id: str, items: list[Event | MetricLines | MetricColumns], last_batch: str | None
     ) -> int:
         """How many of ``items``, the next batch for ``run_id``, are already committed."""
         batch, self._batch = self._batch, None

@@ -32,6 +32,7 @@ from backprop_core import (
 )
 from backprop_core.plugin_kit import (
     DuplicateRun,
+    MetricColumns,
     MetricLines,
     check_folder_writable,
     check_run_id,
@@ -261,7 +262,9 @@ class PostgresStore(RunQueries, Store):
     def append_events(self, run_id: str, events: Sequence[Event]) -> None:
         self.append_batch(run_id, events)
 
-    def append_batch(self, run_id: str, items: Sequence[Event | MetricLines]) -> None:
+    def append_batch(
+        self, run_id: str, items: Sequence[Event | MetricLines | MetricColumns]
+    ) -> None:
         if not items:
             return
         given = list(items)
