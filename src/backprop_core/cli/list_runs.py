@@ -9,8 +9,30 @@ import click
 from backprop_core.cli.options import echo_json, is_terminal, json_option, settings_options
 from backprop_core.cli.run_options import parse_tags
 from backprop_core.cli.run_views import format_metrics, open_from_options, print_table
-from backprop_core.render.runs import duration_seconds, human_duration, human_time, run_view
-from backprop_core.store.records import RunFilter, RunStatus
+from backprop_core.render.runs import (
+    duration_seconds,
+    human_duration,
+    human_time,
+    job_text,
+    run_view,
+)
+from backprop_core.store.contract import Store
+from backprop_core.store.records import RunFilter, RunRecord, RunStatus
+
+
+def _jobs(store: Store, runs: list[RunRecord]) -> dict[str, str]:
+    """Where each active run's latest session is, when a scheduler has it (``slurm job 812
+    PENDING (Priority)``, ``slurm job 812 on gpu-07``)."""
+    from backprop_core.store.liveness import latest_session
+
+    out: dict[str, str] = {}
+    for run in runs:
+        session = latest_session(store, run.id) if run.status.active else None
+        text = job_text(session.launcher) if session is not None else None
+        if text:
+            out[run.id] = text
+    return out
+
 
 HEADER = ("ID", "NAME", "STATUS", "SESSIONS", "DURATION", "STEP", "METRICS", "CKPTS", "STARTED")
 
@@ -47,9 +69,11 @@ def list_command(
         tags=tuple(parse_tags(tags).items()),
         limit=limit,
     )
+    terminal = is_terminal()
     _, store = open_from_options(options)
     with store:
         runs = store.list_runs(flt)
+        where = _jobs(store, runs) if terminal and not as_json else {}
     if as_json:
         echo_json([run_view(r) for r in runs])
         return
@@ -57,7 +81,7 @@ def list_command(
         (
             r.id,
             r.name or "-",
-            r.status.value,
+            r.status.value + (f" · {where[r.id]}" if r.id in where else ""),
             str(r.session_count),
             human_duration(duration_seconds(r)),
             "-" if r.last_step is None else str(r.last_step),
@@ -67,7 +91,6 @@ def list_command(
         )
         for r in runs
     ]
-    terminal = is_terminal()
     if terminal and not rows:
         click.echo("no runs recorded yet (start one with `backprop run SCRIPT`)")
         return

@@ -32,6 +32,11 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "ui": "backprop_core.cli.ui:ui_command",
 }
 
+# Not listed in the help or the reference: what a job submitted by a scheduler's launcher runs.
+HIDDEN_COMMANDS: dict[str, str] = {
+    "supervise": "backprop_core.cli.supervise:supervise_command",
+}
+
 SHORT_HELP: dict[str, str] = {
     "run": "Run a training script, governed and time-boxed.",
     "resume": "Start the next session of a run from its last checkpoint.",
@@ -74,7 +79,7 @@ class LazyGroup(click.Group):
         return sorted(names)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        spec = BUILTIN_COMMANDS.get(cmd_name)
+        spec = BUILTIN_COMMANDS.get(cmd_name) or HIDDEN_COMMANDS.get(cmd_name)
         if spec is not None and _available(spec):
             module_name, attr = spec.split(":", 1)
             command: click.Command = getattr(importlib.import_module(module_name), attr)

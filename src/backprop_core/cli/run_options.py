@@ -41,7 +41,8 @@ def run_settings_options(func: F) -> F:
         click.option(
             "--wait/--no-wait",
             default=None,
-            help="Wait for resources (default) or give up at once.",
+            help="Wait for resources (default) or give up at once; with a scheduler's "
+            "launcher, --wait also follows the run here until it ends.",
         ),
         click.option(
             "--wait-timeout", type=float, metavar="MIN", help="Give up waiting after MIN minutes."
@@ -68,6 +69,21 @@ def run_settings_options(func: F) -> F:
             "--until-done", is_flag=True, help="Chain sessions until the script reports done."
         ),
         click.option("--max-sessions", type=int, help="With --until-done: at most N sessions."),
+        click.option(
+            "--launcher",
+            metavar="NAME",
+            help="Where sessions run: local (this machine, the default) or slurm (a batch job "
+            "per session; see docs/slurm.md).",
+        ),
+        click.option("--partition", metavar="P", help="With --launcher slurm: the partition."),
+        click.option(
+            "--slurm",
+            "slurm_args",
+            multiple=True,
+            metavar="ARG",
+            help="With --launcher slurm: an sbatch option (repeatable), added after slurm.args "
+            'from the settings, e.g. --slurm=--gres=gpu:1 --slurm="--account=ml".',
+        ),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."),
     ]
     for decorator in reversed(decorators):
@@ -101,6 +117,15 @@ def run_overrides(options: dict[str, Any]) -> dict[str, Any]:
         out["wait"] = {"timeoutMinutes": options["wait_timeout"]}
     if options.get("grace") is not None:
         out["stop"] = {"graceSeconds": options["grace"]}
+    if options.get("launcher") is not None:
+        out["launcher"] = options["launcher"]
+    slurm: dict[str, Any] = {}
+    if options.get("partition") is not None:
+        slurm["partition"] = options["partition"]
+    if options.get("slurm_args"):
+        slurm["args"] = [*_configured_slurm_args(options), *options["slurm_args"]]
+    if slurm:
+        out["slurm"] = slurm
     monitors: dict[str, Any] = {}
     if options.get("stop_on_nan"):
         monitors["stopOnNan"] = True
@@ -111,12 +136,24 @@ def run_overrides(options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _configured_slurm_args(options: dict[str, Any]) -> list[str]:
+    """``slurm.args`` from the settings without this command's flags (the flags add to it)."""
+    from backprop_core.cli.options import overrides_from_options
+    from backprop_core.settings import resolve_with_warnings
+
+    settings, _ = resolve_with_warnings(
+        overrides_from_options(options), config_file=options.get("config_file")
+    )
+    return list(settings.slurm.args)
+
+
 def run_options_from(options: dict[str, Any], **extra: Any) -> RunOptions:
     """How ``run``/``resume`` drive their sessions, from their click options."""
     from backprop_core.run.runner import RunOptions
 
     return RunOptions(
         wait=options["wait"] if options["wait"] is not None else True,
+        follow=options["wait"] is True,
         until_done=options["until_done"],
         max_sessions=options["max_sessions"],
         json_output=options["as_json"],

@@ -10,7 +10,7 @@ import click
 
 from backprop_core.cli.options import echo_json, json_option, settings_options
 from backprop_core.cli.run_views import format_metrics, open_from_options
-from backprop_core.render.runs import full_run_view, human_duration, human_time
+from backprop_core.render.runs import full_run_view, human_duration, human_time, job_text
 from backprop_core.store.records import RunRecord
 
 
@@ -72,6 +72,9 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
         if s.get("gpus"):
             bits.append(f"gpus {','.join(s['gpus'])}")
         click.echo("  ".join(bits))
+        job = job_text(s.get("launcher") or {})
+        if job:
+            click.echo(f"      {job}")
         if s.get("resumed_from"):
             click.echo(f"      resumed from {s['resumed_from']}")
         if s.get("reason"):

@@ -50,6 +50,23 @@ def human_duration(seconds: float | None, *, unknown: str = "-", sep: str = "") 
     return f"{s // 3600}h{sep}{s % 3600 // 60:02d}m"
 
 
+def job_text(launcher: dict[str, Any]) -> str | None:
+    """A scheduler's job as a session's ``launcher`` field describes it: ``slurm job 812
+    PENDING (Priority)``, ``slurm job 812 on gpu-07``; ``None`` for a local session."""
+    name = launcher.get("name")
+    if not name:
+        return None
+    parts = [f"{name} job {launcher.get('job_id') or '(being submitted)'}"]
+    state, reason = launcher.get("state"), launcher.get("state_reason")
+    if state:
+        parts.append(f"{state} ({reason})" if reason and reason not in ("None", state) else state)
+    if launcher.get("node"):
+        parts.append(f"on {launcher['node']}")
+    if launcher.get("restart_count"):
+        parts.append(f"restart {launcher['restart_count']}")
+    return " ".join(parts)
+
+
 def resolve_path(path: str, run: RunRecord) -> Path:
     """A checkpoint path as the script announced it, resolved against the run's cwd."""
     p = Path(path).expanduser()

@@ -69,6 +69,18 @@ class LivenessSettings:
     lost_after_seconds: float = 60
 
 
+@dataclass(frozen=True)
+class SlurmSettings:
+    """The ``slurm`` launcher's batch jobs (docs/slurm.md)."""
+
+    partition: str | None = None
+    args: tuple[str, ...] = ()
+    signal_margin_seconds: float = 90
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "args", tuple(self.args))
+
+
 _NESTED = {
     "gpu": GpuSettings,
     "governor": GovernorSettings,
@@ -76,6 +88,7 @@ _NESTED = {
     "wait": WaitSettings,
     "monitors": MonitorSettings,
     "liveness": LivenessSettings,
+    "slurm": SlurmSettings,
 }
 
 
@@ -98,12 +111,14 @@ class Settings:
     checkpoint_every_minutes: float | None = None
     framework: str = "auto"
     store: str = "sqlite"
+    launcher: str = "local"
     gpu: GpuSettings = field(default_factory=GpuSettings)
     governor: GovernorSettings = field(default_factory=GovernorSettings)
     stop: StopSettings = field(default_factory=StopSettings)
     wait: WaitSettings = field(default_factory=WaitSettings)
     monitors: MonitorSettings = field(default_factory=MonitorSettings)
     liveness: LivenessSettings = field(default_factory=LivenessSettings)
+    slurm: SlurmSettings = field(default_factory=SlurmSettings)
     config: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 

@@ -126,6 +126,21 @@ def _convert(raw: str, sub: Mapping[str, Any]) -> Any:
     text = raw.strip()
     if "null" in types and text.lower() in ("", "null", "none"):
         return None
+    if "array" in types:
+        # A JSON list, or words split the way a shell would: '--gres=gpu:1 --account=ml'.
+        if text.startswith("["):
+            import json
+
+            try:
+                return json.loads(text)
+            except ValueError:
+                return raw
+        import shlex
+
+        try:
+            return shlex.split(text)
+        except ValueError:
+            return raw
     if "boolean" in types:
         low = text.lower()
         if low in ("1", "true", "yes", "on"):

@@ -84,11 +84,12 @@ _TYPES: dict[str, Any] = {
     "object": dict,
     "boolean": bool,
     "null": type(None),
+    "array": list,
 }
 _UNDERSTOOD = {
     "type", "description", "default", "enum", "minimum", "exclusiveMinimum", "maximum",
     "additionalProperties", "properties", "minLength", "pattern", "oneOf", "$schema", "$id",
-    "title",
+    "title", "items",
 }  # fmt: skip
 
 
@@ -96,6 +97,8 @@ def _understood(schema: Mapping[str, Any]) -> bool:
     if set(schema) - _UNDERSTOOD:
         return False
     subs = [*schema.get("oneOf", []), *schema.get("properties", {}).values()]
+    if "items" in schema:
+        subs.append(schema["items"])
     return all(_understood(sub) for sub in subs)
 
 
@@ -138,6 +141,9 @@ def _obviously_valid(value: Any, schema: Mapping[str, Any]) -> bool:
             return False
         if "maximum" in schema and not value <= schema["maximum"]:
             return False
+    items = schema.get("items")
+    if isinstance(value, list) and items and not all(_obviously_valid(i, items) for i in value):
+        return False
     if isinstance(value, dict):
         properties = schema.get("properties", {})
         for key, item in value.items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from backprop_core.events.event import Event, ParseContext
 from backprop_core.launch.spec import LaunchSpec
@@ -21,7 +21,9 @@ class SessionContext:
     one for the event writer thread. ``terminal_out``/``terminal_err`` receive the teed output
     (``None`` to keep it off the terminal). ``parse_all_lines`` offers every line to the parsers
     (needed when a plugin other than the JSON parser might claim non-JSON lines); ``parser``
-    replaces the full ``backprop_parse_line`` hook when set."""
+    replaces the full ``backprop_parse_line`` hook when set. ``job`` is set for a session that
+    runs inside a scheduler's job: what its session record's ``launcher`` holds; that record
+    exists already (queued, made at submission) and is completed instead of added."""
 
     spec: LaunchSpec
     run: RunRecord
@@ -37,3 +39,4 @@ class SessionContext:
     gpu_labels: tuple[str, ...] = ()
     parse_all_lines: bool = False
     notify_events: bool = True
+    job: dict[str, Any] | None = None

@@ -3,6 +3,8 @@
 * SIGINT (Ctrl-C), SIGTERM (``backprop stop``) and SIGHUP (terminal closed): a graceful stop,
   the same as reaching the deadline but recorded as ``interrupted``. A second one stops at once.
 * SIGUSR1 (``backprop stop --now``): stop at once (SIGKILL to the whole tree).
+* SIGUSR2 (a scheduler's warning that its time limit is near, e.g. Slurm's ``--signal``): the
+  time box ends now; the stop is the deadline's, recorded as ``timeboxed``.
 
 Handlers only set flags and poke a wake-up pipe; the supervisor's loop acts on them.
 """
@@ -18,6 +20,7 @@ from typing import Any
 
 GRACEFUL_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 IMMEDIATE_SIGNAL = signal.SIGUSR1
+DEADLINE_SIGNAL = signal.SIGUSR2
 
 _SOURCES = {
     signal.SIGINT: "Ctrl-C",
@@ -33,6 +36,7 @@ class StopRequests:
     def __init__(self) -> None:
         self.graceful = False
         self.immediate = False
+        self.deadline = False
         self.source: str | None = None
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -43,7 +47,7 @@ class StopRequests:
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        for sig in (*GRACEFUL_SIGNALS, IMMEDIATE_SIGNAL):
+        for sig in (*GRACEFUL_SIGNALS, IMMEDIATE_SIGNAL, DEADLINE_SIGNAL):
             self._previous[sig] = signal.signal(sig, self._handle)
         self._previous_wakeup = signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
 
@@ -61,6 +65,9 @@ class StopRequests:
                 os.close(fd)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if signum == DEADLINE_SIGNAL:
+            self.deadline = True
+            return
         if self.source is None:
             self.source = _SOURCES.get(signal.Signals(signum), f"signal {signum}")
         if signum == IMMEDIATE_SIGNAL or self.graceful:
