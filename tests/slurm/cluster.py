@@ -63,6 +63,7 @@ class SlurmCluster:
     """A cluster rooted at ``root``; ``env`` is what a client (sbatch, backprop) needs."""
 
     root: Path
+    name: str = "backproptest"
     node: str = field(default_factory=lambda: socket.gethostname().split(".")[0])
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -131,7 +132,7 @@ class SlurmCluster:
         for folder in ("state", "spool", "log"):
             (self.root / folder).mkdir(exist_ok=True)
         lines = {
-            "ClusterName": "backproptest",
+            "ClusterName": self.name,
             "SlurmctldHost": f"{self.node}(127.0.0.1)",
             "SlurmctldPort": ctld_port,
             "SlurmdPort": slurmd_port,
@@ -207,8 +208,35 @@ class SlurmCluster:
             timeout=60,
         )
 
+    def job_processes(self) -> list[int]:
+        """Pids of every process that runs in one of this cluster's jobs (by its environment:
+        Slurm sets ``SLURM_CLUSTER_NAME`` for a job and everything it starts inherits it)."""
+        import psutil
+
+        found = []
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error, OSError):
+                if proc.environ().get("SLURM_CLUSTER_NAME") == self.name:
+                    found.append(proc.pid)
+        return found
+
+    def _end_jobs(self, timeout: float = 30) -> None:
+        """Cancel every job still there and wait for its processes; kill what remains. Jobs
+        outlive slurmd, so they must be gone before it stops."""
+        if "slurmctld" not in self.procs:
+            return
+        with contextlib.suppress(OSError, subprocess.SubprocessError, ClusterUnavailable):
+            self.client("scancel", f"--user={os.getuid()}", check=False)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.job_processes():
+            time.sleep(0.2)
+        for pid in self.job_processes():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
     def stop(self) -> None:
-        """Stop every daemon this cluster started, by pid, and wait for each."""
+        """Cancel the jobs left, then stop every daemon this cluster started, by pid."""
+        self._end_jobs()
         for name in ("slurmd", "slurmctld", "munged"):
             proc = self.procs.pop(name, None)
             if proc is None:

@@ -43,7 +43,7 @@ class Supervisor:
     def __init__(self, ctx: SessionContext) -> None:
         self.ctx = ctx
         self.settings = ctx.spec.settings
-        self.requests = StopRequests()
+        self.requests = StopRequests(in_job=ctx.job is not None)
         self.alarm = SpaceAlarm()
         self.alarm.wake_with(self.requests.wake_w)
         self._disk_full_seen = False

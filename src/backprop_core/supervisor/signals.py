@@ -30,10 +30,17 @@ _SOURCES = {
 }
 
 
+#: Inside a scheduler's job SIGTERM may also come from the scheduler itself.
+IN_JOB_SOURCES = {
+    signal.SIGTERM: "SIGTERM: backprop stop, or the scheduler (cancel, requeue, preemption)",
+}
+
+
 class StopRequests:
     """Installs the handlers (main thread only) and records what was asked for."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_job: bool = False) -> None:
+        self._sources = {**_SOURCES, **(IN_JOB_SOURCES if in_job else {})}
         self.graceful = False
         self.immediate = False
         self.deadline = False
@@ -69,7 +76,7 @@ class StopRequests:
             self.deadline = True
             return
         if self.source is None:
-            self.source = _SOURCES.get(signal.Signals(signum), f"signal {signum}")
+            self.source = self._sources.get(signal.Signals(signum), f"signal {signum}")
         if signum == IMMEDIATE_SIGNAL or self.graceful:
             self.immediate = True
         self.graceful = True

@@ -1,0 +1,344 @@
+"""``--launcher slurm`` against a real one-node Slurm cluster (``conftest.slurm_cluster``).
+
+Every scenario is submitted at once by the ``jobs`` fixture, so the jobs run side by side and
+the module takes about as long as its slowest scenario; each test then waits for its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+import pytest
+
+from backprop_core.settings.model import Settings
+from backprop_core.store.opening import open_store
+from backprop_core.store.records import RunRecord, RunStatus, SessionRecord
+from tests.conftest import wait_for
+
+from .conftest import SlurmBp
+
+pytestmark = [pytest.mark.slurm, pytest.mark.timeout(600)]
+
+#: Counts steps from its checkpoint; on SIGTERM saves one and leaves (a well-behaved script).
+#: In the session named by STOP_DONE_AT it finishes instead and reports done.
+TRAIN = """
+import json, os, signal, time
+resume = os.environ.get("BACKPROP_RESUME_FROM")
+step = int(open(resume).read()) if resume else 0
+finish_in = os.environ.get("FINISH_IN_SESSION")
+stop = []
+signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+def save():
+    path = os.path.join(os.environ["BACKPROP_CHECKPOINT_DIR"], "step-%d" % step)
+    with open(path, "w") as fh:
+        fh.write(str(step))
+    print(json.dumps({"event": "checkpoint_saved", "path": path, "step": step}), flush=True)
+while True:
+    step += 1
+    print(json.dumps({"step": step, "loss": 1.0 / step}), flush=True)
+    if finish_in == os.environ["BACKPROP_SESSION"] and step % 5 == 0:
+        save()
+        print(json.dumps({"event": "done"}), flush=True)
+        raise SystemExit(0)
+    if stop:
+        save()
+        raise SystemExit(0)
+    time.sleep(0.1)
+"""
+
+#: Ignores SIGTERM: only the SIGKILL after the grace period ends it.
+STUBBORN = """
+import json, signal, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+step = 0
+while True:
+    step += 1
+    print(json.dumps({"step": step}), flush=True)
+    time.sleep(0.1)
+"""
+
+LATER = "--slurm=--begin=now+1hour"  # a job that stays pending
+NO_TIMEBOX = ("-m", "10")  # far from any time limit while the test acts on the job
+
+
+@dataclass
+class Submitted:
+    name: str
+    result: subprocess.CompletedProcess[str] | None = None
+    proc: subprocess.Popen[bytes] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def job_id(self) -> str:
+        assert self.result is not None
+        assert self.result.returncode == 0, self.result.stderr
+        found = re.search(r"submitted as Slurm job (\d+)", self.result.stderr)
+        assert found, self.result.stderr
+        return found.group(1)
+
+
+def submit(sbp: SlurmBp, name: str, *args: str, **env: str) -> Submitted:
+    result = sbp.run("run", "--launcher", "slurm", "-n", name, *args, env=env, timeout=120)
+    return Submitted(name, result)
+
+
+@pytest.fixture(scope="module")
+def jobs(sbp: SlurmBp) -> dict[str, Submitted]:
+    """Every scenario's job, submitted at once."""
+    sbp.script("train.py", TRAIN)
+    sbp.script("stubborn.py", STUBBORN)
+    started = time.monotonic()
+    out = {
+        "timebox": submit(sbp, "timebox", "-m", "0.1", "--grace", "5", "train.py"),
+        "stubborn": submit(sbp, "stubborn", "-m", "0.05", "--grace", "2", "stubborn.py"),
+        "chain": submit(
+            sbp,
+            "chain",
+            "-m",
+            "0.05",
+            "--grace",
+            "5",
+            "--until-done",
+            "--max-sessions",
+            "5",
+            "train.py",
+            FINISH_IN_SESSION="3",
+        ),
+        "pending-stop": submit(sbp, "pending-stop", LATER, "train.py"),
+        "pending-cancel": submit(sbp, "pending-cancel", LATER, "train.py"),
+        "running-stop": submit(sbp, "running-stop", *NO_TIMEBOX, "--grace", "5", "train.py"),
+        "killed": submit(sbp, "killed", *NO_TIMEBOX, "train.py"),
+        "requeued": submit(sbp, "requeued", *NO_TIMEBOX, "--grace", "5", "train.py"),
+    }
+    follow = Submitted("follow")
+    follow.proc = sbp.start(
+        "run", "--launcher", "slurm", "-n", "follow", "--wait", "-m", "0.05", "train.py"
+    )
+    out["follow"] = follow
+    out["timebox"].extra["submitted_in"] = time.monotonic() - started
+    return out
+
+
+def records(sbp: SlurmBp, name: str) -> tuple[RunRecord, list[SessionRecord]]:
+    """The run and its sessions as stored, read without reconciling anything."""
+    with open_store(Settings.from_config({}, home=sbp.home), reconcile=False) as store:
+        run = store.resolve(name)
+        return run, store.sessions(run.id)
+
+
+def shown(sbp: SlurmBp, name: str, *wrap: str, **env: str) -> dict[str, Any]:
+    """``backprop show NAME --json``, which reconciles the run with Slurm first."""
+    result = subprocess.run(
+        [*wrap, *sbp.argv("show", name, "--json")],
+        cwd=sbp.work,
+        env={**sbp.env, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    view: dict[str, Any] = json.loads(result.stdout)
+    return view
+
+
+def ended(sbp: SlurmBp, name: str, timeout: float = 240) -> dict[str, Any]:
+    view = wait_for(
+        lambda: (v := shown(sbp, name))["status"] not in ("queued", "running", "paused") and v,
+        timeout=timeout,
+        what=f"run {name} to end",
+    )
+    return dict(view)
+
+
+def running(sbp: SlurmBp, name: str, steps: int = 5) -> SessionRecord:
+    """The run's session once its supervisor runs it and it has logged ``steps`` steps."""
+
+    def ready() -> SessionRecord | None:
+        run, sessions = records(sbp, name)
+        live = sessions and sessions[-1].status is RunStatus.RUNNING
+        return sessions[-1] if live and (run.last_step or 0) >= steps else None
+
+    session: SessionRecord = wait_for(ready, timeout=240, what=f"run {name} to be running")
+    return session
+
+
+def gone(pid: int | None) -> bool:
+    if pid is None:
+        return True
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return True
+
+
+def test_a_time_boxed_job_is_recorded_timeboxed_with_its_checkpoint(
+    sbp: SlurmBp, jobs: dict[str, Submitted]
+) -> None:
+    job_id = jobs["timebox"].job_id
+    view = ended(sbp, "timebox")
+    assert view["status"] == "timeboxed" and "time box" in view["reason"]
+    assert view["checkpoint_count"] >= 1 and view["last_step"] >= 1
+    (session,) = view["sessions"]
+    assert session["launcher"]["job_id"] == job_id
+    assert session["launcher"]["node"] == sbp.cluster.node
+    assert session["launcher"]["restart_count"] == 0
+    assert session["exit_code"] == 0  # it saved its checkpoint and left on SIGTERM
+    checkpoint = view["checkpoints"][-1]
+    assert checkpoint["exists"] and checkpoint["step"] == view["last_step"]
+    # The script's output is in the session log, backprop's own lines in the job's file.
+    log = (sbp.home / "runs" / view["id"] / "session-1.log").read_text()
+    assert '"event": "checkpoint_saved"' in log
+    job_out = (sbp.home / "runs" / view["id"] / "session-1.slurm.out").read_text()
+    assert "time box of 0.1 min reached" in job_out and '"step"' not in job_out
+
+
+def test_a_script_that_ignores_sigterm_is_killed_after_the_grace_period(
+    sbp: SlurmBp, jobs: dict[str, Submitted]
+) -> None:
+    jobs["stubborn"].job_id  # noqa: B018 - submitted
+    view = ended(sbp, "stubborn")
+    assert view["status"] == "timeboxed"
+    (session,) = view["sessions"]
+    assert session["signal"] == signal.SIGKILL
+    assert session["ended_at"] - session["started_at"] >= 3 + 2  # box, then the grace period
+    assert gone(session["pid"])
+
+
+def test_until_done_chains_three_jobs_to_completion_with_steps_continuing(
+    sbp: SlurmBp, jobs: dict[str, Submitted]
+) -> None:
+    first = jobs["chain"].job_id
+    view = ended(sbp, "chain")
+    assert view["status"] == "completed" and view["done"]
+    sessions = view["sessions"]
+    assert [s["status"] for s in sessions] == ["timeboxed", "timeboxed", "completed"]
+    job_ids = [s["launcher"]["job_id"] for s in sessions]
+    assert job_ids[0] == first and len(set(job_ids)) == 3  # one job per session
+    assert all(s["resumed_from"] for s in sessions[1:])
+    with open_store(Settings.from_config({}, home=sbp.home), reconcile=False) as store:
+        series = store.metric_series(view["id"], "loss")
+    # Each session went on from the checkpoint the one before saved: steps never go back.
+    assert series.steps == sorted(series.steps) and len(set(series.steps)) == len(series.steps)
+    assert series.steps[-1] == view["last_step"]
+
+
+def test_stop_cancels_a_pending_job(sbp: SlurmBp, jobs: dict[str, Submitted]) -> None:
+    job_id = jobs["pending-stop"].job_id
+    view = shown(sbp, "pending-stop")
+    assert view["status"] == "queued"
+    job = view["sessions"][0]["launcher"]
+    assert job["job_id"] == job_id and job["state"] == "PENDING"
+    assert job["state_reason"] == "BeginTime"
+    listed = sbp.run("list")  # not a terminal: the status column stays plain
+    assert "\tqueued\t" in listed.stdout
+    stopped = sbp.run("stop", "pending-stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert f"cancelled Slurm job {job_id}" in stopped.stderr
+    view = shown(sbp, "pending-stop")
+    assert view["status"] == "cancelled" and view["sessions"][0]["status"] == "cancelled"
+    assert "cancelled before it started" in view["reason"]
+
+
+def test_a_job_cancelled_while_pending_shows_cancelled(
+    sbp: SlurmBp, jobs: dict[str, Submitted]
+) -> None:
+    job_id = jobs["pending-cancel"].job_id
+    sbp.cluster.client("scancel", job_id)  # from outside backprop
+    view = wait_for(
+        lambda: (v := shown(sbp, "pending-cancel"))["status"] == "cancelled" and v,
+        timeout=60,
+        what="the cancelled job to show",
+    )
+    assert f"Slurm job {job_id} was cancelled before it started" in view["reason"]
+    listed = sbp.run("list", "--status", "cancelled", "--json")
+    assert "pending-cancel" in {r["name"] for r in json.loads(listed.stdout)}
+
+
+def test_stop_ends_a_running_job_gracefully(sbp: SlurmBp, jobs: dict[str, Submitted]) -> None:
+    job_id = jobs["running-stop"].job_id
+    session = running(sbp, "running-stop")
+    stopped = sbp.run("stop", "running-stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert f"asked the supervisor in Slurm job {job_id} for a graceful stop" in stopped.stderr
+    view = shown(sbp, "running-stop")
+    assert view["status"] == "interrupted"
+    assert view["checkpoint_count"] == 1  # the script got the stop signal and saved
+    assert view["sessions"][0]["exit_code"] == 0
+    assert gone(session.pid) and gone(session.supervisor_pid)
+
+
+def test_a_killed_supervisor_ends_lost_with_its_job(
+    sbp: SlurmBp, jobs: dict[str, Submitted]
+) -> None:
+    job_id = jobs["killed"].job_id
+    session = running(sbp, "killed")
+    assert session.supervisor_pid is not None
+    os.kill(session.supervisor_pid, signal.SIGKILL)
+    # Read from another PID namespace with a patient liveness setting: only Slurm can tell
+    # that the supervisor is gone there, since its pid means nothing and its last heartbeat
+    # is recent.
+    other = ["unshare", "--pid", "--fork", "--mount-proc"]
+    patient = {"BACKPROP_LIVENESS__LOST_AFTER_SECONDS": "600"}
+    view = wait_for(
+        lambda: (v := shown(sbp, "killed", *other, **patient))["status"] == "lost" and v,
+        timeout=120,
+        what="the run to be lost",
+    )
+    assert f"Slurm job {job_id} ended" in view["reason"]
+    assert "before its supervisor recorded the end" in view["reason"]
+    wait_for(lambda: gone(session.pid), timeout=60, what="the script to be killed")
+
+
+def test_a_requeued_job_goes_on_in_a_new_session_with_its_restart_count(
+    sbp: SlurmBp, jobs: dict[str, Submitted]
+) -> None:
+    job_id = jobs["requeued"].job_id
+    first = running(sbp, "requeued")
+    sbp.cluster.client("scontrol", "requeue", job_id)
+    # Slurm stops the job (SIGTERM to the supervisor: a graceful stop), then starts it again
+    # after KillWait and the credential's lifetime.
+    again = wait_for(
+        lambda: (
+            len(s := records(sbp, "requeued")[1]) == 2 and s[1].status is RunStatus.RUNNING and s
+        ),
+        timeout=240,
+        what="the requeued job's session",
+    )
+    assert again[0].status is RunStatus.INTERRUPTED and again[0].launcher["restart_count"] == 0
+    assert again[1].launcher["job_id"] == job_id and again[1].launcher["restart_count"] == 1
+    assert again[1].resumed_from is not None and gone(first.pid)
+    stopped = sbp.run("stop", "requeued")
+    assert stopped.returncode == 0, stopped.stderr
+    assert shown(sbp, "requeued")["status"] == "interrupted"
+
+
+def test_run_wait_follows_the_job_like_a_local_run(
+    sbp: SlurmBp, jobs: dict[str, Submitted]
+) -> None:
+    proc = jobs["follow"].proc
+    assert proc is not None
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err.decode()
+    assert b'"step": 1,' in out  # the script's output, as it printed it
+    assert re.search(rb"submitted as Slurm job \d+", err)
+    assert b"run " in err and b"timeboxed after" in err
+
+
+def test_no_process_of_any_job_survives(sbp: SlurmBp, jobs: dict[str, Submitted]) -> None:
+    for name in jobs:
+        ended(sbp, name, timeout=300)
+    wait_for(
+        lambda: not sbp.cluster.job_processes(),
+        timeout=120,
+        what="every process of every job to be gone",
+    )
+    squeue = sbp.cluster.client("squeue", "-h", "-o", "%i %T")
+    assert squeue.stdout.strip() == ""
