@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal as signals
 from typing import TYPE_CHECKING
 
 from backprop_core import JobHere, JobInfo, JobRequest, LaunchError, SchedulerLauncher, UsageError
 from backprop_slurm.commands import client_env, slurm
+from backprop_slurm.filesystems import network_filesystem
 from backprop_slurm.jobs import job_infos, parse_scontrol
 from backprop_slurm.script import check_args, render
 
@@ -43,7 +45,18 @@ class SlurmLauncher(SchedulerLauncher):
                 "its time limit",
                 hint="raise slurm.signalMarginSeconds (90 s or more) or lower --grace",
             )
-        slurm("sbatch", "--version")
+        shared = network_filesystem(settings.home) if settings.store == "sqlite" else None
+        if shared:
+            raise UsageError(
+                f"the home {settings.home} is on {shared}: SQLite is not safe there when jobs "
+                "on several nodes write to it",
+                hint="use --store json for a home on a shared filesystem (docs/slurm.md)",
+            )
+        if shutil.which("sbatch") is None:
+            raise LaunchError(
+                "sbatch is not installed here",
+                hint="submit from a machine with Slurm's client commands (a login node)",
+            )
 
     def batch_script(self, request: JobRequest) -> str:
         return render(request)

@@ -90,10 +90,14 @@ def dry_run(settings: Settings, args: tuple[str, ...], options: dict[str, Any]) 
 
 def _dry_job(settings: Settings, launcher: Any, cwd: Path, options: dict[str, Any]) -> None:
     """The exact batch script a scheduler's launcher would submit; nothing is recorded."""
+    from backprop_core.errors import LaunchError
     from backprop_core.run.submit import job_request
 
     request = job_request(settings, launcher, options.get("run_id") or "DRY-RUN", 1, cwd)
-    launcher.check(request)
+    try:
+        launcher.check(request)
+    except LaunchError as exc:  # the script can be shown all the same
+        click.echo(f"backprop: warning: {exc}", err=True)
     script = launcher.batch_script(request)
     if options.get("as_json"):
         click.echo(json.dumps({"launcher": launcher.name, "batch_script": script}, indent=2))

@@ -92,8 +92,15 @@ def backprop_register_stores() -> list[type[Store]]:
 
 @hookspec
 def backprop_register_launchers() -> list[type[Launcher]]:
-    """Return launcher classes. All implementations are called; ``--launcher`` picks one by
-    ``name`` (``local`` by default).
+    """Return launcher classes. All implementations are called; ``--launcher`` (the
+    ``launcher`` setting) picks one by ``name``: ``local`` (the default) runs sessions here,
+    ``slurm`` submits each as a batch job.
+
+    A ``Launcher`` runs a session here (``launch``). A ``SchedulerLauncher`` hands it to a
+    batch scheduler instead: ``batch_script``/``submit`` a job that execs the command in
+    ``JobRequest.supervise`` (``backprop supervise RUN SESSION``, the session's supervisor),
+    ``jobs`` says what the scheduler knows of jobs, ``cancel`` and ``signal`` stop them,
+    ``current_job`` describes the job the supervisor runs in (docs/plugins.md, "Launchers").
 
     :return: a list of ``Launcher`` subclasses.
     """
