@@ -113,7 +113,7 @@ def jobs(sbp: SlurmBp) -> dict[str, Submitted]:
             FINISH_IN_SESSION="3",
         ),
         "pending-stop": submit(sbp, "pending-stop", LATER, "train.py"),
-        "pending-cancel": submit(sbp, "pending-cancel", LATER, "train.py"),
+        "pending-cancel": submit(sbp, "pending-cancel", LATER, "--json", "train.py"),
         "running-stop": submit(sbp, "running-stop", *NO_TIMEBOX, "--grace", "5", "train.py"),
         "killed": submit(sbp, "killed", *NO_TIMEBOX, "train.py"),
         "requeued": submit(sbp, "requeued", *NO_TIMEBOX, "--grace", "5", "train.py"),
@@ -250,7 +250,11 @@ def test_stop_cancels_a_pending_job(sbp: SlurmBp, jobs: dict[str, Submitted]) ->
 def test_a_job_cancelled_while_pending_shows_cancelled(
     sbp: SlurmBp, jobs: dict[str, Submitted]
 ) -> None:
-    job_id = jobs["pending-cancel"].job_id
+    submitted = jobs["pending-cancel"]
+    job_id = submitted.job_id
+    assert submitted.result is not None
+    printed = json.loads(submitted.result.stdout)  # --json: the run and its job
+    assert printed["job_id"] == job_id and printed["status"] == "queued"
     sbp.cluster.client("scancel", job_id)  # from outside backprop
     view = wait_for(
         lambda: (v := shown(sbp, "pending-cancel"))["status"] == "cancelled" and v,

@@ -10,6 +10,8 @@ checkpoint, unless it had already completed or failed (so a restart never loops)
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -78,6 +80,31 @@ def _claim(
     return session
 
 
+class _LateStop:
+    """A stop (SIGTERM, SIGINT, SIGHUP: ``backprop stop``, scancel) that arrives after the
+    session has ended, while its end is recorded and the next session queued."""
+
+    def __init__(self) -> None:
+        self.asked = False
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._ask)
+
+    def _ask(self, signum: int, frame: object) -> None:
+        self.asked = True
+
+
+def _unqueue(
+    store: Store, launcher: SchedulerLauncher, run_id: str, number: int, job_id: str
+) -> None:
+    """Take back a next session queued just as a stop arrived."""
+    with contextlib.suppress(LaunchError):
+        launcher.cancel(job_id)
+    reason = "a stop was asked for before it started"
+    store.update_session(
+        run_id, number, status=RunStatus.CANCELLED, ended_at=time.time(), reason=reason
+    )
+
+
 def supervise_in_job(settings: Settings, run_id: str, number: int) -> RunResult:
     """Run session ``number`` of ``run_id`` in the job this process runs in."""
     launcher = launcher_named(settings.launcher)
@@ -133,6 +160,7 @@ def _supervise(
             store.update_session(run.id, number, launcher=record, **ending)
             store.update_run(run.id, **ending)
             raise
+    stop = _LateStop()  # the session's own handlers are gone; a stop now ends the chain
     run = store.get_run(run.id)
     checkpoint = newest_checkpoint(store, run)
     more, why_not = next_session(
@@ -147,7 +175,7 @@ def _supervise(
     if why_not:
         display.message(f"--until-done stops: {why_not}")
     then = None
-    if more:
+    if more and not stop.asked:
         request = job_request(settings, launcher, run.id, number + 1, cwd, after=here.job_id)
         try:
             job_id = queue_session(store, launcher, request)
@@ -158,6 +186,10 @@ def _supervise(
             )
         except (LaunchError, StoreError) as exc:
             display.message(f"--until-done stops: could not queue the next session: {exc}")
+        if then is not None and stop.asked:
+            then = _unqueue(store, launcher, run.id, number + 1, job_id)
+    elif more:
+        display.message("--until-done stops: a stop was asked for")
     run, _ = runner.record(store, run, number, outcome, then=then)
     runner.summarise(
         run, number, outcome.status, outcome.reason, outcome.active_seconds, checkpoint

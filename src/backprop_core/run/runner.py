@@ -81,9 +81,11 @@ class RunResult:
     sessions: int
     reason: str | None
     checkpoint: str | None
+    #: The scheduler's job of a run just submitted (``--launcher slurm`` without ``--wait``).
+    job_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "run_id": self.run_id,
             "status": self.status.value,
             "exit_code": self.exit_code,
@@ -91,6 +93,9 @@ class RunResult:
             "reason": self.reason,
             "checkpoint": self.checkpoint,
         }
+        if self.job_id is not None:
+            out["job_id"] = self.job_id
+        return out
 
 
 def open_run_store(settings: Settings) -> Store:

@@ -4,7 +4,6 @@ the session (``run.in_job``). With ``--wait`` the run is followed here (``run.fo
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -138,10 +137,8 @@ def submit_run(
         f"run {run_id} session {first} submitted as {launcher.scheduler} job {job_id}"
         + ("" if options.follow else f"; follow it with: backprop logs -f {run_id}")
     )
-    if options.json_output and not options.follow:
-        print(json.dumps({"run_id": run_id, "job_id": job_id, "status": "queued"}))
     if options.follow:
         from backprop_core.run.follow import follow
 
         return follow(store, settings, run_id, display, options.json_output)
-    return RunResult(run_id, RunStatus.QUEUED, 0, 0, None, None)
+    return RunResult(run_id, RunStatus.QUEUED, 0, 0, None, None, job_id=job_id)
