@@ -18,6 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
+from backprop_core import JobPhase
 from backprop_core.settings.model import Settings
 from backprop_core.store.opening import open_store
 from backprop_core.store.records import RunRecord, RunStatus, SessionRecord
@@ -118,6 +119,11 @@ def jobs(sbp: SlurmBp) -> dict[str, Submitted]:
         "killed": submit(sbp, "killed", *NO_TIMEBOX, "train.py"),
         "requeued": submit(sbp, "requeued", *NO_TIMEBOX, "--grace", "5", "train.py"),
     }
+    interrupted = Submitted("follow-ctrl-c")
+    interrupted.proc = sbp.start(
+        "run", "--launcher", "slurm", "-n", "follow-ctrl-c", "--wait", LATER, "train.py"
+    )
+    out["follow-ctrl-c"] = interrupted
     follow = Submitted("follow")
     follow.proc = sbp.start(
         "run", "--launcher", "slurm", "-n", "follow", "--wait", "-m", "0.05", "train.py"
@@ -334,6 +340,55 @@ def test_run_wait_follows_the_job_like_a_local_run(
     assert b'"step": 1,' in out  # the script's output, as it printed it
     assert re.search(rb"submitted as Slurm job \d+", err)
     assert b"run " in err and b"timeboxed after" in err
+
+
+def test_ctrl_c_while_following_a_pending_job_cancels_it(
+    sbp: SlurmBp, jobs: dict[str, Submitted]
+) -> None:
+    proc = jobs["follow-ctrl-c"].proc
+    assert proc is not None
+    wait_for(
+        lambda: shown(sbp, "follow-ctrl-c")["sessions"][0]["launcher"].get("job_id"),
+        timeout=120,
+        what="the job to be submitted",
+    )
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()
+    assert b"cancelled Slurm job" in err
+    assert shown(sbp, "follow-ctrl-c")["status"] == "cancelled"
+
+
+def test_a_job_slurm_no_longer_knows_leaves_its_run_lost_never_unknown(
+    sbp: SlurmBp, jobs: dict[str, Submitted]
+) -> None:
+    from backprop_core.store.records import RunRecord
+
+    with open_store(Settings.from_config({}, home=sbp.home), reconcile=False) as store:
+        store.create_run(
+            RunRecord("20260101-000000-gone", RunStatus.QUEUED, time.time(), name="gone")
+        )
+        job = {"name": "slurm", "job_id": "987654", "state": "PENDING"}
+        store.add_session(
+            SessionRecord("20260101-000000-gone", 1, RunStatus.QUEUED, time.time(), launcher=job)
+        )
+    # Neither the controller nor the job completion log knows job 987654, and there is no
+    # accounting: how it ended cannot be known, and the run is not left waiting for it.
+    view = shown(sbp, "gone")
+    assert view["status"] == "lost" and view["sessions"][0]["status"] == "lost"
+    assert "Slurm no longer knows Slurm job 987654" in view["reason"]
+
+
+def test_the_job_completion_log_tells_how_a_forgotten_job_ended(
+    sbp: SlurmBp, jobs: dict[str, Submitted], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backprop_slurm.jobs import from_sacct
+
+    job_id = jobs["timebox"].job_id
+    ended(sbp, "timebox")
+    monkeypatch.setenv("SLURM_CONF", sbp.cluster.env["SLURM_CONF"])
+    info = wait_for(lambda: from_sacct(job_id), timeout=60, what="the completion log's line")
+    assert info.phase is JobPhase.ENDED and info.state == "COMPLETED" and not info.cancelled
 
 
 def test_no_process_of_any_job_survives(sbp: SlurmBp, jobs: dict[str, Submitted]) -> None:
