@@ -7,6 +7,7 @@ import signal
 import time
 
 from backprop_core.store.records import RunStatus
+from tests.conftest import wait_for
 
 from .conftest import Bp
 
@@ -146,3 +147,15 @@ def test_resume_uses_the_newest_checkpoint_that_still_exists(bp: Bp) -> None:
     assert resumed.returncode == 0, resumed.stderr
     assert "RESUMED FROM old.ckpt" in resumed.stdout
     assert bp.only_run().status == RunStatus.COMPLETED
+
+
+def test_sigusr2_to_the_supervisor_ends_the_time_box_now(bp: Bp) -> None:
+    # What a scheduler's warning signal does (Slurm's --signal): the stop is the deadline's.
+    bp.script("train.py", CHECKPOINTING)
+    proc = bp.start("run", "-m", "10", "train.py")
+    wait_for(lambda: bp.runs() and bp.runs()[0].last_step, timeout=60, what="a step")
+    proc.send_signal(signal.SIGUSR2)
+    assert proc.wait(60) == 0
+    run = bp.only_run()
+    assert run.status == RunStatus.TIMEBOXED and run.checkpoint_count == 1
+    assert run.reason == "the scheduler's time limit is near (its warning signal arrived)"

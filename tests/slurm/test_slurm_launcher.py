@@ -118,6 +118,10 @@ def jobs(sbp: SlurmBp) -> dict[str, Submitted]:
         "running-stop": submit(sbp, "running-stop", *NO_TIMEBOX, "--grace", "5", "train.py"),
         "killed": submit(sbp, "killed", *NO_TIMEBOX, "train.py"),
         "requeued": submit(sbp, "requeued", *NO_TIMEBOX, "--grace", "5", "train.py"),
+        # A 10-minute box in a job whose limit is one minute: the limit must win.
+        "short-limit": submit(
+            sbp, "short-limit", *NO_TIMEBOX, "--grace", "5", "--slurm=--time=1", "train.py"
+        ),
     }
     interrupted = Submitted("follow-ctrl-c")
     interrupted.proc = sbp.start(
@@ -234,6 +238,24 @@ def test_until_done_chains_three_jobs_to_completion_with_steps_continuing(
     # Each session went on from the checkpoint the one before saved: steps never go back.
     assert series.steps == sorted(series.steps) and len(set(series.steps)) == len(series.steps)
     assert series.steps[-1] == view["last_step"]
+
+
+def test_a_job_limit_shorter_than_the_time_box_stops_the_run_in_time_to_checkpoint(
+    sbp: SlurmBp, jobs: dict[str, Submitted]
+) -> None:
+    jobs["short-limit"].job_id  # noqa: B018 - submitted
+    view = ended(sbp, "short-limit")
+    # Stopped by backprop before Slurm's limit (60 s): by the job's end less the margin (20 s),
+    # or by Slurm's warning signal if that came first; either way with the grace period to
+    # save a checkpoint, and never killed by Slurm.
+    assert view["status"] == "timeboxed", view["reason"]
+    assert view["reason"] in (
+        "the job's time limit is near",
+        "the scheduler's time limit is near (its warning signal arrived)",
+    )
+    (session,) = view["sessions"]
+    assert session["exit_code"] == 0 and view["checkpoint_count"] == 1
+    assert session["ended_at"] - session["started_at"] < 60
 
 
 def test_stop_cancels_a_pending_job(sbp: SlurmBp, jobs: dict[str, Submitted]) -> None:

@@ -169,12 +169,10 @@ class Supervisor:
 
     def _next_wake(self, now: float, next_govern: float) -> float:
         wake = min(0.5, next_govern - now)
+        paused = self.pause_started is not None
         if self.stop_kind is None:
-            left = self.deadline.seconds_left(
-                self.active_seconds(now), self.pause_started is not None
-            )
-            wake = min(wake, left)
-        if self.stop_kind is not None and not self.killed:
+            wake = min(wake, self.deadline.seconds_left(self.active_seconds(now), paused))
+        elif not self.killed:
             wake = min(wake, self.stop_at + self.settings.stop.grace_seconds - now)
         return max(0.005, wake)
 
