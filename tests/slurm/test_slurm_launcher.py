@@ -123,6 +123,23 @@ def jobs(sbp: SlurmBp) -> dict[str, Submitted]:
             sbp, "short-limit", *NO_TIMEBOX, "--grace", "5", "--slurm=--time=1", "train.py"
         ),
     }
+    # GPU hand-over within the job's allocation (what Slurm sets for --gres=gpu:N), with GPUs
+    # described by the example plugin's probe: four on the node, and one on a node whose
+    # device constraint shows the job only its own, numbered from 0.
+    show_gpus = sbp.script(
+        "show_gpus.py", "import os; print('GPUS=' + os.environ['CUDA_VISIBLE_DEVICES'])\n"
+    )
+    for name, allocated, visible in (("gpus", "2", 4), ("gpus-constrained", "5", 1)):
+        listing = sbp.work / f"{name}.json"
+        listing.write_text(json.dumps([example_gpu(i) for i in range(visible)]))
+        out[name] = submit(
+            sbp,
+            name,
+            f"--slurm=--export=ALL,SLURM_JOB_GPUS={allocated}",
+            show_gpus.name,
+            BACKPROP_GPU__PROBE="example-gpu",
+            BACKPROP_EXAMPLE_GPUS=str(listing),
+        )
     interrupted = Submitted("follow-ctrl-c")
     interrupted.proc = sbp.start(
         "run", "--launcher", "slurm", "-n", "follow-ctrl-c", "--wait", LATER, "train.py"
@@ -135,6 +152,18 @@ def jobs(sbp: SlurmBp) -> dict[str, Submitted]:
     out["follow"] = follow
     out["timebox"].extra["submitted_in"] = time.monotonic() - started
     return out
+
+
+def example_gpu(index: int) -> dict[str, Any]:
+    return {
+        "index": index,
+        "uuid": f"GPU-{index}",
+        "name": "Example",
+        "memory_total_mib": 81920,
+        "memory_used_mib": 0,
+        "memory_free_mib": 81920,
+        "temperature_c": 40,
+    }
 
 
 def records(sbp: SlurmBp, name: str) -> tuple[RunRecord, list[SessionRecord]]:
@@ -256,6 +285,18 @@ def test_a_job_limit_shorter_than_the_time_box_stops_the_run_in_time_to_checkpoi
     (session,) = view["sessions"]
     assert session["exit_code"] == 0 and view["checkpoint_count"] == 1
     assert session["ended_at"] - session["started_at"] < 60
+
+
+@pytest.mark.parametrize(("name", "handed"), [("gpus", "2"), ("gpus-constrained", "0")])
+def test_a_job_is_handed_a_gpu_of_its_allocation_only(
+    sbp: SlurmBp, jobs: dict[str, Submitted], name: str, handed: str
+) -> None:
+    jobs[name].job_id  # noqa: B018 - submitted
+    view = ended(sbp, name)
+    assert view["status"] == "completed", view["reason"]
+    assert view["sessions"][0]["gpus"] == [f"GPU-{handed}"]
+    log = (sbp.home / "runs" / view["id"] / "session-1.log").read_text()
+    assert f"GPUS={handed}" in log
 
 
 def test_stop_cancels_a_pending_job(sbp: SlurmBp, jobs: dict[str, Submitted]) -> None:

@@ -33,6 +33,19 @@ def gpu_request(settings: Settings, run_id: str | None, locks: Locks) -> Admissi
     )
 
 
+def _within(
+    request: AdmissionRequest, snapshot: Snapshot, allocation: tuple[int, ...] | None
+) -> AdmissionRequest:
+    """``request`` with the GPUs outside a job's allocation counted as reserved. A node that
+    shows the job no more GPUs than it was allocated (a device constraint hides the others,
+    and numbers the job's own from 0) shows only the allocation."""
+    seen = {g.index for g in snapshot.gpus}
+    if allocation is None or len(seen) <= len(allocation):
+        return request
+    outside = seen - set(allocation)
+    return replace(request, reserved_gpus=request.reserved_gpus | outside)
+
+
 def preview(settings: Settings, run_id: str | None) -> tuple[Decision, Snapshot]:
     """The decision as it would be now, taking nothing (``--dry-run``)."""
     locks = Locks(Home(settings.home).ensure().locks_dir)
@@ -69,9 +82,7 @@ def admit(
             with locks.admission():
                 first = ticket.is_first()
                 request = gpu_request(settings, run_id, locks)
-                if only_gpus is not None:
-                    outside = {g.index for g in snapshot.gpus} - set(only_gpus)
-                    request = replace(request, reserved_gpus=request.reserved_gpus | outside)
+                request = _within(request, snapshot, only_gpus)
                 decision = evaluate(settings, request, snapshot)
                 if decision.verdict == Verdict.ADMIT and first:
                     reservation = take(locks, decision.gpus)
