@@ -66,6 +66,15 @@ while True:
     time.sleep(0.1)
 """
 
+#: Logs the same step in every session and saves no checkpoint: it never moves on.
+STUCK = """
+import json, os, signal, time
+signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+print(json.dumps({"step": 7, "loss": 1.0}), flush=True)
+while True:
+    time.sleep(0.1)
+"""
+
 LATER = "--slurm=--begin=now+1hour"  # a job that stays pending
 NO_TIMEBOX = ("-m", "10")  # far from any time limit while the test acts on the job
 
@@ -96,6 +105,7 @@ def jobs(sbp: SlurmBp) -> dict[str, Submitted]:
     """Every scenario's job, submitted at once."""
     sbp.script("train.py", TRAIN)
     sbp.script("stubborn.py", STUBBORN)
+    sbp.script("stuck.py", STUCK)
     started = time.monotonic()
     out = {
         "timebox": submit(sbp, "timebox", "-m", "0.1", "--grace", "5", "train.py"),
@@ -112,6 +122,9 @@ def jobs(sbp: SlurmBp) -> dict[str, Submitted]:
             "5",
             "train.py",
             FINISH_IN_SESSION="3",
+        ),
+        "stuck": submit(
+            sbp, "stuck", "-m", "0.05", "--until-done", "--max-sessions", "5", "stuck.py"
         ),
         "pending-stop": submit(sbp, "pending-stop", LATER, "train.py"),
         "pending-cancel": submit(sbp, "pending-cancel", LATER, "--json", "train.py"),
@@ -145,6 +158,20 @@ def jobs(sbp: SlurmBp) -> dict[str, Submitted]:
         "run", "--launcher", "slurm", "-n", "follow-ctrl-c", "--wait", LATER, "train.py"
     )
     out["follow-ctrl-c"] = interrupted
+    following = Submitted("follow-running-ctrl-c")
+    following.proc = sbp.start(
+        "run",
+        "--launcher",
+        "slurm",
+        "-n",
+        "follow-running-ctrl-c",
+        "--wait",
+        *NO_TIMEBOX,
+        "--grace",
+        "5",
+        "train.py",
+    )
+    out["follow-running-ctrl-c"] = following
     follow = Submitted("follow")
     follow.proc = sbp.start(
         "run", "--launcher", "slurm", "-n", "follow", "--wait", "-m", "0.05", "train.py"
@@ -267,6 +294,20 @@ def test_until_done_chains_three_jobs_to_completion_with_steps_continuing(
     # Each session went on from the checkpoint the one before saved: steps never go back.
     assert series.steps == sorted(series.steps) and len(set(series.steps)) == len(series.steps)
     assert series.steps[-1] == view["last_step"]
+
+
+def test_until_done_ends_the_chain_of_jobs_when_a_session_makes_no_progress(
+    sbp: SlurmBp, jobs: dict[str, Submitted]
+) -> None:
+    jobs["stuck"].job_id  # noqa: B018 - submitted
+    view = ended(sbp, "stuck")
+    assert view["status"] == "timeboxed"
+    # The first session moved to step 7; the second did not move on, and no third was queued.
+    sessions = view["sessions"]
+    assert [s["status"] for s in sessions] == ["timeboxed", "timeboxed"]
+    assert sessions[0]["launcher"]["job_id"] != sessions[1]["launcher"]["job_id"]
+    job_out = (sbp.home / "runs" / view["id"] / "session-2.slurm.out").read_text()
+    assert "--until-done stops: no progress" in job_out
 
 
 def test_a_job_limit_shorter_than_the_time_box_stops_the_run_in_time_to_checkpoint(
@@ -420,6 +461,22 @@ def test_ctrl_c_while_following_a_pending_job_cancels_it(
     assert proc.returncode == 130, err.decode()
     assert b"cancelled Slurm job" in err
     assert shown(sbp, "follow-ctrl-c")["status"] == "cancelled"
+
+
+def test_ctrl_c_while_following_a_running_job_stops_it_gracefully(
+    sbp: SlurmBp, jobs: dict[str, Submitted]
+) -> None:
+    proc = jobs["follow-running-ctrl-c"].proc
+    assert proc is not None
+    session = running(sbp, "follow-running-ctrl-c")
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()
+    assert b"for a graceful stop" in err
+    view = shown(sbp, "follow-running-ctrl-c")
+    assert view["status"] == "interrupted"
+    assert view["checkpoint_count"] == 1 and view["sessions"][0]["exit_code"] == 0
+    assert gone(session.pid) and gone(session.supervisor_pid)
 
 
 def test_a_job_slurm_no_longer_knows_leaves_its_run_lost_never_unknown(
