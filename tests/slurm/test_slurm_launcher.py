@@ -13,6 +13,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -125,6 +126,10 @@ def jobs(sbp: SlurmBp) -> dict[str, Submitted]:
         ),
         "stuck": submit(
             sbp, "stuck", "-m", "0.05", "--until-done", "--max-sessions", "5", "stuck.py"
+        ),
+        # A node whose Python cannot start: the job fails before backprop runs in it.
+        "broken-node": submit(
+            sbp, "broken-node", "--slurm=--export=ALL,PYTHONHOME=/nonexistent", "train.py"
         ),
         "pending-stop": submit(sbp, "pending-stop", LATER, "train.py"),
         "pending-cancel": submit(sbp, "pending-cancel", LATER, "--json", "train.py"),
@@ -374,6 +379,20 @@ def test_a_job_cancelled_while_pending_shows_cancelled(
     assert f"Slurm job {job_id} was cancelled before it started" in view["reason"]
     listed = sbp.run("list", "--status", "cancelled", "--json")
     assert "pending-cancel" in {r["name"] for r in json.loads(listed.stdout)}
+
+
+def test_a_job_that_fails_before_backprop_starts_in_it_shows_failed_with_slurms_word(
+    sbp: SlurmBp, jobs: dict[str, Submitted]
+) -> None:
+    job_id = jobs["broken-node"].job_id
+    view = ended(sbp, "broken-node")
+    assert view["status"] == "failed" and view["sessions"][0]["status"] == "failed"
+    assert f"Slurm job {job_id} ended (FAILED" in view["reason"]
+    assert "before backprop started in it" in view["reason"]
+    # The job's own output, named in the reason, says why.
+    output = view["sessions"][0]["launcher"]["output"]
+    assert output in view["reason"]
+    assert "Python" in Path(output).read_text()
 
 
 def test_stop_ends_a_running_job_gracefully(sbp: SlurmBp, jobs: dict[str, Submitted]) -> None:
