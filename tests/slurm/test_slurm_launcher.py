@@ -131,6 +131,7 @@ def jobs(sbp: SlurmBp) -> dict[str, Submitted]:
         "broken-node": submit(
             sbp, "broken-node", "--slurm=--export=ALL,PYTHONHOME=/nonexistent", "train.py"
         ),
+        "requeue-done": submit(sbp, "requeue-done", "train.py", FINISH_IN_SESSION="1"),
         "pending-stop": submit(sbp, "pending-stop", LATER, "train.py"),
         "pending-cancel": submit(sbp, "pending-cancel", LATER, "--json", "train.py"),
         "running-stop": submit(sbp, "running-stop", *NO_TIMEBOX, "--grace", "5", "train.py"),
@@ -451,6 +452,25 @@ def test_a_requeued_job_goes_on_in_a_new_session_with_its_restart_count(
     stopped = sbp.run("stop", "requeued")
     assert stopped.returncode == 0, stopped.stderr
     assert shown(sbp, "requeued")["status"] == "interrupted"
+
+
+def test_a_requeued_job_of_a_completed_run_does_nothing(
+    sbp: SlurmBp, jobs: dict[str, Submitted]
+) -> None:
+    job_id = jobs["requeue-done"].job_id
+    view = ended(sbp, "requeue-done")
+    assert view["status"] == "completed"
+    sbp.cluster.client("scontrol", "requeue", job_id)
+
+    def ended_again() -> bool:
+        job = sbp.cluster.client("scontrol", "show", "job", "-o", job_id).stdout
+        return "Restarts=1" in job and "JobState=COMPLETED" in job
+
+    wait_for(ended_again, timeout=240, what="the requeued job to run and end again")
+    view = shown(sbp, "requeue-done")
+    assert view["status"] == "completed" and len(view["sessions"]) == 1
+    job_out = (sbp.home / "runs" / view["id"] / "session-1.slurm.out").read_text()
+    assert f"Slurm restarted job {job_id} (restart 1); run {view['id']} is completed" in job_out
 
 
 def test_run_wait_follows_the_job_like_a_local_run(
