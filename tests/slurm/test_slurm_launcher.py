@@ -131,6 +131,7 @@ def jobs(sbp: SlurmBp) -> dict[str, Submitted]:
         "broken-node": submit(
             sbp, "broken-node", "--slurm=--export=ALL,PYTHONHOME=/nonexistent", "train.py"
         ),
+        "resumed": submit(sbp, "resumed", "-m", "0.05", "--grace", "5", "train.py"),
         "requeue-done": submit(sbp, "requeue-done", "train.py", FINISH_IN_SESSION="1"),
         "pending-stop": submit(sbp, "pending-stop", LATER, "train.py"),
         "pending-cancel": submit(sbp, "pending-cancel", LATER, "--json", "train.py"),
@@ -471,6 +472,29 @@ def test_a_requeued_job_of_a_completed_run_does_nothing(
     assert view["status"] == "completed" and len(view["sessions"]) == 1
     job_out = (sbp.home / "runs" / view["id"] / "session-1.slurm.out").read_text()
     assert f"Slurm restarted job {job_id} (restart 1); run {view['id']} is completed" in job_out
+
+
+def test_resume_submits_the_next_session_as_a_job_and_local_brings_it_back_here(
+    sbp: SlurmBp, jobs: dict[str, Submitted]
+) -> None:
+    first = jobs["resumed"].job_id
+    view = ended(sbp, "resumed")
+    assert view["status"] == "timeboxed"
+    step = view["last_step"]
+    # The launcher is one of the run's stored settings: the next session is a job too.
+    again = sbp.run("resume", "resumed", "-m", "0.05")
+    assert again.returncode == 0, again.stderr
+    assert "session 2 submitted as Slurm job" in again.stderr
+    view = ended(sbp, "resumed")
+    second = view["sessions"][1]
+    assert second["status"] == "timeboxed" and second["launcher"]["job_id"] != first
+    assert second["resumed_from"] and view["last_step"] > step
+    here = sbp.run("resume", "resumed", "--launcher", "local", "-m", "0.05")
+    assert here.returncode == 0, here.stderr
+    view = shown(sbp, "resumed")
+    third = view["sessions"][2]
+    assert third["status"] == "timeboxed" and not third.get("launcher")
+    assert third["resumed_from"] and third["host"] == view["sessions"][1]["host"]
 
 
 def test_run_wait_follows_the_job_like_a_local_run(
