@@ -4,6 +4,7 @@ and how a test sees its run (as stored, as ``show`` reconciles it, once it has e
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 from dataclasses import dataclass, field
@@ -152,3 +153,27 @@ def gone(pid: int | None) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.Error:
         return True
+
+
+def listed_on_terminal(sbp: SlurmBp) -> str:
+    """``backprop list`` as a terminal shows it (where each active run's job is)."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        sbp.argv("list"), cwd=sbp.work, env={**sbp.env, "COLUMNS": "300"}, stdout=slave
+    )
+    os.close(slave)
+    seen = b""
+    while chunk := _read(master):
+        seen += chunk
+    assert proc.wait(120) == 0
+    os.close(master)
+    return seen.decode()
+
+
+def _read(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # the terminal closed: the command is gone
+        return b""

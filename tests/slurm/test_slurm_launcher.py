@@ -32,6 +32,7 @@ from .scenarios import (
     ended,
     example_gpu,
     gone,
+    listed_on_terminal,
     records,
     running,
     shown,
@@ -232,6 +233,7 @@ def test_stop_cancels_a_pending_job(sbp: SlurmBp, jobs: dict[str, Submitted]) ->
     assert job["state_reason"] == "BeginTime"
     listed = sbp.run("list")  # not a terminal: the status column stays plain
     assert "\tqueued\t" in listed.stdout
+    assert f"queued · slurm job {job_id} PENDING (BeginTime)" in listed_on_terminal(sbp)
     stopped = sbp.run("stop", "pending-stop")
     assert stopped.returncode == 0, stopped.stderr
     assert f"cancelled Slurm job {job_id}" in stopped.stderr
@@ -276,6 +278,8 @@ def test_a_job_that_fails_before_backprop_starts_in_it_shows_failed_with_slurms_
 def test_stop_ends_a_running_job_gracefully(sbp: SlurmBp, jobs: dict[str, Submitted]) -> None:
     job_id = jobs["running-stop"].job_id
     session = running(sbp, "running-stop")
+    on_node = f"running · slurm job {job_id} on {sbp.cluster.node}"
+    assert on_node in listed_on_terminal(sbp)
     stopped = sbp.run("stop", "running-stop")
     assert stopped.returncode == 0, stopped.stderr
     assert f"asked the supervisor in Slurm job {job_id} for a graceful stop" in stopped.stderr
