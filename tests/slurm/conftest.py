@@ -71,3 +71,15 @@ def sbp(slurm_cluster: SlurmCluster, tmp_path_factory: pytest.TempPathFactory) -
     helper = SlurmBp(tmp_path_factory.mktemp("slurm-runs"), slurm_cluster)
     yield helper
     helper.cleanup()
+
+
+@pytest.fixture(scope="module")
+def lone(
+    slurm_cluster: SlurmCluster, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SlurmBp]:
+    """A home for one run: no other job's supervisor opens it. (Opening a home reconciles its
+    runs, and a supervisor on this host would see a killed one gone by its pid before Slurm is
+    asked, which a test of what Slurm says must not race with.)"""
+    helper = SlurmBp(tmp_path_factory.mktemp("slurm-lone"), slurm_cluster)
+    yield helper
+    helper.cleanup()

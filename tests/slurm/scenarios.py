@@ -46,6 +46,31 @@ while True:
     time.sleep(0.1)
 """
 
+#: ``TRAIN``, after leaving behind a process that escapes it (double fork, ``setsid``, ignores
+#: SIGTERM), whose pid it writes to ``$ESCAPED.<session>``: what Slurm's ``proctrack/pgid``
+#: cannot find, and backprop must end.
+ESCAPING = (
+    """
+import os, signal, time
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        path = os.environ["ESCAPED"] + "." + os.environ["BACKPROP_SESSION"]
+        with open(path + ".tmp", "w") as fh:
+            fh.write(str(os.getpid()))
+        os.rename(path + ".tmp", path)
+        while True:
+            time.sleep(1)
+    os._exit(0)
+os.wait()
+"""
+    + TRAIN
+)
+
 #: Ignores SIGTERM: only the SIGKILL after the grace period ends it.
 STUBBORN = """
 import json, signal, time
@@ -75,6 +100,7 @@ class Submitted:
     name: str
     result: subprocess.CompletedProcess[str] | None = None
     proc: subprocess.Popen[bytes] | None = None
+    bp: SlurmBp | None = None  # the home it was submitted to
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -88,7 +114,7 @@ class Submitted:
 
 def submit(sbp: SlurmBp, name: str, *args: str, **env: str) -> Submitted:
     result = sbp.run("run", "--launcher", "slurm", "-n", name, *args, env=env, timeout=120)
-    return Submitted(name, result)
+    return Submitted(name, result, bp=sbp)
 
 
 def example_gpu(index: int) -> dict[str, Any]:
@@ -153,6 +179,13 @@ def gone(pid: int | None) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.Error:
         return True
+
+
+def escaped(sbp: SlurmBp, name: str, session: int) -> int:
+    """The pid of the process ``ESCAPING`` left behind in run ``name``'s session."""
+    path = sbp.work / f"escaped-{name}.{session}"
+    wait_for(path.exists, timeout=240, what=f"the escaped process of {name} session {session}")
+    return int(path.read_text())
 
 
 def listed_on_terminal(sbp: SlurmBp) -> str:

@@ -23,6 +23,7 @@ from tests.conftest import wait_for
 
 from .conftest import SlurmBp
 from .scenarios import (
+    ESCAPING,
     LATER,
     NO_TIMEBOX,
     STUBBORN,
@@ -30,6 +31,7 @@ from .scenarios import (
     TRAIN,
     Submitted,
     ended,
+    escaped,
     example_gpu,
     gone,
     listed_on_terminal,
@@ -43,11 +45,13 @@ pytestmark = [pytest.mark.slurm, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")
-def jobs(sbp: SlurmBp) -> dict[str, Submitted]:
+def jobs(sbp: SlurmBp, lone: SlurmBp) -> dict[str, Submitted]:
     """Every scenario's job, submitted at once."""
+    lone.script("escaping.py", ESCAPING)
     sbp.script("train.py", TRAIN)
     sbp.script("stubborn.py", STUBBORN)
     sbp.script("stuck.py", STUCK)
+    sbp.script("escaping.py", ESCAPING)
     started = time.monotonic()
     out = {
         "timebox": submit(sbp, "timebox", "-m", "0.1", "--grace", "5", "train.py"),
@@ -77,8 +81,18 @@ def jobs(sbp: SlurmBp) -> dict[str, Submitted]:
         "pending-stop": submit(sbp, "pending-stop", LATER, "train.py"),
         "pending-cancel": submit(sbp, "pending-cancel", LATER, "--json", "train.py"),
         "running-stop": submit(sbp, "running-stop", *NO_TIMEBOX, "--grace", "5", "train.py"),
-        "killed": submit(sbp, "killed", *NO_TIMEBOX, "train.py"),
-        "requeued": submit(sbp, "requeued", *NO_TIMEBOX, "--grace", "5", "train.py"),
+        "killed": submit(
+            lone, "killed", *NO_TIMEBOX, "escaping.py", ESCAPED=str(lone.work / "escaped-killed")
+        ),
+        "requeued": submit(
+            sbp,
+            "requeued",
+            *NO_TIMEBOX,
+            "--grace",
+            "5",
+            "escaping.py",
+            ESCAPED=str(sbp.work / "escaped-requeued"),
+        ),
         # A 10-minute box in a job whose limit is one minute: the limit must win.
         "short-limit": submit(
             sbp, "short-limit", *NO_TIMEBOX, "--grace", "5", "--slurm=--time=1", "train.py"
@@ -291,10 +305,11 @@ def test_stop_ends_a_running_job_gracefully(sbp: SlurmBp, jobs: dict[str, Submit
 
 
 def test_a_killed_supervisor_ends_lost_with_its_job(
-    sbp: SlurmBp, jobs: dict[str, Submitted]
+    lone: SlurmBp, jobs: dict[str, Submitted]
 ) -> None:
     job_id = jobs["killed"].job_id
-    session = running(sbp, "killed")
+    session = running(lone, "killed")
+    escapee = escaped(lone, "killed", 1)
     assert session.supervisor_pid is not None
     os.kill(session.supervisor_pid, signal.SIGKILL)
     # Read from another PID namespace with a patient liveness setting: only Slurm can tell
@@ -303,13 +318,15 @@ def test_a_killed_supervisor_ends_lost_with_its_job(
     other = ["unshare", "--pid", "--fork", "--mount-proc"]
     patient = {"BACKPROP_LIVENESS__LOST_AFTER_SECONDS": "600"}
     view = wait_for(
-        lambda: (v := shown(sbp, "killed", *other, **patient))["status"] == "lost" and v,
+        lambda: (v := shown(lone, "killed", *other, **patient))["status"] == "lost" and v,
         timeout=120,
         what="the run to be lost",
     )
     assert f"Slurm job {job_id} ended" in view["reason"]
     assert "before its supervisor recorded the end" in view["reason"]
     wait_for(lambda: gone(session.pid), timeout=60, what="the script to be killed")
+    # Slurm (proctrack/pgid) cannot see the process that escaped the script; backprop ends it.
+    wait_for(lambda: gone(escapee), timeout=60, what="the escaped process to be killed")
 
 
 def test_a_requeued_job_goes_on_in_a_new_session_with_its_restart_count(
@@ -317,6 +334,7 @@ def test_a_requeued_job_goes_on_in_a_new_session_with_its_restart_count(
 ) -> None:
     job_id = jobs["requeued"].job_id
     first = running(sbp, "requeued")
+    escapee = escaped(sbp, "requeued", 1)
     sbp.cluster.client("scontrol", "requeue", job_id)
     # Slurm stops the job (SIGTERM to the supervisor: a graceful stop), then starts it again
     # after KillWait and the credential's lifetime.
@@ -330,6 +348,7 @@ def test_a_requeued_job_goes_on_in_a_new_session_with_its_restart_count(
     assert again[0].status is RunStatus.INTERRUPTED and again[0].launcher["restart_count"] == 0
     assert again[1].launcher["job_id"] == job_id and again[1].launcher["restart_count"] == 1
     assert again[1].resumed_from is not None and gone(first.pid)
+    assert gone(escapee)  # nothing of the first run of the job is left behind
     stopped = sbp.run("stop", "requeued")
     assert stopped.returncode == 0, stopped.stderr
     assert shown(sbp, "requeued")["status"] == "interrupted"
@@ -454,8 +473,8 @@ def test_the_job_completion_log_tells_how_a_forgotten_job_ended(
 
 
 def test_no_process_of_any_job_survives(sbp: SlurmBp, jobs: dict[str, Submitted]) -> None:
-    for name in jobs:
-        ended(sbp, name, timeout=300)
+    for name, job in jobs.items():
+        ended(job.bp or sbp, name, timeout=300)
     wait_for(
         lambda: not sbp.cluster.job_processes(),
         timeout=120,
