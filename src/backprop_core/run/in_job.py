@@ -187,7 +187,8 @@ def _supervise(
         except (LaunchError, StoreError) as exc:
             display.message(f"--until-done stops: could not queue the next session: {exc}")
         if then is not None and stop.asked:
-            then = _unqueue(store, launcher, run.id, number + 1, job_id)
+            _unqueue(store, launcher, run.id, number + 1, job_id)
+            then = None
     elif more:
         display.message("--until-done stops: a stop was asked for")
     run, _ = runner.record(store, run, number, outcome, then=then)
