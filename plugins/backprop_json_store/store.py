@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import fnmatch
 import json
 import os
-import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from backprop_core import (
     AmbiguousRun,
@@ -34,60 +32,44 @@ from backprop_core import (
 )
 from backprop_core.plugin_kit import (
     RESOLVE_HINT,
+    Digest,
     DuplicateRun,
     atomic_write,
     check_folder_writable,
     check_run_id,
     checkpoint_from_dict,
+    checkpoint_key,
     checkpoint_to_dict,
     coerce_changes,
     digest,
     event_from_dict,
     event_to_dict,
     exclusive_lock,
+    latest_per_key,
     move_aside,
     os_error_to_store_error,
     run_from_dict,
     run_to_dict,
-    series_from_points,
+    screen_batch,
     session_from_dict,
     session_to_dict,
+    supersede_cutoffs,
     warn_moved_aside,
 )
+from backprop_json_store.derived import fold_sessions, series_of, upgrade
 from backprop_json_store.heartbeats import read_beat, write_beat
+from backprop_json_store.index_file import (
+    GENERATION,
+    INDEX_NAME,
+    Index,
+    empty_index,
+    parse_index,
+    run_ids,
+    unreadable,
+)
+from backprop_json_store.run_filter import matches
 
-INDEX_NAME = "experiments.json"
-_GENERATION = re.compile(rb'^\{"generation":(\d+),')
-FORMAT = "backprop-json-store"
 T = TypeVar("T")
-Index = dict[str, Any]
-
-
-def _empty() -> Index:
-    return {
-        "format": FORMAT,
-        "version": 1,
-        "runs": {},
-        "sessions": {},
-        "checkpoints": {},
-        "metric_keys": {},
-        "events": {},
-    }
-
-
-def _parse(raw: bytes) -> Index:
-    data = json.loads(raw)
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError("not a backprop JSON store")
-    return data
-
-
-def _probe(path: Path) -> bool:
-    try:
-        _parse(path.read_bytes())
-        return False
-    except (ValueError, UnicodeDecodeError):
-        return True
 
 
 class JsonStore(Store):
@@ -98,6 +80,22 @@ class JsonStore(Store):
         self.path = self.home.root / INDEX_NAME
         self.lock_path = self.home.locks_dir / "json-store.lock"
         self._cache: tuple[tuple[int, int], Index] | None = None
+        self._refuse_foreign()
+
+    def _refuse_foreign(self) -> None:
+        """Someone else's JSON at the index path (``ForeignFile``) stops every command at once,
+        before it reads or writes anything, in one line."""
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.read(64)
+        except OSError:
+            return  # missing: a new store; unreadable: reported when it is read
+        if GENERATION.match(head) is None:
+            self._snapshot()
+
+    @classmethod
+    def run_ids_in(cls, home: Path) -> set[str] | None:
+        return run_ids(Path(home) / INDEX_NAME)
 
     def _snapshot(self) -> Index:
         """The index for reading, parsed again only when it changed. Every write bumps the
@@ -108,10 +106,10 @@ class JsonStore(Store):
                 head = fh.read(64)
                 inode = os.fstat(fh.fileno()).st_ino
         except FileNotFoundError:
-            return _empty()
+            return empty_index()
         except OSError as exc:
             raise os_error_to_store_error(exc, "read the run store") from exc
-        match = _GENERATION.match(head)
+        match = GENERATION.match(head)
         if match is None:
             return self._load()
         key = (inode, int(match.group(1)))
@@ -125,16 +123,20 @@ class JsonStore(Store):
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
-            return _empty()
+            return empty_index()
         except OSError as exc:
             raise os_error_to_store_error(exc, "read the run store") from exc
         try:
-            return _parse(raw)
+            return upgrade(parse_index(raw, self.path))
+        except StoreError:  # someone else's JSON: left exactly as it is
+            raise
         except (ValueError, UnicodeDecodeError):
-            backup = move_aside(self.home, self.path, probe=_probe)
+            backup = move_aside(self.home, self.path, probe=unreadable)
             if backup is not None:
                 warn_moved_aside(self.path, backup)
-            return self._load() if self.path.exists() and not _probe(self.path) else _empty()
+            return (
+                self._load() if self.path.exists() and not unreadable(self.path) else empty_index()
+            )
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[Index]:
@@ -171,7 +173,7 @@ class JsonStore(Store):
     def _run(index: Index, run_id: str) -> dict[str, Any]:
         run = index["runs"].get(run_id)
         if run is None:
-            raise RunNotFound(f"no run with id {run_id}", hint="see `backprop list`")
+            raise RunNotFound(f"no run with id {run_id}", hint="see: backprop list")
         return dict(run)
 
     def create_run(self, run: RunRecord) -> RunRecord:
@@ -221,28 +223,15 @@ class JsonStore(Store):
             raise AmbiguousRun(ref, [r["id"] for r in self._newest_first(found)])
         return run_from_dict(copy.deepcopy(found[0]))
 
-    @staticmethod
-    def _matches(run: dict[str, Any], flt: RunFilter) -> bool:
-        if flt.statuses is not None and run["status"] not in {s.value for s in flt.statuses}:
-            return False
-        if flt.name is not None and not (
-            run.get("name") is not None and fnmatch.fnmatchcase(run["name"], flt.name)
-        ):
-            return False
-        tags = run.get("tags") or {}
-        return all(tags.get(k) == v for k, v in flt.tags)
-
     def list_runs(self, flt: RunFilter | None = None) -> list[RunRecord]:
         flt = flt or RunFilter()
-        runs = self._newest_first(
-            [r for r in self._snapshot()["runs"].values() if self._matches(r, flt)]
-        )
+        runs = self._newest_first([r for r in self._snapshot()["runs"].values() if matches(r, flt)])
         end = None if flt.limit is None else flt.offset + flt.limit
         return [run_from_dict(copy.deepcopy(r)) for r in runs[flt.offset : end]]
 
     def count_runs(self, flt: RunFilter | None = None) -> int:
         flt = flt or RunFilter()
-        return sum(1 for r in self._snapshot()["runs"].values() if self._matches(r, flt))
+        return sum(1 for r in self._snapshot()["runs"].values() if matches(r, flt))
 
     def delete_run(self, run_id: str) -> None:
         def delete(index: Index) -> None:
@@ -316,6 +305,7 @@ class JsonStore(Store):
     def append_events(self, run_id: str, events: Sequence[Event]) -> None:
         if not events:
             return
+        events = cast("list[Event]", screen_batch(events))
         found = digest(run_id, events)
 
         def append(index: Index) -> None:
@@ -327,7 +317,7 @@ class JsonStore(Store):
             data = ("\n".join(lines) + "\n").encode()
             path = self._events_path(run_id)
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                self.home.ensure_run_dir(run_id)
                 with open(path, "ab") as fh:
                     fh.truncate(state["bytes"])  # drop what a killed writer left uncommitted
                     fh.write(data)
@@ -339,17 +329,39 @@ class JsonStore(Store):
             state["bytes"] += len(data)
             keys = set(index["metric_keys"].get(run_id, [])) | set(found.columns)
             index["metric_keys"][run_id] = sorted(keys)
+            found.apply_run(run)
             if found.checkpoints:
-                index["checkpoints"].setdefault(run_id, []).extend(
-                    checkpoint_to_dict(c) for c in found.checkpoints
-                )
-            found.apply_run(run, checkpoints=len(found.checkpoints))
+                by_key = latest_per_key(found.checkpoints, run.cwd)
+                old = index["checkpoints"].get(run_id, [])
+                kept = [c for c in old if checkpoint_key(c["path"], run.cwd) not in by_key]
+                kept.extend(checkpoint_to_dict(c) for c in by_key.values())
+                index["checkpoints"][run_id] = kept
+                run.checkpoint_count = len(kept)
+            if found.session_steps:
+                self._fold_sessions(index, run, found, state["bytes"])
             index["runs"][run_id] = run_to_dict(run)
 
         self._mutate(append)
 
-    def _read_events(self, run_id: str) -> Iterator[dict[str, Any]]:
-        committed = self._snapshot()["events"].get(run_id, {"bytes": 0})["bytes"]
+    def _fold_sessions(self, index: Index, run: RunRecord, found: Digest, size: int) -> None:
+        """The sessions' steps; after a session's first step, the run's last values anew."""
+        raw = index["sessions"].get(run.id, [])
+        updated = fold_sessions(raw, run, found, lambda: self._metrics_events(run.id, size))
+        if updated is not None:
+            index["sessions"][run.id] = updated
+
+    def _metrics_events(self, run_id: str, committed: int | None = None) -> Iterator[Event]:
+        return (
+            event_from_dict(r)
+            for r in self._read_events(run_id, committed)
+            if r["kind"] == "metrics"
+        )
+
+    def _read_events(self, run_id: str, committed: int | None = None) -> Iterator[dict[str, Any]]:
+        """The run's committed events (``committed`` bytes of them when given: a writer's view
+        of what it is committing)."""
+        if committed is None:
+            committed = self._snapshot()["events"].get(run_id, {"bytes": 0})["bytes"]
         if not committed:
             return
         try:
@@ -362,6 +374,9 @@ class JsonStore(Store):
         for line in raw.splitlines():
             if line.strip():
                 yield json.loads(line)
+
+    def last_event_seq(self, run_id: str) -> int:
+        return int(self._snapshot()["events"].get(run_id, {"seq": 0})["seq"])
 
     def events(
         self,
@@ -400,12 +415,13 @@ class JsonStore(Store):
         return list(self._snapshot()["metric_keys"].get(run_id, []))
 
     def metric_series(
-        self, run_id: str, key: str, max_points: int | None = None, after_step: int | None = None
+        self,
+        run_id: str,
+        key: str,
+        max_points: int | None = None,
+        after_step: int | None = None,
+        all_sessions: bool = False,
     ) -> MetricSeries:
-        found = digest(
-            run_id,
-            (event_from_dict(r) for r in self._read_events(run_id) if r["kind"] == "metrics"),
-        )
-        steps, times, values = found.columns.get(key, ([], [], []))
-        points = list(zip(range(len(values)), steps, times, values))
-        return series_from_points(key, points, max_points, after_step=after_step)
+        cutoffs = None if all_sessions else supersede_cutoffs(self.sessions(run_id))
+        found = digest(run_id, self._metrics_events(run_id))
+        return series_of(found, key, max_points, after_step, cutoffs)

@@ -16,7 +16,7 @@ from backprop_core import JobRequest, UsageError
 
 #: The signal Slurm sends before the time limit; the supervisor takes it as "the time box
 #: ends now" (``timeboxed``).
-WARNING_SIGNAL = "USR2"
+WARNING_SIGNAL = "XCPU"
 
 
 def check_args(args: tuple[str, ...]) -> None:

@@ -4,11 +4,12 @@ read-only fallback for read-only media, and one-line errors."""
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import sqlite3
 from pathlib import Path
 
-from backprop_core import Home, StoreError, StoreFull
+from backprop_core import Home, ParamCondition, StoreError, StoreFull
 from backprop_core.plugin_kit import (
     DISK_FULL_HINT,
     disk_is_full,
@@ -20,17 +21,30 @@ from backprop_sqlite.schema import SCHEMA_VERSION, migrate
 
 BUSY_TIMEOUT_S = 30.0
 DB_NAME = "backprop.db"
+# One encoder for the process: json.dumps with options builds a new one on every call.
+dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
 
 
 def _glob(pattern: str, name: str | None) -> bool:
     return name is not None and fnmatch.fnmatchcase(name, pattern)
 
 
+def _params(params: str, name: str, op: str, text: str) -> bool:
+    """``--param`` on a run's ``params`` column (``ParamCondition``). The column is parsed
+    here, not by SQLite: its JSON reader refuses the NaN a parameter may be."""
+    return ParamCondition(name, op, text).matches_params(json.loads(params))
+
+
+def _functions(conn: sqlite3.Connection) -> None:
+    conn.create_function("bp_glob", 2, _glob, deterministic=True)
+    conn.create_function("bp_params", 4, _params, deterministic=True)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(
         path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
     )
-    conn.create_function("bp_glob", 2, _glob, deterministic=True)
+    _functions(conn)
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         conn.execute("PRAGMA journal_mode = WAL")
@@ -69,6 +83,21 @@ def open_connection(home: Home, path: Path) -> sqlite3.Connection:
             warn_moved_aside(path, backup)
 
 
+def run_ids(path: Path) -> set[str] | None:
+    """The ids of the runs in the database at ``path``, read without creating, migrating or
+    moving aside anything; empty without a database, ``None`` if it cannot be read."""
+    if not path.exists():
+        return set()
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            return {row[0] for row in conn.execute("SELECT id FROM runs")}
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return None
+
+
 def _read_only_connection(home: Home, path: Path) -> sqlite3.Connection | None:
     """A read-only connection when the home cannot be written, so reading still works
     (writes then fail with a read-only ``StoreError``)."""
@@ -88,7 +117,7 @@ def _read_only_connection(home: Home, path: Path) -> sqlite3.Connection | None:
             isolation_level=None,
             check_same_thread=False,
         )
-        conn.create_function("bp_glob", 2, _glob, deterministic=True)
+        _functions(conn)
         conn.execute("SELECT count(*) FROM runs").fetchone()
         return conn
     except sqlite3.Error:

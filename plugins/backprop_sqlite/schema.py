@@ -5,9 +5,12 @@ Append new migrations to ``MIGRATIONS``; never edit one that has shipped.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from array import array
 from collections.abc import Callable
+
+from backprop_core.plugin_kit import checkpoint_key, initial_params
 
 NO_STEP = -(2**63)  # how a point without a step is stored in a packed steps array
 CHUNK_POINTS = 16_384  # at most this many points per stored chunk
@@ -55,6 +58,78 @@ def _points_to_chunks(conn: sqlite3.Connection) -> None:
                 ),
             )
     conn.execute("DROP TABLE points")
+
+
+def _checkpoint_keys(conn: sqlite3.Connection) -> None:
+    """Checkpoints get the ``key`` of the file they name (``checkpoint_key``), indexed, since a
+    new announcement of a path replaces the run's older records of it. Of the records already
+    there, only the newest per run and key is kept: the older ones describe contents the file
+    no longer has. Run records' ``checkpoint_count`` follows."""
+    conn.execute("ALTER TABLE checkpoints ADD COLUMN key TEXT")
+    # Records are parsed here, not by SQLite: its JSON reader refuses the NaN a record may hold.
+    cwds = {
+        run_id: json.loads(record).get("cwd")
+        for run_id, record in conn.execute(
+            "SELECT id, record FROM runs WHERE id IN (SELECT DISTINCT run_id FROM checkpoints)"
+        )
+    }
+    newest: dict[tuple[str, str], int] = {}
+    keys: list[tuple[str, str, int]] = []
+    for run_id, n, path in conn.execute(
+        "SELECT run_id, n, path FROM checkpoints ORDER BY run_id, n"
+    ).fetchall():
+        cwd = cwds.get(run_id)
+        key = checkpoint_key(path, cwd if isinstance(cwd, str) else None)
+        newest[(run_id, key)] = n
+        keys.append((key, run_id, n))
+    conn.executemany("UPDATE checkpoints SET key = ? WHERE run_id = ? AND n = ?", keys)
+    older = [(run_id, n) for key, run_id, n in keys if newest[(run_id, key)] != n]
+    conn.executemany("DELETE FROM checkpoints WHERE run_id = ? AND n = ?", older)
+    conn.execute("CREATE INDEX checkpoints_by_key ON checkpoints (run_id, key)")
+    for run_id in sorted({run_id for run_id, _ in older}):
+        (record,) = conn.execute("SELECT record FROM runs WHERE id = ?", (run_id,)).fetchone()
+        run = json.loads(record)
+        run["checkpoint_count"] = conn.execute(
+            "SELECT count(*) FROM checkpoints WHERE run_id = ?", (run_id,)
+        ).fetchone()[0]
+        record = json.dumps(run, default=str, separators=(",", ":"))
+        conn.execute("UPDATE runs SET record = ? WHERE id = ?", (record, run_id))
+
+
+def _tags_column(conn: sqlite3.Connection) -> None:
+    """Runs' tags get a column of their own, which the tag filter reads: SQLite's JSON reader
+    refuses a whole record for one NaN in it (a last loss of NaN), which made ``list --tag``
+    fail for every run."""
+    conn.execute("ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '{}'")
+    rows = conn.execute("SELECT id, record FROM runs").fetchall()
+    conn.executemany(
+        "UPDATE runs SET tags = ? WHERE id = ?",
+        [(json.dumps(json.loads(record).get("tags") or {}), run_id) for run_id, record in rows],
+    )
+
+
+def _params_and_sessions(conn: sqlite3.Connection) -> None:
+    """Migration 5: runs get ``params`` (read from their arguments and the ``config`` older
+    SDKs kept in the summary), in the record and in a column of their own that the param
+    filter reads (as tags have theirs); chunks get the session that logged their points and
+    their smallest step, which is how points that a resumed session supersedes are found.
+    Chunks written before keep no session, so their points are never superseded."""
+    conn.execute("ALTER TABLE chunks ADD COLUMN session INTEGER")
+    conn.execute("ALTER TABLE chunks ADD COLUMN min_step INTEGER")
+    conn.execute("ALTER TABLE runs ADD COLUMN params TEXT NOT NULL DEFAULT '{}'")
+    rows = conn.execute("SELECT id, record FROM runs").fetchall()
+    for run_id, text in rows:
+        record = json.loads(text)
+        if "params" not in record:
+            argv = record.get("argv") if isinstance(record.get("argv"), list) else []
+            summary = record.get("summary") if isinstance(record.get("summary"), dict) else {}
+            record["params"] = initial_params([str(a) for a in argv], summary)
+            text = json.dumps(record, default=str, separators=(",", ":"))
+        params = record["params"] if isinstance(record["params"], dict) else {}
+        conn.execute(
+            "UPDATE runs SET params = ?, record = ? WHERE id = ?",
+            (json.dumps(params, default=str, separators=(",", ":")), text, run_id),
+        )
 
 
 MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
@@ -128,6 +203,18 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     """,
     # 2: points stored in packed chunks.
     _points_to_chunks,
+    # 3: one checkpoint record per run and file.
+    _checkpoint_keys,
+    # 4: tags in a column of their own.
+    _tags_column,
+    # 5: run parameters (also in a column of their own); the session of each chunk of points.
+    _params_and_sessions,
+    # 6: the host a pulled run came from, as a column: filtering by it must not parse records
+    # (SQLite's JSON functions refuse the NaN a record's metrics may hold).
+    """
+    ALTER TABLE runs ADD COLUMN origin TEXT;
+    CREATE INDEX runs_by_origin ON runs (origin, created_at DESC);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

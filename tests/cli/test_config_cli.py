@@ -24,8 +24,16 @@ def test_show_lists_every_key_with_its_source(tmp_path: Path) -> None:
 def test_show_text_is_one_line_per_key(tmp_path: Path) -> None:
     result = run_cli("config", "show", "--store", "json", cwd=tmp_path)
     lines = result.stdout.splitlines()
-    assert any(line.split() == ["store", "json", "(flag)"] for line in lines)
+    assert any(line.split() == ["store", "json", "(flag", "--store)"] for line in lines)
     assert any(line.split()[:2] == ["gpu.maxTempC", "85"] for line in lines)
+
+
+def test_show_text_aligns_every_source_even_after_a_long_home(tmp_path: Path) -> None:
+    home = tmp_path / "a-home-with-a-rather-long-name" / "that-goes-on"
+    result = run_cli("config", "show", "--home", str(home), cwd=tmp_path)
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("home ") and str(home) in line for line in lines)
+    assert len({line.index(" (") for line in lines}) == 1, result.stdout
 
 
 def test_invalid_project_config_exits_2_with_every_problem(tmp_path: Path) -> None:
@@ -49,7 +57,8 @@ def test_validate_a_file(tmp_path: Path) -> None:
     assert ok.returncode == 0 and ok.stdout.strip() == f"{good}: valid"
     failed = run_cli("config", "validate", str(bad), cwd=tmp_path)
     assert failed.returncode == 2
-    assert f"{bad}: $.maxRunMinutes: -3 is out of range (allowed: number >= 0)" in failed.stderr
+    expected = f"{bad}: $.maxRunMinutes: -3 is out of range (allowed: number >= 0, <= 525600)"
+    assert expected in failed.stderr
     missing = run_cli("config", "validate", str(tmp_path / "missing.json"), cwd=tmp_path)
     assert missing.returncode == 2 and "config file not found" in missing.stderr
 
@@ -73,4 +82,4 @@ def test_debug_shows_the_traceback_that_is_otherwise_hidden(tmp_path: Path) -> N
 def test_version_and_unknown_command(tmp_path: Path) -> None:
     assert run_cli("--version").stdout.startswith("backprop, version ")
     result = run_cli("frobnicate")
-    assert result.returncode == 2 and "No such command 'frobnicate'" in result.stderr
+    assert result.returncode == 2 and "no such command 'frobnicate'" in result.stderr

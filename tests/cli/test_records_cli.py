@@ -18,6 +18,7 @@ from backprop_core.events.event import Event
 from backprop_core.plugin.manager import get_plugins
 from backprop_core.settings.schemas import load_schema
 from backprop_core.store.contract import Store
+from backprop_core.store.home import make_run_folder
 from backprop_core.store.records import PauseRecord, RunRecord, RunStatus, SessionRecord
 from tests.conftest import run_cli
 
@@ -49,7 +50,9 @@ def cli_json(*args: str) -> object:
 def test_list_filters_and_orders_newest_first(store: Store) -> None:
     add_run(store, "20260101-000000-aaaa", T0, name="resnet-a", tags={"lr": "0.1"})
     add_run(store, "20260101-000100-bbbb", T0 + 60, name="resnet-b", status=RunStatus.FAILED)
-    add_run(store, "20260101-000200-cccc", T0 + 120, name="vit", tags={"lr": "0.01"})
+    add_run(
+        store, "20260101-000200-cccc", T0 + 120, name="vit", tags={"lr": "0.01"}, script="train.py"
+    )
     store.append_events("20260101-000200-cccc", [Event("metrics", T0, 42, {"data": {"loss": 0.5}})])
 
     runs = cli_json("list")
@@ -65,8 +68,8 @@ def test_list_filters_and_orders_newest_first(store: Store) -> None:
 
     plain = run_cli("list")
     first = plain.stdout.splitlines()[0].split("\t")
-    assert first[:3] == ["20260101-000200-cccc", "vit", "completed"]
-    assert first[5:7] == ["42", "loss=0.5"]
+    assert first[:4] == ["20260101-000200-cccc", "vit", "train.py", "completed"]
+    assert first[6:8] == ["42", "loss=0.5"]
     bad = run_cli("list", "--tag", "nonsense")
     assert bad.returncode == 2 and "KEY=VALUE" in bad.stderr
 
@@ -81,6 +84,13 @@ def test_show_json_validates_against_the_schema(store: Store, tmp_path: Path) ->
         argv=["--lr", "0.1"],
         cwd=str(tmp_path),
         settings={"maxRunMinutes": 10},
+        environment={
+            "python": {"version": "3.11.7", "implementation": "CPython", "executable": "/py"},
+            "hostname": "trainbox",
+            "user": "ada",
+            "git": {"commit": "0123456789abcdef", "branch": "main", "dirty": True},
+            "packages": {"numpy": "2.0.0", "torch": "2.3.0", "zzz": "1"},
+        },
     )
     store.add_session(
         SessionRecord(
@@ -101,7 +111,8 @@ def test_show_json_validates_against_the_schema(store: Store, tmp_path: Path) ->
             Event("checkpoint_saved", T0 + 1, 10, {"path": "gone.pt"}),
             Event("checkpoint_saved", T0 + 2, 20, {"path": "kept.pt", "best": True}),
             Event("metrics", T0 + 3, 20, {"data": {"loss": float("nan"), "acc": 0.75}}),
-            Event("summary", T0 + 4, None, {"data": {"best": 0.75}}),
+            Event("summary", T0 + 4, None, {"data": {"best": 0.75, "config": {"lr": 0.1}}}),
+            Event("alert", T0 + 5, 20, {"level": "warning", "text": "loss is NaN"}, 1),
         ],
     )
     view = cli_json("show", "20260101-000000-ab")
@@ -110,6 +121,9 @@ def test_show_json_validates_against_the_schema(store: Store, tmp_path: Path) ->
     assert view["last_metrics"] == {"loss": "NaN", "acc": 0.75}
     assert [c["exists"] for c in view["checkpoints"]] == [False, True]
     assert view["sessions"][0]["pauses"][0]["reason"] == "GPU 0 at 86°C"
+    assert view["alerts"] == [
+        {"time": T0 + 5, "session": 1, "step": 20, "level": "warning", "text": "loss is NaN"}
+    ]
 
     text = run_cli("show", "baseline")
     assert text.returncode == 0, text.stderr
@@ -117,6 +131,16 @@ def test_show_json_validates_against_the_schema(store: Store, tmp_path: Path) ->
     assert "kept.pt (best)" in text.stdout
     assert "paused" in text.stdout and "GPU 0 at 86°C" in text.stdout
     assert "loss=NaN" in text.stdout
+    # alerts outlive the terminal they were printed on
+    assert "\nalerts\n" in text.stdout and "warning  session 1, step 20: loss is NaN" in text.stdout
+    # the environment in words, not JSON; every package only with --json
+    assert "  python    CPython 3.11.7, /py" in text.stdout
+    assert "  git       main at 0123456789ab, with uncommitted changes" in text.stdout
+    assert (
+        "  packages  3 installed: torch 2.3.0, numpy 2.0.0; all of them with --json" in text.stdout
+    )
+    assert '{"' not in text.stdout.split("\nenvironment\n", 1)[1]
+    assert "  config.lr: 0.1" in text.stdout
 
 
 def test_ambiguous_and_unknown_references(store: Store) -> None:
@@ -242,17 +266,20 @@ def test_gc_prunes_old_checkpoints_and_orphans_only(store: Store, tmp_path: Path
     outside = tmp_path / "not-announced.pt"
     outside.write_bytes(b"keep me")
     store.append_events(run_id, events)
-    orphan = store.home.runs_dir / "20250101-000000-orph"
-    orphan.mkdir()
+    orphan = make_run_folder(store.home.runs_dir / "20250101-000000-orph")
     (orphan / "session-1.log").write_text("old\n")
     os.utime(orphan, (time.time() - 7200, time.time() - 7200))
-    fresh_orphan = store.home.runs_dir / "20250101-000000-new1"
-    fresh_orphan.mkdir()
+    fresh_orphan = make_run_folder(store.home.runs_dir / "20250101-000000-new1")
 
     dry = cli_json("gc", "--keep-last", "1", "--dry-run")
     assert isinstance(dry, dict)
-    assert sorted(Path(c["path"]).name for c in dry["checkpoints"]) == ["step1.pt", "step2.pt"]
-    assert dry["orphans"] == [str(orphan)]
+    deleted = [i for i in dry["items"] if i["action"] == "delete"]
+    assert sorted(Path(i["path"]).name for i in deleted) == [
+        "20250101-000000-orph",
+        "step1.pt",
+        "step2.pt",
+    ]
+    assert {i["what"] for i in deleted if i["path"] == str(orphan)} == {"run folder"}
     assert (folder / "step1.pt").exists() and orphan.exists()
 
     done = cli_json("gc", "--keep-last", "1")
@@ -343,8 +370,8 @@ def test_export_csv_and_json(store: Store, tmp_path: Path) -> None:
     result = run_cli("export", "exported", "--format", "csv")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "run_id,run_name,key,step,time,value"
-    assert "20260101-000000-expo,exported,loss,2,1790000002.0,Infinity" in lines
+    assert lines[0] == "run_id,run_name,key,step,time,value,session"
+    assert "20260101-000000-expo,exported,loss,2,1790000002.0,Infinity," in lines
     assert len(lines) == 4
 
     target = tmp_path / "out.json"

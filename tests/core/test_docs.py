@@ -1,4 +1,5 @@
-"""Docs move with the code: the CLI reference is regenerated from the commands' help."""
+"""Docs move with the code: the CLI reference is generated from the commands' help, the hook
+reference from the hookspecs' docstrings."""
 
 from __future__ import annotations
 
@@ -13,6 +14,15 @@ def test_cli_reference_is_up_to_date() -> None:
         [sys.executable, str(REPO / "scripts" / "gen_cli_docs.py"), "--check"], cwd=REPO
     )
     assert result.returncode == 0, "docs/cli.md is stale: run python scripts/gen_cli_docs.py"
+
+
+def test_hook_reference_is_up_to_date() -> None:
+    result = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "gen_hook_docs.py"), "--check"], cwd=REPO
+    )
+    assert result.returncode == 0, (
+        "the hook reference in docs/plugins.md is stale: run python scripts/gen_hook_docs.py"
+    )
 
 
 def test_readme_starts_with_the_two_commands() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from backprop_core.store.records import RunStatus
 from tests.conftest import wait_for
 
@@ -66,6 +68,7 @@ def test_json_result_and_name_and_tags(bp: Bp) -> None:
     assert run.summary.get("acc") == 0.9
 
 
+@pytest.mark.slow
 def test_no_wait_refuses_when_slots_are_full(bp: Bp) -> None:
     bp.script("slow.py", "import time\nprint('up', flush=True)\ntime.sleep(60)\n")
     env = {"BACKPROP_MAX_PARALLEL": "1"}
@@ -81,6 +84,7 @@ def test_no_wait_refuses_when_slots_are_full(bp: Bp) -> None:
     assert first.wait(30) == 130
 
 
+@pytest.mark.slow
 def test_bad_usage_exits_2_without_traceback(bp: Bp) -> None:
     missing = bp.run("run", "missing.py")
     assert missing.returncode == 2 and "script not found" in missing.stderr
@@ -92,6 +96,7 @@ def test_bad_usage_exits_2_without_traceback(bp: Bp) -> None:
         assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_live_status_line_on_a_terminal_plain_lines_off_it(bp: Bp) -> None:
     import os
     import pty

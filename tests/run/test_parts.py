@@ -176,6 +176,7 @@ def test_pause_governor_hysteresis_and_ram() -> None:
     assert "available RAM" in (gov.reason(snap(50, ram_gb=0.5), paused=False) or "")
 
 
+@pytest.mark.slow
 def test_bootstrap_hook_runs_after_torch_import_without_breaking_it(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     from backprop_frameworks.adapters import BOOTSTRAP_DIR

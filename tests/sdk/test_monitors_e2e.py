@@ -6,6 +6,8 @@ import math
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from backprop_core.store.records import RunStatus
 from tests.conftest import run_cli
 from tests.sdk.helpers import only_run, store, write_script
@@ -49,6 +51,7 @@ def test_nan_loss_raises_an_alert_and_the_run_goes_on(tmp_path: Path) -> None:
     assert len(values) == 10 and math.isnan(values[5])
 
 
+@pytest.mark.slow
 def test_stop_on_nan_stops_the_run_as_failed(tmp_path: Path) -> None:
     script = write_script(tmp_path, NAN_SCRIPT)
     result = backprop_run("--stop-on-nan", "--grace", "5", "--json", str(script), cwd=tmp_path)
@@ -59,6 +62,7 @@ def test_stop_on_nan_stops_the_run_as_failed(tmp_path: Path) -> None:
     assert run.reason is not None and "nan" in run.reason
 
 
+@pytest.mark.slow
 def test_stall_watchdog_stops_a_silent_script_as_stalled(tmp_path: Path) -> None:
     script = write_script(
         tmp_path,
@@ -91,6 +95,7 @@ def test_stall_watchdog_stops_a_silent_script_as_stalled(tmp_path: Path) -> None
     assert any("no output and no events" in text for text in alerts)
 
 
+@pytest.mark.slow
 def test_a_script_that_keeps_printing_is_not_stalled(tmp_path: Path) -> None:
     script = write_script(
         tmp_path,

@@ -40,7 +40,8 @@ def test_metrics_checkpoints_summary_and_status_land_in_the_store(tmp_path: Path
     assert f"RUN {run.id}" in result.stdout
     assert run.status == RunStatus.COMPLETED
     assert (run.name, run.project, run.tags) == ("baseline", "demo", {"k": "v"})
-    assert run.summary == {"config": {"lr": 0.001}, "best_loss": 0.2}
+    assert run.summary == {"best_loss": 0.2}
+    assert run.params == {"lr": 0.001}
     loss = st.metric_series(run.id, "loss")
     assert loss.steps == [0, 10, 20, 30, 40]
     assert loss.values == pytest.approx([1.0, 0.5, 1 / 3, 0.25, 0.2])
@@ -85,6 +86,46 @@ def test_numpy_scalars_and_nan_are_kept_and_a_nan_loss_raises_an_alert(tmp_path:
     assert "loss" in alerts[0].payload["text"] and alerts[0].step == 2
 
 
+@pytest.mark.parametrize("store_name", ["sqlite", "json"])
+def test_events_keep_the_order_they_were_logged_in_and_an_alert_follows_its_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_name: str
+) -> None:
+    monkeypatch.setenv("BACKPROP_STORE", store_name)
+    script = write_script(
+        tmp_path,
+        """
+        import backprop_core as bp
+        bp.init()
+        for step in range(3):
+            bp.log({"loss": 1.0 / (step + 1), 7: step}, step=step)
+        bp.checkpoint("a.pt", step=2)
+        bp.log({"loss": float("nan")}, step=3)
+        bp.log({"loss": 0.1}, step=4)
+        bp.summary({"best": 0.1})
+        bp.finish()
+        """,
+    )
+    result = run_script(script)
+    assert result.returncode == 0, result.stderr
+    st = store()
+    run = only_run(st)
+    got = [(e.event.kind, e.event.step) for e in st.events(run.id)]
+    assert got[: len(got) - 1] == [
+        ("metrics", 0),
+        ("metrics", 1),
+        ("metrics", 2),
+        ("checkpoint_saved", 2),
+        ("metrics", 3),
+        ("alert", 3),
+        ("metrics", 4),
+    ]
+    assert got[-1][0] == "summary"
+    assert [e.seq for e in st.events(run.id)] == list(range(1, len(got) + 1))
+    assert st.metric_series(run.id, "7").values == [0.0, 1.0, 2.0]  # a number key is a name
+    assert run.last_metrics == {"loss": 0.1, "7": 2.0} and run.last_step == 4
+
+
+@pytest.mark.slow
 def test_torch_zero_dim_tensors_are_accepted(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     script = write_script(
@@ -191,6 +232,26 @@ def test_sys_exit_status_decides_between_completed_and_failed(
     assert st.metric_series(run.id, "loss").values == [1.0]
 
 
+def test_logging_after_finish_is_a_backprop_error_that_names_the_run(tmp_path: Path) -> None:
+    script = write_script(
+        tmp_path,
+        """
+        import backprop_core as bp
+        from backprop_core.errors import BackpropError
+        run = bp.init(name="done-already")
+        run.finish()
+        try:
+            run.log({"loss": 1.0}, step=1)
+        except BackpropError as exc:
+            print("CAUGHT", type(exc).__name__, isinstance(exc, RuntimeError), exc)
+        """,
+    )
+    result = run_script(script)
+    assert result.returncode == 0, result.stderr
+    run = only_run(store())
+    assert f"CAUGHT RunFinished True run {run.id} is finished" in result.stdout
+
+
 def test_context_manager_finishes_the_run(tmp_path: Path) -> None:
     script = write_script(
         tmp_path,
@@ -251,6 +312,7 @@ def _progress(progress: Path) -> list[tuple[int, float]]:
     return rows
 
 
+@pytest.mark.slow
 def test_sigkill_keeps_everything_logged_more_than_one_second_before(tmp_path: Path) -> None:
     proc, progress = _start_looping_child(tmp_path)
     try:

@@ -42,7 +42,7 @@ def test_the_time_limit_leaves_the_grace_period_and_the_margin_after_the_time_bo
     script = render(request(tmp_path))
     lines = sbatch_lines(script)
     assert "--time=12" in lines
-    assert "--signal=B:USR2@90" in lines  # to the batch shell, which is the supervisor
+    assert "--signal=B:XCPU@90" in lines  # to the batch shell, which is the supervisor
     assert "--dependency=afterany:812" in lines  # the previous session's job
     assert f"--output={tmp_path / 'home' / 'session-2.slurm.out'}" in lines
     assert "--open-mode=append" in lines  # a requeued job adds to the same file
@@ -51,7 +51,7 @@ def test_the_time_limit_leaves_the_grace_period_and_the_margin_after_the_time_bo
     # The warning signal is ignored until the supervisor handles it, and the shell is
     # replaced by the supervisor so that Slurm's signals reach it.
     assert body == [
-        "trap '' USR2",
+        "trap '' XCPU",
         "exec /opt/venv/bin/python -m backprop_core.cli supervise R 2",
     ]
 
@@ -175,7 +175,8 @@ def test_dry_run_prints_the_exact_script_and_submits_nothing(tmp_path: Path) -> 
     supervise = [sys.executable, "-m", "backprop_core.cli", "supervise"]
     supervise += ["--home", os.environ["BACKPROP_HOME"], "--store", "sqlite", "r1", "1"]
     assert result.stdout.splitlines()[-1] == "exec " + shlex.join(supervise)
-    assert json.loads(run_cli("list", "--json").stdout) == []
+    listed = run_cli("list", "--json")  # nothing recorded: not even the home was made
+    assert listed.returncode == 2 and "does not exist" in listed.stderr, listed.stdout
 
 
 MOUNTS = """\

@@ -52,14 +52,21 @@ def test_missing_home_is_created(store_name: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("store_name", ["sqlite", "json"])
-def test_home_under_a_file_is_a_one_line_error(store_name: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("command", "code"), [("run", 1), ("list", 2)])
+def test_home_under_a_file_is_a_one_line_error(
+    store_name: str, command: str, code: int, tmp_path: Path
+) -> None:
+    """``run`` cannot create it (a store error); ``list`` never creates one (a usage error)."""
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
+    (tmp_path / "train.py").write_text("print('trained')\n")
     env = {"BACKPROP_HOME": str(blocker / "home"), "BACKPROP_STORE": store_name}
-    result = run_cli("list", env=env)
-    assert result.returncode == 1
+    args = ["run", "--gpu-probe", "none", "train.py"] if command == "run" else [command]
+    result = run_cli(*args, env={**env, "BACKPROP_MIN_FREE_RAM_GB": "0"}, cwd=tmp_path)
+    assert result.returncode == code, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "BACKPROP_HOME" in lines[0] and "Traceback" not in lines[0]
+    assert "trained" not in result.stdout
 
 
 def _fill_runs(home: Path, store_name: str) -> None:

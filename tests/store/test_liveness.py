@@ -154,3 +154,25 @@ def test_sessions_recorded_before_heartbeats_are_judged_by_pid_on_their_own_host
     runs = listed(store)
     assert runs["20260101-000000-lgcy"]["status"] == "lost"
     assert runs["20260101-000000-lgel"]["status"] == "running"
+
+
+def test_a_pulled_run_is_left_to_the_host_it_was_pulled_from(store: Store, dead_pid: int) -> None:
+    """A pulled run's supervisor ran on its host: neither a silent heartbeat nor a pid that
+    means something else here makes it lost; the next pull brings its state."""
+    old = time.time() - 3600
+    for run_id, fields in (
+        ("20260101-000000-psil", {"host": "gpu-box", "heartbeat_at": old}),
+        ("20260101-000000-pdead", {"heartbeat_at": old}),  # recorded as if on this host
+    ):
+        t0 = time.time() - 7200
+        store.create_run(
+            RunRecord(
+                id=run_id, status=RunStatus.RUNNING, created_at=t0, started_at=t0, origin="gpu-box"
+            )
+        )
+        store.add_session(
+            SessionRecord(run_id, 1, RunStatus.RUNNING, t0, **{**supervisor(dead_pid), **fields})
+        )
+    runs = listed(store)
+    assert runs["20260101-000000-psil"]["status"] == "running"
+    assert runs["20260101-000000-pdead"]["status"] == "running"

@@ -33,6 +33,7 @@ def _values(n: int, seed: int) -> list[float]:
 @pytest.mark.parametrize(
     "n, max_points", [(10, 100), (3_000, 200), (50_000, 300), (200_000, 1_000)]
 )
+@pytest.mark.slow
 def test_sqlite_and_python_downsampling_agree(n: int, max_points: int, tmp_path: Path) -> None:
     values = _values(n, seed=n)
     stores = [get_plugins().store_class(name)(tmp_path / name) for name in ("sqlite", "json")]

@@ -111,6 +111,25 @@ def test_unknown_run_is_404_with_message_everywhere(client: TestClient, seed: Se
         assert "no-such-run" in error_message(response)
 
 
+def test_error_classes_choose_their_status_and_the_page_shows_the_hint_apart(
+    client: TestClient, seed: Seeder
+) -> None:
+    seed.run("twin")
+    seed.run("twin")
+    api = client.get("/api/runs/twin")
+    assert api.status_code == 409 and "matches 2 runs" in error_message(api)
+    assert api.json()["error"]["hint"] == "give more of the id"
+    page = client.get("/runs/twin")
+    assert page.status_code == 409 and "<h1>Ambiguous run</h1>" in page.text
+    assert '<p class="hint">Give more of the id</p>' in page.text
+    missing = client.get("/runs/nosuch")
+    assert missing.status_code == 404 and "<h1>Run not found</h1>" in missing.text
+    assert "`" not in missing.text.split("<main>", 1)[1]
+    assert '<p class="hint">Give a run id, a unique id prefix or suffix, or a run name' in (
+        missing.text
+    )
+
+
 def test_unknown_api_path_is_json_404(client: TestClient) -> None:
     response = client.get("/api/nothing/here")
     assert response.status_code == 404
@@ -175,8 +194,6 @@ def test_logs_tail_and_offsets_cover_the_file(client: TestClient, seed: Seeder, 
         text += chunk["text"]
         offset = chunk["next_offset"]
     assert text == log
-    missing = client.get(f"/api/runs/{run_id}/logs?session=7").json()
-    assert missing["exists"] is False and missing["text"] == ""
     for bad in ("session=0", "offset=-5", "limit=0", "limit=99999999", "session=abc"):
         assert client.get(f"/api/runs/{run_id}/logs?{bad}").status_code == 422, bad
 
@@ -246,3 +263,55 @@ def test_unreadable_store_is_503_with_a_message(home: Path) -> None:
         assert "disk I/O error" in error_message(response)
         page = c.get("/")
         assert page.status_code == 503 and "disk I/O error" in page.text
+
+
+def test_compare_page_shows_an_ambiguous_name_and_draws_a_run_given_twice_once(
+    client: TestClient, seed: Seeder
+) -> None:
+    twins = [seed.run("twin"), seed.run("twin")]
+    solo = seed.run("solo")
+    page = client.get(f"/compare?ids=twin,solo,{solo},nosuch")
+    assert page.status_code == 200
+    assert "“twin” matches 2 runs:" in page.text
+    for run_id in twins:
+        assert f'<a href="/runs/{run_id}">{run_id}</a>' in page.text
+    assert "No run matches “twin”" not in page.text
+    assert "No run matches “nosuch”" in page.text
+    legend = page.text.split('id="legend"', 1)[1].split("</ul>", 1)[0]
+    assert legend.count("<li ") == 1 and f'data-id="{solo}"' in legend
+
+
+def test_run_page_and_api_list_the_run_s_alerts(client: TestClient, seed: Seeder) -> None:
+    run_id = seed.run("alerting")
+    seed.store.append_events(
+        run_id,
+        [
+            Event("alert", time.time(), 12, {"level": "warning", "text": "loss is NaN"}, 1),
+            Event("alert", time.time(), None, {"level": "error", "text": "disk <almost> full"}, 1),
+        ],
+    )
+    body = client.get(f"/api/runs/{run_id}").json()
+    assert [(a["level"], a["step"], a["text"]) for a in body["alerts"]] == [
+        ("warning", 12, "loss is NaN"),
+        ("error", None, "disk <almost> full"),
+    ]
+    page = client.get(f"/runs/{run_id}").text
+    card = page.split('id="alerts-card"', 1)[1].split("</section>", 1)[0]
+    assert not card.lstrip().startswith("hidden")
+    assert "loss is NaN" in card and "disk &lt;almost&gt; full" in card
+    quiet = client.get(f"/runs/{seed.run('quiet')}").text
+    assert 'id="alerts-card" hidden' in quiet
+
+
+def test_run_page_names_an_unnamed_run_once_and_shows_a_config_as_keys(
+    client: TestClient, seed: Seeder
+) -> None:
+    run_id = seed.run(None)
+    seed.store.append_events(
+        run_id, [Event("summary", time.time(), None, {"data": {"config": {"lr": 0.1}}})]
+    )
+    page = client.get(f"/runs/{run_id}").text
+    head = page.split('<section class="run-head">', 1)[1].split("</section>", 1)[0]
+    assert head.count(run_id) == 1 and "train.py" in head
+    assert "<dt>config.lr</dt><dd>0.1</dd>" in page
+    assert "{&#39;lr&#39;" not in page and "{'lr'" not in page

@@ -9,11 +9,13 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from backprop_core.events.event import Event
 from backprop_core.store.records import RunStatus
 from tests.conftest import wait_for
 
@@ -31,6 +33,7 @@ def chart_points(page: Any, key: str) -> int:
     return int(value) if value else 0
 
 
+@pytest.mark.slow
 def test_runs_table_lists_runs_from_the_store(
     page: Any, live_server: LiveServer, seed: Seeder
 ) -> None:
@@ -54,6 +57,7 @@ def test_runs_table_lists_runs_from_the_store(
     assert page.console_errors == []
 
 
+@pytest.mark.slow
 def test_run_page_draws_one_chart_per_metric(
     page: Any, live_server: LiveServer, seed: Seeder
 ) -> None:
@@ -80,6 +84,84 @@ def test_run_page_draws_one_chart_per_metric(
     legend = page.inner_text('.chart[data-key="loss"] .u-legend')
     assert "—" not in legend.split("loss")[-1][:8]
     screenshot(page, "run")
+    assert page.console_errors == []
+
+
+# For each chart on the page: how many pixels of the series' colour the canvas holds, the
+# "(N points)" caption, and how many pixels the longest y tick label overflows its axis.
+CHART_FACTS = """
+() => bp.charts.all.map((c) => {
+  const u = c.plot, ctx = u.ctx, axis = u.axes[1];
+  const img = ctx.getImageData(0, 0, u.ctx.canvas.width, u.ctx.canvas.height).data;
+  let coloured = 0;
+  for (let i = 0; i < img.length; i += 4) {
+    if (img[i] < 90 && img[i + 1] < 140 && img[i + 2] > 200 && img[i + 3] > 200) coloured++;
+  }
+  ctx.font = axis.font[0];
+  const widths = axis._values.map((v) => ctx.measureText(String(v)).width);
+  const widest = Math.max(...widths) / devicePixelRatio;
+  return {
+    key: c.key,
+    coloured: coloured,
+    caption: c.el.querySelector(".total").textContent,
+    overflow: widest + axis.ticks.size + axis.gap - axis._size,
+  };
+})
+"""
+
+
+def test_charts_draw_one_or_two_points_and_show_tiny_values_unclipped(
+    page: Any, live_server: LiveServer, seed: Seeder
+) -> None:
+    run_id = seed.run("short", steps=0, keys=())
+    t = time.time()
+    seed.store.append_events(
+        run_id,
+        [
+            Event("metrics", t, 0, {"data": {"one": 0.5, "two": 1.0, "tiny": -8e-4}}),
+            Event("metrics", t + 1, 1, {"data": {"two": 0.8, "tiny": 8e-4}}),
+            Event("metrics", t + 2, 2, {"data": {"tiny": -6e-4}}),
+        ],
+    )
+    page.goto(f"{live_server.url}/runs/{run_id}")
+    page.wait_for_selector("body[data-ready=true]")
+    facts = {f["key"]: f for f in page.evaluate(CHART_FACTS)}
+    assert facts["one"]["caption"] == "(1 point)" and facts["two"]["caption"] == "(2 points)"
+    for key in ("one", "two", "tiny"):
+        assert facts[key]["coloured"] > 20, f"the {key} chart drew nothing"
+        assert facts[key]["overflow"] <= 0, f"the {key} chart clips its y labels"
+    screenshot(page, "run-short")
+    assert page.console_errors == []
+
+
+def test_log_pane_shows_colours_and_never_raw_escape_bytes(
+    page: Any, live_server: LiveServer, seed: Seeder
+) -> None:
+    run_id = seed.run("coloured", steps=10)
+    log = seed.home / "runs" / run_id / "session-1.log"
+    log.write_bytes(
+        b"\x1b[32mgreen ok\x1b[0m then plain\n"
+        b"\x1b[1;31mbold red\x1b[0m\n"
+        # A log written before frames were collapsed: raw frames, cursor moves, a title.
+        b"\x1b[?25l 10%|#   |\r 50%|##  |\r100%|####|\x1b[A\x1b[2K\x1b]0;title\x07\n"
+        b"<script>window.pwned = 1</script> & <b>not bold</b>\n"
+    )
+    page.goto(f"{live_server.url}/runs/{run_id}")
+    page.wait_for_selector("body[data-ready=true]")
+    text = page.inner_text("#log")
+    assert "green ok then plain" in text and "bold red" in text
+    assert "100%|####|" in text and "10%|#" not in text
+    assert "\x1b" not in text and "[A" not in text and "[2K" not in text and "title" not in text
+    assert "[?25l" not in text
+    green = page.locator("#log span", has_text="green ok")
+    assert green.count() == 1 and green.evaluate("e => e.style.color") == "rgb(74, 222, 128)"
+    bold = page.locator("#log span", has_text="bold red")
+    assert bold.evaluate("e => e.style.fontWeight") == "bold"
+    # Log text is text: markup in it is shown, never run or rendered.
+    assert "<script>window.pwned = 1</script> & <b>not bold</b>" in text
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("#log script, #log b").count() == 0
+    screenshot(page, "log-colours")
     assert page.console_errors == []
 
 
@@ -111,6 +193,7 @@ def test_machine_page_shows_gpus_and_their_runs(
     assert page.console_errors == []
 
 
+@pytest.mark.slow
 def test_empty_and_error_states(page: Any, live_server: LiveServer) -> None:
     page.goto(live_server.url + "/")
     page.wait_for_selector("body[data-ready=true]")
@@ -135,6 +218,7 @@ TRAIN = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_run_started_with_backprop_run_appears_and_grows_live(
     page: Any, live_server: LiveServer, home: Path, tmp_path: Path, seed: Seeder
 ) -> None:
@@ -196,6 +280,7 @@ def test_run_started_with_backprop_run_appears_and_grows_live(
     assert page.console_errors == []
 
 
+@pytest.mark.slow
 def test_token_url_opens_every_page_and_its_data(page: Any, home: Path, seed: Seeder) -> None:
     """On a token-protected viewer the printed URL is enough: the cookie it sets carries the
     token for the pages' own API calls and event streams."""

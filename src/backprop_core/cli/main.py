@@ -6,15 +6,18 @@ import importlib
 import importlib.util
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from backprop_core.__about__ import __version__
+from backprop_core.cli.options import setting_option
 from backprop_core.env_vars import env_flag
 
 # command name -> "module:attribute"; modules are imported only when the command runs, so
-# ``backprop --version`` and ``backprop status`` stay fast.
+# ``backprop --version`` and ``backprop status`` stay fast. Each command's help text lives in
+# its own docstring, the one source for ``backprop --help``, ``backprop CMD --help`` and
+# docs/cli.md.
 BUILTIN_COMMANDS: dict[str, str] = {
     "run": "backprop_core.cli.run:run_command",
     "resume": "backprop_core.cli.resume:resume_command",
@@ -30,34 +33,37 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "plugins": "backprop_core.cli.plugins_cmd:plugins_command",
     "config": "backprop_core.cli.config_cmd:config_group",
     "ui": "backprop_core.cli.ui:ui_command",
+    "pull": "backprop_core.cli.pull:pull_command",
 }
 
-# Not listed in the help or the reference: what a job submitted by a scheduler's launcher runs.
-HIDDEN_COMMANDS: dict[str, str] = {
+# Not listed in the help or the reference: what backprop on another machine runs for
+# ``--remote``, ``ui --ssh`` and ``pull``, and what a job submitted by a scheduler's launcher runs.
+INTERNAL_COMMANDS: dict[str, str] = {
+    "remote-helper": "backprop_core.cli.remote_helper:helper_group",
     "supervise": "backprop_core.cli.supervise:supervise_command",
-}
-
-SHORT_HELP: dict[str, str] = {
-    "run": "Run a training script, governed and time-boxed.",
-    "resume": "Start the next session of a run from its last checkpoint.",
-    "stop": "Stop an active run gracefully (or at once with --now).",
-    "status": "Show the machine and whether a run would be admitted now.",
-    "list": "List recorded runs, newest first.",
-    "show": "Show one run: record, sessions, checkpoints, metrics.",
-    "logs": "Print (or follow) a run's output.",
-    "rm": "Remove runs and their folders.",
-    "gc": "Prune old checkpoints and orphaned run folders.",
-    "import": "Import runs from a Node-tool experiments.json.",
-    "export": "Export runs to CSV or JSON.",
-    "plugins": "List installed plugins and the hooks they implement.",
-    "config": "Show, validate or print the schema of the settings.",
-    "ui": "Open the web viewer.",
 }
 
 
 def _available(spec: str) -> bool:
     module = spec.split(":", 1)[0]
     return importlib.util.find_spec(module) is not None
+
+
+def builtin_docstring(name: str) -> str:
+    """The docstring of a built-in command's function, read from its source file without
+    importing the module (whose imports ``backprop --help`` does not need)."""
+    import ast
+
+    module, attr = BUILTIN_COMMANDS[name].split(":", 1)
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return ""
+    with open(spec.origin, encoding="utf-8") as fh:
+        tree = ast.parse(fh.read(), spec.origin)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == attr:
+            return ast.get_docstring(node) or ""
+    return ""
 
 
 class LazyGroup(click.Group):
@@ -79,7 +85,16 @@ class LazyGroup(click.Group):
         return sorted(names)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        spec = BUILTIN_COMMANDS.get(cmd_name) or HIDDEN_COMMANDS.get(cmd_name)
+        command = self._command(cmd_name)
+        if command is not None and ctx.params.get("remote"):
+            from backprop_core.cli.remote_cmds import HOST_DEFAULTED, remote_variant
+
+            if cmd_name not in HOST_DEFAULTED:
+                return remote_variant(cmd_name, command)
+        return command
+
+    def _command(self, cmd_name: str) -> click.Command | None:
+        spec = BUILTIN_COMMANDS.get(cmd_name) or INTERNAL_COMMANDS.get(cmd_name)
         if spec is not None and _available(spec):
             module_name, attr = spec.split(":", 1)
             command: click.Command = getattr(importlib.import_module(module_name), attr)
@@ -87,16 +102,35 @@ class LazyGroup(click.Group):
         self._load_plugin_commands()
         return self.commands.get(cmd_name)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib
+
+            from backprop_core.errors import UsageError
+
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
+            raise UsageError(
+                f"no such command '{name}'",
+                hint=f"did you mean: backprop {close[0]}?" if close else "see: backprop --help",
+            )
+        return super().resolve_command(ctx, args)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Short help without importing every command module.
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max((len(n) for n in names), default=0)
         rows = []
-        for name in self.list_commands(ctx):
+        for name in names:
             if name in BUILTIN_COMMANDS:
-                rows.append((name, SHORT_HELP.get(name, "")))
+                # Click's own first-line rule, applied to the docstring it would read.
+                text = click.Command(name, help=builtin_docstring(name)).get_short_help_str(limit)
+                rows.append((name, text))
             else:
                 cmd = self.commands.get(name)
                 if cmd is not None and not cmd.hidden:
-                    rows.append((name, cmd.get_short_help_str(limit=70)))
+                    rows.append((name, cmd.get_short_help_str(limit)))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
@@ -105,8 +139,16 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="backprop")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors (or BACKPROP_DEBUG=1).")
+@click.option(
+    "--remote",
+    metavar="HOST",
+    envvar="BACKPROP_REMOTE",
+    help="Run list, show, logs, status, stop or config show on HOST over SSH (user@host or an "
+    "alias from ~/.ssh/config; or BACKPROP_REMOTE). See docs/remote.md.",
+)
+@setting_option("remote_command")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, remote: str | None, remote_command: str | None) -> None:
     """Short, safe, recorded and resumable training runs.
 
     \b
@@ -116,6 +158,25 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """
     if debug:
         os.environ["BACKPROP_DEBUG"] = "1"
+
+
+def _usage_error(exc: click.UsageError) -> NoReturn:
+    """Click's own usage errors in the ``backprop: error: …; hint`` form, exit 2."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):  # bare ``backprop``: the help
+        exc.show()
+        sys.exit(exc.exit_code)
+    suggest = isinstance(exc, click.NoSuchOption) and exc.possibilities
+    # Click appends its own "Did you mean" to format_message(); the hint below says it instead.
+    message = (exc.message if suggest else exc.format_message()).strip().rstrip(".")
+    message = message[:1].lower() + message[1:]
+    if isinstance(exc, click.NoSuchOption) and exc.possibilities:
+        hint = f"did you mean {' or '.join(exc.possibilities)}?"
+    elif exc.ctx is not None:
+        hint = f"see: {exc.ctx.command_path} --help"
+    else:
+        hint = "see: backprop --help"
+    click.echo(f"backprop: error: {message}; {hint}", err=True)
+    sys.exit(2)
 
 
 def main(argv: list[str] | None = None) -> Any:
@@ -129,13 +190,18 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(130)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        _usage_error(exc)
     except click.ClickException as exc:
-        exc.show()
+        click.echo(f"backprop: error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
     except BackpropError as exc:
         if env_flag("BACKPROP_DEBUG"):
             raise
-        click.echo(f"backprop: error: {exc}", err=True)
+        from backprop_core.render.terminal import terminal_lines
+
+        prefix = "error: " if exc.is_error else ""
+        click.echo(f"backprop: {prefix}{terminal_lines(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("backprop: interrupted", err=True)

@@ -12,7 +12,10 @@ from backprop_core.cli.options import echo_json, json_option
 @click.command("plugins")
 @json_option
 def plugins_command(as_json: bool) -> None:
-    """List installed plugins: name, distribution, version and hooks."""
+    """List installed plugins and the hooks they implement.
+
+    Each plugin's name, distribution and version, then its hooks.
+    """
     from backprop_core.plugin.manager import get_plugins
 
     infos = get_plugins().plugins()

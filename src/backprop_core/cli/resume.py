@@ -12,7 +12,7 @@ from backprop_core.cli.options import (
     overrides_from_options,
     settings_options,
 )
-from backprop_core.cli.run_options import run_options_from, run_overrides, run_settings_options
+from backprop_core.cli.run_options import run_options_from, run_settings_options
 
 
 @click.command("resume")
@@ -21,27 +21,31 @@ from backprop_core.cli.run_options import run_options_from, run_overrides, run_s
 @settings_options
 @click.argument("run_ref", metavar="RUN")
 def resume_command(run_ref: str, **options: Any) -> None:
-    """Start the next session of RUN with its stored script, arguments and options.
+    """Start the next session of a run from its last checkpoint.
 
-    Flags given now override the stored options.
+    RUN's stored script, arguments and options are used again, from the newest of its
+    checkpoints that still exists (from scratch when none does). Flags given now override the
+    stored options.
     """
     from backprop_core.cli.run import finish
     from backprop_core.run.runner import open_run_store
     from backprop_core.run.start import resume_run
     from backprop_core.settings import resolve_with_warnings
-    from backprop_core.settings.sources import deep_merge
+    from backprop_core.settings.sources import deep_merge, leaf_keys
 
-    now = deep_merge(overrides_from_options(options), run_overrides(options))
+    now, flags = overrides_from_options(options)
+    config_file = options.get("config_file")
     # First resolve with today's flags only to find the home and store the run lives in.
-    where, _ = resolve_with_warnings(now, config_file=options.get("config_file"))
+    where, _ = resolve_with_warnings(now, config_file=config_file, labels=flags)
     store = open_run_store(where)
     try:
         run = store.resolve(run_ref)
         stored = non_default(
             {k: v for k, v in dict(run.settings).items() if k not in ("home", "store")}
         )
+        labels = {key: f"stored settings of run {run.id}" for key in leaf_keys(stored)}
         settings, warnings = resolve_with_warnings(
-            deep_merge(stored, now), config_file=options.get("config_file")
+            deep_merge(stored, now), config_file=config_file, labels={**labels, **flags}
         )
         echo_warnings(warnings)
         result = resume_run(settings, run_options_from(options), run, store)

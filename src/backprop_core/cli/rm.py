@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from backprop_core.cli.destructive import Target, confirm, resolve_exactly
 from backprop_core.cli.options import echo_json, json_option, settings_options
 from backprop_core.cli.run_views import open_from_options
-from backprop_core.errors import RunStateError, UsageError
+from backprop_core.errors import RunStateError
 from backprop_core.render.runs import resolve_path
+from backprop_core.render.terminal import terminal_text
 from backprop_core.store.contract import Store
 from backprop_core.store.records import ACTIVE_STATUSES, RunRecord
 
@@ -25,8 +26,8 @@ def remove_run_folder(store: Store, run: RunRecord, keep_checkpoints: bool) -> N
     """Delete ``runs/<id>/``; with ``keep_checkpoints``, everything but the checkpoint files
     (the suggested checkpoint folder and any announced checkpoint inside the run folder)."""
     folder = store.home.run_dir(run.id)
-    if not folder.exists():
-        return
+    if folder.is_symlink() or not folder.is_dir():
+        return  # not a folder backprop made: what a link points to is not the run's
     if not keep_checkpoints:
         shutil.rmtree(folder, ignore_errors=True)
         return
@@ -54,34 +55,32 @@ def remove_run_folder(store: Store, run: RunRecord, keep_checkpoints: bool) -> N
 def rm_command(
     run_refs: tuple[str, ...], keep_checkpoints: bool, yes: bool, as_json: bool, **options: Any
 ) -> None:
-    """Remove runs: their records and their folders under the backprop home.
+    """Remove runs and their folders.
 
-    Active runs are refused (stop them first). Checkpoints announced outside the run folder
-    are the script's own files and are never deleted.
+    Removes the runs' records and their folders under the backprop home. RUN is a full run id,
+    a run name or an id's random suffix; an id prefix is accepted only after showing the run it
+    matches and asking (or with --yes). Active runs are refused: stop them first. Checkpoints
+    announced outside the run folder are the script's own files and are never deleted.
     """
     _, store = open_from_options(options)
     with store:
-        runs: list[RunRecord] = []
+        targets: list[Target] = []
         for ref in run_refs:
-            run = store.resolve(ref)
+            target = resolve_exactly(store, ref)
+            run = target.run
             if run.status in ACTIVE_STATUSES:
                 raise RunStateError(
                     f"run {run.id} is {run.status.value}", hint="stop it first: backprop stop RUN"
                 )
-            if run.id not in {r.id for r in runs}:
-                runs.append(run)
-        if not yes:
-            if not sys.stdin.isatty():
-                raise UsageError(
-                    f"removing {len(runs)} run(s) needs confirmation", hint="add --yes"
-                )
-            names = ", ".join(r.id for r in runs)
-            click.confirm(f"Remove {len(runs)} run(s): {names}?", abort=True)
-        for run in runs:
-            remove_run_folder(store, run, keep_checkpoints)
-            store.delete_run(run.id)
+            if run.id not in {t.run.id for t in targets}:
+                targets.append(target)
+        confirm(targets, "remove", yes, always_ask=True)
+        for target in targets:
+            remove_run_folder(store, target.run, keep_checkpoints)
+            store.delete_run(target.run.id)
+    runs = [t.run for t in targets]
     if as_json:
         echo_json({"removed": [r.id for r in runs]})
     else:
         for run in runs:
-            click.echo(f"removed {run.id}")
+            click.echo(f"removed {terminal_text(run.id)}")

@@ -12,19 +12,13 @@ from backprop_core.cli.options import (
     settings_from_options,
     settings_options,
 )
-from backprop_core.cli.run_options import (
-    parse_tags,
-    run_options_from,
-    run_overrides,
-    run_settings_options,
-)
+from backprop_core.cli.run_options import parse_tags, run_options_from, run_settings_options
 from backprop_core.errors import TrainingFailed, UserInterrupted
 
 
-@click.command(
-    "run",
-    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
-)
+# Options end at the script: everything after it goes to the script untouched, while an unknown
+# option before it is a usage error (never taken for the command to run).
+@click.command("run", context_settings={"allow_interspersed_args": False})
 @run_settings_options
 @click.option(
     "-r", "--resume-from", metavar="PATH", help="Start from this checkpoint (BACKPROP_RESUME_FROM)."
@@ -49,11 +43,13 @@ from backprop_core.errors import TrainingFailed, UserInterrupted
 @settings_options
 @click.argument("command", nargs=-1, type=click.UNPROCESSED, required=True)
 def run_command(command: tuple[str, ...], **options: Any) -> None:
-    """Run a training script (or, after --, any command), governed and time-boxed.
+    """Run a training script, governed and time-boxed.
 
-    Arguments after the script are passed to it untouched.
+    COMMAND is a Python script and its arguments (run with backprop's own interpreter, or
+    --python), or, after --, any command. backprop's options go before the script; everything
+    after it is passed to the script untouched.
     """
-    settings = settings_from_options(options, run_overrides(options))
+    settings = settings_from_options(options)
     if options["dry_run"]:
         from backprop_core.cli.run_dry import dry_run
 
@@ -79,13 +75,19 @@ def finish(result: Any, as_json: bool) -> None:
     """Print the result and leave with the exit code its status maps to (docs/architecture.md)."""
     if as_json:
         click.echo(json.dumps(result.as_dict()))
+    from backprop_core.run.runner import resume_hint
+
     if result.exit_code == 130:
         raise UserInterrupted(
-            f"run {result.run_id} was stopped",
-            hint=f"resume it with: backprop resume {result.run_id}",
+            f"run {result.run_id} {result.reason or 'was stopped'}",
+            hint=resume_hint(result.run_id, result.checkpoint),
         )
     if result.exit_code != 0:
+        # A crash is resumable only from a checkpoint; without one, its output is what helps.
+        hint = f"see its output: backprop logs {result.run_id}"
+        if result.checkpoint:
+            hint += f", or resume it from its last checkpoint: backprop resume {result.run_id}"
         raise TrainingFailed(
             f"run {result.run_id} {result.status.value}: {result.reason or 'training failed'}",
-            hint=f"see: backprop logs {result.run_id}",
+            hint=hint,
         )

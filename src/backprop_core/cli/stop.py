@@ -1,7 +1,7 @@
 """``backprop stop RUN [--now]``: ask a run's supervisor to stop it, from another terminal.
 
 The supervisor recorded its pid, its start time and where that pid means something (host, boot,
-PID namespace). ``stop`` sends it SIGTERM (graceful: the stop signal to the script, SIGKILL
+PID namespace). ``stop`` sends it SIGUSR2 (graceful: the stop signal to the script, SIGKILL
 after the grace period, status ``interrupted``) or, with ``--now``, SIGUSR1 (SIGKILL to the
 whole process tree at once), then waits for the run to end. It gives up with a message when the
 supervisor dies (the run is lost) or is frozen: no heartbeat for ``liveness.lostAfterSeconds``.
@@ -68,25 +68,38 @@ def _frozen(pid: int) -> bool:
         return False
 
 
+def _grace(run: RunRecord, settings: Settings) -> float:
+    """The run's own grace period, not the one in effect here."""
+    stored = run.settings.get("stop") if isinstance(run.settings, dict) else None
+    return float((stored or {}).get("graceSeconds", settings.stop.grace_seconds))
+
+
 def _wait(
-    store: Store, run: RunRecord, pid: int | None, settings: Settings, quiet: bool
+    store: Store,
+    run: RunRecord,
+    pid: int | None,
+    grace: float,
+    lost_after: float,
+    now: bool,
+    quiet: bool,
 ) -> RunStatus:
     """Wait for the run to end while its supervisor shows signs of life (``pid``: where it can
     be checked here, ``None`` for one a scheduler runs elsewhere)."""
     from backprop_core.store.liveness import check_run
 
-    grace, lost_after = settings.stop.grace_seconds, settings.liveness.lost_after_seconds
     say = (lambda text: None) if quiet else (lambda text: click.echo(f"backprop: {text}", err=True))
     who = f"its supervisor (pid {pid})" if pid is not None else "its supervisor"
-    say(
-        f"waiting for {who} to end it: stop signal to the script, "
-        f"SIGKILL after the {grace:g} s grace period"
-    )
-    started = time.monotonic()
+    say(f"waiting for {who} to end it")
+    started = told = time.monotonic()
+    kill_at = started + (0 if now else grace)
     limit = started + grace + lost_after + 30  # a live supervisor is done well before
     next_check, told_frozen = started, False
     while time.monotonic() < limit:
         current = store.get_run(run.id)
+        left = kill_at - time.monotonic()
+        if current.status.active and left > 1 and time.monotonic() - told >= 10:
+            told = time.monotonic()
+            say(f"run {run.id} is still running; SIGKILL in {left:.0f} s")
         if time.monotonic() >= next_check and current.status.active:
             current = check_run(store, current, lost_after)
             next_check = time.monotonic() + CHECK_S
@@ -143,6 +156,7 @@ def stop_command(run_ref: str, now: bool, no_wait: bool, as_json: bool, **option
         session = latest_session(store, run.id)
         pid: int | None = None
         quiet = as_json
+        grace = _grace(run, settings)
         if session is not None and scheduler_of(session.launcher) is not None:
             done = stop_scheduled(session, now)
             quiet = quiet or done.startswith("cancelled")
@@ -150,20 +164,35 @@ def stop_command(run_ref: str, now: bool, no_wait: bool, as_json: bool, **option
                 click.echo(f"backprop: run {run.id}: {done}", err=True)
         else:
             pid = _supervisor_pid(run, session)
-            os.kill(pid, signal.SIGUSR1 if now else signal.SIGTERM)
+            os.kill(pid, signal.SIGUSR1 if now else signal.SIGUSR2)
             if not as_json:
-                click.echo(
-                    f"backprop: stop {'(now) ' if now else ''}requested for run {run.id}",
-                    err=True,
-                )
+                echo_stop_requested(run.id, now, grace)
         status = run.status
         if not no_wait:
-            status = _wait(store, run, pid, settings, quiet=quiet)
+            lost_after = settings.liveness.lost_after_seconds
+            status = _wait(store, run, pid, grace, lost_after, now, quiet=quiet)
         if as_json:
             click.echo(json.dumps({"run_id": run.id, "status": status.value, "now": now}))
-        elif not status.active:
-            ended = store.get_run(run.id)
-            detail = f" ({ended.reason})" if status is RunStatus.LOST and ended.reason else ""
-            click.echo(f"backprop: run {run.id} is {status.value}{detail}", err=True)
+        else:
+            lost = status is RunStatus.LOST
+            echo_stop_result(run.id, status, store.get_run(run.id).reason if lost else None)
     finally:
         store.close()
+
+
+def echo_stop_requested(run_id: str, now: bool, grace: float | None = None) -> None:
+    """What was asked of the run's supervisor (``grace``: the run's grace period, if known)."""
+    if now:
+        what = "SIGKILL to its whole process tree"
+    elif grace is not None:
+        what = f"the script has {grace:g} s to stop, then gets SIGKILL"
+    else:
+        what = "the script has its grace period to stop, then gets SIGKILL"
+    click.echo(f"backprop: stopping run {run_id}: {what}", err=True)
+
+
+def echo_stop_result(run_id: str, status: RunStatus, reason: str | None = None) -> None:
+    """How the run ended, once it has (a lost run's reason with it)."""
+    if not status.active:
+        detail = f" ({reason})" if status is RunStatus.LOST and reason else ""
+        click.echo(f"backprop: run {run_id} is {status.value}{detail}", err=True)

@@ -24,13 +24,13 @@ def supervise_command(run_id: str, number: int, **options: Any) -> None:
     from backprop_core.settings import resolve_with_warnings
     from backprop_core.settings.sources import deep_merge
 
-    where = overrides_from_options(options)
-    found, _ = resolve_with_warnings(where, config_file=options.get("config_file"))
+    where, flags = overrides_from_options(options)
+    found, _ = resolve_with_warnings(where, config_file=options.get("config_file"), labels=flags)
     with open_run_store(found) as store:
         stored = store.get_run(run_id).settings
     submitted = non_default({k: v for k, v in stored.items() if k not in ("home", "store")})
     settings, warnings = resolve_with_warnings(
-        deep_merge(submitted, where), config_file=options.get("config_file")
+        deep_merge(submitted, where), config_file=options.get("config_file"), labels=flags
     )
     echo_warnings(warnings)
     finish(supervise_in_job(settings, run_id, number), as_json=False)

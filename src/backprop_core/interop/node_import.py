@@ -4,10 +4,16 @@ Records are keyed by id, each with ``id, scriptPath, status, startTime, endTime,
 checkpoints[], lastStep, lastLoss, lastCheckpoint``. Times may be ISO strings or epoch
 milliseconds. Runs keep their Node id when it is a valid backprop id, so importing the same file
 twice finds them already there and adds nothing.
+
+Each record is checked whole before anything is written: a record with a value backprop cannot
+keep (a time out of range, a step beyond 64 bits, ``checkpoints`` that is not a list…) is
+rejected with one line naming it, and the others are imported. A run is written all or nothing:
+if recording it fails half-way, what was written is removed again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -19,7 +25,8 @@ from typing import Any
 
 from backprop_core.errors import RunNotFound, UsageError
 from backprop_core.events.event import Event
-from backprop_core.events.ingest import as_number
+from backprop_core.events.ingest import as_number, as_step
+from backprop_core.interop.node_file import MAX_DEPTH, depth, read_entries
 from backprop_core.store.contract import DuplicateRun, Store
 from backprop_core.store.home import is_valid_run_id
 from backprop_core.store.records import RunRecord, RunStatus, SessionRecord
@@ -57,13 +64,24 @@ STATUS_MAP: dict[str, RunStatus] = {
 
 @dataclass
 class ImportReport:
+    """What an import did: run ids imported, entries skipped, and problems found."""
+
     imported: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
 
+class Rejected(ValueError):
+    """A record that cannot be imported; the message says why."""
+
+
+#: 9999-12-31T23:59:59Z: the last time a date can be shown for.
+LATEST_TIME = 253_402_300_799.0
+
+
 def parse_time(value: Any) -> float | None:
-    """ISO 8601 text or epoch milliseconds (seconds if the number is small) → unix seconds."""
+    """ISO 8601 text or epoch milliseconds (seconds if the number is small) → unix seconds;
+    ``None`` for what is neither."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, str):
@@ -75,28 +93,45 @@ def parse_time(value: Any) -> float | None:
         else:
             try:
                 parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-            except ValueError:
+                if parsed.tzinfo is None:
+                    parsed = parsed.replace(tzinfo=timezone.utc)
+                return parsed.timestamp()
+            except (ValueError, OverflowError):
                 return None
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=timezone.utc)
-            return parsed.timestamp()
     if isinstance(value, (int, float)):
-        return float(value) / 1000.0 if abs(value) > 1e11 else float(value)
+        try:
+            return float(value) / 1000.0 if abs(value) > 1e11 else float(value)
+        except OverflowError:
+            return None
     return None
 
 
-def _records(data: Any) -> list[Mapping[str, Any]]:
-    if isinstance(data, Mapping) and isinstance(data.get("experiments"), (Mapping, list)):
-        data = data["experiments"]
-    if isinstance(data, Mapping):
-        out: list[Mapping[str, Any]] = []
-        for key, value in data.items():
-            if isinstance(value, Mapping):
-                out.append({"id": key, **value})
-        return out
-    if isinstance(data, list):
-        return [r for r in data if isinstance(r, Mapping)]
-    raise UsageError("this is not a Node-tool experiments.json", hint="expected an object of runs")
+def _time(record: Mapping[str, Any], *names: str) -> float | None:
+    """The first of ``names`` present in ``record`` as a time; ``Rejected`` when it is not one."""
+    for name in names:
+        value = record.get(name)
+        if value is None or value == "":
+            continue
+        t = parse_time(value)
+        if t is None or not 0.0 <= t <= LATEST_TIME:  # NaN fails the comparison too
+            raise Rejected(f"{name} {_show(value)} is not a time (ISO 8601 or epoch milliseconds)")
+        return t
+    return None
+
+
+def _step(record: Mapping[str, Any], name: str) -> int | None:
+    value = record.get(name)
+    if value is None:
+        return None
+    step = as_step(value)
+    if step is None:
+        raise Rejected(f"{name} {_show(value)} is not a step (an integer of at most 64 bits)")
+    return step
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, float) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def run_id_for(node_id: str) -> str:
@@ -109,56 +144,64 @@ def run_id_for(node_id: str) -> str:
 
 
 def _checkpoints(record: Mapping[str, Any], fallback: float) -> list[Event]:
-    raw = list(record.get("checkpoints") or [])
+    raw = record.get("checkpoints")
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        raise Rejected(f'"checkpoints" is {_show(raw)}, not a list')
     last = record.get("lastCheckpoint")
     events = []
     paths = []
-    for item in raw:
+    for n, item in enumerate(raw, start=1):
         if isinstance(item, str):
             item = {"path": item}
         if not isinstance(item, Mapping) or not isinstance(item.get("path"), str):
-            continue
-        step = item.get("step")
-        t = parse_time(item.get("time") or item.get("timestamp") or item.get("savedAt"))
+            raise Rejected(f"checkpoint {n} has no path")
+        try:
+            step = _step(item, "step")
+            t = _time(item, "time", "timestamp", "savedAt")
+        except Rejected as exc:
+            raise Rejected(f"checkpoint {n}: {exc}") from None
         payload: dict[str, Any] = {"path": item["path"]}
-        if isinstance(step, int):
+        if step is not None:
             payload["step"] = step
-        if isinstance(item.get("loss"), (int, float)):
-            payload["metrics"] = {"loss": item["loss"]}
+        loss = as_number(item.get("loss"))
+        if loss is not None:
+            payload["metrics"] = {"loss": loss}
         paths.append(item["path"])
-        events.append(
-            Event(
-                "checkpoint_saved", t or fallback, step if isinstance(step, int) else None, payload
-            )
-        )
+        events.append(Event("checkpoint_saved", t or fallback, step, payload))
     if isinstance(last, str) and last and last not in paths:
         events.append(Event("checkpoint_saved", fallback, None, {"path": last}))
     return events
 
 
-def import_record(store: Store, record: Mapping[str, Any], report: ImportReport) -> None:
-    node_id = str(record.get("id") or "")
-    if not node_id:
-        report.problems.append("a record without an id was skipped")
-        return
-    run_id = run_id_for(node_id)
-    try:
-        store.get_run(run_id)
-        report.skipped.append(run_id)
-        return
-    except RunNotFound:
-        pass
-    raw_status = str(record.get("status") or "").strip().lower()
+@dataclass
+class Plan:
+    """Everything one record becomes, checked before anything is written."""
+
+    run: RunRecord
+    session: SessionRecord
+    events: list[Event]
+    last_step: int | None
+
+
+def plan_record(node_id: str, record: Mapping[str, Any]) -> Plan:
+    """What ``record`` becomes; ``Rejected`` if any of it cannot be kept."""
+    if depth(record) > MAX_DEPTH:
+        raise Rejected(f"it is nested more than {MAX_DEPTH} levels deep")
+    raw_status = record.get("status")
+    raw_status = raw_status.strip().lower() if isinstance(raw_status, str) else ""
     status = STATUS_MAP.get(raw_status, RunStatus.LOST)
-    started = parse_time(record.get("startTime"))
-    ended = parse_time(record.get("endTime"))
+    started = _time(record, "startTime")
+    ended = _time(record, "endTime")
     created = started or ended or 0.0
     script = record.get("scriptPath")
+    name = record.get("name")
     run = RunRecord(
-        id=run_id,
+        id=run_id_for(node_id),
         status=status,
         created_at=created,
-        name=record.get("name") if isinstance(record.get("name"), str) else None,
+        name=name if isinstance(name, str) else None,
         tags={"imported-from": "node"},
         script=script if isinstance(script, str) else None,
         started_at=started,
@@ -166,47 +209,91 @@ def import_record(store: Store, record: Mapping[str, Any], report: ImportReport)
         reason=f"imported from the Node tool (status '{raw_status or 'unknown'}')",
         environment={"node_record": json.loads(json.dumps(dict(record), default=str))},
     )
+    session = SessionRecord(
+        run.id, 1, status, started or created, ended_at=ended, reason=run.reason
+    )
+    events = _checkpoints(record, ended or created)
+    last_step = _step(record, "lastStep")
+    last_loss = as_number(record.get("lastLoss"))
+    if last_loss is not None:
+        payload: dict[str, Any] = {"data": {"loss": last_loss}}
+        if last_step is not None:
+            payload["step"] = last_step
+        events.append(Event("metrics", ended or created, last_step, payload))
+    return Plan(run, session, events, last_step)
+
+
+def _node_id(label: str, record: Mapping[str, Any]) -> str:
+    node_id = record.get("id", label if not label.startswith("#") else None)
+    if isinstance(node_id, int) and not isinstance(node_id, bool):
+        node_id = str(node_id)
+    if not isinstance(node_id, str) or not node_id:
+        raise Rejected("it has no id")
+    return node_id
+
+
+def _present(store: Store, run_id: str) -> bool:
+    """Whether the run is already there. A run an older backprop left half-imported (no
+    session recorded) is removed, so that it is imported again whole."""
     try:
-        store.create_run(run)
+        existing = store.get_run(run_id)
+    except RunNotFound:
+        return False
+    if "imported-from" in existing.tags and existing.session_count == 0:
+        store.delete_run(run_id)
+        return False
+    return True
+
+
+def import_record(store: Store, label: str, record: Any, report: ImportReport) -> None:
+    try:
+        if not isinstance(record, Mapping):
+            raise Rejected(f"it is {_show(record)}, not a run record")
+        plan = plan_record(_node_id(label, record), record)
+    except Rejected as exc:
+        report.problems.append(f"record '{label}' was not imported: {exc}")
+        return
+    run_id = plan.run.id
+    if _present(store, run_id):
+        report.skipped.append(run_id)
+        return
+    try:
+        store.create_run(plan.run)
     except DuplicateRun:
         report.skipped.append(run_id)
         return
-    store.add_session(
-        SessionRecord(run_id, 1, status, started or created, ended_at=ended, reason=run.reason)
-    )
-    events = _checkpoints(record, ended or created)
-    last_step = record.get("lastStep")
-    last_loss = as_number(record.get("lastLoss"))
-    if isinstance(last_step, int) and last_loss is not None:
-        events.append(
-            Event(
-                "metrics",
-                ended or created,
-                last_step,
-                {"step": last_step, "data": {"loss": last_loss}},
-            )
-        )
-    elif last_loss is not None:
-        events.append(Event("metrics", ended or created, None, {"data": {"loss": last_loss}}))
-    if events:
-        store.append_events(run_id, events)
-    if isinstance(last_step, int):
-        store.update_run(run_id, last_step=last_step)
+    try:
+        store.add_session(plan.session)
+        if plan.events:
+            store.append_events(run_id, plan.events)
+        if plan.last_step is not None:
+            store.update_run(run_id, last_step=plan.last_step)
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            store.delete_run(run_id)
+        report.problems.append(f"record '{label}' was not imported: {exc}")
+        return
     report.imported.append(run_id)
 
 
 def import_file(store: Store, path: Path) -> ImportReport:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise UsageError(
             f"{path} does not exist", hint="give the path of experiments.json"
         ) from exc
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(
             f"cannot read {path}: {exc}", hint="is it the Node tool's experiments.json?"
         ) from exc
-    report = ImportReport()
-    for record in _records(data):
-        import_record(store, record, report)
+    try:
+        entries, problems = read_entries(text)
+    except ValueError as exc:
+        raise UsageError(
+            f"cannot read {path}: {exc}", hint="is it the Node tool's experiments.json?"
+        ) from exc
+    report = ImportReport(problems=problems)
+    for label, record in entries:
+        import_record(store, label, record, report)
     return report

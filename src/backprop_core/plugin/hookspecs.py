@@ -1,7 +1,14 @@
 """Hook specifications: the whole plugin surface of backprop.
 
-Every hook is prefixed ``backprop_``, typed, and documented in ``docs/plugins.md``. Core code
-never calls ``pm.hook`` directly: it goes through the typed facade in
+Every hook is prefixed ``backprop_``, typed, and documented here, in its docstring: the hook
+reference in ``docs/plugins.md`` is generated from these docstrings by
+``python scripts/gen_hook_docs.py`` (a test fails when it is stale). Hooks are grouped by the
+stage of a run they serve, under ``# ==== Title: what they serve`` comments that become the
+reference's sections. Each docstring is a description, then ``:param name:`` for every parameter
+and ``:return:`` unless the hook returns ``None``; whether all implementations are called or the
+first result wins comes from the spec itself.
+
+Core code never calls ``pm.hook`` directly: it goes through the typed facade in
 ``backprop_core.plugin.manager``.
 """
 
@@ -17,6 +24,7 @@ if TYPE_CHECKING:
     from backprop_core.admission.resources import GpuProbe, HostProbe, Snapshot
     from backprop_core.admission.votes import AdmissionRequest, Vote
     from backprop_core.events.event import Event, ParseContext
+    from backprop_core.events.parsing import ParsedLines
     from backprop_core.interop.exporter import Exporter
     from backprop_core.launch.spec import FrameworkAdapter, Launcher, Monitor
     from backprop_core.settings import Settings
@@ -28,14 +36,22 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
+# ==== Admission hooks: reading the machine, and deciding whether a run may start
+
+
 @hookspec
 def backprop_register_probes() -> list[type[HostProbe] | type[GpuProbe]]:
-    """Return resource probe classes (host or GPU) this plugin provides.
+    """Resource probe classes, host or GPU; the lists of all plugins are concatenated.
 
-    All implementations are called and their lists concatenated. Probe names must be unique.
-    ``--gpu-probe auto`` picks the available GPU probe with the lowest ``priority``.
+    A probe class has ``name``, ``kind`` (``"host"`` or ``"gpu"``),
+    ``available() -> Availability`` and ``snapshot()`` (``HostInfo`` for host probes,
+    ``GpuReading`` for GPU probes; raise ``ProbeError`` with a one-line reason on failure). GPU
+    probes also have ``priority`` and ``close()``. Probe names must be unique.
+    ``--gpu-probe auto`` takes the available GPU probe with the lowest priority: ``nvml`` (10),
+    then ``nvidia-smi`` (20), then ``none`` (1000). Built in: ``host``, ``nvml``,
+    ``nvidia-smi``, ``none``.
 
-    :return: a list of ``HostProbe`` / ``GpuProbe`` subclasses (classes, not instances).
+    :return: ``HostProbe`` / ``GpuProbe`` subclasses (classes, not instances).
     """
 
 
@@ -43,108 +59,194 @@ def backprop_register_probes() -> list[type[HostProbe] | type[GpuProbe]]:
 def backprop_admission_vote(
     request: AdmissionRequest, snapshot: Snapshot, settings: Settings
 ) -> Vote | list[Vote] | None:
-    """Vote on whether a run may start now.
+    """An admission policy: vote on whether a run may start now.
 
-    All implementations are called. Any ``refuse`` refuses, else any ``wait`` waits, else the run
-    is admitted; every reason is shown. A vote with ``eligible_gpus`` narrows which GPUs may be
-    handed to the run (the intersection of all such sets is used).
+    Any ``refuse`` refuses, else any ``wait`` waits, else the run is admitted; every reason is
+    shown. A vote's ``eligible_gpus`` narrows the GPUs the run may get (the intersection of all
+    such sets is used). Built in: ``ram``, ``cpu-load``, ``gpu-vram``, ``gpu-temperature``,
+    ``gpu-count``, ``parallel-slots``.
 
-    :param request: what the run asks for (GPU count, GPUs reserved by other runs, active runs).
+    :param request: what the run asks for: GPU count, GPUs reserved by other runs, active runs.
     :param snapshot: the machine now, as the probes read it.
     :param settings: the effective settings.
-    :return: a ``Vote``, a list of votes, or ``None`` for no opinion.
+    :return: a ``Vote(policy, verdict, reason, eligible_gpus)``, a list of votes, or ``None``
+        for no opinion.
     """
+
+
+# ==== Launch hooks: how the script is started
 
 
 @hookspec
 def backprop_register_frameworks() -> list[type[FrameworkAdapter]]:
-    """Return framework adapter classes.
+    """Framework adapter classes, which cap the GPU memory the way each framework allows.
 
-    All implementations are called. ``-f auto`` asks each adapter's ``detect(script)`` in
-    ``priority`` order and uses the first that matches, else ``generic``.
+    An adapter has ``name``, ``priority``, ``detect(script) -> bool`` (must not import the
+    framework) and ``prepare(spec) -> Preparation`` (environment and ``PYTHONPATH`` additions
+    that enforce the GPU memory cap, and a note for ``--dry-run``). ``-f auto`` uses the first
+    adapter, by priority, whose ``detect`` matches, else ``generic``. Built in: ``pytorch``,
+    ``tensorflow``, ``jax``, ``generic``.
 
-    :return: a list of ``FrameworkAdapter`` subclasses.
-    """
-
-
-@hookspec(firstresult=True)
-def backprop_parse_line(line: str, context: ParseContext) -> Event | None:
-    """Turn one line of the script's output into an event.
-
-    First result wins: the first implementation returning an ``Event`` claims the line. The
-    built-in JSON parser is registered with ``trylast`` so specialised parsers can claim lines
-    first. Lines no parser claims pass through as plain output.
-
-    :param line: the line without its newline, decoded as UTF-8 with replacement.
-    :param context: run id, session number, stream and working directory.
-    :return: an ``Event`` or ``None``.
-    """
-
-
-@hookspec
-def backprop_register_stores() -> list[type[Store]]:
-    """Return store classes. All implementations are called; the ``store`` setting picks one
-    by ``name``.
-
-    :return: a list of ``Store`` subclasses.
+    :return: ``FrameworkAdapter`` subclasses.
     """
 
 
 @hookspec
 def backprop_register_launchers() -> list[type[Launcher]]:
-    """Return launcher classes. All implementations are called; ``--launcher`` (the
-    ``launcher`` setting) picks one by ``name``: ``local`` (the default) runs sessions here,
-    ``slurm`` submits each as a batch job.
+    """Launcher classes, which start and supervise one session each.
 
-    A ``Launcher`` runs a session here (``launch``). A ``SchedulerLauncher`` hands it to a
-    batch scheduler instead: ``batch_script``/``submit`` a job that execs the command in
-    ``JobRequest.supervise`` (``backprop supervise RUN SESSION``, the session's supervisor),
-    ``jobs`` says what the scheduler knows of jobs, ``cancel`` and ``signal`` stop them,
-    ``current_job`` describes the job the supervisor runs in (docs/plugins.md, "Launchers").
+    All implementations are called; ``--launcher`` (the ``launcher`` setting) picks one by
+    ``name``: ``local`` (the default) runs sessions here, ``slurm`` submits each as a batch job.
 
-    :return: a list of ``Launcher`` subclasses.
+    A launcher has ``name`` and ``launch(spec, context)``, which runs the session described by
+    the ``LaunchSpec`` to its end and returns its outcome. A ``SchedulerLauncher`` hands the
+    session to a batch scheduler instead: ``batch_script``/``submit`` a job that execs the
+    command in ``JobRequest.supervise`` (``backprop supervise RUN SESSION``, the session's
+    supervisor), ``jobs`` says what the scheduler knows of jobs, ``cancel`` and ``signal`` stop
+    them, ``current_job`` describes the job the supervisor runs in (docs/plugins.md,
+    "Launchers").
+
+    :return: ``Launcher`` subclasses.
+    """
+
+
+# ==== Supervision hooks: what the running script says, and what watches it
+
+
+@hookspec(firstresult=True)
+def backprop_parse_line(line: str, context: ParseContext) -> Event | None:
+    """An event parser: turn one line of the script's output into an event.
+
+    The supervisor calls it for each line that no parser before it claimed, in the parser
+    chain's order ("How parsers combine" in ``docs/plugins.md``). The first implementation that
+    returns an ``Event`` claims the line: it is an event line, offered to no later parser and
+    kept off the terminal. A plugin that also implements ``backprop_parse_lines`` is called
+    through that hook only. Lines no parser claims are plain output.
+
+    :param line: one line of the script's output, without its newline, decoded as UTF-8 with
+        replacement.
+    :param context: where the line came from: run id, session number, stream, working
+        directory, settings and the session's shared ``ParseState``.
+    :return: an ``Event``, or ``None`` to leave the line to the other parsers.
+    """
+
+
+@hookspec
+def backprop_parse_lines(lines: list[bytes], context: ParseContext) -> ParsedLines | None:
+    """A batch parser: turn a chunk of the script's output lines into events at once.
+
+    The supervisor reads output in chunks of up to thousands of lines; a batch parser sees a
+    whole chunk in one call, which lets it decode, match and build columns (``MetricLines``)
+    at C speed. All implementations are called, one after the other, together with the line
+    parsers (``backprop_parse_line``) in one chain: ``tryfirst`` parsers, unmarked ones, then
+    ``trylast`` ones, the most recently registered first within each group. Each parser gets
+    only the lines no parser before it claimed, so a line is parsed once ("How parsers
+    combine" in ``docs/plugins.md``). The built-in JSON event parser (``json_events``, see
+    ``docs/events.md``) is ``tryfirst`` (event lines and the SDK keep priority); the output
+    scalars parser (``output_scalars``, see ``docs/unmodified-scripts.md``) is ``trylast`` and
+    claims nothing (its lines stay plain output).
+
+    :param lines: complete lines as bytes, without their newlines, in output order (lines
+        over 1 MiB are never offered).
+    :param context: where the lines came from: run id, session number, stream (``stdout``,
+        ``stderr``, or ``events`` for the SDK's pipe), working directory, settings and the
+        session's shared ``ParseState``.
+    :return: a ``ParsedLines`` (the events, and the indexes of the lines that were events),
+        or ``None`` when none of the lines is an event.
     """
 
 
 @hookspec
 def backprop_register_monitors() -> list[type[Monitor]]:
-    """Return in-run monitor classes (NaN alerts, stall watchdog...).
+    """In-run monitor classes (NaN alerts, stall watchdog...).
 
-    All implementations are called; each class's ``create(settings)`` decides whether it is on
-    for a session.
+    Each class's ``create(settings)`` decides whether it is on for a session. The supervisor
+    calls ``on_event(event, now)``, ``on_output(now)`` and ``on_tick(now)``, and acts on the
+    ``MonitorAction`` returned: an alert, recorded with the run, and optionally a stop with a
+    status and reason. A monitor that only looks at non-finite metric values and at activity
+    may set ``sees_every_event = False``: of a run of hot-path metrics lines it is then shown
+    only those holding a NaN/±Inf value plus the last one. Built in: ``nan``, ``stall``.
 
-    :return: a list of ``Monitor`` subclasses.
+    :return: ``Monitor`` subclasses.
     """
 
 
-@hookspec
-def backprop_run_started(run: RunRecord, session: SessionRecord) -> None:
-    """Notification: a session of ``run`` started. All implementations are called; return
-    values are ignored. Exceptions are reported as warnings and never stop the run."""
+# ==== Record hooks: where runs are kept, and how they leave
 
 
 @hookspec
-def backprop_run_event(run: RunRecord, event: Event) -> None:
-    """Notification: the running script emitted ``event``. All implementations are called;
-    return values are ignored. Keep it cheap: it runs on the supervisor's output path."""
+def backprop_register_stores() -> list[type[Store]]:
+    """Store classes; the ``store`` setting picks one by ``name``.
 
+    A store implements the ``Store`` contract of ``backprop_core.store.contract`` (including
+    ``beat``, the session heartbeat, and ``StoreFull`` for writes that fail for lack of space)
+    and must pass the shared contract suite (see ``docs/store.md``). It should override
+    ``Store.run_ids_in`` so that ``gc`` can ask which runs it holds under a home without
+    creating anything (by default ``gc`` opens it and lists its runs). Built in: ``sqlite``,
+    ``json``.
 
-@hookspec
-def backprop_run_finished(run: RunRecord, session: SessionRecord) -> None:
-    """Notification: a session ended (``session.status`` says how). All implementations are
-    called; return values are ignored."""
+    :return: ``Store`` subclasses.
+    """
 
 
 @hookspec
 def backprop_register_exporters() -> list[type[Exporter]]:
-    """Return exporter classes. All implementations are called; ``--format`` picks one by
-    ``name``.
+    """Exporter classes for ``backprop export``; ``--format`` picks one by ``name``.
 
-    :return: a list of ``Exporter`` subclasses.
+    An exporter has ``name``, ``suffix``, ``binary`` and ``export(store, runs, out)``. Built in:
+    ``csv``, ``json``. ``export --all-sessions`` sets the instance's ``all_sessions`` before
+    calling ``export``: pass it on to ``Store.metric_series`` to include the points a later
+    session superseded (see "Sessions that rewind" in ``docs/store.md``).
+
+    :return: ``Exporter`` subclasses.
+    """
+
+
+# ==== Lifecycle notifications: a run's sessions and events, as they happen
+
+
+@hookspec
+def backprop_run_started(run: RunRecord, session: SessionRecord) -> None:
+    """A session of a run started.
+
+    Return values are ignored; an exception becomes a warning and never stops the run.
+
+    :param run: the run as recorded when its session started.
+    :param session: the new session.
     """
 
 
 @hookspec
+def backprop_run_event(run: RunRecord, event: Event) -> None:
+    """The running script emitted an event (not the environment and ``sys/…`` metrics the
+    supervisor itself records).
+
+    Return values are ignored; an exception becomes a warning and never stops the run. It runs
+    on the supervisor's output path: keep it cheap.
+
+    :param run: the run the script belongs to.
+    :param event: the parsed event.
+    """
+
+
+@hookspec
+def backprop_run_finished(run: RunRecord, session: SessionRecord) -> None:
+    """A session of a run ended.
+
+    Return values are ignored; an exception becomes a warning.
+
+    :param run: the run with the session's outcome recorded.
+    :param session: the session that ended; its ``status`` says how.
+    """
+
+
+# ==== Command-line hooks
+
+
+@hookspec
 def backprop_register_commands(cli: click.Group) -> None:
-    """Add commands to the ``backprop`` CLI. All implementations are called with the root
-    click group; add commands with ``@cli.command()`` or ``cli.add_command``."""
+    """Add commands to the ``backprop`` CLI; they show in ``backprop --help``.
+
+    :param cli: the root command group; add commands with ``@cli.command()`` or
+        ``cli.add_command(...)``.
+    """

@@ -193,7 +193,13 @@ def _supervise(
         display.message("--until-done stops: a stop was asked for")
     run, _ = runner.record(store, run, number, outcome, then=then)
     runner.summarise(
-        run, number, outcome.status, outcome.reason, outcome.active_seconds, checkpoint
+        run,
+        number,
+        outcome.status,
+        outcome.reason,
+        outcome.active_seconds,
+        checkpoint,
+        last=then is None,
     )
     return RunResult(
         run.id,

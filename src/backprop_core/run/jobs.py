@@ -138,6 +138,6 @@ def stop_scheduled(session: SessionRecord, now: bool) -> str:
     if not started(session):
         launcher.cancel(str(job_id))
         return f"cancelled {job}"
-    launcher.signal(str(job_id), signal.SIGUSR1 if now else signal.SIGTERM)
+    launcher.signal(str(job_id), signal.SIGUSR1 if now else signal.SIGUSR2)
     how = "stop at once" if now else "graceful stop"
     return f"asked the supervisor in {job} for a {how}"

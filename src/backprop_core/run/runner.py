@@ -40,9 +40,13 @@ from backprop_core.run.spec import (
 from backprop_core.settings.model import Settings
 from backprop_core.store.contract import Store
 from backprop_core.store.home import Home
-from backprop_core.store.records import RunRecord, RunStatus, SessionRecord
+from backprop_core.store.params import params_from_argv
+from backprop_core.store.records import RunRecord, RunStatus, SessionRecord, is_system_metric
 from backprop_core.supervisor import Display, SessionContext
-from backprop_core.supervisor.display import format_duration
+from backprop_core.supervisor.display import format_duration, format_value
+
+#: How many of the last metrics the end-of-session summary shows.
+SUMMARY_METRICS = 4
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class RunOptions:
     until_done: bool = False
     max_sessions: int | None = None
     json_output: bool = False
+    show_events: bool = False
     name: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     #: Copy the script's output to this terminal (not inside a scheduler's job, where the
@@ -75,6 +80,8 @@ class RunOptions:
 
 @dataclass
 class RunResult:
+    """How a ``run``/``resume`` ended: the last session's status and the exit code."""
+
     run_id: str
     status: RunStatus
     exit_code: int
@@ -111,27 +118,13 @@ def open_writer_store(settings: Settings) -> Store:
     return open_store(settings, reconcile=False)
 
 
-def _parsing() -> tuple[bool, Any]:
-    """Whether every line must be offered to the parsers, and the parser to call.
-
-    With only the built-in JSON parser installed, only lines starting with ``{`` can be events
-    and its function is called directly, skipping the hook machinery on the output hot path.
-    Any other parser plugin brings back the full hook for every line.
-    """
-    pm = get_plugins()
-    direct = pm.direct_line_parser()
-    if direct is not None:
-        return False, direct
-    return True, pm.line_parser()
-
-
 class Runner:
     def __init__(self, settings: Settings, options: RunOptions) -> None:
         self.settings = settings
         self.options = options
         self.display = Display(sys.stderr)
         self.plugins = get_plugins()
-        self.parse_all, self.parser = _parsing()
+        self.parsers = self.plugins.parser_chain()
         # Per-event notifications cost a hook call per line; skip them when nobody listens.
         self.notify_events = self.plugins.has_run_event_listeners()
 
@@ -152,9 +145,6 @@ class Runner:
             run, outcome = self._one_session(store, command, cwd, run, run_id, number, resume_from)
             ran += 1
             checkpoint = newest_checkpoint(store, run)
-            self.summarise(
-                run, number, outcome.status, outcome.reason, outcome.active_seconds, checkpoint
-            )
             more, why_not = next_session(
                 until_done=self.options.until_done,
                 max_sessions=self.options.max_sessions,
@@ -166,6 +156,15 @@ class Runner:
             )
             if why_not:
                 self.display.message(f"--until-done stops: {why_not}")
+            self.summarise(
+                run,
+                number,
+                outcome.status,
+                outcome.reason,
+                outcome.active_seconds,
+                checkpoint,
+                last=not more,
+            )
             if not more:
                 return RunResult(
                     run.id,
@@ -237,6 +236,7 @@ class Runner:
                         created_at=time.time(),
                         name=self.options.name,
                         tags=dict(self.options.tags),
+                        params=params_from_argv(command.script_args()),
                         script=str(command.script) if command.script else None,
                         argv=list(command.args),
                         cwd=str(cwd),
@@ -263,8 +263,8 @@ class Runner:
                 terminal_out=terminal if self.options.tee else None,
                 terminal_err=sys.stderr.buffer if self.options.tee else None,
                 gpu_labels=gpus.labels,
-                parse_all_lines=self.parse_all,
-                parser=self.parser,
+                parsers=self.parsers,
+                show_events=self.options.show_events,
                 notify_events=self.notify_events,
                 job=job.record if job else None,
             )
@@ -332,20 +332,34 @@ class Runner:
         reason: str | None,
         active: float,
         checkpoint: str | None,
+        *,
+        last: bool,
     ) -> None:
+        """One line per session. The hint comes once, after the last session, and only for a
+        run that ends without an error: otherwise the error line says what to do."""
         text = f"run {run.id} session {number} {status.value} after {format_duration(active)}"
         if reason:
-            text += f" ({reason})"
+            text += f": {reason}"
+        if run.last_step is not None:
+            text += f"; step {run.last_step}"
+        if run.last_metrics:
+            # The script's own metrics first, the sampled ``sys/…`` ones after them.
+            ordered = sorted(run.last_metrics.items(), key=lambda kv: is_system_metric(kv[0]))
+            shown = ordered[:SUMMARY_METRICS]
+            text += "; " + " ".join(f"{k}={format_value(v)}" for k, v in shown)
         if checkpoint:
             text += f"; last checkpoint {checkpoint}"
-        if status in (
-            RunStatus.TIMEBOXED,
-            RunStatus.INTERRUPTED,
-            RunStatus.FAILED,
-            RunStatus.KILLED,
-        ):
-            text += f"; resume with: backprop resume {run.id}"
+        if last and status == RunStatus.TIMEBOXED and not run.done:
+            text += "; " + resume_hint(run.id, checkpoint)
         self.display.message(text)
+
+
+def resume_hint(run_id: str, checkpoint: str | None) -> str:
+    """What to do next with a run that stopped before it was done: resume it from its
+    checkpoint, or, with none, know that resuming starts over."""
+    if checkpoint:
+        return f"resume it with: backprop resume {run_id}"
+    return f"it saved no checkpoint, so backprop resume {run_id} would start over"
 
 
 def launch_options(command: Command) -> dict[str, Any]:

@@ -60,6 +60,11 @@ def start_run(
 
 def resume_run(settings: Settings, options: RunOptions, run: RunRecord, store: Store) -> RunResult:
     """The next session(s) of a stored run, from its newest existing checkpoint."""
+    if run.origin:
+        raise RunStateError(
+            f"run {run.id} was pulled from {run.origin}; its script and checkpoints are there",
+            hint=f"resume it there: ssh {run.origin} backprop resume {run.id}",
+        )
     if run.status.active:
         raise RunStateError(
             f"run {run.id} is still {run.status.value}",

@@ -16,6 +16,7 @@ from backprop_core.run.spec import Command
 from backprop_core.settings.model import Settings
 from backprop_core.store.contract import Store
 from backprop_core.store.home import Home
+from backprop_core.store.params import params_from_argv
 from backprop_core.store.records import RunRecord, RunStatus, SessionRecord
 from backprop_core.supervisor import Display
 
@@ -114,6 +115,7 @@ def submit_run(
                 created_at=time.time(),
                 name=options.name,
                 tags=dict(options.tags),
+                params=params_from_argv(command.script_args()),
                 script=str(command.script) if command.script else None,
                 argv=list(command.args),
                 cwd=str(cwd),

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from backprop_core.errors import RunFinished
 from backprop_core.sdk.values import coerce_metrics, coerce_step
 from backprop_core.sdk.writer import BatchWriter, warn
 
@@ -24,10 +25,6 @@ if TYPE_CHECKING:
 #: box, at least 30 s, but never more than half the box (short test boxes).
 NEAR_DEADLINE_FRACTION = 0.10
 NEAR_DEADLINE_MIN_S = 30.0
-
-
-class RunFinished(RuntimeError):
-    """Raised when logging to a run after ``finish()``."""
 
 
 def near_deadline_margin(box_seconds: float) -> float:
@@ -116,6 +113,10 @@ class Run:
     def checkpoint_dir(self) -> Path | None:
         """A suggested folder for checkpoints (created on first access)."""
         if self._checkpoint_dir is not None:
+            if self._dir is not None and self._checkpoint_dir.parent == self._dir:
+                from backprop_core.store.home import make_run_folder
+
+                make_run_folder(self._dir)
             self._checkpoint_dir.mkdir(parents=True, exist_ok=True)
         return self._checkpoint_dir
 

@@ -41,6 +41,7 @@ class StandaloneBackend:
         from backprop_core.settings import resolve_settings
         from backprop_core.store.ids import new_run_id
         from backprop_core.store.opening import open_store
+        from backprop_core.store.params import flatten, params_from_argv
         from backprop_core.store.process_identity import here, process_start_time
         from backprop_core.store.records import RunRecord, RunStatus, SessionRecord
 
@@ -63,7 +64,8 @@ class StandaloneBackend:
             framework="sdk",
             settings=dict(settings.config),
             started_at=now,
-            summary={"config": dict(config)} if config else {},
+            # The SDK's config wins over the arguments, as under ``backprop run``.
+            params={**params_from_argv(argv[1:]), **flatten(config or {})},
         )
         record = store.create_run_unique(record)
         pid = os.getpid()

@@ -11,9 +11,10 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from backprop_core.errors import StoreError, StoreFull
-from backprop_core.store.home import Home
+from backprop_core.store.home import HOLD_NAME, Home
 
 #: Errors that mean "no space left", whatever else the OS or SQLite calls them.
 NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -78,18 +79,59 @@ def exclusive_lock(path: Path) -> Iterator[None]:
         os.close(fd)  # closing drops the lock
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old or the new file, never a mix."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+class NotARegularFile(OSError):
+    """The path to replace is a symlink, FIFO, device, socket or folder: left as it is."""
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (``os.umask`` would, for every thread)."""
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[BinaryIO]:
+    """A new file that takes the place of ``path`` when the block ends without an error, so
+    readers see the old file or the new one, never a mix.
+
+    The new file is created exclusively under a random name in the same folder
+    (``tempfile.mkstemp``): nothing planted at a predictable name is followed. It gets the old
+    file's mode (and owner, where allowed), or the usual mode of a new file. Only a regular
+    file is ever replaced: anything else at ``path`` (a symlink, FIFO, device node, socket or
+    folder) raises ``NotARegularFile`` and is left alone. On an error the new file is removed.
+    """
+    import stat
+    import tempfile
+
+    try:
+        old: os.stat_result | None = os.lstat(path)
+    except FileNotFoundError:
+        old = None
+    if old is not None and not stat.S_ISREG(old.st_mode):
+        raise NotARegularFile(errno.EEXIST, "exists and is not a regular file", str(path))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if old is not None:
+                os.fchmod(fd, stat.S_IMODE(old.st_mode))
+                if (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+                    with contextlib.suppress(OSError):
+                        os.fchown(fd, old.st_uid, old.st_gid)
+            else:
+                os.fchmod(fd, 0o666 & ~_umask())
+            yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            os.fsync(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            os.unlink(tmp)
         raise
     with contextlib.suppress(OSError):  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -97,6 +139,13 @@ def atomic_write(path: Path, data: bytes) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old or the new file, never a mix (see
+    ``replacing``)."""
+    with replacing(path) as fh:
+        fh.write(data)
 
 
 def backup_name(path: Path, now: float | None = None) -> Path:
@@ -127,6 +176,7 @@ def move_aside(
             if not path.exists() or not probe(path):
                 return None
             backup = backup_name(path)
+            hold_run_folders(home, f"{path.name} was unreadable and was moved to {backup.name}")
             os.replace(path, backup)
             for suffix in extra_suffixes:
                 side = path.with_name(path.name + suffix)
@@ -137,10 +187,24 @@ def move_aside(
         raise os_error_to_store_error(exc, "move the corrupt store aside") from exc
 
 
+def hold_run_folders(home: Home, why: str) -> None:
+    """Keep ``gc`` from deleting run folders (``home/gc-hold.txt``): the runs of a store moved
+    aside are listed nowhere until it is recovered, so their folders look orphaned."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    with open(home.hold_file, "a", encoding="utf-8") as fh:
+        fh.write(
+            f"{stamp}: {why}. Until this file is deleted, or `backprop gc --orphans` is run,"
+            " `backprop gc` deletes no run folder.\n"
+        )
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
 def warn_moved_aside(path: Path, backup: Path) -> None:
     print(
         f"backprop: warning: the run store {path.name} was unreadable and has been moved to "
-        f"{backup}; a new, empty store was started (the old file is kept for recovery)",
+        f"{backup}; a new, empty store was started (the old file is kept for recovery, and "
+        f"`backprop gc` keeps every run folder until you delete {path.parent / HOLD_NAME})",
         file=sys.stderr,
     )
 

@@ -5,7 +5,8 @@ A supervisor shows it is alive by refreshing its session's ``heartbeat_at`` ever
 than ``liveness.lostAfterSeconds``, or at once when the reader shares the supervisor's host,
 boot and PID namespace and can see that the supervisor's process (pid plus start time, since
 pids are reused) no longer exists. From another container or host a pid means nothing, so it
-is never looked at there.
+is never looked at there. Runs pulled from another host (``origin``) are that host's to judge:
+the next pull brings their state (docs/remote.md).
 """
 
 from __future__ import annotations
@@ -113,11 +114,12 @@ def check_run(
 ) -> RunRecord:
     """``run`` as it stands, marked ``lost`` first if it is active and its supervisor is gone.
 
-    A run with no session yet cannot be judged and is left as it is. A session handed to a
-    scheduler is first looked up there (``run.jobs``): its supervisor may not have started
-    yet, or may have been killed with its job.
+    A run with no session yet cannot be judged and is left as it is, and so is a run pulled
+    from another host: its supervisor ran there. A session handed to a scheduler is first
+    looked up there (``run.jobs``): its supervisor may not have started yet, or may have been
+    killed with its job.
     """
-    if run.status not in ACTIVE_STATUSES:
+    if run.status not in ACTIVE_STATUSES or run.origin:
         return run
     session = latest_session(store, run.id)
     if session is None:

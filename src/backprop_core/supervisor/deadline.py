@@ -1,6 +1,6 @@
 """When a session starts stopping on its own, whichever comes first: the time box (active
 time, pauses excluded), the wall-clock time a scheduler's job must be stopping by (its time
-limit less the margin, ``LaunchSpec.stop_by``), or the scheduler's warning signal (SIGUSR2,
+limit less the margin, ``LaunchSpec.stop_by``), or the scheduler's warning signal (SIGXCPU,
 ``signals.DEADLINE_SIGNAL``)."""
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Deadline:
+    """A session's own deadline: its time box (``box_seconds``, ``None`` for none) and the
+    wall-clock time a scheduler's job must be stopping by (``stop_by``), if any."""
+
     box_seconds: float | None
     box_minutes: float
     stop_by: float | None = None

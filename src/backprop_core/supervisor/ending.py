@@ -3,15 +3,13 @@ step 7 in docs/architecture.md)."""
 
 from __future__ import annotations
 
-import contextlib
+import os
 import signal
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import psutil
-
-from backprop_core.store.process_identity import here
+from backprop_core.store.process_identity import here, process_start_time
 from backprop_core.store.records import PauseRecord, RunStatus, SessionRecord, session_to_dict
 from backprop_core.supervisor.context import SessionContext
 from backprop_core.supervisor.output import StreamReader
@@ -86,6 +84,23 @@ def classify(
     return RunStatus.FAILED, exit_code, None, f"exited with code {rc}"
 
 
+def checkpoint_step(ctx: SessionContext, path: str | None) -> int | None:
+    """The step the checkpoint a session resumes from announced, if it did."""
+    if path is None:
+        return None
+    steps = [c.step for c in ctx.store.checkpoints(ctx.spec.run_id) if c.path == path]
+    return steps[-1] if steps else None
+
+
+def _start_time(pid: int) -> float | None:
+    """The OS's start time of ``pid`` (from ``/proc`` on Linux, without importing psutil);
+    ``None`` when the OS will not say (a script that has already exited)."""
+    try:
+        return process_start_time(pid)
+    except Exception:  # psutil.Error where there is no /proc
+        return None
+
+
 def record_start(ctx: SessionContext, pid: int, started_at: float) -> None:
     """Record the new session (the supervisor's pid, start time and where that pid means
     something, and a first heartbeat) and notify plugins."""
@@ -97,17 +112,17 @@ def record_start(ctx: SessionContext, pid: int, started_at: float) -> None:
         status=RunStatus.RUNNING,
         started_at=started_at,
         pid=pid,
+        pid_started=_start_time(pid),
         host=scope.host,
         gpus=list(ctx.gpu_labels),
         resumed_from=spec.resume_from,
+        resumed_step=checkpoint_step(ctx, spec.resume_from),
         boot_id=scope.boot_id,
         pid_namespace=scope.pid_namespace,
         heartbeat_at=time.time(),
     )
-    with contextlib.suppress(psutil.Error):  # a script that has already exited
-        session.pid_started = psutil.Process(pid).create_time()
-    me = psutil.Process()
-    session.supervisor_pid, session.supervisor_started = me.pid, me.create_time()
+    me = os.getpid()
+    session.supervisor_pid, session.supervisor_started = me, _start_time(me)
     if ctx.job is None:
         ctx.store.add_session(session)
     else:  # submitted earlier: its queued record becomes this one

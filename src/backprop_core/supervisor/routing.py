@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
-from backprop_core.events.event import Event, ParseContext, Stream
+from backprop_core.events.event import Event, ParseContext, ParseState, Stream
+from backprop_core.events.file_identity import witness
 from backprop_core.events.ingest import MetricLines, expand
 from backprop_core.launch.spec import MonitorAction
 from backprop_core.supervisor.context import SessionContext
@@ -29,45 +29,31 @@ class EventRouter:
         self.sink = sink
         self.state = SessionState()
         spec = ctx.spec
-        self._parse = ctx.parser
-        # Whole chunks at once when the built-in JSON parser is the only one (the hot path).
-        self._parse_chunk = None if ctx.parse_all_lines else ctx.plugins.batch_line_parser()
+        self._parsers = ctx.parsers
+        # One parse state for the session, shared by its streams (the run's last known step).
+        shared = ParseState(step=ctx.run.last_step)
         self._contexts = {
-            s: ParseContext(spec.run_id, spec.session, s, str(spec.cwd))
+            s: ParseContext(spec.run_id, spec.session, s, str(spec.cwd), spec.settings, shared)
             for s in ("stdout", "stderr", "events")
         }
         self.monitors = MonitorSet(
             ctx.plugins.monitors(), spec.settings, self.alert, on_monitor_stop
         )
 
-    def on_lines(self, stream: Stream, lines: list[bytes]) -> None:
-        """Parse one chunk's candidate lines and record their events as one batch."""
-        parse, context = self._parse, self._contexts[stream]
-        if self._parse_chunk is not None:
-            try:
-                items = self._parse_chunk(lines, context)
-            except Exception:  # never lose a chunk to a parser bug: fall back to line by line
-                pass
-            else:
-                if items:
-                    self.on_items(items)
-                return
-        events: list[Event | MetricLines] = []
-        for raw in lines:
-            try:
-                event = parse(raw.decode("utf-8", "replace"), context)
-            except Exception:  # a broken parser plugin must not take the run down
-                continue
-            if event is not None:
-                if event.session is None:
-                    event = replace(event, session=self.ctx.spec.session)
-                events.append(event)
-        if events:
-            self.on_items(events)
+    def on_lines(self, stream: Stream, lines: list[bytes]) -> list[bool] | None:
+        """Parse one chunk's lines and record their events as one batch; which lines were
+        event lines (``None``: none)."""
+        result = self._parsers.parse(lines, self._contexts[stream])
+        if result.items:
+            self.on_items(result.items)
+        return result.claimed
 
     def on_items(self, items: list[Event | MetricLines]) -> None:
         """Record parsed events (metrics lines from the hot path in columns, other events as
         such): store, run state, monitors, lifecycle listeners."""
+        # gc deletes an announced file outside the run's folder only if it is still this one
+        spec = self.ctx.spec
+        items = witness(items, spec.cwd, self.ctx.run.created_at, spec.settings.home)
         self.sink.extend(items)
         state = self.state
         for item in items:

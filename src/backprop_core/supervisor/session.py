@@ -21,12 +21,14 @@ from backprop_core.admission.resources import Snapshot
 from backprop_core.errors import BackpropError
 from backprop_core.launch.spec import MonitorAction
 from backprop_core.store.records import PauseRecord, RunStatus
+from backprop_core.supervisor.cgroup import RunCgroup
 from backprop_core.supervisor.context import SessionContext
 from backprop_core.supervisor.deadline import Deadline
 from backprop_core.supervisor.display import status_text
 from backprop_core.supervisor.ending import SessionOutcome, classify, drain, record_start
 from backprop_core.supervisor.guardian_client import Guardian
 from backprop_core.supervisor.heartbeat import Heartbeat
+from backprop_core.supervisor.observers import Observers
 from backprop_core.supervisor.output import StreamReader, Tee, open_log
 from backprop_core.supervisor.pausing import PauseGovernor, SnapshotSource
 from backprop_core.supervisor.process import ProcessTree, become_subreaper, launch
@@ -147,12 +149,12 @@ class Supervisor:
             self._disk_full()
         req = self.requests
         if req.graceful and self.stop_kind is None:
-            self._begin_stop("user", f"stopped by user ({req.source})", RunStatus.INTERRUPTED)
+            self._begin_stop("user", f"stopped by {req.source}", RunStatus.INTERRUPTED)
             if req.source == "Ctrl-C" and not req.immediate:
                 self.ctx.display.message("press Ctrl-C again to stop at once")
         if req.immediate and not self.killed:
             if self.stop_kind is None:
-                self._begin_stop("user", f"stopped by user ({req.source})", RunStatus.INTERRUPTED)
+                self._begin_stop("user", f"stopped by {req.source}", RunStatus.INTERRUPTED)
             self._kill("stopping at once: SIGKILL to the whole process tree")
         action = self._monitor_stop
         if action is not None and self.stop_kind is None:
@@ -212,23 +214,26 @@ class Supervisor:
         env = dict(spec.env)
         env["BACKPROP_EVENTS_FD"] = str(events_w)
         become_subreaper()
-        guardian = Guardian(spec.run_id, spec.session)
+        cgroup = RunCgroup.create(f"backprop-{spec.run_id}-{spec.session}-{os.getpid()}")
+        guardian = Guardian(spec.run_id, spec.session, cgroup)
         self.requests.install()
         try:
             try:
-                proc = launch(spec.argv, str(spec.cwd), env, pass_fds=(events_w,))
+                proc = launch(spec.argv, str(spec.cwd), env, (events_w,), cgroup)
             finally:
                 os.close(events_w)
         except BaseException:
             os.close(events_r)
             log.close()
             guardian.done()
+            if cgroup is not None:
+                cgroup.remove()
             self.requests.restore()
             raise
         self.start_mono = time.monotonic()
         started_at = time.time()
         self.killed = False
-        self.tree = ProcessTree(proc.pid, exclude=[guardian.pid] if guardian.pid else [])
+        self.tree = ProcessTree(proc.pid, [guardian.pid] if guardian.pid else [], cgroup)
         self._pidfd: int | None = None
         with contextlib.suppress(AttributeError, OSError):
             self._pidfd = os.pidfd_open(proc.pid)
@@ -253,6 +258,7 @@ class Supervisor:
         tee = Tee(log, ctx.display.lock, lambda exc: self.alarm.report("the output log", exc))
         if ctx.display.live:
             tee.before_write = ctx.display.clear_for_output
+            tee.after_write = ctx.display.output_written
         on_chunk = self.monitors.output if self.monitors else None
         stdout, stderr = proc.stdout, proc.stderr
         assert stdout is not None and stderr is not None  # both are pipes
@@ -264,7 +270,7 @@ class Supervisor:
                 ctx.terminal_out,
                 lambda lines: router.on_lines("stdout", lines),
                 on_chunk,
-                ctx.parse_all_lines,
+                show_events=ctx.show_events,
             ),
             StreamReader(
                 stderr.fileno(),
@@ -273,22 +279,23 @@ class Supervisor:
                 ctx.terminal_err,
                 lambda lines: router.on_lines("stderr", lines),
                 on_chunk,
-                ctx.parse_all_lines,
+                show_events=ctx.show_events,
             ),
+        ]
+        readers.append(
             StreamReader(
                 events_r,
                 "events",
                 None,
                 None,
                 lambda lines: router.on_lines("events", lines),
-                None,
-                all_lines=True,
                 close_fd=True,
-            ),
-        ]
+            )
+        )
         for reader in readers:
             reader.start()
         self.sink.start()
+        observers = Observers.start(spec, self.tree, self.sink, lambda: self.snapshot)
         heartbeat.start()
         self.snapshots = SnapshotSource(self.settings)
         self.governor = PauseGovernor(self.settings, spec.gpus)
@@ -313,11 +320,13 @@ class Supervisor:
             for reader, pipe in zip(readers, (proc.stdout, proc.stderr)):
                 if reader.finished and pipe is not None:
                     pipe.close()
+            observers.stop()
             self.sink.close()
             heartbeat.stop()
             tee.flush()
             with contextlib.suppress(OSError):
                 log.close()
+            self.tree.release()
             guardian.done()
             self.snapshots.close()
             if self._pidfd is not None:

@@ -1,10 +1,13 @@
 """How a supervisor is asked to stop: its own signals, caught while a session runs.
 
-* SIGINT (Ctrl-C), SIGTERM (``backprop stop``) and SIGHUP (terminal closed): a graceful stop,
-  the same as reaching the deadline but recorded as ``interrupted``. A second one stops at once.
+* SIGINT (Ctrl-C), SIGUSR2 (``backprop stop``), SIGTERM (sent from outside backprop: ``kill``,
+  a job scheduler, a shutdown) and SIGHUP (terminal closed): a graceful stop, the same as
+  reaching the deadline but recorded as ``interrupted``. A second one stops at once.
 * SIGUSR1 (``backprop stop --now``): stop at once (SIGKILL to the whole tree).
-* SIGUSR2 (a scheduler's warning that its time limit is near, e.g. Slurm's ``--signal``): the
+* SIGXCPU (a scheduler's warning that its time limit is near, e.g. Slurm's ``--signal``): the
   time box ends now; the stop is the deadline's, recorded as ``timeboxed``.
+
+``backprop stop`` has a signal of its own so that the recorded reason says who stopped the run.
 
 Handlers only set flags and poke a wake-up pipe; the supervisor's loop acts on them.
 """
@@ -18,15 +21,18 @@ import threading
 from types import FrameType
 from typing import Any
 
-GRACEFUL_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-IMMEDIATE_SIGNAL = signal.SIGUSR1
-DEADLINE_SIGNAL = signal.SIGUSR2
+STOP_SIGNAL = signal.SIGUSR2  # what ``backprop stop`` sends
+IMMEDIATE_SIGNAL = signal.SIGUSR1  # what ``backprop stop --now`` sends
+GRACEFUL_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, STOP_SIGNAL)
+DEADLINE_SIGNAL = signal.SIGXCPU  # a scheduler's warning that its time limit is near
 
+# Who asked, as the run's reason says it: "stopped by <source>".
 _SOURCES = {
     signal.SIGINT: "Ctrl-C",
-    signal.SIGTERM: "backprop stop",
-    signal.SIGHUP: "terminal closed",
-    signal.SIGUSR1: "backprop stop --now",
+    signal.SIGTERM: "SIGTERM sent from outside backprop",
+    signal.SIGHUP: "SIGHUP, the terminal closed",
+    STOP_SIGNAL: "backprop stop",
+    IMMEDIATE_SIGNAL: "backprop stop --now",
 }
 
 

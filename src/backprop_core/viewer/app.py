@@ -13,12 +13,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from backprop_core.admission.resources import Snapshot
-from backprop_core.errors import AmbiguousRun, BackpropError, RunNotFound, StoreError
+from backprop_core.errors import BackpropError
 from backprop_core.settings.model import Settings
 from backprop_core.store.contract import Store
 from backprop_core.store.home import Home
 from backprop_core.viewer.api import api_routes
 from backprop_core.viewer.gateway import StoreGateway
+from backprop_core.viewer.logtail import NoSuchSession
 from backprop_core.viewer.pages import error_page, page_routes
 from backprop_core.viewer.params import ParamError
 from backprop_core.viewer.responses import api_error
@@ -35,7 +36,7 @@ def _respond(
 ) -> Response:
     if _is_api(request):
         return api_error(status, message, hint)
-    return error_page(request, status, title, message + (f" ({hint})" if hint else ""))
+    return error_page(request, status, title, message, hint)
 
 
 async def _param_error(request: Request, exc: Exception) -> Response:
@@ -44,13 +45,12 @@ async def _param_error(request: Request, exc: Exception) -> Response:
 
 async def _backprop_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BackpropError)
-    if isinstance(exc, RunNotFound):
-        return _respond(request, 404, "Run not found", exc.message, exc.hint)
-    if isinstance(exc, AmbiguousRun):
-        return _respond(request, 409, "Ambiguous run", exc.message, exc.hint)
-    if isinstance(exc, StoreError):
-        return _respond(request, 503, "Store unavailable", exc.message, exc.hint)
-    return _respond(request, 500, "Error", exc.message, exc.hint)
+    return _respond(request, exc.http_status, exc.title, exc.message, exc.hint)
+
+
+async def _no_such_session(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NoSuchSession)
+    return _respond(request, 404, "Session not found", exc.message, exc.hint)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -76,17 +76,20 @@ def create_app(
     store_factory: Callable[[], Store] | None = None,
     snapshot: Callable[[], Snapshot] | None = None,
     poll_seconds: float | None = None,
+    loopback_host: bool = False,
 ) -> Starlette:
     """The viewer app over the store ``settings`` name.
 
-    ``token``: required on every request when set (non-loopback binds). ``store_factory`` and
+    ``token``: required on every request when set (non-loopback binds); ``loopback_host``:
+    requests must also name the loopback in their Host header (always so without a token,
+    and for a viewer behind an SSH tunnel, whose local end is the loopback). ``store_factory`` and
     ``snapshot`` replace ``open_store(settings)`` and the probes (tests, embedding).
     """
 
     def open_default() -> Store:
         from backprop_core.store.opening import open_store
 
-        return open_store(settings, reconcile=False)
+        return open_store(settings, reconcile=False, create=False)
 
     def reconcile(store: Store) -> None:
         from backprop_core.store.liveness import reconcile
@@ -113,9 +116,10 @@ def create_app(
             *page_routes,
             Route("/static/{path:path}", static_file, methods=["GET", "HEAD"]),
         ],
-        middleware=[Middleware(SecurityMiddleware, token=token)],
+        middleware=[Middleware(SecurityMiddleware, token=token, loopback_host=loopback_host)],
         exception_handlers={
             ParamError: _param_error,
+            NoSuchSession: _no_such_session,
             BackpropError: _backprop_error,
             HTTPException: _http_error,
         },
