@@ -61,3 +61,14 @@ class SpeedReference:
             f"machine speed: reference loop {self.before:.0f} ms before, {after:.0f} ms after "
             f"({REFERENCE_ITERATIONS:,} iterations of pure Python, best of 5; lower is faster)"
         )
+
+
+def fixed_loop_ms() -> float:
+    """A fixed pure-Python loop (3,000,000 iterations of ``i & 7``, timed once): the reference
+    line that ``bench_heartbeat.py`` and ``bench_store.py`` print first, which their figures in
+    docs/benchmarks.md quote; ``SpeedReference`` adds the common machine-speed line."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(3_000_000):
+        total += i & 7
+    return (time.perf_counter() - started) * 1000

@@ -29,7 +29,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import backprop, cpu_model
+from _common import backprop, cpu_model, fixed_loop_ms
 
 from backprop_core.plugin.manager import get_plugins
 from backprop_core.store.contract import Store
@@ -52,14 +52,6 @@ def cpu_seconds(pid: int) -> float:
     stat = Path(f"/proc/{pid}/stat").read_text()
     ticks = stat[stat.rindex(")") + 2 :].split()
     return (int(ticks[11]) + int(ticks[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def reference_ms() -> float:
-    started = time.perf_counter()
-    total = 0
-    for i in range(3_000_000):
-        total += i & 7
-    return (time.perf_counter() - started) * 1000
 
 
 def filled_store(home: Path, store_name: str, runs: int) -> Store:
@@ -147,7 +139,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"# {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print("# load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    print(f"# reference: a fixed pure-Python loop takes {reference_ms():.0f} ms")
+    print(f"# reference: a fixed pure-Python loop takes {fixed_loop_ms():.0f} ms")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)

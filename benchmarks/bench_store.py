@@ -1,6 +1,8 @@
-"""Store benchmark: listing, downsampled series reads and batched appends, SQLite vs JSON.
+"""Store benchmark: listing, downsampled series reads and batched appends, SQLite vs JSON vs
+PostgreSQL, side by side in one run on the same data.
 
     python benchmarks/bench_store.py [--runs 10000] [--points 1000000] [--repeat 10]
+                                     [--stores sqlite,json,postgres]
 
 What is measured (each a median of ``--repeat`` runs unless said otherwise):
 
@@ -12,6 +14,12 @@ What is measured (each a median of ``--repeat`` runs unless said otherwise):
   (min/max-preserving downsampling), warm store object.
 - ``append``: ``append_events`` into a fresh store: 100 batches of 1,000 ``metrics`` events
   with 10 keys each (1,000,000 points), i.e. what a supervisor flushing its buffer does.
+- ``append x4``: four client processes at once, each doing the same into a run of its own
+  (started together; total points over the time from the first start to the last end).
+
+PostgreSQL runs on a throwaway server started here from the distribution's packages (as the
+tests start theirs), with its default durability (every commit flushed to disk), on the same
+machine, over loopback TCP; the client is the same process as for the other stores.
 
 The JSON store rewrites its whole index on every write, so it is measured on smaller data,
 said in the table: its runs are written with one bulk index write (creating 10,000 runs one by
@@ -26,13 +34,14 @@ import platform
 import random
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import SpeedReference, backprop, cpu_model
+from _common import SpeedReference, backprop, cpu_model, fixed_loop_ms
 
 from backprop_core.events.event import Event
 from backprop_core.plugin.manager import get_plugins
@@ -114,8 +123,8 @@ def fill_series(store: Store, run_id: str, points: int) -> None:
         )
 
 
-def append_rate(store: Store, batches: int) -> float:
-    store.create_run(RunRecord(id="append", status=RunStatus.RUNNING, created_at=time.time()))
+def append_rate(store: Store, batches: int, run_id: str = "append") -> float:
+    store.create_run(RunRecord(id=run_id, status=RunStatus.RUNNING, created_at=time.time()))
     prepared = [
         [
             Event(
@@ -130,8 +139,49 @@ def append_rate(store: Store, batches: int) -> float:
     ]
     started = time.perf_counter()
     for batch in prepared:
-        store.append_events("append", batch)
+        store.append_events(run_id, batch)
     return batches * 10_000 / (time.perf_counter() - started)
+
+
+def append_worker(store_name: str, home: str, run_id: str, go: str, batches: int) -> None:
+    """One of the ``append x4`` clients: prepare, wait for ``go``, append, print the times."""
+    store = get_plugins().store_class(store_name)(Path(home))
+    store.create_run(RunRecord(id=run_id, status=RunStatus.RUNNING, created_at=time.time()))
+    prepared = [
+        [
+            Event(
+                "metrics",
+                time.time(),
+                b * 1000 + i,
+                {"data": {f"m{k}": random.random() for k in range(10)}},
+            )
+            for i in range(1000)
+        ]
+        for b in range(batches)
+    ]
+    store.metric_keys(run_id)  # connected before the start
+    print("ready", flush=True)
+    while not os.path.exists(go):
+        time.sleep(0.001)
+    started = time.time()
+    for batch in prepared:
+        store.append_events(run_id, batch)
+    print(started, time.time(), flush=True)
+
+
+def parallel_rate(store_name: str, home: Path, clients: int, batches: int) -> float:
+    """Total points per second of ``clients`` processes appending at once."""
+    go = home.parent / f"go-{home.name}"
+    argv = [sys.executable, __file__, "--append-worker", store_name, str(home)]
+    procs = [
+        subprocess.Popen([*argv, f"w{c}", str(go), str(batches)], stdout=subprocess.PIPE, text=True)
+        for c in range(clients)
+    ]
+    for proc in procs:  # each has prepared its batches and connected (not timed)
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+    go.write_text("go")
+    spans = [tuple(map(float, p.communicate(timeout=1800)[0].split())) for p in procs]
+    return clients * batches * 10_000 / (max(e for _, e in spans) - min(s for s, _ in spans))
 
 
 def list_time(home: Path, store_name: str, repeat: int, *args: str) -> float:
@@ -145,13 +195,16 @@ def list_time(home: Path, store_name: str, repeat: int, *args: str) -> float:
     )
 
 
-def bench(store_name: str, runs: int, points: int, repeat: int, base: Path) -> dict[str, object]:
+def bench(
+    name: str, store_name: str, runs: int, points: int, repeat: int, base: Path
+) -> dict[str, object]:
+    """Every measure for one store (``store_name``: a plugin name or a URL)."""
     cls = get_plugins().store_class(store_name)
-    home = base / store_name
+    home = base / name
     store = cls(home)
     store.home.ensure()
     started = time.perf_counter()
-    if store_name == "json":
+    if name == "json":
         fill_runs_json_bulk(store, runs)
     else:
         fill_runs_sqlite(store, runs)
@@ -163,10 +216,14 @@ def bench(store_name: str, runs: int, points: int, repeat: int, base: Path) -> d
         median_time(lambda: store.metric_series("big-series", "loss", max_points=2000), repeat)
         * 1000
     )
-    fresh = cls(base / f"{store_name}-append")
+    batches = 10 if name == "json" else 100
+    fresh = cls(base / f"{name}-append")
     fresh.home.ensure()
-    out["append_pts_s"] = append_rate(fresh, 100 if store_name == "sqlite" else 10)
-    out["append_points"] = 1_000_000 if store_name == "sqlite" else 100_000
+    out["append_pts_s"] = append_rate(fresh, batches)
+    out["append_points"] = batches * 10_000
+    if name != "json":
+        out["append4_pts_s"] = parallel_rate(store_name, base / f"{name}-append4", 4, batches)
+    store.close()
     return out
 
 
@@ -175,45 +232,73 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10_000)
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--stores", default="sqlite,json,postgres")
+    parser.add_argument("--append-worker", nargs=5, metavar="ARG")
     args = parser.parse_args()
+    if args.append_worker:
+        store_name, home, run_id, go, batches = args.append_worker
+        append_worker(store_name, home, run_id, go, int(batches))
+        return
+    names = args.stores.split(",")
     speed = SpeedReference()
     cpu = cpu_model()
     print(f"# {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print("# load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    print(f"# reference: a fixed pure-Python loop takes {fixed_loop_ms():.0f} ms")
+    results: dict[str, dict[str, object]] = {}
+    server = None
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
-        floor = list_time(base / "empty", "sqlite", args.repeat, "--version") * 1000
-        sqlite = bench("sqlite", args.runs, args.points, args.repeat, base)
-        json_ = bench("json", args.runs, args.points // 10, args.repeat, base)
-    rows = [
-        ("backprop --version (start-up floor)", f"{floor:.0f} ms", "", ""),
-        (
-            f"list --limit 50 ({args.runs} runs)",
-            f"{sqlite['list_ms']:.0f} ms",
-            f"{json_['list_ms']:.0f} ms",
-            "≤ 300 ms",
-        ),
-        (
-            f"series → 2000 pts (sqlite {sqlite['points']:,} / json {json_['points']:,} pts)",
-            f"{sqlite['series_ms']:.1f} ms",
-            f"{json_['series_ms']:.0f} ms",
-            "≤ 100 ms",
-        ),
-        (
-            f"append (sqlite {sqlite['append_points']:,} / json {json_['append_points']:,} pts)",
-            f"{sqlite['append_pts_s']:,.0f} pts/s",
-            f"{json_['append_pts_s']:,.0f} pts/s",
-            "≥ 200,000 pts/s",
-        ),
-        ("filling the runs", f"{sqlite['fill_s']:.1f} s", f"{json_['fill_s']:.1f} s (bulk)", ""),
-    ]
+        try:
+            floor = list_time(base / "empty", "sqlite", args.repeat, "--version") * 1000
+            for name in names:
+                store_name = name
+                if name == "postgres":
+                    from backprop_postgres.scratch import ScratchServer
+
+                    server = ScratchServer.start(durable=True)
+                    store_name = server.create_database("bench")
+                    server.create_database("bench_append")
+                    server.create_database("bench_append4")
+                points = args.points // 10 if name == "json" else args.points
+                results[name] = bench(name, store_name, args.runs, points, args.repeat, base)
+                print(f"# {name} done", flush=True)
+        finally:
+            if server is not None:
+                server.stop()
     print("# load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
-    widths = [
-        max(len(r[i]) for r in [("measure", "sqlite", "json", "target"), *rows]) for i in range(4)
-    ]
-    for row in [("measure", "sqlite", "json", "target"), *rows]:
-        print(" | ".join(c.ljust(w) for c, w in zip(row, widths)))
+    table(names, results, floor, args.runs)
     print(speed.line())
+
+
+def table(names: list[str], results: dict[str, dict[str, Any]], floor: float, runs: int) -> None:
+    def cells(fmt: Callable[[dict[str, Any]], str]) -> list[str]:
+        return [fmt(results[n]) for n in names]
+
+    def ratio(key: str) -> str:
+        if "postgres" not in results or "sqlite" not in results:
+            return ""
+        return f"{results['postgres'][key] / results['sqlite'][key]:.2f}"
+
+    rows = [
+        ["backprop --version (start-up floor)", *[f"{floor:.0f} ms" for _ in names], "", ""],
+        [f"list --limit 50 ({runs} runs)", *cells(lambda r: f"{r['list_ms']:.0f} ms"),
+         ratio("list_ms"), "pg ≤ 1.5 x sqlite"],
+        ["series → 2000 pts (json: a tenth of the points)",
+         *cells(lambda r: f"{r['series_ms']:.1f} ms ({r['points']:,})"), ratio("series_ms"),
+         "≤ 100 ms"],
+        ["append, one client (json: a tenth)",
+         *cells(lambda r: f"{r['append_pts_s']:,.0f} pts/s"), ratio("append_pts_s"),
+         "≥ 200,000 pts/s"],
+        ["append, four clients at once, total",
+         *cells(lambda r: f"{r['append4_pts_s']:,.0f} pts/s" if "append4_pts_s" in r else ""),
+         ratio("append4_pts_s"), "pg ≥ 400,000 pts/s"],
+        ["filling the runs", *cells(lambda r: f"{r['fill_s']:.1f} s"), "", "(json: bulk)"],
+    ]  # fmt: skip
+    header = ["measure", *names, "pg/sqlite", "target"]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print(" | ".join(str(c).ljust(w) for c, w in zip(row, widths)))
 
 
 if __name__ == "__main__":

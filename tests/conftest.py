@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# The session's PostgreSQL server, for the tests marked ``postgres`` wherever they are.
+pytest_plugins = ["tests.postgres_server"]
 
 
 @pytest.fixture(autouse=True)

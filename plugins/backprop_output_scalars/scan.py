@@ -9,39 +9,50 @@ of one shape are matched and converted together with ``map`` (no Python code per
 line its plan does not match (``top5`` where the plan was made from ``top1``, which shares the
 shape) is planned on its own.
 
-Points come out as ``MetricLines`` (columns, like the JSON parser's hot path); each line is
-stored as a ``metrics`` event whose payload is ``{"step": …, "data": {…}, "source":
-"output"}``.
+A script that prints fast prints one template chunk after chunk. Once a chunk was one run of
+one shape, the next chunk is first matched whole against that shape's plan (one ``findall``
+over the chunk's text, anchored at each line): when every line fits, which is the same as
+every line having that shape, no shape is computed at all.
+
+Points come out as ``MetricColumns`` (a step per line, a column of values per key), stored as
+a few ``metrics`` events per run of lines whose payloads are written from the numbers as
+printed when JSON reads them as they are (``backprop_core.events.columns``).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import operator
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import chain, groupby, repeat
+from functools import cached_property
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
 from backprop_core import ParseContext, ParsedLines, Settings
-from backprop_core.plugin_kit import MetricLines
+from backprop_core.plugin_kit import MetricColumns
 from backprop_output_scalars.patterns import UserLine, UserPattern
 from backprop_output_scalars.rules import Plan, plan
 
 MEMO_KEY = "output_scalars"
 MAX_SHAPES = 4096
 PLANS_PER_SHAPE = 4
+# A chunk of lines that hold no metrics is kept as a regex for the next chunk only when it is
+# this long: a script printing that fast fills its chunks; for a short one a compile costs more.
+WHOLE_PLAIN_LINES = 64
 _DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
 _DIGIT_RUN = re.compile(r"[0-9]+")
-# Number text JSON refuses: a leading zero, a plus sign, a point at either end, a comma.
-_NOT_JSON = re.compile(r"(?:^| )(?:-?0[0-9]|\+|-?\.)|\.(?: |$)|,")
+# Number text JSON refuses whatever its digits: a plus sign, a point at either end of the
+# digits, thousands separators, a word. A template's value shows it for all its lines.
+_NOT_JSON_FORM = re.compile(r"^[+.]|^-\.|\.$|\.[eE]|,|[A-Za-z]{2}")
+# In numbers joined with commas after a comma: one with a leading zero, which JSON refuses.
+_LEADING_ZERO = re.compile(r",-?0[0-9]")
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
 _ESCAPES = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b.?")
 
-Item = Any  # Event | MetricLines
+Item = Any  # Event | MetricColumns
 
 
 def shape_of(data: bytes) -> bytes:
@@ -64,45 +75,71 @@ def _pattern_for(text: str) -> str:
     return "".join(out)
 
 
+Groups = list[tuple[str, ...]]  # each line's groups, line after line
+
+
 @dataclass(frozen=True, eq=False)
 class Compiled:
     """A ``Plan`` as a template for every line of its shape (lines as ``str``)."""
 
     keys: tuple[str, ...]
+    pattern: str
     regex: re.Pattern[str]
-    value_groups: Callable[[tuple[str, ...]], tuple[str, ...]]  # a match's values, in order
+    value_groups: tuple[int, ...]  # where each key's value is among a line's groups
     step_groups: tuple[int, ...]  # (): no step; (s,): the step; (e, i, n): e * n + i
     constants: tuple[float | None, ...]  # a value written as a word (nan, inf)
-    template: str  # the event's JSON text: %s for the step and for each value
+    #: Whether a value is printed in a form JSON reads (``_NOT_JSON_FORM``); the numbers of
+    #: a column are still checked for leading zeros.
+    as_printed: tuple[bool, ...]
 
-    def match_all(self, lines: list[str]) -> list[tuple[str, ...]] | None:
+    @cached_property
+    def lines_regex(self) -> re.Pattern[str]:
+        """The template for the lines of a whole chunk joined with newlines: ``findall``
+        gives one tuple of groups per line that fits (an empty group at the end keeps them
+        tuples)."""
+        return re.compile(f"^{self.pattern}()$", re.MULTILINE)
+
+    def match_all(self, lines: list[str]) -> Groups | None:
         """The groups of every line, or ``None`` when some line does not fit."""
         found = list(map(self.regex.fullmatch, lines))
         if None in found:
             return None
         return list(map(re.Match.groups, found))  # type: ignore[arg-type]
 
-    def steps(self, groups: list[tuple[str, ...]], current: int | None) -> list[int | None]:
+    def steps(self, columns: list[tuple[str, ...]], n: int, current: int | None) -> list[Any]:
+        """Each line's step, from the groups in columns (``n`` lines)."""
         parts = self.step_groups
         if not parts:
-            return [current] * len(groups)
+            return [current] * n
         if len(parts) == 1:
-            return list(map(int, map(operator.itemgetter(parts[0]), groups)))
-        e, i, n = (map(int, map(operator.itemgetter(part), groups)) for part in parts)
-        return list(map(operator.add, map(operator.mul, e, n), i))
+            return list(map(int, columns[parts[0]]))
+        e, i, per = (map(int, columns[part]) for part in parts)
+        return list(map(operator.add, map(operator.mul, e, per), i))
 
-    def values(self, groups: list[tuple[str, ...]]) -> tuple[list[str], list[float]]:
-        """The values, line after line: as printed, and as numbers."""
-        printed = list(chain.from_iterable(map(self.value_groups, groups)))
-        if any(c is not None for c in self.constants):
-            constants = self.constants * len(groups)
-            return printed, [
-                c if c is not None else _number(text) for c, text in zip(constants, printed)
-            ]
-        try:
-            return printed, list(map(float, printed))
-        except ValueError:  # thousands separators
-            return printed, list(map(_number, printed))
+    def values(
+        self, columns: list[tuple[str, ...]], n: int
+    ) -> tuple[dict[str, list[float]], dict[str, list[str]]]:
+        """Each key's values (``n`` lines), and the same as JSON number text."""
+        data: dict[str, list[float]] = {}
+        texts: dict[str, list[str]] = {}
+        for key, group, constant, as_printed in zip(
+            self.keys, self.value_groups, self.constants, self.as_printed
+        ):
+            if constant is not None:
+                data[key] = [constant] * n
+                texts[key] = [_dumps(constant)] * n
+                continue
+            printed = columns[group]
+            try:
+                values = list(map(float, printed))
+            except ValueError:  # thousands separators
+                values = list(map(_number, printed))
+            data[key] = values
+            if as_printed and not _LEADING_ZERO.search(",".join(("", *printed))):
+                texts[key] = list(printed)
+            else:
+                texts[key] = _dumps(values)[1:-1].split(",")
+        return data, texts
 
 
 def _number(text: str) -> float:
@@ -136,42 +173,43 @@ def compile_plan(line: str, found: Plan) -> Compiled:
             roles.append(role)
         pos = end
     out.append(_pattern_for(line[pos:]))
-    regex = re.compile("".join(out))
+    template = "".join(out)
     where = {role: n for n, role in enumerate(roles)}
-    value_index = [where[f"v{i}"] for i in range(len(metrics))]
-    step_index = tuple(where[f"s{i}"] for i in range(len(found.step or ())))
-    value_groups: Callable[[tuple[str, ...]], tuple[str, ...]]
-    if not value_index:
-        value_groups = lambda groups: ()  # noqa: E731 - a line holding only a step marker
-    elif len(value_index) == 1:
-        only = value_index[0]
-        value_groups = lambda groups: (groups[only],)  # noqa: E731
-    else:
-        value_groups = operator.itemgetter(*value_index)
     keys = tuple(m.key for m in metrics)
-    data = ",".join(f"{json.dumps(k).replace('%', '%%')}:%s" for k in keys)
     return Compiled(
         keys,
-        regex,
-        value_groups,
-        step_index,
+        template,
+        re.compile(template),
+        tuple(where[f"v{i}"] for i in range(len(metrics))),
+        tuple(where[f"s{i}"] for i in range(len(found.step or ()))),
         tuple(m.constant for m in metrics),
-        '{"step":%s,"data":{' + data + '},"source":"output"}',
+        tuple(not _NOT_JSON_FORM.search(line[m.start : m.end]) for m in metrics),
     )
 
 
-def _json_values(printed: list[str], numbers: list[float]) -> list[str]:
-    """The values as JSON number text: as printed when one search finds nothing JSON would
-    refuse, else written from the numbers."""
-    if not _NOT_JSON.search(" ".join(printed)):
-        return printed
-    return list(map(repr, numbers))
-
-
-def _text(step: int | None, data: dict[str, float]) -> str:
-    """The event's JSON text for values that are not all finite: NaN and ±Infinity as
-    Python's JSON writes them (and the stores read them back)."""
-    return json.dumps({"step": step, "data": data, "source": "output"})
+def _columns(
+    compiled: Compiled, groups: Groups, step: int | None, session: int | None, now: float
+) -> MetricColumns:
+    """The lines' points in columns (``None`` for lines that only set the step), with their
+    JSON text. ``ValueError`` when a number does not read."""
+    n = len(groups)
+    columns = list(zip(*groups))
+    steps = compiled.steps(columns, n, step)
+    if not compiled.keys:
+        return MetricColumns(session, now, steps, {})
+    data, texts = compiled.values(columns, n)
+    step_text: list[str]
+    if len(compiled.step_groups) == 1:  # the steps as printed, unless one has a leading zero
+        printed = columns[compiled.step_groups[0]]
+        if _LEADING_ZERO.search(",".join(("", *printed))):
+            step_text = list(map(str, steps))
+        else:
+            step_text = list(printed)
+    elif None in steps:
+        step_text = ["null" if s is None else str(s) for s in steps]
+    else:
+        step_text = list(map(str, steps))
+    return MetricColumns(session, now, steps, data, step_text, texts)
 
 
 def _normalise(line: bytes) -> bytes:
@@ -194,6 +232,9 @@ class Scanner:
         self.patterns = [UserPattern(p) for p in options.patterns]
         #: shape → the plans made from lines of that shape (``None``: no metrics)
         self.shapes: dict[bytes, list[Compiled | None]] = {}
+        #: When the last chunk was lines of one shape only: its lines as a regular expression
+        #: for a whole chunk, and the shape's first plan (``None``: no metrics).
+        self.whole: tuple[re.Pattern[str], Compiled | None] | None = None
 
     def scan(self, lines: list[bytes], context: ParseContext) -> ParsedLines | None:
         state = context.state
@@ -202,12 +243,32 @@ class Scanner:
         data = b"\n".join(lines)
         if b"\r" in data or b"\x1b" in data:
             data = b"\n".join(map(_normalise, lines))
-        texts = data.decode("utf-8", "surrogateescape").split("\n")
+        text = data.decode("utf-8", "surrogateescape")
         items: list[Item] = []
-        step = state.step
         now = time.time()
-        position = 0
+        whole = self.whole
+        if whole is not None:  # the previous chunk was one shape: is this one too?
+            found = whole[0].findall(text)
+            if len(found) == len(lines):
+                if whole[1] is not None:
+                    state.step = self._record(whole[1], found, state.step, items, context, now)
+                return ParsedLines(items, claimed=()) if items else None
+        state.step = self._shapes(data, text.split("\n"), state.step, items, context, now)
+        return ParsedLines(items, claimed=()) if items else None
+
+    def _shapes(
+        self,
+        data: bytes,
+        texts: list[str],
+        step: int | None,
+        items: list[Item],
+        context: ParseContext,
+        now: float,
+    ) -> int | None:
+        """Read the lines run by run of one shape; returns the step after them."""
+        self.whole = None
         cache = self.shapes
+        position = 0
         for shape, same in groupby(shape_of(data).split(b"\n")):
             size = len(list(same))
             run = texts[position : position + size]
@@ -216,10 +277,14 @@ class Scanner:
                 step = self._user_lines(run, step, items, context, now, shape)
                 continue
             plans = cache.get(shape) or self._plans(shape, run[0])
-            if plans[0] is not None and self.builtin:
-                step = self._lines(plans, run, step, items, context, now)
-        state.step = step
-        return ParsedLines(items, claimed=()) if items else None
+            first = plans[0]
+            if first is not None and self.builtin:
+                step, whole = self._lines(plans, run, step, items, context, now)
+                if whole and size == len(texts):
+                    self.whole = (first.lines_regex, first)
+            elif first is None and size == len(texts) >= WHOLE_PLAIN_LINES:  # no metrics
+                self.whole = (re.compile(f"^{_pattern_for(run[0])}$", re.MULTILINE), None)
+        return step
 
     # the built-in rules --------------------------------------------------------------------
     def _plans(self, shape: bytes, line: str) -> list[Compiled | None]:
@@ -243,17 +308,18 @@ class Scanner:
         items: list[Item],
         context: ParseContext,
         now: float,
-    ) -> int | None:
-        """Read a run of lines of one shape; returns the step after them."""
+    ) -> tuple[int | None, bool]:
+        """Read a run of lines of one shape: the step after them, and whether the shape's
+        first plan fit them all."""
         first = plans[0]
         if first is None:
-            return step  # lines of this shape hold no metrics
+            return step, False  # lines of this shape hold no metrics
         groups = first.match_all(lines)
         if groups is not None:
-            return self._record(first, groups, step, items, context, now)
+            return self._record(first, groups, step, items, context, now), True
         for line in lines:  # some line fits no plan made so far: one at a time
             step = self._line(plans, line, step, items, context, now)
-        return step
+        return step, False
 
     def _line(
         self,
@@ -280,32 +346,20 @@ class Scanner:
     def _record(
         self,
         compiled: Compiled,
-        groups: list[tuple[str, ...]],
+        groups: Groups,
         step: int | None,
         items: list[Item],
         context: ParseContext,
         now: float,
     ) -> int | None:
+        """Record the points of lines that fit ``compiled``; returns the step after them."""
         try:
-            steps = compiled.steps(groups, step)
-            printed, numbers = compiled.values(groups)
+            columns = _columns(compiled, groups, step, context.session, now)
         except ValueError:
             return step
-        keys = compiled.keys
-        if keys:
-            k = len(keys)
-            datas = list(map(dict, map(zip, repeat(keys), zip(*[iter(numbers)] * k))))
-            values = _json_values(printed, numbers)
-            known: Any = steps if step is not None or compiled.step_groups else None
-            first = known if known is not None else repeat("null", len(steps))
-            texts = list(map(compiled.template.__mod__, zip(first, *[iter(values)] * k)))
-            if not math.isfinite(sum(numbers)):
-                texts = [
-                    text if math.isfinite(sum(d.values())) else _text(s, d)
-                    for text, s, d in zip(texts, steps, datas)
-                ]
-            _append(items, context, steps, datas, texts, now)
-        return steps[-1] if steps else step
+        if columns.data:
+            _append(items, columns)
+        return columns.steps[-1] if columns.steps else step
 
     # your patterns --------------------------------------------------------------------------
     def _user_lines(
@@ -325,13 +379,14 @@ class Scanner:
                 rest.append(line)
                 continue
             if rest and self.builtin:
-                step = self._lines(self._plans(shape, rest[0]), rest, step, items, context, now)
+                plans = self._plans(shape, rest[0])
+                step = self._lines(plans, rest, step, items, context, now)[0]
             rest = []
             step = found.step if found.step is not None else step
-            values = dict(found.values)
-            _append(items, context, [step], [values], [_text(step, values)], now)
+            values = {key: [value] for key, value in found.values}
+            _append(items, MetricColumns(context.session, now, [step], values))
         if rest and self.builtin:
-            step = self._lines(self._plans(shape, rest[0]), rest, step, items, context, now)
+            step = self._lines(self._plans(shape, rest[0]), rest, step, items, context, now)[0]
         return step
 
     def _user(self, line: str) -> UserLine | None:
@@ -343,15 +398,11 @@ class Scanner:
         return None
 
 
-def _append(
-    items: list[Item],
-    context: ParseContext,
-    steps: list[int | None],
-    datas: list[dict[str, float]],
-    texts: list[str],
-    now: float,
-) -> None:
-    items.append(MetricLines(context.session, [now] * len(steps), steps, datas, texts))
+def _append(items: list[Item], columns: MetricColumns) -> None:
+    """Add a run of lines, to the run before it when they share its keys."""
+    last = items[-1] if items else None
+    if not isinstance(last, MetricColumns) or not last.extend(columns):
+        items.append(columns)
 
 
 def scanner_for(context: ParseContext) -> Scanner:

@@ -31,6 +31,7 @@ from backprop_core.plugin_kit import (
     Digest,
     DuplicateRun,
     EventRow,
+    MetricColumns,
     MetricLines,
     check_folder_writable,
     check_run_id,
@@ -292,7 +293,9 @@ class SqliteStore(Store):
     def append_events(self, run_id: str, events: Sequence[Event]) -> None:
         self.append_batch(run_id, events)
 
-    def append_batch(self, run_id: str, items: Sequence[Event | MetricLines]) -> None:
+    def append_batch(
+        self, run_id: str, items: Sequence[Event | MetricLines | MetricColumns]
+    ) -> None:
         if not items:
             return
         items = screen_batch(items)
@@ -315,6 +318,11 @@ class SqliteStore(Store):
                             ]
                         )
                     seq += len(item)
+                elif isinstance(item, MetricColumns):  # a run of printed lines: a few events
+                    t, session = item.time, item.session
+                    for step, text in item.payload_texts():
+                        seq += 1
+                        rows.append((run_id, seq, "metrics", t, step, session, text))
                 else:
                     seq += 1
                     payload = dumps(dict(item.payload))

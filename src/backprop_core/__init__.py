@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.errors import StoreCorrupt as StoreCorrupt
     from backprop_core.errors import StoreError as StoreError
     from backprop_core.errors import StoreFull as StoreFull
+    from backprop_core.errors import StoreUnreachable as StoreUnreachable
     from backprop_core.errors import UsageError as UsageError
     from backprop_core.events.event import Event as Event
     from backprop_core.events.event import ParseContext as ParseContext
@@ -96,6 +97,7 @@ _LAZY: dict[str, str] = {
     "StoreError": "backprop_core.errors",
     "StoreCorrupt": "backprop_core.errors",
     "StoreFull": "backprop_core.errors",
+    "StoreUnreachable": "backprop_core.errors",
     "RunNotFound": "backprop_core.errors",
     "AmbiguousRun": "backprop_core.errors",
     "UsageError": "backprop_core.errors",

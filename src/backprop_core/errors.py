@@ -84,6 +84,15 @@ class StoreFull(StoreError):
     is wrong with the store itself, and nothing should be moved aside."""
 
 
+class StoreUnreachable(StoreError):
+    """A store that lives on a server (a ``postgresql://`` URL) could not be reached or logged
+    into: down, unreachable, or refusing the user. Before a run starts this is a configuration
+    problem (exit 2, nothing started); while a run records, what could not be written waits in
+    memory and is written when the server is back."""
+
+    exit_code = 2
+
+
 class StoreCorrupt(StoreError):
     """A store file was unreadable and was moved aside; ``backup`` names where it went."""
 

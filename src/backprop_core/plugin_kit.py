@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.admission.probing import NoGpuProbe as NoGpuProbe
     from backprop_core.events.checkpoint_keys import checkpoint_key as checkpoint_key
     from backprop_core.events.checkpoint_keys import latest_per_key as latest_per_key
+    from backprop_core.events.columns import MetricColumns as MetricColumns
     from backprop_core.events.ingest import Columns as Columns
     from backprop_core.events.ingest import Digest as Digest
     from backprop_core.events.ingest import MetricLines as MetricLines
@@ -26,6 +27,14 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.events.sessions import Segments as Segments
     from backprop_core.render.runs import full_run_view as full_run_view
     from backprop_core.sdk.values import is_loss_key as is_loss_key
+    from backprop_core.store.chunks import CHUNK_POINTS as CHUNK_POINTS
+    from backprop_core.store.chunks import NO_STEP as NO_STEP
+    from backprop_core.store.chunks import TileRow as TileRow
+    from backprop_core.store.chunks import chunk_facts as chunk_facts
+    from backprop_core.store.chunks import chunk_points as chunk_points
+    from backprop_core.store.chunks import combine_tiles as combine_tiles
+    from backprop_core.store.chunks import pack as pack
+    from backprop_core.store.chunks import tile_rows as tile_rows
     from backprop_core.store.contract import RESOLVE_HINT as RESOLVE_HINT
     from backprop_core.store.contract import DuplicateRun as DuplicateRun
     from backprop_core.store.contract import EventRow as EventRow
@@ -67,6 +76,7 @@ _LAZY: dict[str, str] = {
     "checkpoint_key": "backprop_core.events.checkpoint_keys",
     "latest_per_key": "backprop_core.events.checkpoint_keys",
     "MetricLines": "backprop_core.events.ingest",
+    "MetricColumns": "backprop_core.events.columns",
     "Columns": "backprop_core.events.ingest",
     "Digest": "backprop_core.events.ingest",
     "Segments": "backprop_core.events.sessions",
@@ -93,6 +103,15 @@ _LAZY: dict[str, str] = {
     "TILE": "backprop_core.store.series",
     "plan": "backprop_core.store.series",
     "pick": "backprop_core.store.series",
+    # stores: metric points in packed chunks and 64-point tiles (database stores)
+    "NO_STEP": "backprop_core.store.chunks",
+    "CHUNK_POINTS": "backprop_core.store.chunks",
+    "TileRow": "backprop_core.store.chunks",
+    "pack": "backprop_core.store.chunks",
+    "chunk_points": "backprop_core.store.chunks",
+    "chunk_facts": "backprop_core.store.chunks",
+    "tile_rows": "backprop_core.store.chunks",
+    "combine_tiles": "backprop_core.store.chunks",
     # stores: sessions that rewind (one rule for every store)
     "supersede_cutoffs": "backprop_core.store.series",
     "last_visible": "backprop_core.store.series",

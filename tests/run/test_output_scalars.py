@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from backprop_core.events.event import ParseContext, ParseState
+from backprop_core.events.columns import PIECE_BYTES, MetricColumns, columns_of
+from backprop_core.events.event import Event, ParseContext, ParseState
 from backprop_core.events.ingest import expand
 from backprop_core.plugin.manager import PluginManager
 from backprop_core.settings.model import Settings
@@ -22,8 +23,27 @@ FIXTURES = REPO / "tests" / "fixtures" / "training-output"
 Point = tuple[Any, str, float]  # (step, key, value)
 
 
+def stored_lines(item: MetricColumns) -> list[tuple[Any, dict[str, Any]]]:
+    """Each line's (step, metrics) of a run of printed lines as a store reads them back: from
+    the JSON text of the few events the run is stored as."""
+    out: list[tuple[Any, dict[str, Any]]] = []
+    for step, text in item.payload_texts():
+        event = Event("metrics", item.time, step, json.loads(text))
+        assert event.payload["source"] == "output" and len(text) < 2 * PIECE_BYTES
+        found = columns_of(event)
+        assert found is not None
+        steps, data = found
+        assert step == next((s for s in reversed(steps) if s is not None), None)
+        out += [(s, {key: values[i] for key, values in data.items()}) for i, s in enumerate(steps)]
+    return out
+
+
+def stored_points(item: MetricColumns) -> list[Point]:
+    return [(step, key, value) for step, data in stored_lines(item) for key, value in data.items()]
+
+
 def read(text: str, config: dict[str, Any] | None = None, chunk: int = 3000) -> list[Point]:
-    """Every metric point the parser chain records from ``text``, read in chunks."""
+    """Every metric point the parser chain records from ``text``, read in chunks, as stored."""
     settings = Settings.from_config(config or {}, home=Path("."))
     context = ParseContext("r", 1, "stdout", ".", settings, ParseState())
     chain = PluginManager().parser_chain()
@@ -31,25 +51,36 @@ def read(text: str, config: dict[str, Any] | None = None, chunk: int = 3000) -> 
     points: list[Point] = []
     for i in range(0, len(lines), chunk):
         result = chain.parse(lines[i : i + chunk], context)
-        for event in expand(result.items):
-            assert event.kind == "metrics"
-            # The stored form of each event is JSON that reads back to the same values.
-            payload = json.loads(json.dumps(dict(event.payload)))
-            assert payload["source"] == "output" and payload["step"] == event.step
-            points.extend((event.step, k, v) for k, v in event.data.items())
+        for item in result.items:
+            assert isinstance(item, MetricColumns)
+            stored = stored_points(item)
+            # Listeners and monitors get an event per line, with the same points.
+            per_line = [
+                (event.step, k, v)
+                for event in item.events()
+                for k, v in event.data.items()
+                if event.kind == "metrics" and event.payload["source"] == "output"
+            ]
+            assert json.dumps(stored) == json.dumps(per_line)  # NaN included
+            points.extend(stored)
     return points
 
 
 def lines_read(
     text: str, config: dict[str, Any] | None = None
 ) -> list[tuple[Any, dict[str, float]]]:
-    """Each recorded line's (step, metrics), in order."""
+    """Each recorded line's (step, metrics), in order, as stored."""
     settings = Settings.from_config(config or {}, home=Path("."))
     context = ParseContext("r", 1, "stdout", ".", settings, ParseState())
     result = (
         PluginManager().parser_chain().parse([line.encode() for line in text.split("\n")], context)
     )
-    return [(e.step, dict(e.data)) for e in expand(result.items)]
+    out: list[tuple[Any, dict[str, float]]] = []
+    for item in result.items:
+        assert isinstance(item, MetricColumns)
+        out.extend(stored_lines(item))
+    assert out == [(e.step, dict(e.data)) for e in expand(result.items)]
+    return out
 
 
 def by_step(points: list[Point]) -> dict[Any, dict[str, float]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from backprop_core import Event, ParseContext, ParsedLines, hookimpl
+from backprop_core.events.columns import MetricColumns
 from backprop_core.events.event import ParseState
 from backprop_core.events.ingest import MetricLines, expand
 from backprop_core.plugin.manager import PluginManager
@@ -117,6 +118,6 @@ def test_printed_metrics_are_read_without_claiming_their_lines() -> None:
     result = pm.parser_chain().parse([b"Epoch 3/10", b"loss: 0.45 - accuracy: 0.91"], context)
     assert result.claimed == [False, False]
     (item,) = result.items
-    assert isinstance(item, MetricLines)
-    assert item.steps == [3] and item.data == [{"loss": 0.45, "accuracy": 0.91}]
+    assert isinstance(item, MetricColumns)
+    assert item.steps == [3] and item.data == {"loss": [0.45], "accuracy": [0.91]}
     assert context.state.step == 3 and not context.state.reported_metrics

@@ -180,7 +180,13 @@ def seed(store: Store, home: Path) -> Seeder:
 class LiveServer:
     """The viewer served by uvicorn in a thread, on a free port."""
 
-    def __init__(self, home: Path, token: str | None = None, **app_kwargs: Any) -> None:
+    def __init__(
+        self,
+        home: Path,
+        token: str | None = None,
+        settings: Settings | None = None,
+        **app_kwargs: Any,
+    ) -> None:
         import uvicorn
 
         from backprop_core.viewer import create_app
@@ -191,7 +197,7 @@ class LiveServer:
         self.port = int(self.sock.getsockname()[1])
         self.url = f"http://127.0.0.1:{self.port}"
         app_kwargs.setdefault("snapshot", fake_snapshot)
-        app = create_app(make_settings(home), token=token, **app_kwargs)
+        app = create_app(settings or make_settings(home), token=token, **app_kwargs)
         self.server = uvicorn.Server(
             uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1)
         )

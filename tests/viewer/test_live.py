@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from backprop_core.events.columns import MetricColumns
 from backprop_core.store.contract import Store
 from backprop_core.store.records import RunStatus
 
@@ -79,6 +80,36 @@ def test_run_stream_pushes_new_points_logs_and_status(
         sse.until(lambda n, d: n == "end")
     names = [n for n, _ in sse.seen]
     assert names.count("log") == 1 and names[-1] == "end"
+
+
+def test_run_stream_pushes_every_point_of_printed_progress_lines(
+    live_server: LiveServer, seed: Seeder, store: Store
+) -> None:
+    run_id = seed.run("printing", status=RunStatus.RUNNING, steps=10)
+    seq = httpx.get(f"{live_server.url}/api/runs/{run_id}/metrics").json()["seq"]
+    # What the supervisor hands the store for five lines like "iter 10: loss 0.5, mfu 12.5%".
+    printed = MetricColumns(
+        1,
+        time.time(),
+        [10, 11, 12, 13, 14],
+        {"loss": [0.5, 0.4, 0.3, 0.2, 0.1], "mfu_pct": [12.5, 12.5, 12.6, 12.6, 12.7]},
+    )
+
+    url = f"{live_server.url}/api/runs/{run_id}/stream?after_seq={seq}"
+    with httpx.stream("GET", url, timeout=30) as response:
+        assert response.status_code == 200
+        sse = SseReader(response)
+        sse.connected()
+        store.append_batch(run_id, [printed])
+        store.update_run(run_id, status=RunStatus.COMPLETED, ended_at=time.time())
+        sse.until(lambda n, d: n == "end")
+    events = sse.seen
+    points = [d["points"] for n, d in events if n == "points"]
+    loss = [(p[0], p[2]) for batch in points for p in batch.get("loss", [])]
+    mfu = [(p[0], p[2]) for batch in points for p in batch.get("mfu_pct", [])]
+    assert loss == [(10, 0.5), (11, 0.4), (12, 0.3), (13, 0.2), (14, 0.1)]
+    assert [step for step, _ in mfu] == [10, 11, 12, 13, 14] and mfu[-1][1] == 12.7
+    assert {p[3] for batch in points for p in batch["loss"]} == {1}  # the session of each point
 
 
 def test_runs_stream_announces_new_runs_and_status_changes(

@@ -32,6 +32,7 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "export": "backprop_core.cli.export:export_command",
     "plugins": "backprop_core.cli.plugins_cmd:plugins_command",
     "config": "backprop_core.cli.config_cmd:config_group",
+    "store": "backprop_core.cli.store_cmd:store_group",
     "ui": "backprop_core.cli.ui:ui_command",
     "pull": "backprop_core.cli.pull:pull_command",
 }

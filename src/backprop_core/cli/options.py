@@ -59,7 +59,10 @@ SETTING_FLAGS: dict[str, SettingFlag] = {
         parse="folder",
     ),
     "store": SettingFlag(
-        ("--store",), ("store",), "Store plugin: sqlite (default) or json.", "NAME"
+        ("--store",),
+        ("store",),
+        "Store: sqlite (default) or json in the home, or a postgresql:// URL.",
+        "NAME|URL",
     ),
     # governor_options
     "gpu_probe": SettingFlag(

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from backprop_core.events.event import Event
-    from backprop_core.events.ingest import MetricLines
+    from backprop_core.events.ingest import Item
 
 
 @dataclass(frozen=True)
@@ -108,11 +107,11 @@ def identify(
 
 
 def witness(
-    items: Sequence[Event | MetricLines],
+    items: Sequence[Item],
     cwd: str | os.PathLike[str] | None,
     created_after: float,
     home: str | os.PathLike[str],
-) -> list[Event | MetricLines]:
+) -> list[Item]:
     """``items`` with each ``checkpoint_saved`` event carrying what ``identify`` saw of its file.
 
     Called where backprop receives the run's events (the supervisor, the standalone SDK), never
@@ -122,7 +121,7 @@ def witness(
 
     if not any(isinstance(i, Event) and i.kind == "checkpoint_saved" for i in items):
         return list(items)
-    out: list[Event | MetricLines] = []
+    out: list[Item] = []
     for item in items:
         if isinstance(item, Event) and item.kind == "checkpoint_saved":
             path = item.payload.get("path")

@@ -12,10 +12,11 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from operator import itemgetter
-from typing import Any
+from typing import Any, Union
 
+from backprop_core.events.columns import MetricColumns, columns_of
 from backprop_core.events.event import Event
+from backprop_core.events.points import add_columns, add_lines, add_point
 from backprop_core.events.sessions import UNSET, Columns, Mark, Segments, close_run, mark, segments
 from backprop_core.store.params import flatten
 from backprop_core.store.records import CheckpointRecord, RunRecord, SessionRecord
@@ -140,14 +141,31 @@ class MetricLines:
         ]
 
 
-def expand(items: Iterable[Event | MetricLines]) -> list[Event]:
-    """``items`` as plain events, in order."""
+#: What parsers hand to the supervisor and the supervisor to the stores.
+Item = Union[Event, MetricLines, MetricColumns]
+
+
+def expand(items: Iterable[Item]) -> list[Event]:
+    """``items`` as plain events, in order, one per line (what listeners and monitors see)."""
     out: list[Event] = []
     for item in items:
-        if isinstance(item, MetricLines):
-            out.extend(item.events())
-        else:
+        if isinstance(item, Event):
             out.append(item)
+        else:
+            out.extend(item.events())
+    return out
+
+
+def stored_events(items: Iterable[Item]) -> list[Event]:
+    """``items`` as stores keep them, in order: a ``MetricColumns`` as its few events."""
+    out: list[Event] = []
+    for item in items:
+        if isinstance(item, Event):
+            out.append(item)
+        elif isinstance(item, MetricColumns):
+            out.extend(item.stored())
+        else:
+            out.extend(item.events())
     return out
 
 
@@ -261,54 +279,7 @@ def checkpoint_of(run_id: str, event: Event) -> CheckpointRecord | None:
     )
 
 
-def _add_point(
-    columns: dict[str, Columns], key: str, value: float, t: float, step: int | None
-) -> None:
-    cols = columns.get(key)
-    if cols is None:
-        cols = columns[key] = ([], [], [])
-    cols[0].append(step)
-    cols[1].append(t)
-    cols[2].append(value)
-
-
-def _digest_lines(out: Digest, lines: MetricLines) -> tuple[int, int] | None:
-    """Add the lines' points; the first and last step among them, if any."""
-    columns, datas = out.columns, lines.data
-    if not datas:
-        return None
-    keys = list(datas[0])
-    values: list[list[Any]] | None = None
-    # The usual case, at C speed: every line has the same keys (as many as the first, and
-    # each of the first's; a missing one raises KeyError).
-    if sum(map(len, datas)) == len(keys) * len(datas):
-        try:
-            values = [list(map(itemgetter(key), datas)) for key in keys]
-        except KeyError:
-            values = None
-    if values is not None:
-        for key, column in zip(keys, values):
-            cols = columns.get(key)
-            if cols is None:
-                cols = columns[key] = ([], [], [])
-            cols[0].extend(lines.steps)
-            cols[1].extend(lines.times)
-            cols[2].extend(column)
-        out.last_metrics.update(datas[-1])
-    else:
-        last = out.last_metrics
-        for t, step, data in zip(lines.times, lines.steps, datas):
-            for key, value in data.items():
-                _add_point(columns, key, value, t, step)
-            last.update(data)
-    for step in reversed(lines.steps):
-        if step is not None:
-            out.last_step = step
-            return next(s for s in lines.steps if s is not None), step
-    return None
-
-
-def digest(run_id: str, events: Iterable[Event | MetricLines]) -> Digest:
+def digest(run_id: str, events: Iterable[Item]) -> Digest:
     """Derive metric points, checkpoints, summary changes and flags from ``events`` in order."""
     out = Digest()
     marks: list[Mark] = []
@@ -316,12 +287,15 @@ def digest(run_id: str, events: Iterable[Event | MetricLines]) -> Digest:
     first: int | None = None  # the first and last step of its current run of points
     last: int | None = None
     for event in events:
-        if isinstance(event, MetricLines):
+        if not isinstance(event, Event):  # a run of metrics lines or printed lines' points
             if event.session != current:
                 close_run(out.session_steps, current, first, last)
                 current, first, last = event.session, None, None
                 marks.append(mark(out.columns, current))
-            span = _digest_lines(out, event)
+            if isinstance(event, MetricLines):
+                span = add_lines(out, event)
+            else:
+                span = add_columns(out, event.time, event.steps, event.data)
             if span is not None:
                 first = span[0] if first is None else first
                 last = span[1]
@@ -331,14 +305,21 @@ def digest(run_id: str, events: Iterable[Event | MetricLines]) -> Digest:
             out.last_step = step
         kind = event.kind
         if kind == "metrics":
-            values = metric_values(event)
             if event.session != current:
                 close_run(out.session_steps, current, first, last)
                 current, first, last = event.session, None, None
                 marks.append(mark(out.columns, current))
+            found = columns_of(event) if "steps" in event.payload else None
+            if found is not None:  # a stored run of printed lines
+                span = add_columns(out, event.time, *found)
+                if span is not None:
+                    first = span[0] if first is None else first
+                    last = span[1]
+                continue
+            values = metric_values(event)
             t = event.time
             for key, value in values.items():
-                _add_point(out.columns, key, value, t, step)
+                add_point(out.columns, key, value, t, step)
             out.last_metrics.update(values)
             if step is not None and values:
                 if first is None:

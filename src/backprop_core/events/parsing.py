@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from backprop_core.events.columns import MetricColumns
 from backprop_core.events.event import Event, ParseContext
-from backprop_core.events.ingest import MetricLines
+from backprop_core.events.ingest import Item, MetricLines
 
-Item = Union[Event, MetricLines]
 LineParser = Callable[[str, ParseContext], Union[Event, None]]
 BatchParser = Callable[[list[bytes], ParseContext], Any]
 
@@ -29,13 +29,14 @@ BatchParser = Callable[[list[bytes], ParseContext], Any]
 class ParsedLines:
     """What a batch parser made of the lines it was given.
 
-    ``items``: the events, in order (``MetricLines`` for runs of plain metrics events).
+    ``items``: the events, in order (``MetricLines`` for runs of plain metrics events,
+    ``MetricColumns`` for runs of metric points read from printed lines).
     ``claimed``: indexes, into the lines the parser was given, of the lines that were events;
     ``None`` means every line. Claimed lines are offered to no later parser and kept off the
     terminal; unclaimed lines stay plain output even when events were read from them.
     """
 
-    items: list[Item] = field(default_factory=list)
+    items: Sequence[Item] = field(default_factory=list)
     claimed: Sequence[int] | None = None
 
 
@@ -59,12 +60,13 @@ class ChainLink:
 
 def _last_step(items: Sequence[Item]) -> int | None:
     for item in reversed(items):
-        if isinstance(item, MetricLines):
-            for step in reversed(item.steps):
-                if step is not None:
-                    return step
-        elif item.step is not None:
-            return item.step
+        if isinstance(item, Event):
+            if item.step is not None:
+                return item.step
+            continue
+        for step in reversed(item.steps):
+            if step is not None:
+                return step
     return None
 
 
@@ -77,7 +79,7 @@ def _track(context: ParseContext, items: list[Item], claimed_any: bool) -> None:
         state.step = step
     if (claimed_any or context.stream == "events") and not state.reported_metrics:
         state.reported_metrics = any(
-            isinstance(i, MetricLines) or i.kind == "metrics" for i in items
+            isinstance(i, (MetricLines, MetricColumns)) or i.kind == "metrics" for i in items
         )
 
 

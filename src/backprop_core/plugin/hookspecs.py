@@ -136,15 +136,16 @@ def backprop_parse_lines(lines: list[bytes], context: ParseContext) -> ParsedLin
     """A batch parser: turn a chunk of the script's output lines into events at once.
 
     The supervisor reads output in chunks of up to thousands of lines; a batch parser sees a
-    whole chunk in one call, which lets it decode, match and build columns (``MetricLines``)
-    at C speed. All implementations are called, one after the other, together with the line
-    parsers (``backprop_parse_line``) in one chain: ``tryfirst`` parsers, unmarked ones, then
-    ``trylast`` ones, the most recently registered first within each group. Each parser gets
-    only the lines no parser before it claimed, so a line is parsed once ("How parsers
-    combine" in ``docs/plugins.md``). The built-in JSON event parser (``json_events``, see
-    ``docs/events.md``) is ``tryfirst`` (event lines and the SDK keep priority); the output
-    scalars parser (``output_scalars``, see ``docs/unmodified-scripts.md``) is ``trylast`` and
-    claims nothing (its lines stay plain output).
+    whole chunk in one call, which lets it decode, match and build columns (``MetricLines``,
+    ``MetricColumns``) at C speed. All implementations are called, one after the other,
+    together with the line parsers (``backprop_parse_line``) in one chain: ``tryfirst``
+    parsers, unmarked ones, then ``trylast`` ones, the most recently registered first within
+    each group. Each parser gets only the lines no parser before it claimed, so a line is
+    parsed once ("How parsers combine" in ``docs/plugins.md``). The built-in JSON event
+    parser (``json_events``, see ``docs/events.md``) is ``tryfirst`` (event lines and the SDK
+    keep priority); the output scalars parser (``output_scalars``, see
+    ``docs/unmodified-scripts.md``) is ``trylast`` and claims nothing (its lines stay plain
+    output).
 
     :param lines: complete lines as bytes, without their newlines, in output order (lines
         over 1 MiB are never offered).
@@ -182,8 +183,10 @@ def backprop_register_stores() -> list[type[Store]]:
     ``beat``, the session heartbeat, and ``StoreFull`` for writes that fail for lack of space)
     and must pass the shared contract suite (see ``docs/store.md``). It should override
     ``Store.run_ids_in`` so that ``gc`` can ask which runs it holds under a home without
-    creating anything (by default ``gc`` opens it and lists its runs). Built in: ``sqlite``,
-    ``json``.
+    creating anything (by default ``gc`` opens it and lists its runs). A store on a server
+    names the URL schemes it takes in ``Store.schemes``; a ``store`` setting with such a URL
+    selects it, bound to the URL (``Store.at``). Built in: ``sqlite``, ``json``, ``postgres``
+    (``postgresql://`` URLs).
 
     :return: ``Store`` subclasses.
     """

@@ -226,7 +226,20 @@ class PluginManager:
         return self._named("stores", self._flatten(self.pm.hook.backprop_register_stores()))
 
     def store_class(self, name: str) -> type[Store]:
+        """The store a ``store`` setting names: a plugin's name, or a URL whose scheme a store
+        takes (``postgresql://…``), then bound to it (``Store.at``)."""
         stores = self.stores()
+        if "://" in name:
+            scheme = name.split("://", 1)[0].lower()
+            for cls in stores.values():
+                if scheme in cls.schemes:
+                    return cls.at(name)
+            schemes = sorted({f"{s}://" for cls in stores.values() for s in cls.schemes})
+            raise UsageError(
+                f"no installed store takes {scheme}:// URLs",
+                hint=f"use a store name ({', '.join(sorted(stores))})"
+                + (f" or a URL starting with {', '.join(schemes)}" if schemes else ""),
+            )
         if name not in stores:
             raise UsageError(
                 f"unknown store '{name}'", hint=f"choose one of: {', '.join(sorted(stores))}"

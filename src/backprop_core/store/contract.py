@@ -14,7 +14,8 @@ from typing import Any, ClassVar
 
 from backprop_core.errors import StoreError
 from backprop_core.events.event import Event
-from backprop_core.events.ingest import MetricLines, expand
+from backprop_core.events.ingest import Item, stored_events
+from backprop_core.events.screening import screen_batch
 from backprop_core.store.home import Home
 from backprop_core.store.records import (
     CheckpointRecord,
@@ -35,6 +36,10 @@ RESOLVE_HINT = (
 )
 
 
+#: Store classes bound to a location (``Store.at``), so each URL gets one class.
+_BOUND: dict[tuple[type[Store], str], type[Store]] = {}
+
+
 class DuplicateRun(StoreError):
     """``create_run`` was given an id that already exists."""
 
@@ -52,12 +57,41 @@ def check_run_id(run_id: str) -> None:
 
 
 class Store(ABC):
-    """A run store rooted at a home folder. Registered through ``backprop_register_stores``."""
+    """A run store rooted at a home folder. Registered through ``backprop_register_stores``.
+
+    A store that keeps its records elsewhere (a database server) names the URL schemes it
+    takes in ``schemes``; the ``store`` setting may then be such a URL, and the store class
+    is used bound to it (``Store.at``): its ``location`` is the URL, while the home still
+    holds run folders, logs and locks. Binding the class rather than passing the URL to each
+    instance keeps ``type(store)(home)`` meaning "the same store" everywhere.
+    """
 
     name: ClassVar[str]
+    #: URL schemes that select this store when the ``store`` setting is a URL
+    #: (``postgresql`` for ``postgresql://…``); empty for stores that live in the home.
+    schemes: ClassVar[tuple[str, ...]] = ()
+    #: The URL this class is bound to (``Store.at``), ``None`` for stores in the home.
+    location: ClassVar[str | None] = None
 
     def __init__(self, home: Path) -> None:
         self.home = Home(Path(home))
+
+    @classmethod
+    def at(cls, location: str) -> type[Store]:
+        """This store class bound to ``location`` (a URL with one of ``schemes``); the same
+        class object for the same URL, so bound classes compare equal."""
+        cls.check_location(location)
+        key = (cls, location)
+        bound = _BOUND.get(key)
+        if bound is None:
+            attrs = {"location": location, "__module__": cls.__module__}
+            bound = _BOUND[key] = type(cls.__name__, (cls,), attrs)
+        return bound
+
+    @classmethod  # noqa: B027 - most stores accept any location
+    def check_location(cls, location: str) -> None:
+        """Refuse a URL this store cannot use (``ConfigError`` with what to do), before
+        anything is opened: ``Store.at`` calls it."""
 
     @classmethod
     def run_ids_in(cls, home: Path) -> set[str] | None:
@@ -179,11 +213,14 @@ class Store(ABC):
         store can keep is dropped, never the event), and a checkpoint replaces the run's older
         records of the same file (``events.checkpoint_keys.latest_per_key``), as in every store."""
 
-    def append_batch(self, run_id: str, items: Sequence[Event | MetricLines]) -> None:
-        """``append_events`` for what the supervisor collects: events, and runs of hot-path
-        ``metrics`` events in columns (``MetricLines``), in order. Stores may override it to
-        skip building an ``Event`` per metrics line; the result must be the same."""
-        self.append_events(run_id, expand(items))
+    def append_batch(self, run_id: str, items: Sequence[Item]) -> None:
+        """``append_events`` for what the supervisor collects, in order: events, runs of
+        hot-path ``metrics`` events in columns (``MetricLines``), and runs of metric points
+        read from printed lines (``MetricColumns``), each stored as a few ``metrics`` events
+        holding pieces of its columns (``backprop_core.events.columns``). Stores may override
+        it to skip building an ``Event`` per metrics line; the result must be the same.
+        Screened first, so that the steps inside stored pieces are screened too."""
+        self.append_events(run_id, stored_events(screen_batch(items)))
 
     @abstractmethod
     def events(

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from backprop_core.events.event import Event
-from backprop_core.events.ingest import MetricLines, expand
+from backprop_core.events.ingest import Item, expand
 from backprop_core.launch.spec import Monitor, MonitorAction
 from backprop_core.settings.model import Settings
 
@@ -68,7 +68,7 @@ class MonitorSet:
                     _warn(monitor, exc)
         self._act_all(actions)
 
-    def items(self, items: list[Event | MetricLines]) -> None:
+    def items(self, items: list[Item]) -> None:
         """``events`` for what the hot path parsed (events and runs of metrics events)."""
         if not self.monitors:
             return
@@ -77,14 +77,14 @@ class MonitorSet:
             return
         events: list[Event] = []
         for item in items:
-            if isinstance(item, MetricLines):
-                picked = item.non_finite()
-                last = len(item) - 1
-                if not picked or picked[-1] != last:
-                    picked.append(last)
-                events.extend(item.event(i) for i in picked)
-            else:
+            if isinstance(item, Event):
                 events.append(item)
+                continue
+            picked = item.non_finite()
+            last = len(item) - 1
+            if not picked or picked[-1] != last:
+                picked.append(last)
+            events.extend(item.event(i) for i in picked)
         self.events(events)
 
     def output(self) -> None:

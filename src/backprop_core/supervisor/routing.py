@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from backprop_core.events.event import Event, ParseContext, ParseState, Stream
 from backprop_core.events.file_identity import witness
-from backprop_core.events.ingest import MetricLines, expand
+from backprop_core.events.ingest import Item, expand
 from backprop_core.launch.spec import MonitorAction
 from backprop_core.supervisor.context import SessionContext
 from backprop_core.supervisor.monitoring import MonitorSet
@@ -48,21 +48,21 @@ class EventRouter:
             self.on_items(result.items)
         return result.claimed
 
-    def on_items(self, items: list[Event | MetricLines]) -> None:
-        """Record parsed events (metrics lines from the hot path in columns, other events as
-        such): store, run state, monitors, lifecycle listeners."""
+    def on_items(self, items: list[Item]) -> None:
+        """Record parsed events (metrics from the hot paths in columns, other events as such):
+        store, run state, monitors, lifecycle listeners."""
         # gc deletes an announced file outside the run's folder only if it is still this one
         spec = self.ctx.spec
         items = witness(items, spec.cwd, self.ctx.run.created_at, spec.settings.home)
         self.sink.extend(items)
         state = self.state
         for item in items:
-            if isinstance(item, MetricLines):
-                state.update_lines(item)
-            else:
+            if isinstance(item, Event):
                 state.update(item)
                 if item.kind == "alert":
                     self.ctx.display.message(f"alert: {item.payload.get('text', '')}")
+            else:
+                state.update_lines(item)
         self.monitors.items(items)
         if self.ctx.notify_events:
             for event in expand(items):

@@ -338,8 +338,12 @@ class Supervisor:
         return self._outcome(rc, started_at)
 
     def _report_unrecorded(self, tee: Tee) -> None:
-        """Say what a full disk kept out of the records, once everything has been tried."""
+        """Say what a full disk, or a store that stayed unreachable, kept out of the records,
+        once everything has been tried."""
         if not self.alarm.tripped:
+            lost = self.sink.unwritten + self.sink.dropped
+            if lost:
+                self.ctx.display.message(f"error: {lost} events could not be recorded")
             return
         missing = unrecorded(self.sink.unwritten + self.sink.dropped, tee)
         if missing:

@@ -10,6 +10,12 @@ When a batch cannot be written for lack of space, the writer trips the session's
 to ``KEEP_WHEN_FULL`` events wait in memory; beyond that new ``metrics`` events are dropped
 (counted) while every other event (checkpoints, summaries, ``done``) is still kept, up to twice
 the bound.
+
+A store on a server that cannot be reached (``StoreUnreachable``: a restart, the network) is
+handled the same way without stopping the run: the batch goes back, the writer tries again
+every ``RETRY_SECONDS``, says so once on the terminal and once more when the server is back.
+At the end it keeps trying for ``AWAY_PATIENCE_AT_END`` before giving up; what it never wrote
+is counted in ``unwritten`` and ``dropped`` for the session to report.
 """
 
 from __future__ import annotations
@@ -19,9 +25,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from backprop_core.errors import BackpropError
+from backprop_core.errors import BackpropError, StoreUnreachable
 from backprop_core.events.event import Event
-from backprop_core.events.ingest import MetricLines
+from backprop_core.events.ingest import Item
 from backprop_core.store.contract import Store
 from backprop_core.supervisor.space import SpaceAlarm
 
@@ -35,16 +41,18 @@ MAX_PENDING = 30_000
 KEEP_WHEN_FULL = 200_000
 # How long the writer keeps retrying to open a store before it drops events.
 OPEN_PATIENCE = 10.0
-# While the disk is full, how often the writer tries again (a failed attempt at a large batch
-# costs real CPU, which the script needs to checkpoint).
-FULL_RETRY_SECONDS = 2.0
+# While the disk is full or the store's server away, how often the writer tries again (a
+# failed attempt at a large batch costs real CPU, which the script needs to checkpoint).
+FULL_RETRY_SECONDS = RETRY_SECONDS = 2.0
+# When the session ends with the store's server still away, how long the writer keeps trying.
+AWAY_PATIENCE_AT_END = 20.0
 
 
-def _count(items: Sequence[Event | MetricLines]) -> int:
-    return sum(len(i) if isinstance(i, MetricLines) else 1 for i in items)
+def _count(items: Sequence[Item]) -> int:
+    return sum(1 if isinstance(i, Event) else len(i) for i in items)
 
 
-def _not_metrics(items: Sequence[Event | MetricLines]) -> list[Event | MetricLines]:
+def _not_metrics(items: Sequence[Item]) -> list[Item]:
     return [i for i in items if isinstance(i, Event) and i.kind != "metrics"]
 
 
@@ -61,19 +69,25 @@ class EventSink(threading.Thread):
         self._open_store = open_store
         self.alarm = alarm or SpaceAlarm()
         self._say = say or (lambda text: print(f"backprop: {text}", file=sys.stderr))
-        self._pending: list[Event | MetricLines] = []
-        self._size = 0  # events in ``_pending`` (a ``MetricLines`` counts its lines)
+        self._pending: list[Item] = []
+        self._size = 0  # events in ``_pending`` (a run of lines in columns counts its lines)
         self._lock = threading.Lock()
         self._drained = threading.Condition(self._lock)
         self._wake = threading.Event()
         self._closing = False
         self._full = False  # the last write failed for lack of space: keep events, retry
+        self._away = False  # the last write found the store's server unreachable: the same
         self._retry_at = 0.0
         self.written = 0
         self.failed = 0
         #: ``metrics`` events dropped because too many were waiting while the disk was full.
         self.dropped = 0
         self._warned = False
+
+    @property
+    def _holding(self) -> bool:
+        """Events are kept in memory for a store that cannot take them now."""
+        return self._full or self._away
 
     @property
     def unwritten(self) -> int:
@@ -83,39 +97,48 @@ class EventSink(threading.Thread):
     def add(self, event: Event) -> None:
         self.extend([event])
 
-    def extend(self, events: Sequence[Event | MetricLines]) -> None:
+    def extend(self, events: Sequence[Item]) -> None:
         added = _count(events)
         with self._lock:
-            if self._full and self._size + added > KEEP_WHEN_FULL:
+            if self._holding and self._size + added > KEEP_WHEN_FULL:
                 # Past twice the bound even checkpoints and summaries go: memory comes first.
                 kept = _not_metrics(events) if self._size < 2 * KEEP_WHEN_FULL else []
                 self.dropped += added - len(kept)
                 events, added = kept, len(kept)
             self._pending.extend(events)
             self._size += added
-            if self._size >= MAX_BATCH and not self._full:
+            if self._size >= MAX_BATCH and not self._holding:
                 self._wake.set()
             while (
                 self._size >= MAX_PENDING
                 and self.is_alive()
                 and not self._closing
-                and not self._full
+                and not self._holding
             ):
                 self._drained.wait(1.0)
 
     def run(self) -> None:
         store: Store | None = None
         first_try = time.monotonic()
+        closing_since: float | None = None
         try:
             while True:
                 self._wake.wait(FLUSH_SECONDS)
                 self._wake.clear()
                 closing = self._closing
+                if closing and closing_since is None:
+                    closing_since = time.monotonic()
                 if store is None:
                     store = self._try_open(first_try, final=closing)
                 # Events are never given up for a full disk: space may come back.
                 impatient = time.monotonic() - first_try > OPEN_PATIENCE and not self._full
                 self._flush(store, give_up=closing or impatient)
+                waiting = self._away and self._size
+                if closing_since is not None and waiting:
+                    if time.monotonic() - closing_since < AWAY_PATIENCE_AT_END:
+                        self._wake.wait(RETRY_SECONDS)
+                        continue
+                    self._warn(f"the run store is still unreachable: {self._size} events are lost")
                 if closing:
                     break
         finally:
@@ -141,7 +164,7 @@ class EventSink(threading.Thread):
     def _flush(self, store: Store | None, give_up: bool) -> None:
         if store is None and not give_up:
             return  # keep the events until the store opens
-        if self._full and not self._closing and time.monotonic() < self._retry_at:
+        if self._holding and not self._closing and time.monotonic() < self._retry_at:
             return
         while True:
             with self._lock:
@@ -163,6 +186,19 @@ class EventSink(threading.Thread):
                     self._set_full(True)
                     self._retry_at = time.monotonic() + FULL_RETRY_SECONDS
                     return
+                if isinstance(exc, StoreUnreachable):
+                    with self._lock:  # back in front, to be written first when it is back
+                        self._pending[:0] = batch
+                        self._size += size
+                        self._drained.notify_all()
+                    if not self._away:
+                        self._away = True
+                        self._say(
+                            f"warning: {exc.message}; events wait in memory and are recorded "
+                            "when the store is back"
+                        )
+                    self._retry_at = time.monotonic() + RETRY_SECONDS
+                    return
                 self.failed += size
                 self._warn(f"could not record {size} events: {exc}")
                 continue
@@ -170,6 +206,9 @@ class EventSink(threading.Thread):
             if self._full:
                 self._set_full(False)
                 self._say("disk space is back: the events kept in memory are recorded")
+            if self._away:
+                self._away = False
+                self._say("the run store is back: the events kept in memory are recorded")
 
     def _warn(self, message: str) -> None:
         if not self._warned:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import chain
 
+from backprop_core.events.columns import MetricColumns
 from backprop_core.events.event import Event
 from backprop_core.events.ingest import MetricLines
 
@@ -40,7 +41,7 @@ class SessionState:
         elif kind == "done":
             self.done = True
 
-    def update_lines(self, lines: MetricLines) -> None:
+    def update_lines(self, lines: MetricLines | MetricColumns) -> None:
         """``update`` for a run of hot-path metrics events, without an ``Event`` each."""
         self.events += len(lines)
         for step in reversed(lines.steps):
@@ -48,6 +49,9 @@ class SessionState:
                 self.step = step
                 break
         metrics = self.metrics
+        if isinstance(lines, MetricColumns):
+            metrics.update({key: values[-1] for key, values in lines.data.items() if values})
+            return
         metrics.update(chain.from_iterable(map(dict.items, lines.data)))  # no bytecode per line
         for key, value in metrics.items():
             if type(value) is not float:

@@ -20,6 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from backprop_core.errors import BackpropError
+from backprop_core.events.columns import columns_of
+from backprop_core.events.event import Event
 from backprop_core.events.ingest import event_step, metric_values
 from backprop_core.store.contract import Store
 from backprop_core.store.records import RunFilter, RunRecord
@@ -54,6 +56,23 @@ class RunCursor:
     messages: list[str] = field(default_factory=list)
 
 
+def _add_points(points: dict[str, list[list[Any]]], event: Event) -> None:
+    """A ``metrics`` event's points: one per key, or, for a stored run of printed lines (see
+    ``events/columns.py``), one per line and key."""
+    found = columns_of(event) if "steps" in event.payload else None
+    if found is None:
+        step = event_step(event)
+        for key, value in metric_values(event).items():
+            points.setdefault(key, []).append([step, event.time, value, event.session])
+        return
+    steps, data = found
+    t, session = event.time, event.session
+    for key, values in data.items():
+        points.setdefault(key, []).extend(
+            [s, t, v, session] for s, v in zip(steps, values) if v is not None
+        )
+
+
 def _poll_run(store: Store, state: ViewerState, cur: RunCursor) -> bool:
     """One poll: queue messages for what changed; return whether the run is still active."""
     # The run first: when it is seen ended, every event it recorded before ending is read
@@ -67,9 +86,7 @@ def _poll_run(store: Store, state: ViewerState, cur: RunCursor) -> bool:
             event = stored.event
             alerted = alerted or event.kind == "alert"
             if event.kind == "metrics":
-                step = event_step(event)
-                for key, value in metric_values(event).items():
-                    points.setdefault(key, []).append([step, event.time, value, event.session])
+                _add_points(points, event)
         if batch:
             cur.seq = batch[-1].seq
         if len(batch) < EVENT_BATCH:
