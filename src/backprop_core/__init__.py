@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.errors import AmbiguousRun as AmbiguousRun
     from backprop_core.errors import BackpropError as BackpropError
     from backprop_core.errors import ConfigError as ConfigError
+    from backprop_core.errors import LaunchError as LaunchError
     from backprop_core.errors import ProbeError as ProbeError
     from backprop_core.errors import RunNotFound as RunNotFound
     from backprop_core.errors import StoreCorrupt as StoreCorrupt
@@ -45,6 +46,11 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.events.event import ParseState as ParseState
     from backprop_core.events.parsing import ParsedLines as ParsedLines
     from backprop_core.interop.exporter import Exporter as Exporter
+    from backprop_core.launch.scheduler import JobHere as JobHere
+    from backprop_core.launch.scheduler import JobInfo as JobInfo
+    from backprop_core.launch.scheduler import JobPhase as JobPhase
+    from backprop_core.launch.scheduler import JobRequest as JobRequest
+    from backprop_core.launch.scheduler import SchedulerLauncher as SchedulerLauncher
     from backprop_core.launch.spec import FrameworkAdapter as FrameworkAdapter
     from backprop_core.launch.spec import Launcher as Launcher
     from backprop_core.launch.spec import LaunchSpec as LaunchSpec
@@ -86,6 +92,7 @@ _LAZY: dict[str, str] = {
     # errors
     "BackpropError": "backprop_core.errors",
     "ConfigError": "backprop_core.errors",
+    "LaunchError": "backprop_core.errors",
     "ProbeError": "backprop_core.errors",
     "StoreError": "backprop_core.errors",
     "StoreCorrupt": "backprop_core.errors",
@@ -136,6 +143,11 @@ _LAZY: dict[str, str] = {
     "Preparation": "backprop_core.launch.spec",
     "FrameworkAdapter": "backprop_core.launch.spec",
     "Launcher": "backprop_core.launch.spec",
+    "SchedulerLauncher": "backprop_core.launch.scheduler",
+    "JobRequest": "backprop_core.launch.scheduler",
+    "JobInfo": "backprop_core.launch.scheduler",
+    "JobPhase": "backprop_core.launch.scheduler",
+    "JobHere": "backprop_core.launch.scheduler",
     "Monitor": "backprop_core.launch.spec",
     "MonitorAction": "backprop_core.launch.spec",
     "Exporter": "backprop_core.interop.exporter",

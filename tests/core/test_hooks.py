@@ -339,7 +339,7 @@ def test_hook_register_launchers(installed: Installed) -> None:
         text=True,
         check=True,
     )
-    assert found.stdout.strip() == "['hooktest-launcher', 'local']"
+    assert found.stdout.strip() == "['hooktest-launcher', 'local', 'slurm']"
 
 
 def test_hook_register_commands(installed: Installed) -> None:

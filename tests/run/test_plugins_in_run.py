@@ -89,7 +89,8 @@ class Plugin:
 
 @pytest.mark.timeout(120)
 def test_plugins_take_part_in_a_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from backprop_core.run.runner import RunOptions, open_run_store, start_run
+    from backprop_core.run.runner import RunOptions, open_run_store
+    from backprop_core.run.start import start_run
 
     work = tmp_path / "work"
     work.mkdir()

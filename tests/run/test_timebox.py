@@ -8,6 +8,8 @@ import signal
 import pytest
 
 from backprop_core.store.records import RunStatus
+from backprop_core.supervisor.signals import DEADLINE_SIGNAL
+from tests.conftest import wait_for
 
 from .conftest import Bp
 
@@ -156,6 +158,18 @@ def test_resume_uses_the_newest_checkpoint_that_still_exists(bp: Bp) -> None:
     assert resumed.returncode == 0, resumed.stderr
     assert "RESUMED FROM old.ckpt" in resumed.stdout
     assert bp.only_run().status == RunStatus.COMPLETED
+
+
+def test_the_scheduler_s_warning_signal_ends_the_time_box_now(bp: Bp) -> None:
+    # What a scheduler's warning signal does (Slurm's --signal): the stop is the deadline's.
+    bp.script("train.py", CHECKPOINTING)
+    proc = bp.start("run", "-m", "10", "train.py")
+    wait_for(lambda: bp.runs() and bp.runs()[0].last_step, timeout=60, what="a step")
+    proc.send_signal(DEADLINE_SIGNAL)
+    assert proc.wait(60) == 0
+    run = bp.only_run()
+    assert run.status == RunStatus.TIMEBOXED and run.checkpoint_count == 1
+    assert run.reason == "the scheduler's time limit is near (its warning signal arrived)"
 
 
 WORKERS = """

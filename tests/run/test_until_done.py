@@ -60,7 +60,10 @@ def test_until_done_stops_at_max_sessions(bp: Bp) -> None:
         """
         import json, os, signal, time
         signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+        step = int(os.environ["BACKPROP_SESSION"]) * 1000
         while True:
+            step += 1
+            print(json.dumps({"step": step, "loss": 1.0}), flush=True)
             time.sleep(0.05)
         """,
     )
@@ -73,6 +76,24 @@ def test_until_done_stops_at_max_sessions(bp: Bp) -> None:
     assert result.stderr.rstrip().endswith(
         f"it saved no checkpoint, so backprop resume {run_id} would start over"
     )
+
+
+def test_until_done_stops_when_a_session_makes_no_progress(bp: Bp) -> None:
+    bp.script(
+        "stuck.py",
+        """
+        import json, os, signal, time
+        signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+        print(json.dumps({"step": 7, "loss": 1.0}), flush=True)  # the same step every session
+        while True:
+            time.sleep(0.05)
+        """,
+    )
+    result = bp.run("run", "-m", "0.02", "--until-done", "--max-sessions", "5", "stuck.py")
+    assert result.returncode == 0, result.stderr
+    sessions = bp.sessions(bp.only_run().id)
+    assert len(sessions) == 2  # the first moved to step 7; the second did not move on
+    assert "--until-done stops: no progress" in result.stderr
 
 
 @pytest.mark.slow

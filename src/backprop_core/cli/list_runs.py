@@ -15,9 +15,11 @@ from backprop_core.render.runs import (
     duration_seconds,
     human_duration,
     human_time,
+    job_text,
     origin_filter,
     run_view,
 )
+from backprop_core.store.contract import Store
 from backprop_core.store.params import ParamCondition
 from backprop_core.store.records import RunFilter, RunRecord, RunStatus
 
@@ -47,6 +49,20 @@ def parse_params(values: tuple[str, ...]) -> tuple[ParamCondition, ...]:
                 hint="use --param NAME=VALUE (or !=, <, <=, >, >=), e.g. --param lr=3e-4",
             ) from None
     return tuple(out)
+
+
+def _jobs(store: Store, runs: list[RunRecord]) -> dict[str, str]:
+    """Where each active run's latest session is, when a scheduler has it (``slurm job 812
+    PENDING (Priority)``, ``slurm job 812 on gpu-07``)."""
+    from backprop_core.store.liveness import latest_session
+
+    out: dict[str, str] = {}
+    for run in runs:
+        session = latest_session(store, run.id) if run.status.active else None
+        text = job_text(session.launcher) if session is not None else None
+        if text:
+            out[run.id] = text
+    return out
 
 
 @click.command("list")
@@ -102,11 +118,14 @@ def list_command(
     _, store = open_from_options(options)
     with store:
         runs = store.list_runs(flt)
-    print_runs(runs, as_json)
+        where = _jobs(store, runs) if is_terminal() and not as_json else {}
+    print_runs(runs, as_json, where)
 
 
-def print_runs(runs: list[RunRecord], as_json: bool) -> None:
-    """``list``'s output for ``runs``, from this machine's store or another's."""
+def print_runs(runs: list[RunRecord], as_json: bool, where: dict[str, str] | None = None) -> None:
+    """``list``'s output for ``runs``, from this machine's store or another's; ``where``: the
+    scheduler's job of runs that have one, shown with their status."""
+    where = where or {}
     if as_json:
         echo_json([run_view(r) for r in runs])
         return
@@ -116,7 +135,7 @@ def print_runs(runs: list[RunRecord], as_json: bool) -> None:
             r.id,
             r.name or "-",
             what_ran(r) or "-",
-            r.status.value,
+            r.status.value + (f" · {where[r.id]}" if r.id in where else ""),
             str(r.session_count),
             human_duration(duration_seconds(r)),
             "-" if r.last_step is None else str(r.last_step),

@@ -37,9 +37,11 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "pull": "backprop_core.cli.pull:pull_command",
 }
 
-# What backprop on another machine runs for ``--remote``, ``ui --ssh`` and ``pull``; not listed.
+# Not listed in the help or the reference: what backprop on another machine runs for
+# ``--remote``, ``ui --ssh`` and ``pull``, and what a job submitted by a scheduler's launcher runs.
 INTERNAL_COMMANDS: dict[str, str] = {
     "remote-helper": "backprop_core.cli.remote_helper:helper_group",
+    "supervise": "backprop_core.cli.supervise:supervise_command",
 }
 
 

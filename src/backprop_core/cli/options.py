@@ -25,14 +25,15 @@ class SettingFlag:
     ``parse``: ``"text"`` is read and checked by the settings' schema exactly like a
     ``BACKPROP_*`` variable (click's own number types would let "nan" through and word their
     errors differently); ``"switch"`` only ever turns the key on; ``"toggle"`` turns it on,
-    and its ``--no-`` form off; ``"folder"`` is a path, made absolute.
+    and its ``--no-`` form off; ``"folder"`` is a path, made absolute; ``"append"`` is
+    repeatable, each value one item added after the list the other sources give.
     """
 
     decls: tuple[str, ...]
     key: tuple[str, ...]
     help: str
     metavar: str | None = None
-    parse: Literal["text", "switch", "toggle", "folder"] = "text"
+    parse: Literal["text", "switch", "toggle", "folder", "append"] = "text"
 
     @property
     def flag(self) -> str:
@@ -155,6 +156,28 @@ SETTING_FLAGS: dict[str, SettingFlag] = {
         "Read metrics from the script's printed progress lines (default: on).",
         parse="toggle",
     ),
+    "launcher": SettingFlag(
+        ("--launcher",),
+        ("launcher",),
+        "Where sessions run: local (this machine, the default) or slurm (a batch job "
+        "per session; see docs/slurm.md).",
+        "NAME",
+    ),
+    "partition": SettingFlag(
+        ("--partition",),
+        ("slurm", "partition"),
+        "With --launcher slurm: the partition.",
+        "P",
+    ),
+    "slurm_args": SettingFlag(
+        ("--slurm",),
+        ("slurm", "args"),
+        "With --launcher slurm: an sbatch option (repeatable), added after slurm.args "
+        'from the settings, e.g. --slurm=--gres=gpu:1 --slurm="--account=ml".',
+        "ARG",
+        parse="append",
+    ),
+    # the root group
     "remote_command": SettingFlag(
         ("--remote-command",),
         ("remote", "command"),
@@ -176,6 +199,8 @@ def setting_option(name: str) -> Callable[[F], F]:
     if flag.parse == "folder":
         folder = click.Path(file_okay=False, path_type=Path)
         return click.option(*flag.decls, name, type=folder, help=flag.help)
+    if flag.parse == "append":
+        return click.option(*flag.decls, name, multiple=True, metavar=flag.metavar, help=flag.help)
     return click.option(*flag.decls, name, metavar=flag.metavar, help=flag.help)
 
 
@@ -217,18 +242,46 @@ def overrides_from_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], 
     dict (names not in ``SETTING_FLAGS`` ignored), and the flag behind each dotted key
     (``flag --grace``)."""
     from backprop_core.settings.schemas import CONFIG_SCHEMA, load_schema
-    from backprop_core.settings.sources import text_overrides
+    from backprop_core.settings.sources import deep_merge, text_overrides
 
     given: list[tuple[tuple[str, ...], str, Any]] = []
+    appended: list[tuple[tuple[str, ...], str, list[str]]] = []
     for name, flag in SETTING_FLAGS.items():
         value = options.get(name)
-        if value is None or (value is False and flag.parse == "switch"):
+        if value is None or (value is False and flag.parse == "switch") or value == ():
             continue  # not given (a switch is only ever turned on)
         if isinstance(value, Path):
             value = str(value.expanduser().resolve())
+        if flag.parse == "append":
+            appended.append((flag.key, f"flag {flag.flag}", list(value)))
+            continue
         typed = flag.forms[-1] if value is False else flag.flag  # a toggle's --no- form
         given.append((flag.key, f"flag {typed}", value))
-    return text_overrides(given, load_schema(CONFIG_SCHEMA))
+    overrides, labels = text_overrides(given, load_schema(CONFIG_SCHEMA))
+    if appended:
+        configured = _configured(overrides, options.get("config_file"))
+        more = [(key, label, [*configured(key), *items]) for key, label, items in appended]
+        extra, extra_labels = text_overrides(more, load_schema(CONFIG_SCHEMA))
+        overrides, labels = deep_merge(overrides, extra), {**labels, **extra_labels}
+    return overrides, labels
+
+
+def _configured(
+    overrides: dict[str, Any], config_file: Path | None
+) -> Callable[[tuple[str, ...]], list[Any]]:
+    """The list each key holds in the settings without the repeatable flags (which add to it)."""
+    from backprop_core.settings import resolve_with_warnings
+
+    settings, _ = resolve_with_warnings(overrides, config_file=config_file)
+    data = settings.config
+
+    def value(key: tuple[str, ...]) -> list[Any]:
+        node: Any = data
+        for part in key:
+            node = node.get(part, {}) if isinstance(node, dict) else {}
+        return list(node) if isinstance(node, list) else []
+
+    return value
 
 
 def settings_from_options(options: Mapping[str, Any]) -> Settings:

@@ -28,7 +28,8 @@ def resume_command(run_ref: str, **options: Any) -> None:
     stored options.
     """
     from backprop_core.cli.run import finish
-    from backprop_core.run.runner import open_run_store, resume_run
+    from backprop_core.run.runner import open_run_store
+    from backprop_core.run.start import resume_run
     from backprop_core.settings import resolve_with_warnings
     from backprop_core.settings.sources import deep_merge, leaf_keys
 
@@ -39,7 +40,7 @@ def resume_command(run_ref: str, **options: Any) -> None:
     store = open_run_store(where)
     try:
         run = store.resolve(run_ref)
-        stored = _non_default(
+        stored = non_default(
             {k: v for k, v in dict(run.settings).items() if k not in ("home", "store")}
         )
         labels = {key: f"stored settings of run {run.id}" for key in leaf_keys(stored)}
@@ -53,7 +54,7 @@ def resume_command(run_ref: str, **options: Any) -> None:
     finish(result, options["as_json"])
 
 
-def _non_default(stored: dict[str, Any]) -> dict[str, Any]:
+def non_default(stored: dict[str, Any]) -> dict[str, Any]:
     """The stored settings that differ from the built-in defaults.
 
     Values equal to a default are left out so they do not count as given explicitly (a stored

@@ -56,7 +56,7 @@ def run_command(command: tuple[str, ...], **options: Any) -> None:
         dry_run(settings, command, options)
         return
 
-    from backprop_core.run.runner import start_run
+    from backprop_core.run.start import start_run
 
     run_options = run_options_from(options, name=options["name"], tags=parse_tags(options["tags"]))
     result = start_run(

@@ -28,6 +28,12 @@ def dry_run(settings: Settings, args: tuple[str, ...], options: dict[str, Any]) 
     command = Command.parse(
         args, options.get("python") or sys.executable, cwd, options.get("resume_arg")
     )
+    from backprop_core.launch.scheduler import SchedulerLauncher, launcher_named
+
+    launcher = launcher_named(settings.launcher)
+    if isinstance(launcher, SchedulerLauncher):
+        _dry_job(settings, launcher, cwd, options)
+        return
     adapter = select_framework(settings, command, cwd)
     decision, snapshot = preview(settings, options.get("run_id"))
     gpus = choose_gpus(settings, decision.gpus, snapshot)
@@ -80,3 +86,20 @@ def dry_run(settings: Settings, args: tuple[str, ...], options: dict[str, Any]) 
     click.echo("environment:")
     for key, value in env.items():
         click.echo(f"  {key}={value}")
+
+
+def _dry_job(settings: Settings, launcher: Any, cwd: Path, options: dict[str, Any]) -> None:
+    """The exact batch script a scheduler's launcher would submit; nothing is recorded."""
+    from backprop_core.errors import LaunchError
+    from backprop_core.run.submit import job_request
+
+    request = job_request(settings, launcher, options.get("run_id") or "DRY-RUN", 1, cwd)
+    try:
+        launcher.check(request)
+    except LaunchError as exc:  # the script can be shown all the same
+        click.echo(f"backprop: warning: {exc}", err=True)
+    script = launcher.batch_script(request)
+    if options.get("as_json"):
+        click.echo(json.dumps({"launcher": launcher.name, "batch_script": script}, indent=2))
+        return
+    click.echo(script, nl=False)

@@ -19,7 +19,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def run_settings_options(func: F) -> F:
     """The options of ``run`` and ``resume``; the ones that become settings (time box, GPUs,
-    stop, wait, monitors, output scalars) are made from their rows in
+    stop, wait, monitors, output scalars, launcher) are made from their rows in
     ``options.SETTING_FLAGS``."""
     decorators = [
         setting_option("max_run_minutes"),
@@ -31,7 +31,8 @@ def run_settings_options(func: F) -> F:
         click.option(
             "--wait/--no-wait",
             default=None,
-            help="Wait for resources (default) or give up at once.",
+            help="Wait for resources (default) or give up at once; with a scheduler's "
+            "launcher, --wait also follows the run here until it ends.",
         ),
         setting_option("wait_timeout"),
         setting_option("grace"),
@@ -52,6 +53,9 @@ def run_settings_options(func: F) -> F:
             metavar="N",
             help="With --until-done: at most N sessions.",
         ),
+        setting_option("launcher"),
+        setting_option("partition"),
+        setting_option("slurm_args"),
         json_option,
     ]
     for decorator in reversed(decorators):
@@ -65,6 +69,7 @@ def run_options_from(options: dict[str, Any], **extra: Any) -> RunOptions:
 
     return RunOptions(
         wait=options["wait"] if options["wait"] is not None else True,
+        follow=options["wait"] is True,
         until_done=options["until_done"],
         max_sessions=options["max_sessions"],
         json_output=options["as_json"],

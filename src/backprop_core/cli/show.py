@@ -12,7 +12,13 @@ import click
 
 from backprop_core.cli.options import echo_json, json_option, settings_options
 from backprop_core.cli.run_views import format_metrics, open_from_options
-from backprop_core.render.runs import flat_items, full_run_view, human_duration, human_time
+from backprop_core.render.runs import (
+    flat_items,
+    full_run_view,
+    human_duration,
+    human_time,
+    job_text,
+)
 from backprop_core.render.terminal import terminal_text
 from backprop_core.store.records import RunRecord
 
@@ -162,6 +168,9 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
         if s.get("gpus"):
             bits.append(f"gpus {','.join(s['gpus'])}")
         click.echo(terminal_text("  ".join(bits)))
+        job = job_text(s.get("launcher") or {})
+        if job:
+            click.echo(f"      {terminal_text(job)}")
         if s.get("resumed_from"):
             at = "" if s.get("resumed_step") is None else f" (step {s['resumed_step']})"
             click.echo(f"      resumed from {terminal_text(s['resumed_from'])}{at}")

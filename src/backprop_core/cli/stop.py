@@ -5,6 +5,10 @@ PID namespace). ``stop`` sends it SIGUSR2 (graceful: the stop signal to the scri
 after the grace period, status ``interrupted``) or, with ``--now``, SIGUSR1 (SIGKILL to the
 whole process tree at once), then waits for the run to end. It gives up with a message when the
 supervisor dies (the run is lost) or is frozen: no heartbeat for ``liveness.lostAfterSeconds``.
+
+A session handed to a scheduler (``--launcher slurm``) is stopped through the scheduler, from
+any machine that can reach it: a job still waiting is cancelled; a running one's supervisor
+gets the same signals (``run.jobs.stop_scheduled``).
 """
 
 from __future__ import annotations
@@ -71,13 +75,21 @@ def _grace(run: RunRecord, settings: Settings) -> float:
 
 
 def _wait(
-    store: Store, run: RunRecord, pid: int, grace: float, lost_after: float, now: bool, quiet: bool
+    store: Store,
+    run: RunRecord,
+    pid: int | None,
+    grace: float,
+    lost_after: float,
+    now: bool,
+    quiet: bool,
 ) -> RunStatus:
-    """Wait for the run to end while its supervisor shows signs of life."""
+    """Wait for the run to end while its supervisor shows signs of life (``pid``: where it can
+    be checked here, ``None`` for one a scheduler runs elsewhere)."""
     from backprop_core.store.liveness import check_run
 
     say = (lambda text: None) if quiet else (lambda text: click.echo(f"backprop: {text}", err=True))
-    say(f"waiting for its supervisor (pid {pid}) to end it")
+    who = f"its supervisor (pid {pid})" if pid is not None else "its supervisor"
+    say(f"waiting for {who} to end it")
     started = told = time.monotonic()
     kill_at = started + (0 if now else grace)
     limit = started + grace + lost_after + 30  # a live supervisor is done well before
@@ -91,14 +103,14 @@ def _wait(
         if time.monotonic() >= next_check and current.status.active:
             current = check_run(store, current, lost_after)
             next_check = time.monotonic() + CHECK_S
-            if not told_frozen and _frozen(pid):
+            if not told_frozen and pid is not None and _frozen(pid):
                 told_frozen = True
                 say(
                     f"its supervisor (pid {pid}) is stopped (SIGSTOP or Ctrl-Z); it acts on "
                     f"the request once it runs again (kill -CONT {pid}); waiting at most "
                     f"{lost_after:g} s without a heartbeat"
                 )
-        if current.status is RunStatus.LOST and _frozen(pid):
+        if current.status is RunStatus.LOST and pid is not None and _frozen(pid):
             raise RunStateError(
                 f"gave up on run {run.id}: its supervisor (pid {pid}) is frozen and has sent no "
                 f"heartbeat for over {lost_after:g} s, so the run is marked lost",
@@ -130,6 +142,8 @@ def stop_command(run_ref: str, now: bool, no_wait: bool, as_json: bool, **option
     """
     import json
 
+    from backprop_core.launch.scheduler import scheduler_of
+    from backprop_core.run.jobs import stop_scheduled
     from backprop_core.store.liveness import latest_session
     from backprop_core.store.opening import open_store
 
@@ -139,15 +153,24 @@ def stop_command(run_ref: str, now: bool, no_wait: bool, as_json: bool, **option
         run = store.resolve(run_ref)
         if not run.status.active:
             raise RunStateError(f"run {run.id} is not active (it is {run.status.value})")
-        pid = _supervisor_pid(run, latest_session(store, run.id))
-        os.kill(pid, signal.SIGUSR1 if now else signal.SIGUSR2)
+        session = latest_session(store, run.id)
+        pid: int | None = None
+        quiet = as_json
         grace = _grace(run, settings)
-        if not as_json:
-            echo_stop_requested(run.id, now, grace)
+        if session is not None and scheduler_of(session.launcher) is not None:
+            done = stop_scheduled(session, now)
+            quiet = quiet or done.startswith("cancelled")
+            if not as_json:
+                click.echo(f"backprop: run {run.id}: {done}", err=True)
+        else:
+            pid = _supervisor_pid(run, session)
+            os.kill(pid, signal.SIGUSR1 if now else signal.SIGUSR2)
+            if not as_json:
+                echo_stop_requested(run.id, now, grace)
         status = run.status
         if not no_wait:
             lost_after = settings.liveness.lost_after_seconds
-            status = _wait(store, run, pid, grace, lost_after, now, quiet=as_json)
+            status = _wait(store, run, pid, grace, lost_after, now, quiet=quiet)
         if as_json:
             click.echo(json.dumps({"run_id": run.id, "status": status.value, "now": now}))
         else:

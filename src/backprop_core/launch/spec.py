@@ -36,6 +36,9 @@ class LaunchSpec:
     gpu_memory_total_bytes: int | None = None
     resume_from: str | None = None
     deadline: float | None = None
+    #: Unix time by which the stop must begin whatever the active time: a scheduler's job time
+    #: limit less its margin (paused time still counts against a job's wall-clock limit).
+    stop_by: float | None = None
 
 
 @dataclass(frozen=True)

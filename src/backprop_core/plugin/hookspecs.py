@@ -95,10 +95,16 @@ def backprop_register_frameworks() -> list[type[FrameworkAdapter]]:
 def backprop_register_launchers() -> list[type[Launcher]]:
     """Launcher classes, which start and supervise one session each.
 
+    All implementations are called; ``--launcher`` (the ``launcher`` setting) picks one by
+    ``name``: ``local`` (the default) runs sessions here, ``slurm`` submits each as a batch job.
+
     A launcher has ``name`` and ``launch(spec, context)``, which runs the session described by
-    the ``LaunchSpec`` to its end and returns its outcome. Today every run uses ``local`` (built
-    in): the ``--launcher`` option that will pick another one by ``name`` does not exist yet; it
-    comes with the first launcher that runs sessions elsewhere.
+    the ``LaunchSpec`` to its end and returns its outcome. A ``SchedulerLauncher`` hands the
+    session to a batch scheduler instead: ``batch_script``/``submit`` a job that execs the
+    command in ``JobRequest.supervise`` (``backprop supervise RUN SESSION``, the session's
+    supervisor), ``jobs`` says what the scheduler knows of jobs, ``cancel`` and ``signal`` stop
+    them, ``current_job`` describes the job the supervisor runs in (docs/plugins.md,
+    "Launchers").
 
     :return: ``Launcher`` subclasses.
     """

@@ -70,6 +70,23 @@ def human_duration(seconds: float | None, *, unknown: str = "-", sep: str = "") 
     return f"{s // 3600}h{sep}{s % 3600 // 60:02d}m"
 
 
+def job_text(launcher: dict[str, Any]) -> str | None:
+    """A scheduler's job as a session's ``launcher`` field describes it: ``slurm job 812
+    PENDING (Priority)``, ``slurm job 812 on gpu-07``; ``None`` for a local session."""
+    name = launcher.get("name")
+    if not name:
+        return None
+    parts = [f"{name} job {launcher.get('job_id') or '(being submitted)'}"]
+    state, reason = launcher.get("state"), launcher.get("state_reason")
+    if state:
+        parts.append(f"{state} ({reason})" if reason and reason not in ("None", state) else state)
+    if launcher.get("node"):
+        parts.append(f"on {launcher['node']}")
+    if launcher.get("restart_count"):
+        parts.append(f"restart {launcher['restart_count']}")
+    return " ".join(parts)
+
+
 def flat_items(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     """Nested objects as dotted keys (``config.opt.name``), for tables of settings and
     summaries; lists and other values stay whole."""

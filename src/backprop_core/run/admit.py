@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 from backprop_core.admission.governor import evaluate, request_for
 from backprop_core.admission.probing import Prober
@@ -34,6 +35,19 @@ def gpu_request(settings: Settings, run_id: str | None, locks: Locks) -> Admissi
     )
 
 
+def _within(
+    request: AdmissionRequest, snapshot: Snapshot, allocation: tuple[int, ...] | None
+) -> AdmissionRequest:
+    """``request`` with the GPUs outside a job's allocation counted as reserved. A node that
+    shows the job no more GPUs than it was allocated (a device constraint hides the others,
+    and numbers the job's own from 0) shows only the allocation."""
+    seen = {g.index for g in snapshot.gpus}
+    if allocation is None or len(seen) <= len(allocation):
+        return request
+    outside = seen - set(allocation)
+    return replace(request, reserved_gpus=request.reserved_gpus | outside)
+
+
 def preview(settings: Settings, run_id: str | None) -> tuple[Decision, Snapshot]:
     """The decision as it would be now, taking nothing (``--dry-run``)."""
     locks = Locks(Home(settings.home).ensure().locks_dir)
@@ -42,9 +56,22 @@ def preview(settings: Settings, run_id: str | None) -> tuple[Decision, Snapshot]
         return evaluate(settings, gpu_request(settings, run_id, locks), snapshot), snapshot
 
 
-def admit(settings: Settings, run_id: str | None, wait: bool, display: Display) -> Admission:
-    """Wait until admitted (holding a slot and the chosen GPUs), or raise ``AdmissionRefused``."""
-    locks = Locks(Home(settings.home).ensure().locks_dir)
+def admit(
+    settings: Settings,
+    run_id: str | None,
+    wait: bool,
+    display: Display,
+    *,
+    locks_dir: Path | None = None,
+    only_gpus: tuple[int, ...] | None = None,
+) -> Admission:
+    """Wait until admitted (holding a slot and the chosen GPUs), or raise ``AdmissionRefused``.
+
+    ``locks_dir``: slots and GPU reservations kept there instead of under the home (a
+    scheduler's job, which shares the home with jobs on other nodes). ``only_gpus``: the GPUs
+    the run may be handed (a job's allocation); the others count as reserved.
+    """
+    locks = Locks(locks_dir or Home(settings.home).ensure().locks_dir)
     timeout = settings.wait.timeout_minutes * 60 if wait else 0.0
     poll = max(0.05, settings.governor.poll_seconds)
     prober = Prober(settings)
@@ -56,7 +83,9 @@ def admit(settings: Settings, run_id: str | None, wait: bool, display: Display) 
             snapshot = prober.snapshot()
             with locks.admission():
                 first = ticket.is_first()
-                decision = evaluate(settings, gpu_request(settings, run_id, locks), snapshot)
+                request = gpu_request(settings, run_id, locks)
+                request = _within(request, snapshot, only_gpus)
+                decision = evaluate(settings, request, snapshot)
                 if decision.verdict == Verdict.ADMIT and first:
                     reservation = take(locks, decision.gpus)
                     if reservation is not None:

@@ -17,18 +17,28 @@ EXIT_CODES = {
     RunStatus.COMPLETED: 0,
     RunStatus.TIMEBOXED: 0,
     RunStatus.INTERRUPTED: 130,
+    RunStatus.CANCELLED: 130,
 }
 
 
 def exit_code_for(status: RunStatus) -> int:
-    """0 completed or time-boxed, 130 stopped by the user, 1 any failure (docs/architecture.md)."""
+    """0 completed or time-boxed, 130 stopped or cancelled by the user, 1 any failure
+    (docs/architecture.md)."""
     return EXIT_CODES.get(status, 1)
 
 
 def record_outcome(
-    store: Store, run: RunRecord, session: int, outcome: SessionOutcome
+    store: Store,
+    run: RunRecord,
+    session: int,
+    outcome: SessionOutcome,
+    then: RunStatus | None = None,
 ) -> tuple[RunRecord, SessionRecord]:
-    """Record how session ``session`` ended on it and on its run; the stored run and session."""
+    """Record how session ``session`` ended on it and on its run; the stored run and session.
+
+    ``then``: the run goes on at once in another session (a scheduler's next job, already
+    queued), so it takes that status instead of the session's and never looks ended.
+    """
     ending: dict[str, Any] = dict(
         status=outcome.status,
         ended_at=outcome.ended_at,
@@ -40,6 +50,8 @@ def record_outcome(
     recorded = store.update_session(
         run.id, session, active_seconds=outcome.active_seconds, pauses=outcome.pauses, **ending
     )
+    if then is not None:
+        ending = dict(ending, status=then, ended_at=None)
     return store.update_run(run.id, **ending), recorded
 
 

@@ -15,16 +15,15 @@ from typing import Any
 
 from backprop_core.env_vars import env_flag
 from backprop_core.errors import (
-    BackpropError,
     LaunchError,
-    RunStateError,
     StoreError,
     StoreFull,
-    UsageError,
 )
+from backprop_core.launch.scheduler import JobHere, SchedulerLauncher, launcher_named
 from backprop_core.launch.spec import Launcher
 from backprop_core.plugin.manager import get_plugins
 from backprop_core.run.admit import admit
+from backprop_core.run.chain import Progress, next_session
 from backprop_core.run.records import (
     exit_code_for,
     mark_failed_launch,
@@ -32,18 +31,33 @@ from backprop_core.run.records import (
     record_outcome,
     unrecorded_outcome,
 )
-from backprop_core.run.spec import Command, build_spec, choose_gpus, select_framework
+from backprop_core.run.spec import (
+    Command,
+    build_spec,
+    choose_gpus,
+    select_framework,
+)
 from backprop_core.settings.model import Settings
 from backprop_core.store.contract import Store
-from backprop_core.store.home import Home, is_valid_run_id
-from backprop_core.store.ids import new_run_id
+from backprop_core.store.home import Home
 from backprop_core.store.params import params_from_argv
-from backprop_core.store.records import RunRecord, RunStatus, is_system_metric
+from backprop_core.store.records import RunRecord, RunStatus, SessionRecord, is_system_metric
 from backprop_core.supervisor import Display, SessionContext
 from backprop_core.supervisor.display import format_duration, format_value
 
 #: How many of the last metrics the end-of-session summary shows.
 SUMMARY_METRICS = 4
+
+
+@dataclass(frozen=True)
+class JobSession:
+    """A session that runs inside a scheduler's job: the job, what its session record keeps
+    about it, and a lock folder of its own (the scheduler, not the home's slots, decides what
+    runs at once; the job's GPUs are its allocation)."""
+
+    here: JobHere
+    record: dict[str, Any]
+    locks_dir: Path
 
 
 @dataclass
@@ -57,6 +71,11 @@ class RunOptions:
     show_events: bool = False
     name: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    #: Copy the script's output to this terminal (not inside a scheduler's job, where the
+    #: session log keeps it and the job's own output file keeps backprop's messages).
+    tee: bool = True
+    #: With a scheduler's launcher: follow the submitted run here until it ends (``--wait``).
+    follow: bool = False
 
 
 @dataclass
@@ -69,9 +88,11 @@ class RunResult:
     sessions: int
     reason: str | None
     checkpoint: str | None
+    #: The scheduler's job of a run just submitted (``--launcher slurm`` without ``--wait``).
+    job_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "run_id": self.run_id,
             "status": self.status.value,
             "exit_code": self.exit_code,
@@ -79,6 +100,9 @@ class RunResult:
             "reason": self.reason,
             "checkpoint": self.checkpoint,
         }
+        if self.job_id is not None:
+            out["job_id"] = self.job_id
+        return out
 
 
 def open_run_store(settings: Settings) -> Store:
@@ -117,17 +141,22 @@ class Runner:
         number = first_session
         ran = 0
         while True:
+            before = Progress(run.last_step if run else None, resume_from)
             run, outcome = self._one_session(store, command, cwd, run, run_id, number, resume_from)
             ran += 1
             checkpoint = newest_checkpoint(store, run)
-            more = (
-                self.options.until_done
-                and outcome.status == RunStatus.TIMEBOXED
-                and not outcome.done
-                and not run.done
-                and (self.options.max_sessions is None or ran < self.options.max_sessions)
+            more, why_not = next_session(
+                until_done=self.options.until_done,
+                max_sessions=self.options.max_sessions,
+                ran=ran,
+                outcome=outcome,
+                run=run,
+                before=before,
+                checkpoint=checkpoint,
             )
-            self._summarise(
+            if why_not:
+                self.display.message(f"--until-done stops: {why_not}")
+            self.summarise(
                 run,
                 number,
                 outcome.status,
@@ -159,9 +188,33 @@ class Runner:
         number: int,
         resume_from: str | None,
     ) -> tuple[RunRecord, Any]:
+        ctx, outcome = self.supervise(store, command, cwd, run, run_id, number, resume_from)
+        run, _ = self.record(store, ctx.run, number, outcome)
+        return run, outcome
+
+    def supervise(
+        self,
+        store: Store,
+        command: Command,
+        cwd: Path,
+        run: RunRecord | None,
+        run_id: str,
+        number: int,
+        resume_from: str | None,
+        job: JobSession | None = None,
+    ) -> tuple[SessionContext, Any]:
+        """Admit, launch and supervise one session to its end (lifecycle steps 2-6); its
+        outcome is not recorded yet. ``job``: the session runs inside a scheduler's job."""
         settings = self.settings
         adapter = select_framework(settings, command, cwd)
-        admission = admit(settings, run_id, self.options.wait, self.display)
+        admission = admit(
+            settings,
+            run_id,
+            self.options.wait,
+            self.display,
+            locks_dir=job.locks_dir if job else None,
+            only_gpus=job.here.gpus if job else None,
+        )
         try:
             gpus = choose_gpus(settings, admission.decision.gpus, admission.snapshot)
             spec, prep = build_spec(
@@ -173,6 +226,7 @@ class Runner:
                 gpus=gpus,
                 adapter=adapter,
                 resume_from=resume_from,
+                stop_by=job.here.stop_by if job else None,
             )
             if run is None:
                 run = store.create_run(
@@ -197,6 +251,7 @@ class Runner:
             self._announce(
                 spec.argv, run_id, number, adapter.name, gpus.labels, prep.note, resume_from
             )
+            terminal = sys.stderr.buffer if self.options.json_output else sys.stdout.buffer
             ctx = SessionContext(
                 spec=spec,
                 run=run,
@@ -205,12 +260,13 @@ class Runner:
                 log_path=Home(settings.home).session_log(run_id, number),
                 plugins=self.plugins,
                 display=self.display,
-                terminal_out=sys.stderr.buffer if self.options.json_output else sys.stdout.buffer,
-                terminal_err=sys.stderr.buffer,
+                terminal_out=terminal if self.options.tee else None,
+                terminal_err=sys.stderr.buffer if self.options.tee else None,
                 gpu_labels=gpus.labels,
                 parsers=self.parsers,
                 show_events=self.options.show_events,
                 notify_events=self.notify_events,
+                job=job.record if job else None,
             )
             try:
                 outcome = self._launcher().launch(spec, ctx)
@@ -219,22 +275,34 @@ class Runner:
                 raise
         finally:
             admission.reservation.release()
+        return ctx, outcome
+
+    def record(
+        self,
+        store: Store,
+        run: RunRecord,
+        number: int,
+        outcome: Any,
+        then: RunStatus | None = None,
+    ) -> tuple[RunRecord, SessionRecord]:
+        """Record how session ``number`` ended (``then``: the run's status from now on, when
+        another session follows at once) and notify plugins."""
         try:
-            run, session = record_outcome(store, ctx.run, number, outcome)
+            run, session = record_outcome(store, run, number, outcome, then=then)
         except StoreFull as exc:
             self.display.message(
                 f"error: disk full: how session {number} ended is not recorded ({exc}); "
                 "the run will show as lost"
             )
-            run, session = unrecorded_outcome(ctx.run, number, outcome)
+            run, session = unrecorded_outcome(run, number, outcome)
         self.plugins.run_finished(run, session)
-        return run, outcome
+        return run, session
 
     def _launcher(self) -> Launcher:
-        launchers = self.plugins.launchers()
-        if "local" not in launchers:
-            raise UsageError("the 'local' launcher is not installed", hint="reinstall backprop")
-        return launchers["local"]()
+        launcher = launcher_named(self.settings.launcher)
+        if isinstance(launcher, SchedulerLauncher):  # inside its job: the session runs here
+            launcher = launcher_named("local")
+        return launcher
 
     def _announce(
         self,
@@ -256,7 +324,7 @@ class Runner:
         if env_flag("BACKPROP_DEBUG"):
             self.display.message(f"command: {argv!r}; {note}")
 
-    def _summarise(
+    def summarise(
         self,
         run: RunRecord,
         number: int,
@@ -301,70 +369,3 @@ def launch_options(command: Command) -> dict[str, Any]:
         "python": command.python,
         "resumeArg": command.resume_arg,
     }
-
-
-def start_run(
-    settings: Settings,
-    options: RunOptions,
-    args: tuple[str, ...],
-    *,
-    python: str | None,
-    run_id: str | None,
-    resume_from: str | None,
-    resume_arg: str | None,
-) -> RunResult:
-    cwd = Path.cwd()
-    command = Command.parse(args, python or sys.executable, cwd, resume_arg)
-    if run_id is not None and not is_valid_run_id(run_id):
-        raise UsageError(f"invalid run id '{run_id}'", hint="use letters, digits, '.', '_' and '-'")
-    store = open_run_store(settings)
-    try:
-        rid = run_id or new_run_id()
-        if run_id is not None:
-            try:
-                store.get_run(run_id)
-            except BackpropError:
-                pass
-            else:
-                raise UsageError(
-                    f"a run with id '{run_id}' already exists", hint="choose another --run-id"
-                )
-        return Runner(settings, options).run_sessions(
-            store, command, cwd, None, rid, resume_from, first_session=1
-        )
-    finally:
-        store.close()
-
-
-def resume_run(settings: Settings, options: RunOptions, run: RunRecord, store: Store) -> RunResult:
-    """The next session(s) of a stored run, from its newest existing checkpoint."""
-    if run.origin:
-        raise RunStateError(
-            f"run {run.id} was pulled from {run.origin}; its script and checkpoints are there",
-            hint=f"resume it there: ssh {run.origin} backprop resume {run.id}",
-        )
-    if run.status.active:
-        raise RunStateError(
-            f"run {run.id} is still {run.status.value}",
-            hint=f"wait for it to end or stop it with: backprop stop {run.id}",
-        )
-    launch = run.environment.get("launch") if isinstance(run.environment, dict) else None
-    launch = launch if isinstance(launch, dict) else {}
-    cwd = Path(run.cwd or ".")
-    if not cwd.is_dir():
-        raise RunStateError(f"the run's folder {cwd} no longer exists")
-    python = str(launch.get("python") or (run.command[0] if run.command else sys.executable))
-    if launch.get("mode", "script" if run.script else "command") == "script" and run.script:
-        args: tuple[str, ...] = (run.script, *run.argv)
-        command = Command(tuple(run.argv), Path(run.script), python, launch.get("resumeArg"))
-    else:
-        args = tuple(run.argv)
-        command = Command(args, None, python, launch.get("resumeArg"))
-    if command.script is not None and not (cwd / command.script).is_file():
-        raise RunStateError(f"the run's script {cwd / command.script} no longer exists")
-    checkpoint = newest_checkpoint(store, run)
-    runner = Runner(settings, options)
-    if checkpoint is None:
-        runner.display.message("no checkpoint of this run exists any more: starting from scratch")
-    first = max((s.number for s in store.sessions(run.id)), default=0) + 1
-    return runner.run_sessions(store, command, cwd, run, run.id, checkpoint, first_session=first)

@@ -11,11 +11,12 @@ from pathlib import Path
 
 from backprop_core.admission.resources import Snapshot
 from backprop_core.env_vars import CONTRACT_VARS
-from backprop_core.errors import UsageError
+from backprop_core.errors import RunStateError, UsageError
 from backprop_core.launch.spec import FrameworkAdapter, LaunchSpec, Preparation
 from backprop_core.plugin.manager import get_plugins
 from backprop_core.settings.model import Settings
 from backprop_core.store.home import Home
+from backprop_core.store.records import RunRecord
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,25 @@ class Command:
         if self.script is not None:
             return self.script
         return next((Path(a) for a in self.args if a.lower().endswith(".py")), None)
+
+
+def stored_command(run: RunRecord) -> tuple[Command, Path]:
+    """The command and folder a stored run was started with, for its next session."""
+    import sys
+
+    launch = run.environment.get("launch") if isinstance(run.environment, dict) else None
+    launch = launch if isinstance(launch, dict) else {}
+    cwd = Path(run.cwd or ".")
+    if not cwd.is_dir():
+        raise RunStateError(f"the run's folder {cwd} no longer exists")
+    python = str(launch.get("python") or (run.command[0] if run.command else sys.executable))
+    if launch.get("mode", "script" if run.script else "command") == "script" and run.script:
+        command = Command(tuple(run.argv), Path(run.script), python, launch.get("resumeArg"))
+    else:
+        command = Command(tuple(run.argv), None, python, launch.get("resumeArg"))
+    if command.script is not None and not (cwd / command.script).is_file():
+        raise RunStateError(f"the run's script {cwd / command.script} no longer exists")
+    return command, cwd
 
 
 @dataclass
@@ -139,6 +159,7 @@ def build_spec(
     adapter: FrameworkAdapter,
     resume_from: str | None,
     create_dirs: bool = True,
+    stop_by: float | None = None,
 ) -> tuple[LaunchSpec, Preparation]:
     home = Home(settings.home)
     run_dir = home.run_dir(run_id)
@@ -149,6 +170,8 @@ def build_spec(
     env = {k: v for k, v in os.environ.items() if k not in CONTRACT_VARS}
     box = settings.time_box_seconds
     deadline = time.time() + box if box is not None else None
+    if stop_by is not None:
+        deadline = stop_by if deadline is None else min(deadline, stop_by)
     env.update(
         PYTHONUNBUFFERED="1",
         BACKPROP_RUN_ID=run_id,
@@ -185,6 +208,7 @@ def build_spec(
         gpu_memory_total_bytes=gpus.total_bytes,
         resume_from=resume_from,
         deadline=deadline,
+        stop_by=stop_by,
     )
     prep = adapter.prepare(spec)
     env.update(prep.env)

@@ -91,6 +91,18 @@ class LivenessSettings:
 
 
 @dataclass(frozen=True)
+class SlurmSettings:
+    """The ``slurm`` launcher's batch jobs (docs/slurm.md)."""
+
+    partition: str | None = None
+    args: tuple[str, ...] = ()
+    signal_margin_seconds: float = 90
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "args", tuple(self.args))
+
+
+@dataclass(frozen=True)
 class OutputScalarSettings:
     """Metrics read from printed lines (docs/unmodified-scripts.md)."""
 
@@ -124,6 +136,7 @@ _NESTED = {
     "monitors": MonitorSettings,
     "system_metrics": SystemMetricsSettings,
     "liveness": LivenessSettings,
+    "slurm": SlurmSettings,
     "output_scalars": OutputScalarSettings,
     "remote": RemoteSettings,
 }
@@ -148,6 +161,7 @@ class Settings:
     checkpoint_every_minutes: float | None = None
     framework: str = "auto"
     store: str = "sqlite"
+    launcher: str = "local"
     capture_environment: bool = True
     gpu: GpuSettings = field(default_factory=GpuSettings)
     governor: GovernorSettings = field(default_factory=GovernorSettings)
@@ -156,6 +170,7 @@ class Settings:
     monitors: MonitorSettings = field(default_factory=MonitorSettings)
     system_metrics: SystemMetricsSettings = field(default_factory=SystemMetricsSettings)
     liveness: LivenessSettings = field(default_factory=LivenessSettings)
+    slurm: SlurmSettings = field(default_factory=SlurmSettings)
     output_scalars: OutputScalarSettings = field(default_factory=OutputScalarSettings)
     remote: RemoteSettings = field(default_factory=RemoteSettings)
     config: Mapping[str, Any] = field(default_factory=dict)

@@ -159,6 +159,19 @@ def convert_text(raw: str, sub: Mapping[str, Any]) -> Any:
     text = raw.strip()
     if "null" in types and text.lower() in ("", "null", "none"):
         return None
+    if "array" in types:
+        # A JSON list, or words split the way a shell would: '--gres=gpu:1 --account=ml'.
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError:
+                return raw
+        import shlex
+
+        try:
+            return shlex.split(text)
+        except ValueError:
+            return raw
     if "boolean" in types:
         low = text.lower()
         if low in ("1", "true", "yes", "on"):
@@ -170,12 +183,6 @@ def convert_text(raw: str, sub: Mapping[str, Any]) -> Any:
             return int(text)
         except ValueError:
             pass
-    if "array" in types:
-        try:
-            value = json.loads(text)
-        except ValueError:
-            return raw
-        return value if isinstance(value, list) else raw
     if "number" in types or "oneOf" in sub:
         try:
             number = float(text)

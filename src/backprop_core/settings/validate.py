@@ -145,6 +145,9 @@ def _obviously_valid(value: Any, schema: Mapping[str, Any]) -> bool:
             return False
         if "maximum" in schema and not value <= schema["maximum"]:
             return False
+    items = schema.get("items")
+    if isinstance(value, list) and items and not all(_obviously_valid(i, items) for i in value):
+        return False
     if isinstance(value, dict):
         properties = schema.get("properties", {})
         for key, item in value.items():

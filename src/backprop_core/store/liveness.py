@@ -115,7 +115,9 @@ def check_run(
     """``run`` as it stands, marked ``lost`` first if it is active and its supervisor is gone.
 
     A run with no session yet cannot be judged and is left as it is, and so is a run pulled
-    from another host: its supervisor ran there.
+    from another host: its supervisor ran there. A session handed to a scheduler is first
+    looked up there (``run.jobs``): its supervisor may not have started yet, or may have been
+    killed with its job.
     """
     if run.status not in ACTIVE_STATUSES or run.origin:
         return run
@@ -123,6 +125,12 @@ def check_run(
     if session is None:
         return run
     now = time.time() if now is None else now
+    if session.launcher:
+        from backprop_core.run.jobs import check_scheduled
+
+        checked = check_scheduled(store, run, session, now)
+        if checked is not None:
+            return checked
     verdict = judge(session, lost_after, now)
     if not verdict.lost:
         return run

@@ -36,6 +36,7 @@ class RunStatus(str, Enum):
     KILLED = "killed"
     LOST = "lost"
     REFUSED = "refused"
+    CANCELLED = "cancelled"
 
     @property
     def active(self) -> bool:
@@ -62,6 +63,11 @@ class SessionRecord:
     was alive, and, where the reader shares the supervisor's host, boot (``boot_id``) and PID
     namespace (``pid_namespace``), by ``supervisor_pid`` plus ``supervisor_started`` (the process
     start time from the OS), never by the pid alone, since pids are reused.
+
+    ``launcher`` describes a session handed to a scheduler (docs/plugins.md, "Launchers"):
+    ``name`` (the launcher), ``job_id``, ``state`` and ``state_reason`` (the scheduler's words,
+    as last seen), ``node``, ``restart_count``, ``output`` (the job's own output file). Empty
+    for a session the local launcher ran.
     """
 
     run_id: str
@@ -87,6 +93,7 @@ class SessionRecord:
     boot_id: str | None = None
     pid_namespace: int | None = None
     heartbeat_at: float | None = None
+    launcher: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -280,6 +287,7 @@ def session_to_dict(session: SessionRecord) -> dict[str, Any]:
     out["status"] = session.status.value
     out["pauses"] = [pause_to_dict(p) for p in session.pauses]
     out["gpus"] = list(session.gpus)
+    out["launcher"] = dict(session.launcher)
     return out
 
 

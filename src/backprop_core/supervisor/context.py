@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from backprop_core.events.parsing import ParserChain
 from backprop_core.launch.spec import LaunchSpec
@@ -20,7 +20,9 @@ class SessionContext:
     """``store`` is used from the supervisor's main thread only; ``open_store`` opens another
     one for the event writer thread. ``terminal_out``/``terminal_err`` receive the teed output
     (``None`` to keep it off the terminal); event lines stay off it unless ``show_events``.
-    ``parsers`` is the parser chain every chunk of output goes through."""
+    ``parsers`` is the parser chain every chunk of output goes through. ``job`` is set for a
+    session that runs inside a scheduler's job: what its session record's ``launcher`` holds;
+    that record exists already (queued, made at submission) and is completed instead of added."""
 
     spec: LaunchSpec
     run: RunRecord
@@ -35,3 +37,4 @@ class SessionContext:
     gpu_labels: tuple[str, ...] = ()
     show_events: bool = False
     notify_events: bool = True
+    job: dict[str, Any] | None = None

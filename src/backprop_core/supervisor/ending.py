@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backprop_core.store.process_identity import here, process_start_time
-from backprop_core.store.records import PauseRecord, RunStatus, SessionRecord
+from backprop_core.store.records import PauseRecord, RunStatus, SessionRecord, session_to_dict
 from backprop_core.supervisor.context import SessionContext
 from backprop_core.supervisor.output import StreamReader
 
@@ -123,7 +123,13 @@ def record_start(ctx: SessionContext, pid: int, started_at: float) -> None:
     )
     me = os.getpid()
     session.supervisor_pid, session.supervisor_started = me, _start_time(me)
-    ctx.store.add_session(session)
+    if ctx.job is None:
+        ctx.store.add_session(session)
+    else:  # submitted earlier: its queued record becomes this one
+        session.launcher = dict(ctx.job)
+        fields = session_to_dict(session)
+        del fields["run_id"], fields["number"]
+        ctx.store.update_session(spec.run_id, spec.session, **fields)
     changes: dict[str, Any] = {"status": RunStatus.RUNNING, "ended_at": None}
     if ctx.run.started_at is None:  # the first session starts the run
         changes["started_at"] = started_at

@@ -23,6 +23,7 @@ from backprop_core.launch.spec import MonitorAction
 from backprop_core.store.records import PauseRecord, RunStatus
 from backprop_core.supervisor.cgroup import RunCgroup
 from backprop_core.supervisor.context import SessionContext
+from backprop_core.supervisor.deadline import Deadline
 from backprop_core.supervisor.display import status_text
 from backprop_core.supervisor.ending import SessionOutcome, classify, drain, record_start
 from backprop_core.supervisor.guardian_client import Guardian
@@ -44,7 +45,7 @@ class Supervisor:
     def __init__(self, ctx: SessionContext) -> None:
         self.ctx = ctx
         self.settings = ctx.spec.settings
-        self.requests = StopRequests()
+        self.requests = StopRequests(in_job=ctx.job is not None)
         self.alarm = SpaceAlarm()
         self.alarm.wake_with(self.requests.wake_w)
         self._disk_full_seen = False
@@ -56,6 +57,9 @@ class Supervisor:
         self.pause_started: float | None = None
         self.pauses: list[PauseRecord] = []
         self.snapshot: Snapshot | None = None
+        self.deadline = Deadline(
+            self.settings.time_box_seconds, self.settings.max_run_minutes, ctx.spec.stop_by
+        )
 
     def _monitor_stops(self, action: MonitorAction) -> None:
         if self._monitor_stop is None:
@@ -158,22 +162,19 @@ class Supervisor:
             self._begin_stop(
                 "monitor", action.reason or action.alert or "stopped by a monitor", status
             )
-        box = self.settings.time_box_seconds
-        if self.stop_kind is None and box is not None and self.active_seconds(now) >= box:
-            minutes = self.settings.max_run_minutes
-            self._begin_stop(
-                "deadline", f"time box of {minutes:g} min reached", RunStatus.TIMEBOXED
-            )
+        due = self.deadline.due(self.active_seconds(now), req.deadline)
+        if self.stop_kind is None and due is not None:
+            self._begin_stop("deadline", due, RunStatus.TIMEBOXED)
         grace = self.settings.stop.grace_seconds
         if self.stop_kind is not None and not self.killed and now >= self.stop_at + grace:
             self._kill("grace period over: SIGKILL to every remaining process of the run")
 
     def _next_wake(self, now: float, next_govern: float) -> float:
         wake = min(0.5, next_govern - now)
-        box = self.settings.time_box_seconds
-        if self.stop_kind is None and box is not None and self.pause_started is None:
-            wake = min(wake, box - self.active_seconds(now))
-        if self.stop_kind is not None and not self.killed:
+        paused = self.pause_started is not None
+        if self.stop_kind is None:
+            wake = min(wake, self.deadline.seconds_left(self.active_seconds(now), paused))
+        elif not self.killed:
             wake = min(wake, self.stop_at + self.settings.stop.grace_seconds - now)
         return max(0.005, wake)
 

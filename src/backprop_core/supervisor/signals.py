@@ -4,6 +4,8 @@
   a job scheduler, a shutdown) and SIGHUP (terminal closed): a graceful stop, the same as
   reaching the deadline but recorded as ``interrupted``. A second one stops at once.
 * SIGUSR1 (``backprop stop --now``): stop at once (SIGKILL to the whole tree).
+* SIGXCPU (a scheduler's warning that its time limit is near, e.g. Slurm's ``--signal``): the
+  time box ends now; the stop is the deadline's, recorded as ``timeboxed``.
 
 ``backprop stop`` has a signal of its own so that the recorded reason says who stopped the run.
 
@@ -22,6 +24,7 @@ from typing import Any
 STOP_SIGNAL = signal.SIGUSR2  # what ``backprop stop`` sends
 IMMEDIATE_SIGNAL = signal.SIGUSR1  # what ``backprop stop --now`` sends
 GRACEFUL_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, STOP_SIGNAL)
+DEADLINE_SIGNAL = signal.SIGXCPU  # a scheduler's warning that its time limit is near
 
 # Who asked, as the run's reason says it: "stopped by <source>".
 _SOURCES = {
@@ -33,12 +36,20 @@ _SOURCES = {
 }
 
 
+#: Inside a scheduler's job SIGTERM may also come from the scheduler itself.
+IN_JOB_SOURCES = {
+    signal.SIGTERM: "SIGTERM: backprop stop, or the scheduler (cancel, requeue, preemption)",
+}
+
+
 class StopRequests:
     """Installs the handlers (main thread only) and records what was asked for."""
 
-    def __init__(self) -> None:
+    def __init__(self, in_job: bool = False) -> None:
+        self._sources = {**_SOURCES, **(IN_JOB_SOURCES if in_job else {})}
         self.graceful = False
         self.immediate = False
+        self.deadline = False
         self.source: str | None = None
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
@@ -49,7 +60,7 @@ class StopRequests:
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        for sig in (*GRACEFUL_SIGNALS, IMMEDIATE_SIGNAL):
+        for sig in (*GRACEFUL_SIGNALS, IMMEDIATE_SIGNAL, DEADLINE_SIGNAL):
             self._previous[sig] = signal.signal(sig, self._handle)
         self._previous_wakeup = signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
 
@@ -67,8 +78,11 @@ class StopRequests:
                 os.close(fd)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if signum == DEADLINE_SIGNAL:
+            self.deadline = True
+            return
         if self.source is None:
-            self.source = _SOURCES.get(signal.Signals(signum), f"signal {signum}")
+            self.source = self._sources.get(signal.Signals(signum), f"signal {signum}")
         if signum == IMMEDIATE_SIGNAL or self.graceful:
             self.immediate = True
         self.graceful = True

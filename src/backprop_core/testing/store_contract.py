@@ -232,6 +232,19 @@ class StoreContract(SafetyContract, ParamsContract, SessionsContract, LivenessCo
         assert run.session_count == 2
         assert run.active_seconds == 8.0
 
+    def test_a_scheduled_session_keeps_its_job(self, store: Store) -> None:
+        store.create_run(make_run("r1", status=RunStatus.QUEUED))
+        job: dict[str, object] = {"name": "slurm", "job_id": "812", "state": "PENDING"}
+        store.add_session(SessionRecord("r1", 1, RunStatus.QUEUED, T0, launcher=dict(job)))
+        assert store.sessions("r1")[0].launcher == job
+        started = {**job, "state": None, "state_reason": None, "node": "gpu-07"}
+        started["restart_count"] = 1
+        store.update_session("r1", 1, status=RunStatus.RUNNING, launcher=started)
+        session = store.sessions("r1")[0]
+        assert session.launcher == started and session.status is RunStatus.RUNNING
+        store.add_session(SessionRecord("r1", 2, RunStatus.RUNNING, T0 + 10))
+        assert store.sessions("r1")[1].launcher == {}
+
     # events and metrics ---------------------------------------------------------------------
     def test_append_events_derives_records(self, store: Store) -> None:
         store.create_run(make_run("r1"))

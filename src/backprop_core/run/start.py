@@ -1,0 +1,84 @@
+"""Starting ``backprop run`` and ``backprop resume``: here, session after session, or handed to
+a scheduler's launcher (``run.submit``)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from backprop_core.errors import BackpropError, RunStateError, UsageError
+from backprop_core.launch.scheduler import SchedulerLauncher, launcher_named
+from backprop_core.run.records import newest_checkpoint
+from backprop_core.run.runner import Runner, RunOptions, RunResult, open_run_store
+from backprop_core.run.spec import Command, stored_command
+from backprop_core.settings.model import Settings
+from backprop_core.store.contract import Store
+from backprop_core.store.home import is_valid_run_id
+from backprop_core.store.ids import new_run_id
+from backprop_core.store.records import RunRecord
+
+
+def start_run(
+    settings: Settings,
+    options: RunOptions,
+    args: tuple[str, ...],
+    *,
+    python: str | None,
+    run_id: str | None,
+    resume_from: str | None,
+    resume_arg: str | None,
+) -> RunResult:
+    cwd = Path.cwd()
+    command = Command.parse(args, python or sys.executable, cwd, resume_arg)
+    if run_id is not None and not is_valid_run_id(run_id):
+        raise UsageError(f"invalid run id '{run_id}'", hint="use letters, digits, '.', '_' and '-'")
+    store = open_run_store(settings)
+    try:
+        rid = run_id or new_run_id()
+        if run_id is not None:
+            try:
+                store.get_run(run_id)
+            except BackpropError:
+                pass
+            else:
+                raise UsageError(
+                    f"a run with id '{run_id}' already exists", hint="choose another --run-id"
+                )
+        launcher = launcher_named(settings.launcher)
+        if isinstance(launcher, SchedulerLauncher):
+            from backprop_core.run.submit import submit_run
+
+            return submit_run(
+                settings, options, store, launcher, command, cwd, None, rid, 1, resume_from
+            )
+        return Runner(settings, options).run_sessions(
+            store, command, cwd, None, rid, resume_from, first_session=1
+        )
+    finally:
+        store.close()
+
+
+def resume_run(settings: Settings, options: RunOptions, run: RunRecord, store: Store) -> RunResult:
+    """The next session(s) of a stored run, from its newest existing checkpoint."""
+    if run.origin:
+        raise RunStateError(
+            f"run {run.id} was pulled from {run.origin}; its script and checkpoints are there",
+            hint=f"resume it there: ssh {run.origin} backprop resume {run.id}",
+        )
+    if run.status.active:
+        raise RunStateError(
+            f"run {run.id} is still {run.status.value}",
+            hint=f"wait for it to end or stop it with: backprop stop {run.id}",
+        )
+    command, cwd = stored_command(run)
+    first = max((s.number for s in store.sessions(run.id)), default=0) + 1
+    launcher = launcher_named(settings.launcher)
+    if isinstance(launcher, SchedulerLauncher):
+        from backprop_core.run.submit import submit_run
+
+        return submit_run(settings, options, store, launcher, command, cwd, run, run.id, first)
+    checkpoint = newest_checkpoint(store, run)
+    runner = Runner(settings, options)
+    if checkpoint is None:
+        runner.display.message("no checkpoint of this run exists any more: starting from scratch")
+    return runner.run_sessions(store, command, cwd, run, run.id, checkpoint, first_session=first)
