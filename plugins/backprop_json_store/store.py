@@ -56,10 +56,12 @@ from backprop_core.plugin_kit import (
     session_to_dict,
     warn_moved_aside,
 )
+from backprop_json_store.artifact_index import JsonArtifacts, add_version, record_use
 from backprop_json_store.index_file import (
     GENERATION,
     INDEX_NAME,
     Index,
+    artifact_digests,
     empty_index,
     parse_index,
     run_ids,
@@ -69,7 +71,7 @@ from backprop_json_store.index_file import (
 T = TypeVar("T")
 
 
-class JsonStore(Store):
+class JsonStore(JsonArtifacts, Store):
     name: ClassVar[str] = "json"
 
     def __init__(self, home: Path) -> None:
@@ -81,6 +83,10 @@ class JsonStore(Store):
     @classmethod
     def run_ids_in(cls, home: Path) -> set[str] | None:
         return run_ids(Path(home) / INDEX_NAME)
+
+    @classmethod
+    def artifact_digests_in(cls, home: Path) -> set[str] | None:
+        return artifact_digests(Path(home) / INDEX_NAME)
 
     def _snapshot(self) -> Index:
         """The index for reading, parsed again only when it changed. Every write bumps the
@@ -234,6 +240,7 @@ class JsonStore(Store):
             self._run(index, run_id)
             for table in ("runs", "sessions", "checkpoints", "metric_keys", "events"):
                 index[table].pop(run_id, None)
+            index.get("artifact_uses", {}).pop(run_id, None)
             with contextlib.suppress(OSError):
                 self._events_path(run_id).unlink()
 
@@ -320,6 +327,10 @@ class JsonStore(Store):
                 kept.extend(checkpoint_to_dict(c) for c in by_key.values())
                 index["checkpoints"][run_id] = kept
                 run.checkpoint_count = len(kept)
+            for version in found.artifacts:
+                add_version(index, version)
+            for use in found.uses:
+                record_use(index, use)
             index["runs"][run_id] = run_to_dict(run)
 
         self._mutate(append)

@@ -183,6 +183,40 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     _checkpoint_keys,
     # 4: tags in a column of their own.
     _tags_column,
+    # 5: artifact versions, their aliases, and runs' uses of them (docs/artifacts.md).
+    """
+    CREATE TABLE artifact_names (
+        name TEXT PRIMARY KEY,
+        next_version INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE artifact_versions (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        run_id TEXT,
+        created_at REAL NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (name, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX artifact_versions_by_type ON artifact_versions (type, name, version);
+    CREATE INDEX artifact_versions_by_run ON artifact_versions (run_id);
+    CREATE TABLE artifact_aliases (
+        name TEXT NOT NULL,
+        alias TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        PRIMARY KEY (name, alias)
+    ) WITHOUT ROWID;
+    CREATE TABLE artifact_uses (
+        run_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        time REAL NOT NULL,
+        record TEXT NOT NULL,
+        UNIQUE (run_id, name, version)
+    );
+    CREATE INDEX artifact_uses_by_version ON artifact_uses (name, version);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -35,26 +35,20 @@ from backprop_core.plugin_kit import (
     checkpoint_from_dict,
     coerce_changes,
     digest,
-    event_from_dict,
     run_from_dict,
     run_to_dict,
     screen_batch,
     session_from_dict,
     session_to_dict,
 )
+from backprop_sqlite.artifact_rows import SqliteArtifacts, add_version, digests_in, record_use
 from backprop_sqlite.checkpoint_rows import insert_checkpoints
 from backprop_sqlite.connection import DB_NAME, dumps, open_connection, run_ids, store_error
-from backprop_sqlite.event_rows import insert_lines
+from backprop_sqlite.event_rows import insert_lines, read_events
 from backprop_sqlite.series_sql import insert_columns, read_series
 
 
-def _payload(text: str) -> dict[str, Any]:
-    payload: dict[str, Any] = json.loads(text)
-    payload.pop("event", None)  # hot-path metrics keep the line as printed
-    return payload
-
-
-class SqliteStore(Store):
+class SqliteStore(SqliteArtifacts, Store):
     name: ClassVar[str] = "sqlite"
 
     def __init__(self, home: Path) -> None:
@@ -67,6 +61,10 @@ class SqliteStore(Store):
     @classmethod
     def run_ids_in(cls, home: Path) -> set[str] | None:
         return run_ids(Path(home) / DB_NAME)
+
+    @classmethod
+    def artifact_digests_in(cls, home: Path) -> set[str] | None:
+        return digests_in(Path(home) / DB_NAME)
 
     # connection ----------------------------------------------------------------------------
     @property
@@ -234,7 +232,7 @@ class SqliteStore(Store):
                     f"DELETE FROM {table} WHERE series IN (SELECT id FROM series WHERE run_id = ?)",
                     (run_id,),
                 )
-            for table in ("series", "events", "checkpoints", "sessions"):
+            for table in ("series", "events", "checkpoints", "sessions", "artifact_uses"):
                 conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
@@ -329,6 +327,10 @@ class SqliteStore(Store):
             found.apply_run(run)
             if found.checkpoints:
                 run.checkpoint_count = insert_checkpoints(conn, run, found.checkpoints)
+            for version in found.artifacts:
+                add_version(conn, version)
+            for use in found.uses:
+                record_use(conn, use)
             self._put(conn, run)
             conn.execute("UPDATE runs SET event_seq = ? WHERE id = ?", (seq, run_id))
 
@@ -339,30 +341,7 @@ class SqliteStore(Store):
         after_seq: int = 0,
         limit: int | None = None,
     ) -> list[StoredEvent]:
-        sql = "SELECT seq, kind, time, step, session, payload FROM events"
-        sql += " WHERE run_id = ? AND seq > ?"
-        params: list[Any] = [run_id, after_seq]
-        if kinds is not None:
-            sql += f" AND kind IN ({','.join('?' for _ in kinds)})" if kinds else " AND 0"
-            params.extend(kinds)
-        sql += " ORDER BY seq LIMIT ?"
-        params.append(-1 if limit is None else limit)
-        return [
-            StoredEvent(
-                run_id,
-                seq,
-                event_from_dict(
-                    {
-                        "kind": kind,
-                        "time": t,
-                        "step": step,
-                        "session": session,
-                        "payload": _payload(payload),
-                    }
-                ),
-            )
-            for seq, kind, t, step, session, payload in self._read(sql, params)
-        ]
+        return read_events(self._read, run_id, kinds, after_seq, limit)
 
     def checkpoints(self, run_id: str) -> list[CheckpointRecord]:
         rows = self._read("SELECT record FROM checkpoints WHERE run_id = ? ORDER BY n", (run_id,))

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from backprop_core.artifacts.records import ArtifactVersion
 from backprop_core.events.file_identity import FileIdentity
 
 Stream = Literal["stdout", "stderr", "events"]
@@ -23,6 +24,8 @@ class Event:
 
     ``file`` is what backprop itself saw of a ``checkpoint_saved`` event's file when the event
     arrived (``events.file_identity.witness``); parsers never set it, so a script cannot.
+    ``artifact`` likewise is what backprop stored for an ``artifact`` event, or the version it
+    resolved for a ``use_artifact`` event (``artifacts.witness``).
     """
 
     kind: str
@@ -31,6 +34,7 @@ class Event:
     payload: Mapping[str, Any] = field(default_factory=dict)
     session: int | None = None
     file: FileIdentity | None = None
+    artifact: ArtifactVersion | None = None
 
     @property
     def data(self) -> Mapping[str, Any]:

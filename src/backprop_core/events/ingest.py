@@ -12,10 +12,11 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from typing import Any
 
+from backprop_core.artifacts.records import ArtifactUse, ArtifactVersion
 from backprop_core.events.event import Event
 from backprop_core.events.file_identity import announced_path
 from backprop_core.store.records import CheckpointRecord, RunRecord
@@ -173,6 +174,10 @@ class Digest:
     environment: dict[str, Any] | None = None
     #: What ``init`` events said: ``name``, ``project`` (latest wins) and ``tags`` (merged).
     init: dict[str, Any] = field(default_factory=dict)
+    #: Artifact versions the run produced (``artifact`` events backprop stored), to number.
+    artifacts: list[ArtifactVersion] = field(default_factory=list)
+    #: Artifact versions the run read (``use_artifact`` events backprop resolved).
+    uses: list[ArtifactUse] = field(default_factory=list)
 
     def apply_to(
         self, last_metrics: dict[str, float], summary: dict[str, Any]
@@ -190,7 +195,8 @@ class Digest:
         run.done = run.done or self.done
         run.checkpoint_count += checkpoints
         if self.environment is not None:
-            run.environment = self.environment
+            # Merged: what backprop recorded at launch (``launch``, ``source``) stays.
+            run.environment = {**run.environment, **self.environment}
         init = self.init
         if init:
             if "name" in init and not run.name:
@@ -293,6 +299,27 @@ def _digest_lines(out: Digest, lines: MetricLines) -> None:
             break
 
 
+def _artifact_of(out: Digest, run_id: str, event: Event, step: int | None) -> None:
+    """What backprop witnessed for an ``artifact`` / ``use_artifact`` event; the payload alone
+    (what the script claims) never makes a version or a use."""
+    seen = event.artifact
+    assert seen is not None
+    if event.kind == "artifact":
+        out.artifacts.append(replace(seen, run_id=run_id, created_at=event.time, step=step))
+    elif event.kind == "use_artifact" and seen.version is not None:
+        ref = event.payload.get("ref")
+        out.uses.append(
+            ArtifactUse(
+                run_id,
+                seen.name,
+                seen.version,
+                seen.digest,
+                ref if isinstance(ref, str) and ref else f"v{seen.version}",
+                event.time,
+            )
+        )
+
+
 def digest(run_id: str, events: Iterable[Event | MetricLines]) -> Digest:
     """Derive metric points, checkpoints, summary changes and flags from ``events`` in order."""
     out = Digest()
@@ -326,6 +353,8 @@ def digest(run_id: str, events: Iterable[Event | MetricLines]) -> Digest:
                 out.environment = dict(data)
         elif kind == "init":
             _apply_init(out, event.payload)
+        elif event.artifact is not None:
+            _artifact_of(out, run_id, event, step)
     if out.last_metrics:  # ints from hot-path metrics become floats, as everywhere else
         out.last_metrics = {k: float(v) for k, v in out.last_metrics.items()}
     return out

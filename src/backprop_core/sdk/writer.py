@@ -133,9 +133,13 @@ class StoreSink(Sink):
 
         # This process is the run: what it announces now is what it made (docs/store.md).
         home = self.store.home.root
-        events = cast(
-            "list[Event]", witness(self.to_events(records), os.getcwd(), self.started_at, home)
-        )
+        items = witness(self.to_events(records), os.getcwd(), self.started_at, home)
+        if any(r[0] in ("artifact", "use_artifact") for r in records):
+            from backprop_core.artifacts.objects import ObjectStore
+            from backprop_core.artifacts.witness import witness_artifacts
+
+            items = witness_artifacts(items, self.store, ObjectStore(home), os.getcwd())
+        events = cast("list[Event]", items)
         for start in range(0, len(events), STORE_CHUNK):
             self.store.append_events(self.run_id, events[start : start + STORE_CHUNK])
 

@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import BinaryIO
 
 from backprop_core.admission.resources import Snapshot
+from backprop_core.artifacts.witness import ArtifactWitness
 from backprop_core.events.event import Event, ParseContext, Stream
 from backprop_core.events.file_identity import witness
 from backprop_core.events.ingest import MetricLines, expand
@@ -57,6 +58,7 @@ class Supervisor:
         self._parse = ctx.parser
         # Whole chunks at once when the built-in JSON parser is the only one (the hot path).
         self._parse_chunk = None if ctx.parse_all_lines else ctx.plugins.batch_line_parser()
+        self._artifacts = ArtifactWitness(spec.settings.home, ctx.open_store, spec.cwd)
         self._contexts = {
             s: ParseContext(spec.run_id, spec.session, s, str(spec.cwd))
             for s in ("stdout", "stderr", "events")
@@ -93,6 +95,7 @@ class Supervisor:
         such): store, run state, monitors, lifecycle listeners."""
         # gc deletes an announced file outside the run's folder only if it is still this one
         items = witness(items, self.ctx.spec.cwd, self.ctx.run.created_at, self.settings.home)
+        items = self._artifacts(items)  # the content of announced artifacts, stored
         self.sink.extend(items)
         state = self.state
         for item in items:
@@ -347,6 +350,7 @@ class Supervisor:
                 if reader.finished and pipe is not None:
                     pipe.close()
             self.sink.close()
+            self._artifacts.close()
             tee.flush()
             log.close()
             guardian.done()

@@ -28,6 +28,7 @@ from backprop_core.store.records import (
     RunStatus,
     SessionRecord,
 )
+from backprop_core.testing.store_contract_artifacts import ArtifactContract
 from backprop_core.testing.store_contract_safety import SafetyContract
 
 T0 = 1_790_000_000.0
@@ -46,7 +47,7 @@ def same_float(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
 
-class StoreContract(SafetyContract):
+class StoreContract(SafetyContract, ArtifactContract):
     """Behaviour every ``Store`` must have. Override ``store`` with a fixture."""
 
     @pytest.fixture
