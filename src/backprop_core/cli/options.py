@@ -38,6 +38,8 @@ OPTION_KEYS: dict[str, tuple[str, ...]] = {
     "grace": ("stop", "graceSeconds"),
     "stop_on_nan": ("monitors", "stopOnNan"),
     "stall_minutes": ("monitors", "stallMinutes"),
+    "keep_last": ("checkpoints", "keep", "last"),
+    "keep_best": ("checkpoints", "keep", "best"),
 }
 
 

@@ -27,6 +27,21 @@ def _number_or_text(ctx: click.Context, param: click.Parameter, value: str | Non
         return value
 
 
+def _metric_choice(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from backprop_core.settings.sources import metric_choice
+
+    return metric_choice(value)
+
+
+def keep_best_option(text: str) -> Callable[[F], F]:
+    """``--keep-best METRIC[:min|max]`` (``checkpoints.keep.best``)."""
+    return click.option(
+        "--keep-best", metavar="METRIC[:min|max]", callback=_metric_choice, help=text
+    )
+
+
 def run_settings_options(func: F) -> F:
     """The options of ``run`` and ``resume``; the ones that become settings are mapped to
     their keys in ``OPTION_KEYS`` (time box, GPUs, stop, wait, monitors)."""
@@ -82,6 +97,13 @@ def run_settings_options(func: F) -> F:
             metavar="M",
             help="Alert and stop when the script is silent M minutes.",
         ),
+        click.option(
+            "--keep-last",
+            type=click.IntRange(min=0),
+            metavar="N",
+            help="Checkpoints backprop gc keeps for this run, newest first.",
+        ),
+        keep_best_option("Also keep this run's best checkpoint by METRIC (default min)."),
         click.option(
             "--until-done", is_flag=True, help="Chain sessions until the script reports done."
         ),

@@ -121,6 +121,7 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
     _line("duration", human_duration(view.get("duration_seconds")))
     _line("last step", run.last_step)
     _line("done", "yes (the script reported done)" if run.done else None)
+    _line("rerun of", run.rerun_of)
     if view["sessions"]:
         click.echo("\nsessions")
     for s in view["sessions"]:
@@ -153,6 +154,13 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
             flags.append("(best)")
         step = "-" if c.get("step") is None else c["step"]
         click.echo(f"  step {step:<8} {c['path']} {' '.join(flags)}".rstrip())
+    artifacts = view.get("artifacts", {})
+    for title, key in (("artifacts read", "inputs"), ("artifacts made", "outputs")):
+        if artifacts.get(key):
+            click.echo(f"\n{title}")
+        for a in artifacts.get(key, []):
+            asked = f" (asked for {a['ref']})" if a.get("ref") else ""
+            click.echo(f"  {a['label']}  {a['digest'][:19]}{asked}")
     if run.last_metrics:
         click.echo(f"\nlast metrics  {format_metrics(run.last_metrics, limit=None)}")
     print_alerts(view.get("alerts", []))

@@ -115,4 +115,15 @@ def full_run_view(store: Store, run: RunRecord) -> dict[str, Any]:
     data["checkpoints"] = [checkpoint_view(c, run) for c in store.checkpoints(run.id)]
     data["metric_keys"] = store.metric_keys(run.id)
     data["alerts"] = alerts_view(store, run.id)
+    data["artifacts"] = artifacts_view(store, run.id)
     return data
+
+
+def artifacts_view(store: Store, run_id: str) -> dict[str, Any]:
+    """The artifact versions the run read (``inputs``: uses) and made (``outputs``)."""
+    from backprop_core.render.artifacts import use_view, version_view
+
+    return {
+        "inputs": [use_view(u) for u in store.artifact_uses(run_id=run_id)],
+        "outputs": [version_view(v) for v in store.artifact_versions(run_id=run_id)],
+    }

@@ -7,6 +7,7 @@ records; repeated per session for ``--until-done``.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from backprop_core.run.records import (
     record_outcome,
 )
 from backprop_core.run.spec import Command, build_spec, choose_gpus, select_framework
+from backprop_core.sdk.environment import EnvironmentProbe
 from backprop_core.settings.model import Settings
 from backprop_core.store.contract import Store
 from backprop_core.store.home import Home, is_valid_run_id
@@ -44,6 +46,8 @@ class RunOptions:
     json_output: bool = False
     name: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    #: The run this one repeats (``backprop rerun``).
+    rerun_of: str | None = None
 
 
 @dataclass
@@ -102,6 +106,8 @@ class Runner:
         self.parse_all, self.parser = _parsing()
         # Per-event notifications cost a hook call per line; skip them when nobody listens.
         self.notify_events = self.plugins.has_run_event_listeners()
+        #: Captures the code and interpreter a new run starts from (``source_of``).
+        self.source: EnvironmentProbe | None = None
 
     def run_sessions(
         self,
@@ -187,7 +193,8 @@ class Runner:
                         command=command.argv(None),
                         framework=adapter.name,
                         settings=dict(settings.config),
-                        environment={"launch": launch_options(command)},
+                        environment={"launch": launch_options(command), **self._source(command)},
+                        rerun_of=self.options.rerun_of,
                     )
                 )
             else:
@@ -220,6 +227,21 @@ class Runner:
         run, session = record_outcome(store, ctx.run, number, outcome)
         self.plugins.run_finished(run, session)
         return run, outcome
+
+    def _source(self, command: Command) -> dict[str, Any]:
+        """The git state, interpreter and packages the run starts from (what ``manifest``
+        shows and ``rerun`` checks). The packages are known only for backprop's own
+        interpreter; an SDK in the script reports its own when it starts."""
+        if self.source is None:
+            return {}
+        try:
+            found = self.source.source()
+        except Exception:  # the run matters more than this record of it
+            return {}
+        if os.path.realpath(command.python) != os.path.realpath(sys.executable):
+            found["python"] = {"executable": command.python}
+            found["packages"] = {}
+        return found
 
     def _launcher(self) -> Launcher:
         launchers = self.plugins.launchers()
@@ -299,6 +321,19 @@ def start_run(
 ) -> RunResult:
     cwd = Path.cwd()
     command = Command.parse(args, python or sys.executable, cwd, resume_arg)
+    return start_command(settings, options, command, cwd, run_id=run_id, resume_from=resume_from)
+
+
+def start_command(
+    settings: Settings,
+    options: RunOptions,
+    command: Command,
+    cwd: Path,
+    *,
+    run_id: str | None = None,
+    resume_from: str | None = None,
+) -> RunResult:
+    """A new run of ``command`` in ``cwd``: ``run`` and ``rerun``."""
     if run_id is not None and not is_valid_run_id(run_id):
         raise UsageError(f"invalid run id '{run_id}'", hint="use letters, digits, '.', '_' and '-'")
     store = open_run_store(settings)
@@ -313,11 +348,30 @@ def start_run(
                 raise UsageError(
                     f"a run with id '{run_id}' already exists", hint="choose another --run-id"
                 )
-        return Runner(settings, options).run_sessions(
-            store, command, cwd, None, rid, resume_from, first_session=1
-        )
+        runner = Runner(settings, options)
+        # git runs while the run waits for admission
+        runner.source = EnvironmentProbe(cwd, gpus=False)
+        return runner.run_sessions(store, command, cwd, None, rid, resume_from, first_session=1)
     finally:
         store.close()
+
+
+def stored_command(run: RunRecord) -> tuple[Command, Path]:
+    """The command a stored run ran, and the folder it ran in (``RunStateError`` when either
+    is gone): what ``resume`` and ``rerun`` start again."""
+    launch = run.environment.get("launch") if isinstance(run.environment, dict) else None
+    launch = launch if isinstance(launch, dict) else {}
+    cwd = Path(run.cwd or ".")
+    if not cwd.is_dir():
+        raise RunStateError(f"the run's folder {cwd} no longer exists")
+    python = str(launch.get("python") or (run.command[0] if run.command else sys.executable))
+    if launch.get("mode", "script" if run.script else "command") == "script" and run.script:
+        command = Command(tuple(run.argv), Path(run.script), python, launch.get("resumeArg"))
+    else:
+        command = Command(tuple(run.argv), None, python, launch.get("resumeArg"))
+    if command.script is not None and not (cwd / command.script).is_file():
+        raise RunStateError(f"the run's script {cwd / command.script} no longer exists")
+    return command, cwd
 
 
 def resume_run(settings: Settings, options: RunOptions, run: RunRecord, store: Store) -> RunResult:
@@ -327,20 +381,7 @@ def resume_run(settings: Settings, options: RunOptions, run: RunRecord, store: S
             f"run {run.id} is still {run.status.value}",
             hint=f"wait for it to end or stop it with: backprop stop {run.id}",
         )
-    launch = run.environment.get("launch") if isinstance(run.environment, dict) else None
-    launch = launch if isinstance(launch, dict) else {}
-    cwd = Path(run.cwd or ".")
-    if not cwd.is_dir():
-        raise RunStateError(f"the run's folder {cwd} no longer exists")
-    python = str(launch.get("python") or (run.command[0] if run.command else sys.executable))
-    if launch.get("mode", "script" if run.script else "command") == "script" and run.script:
-        args: tuple[str, ...] = (run.script, *run.argv)
-        command = Command(tuple(run.argv), Path(run.script), python, launch.get("resumeArg"))
-    else:
-        args = tuple(run.argv)
-        command = Command(args, None, python, launch.get("resumeArg"))
-    if command.script is not None and not (cwd / command.script).is_file():
-        raise RunStateError(f"the run's script {cwd / command.script} no longer exists")
+    command, cwd = stored_command(run)
     checkpoint = newest_checkpoint(store, run)
     runner = Runner(settings, options)
     if checkpoint is None:

@@ -61,12 +61,45 @@ class MonitorSettings:
     stall_minutes: float | None = None
 
 
+@dataclass(frozen=True)
+class KeepPolicy:
+    """Which checkpoints of a run ``gc`` keeps: the newest ``last``, and the best by
+    ``best_metric`` (lowest with ``best_mode`` ``min``, highest with ``max``)."""
+
+    last: int = 3
+    best_metric: str | None = None
+    best_mode: str = "min"
+
+    @classmethod
+    def from_config(cls, keep: Any) -> KeepPolicy:
+        """From a ``checkpoints.keep`` object as stored (missing or odd parts: defaults)."""
+        keep = keep if isinstance(keep, Mapping) else {}
+        last = keep.get("last")
+        best = keep.get("best")
+        best = best if isinstance(best, Mapping) and isinstance(best.get("metric"), str) else None
+        return cls(
+            last=last if type(last) is int and last >= 0 else cls.last,
+            best_metric=best["metric"] if best else None,
+            best_mode="max" if best and best.get("mode") == "max" else "min",
+        )
+
+
+@dataclass(frozen=True)
+class CheckpointSettings:
+    keep: Mapping[str, Any] = field(default_factory=lambda: {"last": 3, "best": None})
+
+    @property
+    def keep_policy(self) -> KeepPolicy:
+        return KeepPolicy.from_config(self.keep)
+
+
 _NESTED = {
     "gpu": GpuSettings,
     "governor": GovernorSettings,
     "stop": StopSettings,
     "wait": WaitSettings,
     "monitors": MonitorSettings,
+    "checkpoints": CheckpointSettings,
 }
 
 
@@ -94,6 +127,7 @@ class Settings:
     stop: StopSettings = field(default_factory=StopSettings)
     wait: WaitSettings = field(default_factory=WaitSettings)
     monitors: MonitorSettings = field(default_factory=MonitorSettings)
+    checkpoints: CheckpointSettings = field(default_factory=CheckpointSettings)
     config: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 

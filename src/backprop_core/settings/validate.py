@@ -88,7 +88,7 @@ _TYPES: dict[str, Any] = {
 _UNDERSTOOD = {
     "type", "description", "default", "enum", "minimum", "exclusiveMinimum", "maximum",
     "additionalProperties", "properties", "minLength", "pattern", "oneOf", "$schema", "$id",
-    "title",
+    "title", "required",
 }  # fmt: skip
 
 
@@ -139,6 +139,8 @@ def _obviously_valid(value: Any, schema: Mapping[str, Any]) -> bool:
         if "maximum" in schema and not value <= schema["maximum"]:
             return False
     if isinstance(value, dict):
+        if any(key not in value for key in schema.get("required", ())):
+            return False
         properties = schema.get("properties", {})
         for key, item in value.items():
             if key not in properties or not _obviously_valid(item, properties[key]):

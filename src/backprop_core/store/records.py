@@ -166,6 +166,8 @@ class RunRecord:
     checkpoint_count: int = 0
     active_seconds: float = 0.0
     done: bool = False
+    #: The run this one repeats (``backprop rerun``).
+    rerun_of: str | None = None
 
 
 @dataclass(frozen=True)

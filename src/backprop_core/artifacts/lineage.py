@@ -1,0 +1,186 @@
+"""The lineage graph (docs/artifacts.md, "Lineage"): runs and artifact versions, linked by
+"produced" (run → version) and "used" (version → run), followed upstream (what a node came
+from) and downstream (what came from it) from one focus.
+
+The whole graph of versions and uses is read in two store calls and walked in memory, so a
+chain of a thousand runs costs milliseconds; only the runs on the graph are read one by one.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from backprop_core.artifacts.records import ArtifactVersion
+from backprop_core.errors import ArtifactNotFound, RunNotFound, UsageError
+from backprop_core.store.contract import Store
+from backprop_core.store.records import RunRecord
+
+NodeKind = Literal["run", "artifact"]
+
+
+def run_node_id(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
+def artifact_node_id(name: str, version: int) -> str:
+    return f"artifact:{name}:v{version}"
+
+
+@dataclass
+class Node:
+    """A run or an artifact version on the graph; ``depth`` < 0 upstream of the focus, > 0
+    downstream, 0 the focus itself. ``ref`` is what ``lineage`` takes to refocus on it."""
+
+    id: str
+    kind: NodeKind
+    ref: str
+    label: str
+    depth: int
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    kind: Literal["produced", "used"]
+
+
+@dataclass
+class Lineage:
+    focus: str
+    nodes: list[Node]
+    edges: list[Edge]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "focus": self.focus,
+            "nodes": [vars(n) for n in self.nodes],
+            "edges": [{"source": e.source, "target": e.target, "kind": e.kind} for e in self.edges],
+        }
+
+
+class _Graph:
+    """Adjacency of the whole store: who produced and who used each version."""
+
+    def __init__(self, store: Store) -> None:
+        self.versions: dict[str, ArtifactVersion] = {}
+        self.outputs: dict[str, list[str]] = {}  # run node -> version nodes
+        self.producer: dict[str, str] = {}  # version node -> run node
+        self.inputs: dict[str, list[str]] = {}  # run node -> version nodes
+        self.users: dict[str, list[str]] = {}  # version node -> run nodes
+        for v in store.artifact_versions():
+            assert v.version is not None
+            node = artifact_node_id(v.name, v.version)
+            self.versions[node] = v
+            if v.run_id:
+                self.producer[node] = run_node_id(v.run_id)
+                self.outputs.setdefault(run_node_id(v.run_id), []).append(node)
+        for use in store.artifact_uses():
+            node = artifact_node_id(use.name, use.version)
+            run = run_node_id(use.run_id)
+            self.inputs.setdefault(run, []).append(node)
+            self.users.setdefault(node, []).append(run)
+
+    def upstream(self, node: str) -> list[tuple[str, Edge]]:
+        if node.startswith("run:"):
+            return [(v, Edge(v, node, "used")) for v in self.inputs.get(node, [])]
+        run = self.producer.get(node)
+        return [] if run is None else [(run, Edge(run, node, "produced"))]
+
+    def downstream(self, node: str) -> list[tuple[str, Edge]]:
+        if node.startswith("run:"):
+            return [(v, Edge(node, v, "produced")) for v in self.outputs.get(node, [])]
+        return [(r, Edge(node, r, "used")) for r in self.users.get(node, [])]
+
+
+def focus_of(store: Store, ref: str) -> str:
+    """The node ``ref`` names: ``NAME:VERSION`` an artifact version, else a run (any form
+    ``backprop show`` takes), else an artifact's latest version."""
+    from backprop_core.artifacts.lookup import resolve_ref
+    from backprop_core.artifacts.records import is_valid_name
+
+    if ":" in ref:
+        version = resolve_ref(store, ref)
+        assert version.version is not None
+        return artifact_node_id(version.name, version.version)
+    try:
+        run = store.resolve(ref)
+    except RunNotFound:
+        if not is_valid_name(ref):
+            raise
+        try:
+            version = resolve_ref(store, ref)
+        except ArtifactNotFound:
+            raise RunNotFound(
+                f"no run or artifact matches '{ref}'",
+                hint="give a run (as backprop list shows it) or NAME[:VERSION]",
+            ) from None
+        assert version.version is not None
+        return artifact_node_id(version.name, version.version)
+    if store.artifact_versions(ref):
+        raise UsageError(
+            f"'{ref}' names both run {run.id} and an artifact",
+            hint=f"write {ref}:latest for the artifact, or the run's full id",
+        )
+    return run_node_id(run.id)
+
+
+def build(store: Store, ref: str, max_depth: int | None = None) -> Lineage:
+    """The lineage of ``ref``: every node upstream and downstream of it, up to ``max_depth``
+    steps each way."""
+    focus = focus_of(store, ref)
+    graph = _Graph(store)
+    depth: dict[str, int] = {focus: 0}
+    edges: list[Edge] = []
+    for sign, step in ((-1, graph.upstream), (1, graph.downstream)):
+        queue = deque([focus])
+        while queue:
+            node = queue.popleft()
+            here = depth[node] if node != focus else 0
+            if max_depth is not None and abs(here) >= max_depth:
+                continue
+            for other, edge in step(node):
+                edges.append(edge)
+                if other not in depth:
+                    depth[other] = here + sign
+                    queue.append(other)
+    runs = {n[4:]: _run(store, n[4:]) for n in depth if n.startswith("run:")}
+    nodes = [_node(n, d, graph, runs) for n, d in depth.items()]
+    unique = list(dict.fromkeys(edges))
+    return Lineage(focus, nodes, unique)
+
+
+def _run(store: Store, run_id: str) -> RunRecord | None:
+    try:
+        return store.get_run(run_id)
+    except RunNotFound:
+        return None
+
+
+def _node(node: str, depth: int, graph: _Graph, runs: dict[str, RunRecord | None]) -> Node:
+    if node.startswith("run:"):
+        run_id = node[4:]
+        run = runs.get(run_id)
+        if run is None:
+            return Node(node, "run", run_id, run_id, depth, {"removed": True})
+        info: dict[str, Any] = {
+            "name": run.name,
+            "status": run.status.value,
+            "created_at": run.created_at,
+        }
+        return Node(node, "run", run_id, run.name or run_id, depth, info)
+    version = graph.versions.get(node)
+    label = node[len("artifact:") :]
+    if version is None:  # a use of a version since removed
+        return Node(node, "artifact", label, label, depth, {"removed": True})
+    facts: dict[str, Any] = {
+        "type": version.type,
+        "size": version.size,
+        "files": version.files,
+        "aliases": version.aliases,
+        "digest": version.digest,
+    }
+    return Node(node, "artifact", label, label, depth, facts)
