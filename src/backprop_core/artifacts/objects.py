@@ -182,11 +182,17 @@ class ObjectStore:
         """Link the very inode ``src`` was opened on (not whatever its path names now) in
         place of the empty temporary file ``tmp``; ``False`` where links are refused."""
         os.unlink(tmp)
+        folder, name = os.path.split(tmp)
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            os.link(f"/proc/self/fd/{src}", tmp, follow_symlinks=True)
+            # A directory fd makes Python call linkat(AT_SYMLINK_FOLLOW), which follows the
+            # /proc link to the open file; plain link() would not.
+            os.link(f"/proc/self/fd/{src}", name, dst_dir_fd=dir_fd, follow_symlinks=True)
             return True
         except OSError:
             return False
+        finally:
+            os.close(dir_fd)
 
     def _finish(self, tmp: str, hex_: str, how: How) -> How:
         """Move ``tmp`` into place as object ``hex_``, read-only; when the object exists
