@@ -78,7 +78,7 @@ def test_the_manifest_holds_what_a_rerun_needs(bp: Bp, recorded: str) -> None:
     text = cli("manifest", recorded, env=bp.env).stdout
     branch = git(bp, "branch", "--show-current")
     assert f"  git          {branch} at {doc['git']['commit']}\n" in text
-    assert f"  data:v0  10 B  {data['digest']}" in text
+    assert f"  data:v0  4 B  {data['digest']}" in text
 
 
 def test_rerun_of_an_unchanged_run_starts_the_same_command(bp: Bp, recorded: str) -> None:
