@@ -128,10 +128,30 @@ def focus_of(store: Store, ref: str) -> str:
     return run_node_id(run.id)
 
 
+def node_focus(store: Store, node: str) -> str:
+    """``node`` (a node id, as the viewer links them) if it exists; ``RunNotFound`` or
+    ``ArtifactNotFound`` otherwise."""
+    from backprop_core.artifacts.lookup import find_version
+
+    kind, _, rest = node.partition(":")
+    if kind == "run":
+        return run_node_id(store.get_run(rest).id)
+    name, _, selector = rest.rpartition(":")
+    if kind != "artifact" or not name:
+        raise UsageError(f"not a lineage node: {node!r}", hint="use run:ID or artifact:NAME:vN")
+    version = find_version(store, name, selector)
+    assert version.version is not None
+    return artifact_node_id(version.name, version.version)
+
+
 def build(store: Store, ref: str, max_depth: int | None = None) -> Lineage:
-    """The lineage of ``ref``: every node upstream and downstream of it, up to ``max_depth``
-    steps each way."""
-    focus = focus_of(store, ref)
+    """The lineage of ``ref`` (``RUN`` or ``NAME[:VERSION]``): every node upstream and
+    downstream of it, up to ``max_depth`` steps each way."""
+    return walk(store, focus_of(store, ref), max_depth)
+
+
+def walk(store: Store, focus: str, max_depth: int | None = None) -> Lineage:
+    """The lineage of the node ``focus`` (see ``build``)."""
     graph = _Graph(store)
     depth: dict[str, int] = {focus: 0}
     edges: list[Edge] = []

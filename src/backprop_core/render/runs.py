@@ -123,7 +123,14 @@ def artifacts_view(store: Store, run_id: str) -> dict[str, Any]:
     """The artifact versions the run read (``inputs``: uses) and made (``outputs``)."""
     from backprop_core.render.artifacts import use_view, version_view
 
+    inputs = []
+    for use in store.artifact_uses(run_id=run_id):
+        found = [v for v in store.artifact_versions(use.name) if v.version == use.version]
+        view = use_view(use)
+        view["type"] = found[0].type if found else None
+        view["size"] = found[0].size if found else None
+        inputs.append(view)
     return {
-        "inputs": [use_view(u) for u in store.artifact_uses(run_id=run_id)],
+        "inputs": inputs,
         "outputs": [version_view(v) for v in store.artifact_versions(run_id=run_id)],
     }

@@ -7,7 +7,7 @@ from typing import Any
 
 from backprop_core.admission.probing import snapshot_as_dict
 from backprop_core.admission.resources import Snapshot
-from backprop_core.render.runs import alerts_view
+from backprop_core.render.runs import alerts_view, artifacts_view
 from backprop_core.store.contract import Store
 from backprop_core.store.records import (
     CheckpointRecord,
@@ -63,6 +63,7 @@ def run_detail(
     checkpoints: list[CheckpointRecord],
     metric_keys: list[str],
     alerts: list[dict[str, Any]] | None = None,
+    artifacts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One run with everything the run page shows."""
     out = run_summary(run)
@@ -79,20 +80,23 @@ def run_detail(
             "checkpoints": [checkpoint_to_dict(c) for c in checkpoints],
             "metric_keys": metric_keys,
             "alerts": alerts or [],
+            "artifacts": artifacts or {"inputs": [], "outputs": []},
+            "rerun_of": run.rerun_of,
         }
     )
     return out
 
 
 def load_run_detail(store: Store, run: RunRecord) -> dict[str, Any]:
-    """``run_detail`` with the run's sessions, checkpoints, metric keys and alerts read from
-    ``store``."""
+    """``run_detail`` with the run's sessions, checkpoints, metric keys, alerts and artifacts
+    read from ``store``."""
     return run_detail(
         run,
         store.sessions(run.id),
         store.checkpoints(run.id),
         store.metric_keys(run.id),
         alerts_view(store, run.id),
+        artifacts_view(store, run.id),
     )
 
 
