@@ -90,7 +90,9 @@ class JsonArtifacts:
                     run_id is not None and raw.get("run_id") != run_id
                 ):
                     continue
-                v = version_from_dict(copy.deepcopy(raw))
+                v = version_from_dict(raw)
+                # the cached index must not change through what is handed out
+                v.metadata = copy.deepcopy(v.metadata) if v.metadata else {}
                 v.aliases = sorted(by_number.get(int(key), []))
                 out.append(v)
         return out

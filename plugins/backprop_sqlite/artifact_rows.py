@@ -18,12 +18,26 @@ from typing import TYPE_CHECKING, Any
 from backprop_core import ArtifactNotFound, ArtifactUse, ArtifactVersion
 from backprop_core.plugin_kit import (
     LATEST,
-    use_from_dict,
-    use_to_dict,
-    version_from_dict,
-    version_to_dict,
 )
 from backprop_sqlite.connection import BUSY_TIMEOUT_S, dumps
+
+#: In ``ArtifactVersion``'s field order, so that a row builds a version directly (listing ten
+#: thousand versions parses no JSON but their metadata).
+_COLUMNS = (
+    "name, digest, kind, size, files, version, type, run_id, created_at, step, metadata, source"
+)
+_EMPTY = "{}"
+#: ``ArtifactUse``'s fields, in order.
+_USE_COLUMNS = "run_id, name, version, digest, ref, time"
+
+
+def _version(row: tuple[Any, ...], aliases: list[str]) -> ArtifactVersion:
+    name, digest, kind, size, files, version, type_, run_id, created_at, step, meta, source = row
+    metadata = {} if meta == _EMPTY else json.loads(meta)
+    return ArtifactVersion(
+        name, digest, kind, size, files, version, type_, run_id, created_at, step, aliases,
+        metadata, source,
+    )  # fmt: skip
 
 
 def _missing(name: str, version: int) -> ArtifactNotFound:
@@ -43,16 +57,20 @@ def add_version(conn: sqlite3.Connection, version: ArtifactVersion) -> ArtifactV
     aliases = sorted({*version.aliases, LATEST})
     stored = replace(version, version=number, aliases=[])
     conn.execute(
-        "INSERT INTO artifact_versions (name, version, type, digest, run_id, created_at, record)"
-        " VALUES (?,?,?,?,?,?,?)",
+        f"INSERT INTO artifact_versions ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             stored.name,
+            stored.digest,
+            stored.kind,
+            stored.size,
+            stored.files,
             number,
             stored.type,
-            stored.digest,
             stored.run_id,
             stored.created_at,
-            dumps(version_to_dict(stored)),
+            stored.step,
+            dumps(stored.metadata),
+            stored.source,
         ),
     )
     conn.executemany(
@@ -65,9 +83,8 @@ def add_version(conn: sqlite3.Connection, version: ArtifactVersion) -> ArtifactV
 
 def record_use(conn: sqlite3.Connection, use: ArtifactUse) -> None:
     conn.execute(
-        "INSERT OR REPLACE INTO artifact_uses (run_id, name, version, time, record)"
-        " VALUES (?,?,?,?,?)",
-        (use.run_id, use.name, use.version, use.time, dumps(use_to_dict(use))),
+        f"INSERT OR REPLACE INTO artifact_uses ({_USE_COLUMNS}) VALUES (?,?,?,?,?,?)",
+        (use.run_id, use.name, use.version, use.digest, use.ref, use.time),
     )
 
 
@@ -113,22 +130,20 @@ class SqliteArtifacts:
                 clauses.append(f"{column} = ?")
                 params.append(value)
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        rows = self._read(
-            f"SELECT record FROM artifact_versions{where} ORDER BY name, version", params
-        )
+        sql = f"SELECT {_COLUMNS} FROM artifact_versions{where} ORDER BY name, version"
+        rows = self._read(sql, params)
         alias_sql = "SELECT name, version, alias FROM artifact_aliases"
-        alias_rows = (
-            self._read(alias_sql + " WHERE name = ?", (name,)) if name else self._read(alias_sql)
-        )
+        names = sorted({r[0] for r in rows})
+        if not clauses or len(names) > 500:
+            alias_rows = self._read(alias_sql)
+        else:  # the aliases of these names only: a run's outputs must not read every alias
+            marks = ",".join("?" * len(names))
+            alias_rows = self._read(f"{alias_sql} WHERE name IN ({marks})", names) if names else []
         aliases: dict[tuple[str, int], list[str]] = {}
         for n, v, alias in alias_rows:
             aliases.setdefault((n, v), []).append(alias)
-        out = []
-        for (record,) in rows:
-            v = version_from_dict(json.loads(record))
-            v.aliases = sorted(aliases.get((v.name, v.version or 0), []))
-            out.append(v)
-        return out
+        none: list[str] = []
+        return [_version(r, sorted(aliases.get((r[0], r[5]), none))) for r in rows]
 
     def set_artifact_alias(self, name: str, version: int, alias: str) -> None:
         with self._write() as conn:
@@ -175,8 +190,8 @@ class SqliteArtifacts:
                 clauses.append(f"{column} = ?")
                 params.append(value)
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        rows = self._read(f"SELECT record FROM artifact_uses{where} ORDER BY time, rowid", params)
-        return [use_from_dict(json.loads(r[0])) for r in rows]
+        sql = f"SELECT {_USE_COLUMNS} FROM artifact_uses{where} ORDER BY time, rowid"
+        return [ArtifactUse(*row) for row in self._read(sql, params)]
 
 
 def _exists(conn: sqlite3.Connection, name: str, version: int) -> bool:

@@ -192,11 +192,16 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     CREATE TABLE artifact_versions (
         name TEXT NOT NULL,
         version INTEGER NOT NULL,
-        type TEXT NOT NULL,
         digest TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        files INTEGER NOT NULL,
+        type TEXT NOT NULL,
         run_id TEXT,
         created_at REAL NOT NULL,
-        record TEXT NOT NULL,
+        step INTEGER,
+        metadata TEXT NOT NULL,
+        source TEXT,
         PRIMARY KEY (name, version)
     ) WITHOUT ROWID;
     CREATE INDEX artifact_versions_by_type ON artifact_versions (type, name, version);
@@ -211,8 +216,9 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
         run_id TEXT NOT NULL,
         name TEXT NOT NULL,
         version INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        ref TEXT NOT NULL,
         time REAL NOT NULL,
-        record TEXT NOT NULL,
         UNIQUE (run_id, name, version)
     );
     CREATE INDEX artifact_uses_by_version ON artifact_uses (name, version);

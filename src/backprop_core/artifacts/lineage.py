@@ -1,9 +1,6 @@
 """The lineage graph (docs/artifacts.md, "Lineage"): runs and artifact versions, linked by
 "produced" (run → version) and "used" (version → run), followed upstream (what a node came
-from) and downstream (what came from it) from one focus.
-
-The whole graph of versions and uses is read in two store calls and walked in memory, so a
-chain of a thousand runs costs milliseconds; only the runs on the graph are read one by one.
+from) and downstream (what came from it) from one focus, breadth first.
 """
 
 from __future__ import annotations
@@ -63,37 +60,49 @@ class Lineage:
 
 
 class _Graph:
-    """Adjacency of the whole store: who produced and who used each version."""
+    """Who produced and who read each version, asked of the store node by node (by indexed
+    queries), so a walk costs what its graph holds, not what the store holds."""
 
     def __init__(self, store: Store) -> None:
+        self.store = store
         self.versions: dict[str, ArtifactVersion] = {}
-        self.outputs: dict[str, list[str]] = {}  # run node -> version nodes
-        self.producer: dict[str, str] = {}  # version node -> run node
-        self.inputs: dict[str, list[str]] = {}  # run node -> version nodes
-        self.users: dict[str, list[str]] = {}  # version node -> run nodes
-        for v in store.artifact_versions():
+        self._names: set[str] = set()
+
+    def version(self, node: str) -> ArtifactVersion | None:
+        name = node[len("artifact:") :].rpartition(":")[0]
+        if name not in self._names:
+            self._names.add(name)
+            self._remember(self.store.artifact_versions(name))
+        return self.versions.get(node)
+
+    def _remember(self, versions: list[ArtifactVersion]) -> list[str]:
+        nodes = []
+        for v in versions:
             assert v.version is not None
             node = artifact_node_id(v.name, v.version)
             self.versions[node] = v
-            if v.run_id:
-                self.producer[node] = run_node_id(v.run_id)
-                self.outputs.setdefault(run_node_id(v.run_id), []).append(node)
-        for use in store.artifact_uses():
-            node = artifact_node_id(use.name, use.version)
-            run = run_node_id(use.run_id)
-            self.inputs.setdefault(run, []).append(node)
-            self.users.setdefault(node, []).append(run)
+            nodes.append(node)
+        return nodes
 
     def upstream(self, node: str) -> list[tuple[str, Edge]]:
         if node.startswith("run:"):
-            return [(v, Edge(v, node, "used")) for v in self.inputs.get(node, [])]
-        run = self.producer.get(node)
-        return [] if run is None else [(run, Edge(run, node, "produced"))]
+            uses = self.store.artifact_uses(run_id=node[4:])
+            found = [artifact_node_id(u.name, u.version) for u in uses]
+            return [(v, Edge(v, node, "used")) for v in dict.fromkeys(found)]
+        version = self.version(node)
+        if version is None or not version.run_id:
+            return []
+        run = run_node_id(version.run_id)
+        return [(run, Edge(run, node, "produced"))]
 
     def downstream(self, node: str) -> list[tuple[str, Edge]]:
         if node.startswith("run:"):
-            return [(v, Edge(node, v, "produced")) for v in self.outputs.get(node, [])]
-        return [(r, Edge(node, r, "used")) for r in self.users.get(node, [])]
+            made = self._remember(self.store.artifact_versions(run_id=node[4:]))
+            return [(v, Edge(node, v, "produced")) for v in made]
+        name, _, number = node[len("artifact:") :].rpartition(":")
+        uses = self.store.artifact_uses(name=name, version=int(number[1:]))
+        runs = dict.fromkeys(run_node_id(u.run_id) for u in uses)
+        return [(r, Edge(node, r, "used")) for r in runs]
 
 
 def focus_of(store: Store, ref: str) -> str:
@@ -192,7 +201,7 @@ def _node(node: str, depth: int, graph: _Graph, runs: dict[str, RunRecord | None
             "created_at": run.created_at,
         }
         return Node(node, "run", run_id, run.name or run_id, depth, info)
-    version = graph.versions.get(node)
+    version = graph.version(node)
     label = node[len("artifact:") :]
     if version is None:  # a use of a version since removed
         return Node(node, "artifact", label, label, depth, {"removed": True})

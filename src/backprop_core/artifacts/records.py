@@ -88,8 +88,11 @@ def version_to_dict(version: ArtifactVersion) -> dict[str, Any]:
 
 
 def version_from_dict(data: dict[str, Any]) -> ArtifactVersion:
-    known = {k: v for k, v in data.items() if k in ArtifactVersion.__dataclass_fields__}
-    return ArtifactVersion(**known)
+    try:
+        return ArtifactVersion(**data)
+    except TypeError:  # a record written by a later version, with fields unknown here
+        known = {k: v for k, v in data.items() if k in ArtifactVersion.__dataclass_fields__}
+        return ArtifactVersion(**known)
 
 
 def use_to_dict(use: ArtifactUse) -> dict[str, Any]:

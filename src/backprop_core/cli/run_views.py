@@ -43,12 +43,14 @@ def format_metrics(metrics: Mapping[str, float], limit: int | None = 3) -> str:
 
 
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], terminal: bool) -> None:
-    """An aligned table with a header on a terminal; tab-separated lines otherwise."""
+    """An aligned table with a header on a terminal; tab-separated lines otherwise. Written in
+    one call: tables can have ten thousand rows."""
     if not terminal:
-        for row in rows:
-            click.echo("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row))
-        return
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
-    for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        lines = ["\t".join(c.replace("\t", " ").replace("\n", " ") for c in row) for row in rows]
+    else:
+        widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]
+        ]
+    if lines:
+        click.echo("\n".join(lines))
