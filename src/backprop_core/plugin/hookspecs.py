@@ -145,9 +145,10 @@ def backprop_register_stores() -> list[type[Store]]:
     """Store classes; the ``store`` setting picks one by ``name``.
 
     A store implements the ``Store`` contract of ``backprop_core.store.contract`` and must pass
-    the shared contract suite (see ``docs/store.md``). It should override ``Store.run_ids_in`` so
-    that ``gc`` can ask which runs it holds under a home without creating anything (by default
-    ``gc`` opens it and lists its runs). Built in: ``sqlite``, ``json``.
+    the shared contract suite (see ``docs/store.md``), artifact records included. It should
+    override ``Store.run_ids_in`` and ``Store.artifact_digests_in`` so that ``gc`` can ask which
+    runs and artifact contents it holds under a home without creating anything (by default
+    ``gc`` opens it and lists them). Built in: ``sqlite``, ``json``.
 
     :return: ``Store`` subclasses.
     """
