@@ -6,6 +6,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from backprop_core.artifacts.records import ArtifactUse
 from backprop_core.events.event import Event
 from backprop_core.store.contract import Store
@@ -13,6 +15,8 @@ from backprop_core.store.home import make_run_folder
 from backprop_core.store.records import RunRecord, RunStatus
 
 from .conftest import cli, cli_json, objects_in, one_line_error
+
+pytestmark = pytest.mark.slow
 
 T0 = 1_790_000_000.0
 

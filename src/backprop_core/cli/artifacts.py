@@ -131,7 +131,8 @@ def show_command(ref: str, as_json: bool, **options: Any) -> None:
     help="Folder to write the files into (created; existing files are never overwritten).",
 )
 @settings_options
-def get_command(ref: str, output: Path, **options: Any) -> None:
+@json_option
+def get_command(ref: str, output: Path, as_json: bool, **options: Any) -> None:
     """Write an artifact version's files into a folder, verifying their hashes.
 
     Every byte is hashed on the way out; if the stored content no longer matches its
@@ -144,6 +145,9 @@ def get_command(ref: str, output: Path, **options: Any) -> None:
     with store:
         version = resolve_ref(store, ref)
     written = export(ObjectStore(store.home.root), version, output)
+    if as_json:
+        echo_json({**version_view(version), "written": [str(p) for p in written]})
+        return
     for path in written:
         click.echo(str(path))
     size = human_size(version.size)
@@ -154,7 +158,8 @@ def get_command(ref: str, output: Path, **options: Any) -> None:
 @click.argument("ref", metavar="NAME:VERSION")
 @click.argument("alias")
 @settings_options
-def alias_command(ref: str, alias: str, **options: Any) -> None:
+@json_option
+def alias_command(ref: str, alias: str, as_json: bool, **options: Any) -> None:
     """Point ALIAS (best, production, any word) at a version, moving it from another.
 
     latest is not set by hand: it always names the newest version.
@@ -165,13 +170,18 @@ def alias_command(ref: str, alias: str, **options: Any) -> None:
         version = resolve_ref(store, ref)
         assert version.version is not None
         store.set_artifact_alias(version.name, version.version, alias)
+        moved = resolve_ref(store, f"{version.name}:v{version.version}")
+    if as_json:
+        echo_json(version_view(moved))
+        return
     click.echo(f"{version.name}:{alias} is now v{version.version}")
 
 
 @artifacts_group.command("rm")
 @click.argument("ref", metavar="NAME:VERSION")
 @settings_options
-def rm_command(ref: str, **options: Any) -> None:
+@json_option
+def rm_command(ref: str, as_json: bool, **options: Any) -> None:
     """Forget an artifact version (VERSION as vN).
 
     A version some run read is kept, for lineage and reruns: remove those runs first. The
@@ -195,6 +205,9 @@ def rm_command(ref: str, **options: Any) -> None:
                 hint="remove those runs first (backprop rm RUN)",
             )
         store.delete_artifact_version(name, number)
+    if as_json:
+        echo_json({"removed": version_view(version)})
+        return
     click.echo(f"removed {version.label}; backprop gc deletes its content if nothing else holds it")
 
 

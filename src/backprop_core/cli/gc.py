@@ -159,7 +159,7 @@ def gc_command(
     as_json: bool,
     **options: Any,
 ) -> None:
-    """Prune old checkpoints, orphaned run folders and unused artifact content.
+    """Prune checkpoints, orphaned folders and unused artifacts.
 
     Prunes the checkpoints each finished run's retention policy (checkpoints.keep) does not
     keep: beyond the newest N, except ones announced as best, the best by the policy's

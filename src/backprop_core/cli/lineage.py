@@ -64,7 +64,7 @@ def _tree(lineage: Any, direction: int) -> list[str]:
 @settings_options
 @json_option
 def lineage_command(ref: str, depth: int | None, as_json: bool, **options: Any) -> None:
-    """Show the runs and artifact versions upstream and downstream of a run or a version.
+    """Show what a run or artifact version came from and led to.
 
     Upstream: the versions it read (or, for a version, the run that made it), what made
     those, and so on; downstream: what it made and the runs that read that. --json prints

@@ -26,7 +26,7 @@ from backprop_core.cli.run_options import run_options_from, run_settings_options
 )
 @click.argument("run_ref", metavar="RUN")
 def rerun_command(run_ref: str, strict: bool, name: str | None, **options: Any) -> None:
-    """Run a recorded run again: same command, arguments, settings and folder.
+    """Run a run again, after saying what changed since.
 
     First compares what the run started from with now: the git commit and uncommitted
     changes of its folder, the Python version and packages, the checkpoint it started from,
