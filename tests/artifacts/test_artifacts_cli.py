@@ -181,3 +181,23 @@ def test_promoting_a_checkpoint_of_an_ended_run_links_it(
     assert newest["step"] == 20
     missing = cli("artifacts", "add", "--from-checkpoint", "train:30", code=2)
     assert "no checkpoint at step 30" in one_line_error(missing)
+
+
+def test_get_refuses_a_damaged_object_and_writes_nothing(
+    store: Store, tmp_path: Path, home: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("1,2\n" * 100)
+    (data / "b.csv").write_text("3,4\n" * 100)
+    cli("artifacts", "add", str(data), "--name", "data")
+    entry = next(
+        f for f in cli_json("artifacts", "show", "data")["contents"] if f["path"] == "b.csv"
+    )
+    damaged = next(p for p in objects_in(home) if p.name == entry["digest"][9:])
+    damaged.chmod(0o644)
+    damaged.write_text("3,4\n" * 99 + "9,9\n")  # same size, other bytes: a disk or an edit
+    out = tmp_path / "out"
+    refused = cli("artifacts", "get", "data", "-o", str(out), code=1)
+    assert "no longer matches its content hash" in one_line_error(refused)
+    assert not any(p.is_file() for p in out.rglob("*"))  # nothing half-written is left
