@@ -59,14 +59,39 @@ def digests(index: Index) -> set[str]:
     }
 
 
+class _Lookups:
+    """Who made and who read what, indexed once per snapshot of the index: the lineage graph
+    asks for one run's outputs or one version's readers a thousand times in a row."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self.made: dict[str, list[tuple[str, str]]] = {}  # run id -> (name, number)
+        for name, entry in index.get("artifacts", {}).items():
+            for key, raw in entry["versions"].items():
+                if raw.get("run_id") is not None:
+                    self.made.setdefault(raw["run_id"], []).append((name, key))
+        self.readers: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for uses in index.get("artifact_uses", {}).values():
+            for u in uses:
+                self.readers.setdefault((u["name"], u["version"]), []).append(u)
+
+
 class JsonArtifacts:
     """The artifact part of the store contract, for ``JsonStore``."""
+
+    _lookups: _Lookups | None = None
 
     if TYPE_CHECKING:
 
         def _snapshot(self) -> Index: ...
 
         def _mutate(self, fn: Callable[[Index], T]) -> T: ...
+
+    def _indexed(self) -> _Lookups:
+        index = self._snapshot()
+        if self._lookups is None or self._lookups.index is not index:
+            self._lookups = _Lookups(index)
+        return self._lookups
 
     def add_artifact_version(self, version: ArtifactVersion) -> ArtifactVersion:
         return self._mutate(lambda index: add_version(index, version))
@@ -76,6 +101,8 @@ class JsonArtifacts:
     ) -> list[ArtifactVersion]:
         artifacts = self._snapshot().get("artifacts", {})
         names = [name] if name is not None else sorted(artifacts)
+        if run_id is not None and name is None:
+            names = sorted({n for n, _ in self._indexed().made.get(run_id, [])})
         out: list[ArtifactVersion] = []
         for n in names:
             entry = artifacts.get(n)
@@ -129,11 +156,14 @@ class JsonArtifacts:
         version: int | None = None,
     ) -> list[ArtifactUse]:
         by_run = self._snapshot().get("artifact_uses", {})
-        runs = [run_id] if run_id is not None else list(by_run)
+        if run_id is None and name is not None and version is not None:
+            raw = self._indexed().readers.get((name, version), [])
+        else:
+            runs = [run_id] if run_id is not None else list(by_run)
+            raw = [u for r in runs for u in by_run.get(r, [])]
         found = [
             use_from_dict(dict(u))
-            for r in runs
-            for u in by_run.get(r, [])
+            for u in raw
             if (name is None or u["name"] == name) and (version is None or u["version"] == version)
         ]
         return sorted(found, key=lambda u: u.time)
