@@ -42,11 +42,18 @@ def format_metrics(metrics: Mapping[str, float], limit: int | None = 3) -> str:
     return " ".join(f"{k}={format_number(v)}" for k, v in items) or "-"
 
 
+def _tab_line(row: Sequence[str]) -> str:
+    line = "\t".join(row)
+    if line.count("\t") == len(row) - 1 and "\n" not in line:
+        return line  # the usual case: no cell holds a tab or a newline
+    return "\t".join(c.replace("\t", " ").replace("\n", " ") for c in row)
+
+
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], terminal: bool) -> None:
     """An aligned table with a header on a terminal; tab-separated lines otherwise. Written in
     one call: tables can have ten thousand rows."""
     if not terminal:
-        lines = ["\t".join(c.replace("\t", " ").replace("\n", " ") for c in row) for row in rows]
+        lines = [_tab_line(row) for row in rows]
     else:
         widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
         lines = [
