@@ -73,7 +73,7 @@ def list_command(type_: str | None, name: str | None, as_json: bool, **options: 
 @settings_options
 @json_option
 def show_command(ref: str, as_json: bool, **options: Any) -> None:
-    """Show one artifact version: content, aliases, who made it and who read it."""
+    """Show a version: content, aliases, maker and readers."""
     from backprop_core.artifacts.checkout import entries_of
     from backprop_core.artifacts.objects import ObjectStore
 
@@ -133,7 +133,7 @@ def show_command(ref: str, as_json: bool, **options: Any) -> None:
 @settings_options
 @json_option
 def get_command(ref: str, output: Path, as_json: bool, **options: Any) -> None:
-    """Write an artifact version's files into a folder, verifying their hashes.
+    """Write a version's files into a folder, verifying hashes.
 
     Every byte is hashed on the way out; if the stored content no longer matches its
     hash, nothing is left written and the command fails (exit 1).
@@ -160,7 +160,9 @@ def get_command(ref: str, output: Path, as_json: bool, **options: Any) -> None:
 @settings_options
 @json_option
 def alias_command(ref: str, alias: str, as_json: bool, **options: Any) -> None:
-    """Point ALIAS (best, production, any word) at a version, moving it from another.
+    """Point an alias (best, production, …) at a version.
+
+    ALIAS is any word; it moves from the version of the name that had it.
 
     latest is not set by hand: it always names the newest version.
     """
