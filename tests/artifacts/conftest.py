@@ -1,11 +1,13 @@
 """Fixtures for artifact tests: a home with a real store (both stores), real files, a tmpfs
-mount for the cross-filesystem case, and ``backprop`` run as a subprocess."""
+mount for the cross-filesystem case, an XFS for reflinks, and ``backprop`` run as a
+subprocess."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,3 +89,31 @@ def mounted_tmpfs(where: Path, size: str = "64m") -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+@contextlib.contextmanager
+def mounted_xfs(where: Path) -> Iterator[Path]:
+    """A fresh XFS (which offers reflinks) in a sparse image file, loop-mounted at ``where``
+    and unmounted at the end; skips where ``mkfs.xfs`` (Debian: xfsprogs) or loop mounts are
+    missing."""
+    mkfs = shutil.which("mkfs.xfs")
+    if mkfs is None:
+        pytest.skip("mkfs.xfs is not installed (Debian package xfsprogs)")
+    image = where.with_suffix(".img")
+    with open(image, "wb") as fh:
+        fh.truncate(320 * 1024 * 1024)  # XFS's smallest size is 300 MB; sparse, so free
+    made = subprocess.run([mkfs, "-q", "-f", "-m", "reflink=1", str(image)], capture_output=True)
+    if made.returncode != 0:
+        image.unlink()
+        pytest.skip(f"mkfs.xfs failed: {made.stderr.decode(errors='replace').strip()}")
+    where.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-o", "loop", str(image), str(where)], capture_output=True)
+    if done.returncode != 0:
+        image.unlink()
+        pytest.skip("cannot loop-mount a filesystem image here (needs root and loop devices)")
+    try:
+        yield where
+    finally:
+        if subprocess.run(["umount", str(where)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(where)], check=False)
+        image.unlink()

@@ -1,5 +1,6 @@
 """The content-addressed object store with real files: deduplication, folders, links versus
-copies on one filesystem and across two (a tmpfs), and hashes checked on the way out."""
+copies on one filesystem and across two (a tmpfs), clones on one that offers reflinks (an XFS),
+and hashes checked on the way out."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from backprop_core.artifacts.objects import ObjectStore
 from backprop_core.artifacts.records import ArtifactVersion
 from backprop_core.errors import ArtifactDamaged
 
-from .conftest import disk_usage, mounted_tmpfs, objects_in
+from .conftest import disk_usage, mounted_tmpfs, mounted_xfs, objects_in
 
 MB = 1_000_000
 
@@ -154,6 +155,33 @@ def test_a_file_on_another_filesystem_is_copied_while_hashed(tmp_path: Path) -> 
         assert len(objects_in(objects.home)) == 1
     # the copy outlives the filesystem it came from
     assert verify(objects, version_of(content)) == []
+
+
+def used_bytes(mount: Path) -> int:
+    st = os.statvfs(mount)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
+def test_on_a_filesystem_with_reflinks_a_file_is_cloned_not_copied(tmp_path: Path) -> None:
+    with mounted_xfs(tmp_path / "xfs") as mnt:
+        objects = ObjectStore(mnt / "home")
+        model = random_file(mnt / "model.bin", 16 * MB)
+        model.chmod(0o644)
+        os.sync()
+        before = used_bytes(mnt)
+        content = objects.put(model)  # not handed over
+        os.sync()
+        assert content.stored == "reflink"
+        stored = objects.path_of(content.digest)
+        assert not os.path.samefile(stored, model)
+        # the clone shares the original's blocks: no second copy of the 16 MB exists
+        assert used_bytes(mnt) - before < 2 * MB
+        # copy-on-write: the user's file stays theirs to edit, and the version stays intact
+        assert stat.S_IMODE(model.stat().st_mode) == 0o644
+        with open(model, "r+b") as fh:
+            fh.write(b"edited in place")
+        assert verify(objects, version_of(content)) == []
+        assert hashlib.sha256(stored.read_bytes()).hexdigest() == content.digest.split(":")[1]
 
 
 def test_a_checkout_links_the_objects_under_their_own_names(tmp_path: Path) -> None:
