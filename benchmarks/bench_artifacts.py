@@ -14,6 +14,8 @@ What is measured (medians of ``--repeat``; the machine line and ``python -c pass
   home that already holds them: only the hash). The file is in the page cache for every
   command alike. Disk use (``du``, hard links counted once) is reported after each kind.
 - ``add from another filesystem``: the same file on a tmpfs (root only), copied while hashed.
+- ``add on XFS``: the file and the home on a loop-mounted XFS image (root and ``mkfs.xfs``
+  only), where a file not handed over is cloned (``FICLONE``); disk use from ``statvfs``.
 - ``list``: ``backprop artifacts list`` end to end (printing every row, tab-separated) on a
   store holding ``--versions`` versions (100 names), each run interleaved with
   ``backprop --version`` (the start-up floor, shown beside it).
@@ -161,6 +163,50 @@ def bench_add_tmpfs(work: Path, size_mib: int, repeat: int) -> list[tuple[str, f
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
+def bench_add_reflink(work: Path, size_mib: int, repeat: int) -> list[tuple[str, float, str]]:
+    """The file and the home on an XFS (a loop-mounted image; root and ``mkfs.xfs`` only),
+    where a file not handed over is cloned: one hashing pass and no second copy."""
+    mkfs = shutil.which("mkfs.xfs")
+    if mkfs is None:
+        return []
+    image, mnt = work / "xfs.img", work / "xfs"
+    with open(image, "wb") as fh:
+        fh.truncate((2 * size_mib + 512) * MIB)  # sparse
+    mnt.mkdir()
+    made = subprocess.run([mkfs, "-q", "-f", "-m", "reflink=1", str(image)], capture_output=True)
+    if made.returncode or subprocess.run(["mount", "-o", "loop", str(image), str(mnt)]).returncode:
+        return []
+    try:
+        big = make_file(mnt / "big.bin", size_mib)
+        subprocess.run(["cat", str(big)], stdout=subprocess.DEVNULL, check=True)
+        sums, adds, extra = [], [], 0
+        for i in range(repeat):
+            sums.append(timed(["sha256sum", str(big)]))
+            home = mnt / f"home-{i}"
+            os.sync()
+            before = used_bytes(mnt)
+            adds.append(timed(backprop("artifacts", "add", str(big)), env_for(home)))
+            os.sync()
+            extra = used_bytes(mnt) - before
+            shutil.rmtree(home)
+        floor, median = statistics.median(sums), statistics.median(adds)
+        return [
+            ("sha256sum FILE (on XFS)", floor, "1.00x"),
+            (
+                "artifacts add FILE on XFS (reflink + hash)",
+                median,
+                f"{median / floor:.2f}x, {extra / MIB:,.1f} MiB more on disk",
+            ),
+        ]
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def used_bytes(mount: Path) -> int:
+    st = os.statvfs(mount)
+    return (st.f_blocks - st.f_bfree) * st.f_frsize
+
+
 def digest(i: int) -> str:
     return "sha256:" + f"{i:064x}"
 
@@ -274,7 +320,9 @@ def main() -> None:
     parser.add_argument("--versions", type=int, default=10_000)
     parser.add_argument("--chain", type=int, default=1000)
     parser.add_argument(
-        "--only", choices=("add", "queries"), help="Measure only adding, or only list and lineage."
+        "--only",
+        choices=("add", "reflink", "queries"),
+        help="Measure only adding, only adding on XFS, or only list and lineage.",
     )
     args = parser.parse_args()
     bare = statistics.median(timed([sys.executable, "-c", "pass"]) for _ in range(5))
@@ -290,10 +338,12 @@ def main() -> None:
     ) as tmp:
         work = Path(tmp)
         rows = []
-        if args.only != "queries":
+        if args.only in (None, "add"):
             rows += bench_add(work, args.size_mib, args.repeat)
             rows += bench_add_tmpfs(work, args.size_mib, args.repeat)
-        if args.only != "add":
+        if args.only in (None, "add", "reflink"):
+            rows += bench_add_reflink(work, args.size_mib, args.repeat)
+        if args.only in (None, "queries"):
             rows += bench_queries(work, args.versions, args.chain, max(args.repeat, 5))
     print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     width = max(len(r[0]) for r in rows)
