@@ -1,15 +1,17 @@
-"""Hot-path ``metrics`` events (``MetricLines``) as rows of the ``events`` table, inserted by
-SQLite from one JSON array per run of lines instead of a Python tuple per row."""
+"""Rows of the ``events`` table: hot-path ``metrics`` events (``MetricLines``) inserted by
+SQLite from one JSON array per run of lines instead of a Python tuple per row, and events read
+back (as ``StoredEvent``s, or as rows whose payload stays JSON text).
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from backprop_core import StoredEvent
-from backprop_core.plugin_kit import MetricLines, event_from_dict
+from backprop_core.plugin_kit import EventRow, MetricLines, event_from_dict
 
 
 def _evenly_spaced(steps: list[int | None]) -> tuple[int, int] | None:
@@ -63,20 +65,10 @@ def insert_lines(conn: sqlite3.Connection, run_id: str, seq: int, lines: MetricL
     return True
 
 
-def _payload(text: str) -> dict[str, Any]:
-    payload: dict[str, Any] = json.loads(text)
-    payload.pop("event", None)  # hot-path metrics keep the line as printed
-    return payload
-
-
-def read_events(
-    read: Callable[[str, Sequence[Any]], list[Any]],
-    run_id: str,
-    kinds: Sequence[str] | None,
-    after_seq: int,
-    limit: int | None,
-) -> list[StoredEvent]:
-    """Stored events with ``seq > after_seq`` in order, optionally only of ``kinds``."""
+def select_events(
+    run_id: str, kinds: Sequence[str] | None, after_seq: int, limit: int | None
+) -> tuple[str, list[Any]]:
+    """The query of a run's events after ``after_seq`` (``EventRow`` columns), in order."""
     sql = "SELECT seq, kind, time, step, session, payload FROM events"
     sql += " WHERE run_id = ? AND seq > ?"
     params: list[Any] = [run_id, after_seq]
@@ -85,6 +77,17 @@ def read_events(
         params.extend(kinds)
     sql += " ORDER BY seq LIMIT ?"
     params.append(-1 if limit is None else limit)
+    return sql, params
+
+
+def _payload(text: str) -> dict[str, Any]:
+    payload: dict[str, Any] = json.loads(text)
+    payload.pop("event", None)  # hot-path metrics keep the line as printed
+    return payload
+
+
+def stored_events(run_id: str, rows: list[EventRow]) -> list[StoredEvent]:
+    """``select_events`` rows as ``StoredEvent``s."""
     return [
         StoredEvent(
             run_id,
@@ -99,5 +102,5 @@ def read_events(
                 }
             ),
         )
-        for seq, kind, t, step, session, payload in read(sql, params)
+        for seq, kind, t, step, session, payload in rows
     ]

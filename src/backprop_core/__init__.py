@@ -8,11 +8,15 @@ imported lazily so that ``import backprop_core`` stays cheap inside training scr
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from backprop_core.__about__ import __version__
 
+# typing.TYPE_CHECKING without importing typing (``backprop --version`` imports this package
+# and nothing else); mypy treats the name the same way.
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they load lazily
+    from typing import Any
+
     from backprop_core.admission.resources import Availability as Availability
     from backprop_core.admission.resources import GpuInfo as GpuInfo
     from backprop_core.admission.resources import GpuProbe as GpuProbe
@@ -36,9 +40,12 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.errors import RunNotFound as RunNotFound
     from backprop_core.errors import StoreCorrupt as StoreCorrupt
     from backprop_core.errors import StoreError as StoreError
+    from backprop_core.errors import StoreFull as StoreFull
     from backprop_core.errors import UsageError as UsageError
     from backprop_core.events.event import Event as Event
     from backprop_core.events.event import ParseContext as ParseContext
+    from backprop_core.events.event import ParseState as ParseState
+    from backprop_core.events.parsing import ParsedLines as ParsedLines
     from backprop_core.interop.exporter import Exporter as Exporter
     from backprop_core.launch.spec import FrameworkAdapter as FrameworkAdapter
     from backprop_core.launch.spec import Launcher as Launcher
@@ -62,6 +69,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.settings import resolve_settings as resolve_settings
     from backprop_core.store.contract import Store as Store
     from backprop_core.store.home import Home as Home
+    from backprop_core.store.params import ParamCondition as ParamCondition
     from backprop_core.store.records import CheckpointRecord as CheckpointRecord
     from backprop_core.store.records import MetricPoint as MetricPoint
     from backprop_core.store.records import MetricSeries as MetricSeries
@@ -85,6 +93,7 @@ _LAZY: dict[str, str] = {
     "ProbeError": "backprop_core.errors",
     "StoreError": "backprop_core.errors",
     "StoreCorrupt": "backprop_core.errors",
+    "StoreFull": "backprop_core.errors",
     "RunNotFound": "backprop_core.errors",
     "AmbiguousRun": "backprop_core.errors",
     "UsageError": "backprop_core.errors",
@@ -113,6 +122,8 @@ _LAZY: dict[str, str] = {
     # events and records
     "Event": "backprop_core.events.event",
     "ParseContext": "backprop_core.events.event",
+    "ParseState": "backprop_core.events.event",
+    "ParsedLines": "backprop_core.events.parsing",
     "RunStatus": "backprop_core.store.records",
     "RunRecord": "backprop_core.store.records",
     "SessionRecord": "backprop_core.store.records",
@@ -125,6 +136,7 @@ _LAZY: dict[str, str] = {
     "ArtifactUse": "backprop_core.artifacts.records",
     "Store": "backprop_core.store.contract",
     "Home": "backprop_core.store.home",
+    "ParamCondition": "backprop_core.store.params",
     # launch
     "LaunchSpec": "backprop_core.launch.spec",
     "Preparation": "backprop_core.launch.spec",

@@ -27,6 +27,9 @@ def needs(module: str) -> pytest.MarkDecorator:
     )
 
 
+GRACE = "150"  # seconds; the scripts leave as soon as they have saved
+
+
 def cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     env = {
         "BACKPROP_GPU__PROBE": "none",
@@ -40,8 +43,12 @@ def cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProc
 
 def time_boxed_then_resumed(tmp_path: Path, script: Path, box_minutes: str) -> None:
     """Run ``script`` in a short time box, resume it, and check the global step carried on
-    from the checkpoint the callback announced."""
-    first = cli("run", "-m", box_minutes, "--grace", "60", str(script), cwd=tmp_path)
+    from the checkpoint the callback announced.
+
+    The scripts call ``bp.init()`` before importing their framework, so the box may end while
+    those imports still run (many seconds on a loaded machine): the stop is kept and the
+    callback saves at the first step. The grace period is far longer than any import."""
+    first = cli("run", "-m", box_minutes, "--grace", GRACE, str(script), cwd=tmp_path)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "START_STEP 0" in first.stdout, first.stdout + first.stderr
     st = store()
@@ -55,7 +62,7 @@ def time_boxed_then_resumed(tmp_path: Path, script: Path, box_minutes: str) -> N
     steps = st.metric_series(run.id, loss_key).steps
     assert last.step == max(s for s in steps if s is not None)  # saved at the stop
 
-    second = cli("resume", run.id, "-m", box_minutes, "--grace", "60", cwd=tmp_path)
+    second = cli("resume", run.id, "-m", box_minutes, "--grace", GRACE, cwd=tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"START_STEP {last.step}" in second.stdout, second.stdout + second.stderr
     steps = store().metric_series(run.id, loss_key).steps
@@ -65,11 +72,12 @@ def time_boxed_then_resumed(tmp_path: Path, script: Path, box_minutes: str) -> N
 
 
 LIGHTNING = """
+import backprop_core as bp
+bp.init()  # first: a stop signal during the imports below is kept, not fatal
 import time
 import torch
 import lightning.pytorch as pl
 from torch.utils.data import DataLoader, TensorDataset
-import backprop_core as bp
 from backprop_core.integrations.lightning import BackpropCallback
 
 torch.manual_seed(0)
@@ -109,10 +117,11 @@ def test_lightning_trainer_is_time_boxed_and_resumes_at_its_global_step(tmp_path
 
 
 HUGGINGFACE = """
+import backprop_core as bp
+bp.init()  # first: a stop signal during the imports below is kept, not fatal
 import os
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, Trainer, TrainerCallback, TrainingArguments
-import backprop_core as bp
 from backprop_core.integrations.huggingface import BackpropCallback
 
 torch.manual_seed(0)

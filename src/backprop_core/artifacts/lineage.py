@@ -40,6 +40,8 @@ class Node:
 
 @dataclass(frozen=True)
 class Edge:
+    """An arrow of the graph: a run ``produced`` an artifact version, or ``used`` one."""
+
     source: str
     target: str
     kind: Literal["produced", "used"]
@@ -47,6 +49,9 @@ class Edge:
 
 @dataclass
 class Lineage:
+    """The graph around ``focus``: its nodes and edges, as ``lineage`` prints and the viewer
+    draws it."""
+
     focus: str
     nodes: list[Node]
     edges: list[Edge]

@@ -40,20 +40,21 @@ def rerun_command(run_ref: str, strict: bool, name: str | None, **options: Any) 
     from backprop_core.run.runner import open_run_store, start_command, stored_command
     from backprop_core.settings import resolve_with_warnings
     from backprop_core.settings.resolve import stored_overrides
-    from backprop_core.settings.sources import deep_merge
+    from backprop_core.settings.sources import deep_merge, leaf_keys
 
-    now = overrides_from_options(options)
-    where, _ = resolve_with_warnings(now, config_file=options.get("config_file"))
+    now, flags = overrides_from_options(options)
+    config_file = options.get("config_file")
+    where, _ = resolve_with_warnings(now, config_file=config_file, labels=flags)
     store = open_run_store(where)
     try:
         run = store.resolve(run_ref)
         command, cwd = stored_command(run)
         differences = mismatches(store, run)
         start = resumed_from(store, run)
+        stored = stored_overrides(run.settings)
+        labels = {key: f"stored settings of run {run.id}" for key in leaf_keys(stored)}
         settings, warnings = resolve_with_warnings(
-            deep_merge(stored_overrides(run.settings), now),
-            config_file=options.get("config_file"),
-            cwd=cwd,
+            deep_merge(stored, now), config_file=config_file, cwd=cwd, labels={**labels, **flags}
         )
     finally:
         store.close()

@@ -1,5 +1,5 @@
-"""Options shared by ``backprop run`` and ``backprop resume`` (their settings keys are in
-``cli.options.OPTION_KEYS``), and how they drive the sessions."""
+"""Options shared by ``backprop run`` and ``backprop resume`` (the setting flags among them are
+rows of ``cli.options.SETTING_FLAGS``), and how they drive the sessions."""
 
 from __future__ import annotations
 
@@ -8,23 +8,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from backprop_core.cli.options import json_option
+from backprop_core.cli.options import json_option, setting_option
 from backprop_core.errors import UsageError
 
 if TYPE_CHECKING:
     from backprop_core.run.runner import RunOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _number_or_text(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    """``"12"`` is 12 GB, as a number; ``"80%"`` and ``"12GB"`` stay text for the schema."""
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return value
 
 
 def _metric_choice(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -36,78 +26,50 @@ def _metric_choice(ctx: click.Context, param: click.Parameter, value: str | None
 
 
 def keep_best_option(text: str) -> Callable[[F], F]:
-    """``--keep-best METRIC[:min|max]`` (``checkpoints.keep.best``)."""
+    """``--keep-best METRIC[:min|max]`` of ``gc``, over every run's ``checkpoints.keep.best``
+    (``run`` and ``resume`` take the setting flag ``keep_best`` instead)."""
     return click.option(
         "--keep-best", metavar="METRIC[:min|max]", callback=_metric_choice, help=text
     )
 
 
 def run_settings_options(func: F) -> F:
-    """The options of ``run`` and ``resume``; the ones that become settings are mapped to
-    their keys in ``OPTION_KEYS`` (time box, GPUs, stop, wait, monitors)."""
+    """The options of ``run`` and ``resume``; the ones that become settings (time box, GPUs,
+    stop, wait, monitors, output scalars, checkpoint retention) are made from their rows in
+    ``options.SETTING_FLAGS``."""
     decorators = [
-        click.option(
-            "-m",
-            "--max-run-minutes",
-            type=float,
-            help="Time box per session in active minutes (0 = none).",
-        ),
-        click.option("-f", "--framework", help="pytorch, tensorflow, jax, generic or auto."),
-        click.option(
-            "-c",
-            "--checkpoint-every-minutes",
-            type=float,
-            help="Checkpoint interval passed to the script.",
-        ),
-        click.option(
-            "-g",
-            "--gpu-memory-limit",
-            callback=_number_or_text,
-            help='GPU memory cap: "80%" of the GPU, or GB ("12").',
-        ),
-        click.option(
-            "-p", "--max-parallel", type=int, help="Active runs allowed at once under this home."
-        ),
-        click.option(
-            "--gpus", type=click.IntRange(min=0), help="How many GPUs the run gets (0 = CPU only)."
-        ),
+        setting_option("max_run_minutes"),
+        setting_option("framework"),
+        setting_option("checkpoint_every_minutes"),
+        setting_option("gpu_memory_limit"),
+        setting_option("max_parallel"),
+        setting_option("gpus"),
         click.option(
             "--wait/--no-wait",
             default=None,
             help="Wait for resources (default) or give up at once.",
         ),
+        setting_option("wait_timeout"),
+        setting_option("grace"),
+        setting_option("stop_on_nan"),
+        setting_option("stall_minutes"),
+        setting_option("output_scalars"),
         click.option(
-            "--wait-timeout", type=float, metavar="MIN", help="Give up waiting after MIN minutes."
-        ),
-        click.option(
-            "--grace",
-            type=float,
-            metavar="SECONDS",
-            help="Seconds between the stop signal and SIGKILL.",
-        ),
-        click.option(
-            "--stop-on-nan",
+            "--show-events",
             is_flag=True,
-            default=None,
-            help="Stop the run when a logged loss is NaN/Inf.",
+            help="Also print event lines (JSON events, SDK lines on stdout) on the terminal.",
         ),
-        click.option(
-            "--stall-minutes",
-            type=float,
-            metavar="M",
-            help="Alert and stop when the script is silent M minutes.",
-        ),
-        click.option(
-            "--keep-last",
-            type=click.IntRange(min=0),
-            metavar="N",
-            help="Checkpoints backprop gc keeps for this run, newest first.",
-        ),
-        keep_best_option("Also keep this run's best checkpoint by METRIC (default min)."),
+        setting_option("keep_last"),
+        setting_option("keep_best"),
         click.option(
             "--until-done", is_flag=True, help="Chain sessions until the script reports done."
         ),
-        click.option("--max-sessions", type=int, help="With --until-done: at most N sessions."),
+        click.option(
+            "--max-sessions",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="With --until-done: at most N sessions.",
+        ),
         json_option,
     ]
     for decorator in reversed(decorators):
@@ -124,6 +86,7 @@ def run_options_from(options: dict[str, Any], **extra: Any) -> RunOptions:
         until_done=options["until_done"],
         max_sessions=options["max_sessions"],
         json_output=options["as_json"],
+        show_events=options["show_events"],
         **extra,
     )
 

@@ -64,6 +64,8 @@ STATUS_MAP: dict[str, RunStatus] = {
 
 @dataclass
 class ImportReport:
+    """What an import did: run ids imported, entries skipped, and problems found."""
+
     imported: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)

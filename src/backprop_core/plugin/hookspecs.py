@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from backprop_core.admission.resources import GpuProbe, HostProbe, Snapshot
     from backprop_core.admission.votes import AdmissionRequest, Vote
     from backprop_core.events.event import Event, ParseContext
+    from backprop_core.events.parsing import ParsedLines
     from backprop_core.interop.exporter import Exporter
     from backprop_core.launch.spec import FrameworkAdapter, Launcher, Monitor
     from backprop_core.settings import Settings
@@ -110,15 +111,42 @@ def backprop_register_launchers() -> list[type[Launcher]]:
 def backprop_parse_line(line: str, context: ParseContext) -> Event | None:
     """An event parser: turn one line of the script's output into an event.
 
-    The first implementation that returns an ``Event`` claims the line. The built-in JSON
-    parser (``json_events``, see ``docs/events.md``) is registered with ``trylast``, so
-    specialised parsers can claim lines first. Lines no parser claims are plain output.
+    The supervisor calls it for each line that no parser before it claimed, in the parser
+    chain's order ("How parsers combine" in ``docs/plugins.md``). The first implementation that
+    returns an ``Event`` claims the line: it is an event line, offered to no later parser and
+    kept off the terminal. A plugin that also implements ``backprop_parse_lines`` is called
+    through that hook only. Lines no parser claims are plain output.
 
     :param line: one line of the script's output, without its newline, decoded as UTF-8 with
         replacement.
     :param context: where the line came from: run id, session number, stream, working
-        directory.
+        directory, settings and the session's shared ``ParseState``.
     :return: an ``Event``, or ``None`` to leave the line to the other parsers.
+    """
+
+
+@hookspec
+def backprop_parse_lines(lines: list[bytes], context: ParseContext) -> ParsedLines | None:
+    """A batch parser: turn a chunk of the script's output lines into events at once.
+
+    The supervisor reads output in chunks of up to thousands of lines; a batch parser sees a
+    whole chunk in one call, which lets it decode, match and build columns (``MetricLines``)
+    at C speed. All implementations are called, one after the other, together with the line
+    parsers (``backprop_parse_line``) in one chain: ``tryfirst`` parsers, unmarked ones, then
+    ``trylast`` ones, the most recently registered first within each group. Each parser gets
+    only the lines no parser before it claimed, so a line is parsed once ("How parsers
+    combine" in ``docs/plugins.md``). The built-in JSON event parser (``json_events``, see
+    ``docs/events.md``) is ``tryfirst`` (event lines and the SDK keep priority); the output
+    scalars parser (``output_scalars``, see ``docs/unmodified-scripts.md``) is ``trylast`` and
+    claims nothing (its lines stay plain output).
+
+    :param lines: complete lines as bytes, without their newlines, in output order (lines
+        over 1 MiB are never offered).
+    :param context: where the lines came from: run id, session number, stream (``stdout``,
+        ``stderr``, or ``events`` for the SDK's pipe), working directory, settings and the
+        session's shared ``ParseState``.
+    :return: a ``ParsedLines`` (the events, and the indexes of the lines that were events),
+        or ``None`` when none of the lines is an event.
     """
 
 
@@ -144,11 +172,12 @@ def backprop_register_monitors() -> list[type[Monitor]]:
 def backprop_register_stores() -> list[type[Store]]:
     """Store classes; the ``store`` setting picks one by ``name``.
 
-    A store implements the ``Store`` contract of ``backprop_core.store.contract`` and must pass
-    the shared contract suite (see ``docs/store.md``), artifact records included. It should
-    override ``Store.run_ids_in`` and ``Store.artifact_digests_in`` so that ``gc`` can ask which
-    runs and artifact contents it holds under a home without creating anything (by default
-    ``gc`` opens it and lists them). Built in: ``sqlite``, ``json``.
+    A store implements the ``Store`` contract of ``backprop_core.store.contract`` (including
+    ``beat``, the session heartbeat, and ``StoreFull`` for writes that fail for lack of space)
+    and must pass the shared contract suite (see ``docs/store.md``), artifact records included.
+    It should override ``Store.run_ids_in`` and ``Store.artifact_digests_in`` so that ``gc``
+    can ask which runs and artifact contents it holds under a home without creating anything
+    (by default ``gc`` opens it and lists them). Built in: ``sqlite``, ``json``.
 
     :return: ``Store`` subclasses.
     """
@@ -159,7 +188,9 @@ def backprop_register_exporters() -> list[type[Exporter]]:
     """Exporter classes for ``backprop export``; ``--format`` picks one by ``name``.
 
     An exporter has ``name``, ``suffix``, ``binary`` and ``export(store, runs, out)``. Built in:
-    ``csv``, ``json``.
+    ``csv``, ``json``. ``export --all-sessions`` sets the instance's ``all_sessions`` before
+    calling ``export``: pass it on to ``Store.metric_series`` to include the points a later
+    session superseded (see "Sessions that rewind" in ``docs/store.md``).
 
     :return: ``Exporter`` subclasses.
     """
@@ -181,7 +212,8 @@ def backprop_run_started(run: RunRecord, session: SessionRecord) -> None:
 
 @hookspec
 def backprop_run_event(run: RunRecord, event: Event) -> None:
-    """The running script emitted an event.
+    """The running script emitted an event (not the environment and ``sys/…`` metrics the
+    supervisor itself records).
 
     Return values are ignored; an exception becomes a warning and never stops the run. It runs
     on the supervisor's output path: keep it cheap.

@@ -15,7 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from backprop_core.env_vars import env_flag
-from backprop_core.errors import BackpropError, LaunchError, RunStateError, UsageError
+from backprop_core.errors import (
+    BackpropError,
+    LaunchError,
+    RunStateError,
+    StoreError,
+    StoreFull,
+    UsageError,
+)
 from backprop_core.launch.spec import Launcher
 from backprop_core.plugin.manager import get_plugins
 from backprop_core.run.admit import admit
@@ -24,6 +31,7 @@ from backprop_core.run.records import (
     mark_failed_launch,
     newest_checkpoint,
     record_outcome,
+    unrecorded_outcome,
 )
 from backprop_core.run.spec import Command, build_spec, choose_gpus, select_framework
 from backprop_core.sdk.environment import EnvironmentProbe
@@ -31,9 +39,13 @@ from backprop_core.settings.model import Settings
 from backprop_core.store.contract import Store
 from backprop_core.store.home import Home, is_valid_run_id
 from backprop_core.store.ids import new_run_id
-from backprop_core.store.records import RunRecord, RunStatus
+from backprop_core.store.params import params_from_argv
+from backprop_core.store.records import RunRecord, RunStatus, is_system_metric
 from backprop_core.supervisor import Display, SessionContext
-from backprop_core.supervisor.display import format_duration
+from backprop_core.supervisor.display import format_duration, format_value
+
+#: How many of the last metrics the end-of-session summary shows.
+SUMMARY_METRICS = 4
 
 
 @dataclass
@@ -44,6 +56,7 @@ class RunOptions:
     until_done: bool = False
     max_sessions: int | None = None
     json_output: bool = False
+    show_events: bool = False
     name: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     #: The run this one repeats (``backprop rerun``).
@@ -52,6 +65,8 @@ class RunOptions:
 
 @dataclass
 class RunResult:
+    """How a ``run``/``resume`` ended: the last session's status and the exit code."""
+
     run_id: str
     status: RunStatus
     exit_code: int
@@ -83,27 +98,13 @@ def open_writer_store(settings: Settings) -> Store:
     return open_store(settings, reconcile=False)
 
 
-def _parsing() -> tuple[bool, Any]:
-    """Whether every line must be offered to the parsers, and the parser to call.
-
-    With only the built-in JSON parser installed, only lines starting with ``{`` can be events
-    and its function is called directly, skipping the hook machinery on the output hot path.
-    Any other parser plugin brings back the full hook for every line.
-    """
-    pm = get_plugins()
-    direct = pm.direct_line_parser()
-    if direct is not None:
-        return False, direct
-    return True, pm.line_parser()
-
-
 class Runner:
     def __init__(self, settings: Settings, options: RunOptions) -> None:
         self.settings = settings
         self.options = options
         self.display = Display(sys.stderr)
         self.plugins = get_plugins()
-        self.parse_all, self.parser = _parsing()
+        self.parsers = self.plugins.parser_chain()
         # Per-event notifications cost a hook call per line; skip them when nobody listens.
         self.notify_events = self.plugins.has_run_event_listeners()
         #: Captures the code and interpreter a new run starts from (``source_of``).
@@ -187,6 +188,7 @@ class Runner:
                         created_at=time.time(),
                         name=self.options.name,
                         tags=dict(self.options.tags),
+                        params=params_from_argv(command.script_args()),
                         script=str(command.script) if command.script else None,
                         argv=list(command.args),
                         cwd=str(cwd),
@@ -213,18 +215,25 @@ class Runner:
                 terminal_out=sys.stderr.buffer if self.options.json_output else sys.stdout.buffer,
                 terminal_err=sys.stderr.buffer,
                 gpu_labels=gpus.labels,
-                parse_all_lines=self.parse_all,
-                parser=self.parser,
+                parsers=self.parsers,
+                show_events=self.options.show_events,
                 notify_events=self.notify_events,
             )
             try:
                 outcome = self._launcher().launch(spec, ctx)
-            except LaunchError as exc:
+            except (LaunchError, StoreError) as exc:  # the script never ran, or is killed
                 mark_failed_launch(store, run, str(exc))
                 raise
         finally:
             admission.reservation.release()
-        run, session = record_outcome(store, ctx.run, number, outcome)
+        try:
+            run, session = record_outcome(store, ctx.run, number, outcome)
+        except StoreFull as exc:
+            self.display.message(
+                f"error: disk full: how session {number} ended is not recorded ({exc}); "
+                "the run will show as lost"
+            )
+            run, session = unrecorded_outcome(ctx.run, number, outcome)
         self.plugins.run_finished(run, session)
         return run, outcome
 
@@ -285,6 +294,13 @@ class Runner:
         text = f"run {run.id} session {number} {status.value} after {format_duration(active)}"
         if reason:
             text += f": {reason}"
+        if run.last_step is not None:
+            text += f"; step {run.last_step}"
+        if run.last_metrics:
+            # The script's own metrics first, the sampled ``sys/…`` ones after them.
+            ordered = sorted(run.last_metrics.items(), key=lambda kv: is_system_metric(kv[0]))
+            shown = ordered[:SUMMARY_METRICS]
+            text += "; " + " ".join(f"{k}={format_value(v)}" for k, v in shown)
         if checkpoint:
             text += f"; last checkpoint {checkpoint}"
         if last and status == RunStatus.TIMEBOXED and not run.done:
@@ -376,6 +392,11 @@ def stored_command(run: RunRecord) -> tuple[Command, Path]:
 
 def resume_run(settings: Settings, options: RunOptions, run: RunRecord, store: Store) -> RunResult:
     """The next session(s) of a stored run, from its newest existing checkpoint."""
+    if run.origin:
+        raise RunStateError(
+            f"run {run.id} was pulled from {run.origin}; its script and checkpoints are there",
+            hint=f"resume it there: ssh {run.origin} backprop resume {run.id}",
+        )
     if run.status.active:
         raise RunStateError(
             f"run {run.id} is still {run.status.value}",

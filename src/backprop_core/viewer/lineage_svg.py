@@ -17,6 +17,8 @@ LABEL_CHARS = 25
 
 @dataclass(frozen=True)
 class Box:
+    """A node placed in the SVG: where, what it says, and where a click goes."""
+
     node: Node
     x: int
     y: int
