@@ -240,7 +240,7 @@ class Runner:
     def _source(self, command: Command) -> dict[str, Any]:
         """The git state, interpreter and packages the run starts from (what ``manifest``
         shows and ``rerun`` checks). The packages are known only for backprop's own
-        interpreter; an SDK in the script reports its own when it starts."""
+        interpreter; the supervisor's capture records the script's own."""
         if self.source is None:
             return {}
         try:
@@ -365,8 +365,9 @@ def start_command(
                     f"a run with id '{run_id}' already exists", hint="choose another --run-id"
                 )
         runner = Runner(settings, options)
-        # git runs while the run waits for admission
-        runner.source = EnvironmentProbe(cwd, gpus=False)
+        # git runs while the run waits for admission; nothing with captureEnvironment off
+        if settings.capture_environment:
+            runner.source = EnvironmentProbe(cwd, gpus=False)
         return runner.run_sessions(store, command, cwd, None, rid, resume_from, first_session=1)
     finally:
         store.close()
