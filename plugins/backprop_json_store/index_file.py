@@ -33,6 +33,8 @@ def empty_index() -> Index:
         "checkpoints": {},
         "metric_keys": {},
         "events": {},
+        "artifacts": {},
+        "artifact_uses": {},
     }
 
 
@@ -87,4 +89,25 @@ def run_ids(path: Path) -> set[str] | None:
     except FileNotFoundError:
         return set()
     except (OSError, StoreError, ValueError, UnicodeDecodeError, KeyError, TypeError):
+        return None
+
+
+def artifact_digests(path: Path) -> set[str] | None:
+    """The digests of every artifact version in the index at ``path``; empty without one,
+    ``None`` if it cannot be read."""
+    from backprop_json_store.artifact_index import digests
+
+    try:
+        return digests(parse_index(path.read_bytes(), path))
+    except FileNotFoundError:
+        return set()
+    except (
+        OSError,
+        StoreError,
+        ValueError,
+        UnicodeDecodeError,
+        KeyError,
+        TypeError,
+        AttributeError,
+    ):
         return None

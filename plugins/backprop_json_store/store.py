@@ -2,9 +2,10 @@
 ``flock``, written to a temp file, fsynced and renamed into place, so no writer ever overwrites
 another's changes and a reader never sees half a file.
 
-Events go to ``runs/<id>/events.jsonl``. The index records how many bytes of that file are
-committed; a writer first cuts the file back to that length (dropping lines a killed writer left
-behind) and the index rename is the commit point, so events and index always agree.
+Events go to ``runs/<id>/events.jsonl`` (``event_file``). The index records how many bytes of
+that file are committed; a writer first cuts the file back to that length (dropping lines a
+killed writer left behind) and the index rename is the commit point, so events and index always
+agree.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from backprop_core.plugin_kit import (
     coerce_changes,
     digest,
     event_from_dict,
-    event_to_dict,
     exclusive_lock,
     latest_per_key,
     move_aside,
@@ -56,12 +56,15 @@ from backprop_core.plugin_kit import (
     supersede_cutoffs,
     warn_moved_aside,
 )
+from backprop_json_store.artifact_index import JsonArtifacts, add_version, record_use
 from backprop_json_store.derived import fold_sessions, series_of, upgrade
+from backprop_json_store.event_file import EVENTS_NAME, append_events_file, read_events_file
 from backprop_json_store.heartbeats import read_beat, write_beat
 from backprop_json_store.index_file import (
     GENERATION,
     INDEX_NAME,
     Index,
+    artifact_digests,
     empty_index,
     parse_index,
     run_ids,
@@ -72,7 +75,7 @@ from backprop_json_store.run_filter import matches
 T = TypeVar("T")
 
 
-class JsonStore(Store):
+class JsonStore(JsonArtifacts, Store):
     name: ClassVar[str] = "json"
 
     def __init__(self, home: Path) -> None:
@@ -96,6 +99,10 @@ class JsonStore(Store):
     @classmethod
     def run_ids_in(cls, home: Path) -> set[str] | None:
         return run_ids(Path(home) / INDEX_NAME)
+
+    @classmethod
+    def artifact_digests_in(cls, home: Path) -> set[str] | None:
+        return artifact_digests(Path(home) / INDEX_NAME)
 
     def _snapshot(self) -> Index:
         """The index for reading, parsed again only when it changed. Every write bumps the
@@ -238,6 +245,7 @@ class JsonStore(Store):
             self._run(index, run_id)
             for table in ("runs", "sessions", "checkpoints", "metric_keys", "events"):
                 index[table].pop(run_id, None)
+            index.get("artifact_uses", {}).pop(run_id, None)
             with contextlib.suppress(OSError):
                 self._events_path(run_id).unlink()
 
@@ -300,7 +308,7 @@ class JsonStore(Store):
 
     # events, metrics, checkpoints ------------------------------------------------------------
     def _events_path(self, run_id: str) -> Path:
-        return self.home.run_dir(run_id) / "events.jsonl"
+        return self.home.run_dir(run_id) / EVENTS_NAME
 
     def append_events(self, run_id: str, events: Sequence[Event]) -> None:
         if not events:
@@ -311,22 +319,13 @@ class JsonStore(Store):
         def append(index: Index) -> None:
             run = run_from_dict(self._run(index, run_id))
             state = index["events"].setdefault(run_id, {"seq": 0, "bytes": 0})
-            lines = []
-            for i, event in enumerate(events, start=state["seq"] + 1):
-                lines.append(json.dumps({"seq": i, **event_to_dict(event)}, default=str))
-            data = ("\n".join(lines) + "\n").encode()
-            path = self._events_path(run_id)
             try:
                 self.home.ensure_run_dir(run_id)
-                with open(path, "ab") as fh:
-                    fh.truncate(state["bytes"])  # drop what a killed writer left uncommitted
-                    fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
             except OSError as exc:
                 raise os_error_to_store_error(exc, "write the run's events") from exc
+            path = self._events_path(run_id)
+            state["bytes"] += append_events_file(path, state["bytes"], state["seq"] + 1, events)
             state["seq"] += len(events)
-            state["bytes"] += len(data)
             keys = set(index["metric_keys"].get(run_id, [])) | set(found.columns)
             index["metric_keys"][run_id] = sorted(keys)
             found.apply_run(run)
@@ -337,6 +336,10 @@ class JsonStore(Store):
                 kept.extend(checkpoint_to_dict(c) for c in by_key.values())
                 index["checkpoints"][run_id] = kept
                 run.checkpoint_count = len(kept)
+            for version in found.artifacts:
+                add_version(index, version)
+            for use in found.uses:
+                record_use(index, use)
             if found.session_steps:
                 self._fold_sessions(index, run, found, state["bytes"])
             index["runs"][run_id] = run_to_dict(run)
@@ -362,18 +365,7 @@ class JsonStore(Store):
         of what it is committing)."""
         if committed is None:
             committed = self._snapshot()["events"].get(run_id, {"bytes": 0})["bytes"]
-        if not committed:
-            return
-        try:
-            with open(self._events_path(run_id), "rb") as fh:
-                raw = fh.read(committed)
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            raise os_error_to_store_error(exc, "read the run's events") from exc
-        for line in raw.splitlines():
-            if line.strip():
-                yield json.loads(line)
+        return read_events_file(self._events_path(run_id), committed)
 
     def last_event_seq(self, run_id: str) -> int:
         return int(self._snapshot()["events"].get(run_id, {"seq": 0})["seq"])

@@ -48,6 +48,7 @@ from backprop_postgres.connection import driver
 from backprop_postgres.database import Database
 from backprop_postgres.event_rows import InDoubt, event_rows, fold_sessions, stored_events
 from backprop_postgres.location import SCHEMES, check_url, remembered
+from backprop_postgres.no_artifacts import NoArtifacts
 from backprop_postgres.queries import RunQueries
 from backprop_postgres.rows import dumps, insert_checkpoints, run_ids, session_of
 from backprop_postgres.series_pg import (
@@ -61,7 +62,7 @@ if TYPE_CHECKING:
     import psycopg
 
 
-class PostgresStore(RunQueries, Store):
+class PostgresStore(RunQueries, NoArtifacts, Store):
     name: ClassVar[str] = "postgres"
     schemes: ClassVar[tuple[str, ...]] = SCHEMES
 

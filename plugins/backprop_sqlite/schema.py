@@ -215,6 +215,46 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     ALTER TABLE runs ADD COLUMN origin TEXT;
     CREATE INDEX runs_by_origin ON runs (origin, created_at DESC);
     """,
+    # 7: artifact versions, their aliases, and runs' uses of them (docs/artifacts.md).
+    """
+    CREATE TABLE artifact_names (
+        name TEXT PRIMARY KEY,
+        next_version INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE artifact_versions (
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        files INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        run_id TEXT,
+        created_at REAL NOT NULL,
+        step INTEGER,
+        metadata TEXT NOT NULL,
+        source TEXT,
+        PRIMARY KEY (name, version)
+    ) WITHOUT ROWID;
+    CREATE INDEX artifact_versions_by_type ON artifact_versions (type, name, version);
+    CREATE INDEX artifact_versions_by_run ON artifact_versions (run_id);
+    CREATE TABLE artifact_aliases (
+        name TEXT NOT NULL,
+        alias TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        PRIMARY KEY (name, alias)
+    ) WITHOUT ROWID;
+    CREATE TABLE artifact_uses (
+        run_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        time REAL NOT NULL,
+        UNIQUE (run_id, name, version)
+    );
+    CREATE INDEX artifact_uses_by_version ON artifact_uses (name, version);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

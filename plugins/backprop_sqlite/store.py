@@ -45,6 +45,7 @@ from backprop_core.plugin_kit import (
     session_to_dict,
     supersede_cutoffs,
 )
+from backprop_sqlite.artifact_rows import SqliteArtifacts, add_version, digests_in, record_use
 from backprop_sqlite.checkpoint_rows import insert_checkpoints
 from backprop_sqlite.connection import DB_NAME, dumps, open_connection, run_ids, store_error
 from backprop_sqlite.event_rows import insert_lines, select_events, stored_events
@@ -52,7 +53,7 @@ from backprop_sqlite.run_filter import where_clause
 from backprop_sqlite.series_sql import insert_columns, last_visible_value, read_series
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteArtifacts, Store):
     name: ClassVar[str] = "sqlite"
 
     def __init__(self, home: Path) -> None:
@@ -65,6 +66,10 @@ class SqliteStore(Store):
     @classmethod
     def run_ids_in(cls, home: Path) -> set[str] | None:
         return run_ids(Path(home) / DB_NAME)
+
+    @classmethod
+    def artifact_digests_in(cls, home: Path) -> set[str] | None:
+        return digests_in(Path(home) / DB_NAME)
 
     # connection ----------------------------------------------------------------------------
     @property
@@ -225,7 +230,7 @@ class SqliteStore(Store):
                     f"DELETE FROM {table} WHERE series IN (SELECT id FROM series WHERE run_id = ?)",
                     (run_id,),
                 )
-            for table in ("series", "events", "checkpoints", "sessions"):
+            for table in ("series", "events", "checkpoints", "sessions", "artifact_uses"):
                 conn.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
@@ -339,6 +344,10 @@ class SqliteStore(Store):
             found.apply_run(run)
             if found.checkpoints:
                 run.checkpoint_count = insert_checkpoints(conn, run, found.checkpoints)
+            for version in found.artifacts:
+                add_version(conn, version)
+            for use in found.uses:
+                record_use(conn, use)
             if found.session_steps:
                 self._fold_sessions(conn, run, found)
             self._put(conn, run)

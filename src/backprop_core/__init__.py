@@ -30,7 +30,10 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.admission.votes import Decision as Decision
     from backprop_core.admission.votes import Verdict as Verdict
     from backprop_core.admission.votes import Vote as Vote
+    from backprop_core.artifacts.records import ArtifactUse as ArtifactUse
+    from backprop_core.artifacts.records import ArtifactVersion as ArtifactVersion
     from backprop_core.errors import AmbiguousRun as AmbiguousRun
+    from backprop_core.errors import ArtifactNotFound as ArtifactNotFound
     from backprop_core.errors import BackpropError as BackpropError
     from backprop_core.errors import ConfigError as ConfigError
     from backprop_core.errors import LaunchError as LaunchError
@@ -63,10 +66,12 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.sdk import finish as finish
     from backprop_core.sdk import init as init
     from backprop_core.sdk import log as log
+    from backprop_core.sdk import log_artifact as log_artifact
     from backprop_core.sdk import resume_from as resume_from
     from backprop_core.sdk import should_checkpoint as should_checkpoint
     from backprop_core.sdk import should_stop as should_stop
     from backprop_core.sdk import summary as summary
+    from backprop_core.sdk import use_artifact as use_artifact
     from backprop_core.settings import Settings as Settings
     from backprop_core.settings import resolve_settings as resolve_settings
     from backprop_core.store.contract import Store as Store
@@ -101,6 +106,7 @@ _LAZY: dict[str, str] = {
     "RunNotFound": "backprop_core.errors",
     "AmbiguousRun": "backprop_core.errors",
     "UsageError": "backprop_core.errors",
+    "ArtifactNotFound": "backprop_core.errors",
     # resources and admission
     "HostInfo": "backprop_core.admission.resources",
     "GpuInfo": "backprop_core.admission.resources",
@@ -135,6 +141,8 @@ _LAZY: dict[str, str] = {
     "MetricSeries": "backprop_core.store.records",
     "RunFilter": "backprop_core.store.records",
     "StoredEvent": "backprop_core.store.records",
+    "ArtifactVersion": "backprop_core.artifacts.records",
+    "ArtifactUse": "backprop_core.artifacts.records",
     "Store": "backprop_core.store.contract",
     "Home": "backprop_core.store.home",
     "ParamCondition": "backprop_core.store.params",
@@ -160,6 +168,8 @@ _LAZY: dict[str, str] = {
     "should_stop": "backprop_core.sdk",
     "summary": "backprop_core.sdk",
     "finish": "backprop_core.sdk",
+    "log_artifact": "backprop_core.sdk",
+    "use_artifact": "backprop_core.sdk",
     "active_run": "backprop_core.sdk",
 }
 

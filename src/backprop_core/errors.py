@@ -180,3 +180,28 @@ class RunFinished(BackpropError, RuntimeError):
     always was)."""
 
     exit_code = 1
+
+
+class ArtifactNotFound(BackpropError):
+    """No artifact version matches ``NAME[:VERSION]`` (or its object is missing)."""
+
+    exit_code = 2
+    http_status = 404
+    title = "Artifact not found"
+
+
+class ArtifactDamaged(BackpropError):
+    """A stored artifact object no longer matches its content hash (edited in place, or the
+    disk lost it); nothing was written out from it."""
+
+    exit_code = 1
+    http_status = 500
+    title = "Artifact damaged"
+
+
+class RerunMismatch(BackpropError):
+    """``rerun --strict`` found the code or the inputs changed since the run; nothing started."""
+
+    exit_code = 2
+    http_status = 409
+    title = "Inputs changed"

@@ -13,6 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they load lazily
     from backprop_core.admission.probing import NoGpuProbe as NoGpuProbe
+    from backprop_core.artifacts.records import LATEST as LATEST
+    from backprop_core.artifacts.records import use_from_dict as use_from_dict
+    from backprop_core.artifacts.records import use_to_dict as use_to_dict
+    from backprop_core.artifacts.records import version_from_dict as version_from_dict
+    from backprop_core.artifacts.records import version_to_dict as version_to_dict
     from backprop_core.events.checkpoint_keys import checkpoint_key as checkpoint_key
     from backprop_core.events.checkpoint_keys import latest_per_key as latest_per_key
     from backprop_core.events.columns import MetricColumns as MetricColumns
@@ -92,6 +97,12 @@ _LAZY: dict[str, str] = {
     "checkpoint_from_dict": "backprop_core.store.records",
     "coerce_changes": "backprop_core.store.records",
     "json_safe": "backprop_core.store.records",
+    # stores: artifact records
+    "LATEST": "backprop_core.artifacts.records",
+    "version_to_dict": "backprop_core.artifacts.records",
+    "version_from_dict": "backprop_core.artifacts.records",
+    "use_to_dict": "backprop_core.artifacts.records",
+    "use_from_dict": "backprop_core.artifacts.records",
     # stores: run ids and resolution
     "DuplicateRun": "backprop_core.store.contract",
     "EventRow": "backprop_core.store.contract",

@@ -52,7 +52,9 @@ def test_a_script_that_ends_at_once_still_gets_its_environment(bp: Bp) -> None:
     assert env["python"]["executable"] == sys.executable
     assert "psutil" in env["packages"]
     assert env["git"]["commit"] == head and env["git"]["branch"] == "main"
-    assert env["git"]["dirty"] is True and re.fullmatch(r"[0-9a-f]{64}", env["git"]["diff_sha256"])
+    assert env["git"]["dirty"] is True and re.fullmatch(
+        r"sha256:[0-9a-f]{64}", env["git"]["diff_sha256"]
+    )
     assert env["hostname"] and env["gpus"] == []  # gpu.probe none
     assert env["launch"]["mode"] == "script"  # what resume needs is kept
     assert run.params == {"lr": 3e-4, "amp": True}

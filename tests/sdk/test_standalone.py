@@ -381,6 +381,8 @@ def test_environment_is_recorded_without_remote_credentials(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     run = only_run(store())
     env = run.environment
+    diff = env["git"].pop("diff_sha256")  # what rerun compares: the uncommitted changes
+    assert diff.startswith("sha256:") and len(diff) == 71
     assert env["git"] == {"commit": commit, "branch": "trunk", "dirty": True}
     assert env["python"]["version"] == ".".join(map(str, sys.version_info[:3]))
     assert env["python"]["executable"] == sys.executable

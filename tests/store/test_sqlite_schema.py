@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+from backprop_core.artifacts.records import ArtifactUse, ArtifactVersion
 from backprop_core.events.event import Event
 from backprop_core.store.params import ParamCondition
 from backprop_core.store.records import LOCAL_ORIGIN, RunFilter, RunStatus, SessionRecord
@@ -136,6 +137,19 @@ def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
 
 
+ARTIFACT_TABLES = {"artifact_names", "artifact_versions", "artifact_aliases", "artifact_uses"}
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _undo_artifacts(conn: sqlite3.Connection) -> None:
+    """Undo migration 7: a database of the schema before artifacts has none of their tables."""
+    for table in sorted(ARTIFACT_TABLES):
+        conn.execute(f"DROP TABLE {table}")
+
+
 def test_a_database_at_the_schema_before_params_upgrades(tmp_path: Path) -> None:
     """A database written before params (checkpoint keys and the tags column already there)
     gets params and the chunks' sessions, keeping its tags, checkpoints and points."""
@@ -157,8 +171,9 @@ def test_a_database_at_the_schema_before_params_upgrades(tmp_path: Path) -> None
     record = json.loads(text)
     del record["params"]
     conn.execute("UPDATE runs SET record = ? WHERE id = 'r1'", (json.dumps(record),))
-    # Undo migrations 6 and 5 the way a database of the schema before them looks: no origin,
-    # no chunk columns.
+    # Undo migrations 7, 6 and 5 the way a database of the schema before them looks: no
+    # artifact tables, no origin, no chunk columns.
+    _undo_artifacts(conn)
     conn.execute("DROP INDEX runs_by_origin")
     conn.execute("ALTER TABLE runs DROP COLUMN origin")
     conn.execute("ALTER TABLE chunks DROP COLUMN session")
@@ -184,10 +199,11 @@ def test_a_database_at_the_schema_before_params_upgrades(tmp_path: Path) -> None
 def test_a_fresh_database_gets_every_migration(tmp_path: Path) -> None:
     with SqliteStore(tmp_path / "home") as store:
         conn = store.conn  # the first use creates the database
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
         assert "key" in _columns(conn, "checkpoints")
         assert {"tags", "params", "origin"} <= _columns(conn, "runs")
         assert {"session", "min_step", "max_step"} <= _columns(conn, "chunks")
+        assert _tables(conn) >= ARTIFACT_TABLES
 
 
 def test_a_version_5_database_gains_the_origin_of_pulled_runs(tmp_path: Path) -> None:
@@ -198,6 +214,7 @@ def test_a_version_5_database_gains_the_origin_of_pulled_runs(tmp_path: Path) ->
     with SqliteStore(home) as store:
         store.create_run(make_run("here", tags={"team": "vision"}))
     conn = sqlite3.connect(home / "backprop.db")
+    _undo_artifacts(conn)
     conn.execute("DROP INDEX runs_by_origin")
     conn.execute("ALTER TABLE runs DROP COLUMN origin")
     conn.execute("PRAGMA user_version = 5")
@@ -211,3 +228,53 @@ def test_a_version_5_database_gains_the_origin_of_pulled_runs(tmp_path: Path) ->
         assert [r.id for r in store.list_runs(RunFilter(origin=LOCAL_ORIGIN))] == ["here"]
         assert [r.id for r in store.list_runs(RunFilter(origin="gpu-box"))] == ["pulled"]
         assert store.get_run("here").origin is None and store.get_run("here").tags
+
+
+def test_a_version_6_database_gains_the_artifact_tables(tmp_path: Path) -> None:
+    """Migration 7: a database of the schema before artifacts (version 6, with params and
+    origin) gets their tables and keeps its runs, points and checkpoints; artifact versions
+    and uses can be recorded at once."""
+    home = tmp_path / "home"
+    home.mkdir()
+    with SqliteStore(home) as store:
+        run = store.create_run(replace(make_run("r1", tags={"team": "vision"}), origin="gpu-box"))
+        store.add_session(SessionRecord(run.id, 1, RunStatus.RUNNING, 1.0))
+        store.append_events(
+            run.id,
+            [
+                Event("metrics", 2.0, 1, {"data": {"loss": 0.5}}, 1),
+                Event("checkpoint_saved", 3.0, 1, {"path": "ckpt.pt"}, 1),
+            ],
+        )
+    conn = sqlite3.connect(home / "backprop.db")
+    _undo_artifacts(conn)
+    conn.execute("PRAGMA user_version = 6")
+    conn.commit()
+    conn.close()
+
+    with SqliteStore(home) as store:
+        assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 7
+        assert _tables(store.conn) >= ARTIFACT_TABLES
+        run = store.get_run("r1")
+        assert run.origin == "gpu-box" and run.tags == {"team": "vision"}
+        assert [c.path for c in store.checkpoints("r1")] == ["ckpt.pt"]
+        assert store.metric_series("r1", "loss").values == [0.5]
+        assert store.artifact_versions() == [] and store.artifact_uses() == []
+        made = store.add_artifact_version(
+            ArtifactVersion(
+                name="model",
+                version=0,
+                digest="sha256:" + "0" * 64,
+                kind="file",
+                size=1,
+                files=1,
+                type="model",
+                run_id="r1",
+                created_at=4.0,
+            )
+        )
+        assert (made.version, made.aliases) == (0, ["latest"])
+        store.record_artifact_use(
+            ArtifactUse(run_id="r1", name="model", version=0, digest=made.digest, ref="latest")
+        )
+        assert [u.ref for u in store.artifact_uses(run_id="r1")] == ["latest"]

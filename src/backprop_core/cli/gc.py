@@ -11,60 +11,67 @@ import click
 
 from backprop_core.cli.destructive import Target, confirm, resolve_exactly
 from backprop_core.cli.options import echo_json, json_option, settings_options
+from backprop_core.cli.run_options import keep_best_option
 from backprop_core.cli.run_views import open_from_options
 from backprop_core.errors import RunNotFound
 from backprop_core.render.terminal import terminal_text
+from backprop_core.settings.model import KeepPolicy
 from backprop_core.store.contract import Store
 from backprop_core.store.ownership import KeptCheckpoints, Verdict, delete_file, judge_checkpoint
 from backprop_core.store.records import ACTIVE_STATUSES, CheckpointRecord, RunRecord
 
 
-def prunable(checkpoints: list[CheckpointRecord], keep_last: int) -> list[CheckpointRecord]:
-    """Checkpoints beyond the newest ``keep_last``; ones marked best are always kept."""
-    newest_first = sorted(enumerate(checkpoints), key=lambda ic: (ic[1].time, ic[0]), reverse=True)
-    return [c for i, (_, c) in enumerate(newest_first) if i >= keep_last and not c.best]
-
-
 def judge_checkpoints(
-    store: Store, keep_last: int, only: list[RunRecord] | None
-) -> list[tuple[RunRecord, CheckpointRecord, Verdict]]:
-    """A verdict for every checkpoint beyond the newest ``keep_last`` of each finished run (of
-    ``only`` when given); the checkpoints kept, of every run, protect their files."""
+    store: Store, today: KeepPolicy, flags: dict[str, Any], only: list[RunRecord] | None
+) -> tuple[list[tuple[RunRecord, CheckpointRecord, Verdict]], list[Verdict]]:
+    """A verdict for every checkpoint each finished run's retention policy (``only``'s when
+    given) does not keep, and one for each it keeps beyond its newest N; the checkpoints kept,
+    of every run, protect their files."""
+    from backprop_core.store.retention import plan, policy_for, started_from
+
     kept = KeptCheckpoints()
     candidates: list[tuple[RunRecord, list[CheckpointRecord]]] = []
     wanted = None if only is None else {r.id for r in only}
-    for run in store.list_runs():
+    runs = store.list_runs()
+    inputs = started_from((run, store.sessions(run.id)) for run in runs)
+    spared: list[Verdict] = []
+    for run in runs:
         checkpoints = store.checkpoints(run.id)
         if run.status in ACTIVE_STATUSES or (wanted is not None and run.id not in wanted):
             kept.add(run, checkpoints)
             continue
-        prune = prunable(checkpoints, keep_last)
-        ids = {id(c) for c in prune}
+        retention = plan(store, run, checkpoints, policy_for(run, today, flags), inputs)
+        ids = {id(c) for c in retention.prune}
         kept.add(run, [c for c in checkpoints if id(c) not in ids])
-        candidates.append((run, prune))
-    return [
+        candidates.append((run, retention.prune))
+        for c, reason in retention.kept:
+            spared.append(Verdict("keep", "checkpoint", c.path, reason, run.id))
+    judged = [
         (run, c, judge_checkpoint(c, run, store.home, kept))
         for run, prune in candidates
         for c in prune
     ]
+    return judged, spared
 
 
 def collect(
     store: Store,
-    keep_last: int,
+    today: KeepPolicy,
     dry_run: bool,
     *,
+    flags: dict[str, Any] | None = None,
     only: list[RunRecord] | None = None,
     release_hold: bool = False,
 ) -> dict[str, Any]:
     """Judge, then (unless ``dry_run``) act: the report ``gc`` prints."""
+    from backprop_core.artifacts.sweep import sweep
     from backprop_core.plugin.manager import get_plugins
     from backprop_core.store.orphans import delete_folder, folder_size, judge_folders
 
-    items: list[Verdict] = []
     freed = 0
     forget: dict[str, list[str]] = {}
-    for run, c, verdict in judge_checkpoints(store, keep_last, only):
+    judged, items = judge_checkpoints(store, today, flags or {}, only)
+    for run, c, verdict in judged:
         if verdict.action == "delete" and not dry_run:
             assert verdict.target is not None
             done = delete_file(verdict.target, verdict.identity)
@@ -96,6 +103,9 @@ def collect(
         if release_hold and not dry_run:
             with contextlib.suppress(FileNotFoundError):
                 store.home.hold_file.unlink()
+        swept, size = sweep(store.home, stores, store, dry_run)
+        items.extend(swept)
+        freed += size
     return {"dry_run": dry_run, "bytes": freed, "items": [v.to_dict() for v in items]}
 
 
@@ -109,7 +119,7 @@ _VERBS = {
 def describe(item: dict[str, Any], dry_run: bool) -> str:
     """One line of the report: what, where, whose, and why."""
     verb = _VERBS[item["action"]][0 if dry_run else 1]
-    whose = f" (run {item['run']})" if item["what"] == "checkpoint" else ""
+    whose = f" (run {item['run']})" if item["what"] == "checkpoint" and item["run"] else ""
     kept = " (the file stays)" if item["action"] == "forget" else ""
     return terminal_text(f"{verb} {item['what']} {item['path']}{whose}{kept}: {item['reason']}")
 
@@ -118,10 +128,11 @@ def describe(item: dict[str, Any], dry_run: bool) -> str:
 @click.option(
     "--keep-last",
     type=click.IntRange(min=0),
-    default=3,
-    show_default=True,
-    help="Checkpoints to keep per run (newest first; ones marked best are always kept).",
+    metavar="N",
+    help="Checkpoints to keep per run, newest first, over every run's checkpoints.keep.last "
+    "(default 3).",
 )
+@keep_best_option("Also keep each run's best checkpoint by METRIC, over checkpoints.keep.best.")
 @click.option(
     "--run",
     "run_refs",
@@ -140,7 +151,8 @@ def describe(item: dict[str, Any], dry_run: bool) -> str:
 @settings_options
 @json_option
 def gc_command(
-    keep_last: int,
+    keep_last: int | None,
+    keep_best: dict[str, Any] | None,
     run_refs: tuple[str, ...],
     orphans: bool,
     dry_run: bool,
@@ -148,10 +160,12 @@ def gc_command(
     as_json: bool,
     **options: Any,
 ) -> None:
-    """Prune old checkpoints and orphaned run folders.
+    """Prune checkpoints, orphaned folders and unused artifacts.
 
-    Prunes checkpoints beyond the newest N of each finished run, and deletes run folders no
-    store knows (unchanged for an hour).
+    Prunes the checkpoints each finished run's retention policy (checkpoints.keep) does not
+    keep: beyond the newest N, except ones announced as best, the best by the policy's
+    metric, and ones another run started from. Deletes run folders no store knows (unchanged
+    for an hour) and artifact content no version holds.
 
     A checkpoint file is deleted only if it is a regular file inside the run's folder, or one
     backprop saw the run create and that has not changed since; other checkpoints are only
@@ -159,14 +173,22 @@ def gc_command(
     deleted, nor a directory or a symbolic link. A run folder is deleted only if backprop made
     it and no store in the home knows its run. --dry-run prints every decision and its reason.
     """
-    _, store = open_from_options(options)
+    settings, store = open_from_options(options)
+    flags = {"last": keep_last, "best": keep_best}
     with store:
         only = None
         if run_refs:
             targets: list[Target] = [resolve_exactly(store, ref) for ref in run_refs]
             confirm(targets, "prune", yes or dry_run, always_ask=False)
             only = [t.run for t in targets]
-        report = collect(store, keep_last, dry_run, only=only, release_hold=orphans)
+        report = collect(
+            store,
+            settings.checkpoints.keep_policy,
+            dry_run,
+            flags=flags,
+            only=only,
+            release_hold=orphans,
+        )
     if as_json:
         echo_json(report)
         return

@@ -34,6 +34,10 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "config": "backprop_core.cli.config_cmd:config_group",
     "store": "backprop_core.cli.store_cmd:store_group",
     "ui": "backprop_core.cli.ui:ui_command",
+    "artifacts": "backprop_core.cli.artifacts:artifacts_group",
+    "lineage": "backprop_core.cli.lineage:lineage_command",
+    "manifest": "backprop_core.cli.manifest:manifest_command",
+    "rerun": "backprop_core.cli.rerun:rerun_command",
     "pull": "backprop_core.cli.pull:pull_command",
 }
 

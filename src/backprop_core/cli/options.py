@@ -185,6 +185,18 @@ SETTING_FLAGS: dict[str, SettingFlag] = {
         '"env BACKPROP_HOME=/data/bp /opt/venv/bin/backprop".',
         "CMD",
     ),
+    "keep_last": SettingFlag(
+        ("--keep-last",),
+        ("checkpoints", "keep", "last"),
+        "Checkpoints backprop gc keeps for this run, newest first.",
+        "N",
+    ),
+    "keep_best": SettingFlag(
+        ("--keep-best",),
+        ("checkpoints", "keep", "best"),
+        "Also keep this run's best checkpoint by METRIC (default min).",
+        "METRIC[:min|max]",
+    ),
 }
 
 

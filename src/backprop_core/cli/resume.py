@@ -31,6 +31,7 @@ def resume_command(run_ref: str, **options: Any) -> None:
     from backprop_core.run.runner import open_run_store
     from backprop_core.run.start import resume_run
     from backprop_core.settings import resolve_with_warnings
+    from backprop_core.settings.resolve import stored_overrides
     from backprop_core.settings.sources import deep_merge, leaf_keys
 
     now, flags = overrides_from_options(options)
@@ -40,9 +41,7 @@ def resume_command(run_ref: str, **options: Any) -> None:
     store = open_run_store(where)
     try:
         run = store.resolve(run_ref)
-        stored = non_default(
-            {k: v for k, v in dict(run.settings).items() if k not in ("home", "store")}
-        )
+        stored = stored_overrides(run.settings)
         labels = {key: f"stored settings of run {run.id}" for key in leaf_keys(stored)}
         settings, warnings = resolve_with_warnings(
             deep_merge(stored, now), config_file=config_file, labels={**labels, **flags}
@@ -52,24 +51,3 @@ def resume_command(run_ref: str, **options: Any) -> None:
     finally:
         store.close()
     finish(result, options["as_json"])
-
-
-def non_default(stored: dict[str, Any]) -> dict[str, Any]:
-    """The stored settings that differ from the built-in defaults.
-
-    Values equal to a default are left out so they do not count as given explicitly (a stored
-    ``gpu.count: 1`` must not make a CPU-only machine refuse the resumed run).
-    """
-    from backprop_core.settings import defaults
-
-    base = defaults()
-    out: dict[str, Any] = {}
-    for key, value in stored.items():
-        default = base.get(key)
-        if isinstance(value, dict) and isinstance(default, dict):
-            nested = {k: v for k, v in value.items() if default.get(k) != v}
-            if nested:
-                out[key] = nested
-        elif value != default:
-            out[key] = value
-    return out

@@ -17,10 +17,26 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _metric_choice(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from backprop_core.settings.sources import metric_choice
+
+    return metric_choice(value)
+
+
+def keep_best_option(text: str) -> Callable[[F], F]:
+    """``--keep-best METRIC[:min|max]`` of ``gc``, over every run's ``checkpoints.keep.best``
+    (``run`` and ``resume`` take the setting flag ``keep_best`` instead)."""
+    return click.option(
+        "--keep-best", metavar="METRIC[:min|max]", callback=_metric_choice, help=text
+    )
+
+
 def run_settings_options(func: F) -> F:
     """The options of ``run`` and ``resume``; the ones that become settings (time box, GPUs,
-    stop, wait, monitors, output scalars, launcher) are made from their rows in
-    ``options.SETTING_FLAGS``."""
+    stop, wait, monitors, output scalars, launcher, checkpoint retention) are made from their
+    rows in ``options.SETTING_FLAGS``."""
     decorators = [
         setting_option("max_run_minutes"),
         setting_option("framework"),
@@ -44,6 +60,8 @@ def run_settings_options(func: F) -> F:
             is_flag=True,
             help="Also print event lines (JSON events, SDK lines on stdout) on the terminal.",
         ),
+        setting_option("keep_last"),
+        setting_option("keep_best"),
         click.option(
             "--until-done", is_flag=True, help="Chain sessions until the script reports done."
         ),

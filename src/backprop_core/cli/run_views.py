@@ -45,14 +45,24 @@ def format_metrics(metrics: Mapping[str, float], limit: int | None = 3) -> str:
     return " ".join(f"{k}={format_number(v)}" for k, v in items) or "-"
 
 
+def _tab_line(row: Sequence[str]) -> str:
+    line = "\t".join(row)
+    if line.count("\t") == len(row) - 1 and line.replace("\t", " ").isprintable():
+        return line  # the usual case: no cell holds a tab, a newline or a control character
+    return "\t".join(terminal_text(cell) for cell in row)
+
+
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], terminal: bool) -> None:
-    """An aligned table with a header on a terminal; tab-separated lines otherwise."""
-    rows = [[terminal_text(cell) for cell in row] for row in rows]  # tabs, newlines too
+    """An aligned table with a header on a terminal; tab-separated lines otherwise. Cells show
+    control characters (tabs, newlines too) as escapes. Written in one call: tables can have
+    ten thousand rows."""
     if not terminal:
-        for row in rows:
-            click.echo("\t".join(row))
-        return
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
-    for row in rows:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        lines = [_tab_line(row) for row in rows]
+    else:
+        rows = [[terminal_text(cell) for cell in row] for row in rows]
+        widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]
+        ]
+    if lines:
+        click.echo("\n".join(lines))

@@ -148,6 +148,7 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
     _line("duration", human_duration(view.get("duration_seconds")))
     _line("last step", view["last_step"])
     _line("done", "yes (the script reported done)" if run.done else None)
+    _line("rerun of", run.rerun_of)
     if view["sessions"]:
         click.echo("\nsessions")
     for s in view["sessions"]:
@@ -191,6 +192,13 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
             flags.append("(best)")
         step = "-" if c.get("step") is None else c["step"]
         click.echo(terminal_text(f"  step {step:<8} {c['path']} {' '.join(flags)}".rstrip()))
+    artifacts = view.get("artifacts", {})
+    for title, key in (("artifacts read", "inputs"), ("artifacts made", "outputs")):
+        if artifacts.get(key):
+            click.echo(f"\n{title}")
+        for a in artifacts.get(key, []):
+            asked = f" (asked for {a['ref']})" if a.get("ref") else ""
+            click.echo(terminal_text(f"  {a['label']}  {a['digest'][:19]}{asked}"))
     last = view["last_metrics"]
     if last:
         click.echo(f"\nlast metrics  {terminal_text(format_metrics(last, limit=None))}")

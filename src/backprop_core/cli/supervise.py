@@ -17,18 +17,18 @@ from backprop_core.cli.options import echo_warnings, overrides_from_options, set
 @click.argument("number", metavar="SESSION", type=click.IntRange(min=1))
 def supervise_command(run_id: str, number: int, **options: Any) -> None:
     """Supervise session SESSION of RUN inside the scheduler's job that was submitted for it."""
-    from backprop_core.cli.resume import non_default
     from backprop_core.cli.run import finish
     from backprop_core.run.in_job import supervise_in_job
     from backprop_core.run.runner import open_run_store
     from backprop_core.settings import resolve_with_warnings
+    from backprop_core.settings.resolve import stored_overrides
     from backprop_core.settings.sources import deep_merge
 
     where, flags = overrides_from_options(options)
     found, _ = resolve_with_warnings(where, config_file=options.get("config_file"), labels=flags)
     with open_run_store(found) as store:
         stored = store.get_run(run_id).settings
-    submitted = non_default({k: v for k, v in stored.items() if k not in ("home", "store")})
+    submitted = stored_overrides(stored)
     settings, warnings = resolve_with_warnings(
         deep_merge(submitted, where), config_file=options.get("config_file"), labels=flags
     )

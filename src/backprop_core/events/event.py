@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from backprop_core.settings.model import Settings
 
+from backprop_core.artifacts.records import ArtifactVersion
 from backprop_core.events.file_identity import FileIdentity
 
 Stream = Literal["stdout", "stderr", "events"]
@@ -26,6 +27,8 @@ class Event:
 
     ``file`` is what backprop itself saw of a ``checkpoint_saved`` event's file when the event
     arrived (``events.file_identity.witness``); parsers never set it, so a script cannot.
+    ``artifact`` likewise is what backprop stored for an ``artifact`` event, or the version it
+    resolved for a ``use_artifact`` event (``artifacts.witness``).
     """
 
     kind: str
@@ -34,6 +37,7 @@ class Event:
     payload: Mapping[str, Any] = field(default_factory=dict)
     session: int | None = None
     file: FileIdentity | None = None
+    artifact: ArtifactVersion | None = None
 
     @property
     def data(self) -> Mapping[str, Any]:

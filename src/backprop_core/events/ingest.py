@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Union
 
+from backprop_core.artifacts.records import ArtifactUse, ArtifactVersion
 from backprop_core.events.columns import MetricColumns, columns_of
 from backprop_core.events.event import Event
 from backprop_core.events.points import add_columns, add_lines, add_point
@@ -191,6 +192,10 @@ class Digest:
     params: dict[str, Any] = field(default_factory=dict)
     #: What ``init`` events said: ``name``, ``project`` (latest wins) and ``tags`` (merged).
     init: dict[str, Any] = field(default_factory=dict)
+    #: Artifact versions the run produced (``artifact`` events backprop stored), to number.
+    artifacts: list[ArtifactVersion] = field(default_factory=list)
+    #: Artifact versions the run read (``use_artifact`` events backprop resolved).
+    uses: list[ArtifactUse] = field(default_factory=list)
 
     def apply_to(
         self, last_metrics: dict[str, float], summary: dict[str, Any]
@@ -208,6 +213,7 @@ class Digest:
         run.done = run.done or self.done
         run.checkpoint_count += checkpoints
         if self.environment is not None:
+            # Merged: what backprop recorded at launch (``launch``, ``source``) stays.
             run.environment = {**run.environment, **self.environment}
         if self.params:
             run.params = {**run.params, **self.params}
@@ -279,6 +285,27 @@ def checkpoint_of(run_id: str, event: Event) -> CheckpointRecord | None:
     )
 
 
+def _artifact_of(out: Digest, run_id: str, event: Event, step: int | None) -> None:
+    """What backprop witnessed for an ``artifact`` / ``use_artifact`` event; the payload alone
+    (what the script claims) never makes a version or a use."""
+    seen = event.artifact
+    assert seen is not None
+    if event.kind == "artifact":
+        out.artifacts.append(replace(seen, run_id=run_id, created_at=event.time, step=step))
+    elif event.kind == "use_artifact" and seen.version is not None:
+        ref = event.payload.get("ref")
+        out.uses.append(
+            ArtifactUse(
+                run_id,
+                seen.name,
+                seen.version,
+                seen.digest,
+                ref if isinstance(ref, str) and ref else f"v{seen.version}",
+                event.time,
+            )
+        )
+
+
 def digest(run_id: str, events: Iterable[Item]) -> Digest:
     """Derive metric points, checkpoints, summary changes and flags from ``events`` in order."""
     out = Digest()
@@ -347,6 +374,8 @@ def digest(run_id: str, events: Iterable[Item]) -> Digest:
                 out.environment = {**(out.environment or {}), **data}
         elif kind == "init":
             _apply_init(out, event.payload)
+        elif event.artifact is not None:
+            _artifact_of(out, run_id, event, step)
     close_run(out.session_steps, current, first, last)
     out.segments = segments(out.columns, marks)
     if out.last_metrics:  # ints from hot-path metrics become floats, as everywhere else

@@ -181,12 +181,12 @@ def backprop_register_stores() -> list[type[Store]]:
 
     A store implements the ``Store`` contract of ``backprop_core.store.contract`` (including
     ``beat``, the session heartbeat, and ``StoreFull`` for writes that fail for lack of space)
-    and must pass the shared contract suite (see ``docs/store.md``). It should override
-    ``Store.run_ids_in`` so that ``gc`` can ask which runs it holds under a home without
-    creating anything (by default ``gc`` opens it and lists its runs). A store on a server
-    names the URL schemes it takes in ``Store.schemes``; a ``store`` setting with such a URL
-    selects it, bound to the URL (``Store.at``). Built in: ``sqlite``, ``json``, ``postgres``
-    (``postgresql://`` URLs).
+    and must pass the shared contract suite (see ``docs/store.md``), artifact records included.
+    It should override ``Store.run_ids_in`` and ``Store.artifact_digests_in`` so that ``gc``
+    can ask which runs and artifact contents it holds under a home without creating anything
+    (by default ``gc`` opens it and lists them). A store on a server names the URL schemes it
+    takes in ``Store.schemes``; a ``store`` setting with such a URL selects it, bound to the URL
+    (``Store.at``). Built in: ``sqlite``, ``json``, ``postgres`` (``postgresql://`` URLs).
 
     :return: ``Store`` subclasses.
     """

@@ -175,6 +175,7 @@ def full_run_view(store: Store, run: RunRecord, all_sessions: bool = False) -> d
     data["checkpoints"] = [checkpoint_view(c, run) for c in store.checkpoints(run.id)]
     data["metric_keys"] = store.metric_keys(run.id)
     data["alerts"] = alerts_view(store, run.id)
+    data["artifacts"] = artifacts_view(store, run.id)
     if all_sessions:
         step, values = newest_values(store, run)
         data["last_step"] = step if step is not None else run.last_step
@@ -190,3 +191,20 @@ def run_from_view(view: dict[str, Any]) -> RunRecord:
         if isinstance(data.get(key), dict):
             data[key] = json_restored(data[key])
     return run_from_dict(data)
+
+
+def artifacts_view(store: Store, run_id: str) -> dict[str, Any]:
+    """The artifact versions the run read (``inputs``: uses) and made (``outputs``)."""
+    from backprop_core.render.artifacts import use_view, version_view
+
+    inputs = []
+    for use in store.artifact_uses(run_id=run_id):
+        found = [v for v in store.artifact_versions(use.name) if v.version == use.version]
+        view = use_view(use)
+        view["type"] = found[0].type if found else None
+        view["size"] = found[0].size if found else None
+        inputs.append(view)
+    return {
+        "inputs": inputs,
+        "outputs": [version_view(v) for v in store.artifact_versions(run_id=run_id)],
+    }

@@ -7,6 +7,7 @@ records; repeated per session for ``--until-done``.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -31,12 +32,8 @@ from backprop_core.run.records import (
     record_outcome,
     unrecorded_outcome,
 )
-from backprop_core.run.spec import (
-    Command,
-    build_spec,
-    choose_gpus,
-    select_framework,
-)
+from backprop_core.run.spec import Command, build_spec, choose_gpus, select_framework
+from backprop_core.sdk.environment import EnvironmentProbe
 from backprop_core.settings.model import Settings
 from backprop_core.store.contract import Store
 from backprop_core.store.home import Home
@@ -76,6 +73,8 @@ class RunOptions:
     tee: bool = True
     #: With a scheduler's launcher: follow the submitted run here until it ends (``--wait``).
     follow: bool = False
+    #: The run this one repeats (``backprop rerun``).
+    rerun_of: str | None = None
 
 
 @dataclass
@@ -127,6 +126,8 @@ class Runner:
         self.parsers = self.plugins.parser_chain()
         # Per-event notifications cost a hook call per line; skip them when nobody listens.
         self.notify_events = self.plugins.has_run_event_listeners()
+        #: Captures the code and interpreter a new run starts from (``source_of``).
+        self.source: EnvironmentProbe | None = None
 
     def run_sessions(
         self,
@@ -243,7 +244,8 @@ class Runner:
                         command=command.argv(None),
                         framework=adapter.name,
                         settings=dict(settings.config),
-                        environment={"launch": launch_options(command)},
+                        environment={"launch": launch_options(command), **self._source(command)},
+                        rerun_of=self.options.rerun_of,
                     )
                 )
             else:
@@ -297,6 +299,21 @@ class Runner:
             run, session = unrecorded_outcome(run, number, outcome)
         self.plugins.run_finished(run, session)
         return run, session
+
+    def _source(self, command: Command) -> dict[str, Any]:
+        """The git state, interpreter and packages the run starts from (what ``manifest``
+        shows and ``rerun`` checks). The packages are known only for backprop's own
+        interpreter; the supervisor's capture records the script's own."""
+        if self.source is None:
+            return {}
+        try:
+            found = self.source.source()
+        except Exception:  # the run matters more than this record of it
+            return {}
+        if os.path.realpath(command.python) != os.path.realpath(sys.executable):
+            found["python"] = {"executable": command.python}
+            found["packages"] = {}
+        return found
 
     def _launcher(self) -> Launcher:
         launcher = launcher_named(self.settings.launcher)

@@ -11,6 +11,7 @@ from backprop_core.launch.scheduler import SchedulerLauncher, launcher_named
 from backprop_core.run.records import newest_checkpoint
 from backprop_core.run.runner import Runner, RunOptions, RunResult, open_run_store
 from backprop_core.run.spec import Command, stored_command
+from backprop_core.sdk.environment import EnvironmentProbe
 from backprop_core.settings.model import Settings
 from backprop_core.store.contract import Store
 from backprop_core.store.home import is_valid_run_id
@@ -32,6 +33,22 @@ def start_run(
     command = Command.parse(args, python or sys.executable, cwd, resume_arg)
     if run_id is not None and not is_valid_run_id(run_id):
         raise UsageError(f"invalid run id '{run_id}'", hint="use letters, digits, '.', '_' and '-'")
+    return start_command(settings, options, command, cwd, run_id=run_id, resume_from=resume_from)
+
+
+def start_command(
+    settings: Settings,
+    options: RunOptions,
+    command: Command,
+    cwd: Path,
+    *,
+    run_id: str | None = None,
+    resume_from: str | None = None,
+) -> RunResult:
+    """A new run of ``command`` in ``cwd``: ``run`` and ``rerun``, here or handed to a
+    scheduler's launcher."""
+    if run_id is not None and not is_valid_run_id(run_id):
+        raise UsageError(f"invalid run id '{run_id}'", hint="use letters, digits, '.', '_' and '-'")
     store = open_run_store(settings)
     try:
         rid = run_id or new_run_id()
@@ -51,9 +68,11 @@ def start_run(
             return submit_run(
                 settings, options, store, launcher, command, cwd, None, rid, 1, resume_from
             )
-        return Runner(settings, options).run_sessions(
-            store, command, cwd, None, rid, resume_from, first_session=1
-        )
+        runner = Runner(settings, options)
+        # git runs while the run waits for admission; nothing with captureEnvironment off
+        if settings.capture_environment:
+            runner.source = EnvironmentProbe(cwd, gpus=False)
+        return runner.run_sessions(store, command, cwd, None, rid, resume_from, first_session=1)
     finally:
         store.close()
 

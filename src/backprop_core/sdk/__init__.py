@@ -8,11 +8,14 @@ kept minimal: the store, settings and environment capture load only in ``init``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backprop_core.sdk.run import Run, RunFinished
+
+if TYPE_CHECKING:
+    from backprop_core.artifacts.records import ArtifactVersion
 
 __all__ = [
     "Run",
@@ -22,10 +25,12 @@ __all__ = [
     "finish",
     "init",
     "log",
+    "log_artifact",
     "resume_from",
     "should_checkpoint",
     "should_stop",
     "summary",
+    "use_artifact",
 ]
 
 #: Under ``backprop run`` events are delivered at least this often.
@@ -159,6 +164,26 @@ def checkpoint(
 ) -> None:
     """Announce a saved checkpoint (see ``Run.checkpoint``)."""
     _run().checkpoint(path, step=step, metrics=metrics, best=best)
+
+
+def log_artifact(
+    path: str | os.PathLike[str],
+    name: str | None = None,
+    type: str = "file",
+    aliases: Iterable[str] = (),
+    metadata: Mapping[str, Any] | None = None,
+    *,
+    link: bool = False,
+) -> ArtifactVersion:
+    """Record a file or folder as a new version of artifact ``name`` (see
+    ``Run.log_artifact``); starts a run if none is active."""
+    return _run().log_artifact(path, name, type, aliases, metadata, link=link)
+
+
+def use_artifact(ref: str, version: str | int = "latest") -> Path:
+    """A local path to read artifact ``ref`` from, recorded as the run's input (see
+    ``Run.use_artifact``); starts a run if none is active."""
+    return _run().use_artifact(ref, version)
 
 
 def summary(data: Mapping[str, Any]) -> None:

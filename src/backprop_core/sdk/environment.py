@@ -35,9 +35,9 @@ def script_dir() -> Path:
     return Path.cwd()
 
 
-def start_quietly(argv: list[str], cwd: Path) -> subprocess.Popen[str] | None:
+def start_quietly(argv: list[str], cwd: Path, text: bool = True) -> subprocess.Popen[Any] | None:
     """``argv`` started with its output piped and nothing to read or prompt; ``None`` when it
-    cannot start."""
+    cannot start. ``text=False``: its output as bytes."""
     try:
         return subprocess.Popen(
             argv,
@@ -45,7 +45,7 @@ def start_quietly(argv: list[str], cwd: Path) -> subprocess.Popen[str] | None:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            text=True,
+            text=text,
             # A git that would prompt for anything must fail instead of waiting.
             env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0"},
         )
@@ -53,8 +53,9 @@ def start_quietly(argv: list[str], cwd: Path) -> subprocess.Popen[str] | None:
         return None
 
 
-def output_of(proc: subprocess.Popen[str] | None, timeout: float) -> str | None:
-    """What ``proc`` printed, if it succeeded within ``timeout`` seconds (else it is killed)."""
+def output_of(proc: subprocess.Popen[Any] | None, timeout: float) -> Any:
+    """What ``proc`` printed (text or bytes, as started), if it succeeded within ``timeout``
+    seconds (else it is killed)."""
     if proc is None:
         return None
     try:
@@ -102,24 +103,42 @@ def installed_distributions(path: Iterable[str] | None = None) -> dict[str, str]
     return dict(sorted(found.items()))
 
 
-class EnvironmentProbe:
-    """Starts the slow parts of the capture now; ``collect()`` (any thread) finishes it."""
+#: The uncommitted changes to tracked files, as a patch whose SHA-256 ``rerun`` compares.
+GIT_DIFF = ["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"]
 
-    def __init__(self) -> None:
-        self.started_dir = script_dir()
+
+class EnvironmentProbe:
+    """Starts the slow parts of the capture now; ``collect()`` (any thread) finishes it.
+
+    ``started_dir`` is where git is asked (default: the script's folder); ``gpus=False``
+    skips nvidia-smi (the runner's capture of a run's source)."""
+
+    def __init__(self, started_dir: Path | None = None, gpus: bool = True) -> None:
+        self.started_dir = started_dir or script_dir()
         git = shutil.which("git")
         self._git = start_quietly([git, *GIT_STATUS[1:]], self.started_dir) if git else None
-        smi = shutil.which("nvidia-smi")
+        self._diff = start_quietly([git, *GIT_DIFF], self.started_dir, text=False) if git else None
+        smi = shutil.which("nvidia-smi") if gpus else None
         self._smi = start_quietly([smi, "-L"], self.started_dir) if smi else None
         self._basic = basic_environment()
 
-    def collect(self) -> dict[str, Any]:
-        env = dict(self._basic)
+    def source(self) -> dict[str, Any]:
+        """What a rerun checks: the interpreter, its packages, and the git commit with a hash
+        of the uncommitted changes (``git.diff_sha256``; untracked files are not in it)."""
         git_out = output_of(self._git, GIT_TIMEOUT_S)
-        env["git"] = parse_git_status(git_out) if git_out is not None else None
+        git = parse_git_status(git_out) if git_out is not None else None
+        diff = output_of(self._diff, GIT_TIMEOUT_S)
+        if git is not None and diff is not None:
+            import hashlib
+
+            git["diff_sha256"] = "sha256:" + hashlib.sha256(diff).hexdigest()
+        python = self._basic["python"]
+        return {"python": python, "git": git, "packages": installed_distributions()}
+
+    def collect(self) -> dict[str, Any]:
+        env = {**self._basic, **self.source()}
         smi_out = output_of(self._smi, NVIDIA_SMI_TIMEOUT_S)
         env["gpus"] = [line.strip() for line in (smi_out or "").splitlines() if line.strip()]
-        env["packages"] = installed_distributions()
         return env
 
 

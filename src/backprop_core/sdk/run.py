@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from backprop_core.sdk.values import coerce_metrics, coerce_step
 from backprop_core.sdk.writer import BatchWriter, warn
 
 if TYPE_CHECKING:
+    from backprop_core.artifacts.records import ArtifactVersion
     from backprop_core.sdk.standalone import StandaloneBackend
 
 #: Before the deadline, ``should_checkpoint`` turns true this long before it: 10% of the time
@@ -192,6 +193,36 @@ class Run:
         self._last_checkpoint = time.time()
         self._append(("checkpoint_saved", self._last_checkpoint, step, payload))
         self._writer.flush()
+
+    def log_artifact(
+        self,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        type: str = "file",
+        aliases: Iterable[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+        *,
+        link: bool = False,
+    ) -> ArtifactVersion:
+        """Record the file or folder at ``path`` as a new version of artifact ``name``
+        (default: its file name) produced by this run (docs/artifacts.md). Returns once the
+        content is stored; the version's number is set standalone, ``None`` under
+        ``backprop run`` (the supervisor records it moments later). ``link=True`` hands the
+        file over: it may be hard-linked into the store and made read-only, not copied."""
+        from backprop_core.sdk.artifacts import log_artifact
+
+        if self._finished:
+            raise RunFinished(f"run {self._id} is finished; call backprop_core.init() again")
+        return log_artifact(self, path, name, type, aliases, metadata, link)
+
+    def use_artifact(self, ref: str, version: str | int = "latest") -> Path:
+        """A local, read-only path holding artifact ``ref`` (``"name"``, ``"name:v3"``,
+        ``"name:best"``), recorded as this run's input."""
+        from backprop_core.sdk.artifacts import use_artifact
+
+        if self._finished:
+            raise RunFinished(f"run {self._id} is finished; call backprop_core.init() again")
+        return use_artifact(self, ref, version)
 
     def summary(self, data: Mapping[str, Any]) -> None:
         """Merge ``data`` (any JSON values) into the run's summary."""

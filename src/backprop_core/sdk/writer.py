@@ -21,7 +21,7 @@ from backprop_core.sdk.values import non_finite_losses
 
 if TYPE_CHECKING:
     from backprop_core.events.event import Event
-    from backprop_core.events.ingest import MetricLines
+    from backprop_core.events.ingest import Item, MetricLines
     from backprop_core.store.contract import Store
 
 Record = tuple[str, float, "int | None", dict[str, Any]]
@@ -257,10 +257,18 @@ class StoreSink(Sink):
 
         # This process is the run: what it announces now is what it made (docs/store.md).
         cwd, home = os.getcwd(), self.store.home.root
+        artifacts = any(r[0] in ("artifact", "use_artifact") for r in records)
         for start in range(0, len(records), STORE_CHUNK):
-            items = self.to_items(records[start : start + STORE_CHUNK], pause)
-            if items:
-                self.store.append_batch(self.run_id, witness(items, cwd, self.started_at, home))
+            items: list[Item] = list(self.to_items(records[start : start + STORE_CHUNK], pause))
+            if not items:
+                continue
+            items = witness(items, cwd, self.started_at, home)
+            if artifacts:
+                from backprop_core.artifacts.objects import ObjectStore
+                from backprop_core.artifacts.witness import witness_artifacts
+
+                items = witness_artifacts(items, self.store, ObjectStore(home), cwd)
+            self.store.append_batch(self.run_id, items)
 
     # close() is inherited (a no-op): the standalone backend still needs the store to set
     # the final status, and closes it afterwards.

@@ -76,6 +76,40 @@ class MonitorSettings:
 
 
 @dataclass(frozen=True)
+class KeepPolicy:
+    """Which checkpoints of a run ``gc`` keeps: the newest ``last``, and the best by
+    ``best_metric`` (lowest with ``best_mode`` ``min``, highest with ``max``)."""
+
+    last: int = 3
+    best_metric: str | None = None
+    best_mode: str = "min"
+
+    @classmethod
+    def from_config(cls, keep: Any) -> KeepPolicy:
+        """From a ``checkpoints.keep`` object as stored (missing or odd parts: defaults)."""
+        keep = keep if isinstance(keep, Mapping) else {}
+        last = keep.get("last")
+        best = keep.get("best")
+        best = best if isinstance(best, Mapping) and isinstance(best.get("metric"), str) else None
+        return cls(
+            last=last if type(last) is int and last >= 0 else cls.last,
+            best_metric=best["metric"] if best else None,
+            best_mode="max" if best and best.get("mode") == "max" else "min",
+        )
+
+
+@dataclass(frozen=True)
+class CheckpointSettings:
+    """``checkpoints.*``: which checkpoints ``gc`` keeps (docs/artifacts.md)."""
+
+    keep: Mapping[str, Any] = field(default_factory=lambda: {"last": 3, "best": None})
+
+    @property
+    def keep_policy(self) -> KeepPolicy:
+        return KeepPolicy.from_config(self.keep)
+
+
+@dataclass(frozen=True)
 class SystemMetricsSettings:
     """How often the supervisor samples the run's CPU, memory and GPUs (``sys/…`` metrics)."""
 
@@ -134,6 +168,7 @@ _NESTED = {
     "stop": StopSettings,
     "wait": WaitSettings,
     "monitors": MonitorSettings,
+    "checkpoints": CheckpointSettings,
     "system_metrics": SystemMetricsSettings,
     "liveness": LivenessSettings,
     "slurm": SlurmSettings,
@@ -168,6 +203,7 @@ class Settings:
     stop: StopSettings = field(default_factory=StopSettings)
     wait: WaitSettings = field(default_factory=WaitSettings)
     monitors: MonitorSettings = field(default_factory=MonitorSettings)
+    checkpoints: CheckpointSettings = field(default_factory=CheckpointSettings)
     system_metrics: SystemMetricsSettings = field(default_factory=SystemMetricsSettings)
     liveness: LivenessSettings = field(default_factory=LivenessSettings)
     slurm: SlurmSettings = field(default_factory=SlurmSettings)

@@ -25,13 +25,17 @@ from backprop_core.settings.validate import validate_data
 
 def defaults() -> dict[str, Any]:
     """The built-in defaults, read from the schema so they are defined once."""
-    out: dict[str, Any] = {}
-    for key, sub in load_schema(CONFIG_SCHEMA)["properties"].items():
-        if "default" in sub:
-            out[key] = sub["default"]
-        elif sub.get("type") == "object":
-            out[key] = {k: v["default"] for k, v in sub["properties"].items() if "default" in v}
-    return out
+
+    def of(schema: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, sub in schema["properties"].items():
+            if "default" in sub:
+                out[key] = sub["default"]
+            elif sub.get("type") == "object":
+                out[key] = of(sub)
+        return out
+
+    return of(load_schema(CONFIG_SCHEMA))
 
 
 def default_home() -> Path:
@@ -145,3 +149,25 @@ def resolve_with_warnings(
 def _key_label(problem: str, labels: Mapping[str, str]) -> str | None:
     path = problem.split(":", 1)[0].removeprefix("$.")
     return labels.get(path) or labels.get(path.split("[", 1)[0])
+
+
+def stored_overrides(stored: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings a run recorded that differ from the built-in defaults, without ``home``
+    and ``store``: what ``resume`` and ``rerun`` apply again.
+
+    Values equal to a default are left out so they do not count as given explicitly (a stored
+    ``gpu.count: 1`` must not make a CPU-only machine refuse the resumed run).
+    """
+    base = defaults()
+    out: dict[str, Any] = {}
+    for key, value in stored.items():
+        if key in ("home", "store"):
+            continue
+        default = base.get(key)
+        if isinstance(value, dict) and isinstance(default, dict):
+            nested = {k: v for k, v in value.items() if default.get(k) != v}
+            if nested:
+                out[key] = nested
+        elif value != default:
+            out[key] = value
+    return out

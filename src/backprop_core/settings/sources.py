@@ -135,12 +135,17 @@ def find_project_config(cwd: Path) -> Path | None:
 def env_keys(schema: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     """Env suffixes to config paths: ``GPU__MAX_TEMP_C`` → ``("gpu", "maxTempC")``."""
     table: dict[str, tuple[str, ...]] = {}
-    for key, sub in schema.get("properties", {}).items():
-        if key.startswith("$"):
-            continue
-        table[snake(key).upper()] = (key,)
-        for child in sub.get("properties", {}) if isinstance(sub, dict) else {}:
-            table[f"{snake(key).upper()}__{snake(child).upper()}"] = (key, child)
+
+    def add(node: Mapping[str, Any], path: tuple[str, ...]) -> None:
+        for key, sub in node.get("properties", {}).items():
+            if key.startswith("$"):
+                continue
+            here = (*path, key)
+            table["__".join(snake(k).upper() for k in here)] = here
+            if isinstance(sub, dict) and sub.get("type") == "object":
+                add(sub, here)
+
+    add(schema, ())
     return table
 
 
@@ -183,6 +188,8 @@ def convert_text(raw: str, sub: Mapping[str, Any]) -> Any:
             return int(text)
         except ValueError:
             pass
+    if "object" in types:
+        return metric_choice(text) if "metric" in sub.get("properties", {}) else raw
     if "number" in types or "oneOf" in sub:
         try:
             number = float(text)
@@ -190,6 +197,20 @@ def convert_text(raw: str, sub: Mapping[str, Any]) -> Any:
             return raw
         return int(number) if number.is_integer() and "integer" in types else number
     return raw
+
+
+def metric_choice(text: str) -> Any:
+    """``val_loss:min`` (or JSON) → ``{"metric": "val_loss", "mode": "min"}``, for settings
+    such as ``checkpoints.keep.best`` given as a variable or a flag."""
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    metric, sep, mode = text.rpartition(":")
+    if sep and mode in ("min", "max") and metric:
+        return {"metric": metric, "mode": mode}
+    return {"metric": text, "mode": "min"}
 
 
 def read_env(env: Mapping[str, str], schema: Mapping[str, Any]) -> tuple[Source, list[str]]:

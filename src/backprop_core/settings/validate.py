@@ -91,7 +91,7 @@ _TYPES: dict[str, Any] = {
 _UNDERSTOOD = {
     "type", "description", "default", "enum", "minimum", "exclusiveMinimum", "maximum",
     "additionalProperties", "properties", "minLength", "pattern", "oneOf", "items", "$schema",
-    "$id", "title",
+    "$id", "title", "required",
 }  # fmt: skip
 
 
@@ -149,6 +149,8 @@ def _obviously_valid(value: Any, schema: Mapping[str, Any]) -> bool:
     if isinstance(value, list) and items and not all(_obviously_valid(i, items) for i in value):
         return False
     if isinstance(value, dict):
+        if any(key not in value for key in schema.get("required", ())):
+            return False
         properties = schema.get("properties", {})
         for key, item in value.items():
             if key not in properties or not _obviously_valid(item, properties[key]):

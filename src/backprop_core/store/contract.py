@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from backprop_core.artifacts.records import ArtifactUse, ArtifactVersion
 from backprop_core.errors import StoreError
 from backprop_core.events.event import Event
 from backprop_core.events.ingest import Item, stored_events
@@ -211,7 +212,12 @@ class Store(ABC):
 
         The batch first goes through ``events.screening.screen_batch`` (a step or time no
         store can keep is dropped, never the event), and a checkpoint replaces the run's older
-        records of the same file (``events.checkpoint_keys.latest_per_key``), as in every store."""
+        records of the same file (``events.checkpoint_keys.latest_per_key``), as in every store.
+
+        ``artifact`` and ``use_artifact`` events that carry what backprop witnessed
+        (``Event.artifact``, see ``Digest.artifacts`` and ``Digest.uses``) become artifact
+        versions of this run (as ``add_artifact_version``) and uses (as
+        ``record_artifact_use``) in the same transaction; without it they are only events."""
 
     def append_batch(self, run_id: str, items: Sequence[Item]) -> None:
         """``append_events`` for what the supervisor collects, in order: events, runs of
@@ -297,3 +303,60 @@ class Store(ABC):
         ``max_points`` keeping each bucket's min and max so spikes survive. Points a later
         session superseded (``backprop_core.store.series.supersede_cutoffs``) are left out
         unless ``all_sessions``."""
+
+    # artifacts (docs/artifacts.md) ---------------------------------------------------------
+    @classmethod
+    def artifact_digests_in(cls, home: Path) -> set[str] | None:
+        """The content digests of every artifact version this store holds under ``home``,
+        whatever store is configured: ``gc`` deletes an object only if no store needs it.
+
+        ``None`` when it cannot be told (then ``gc`` deletes no object). As with
+        ``run_ids_in``, a store should override it to read without creating anything."""
+        try:
+            store = cls(home)
+            try:
+                return {v.digest for v in store.artifact_versions()}
+            finally:
+                store.close()
+        except Exception:
+            return None
+
+    @abstractmethod
+    def add_artifact_version(self, version: ArtifactVersion) -> ArtifactVersion:
+        """Record a new version of ``version.name`` and return it as stored: numbered after
+        every version the name ever had (v0, v1, …; a deleted number is never given again),
+        with ``version.aliases`` and ``latest`` pointing at it (moved from the name's other
+        versions). ``version.version`` is ignored."""
+
+    @abstractmethod
+    def artifact_versions(
+        self, name: str | None = None, *, type: str | None = None, run_id: str | None = None
+    ) -> list[ArtifactVersion]:
+        """Versions matching every filter given (``run_id``: produced by that run), ordered by
+        name, then version number; each with its current aliases (sorted)."""
+
+    @abstractmethod
+    def set_artifact_alias(self, name: str, version: int, alias: str) -> None:
+        """Point ``alias`` at ``name:v<version>``, moving it from the name's other version;
+        ``ArtifactNotFound`` when that version does not exist."""
+
+    @abstractmethod
+    def delete_artifact_version(self, name: str, version: int) -> None:
+        """Forget ``name:v<version>`` and its aliases (``latest`` moves to the newest version
+        left); ``ArtifactNotFound`` when it does not exist. Uses that name it stay."""
+
+    @abstractmethod
+    def record_artifact_use(self, use: ArtifactUse) -> None:
+        """Record that a run read a version; recording the same run and version again
+        replaces the record."""
+
+    @abstractmethod
+    def artifact_uses(
+        self,
+        *,
+        run_id: str | None = None,
+        name: str | None = None,
+        version: int | None = None,
+    ) -> list[ArtifactUse]:
+        """Uses matching every filter given, oldest first. ``delete_run`` removes the run's
+        uses (the versions it produced stay)."""

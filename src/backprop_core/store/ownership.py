@@ -22,18 +22,27 @@ from backprop_core.store.home import Home
 from backprop_core.store.records import CheckpointRecord, RunRecord
 
 Action = Literal["delete", "forget", "keep"]
+What = Literal[
+    "checkpoint",
+    "run folder",
+    "artifact object",
+    "artifact objects",
+    "artifact checkout",
+    "temporary file",
+]
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """What ``gc`` does with one checkpoint or run folder, and why (one line of its report).
+    """What ``gc`` does with one checkpoint, run folder or artifact object, and why (one line
+    of its report).
 
     ``delete``: the file or folder goes, with its record; ``forget``: only the record goes;
     ``keep``: nothing changes.
     """
 
     action: Action
-    what: Literal["checkpoint", "run folder"]
+    what: What
     path: str
     reason: str
     run: str | None = None

@@ -196,6 +196,8 @@ class RunRecord:
     checkpoint_count: int = 0
     active_seconds: float = 0.0
     done: bool = False
+    #: The run this one repeats (``backprop rerun``).
+    rerun_of: str | None = None
     #: The host a run was pulled from (``backprop pull HOST``, as written there); ``None`` for a
     #: run recorded on this machine. A pulled run's files belong to that host: nothing here may
     #: delete them outside the run's own folder, and liveness is that host's business.

@@ -6,7 +6,7 @@ that comes first), so that it does not compete with the script's own start-up. T
 the script's Python and installed distributions (read from the ``*.dist-info`` folder names on
 its ``sys.path``; when the script runs in another interpreter than backprop's, that one is asked
 for its version and path in a subprocess); the git commit, branch and dirty state of the
-script's folder and, when dirty, a SHA-256 of ``git diff HEAD`` (never remote URLs); the host;
+script's folder and a SHA-256 of ``git diff HEAD`` (never remote URLs); the host;
 and the GPUs handed to the run with the driver, from the probe the supervisor already uses (plus
 the CUDA version ``nvidia-smi`` reports, where it exists). Helper processes run at a lower
 priority. The result goes to the event sink as an ``environment`` event, merged into the run's
@@ -34,6 +34,7 @@ from backprop_core.admission.resources import Snapshot
 from backprop_core.events.event import Event
 from backprop_core.launch.spec import LaunchSpec
 from backprop_core.sdk.environment import (
+    GIT_DIFF,
     GIT_STATUS,
     GIT_TIMEOUT_S,
     NVIDIA_SMI_TIMEOUT_S,
@@ -172,18 +173,20 @@ class EnvironmentCapture(threading.Thread):
         git_out = output_of(status, GIT_TIMEOUT_S)
         repo = parse_git_status(git_out) if git_out is not None and git else None
         if repo is not None and git:
-            repo["diff_sha256"] = self._diff_hash(git, folder) if repo["dirty"] else None
+            # Clean trees too: ``rerun`` compares it with the hash of the launch record.
+            repo["diff_sha256"] = self._diff_hash(git, folder)
         env["git"] = repo
         env.update(host_facts())
         env.update(self._gpus())
         return env
 
     def _diff_hash(self, git: str, folder: Path) -> str | None:
-        """SHA-256 of ``git diff HEAD`` (tracked changes, as bytes): tells two dirty trees
-        apart without storing the diff. ``None`` if git fails or takes too long."""
-        import hashlib  # only here: OpenSSL is slow to load and most runs are clean
+        """``sha256:`` and the SHA-256 of ``git diff HEAD`` (tracked changes, as bytes, the
+        patch ``sdk.environment.GIT_DIFF`` asks for, as ``rerun`` does): tells two trees apart
+        without storing the diff. ``None`` if git fails or takes too long."""
+        import hashlib  # only here: OpenSSL is slow to load
 
-        argv = [git, "diff", "HEAD", "--no-ext-diff", "--no-color", "--binary"]
+        argv = [git, *GIT_DIFF]
         try:
             proc = subprocess.Popen(
                 argv,
@@ -207,7 +210,7 @@ class EnvironmentCapture(threading.Thread):
                     proc.kill()
                     break
         ok = proc.wait() == 0 and time.monotonic() <= deadline
-        return digest.hexdigest() if ok else None
+        return "sha256:" + digest.hexdigest() if ok else None
 
     def _gpus(self) -> dict[str, Any]:
         """The run's GPUs as the supervisor's probe sees them, the driver and CUDA versions."""

@@ -1,11 +1,13 @@
-"""Where a session's output lines go once parsed: the store writer, the session state, the
-monitors and the plugins that listen to run events."""
+"""Where a session's output lines go once parsed: the store writer (with the content of
+announced artifacts stored first), the session state, the monitors and the plugins that listen
+to run events."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
+from backprop_core.artifacts.witness import ArtifactWitness
 from backprop_core.events.event import Event, ParseContext, ParseState, Stream
 from backprop_core.events.file_identity import witness
 from backprop_core.events.ingest import Item, expand
@@ -39,6 +41,7 @@ class EventRouter:
         self.monitors = MonitorSet(
             ctx.plugins.monitors(), spec.settings, self.alert, on_monitor_stop
         )
+        self._artifacts = ArtifactWitness(spec.settings.home, ctx.open_store, spec.cwd)
 
     def on_lines(self, stream: Stream, lines: list[bytes]) -> list[bool] | None:
         """Parse one chunk's lines and record their events as one batch; which lines were
@@ -54,6 +57,7 @@ class EventRouter:
         # gc deletes an announced file outside the run's folder only if it is still this one
         spec = self.ctx.spec
         items = witness(items, spec.cwd, self.ctx.run.created_at, spec.settings.home)
+        items = self._artifacts(items)  # the content of announced artifacts, stored
         self.sink.extend(items)
         state = self.state
         for item in items:
@@ -79,3 +83,7 @@ class EventRouter:
         self.ctx.display.message(f"alert: {text}")
         if self.ctx.notify_events:
             self.ctx.plugins.run_event(self.ctx.run, event)
+
+    def close(self) -> None:
+        """Close the store opened for artifact events, if any was."""
+        self._artifacts.close()

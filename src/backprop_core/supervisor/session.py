@@ -322,6 +322,7 @@ class Supervisor:
                     pipe.close()
             observers.stop()
             self.sink.close()
+            router.close()
             heartbeat.stop()
             tee.flush()
             with contextlib.suppress(OSError):

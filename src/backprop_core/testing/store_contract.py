@@ -32,18 +32,21 @@ from backprop_core.testing.builders import T0, make_run, metrics, same_float
 from backprop_core.testing.contract_params import ParamsContract
 from backprop_core.testing.contract_sessions import SessionsContract
 from backprop_core.testing.liveness_contract import LivenessContract
+from backprop_core.testing.store_contract_artifacts import ArtifactContract
 from backprop_core.testing.store_contract_safety import SafetyContract
 
 __all__ = ["T0", "StoreContract", "make_run", "metrics", "same_float"]
 
 
-class StoreContract(SafetyContract, ParamsContract, SessionsContract, LivenessContract):
+class StoreContract(
+    SafetyContract, ParamsContract, SessionsContract, LivenessContract, ArtifactContract
+):
     """Behaviour every ``Store`` must have. Override ``store`` with a fixture.
 
     Bad input and checkpoint records (``store_contract_safety``), parameters and sessions that
     rewind (``contract_params``, ``contract_sessions``), heartbeats and where a session's
-    supervisor runs (``liveness_contract``) are in their own modules; this class collects them
-    all.
+    supervisor runs (``liveness_contract``), artifact records (``store_contract_artifacts``)
+    are in their own modules; this class collects them all.
     """
 
     @pytest.fixture

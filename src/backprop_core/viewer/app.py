@@ -18,6 +18,7 @@ from backprop_core.settings.model import Settings
 from backprop_core.store.contract import Store
 from backprop_core.store.home import Home
 from backprop_core.viewer.api import api_routes
+from backprop_core.viewer.artifacts import api_artifact_routes, artifact_page_routes
 from backprop_core.viewer.gateway import StoreGateway
 from backprop_core.viewer.logtail import NoSuchSession
 from backprop_core.viewer.pages import error_page, page_routes
@@ -112,8 +113,10 @@ def create_app(
 
     app = Starlette(
         routes=[
+            *api_artifact_routes,  # before api_routes, which end with the API's catch-all
             *api_routes,
             *page_routes,
+            *artifact_page_routes,
             Route("/static/{path:path}", static_file, methods=["GET", "HEAD"]),
         ],
         middleware=[Middleware(SecurityMiddleware, token=token, loopback_host=loopback_host)],

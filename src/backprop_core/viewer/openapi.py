@@ -170,6 +170,28 @@ def openapi_document() -> dict[str, Any]:
             "/api/machine": _get(
                 "Host and GPUs now, and which active runs hold which GPU", [], "snapshot"
             ),
+            "/api/artifacts": _get(
+                "Artifact versions, by name, newest version first",
+                [_param("type", "Only versions of this type.", {"type": "string"})],
+                "{types, versions: [version]}",
+            ),
+            "/api/artifacts/{name}/{version}": _get(
+                "One artifact version with its files and the runs that read it",
+                [
+                    _param("name", "The artifact's name.", {"type": "string"}, "path"),
+                    _param("version", "vN, latest, or an alias.", {"type": "string"}, "path"),
+                ],
+                "version with contents and used_by",
+            ),
+            "/api/lineage": _get(
+                "Runs and artifact versions upstream and downstream of a node",
+                [
+                    _param("node", "run:ID or artifact:NAME:vN.", {"type": "string"}),
+                    _param("depth", "Steps each way (default 4).", int_schema),
+                ],
+                "{focus, nodes: [{id, kind, ref, label, depth, info}],"
+                " edges: [{source, target, kind}]}",
+            ),
             "/api/openapi.json": _get("This document", [], "OpenAPI 3.1"),
         },
         "components": {

@@ -99,7 +99,10 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    from backprop_core.render.artifacts import human_size
+
     env.filters.update(
+        size=human_size,
         time=fmt_time,
         duration=fmt_duration,
         value=fmt_value,

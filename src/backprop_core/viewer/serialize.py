@@ -7,7 +7,12 @@ from typing import Any
 
 from backprop_core.admission.probing import snapshot_as_dict
 from backprop_core.admission.resources import Snapshot
-from backprop_core.render.runs import alerts_view, checkpoint_view, superseded_from
+from backprop_core.render.runs import (
+    alerts_view,
+    artifacts_view,
+    checkpoint_view,
+    superseded_from,
+)
 from backprop_core.store.contract import Store
 from backprop_core.store.records import (
     CheckpointRecord,
@@ -65,6 +70,7 @@ def run_detail(
     checkpoints: list[CheckpointRecord],
     metric_keys: list[str],
     alerts: list[dict[str, Any]] | None = None,
+    artifacts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One run with everything the run page shows: checkpoints say whether their file still
     exists, sessions from which step a later session superseded their points."""
@@ -86,20 +92,23 @@ def run_detail(
             "checkpoints": [checkpoint_view(c, run) for c in checkpoints],
             "metric_keys": metric_keys,
             "alerts": alerts or [],
+            "artifacts": artifacts or {"inputs": [], "outputs": []},
+            "rerun_of": run.rerun_of,
         }
     )
     return out
 
 
 def load_run_detail(store: Store, run: RunRecord) -> dict[str, Any]:
-    """``run_detail`` with the run's sessions, checkpoints, metric keys and alerts read from
-    ``store``."""
+    """``run_detail`` with the run's sessions, checkpoints, metric keys, alerts and artifacts
+    read from ``store``."""
     return run_detail(
         run,
         store.sessions(run.id),
         store.checkpoints(run.id),
         store.metric_keys(run.id),
         alerts_view(store, run.id),
+        artifacts_view(store, run.id),
     )
 
 
