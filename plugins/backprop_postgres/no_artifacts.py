@@ -4,6 +4,8 @@ store (docs/artifacts.md); listing methods answer with nothing so ``gc`` and the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from backprop_core import ArtifactUse, ArtifactVersion, StoreError
 
 _HINT = "keep artifacts in a home's own store: --store sqlite (the default) or --store json"
@@ -15,6 +17,11 @@ def _refuse() -> StoreError:
 
 class NoArtifacts:
     """The artifact part of the store contract for a store that keeps none."""
+
+    @classmethod
+    def artifact_digests_in(cls, home: Path) -> set[str] | None:
+        """Nothing: this store holds no artifact content, so it keeps no object from ``gc``."""
+        return set()
 
     def add_artifact_version(self, version: ArtifactVersion) -> ArtifactVersion:
         raise _refuse()
