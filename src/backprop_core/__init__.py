@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.events.event import Event as Event
     from backprop_core.events.event import ParseContext as ParseContext
     from backprop_core.interop.exporter import Exporter as Exporter
+    from backprop_core.interop.importer import Importer as Importer
     from backprop_core.launch.spec import FrameworkAdapter as FrameworkAdapter
     from backprop_core.launch.spec import Launcher as Launcher
     from backprop_core.launch.spec import LaunchSpec as LaunchSpec
@@ -125,6 +126,7 @@ _LAZY: dict[str, str] = {
     "Monitor": "backprop_core.launch.spec",
     "MonitorAction": "backprop_core.launch.spec",
     "Exporter": "backprop_core.interop.exporter",
+    "Importer": "backprop_core.interop.importer",
     # SDK (docs/sdk.md)
     "init": "backprop_core.sdk",
     "log": "backprop_core.sdk",

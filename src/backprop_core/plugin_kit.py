@@ -15,6 +15,8 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.admission.probing import NoGpuProbe as NoGpuProbe
     from backprop_core.events.ingest import Columns as Columns
     from backprop_core.events.ingest import MetricLines as MetricLines
+    from backprop_core.events.ingest import as_number as as_number
+    from backprop_core.events.ingest import as_step as as_step
     from backprop_core.events.ingest import checkpoint_key as checkpoint_key
     from backprop_core.events.ingest import digest as digest
     from backprop_core.events.ingest import event_from_dict as event_from_dict
@@ -22,6 +24,17 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.events.ingest import latest_per_key as latest_per_key
     from backprop_core.events.ingest import metric_values as metric_values
     from backprop_core.events.screening import screen_batch as screen_batch
+    from backprop_core.interop.importer import ImportedRun as ImportedRun
+    from backprop_core.interop.importer import ImportReport as ImportReport
+    from backprop_core.interop.importer import MetricBatcher as MetricBatcher
+    from backprop_core.interop.importer import SourceError as SourceError
+    from backprop_core.interop.importer import batches_of as batches_of
+    from backprop_core.interop.importer import imported_run_id as imported_run_id
+    from backprop_core.interop.importer import imported_tags as imported_tags
+    from backprop_core.interop.importer import missing_extra as missing_extra
+    from backprop_core.interop.importer import source_record as source_record
+    from backprop_core.interop.importer import write_run as write_run
+    from backprop_core.interop.importer import write_runs as write_runs
     from backprop_core.render.runs import full_run_view as full_run_view
     from backprop_core.sdk.values import is_loss_key as is_loss_key
     from backprop_core.store.contract import RESOLVE_HINT as RESOLVE_HINT
@@ -33,6 +46,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.store.files import move_aside as move_aside
     from backprop_core.store.files import os_error_to_store_error as os_error_to_store_error
     from backprop_core.store.files import warn_moved_aside as warn_moved_aside
+    from backprop_core.store.home import is_valid_run_id as is_valid_run_id
     from backprop_core.store.process_identity import hostname as hostname
     from backprop_core.store.records import checkpoint_from_dict as checkpoint_from_dict
     from backprop_core.store.records import checkpoint_to_dict as checkpoint_to_dict
@@ -90,6 +104,21 @@ _LAZY: dict[str, str] = {
     "os_error_to_store_error": "backprop_core.store.files",
     # exporters
     "full_run_view": "backprop_core.render.runs",
+    # importers (docs/interop.md)
+    "ImportedRun": "backprop_core.interop.importer",
+    "ImportReport": "backprop_core.interop.importer",
+    "MetricBatcher": "backprop_core.interop.importer",
+    "SourceError": "backprop_core.interop.importer",
+    "batches_of": "backprop_core.interop.importer",
+    "imported_run_id": "backprop_core.interop.importer",
+    "imported_tags": "backprop_core.interop.importer",
+    "missing_extra": "backprop_core.interop.importer",
+    "source_record": "backprop_core.interop.importer",
+    "write_run": "backprop_core.interop.importer",
+    "write_runs": "backprop_core.interop.importer",
+    "as_number": "backprop_core.events.ingest",
+    "as_step": "backprop_core.events.ingest",
+    "is_valid_run_id": "backprop_core.store.home",
     # probes and monitors
     "hostname": "backprop_core.store.process_identity",
     "NoGpuProbe": "backprop_core.admission.probing",

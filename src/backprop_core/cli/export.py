@@ -1,10 +1,10 @@
-"""``backprop export RUN... --format csv|json [-o PATH]``."""
+"""``backprop export RUN... --format csv|json|tensorboard [-o PATH]``."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
@@ -14,23 +14,36 @@ from backprop_core.errors import UsageError
 from backprop_core.store.files import os_error_to_store_error
 from backprop_core.store.records import RunRecord
 
+if TYPE_CHECKING:
+    from backprop_core.interop.exporter import Exporter
+    from backprop_core.store.contract import Store
+
 
 @click.command("export")
 @click.argument("run_refs", metavar="RUN...", nargs=-1, required=True)
-@click.option("--format", "fmt", default="csv", show_default=True, help="csv, json, or a plugin's.")
+@click.option(
+    "--format",
+    "fmt",
+    default="csv",
+    show_default=True,
+    help="csv, json, tensorboard, or a plugin's.",
+)
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File (default: stdout).",
+    type=click.Path(path_type=Path),
+    help="File (default: stdout); the folder, for formats that write one (tensorboard).",
 )
 @settings_options
 def export_command(
     run_refs: tuple[str, ...], fmt: str, output: Path | None, **options: Any
 ) -> None:
-    """Export runs to CSV or JSON.
+    """Export runs to CSV, JSON or TensorBoard event files.
 
-    Records, sessions, checkpoints and every metric point of each RUN.
+    csv: one row per metric point. json: records, sessions, checkpoints and every metric point
+    of each RUN. tensorboard: a folder (-o DIR) with one subfolder per run, each metric a tag,
+    values exact (64-bit) with their steps and wall times; see docs/interop.md. The result can
+    be imported back with backprop import.
     """
     from backprop_core.plugin.manager import get_plugins
 
@@ -47,10 +60,15 @@ def export_command(
             run = store.resolve(ref)
             if run.id not in {r.id for r in runs}:
                 runs.append(run)
+        if exporter.directory:
+            _export_folder(exporter, store, runs, output)
+            return
         if output is None:
             out: Any = sys.stdout.buffer if exporter.binary else sys.stdout
             exporter.export(store, runs, out)
             return
+        if output.is_dir():
+            raise UsageError(f"{output} is a folder", hint=f"give a file name for the {fmt} export")
         tmp = output.with_name(f".{output.name}.partial")
         try:
             fh: IO[Any]
@@ -65,3 +83,18 @@ def export_command(
             tmp.unlink(missing_ok=True)
             raise os_error_to_store_error(exc, "write the export") from exc
     click.echo(f"exported {len(runs)} run(s) to {output}", err=True)
+
+
+def _export_folder(
+    exporter: Exporter, store: Store, runs: list[RunRecord], out: Path | None
+) -> None:
+    if out is None:
+        raise UsageError(f"the {exporter.name} format writes a folder", hint="give it with -o DIR")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file", hint=f"give a folder for the {exporter.name} export")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        exporter.export_to(store, runs, out)
+    except OSError as exc:
+        raise os_error_to_store_error(exc, "write the export") from exc
+    click.echo(f"exported {len(runs)} run(s) to {out}", err=True)

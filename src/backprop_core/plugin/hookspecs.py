@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from backprop_core.admission.votes import AdmissionRequest, Vote
     from backprop_core.events.event import Event, ParseContext
     from backprop_core.interop.exporter import Exporter
+    from backprop_core.interop.importer import Importer
     from backprop_core.launch.spec import FrameworkAdapter, Launcher, Monitor
     from backprop_core.settings import Settings
     from backprop_core.store.contract import Store
@@ -157,10 +158,27 @@ def backprop_register_stores() -> list[type[Store]]:
 def backprop_register_exporters() -> list[type[Exporter]]:
     """Exporter classes for ``backprop export``; ``--format`` picks one by ``name``.
 
-    An exporter has ``name``, ``suffix``, ``binary`` and ``export(store, runs, out)``. Built in:
-    ``csv``, ``json``.
+    An exporter has ``name``, ``suffix``, ``binary`` and ``export(store, runs, out)``; one that
+    writes a folder (``directory = True``) has ``export_to(store, runs, folder)`` instead, and
+    ``-o`` names the folder. Built in: ``csv``, ``json``, ``tensorboard``.
 
     :return: ``Exporter`` subclasses.
+    """
+
+
+@hookspec
+def backprop_register_importers() -> list[type[Importer]]:
+    """Importer classes for ``backprop import PATH``; ``--format`` picks one by ``name``.
+
+    An importer has ``name``, ``description``, ``priority``, ``detect(path) -> bool`` (cheap,
+    never raises) and ``import_into(store, path) -> ImportReport``. Without ``--format``, the
+    importers whose ``detect`` matches are asked, lowest ``priority`` first. Importers plan
+    each run as an ``ImportedRun`` and write it with ``write_run`` (``backprop_core.plugin_kit``),
+    which skips runs already imported, writes each run all or nothing and tags it
+    ``imported-from=<name>``, so ``gc`` and ``rm`` never delete a file it names. Built in:
+    ``node``, ``csv``, ``json``, ``tensorboard``, ``mlflow``, ``wandb``.
+
+    :return: ``Importer`` subclasses.
     """
 
 

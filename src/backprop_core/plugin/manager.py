@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from backprop_core.events.event import Event, ParseContext
     from backprop_core.events.ingest import MetricLines
     from backprop_core.interop.exporter import Exporter
+    from backprop_core.interop.importer import Importer
     from backprop_core.launch.spec import FrameworkAdapter, Launcher, Monitor
     from backprop_core.settings import Settings
     from backprop_core.store.contract import Store
@@ -259,6 +260,11 @@ class PluginManager:
 
     def exporters(self) -> dict[str, type[Exporter]]:
         return self._named("exporters", self._flatten(self.pm.hook.backprop_register_exporters()))
+
+    def importers(self) -> dict[str, type[Importer]]:
+        """Importers by name, lowest ``priority`` first (the order auto-detection asks them)."""
+        found = self._named("importers", self._flatten(self.pm.hook.backprop_register_importers()))
+        return dict(sorted(found.items(), key=lambda kv: (kv[1].priority, kv[0])))
 
     def _notify(self, hook: Any, **kwargs: Any) -> None:
         try:
