@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.interop.importer import ImportedRun as ImportedRun
     from backprop_core.interop.importer import ImportReport as ImportReport
     from backprop_core.interop.importer import MetricBatcher as MetricBatcher
+    from backprop_core.interop.importer import SessionClock as SessionClock
     from backprop_core.interop.importer import SourceError as SourceError
     from backprop_core.interop.importer import batches_of as batches_of
     from backprop_core.interop.importer import imported_run_id as imported_run_id
@@ -108,6 +109,7 @@ _LAZY: dict[str, str] = {
     "ImportedRun": "backprop_core.interop.importer",
     "ImportReport": "backprop_core.interop.importer",
     "MetricBatcher": "backprop_core.interop.importer",
+    "SessionClock": "backprop_core.interop.importer",
     "SourceError": "backprop_core.interop.importer",
     "batches_of": "backprop_core.interop.importer",
     "imported_run_id": "backprop_core.interop.importer",

@@ -169,6 +169,22 @@ def write_runs(store: Store, runs: Iterable[ImportedRun], report: ImportReport) 
         write_run(store, planned, report)
 
 
+class SessionClock:
+    """Which session a point belongs to, from its time: the last session started at or before
+    it (the first for points older than every session)."""
+
+    def __init__(self, sessions: Sequence[SessionRecord]) -> None:
+        ordered = sorted(sessions, key=lambda s: s.number)
+        self._starts = [s.started_at for s in ordered]
+        self._numbers = [s.number for s in ordered] or [1]
+
+    def session_at(self, time: float) -> int:
+        import bisect
+
+        i = bisect.bisect_right(self._starts, time) - 1
+        return self._numbers[max(i, 0)]
+
+
 def _number_text(value: float) -> str:
     if value != value:
         return "NaN"
@@ -178,20 +194,29 @@ def _number_text(value: float) -> str:
 
 
 class MetricBatcher:
-    """Builds ``MetricLines`` for one session from points as a source yields them: one
-    ``metrics`` event per ``add``, at its own time and step, cut into batches of at most
-    ``BATCH_LINES`` events."""
+    """Builds ``MetricLines`` from points as a source yields them: one ``metrics`` event per
+    ``add``, at its own time and step, in batches of at most ``BATCH_LINES`` events."""
 
-    def __init__(self, session: int) -> None:
+    def __init__(self, session: int = 1) -> None:
         self.session = session
         self._keys: dict[str, str] = {}  # key -> its JSON text
         self._lines = MetricLines(session)
+        self._done: list[Event | MetricLines] = []
+        self._count = 0
 
     def __len__(self) -> int:
-        return len(self._lines)
+        return self._count
 
-    def add(self, time: float, step: int | None, data: Mapping[str, float]) -> None:
-        """One event's values (floats; NaN and ±Inf kept)."""
+    def add(
+        self, time: float, step: int | None, data: Mapping[str, float], session: int | None = None
+    ) -> None:
+        """One event's values (floats; NaN and ±Inf kept), in ``session`` (default: as
+        before)."""
+        if session is not None and session != self.session:
+            if len(self._lines):
+                self._done.append(self._lines)
+            self.session = session
+            self._lines = MetricLines(session)
         keys = self._keys
         parts = []
         for key, value in data.items():
@@ -205,18 +230,25 @@ class MetricBatcher:
         lines.times.append(time)
         lines.steps.append(step)
         lines.data.append(dict(data))
+        self._count += 1
 
     def full(self) -> bool:
-        return len(self._lines) >= BATCH_LINES
+        return self._count >= BATCH_LINES
 
     def take(self) -> list[Event | MetricLines]:
-        """The lines collected so far as one batch (empty when there are none)."""
-        lines, self._lines = self._lines, MetricLines(self.session)
-        return [lines] if len(lines) else []
+        """What was collected so far as one batch (empty when nothing was)."""
+        out = self._done
+        if len(self._lines):
+            out.append(self._lines)
+        self._done, self._lines, self._count = [], MetricLines(self.session), 0
+        return out
+
+
+Point = tuple[float, "int | None", Mapping[str, float]]
 
 
 def batches_of(
-    batcher: MetricBatcher, points: Iterable[tuple[float, int | None, Mapping[str, float]]]
+    batcher: MetricBatcher, points: Iterable[Point]
 ) -> Iterator[list[Event | MetricLines]]:
     """Batches of ``(time, step, values)`` events, as ``ImportedRun.batches`` wants them."""
     for t, step, data in points:
