@@ -116,7 +116,7 @@ class CsvImporter(Importer):
             tags=imported_tags("csv"),
             started_at=first,
             ended_at=last,
-            reason="imported from a backprop CSV export (which does not record how it ended)",
+            reason="imported from a backprop CSV export, which does not record how the run ended",
             environment={"imported_from": source_record("csv", path, id=exported_id)},
         )
         session = SessionRecord(run.id, 1, run.status, first, ended_at=last, reason=run.reason)

@@ -1,5 +1,5 @@
 """Shared by the interop tests: a home with a run whose metrics hold every value that is hard
-to carry (NaN, ±Inf, −0.0, 1e300, the smallest double, steps up to 2**40, times to the
+to carry (NaN, ±Inf, -0.0, 1e300, the smallest double, steps up to 2**40, times to the
 microsecond, a resumed session that repeats steps), and exact comparison of series."""
 
 from __future__ import annotations
@@ -78,8 +78,10 @@ def bits(value: float) -> bytes:
     return struct.pack("<d", value)
 
 
-def series_of(store: Store, run_id: str) -> dict[str, tuple[list[int | None], list[float], list[bytes]]]:
-    """Every metric of a run, values as their bits (NaN equals NaN, −0.0 differs from 0.0)."""
+def series_of(
+    store: Store, run_id: str
+) -> dict[str, tuple[list[int | None], list[float], list[bytes]]]:
+    """Every metric of a run, values as their bits (NaN equals NaN, -0.0 differs from 0.0)."""
     out = {}
     for key in store.metric_keys(run_id):
         s = store.metric_series(run_id, key)

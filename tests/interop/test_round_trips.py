@@ -1,4 +1,4 @@
-"""Exported runs imported back give the same metrics: CSV and JSON exactly (NaN, ±Inf, −0.0,
+"""Exported runs imported back give the same metrics: CSV and JSON exactly (NaN, ±Inf, -0.0,
 steps and times included)."""
 
 from __future__ import annotations

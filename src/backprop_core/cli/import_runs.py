@@ -47,10 +47,11 @@ def import_command(path: Path, fmt: str | None, as_json: bool, **options: Any) -
                 "imported": report.imported,
                 "skipped": report.skipped,
                 "problems": report.problems,
+                "warnings": report.warnings,
             }
         )
         return
-    for problem in report.problems:
+    for problem in [*report.problems, *report.warnings]:
         click.echo(f"backprop: warning: {problem}", err=True)
     rejected = f", rejected {len(report.problems)}" if report.problems else ""
     click.echo(

@@ -42,11 +42,8 @@ class ImportReport:
     imported: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-
-    def merge(self, other: ImportReport) -> None:
-        self.imported += other.imported
-        self.skipped += other.skipped
-        self.problems += other.problems
+    #: What was imported with something left out (a damaged file's end...), one line each.
+    warnings: list[str] = field(default_factory=list)
 
 
 class Importer(ABC):
@@ -86,8 +83,13 @@ class ImportedRun:
     batches: Iterable[Sequence[Event | MetricLines]] = ()
     #: Names the run in messages: its folder, file or id in the source.
     label: str = ""
-    #: Run fields set once every event is written (what the events would otherwise decide).
+    #: Run fields set once every event is written (what the events would otherwise decide);
+    #: ``batches`` may fill it in as it reads.
     finally_set: dict[str, Any] = field(default_factory=dict)
+    #: Session fields by session number, set once every event is written, like ``finally_set``.
+    session_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: Warnings about this run, which ``batches`` may add to as it reads.
+    warnings: list[str] = field(default_factory=list)
 
 
 def imported_run_id(fmt: str, label: str, key: str) -> str:
@@ -144,6 +146,8 @@ def write_run(store: Store, planned: ImportedRun, report: ImportReport) -> None:
         for batch in planned.batches:
             if batch:
                 store.append_batch(run_id, batch)
+        for number, changes in planned.session_updates.items():
+            store.update_session(run_id, number, **changes)
         if planned.finally_set:
             store.update_run(run_id, **planned.finally_set)
     except Exception as exc:
@@ -152,6 +156,7 @@ def write_run(store: Store, planned: ImportedRun, report: ImportReport) -> None:
         report.problems.append(f"{label} was not imported: {exc}")
         return
     report.imported.append(run_id)
+    report.warnings += [f"{label}: {warning}" for warning in planned.warnings]
 
 
 def write_runs(store: Store, runs: Iterable[ImportedRun], report: ImportReport) -> ImportReport:
