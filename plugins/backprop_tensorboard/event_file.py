@@ -7,7 +7,10 @@ TensorBoard's protos; CRC-32C from the ``crc32c`` package. Both are the ``tensor
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -37,16 +40,39 @@ class Protos:
 _protos: Protos | None = None
 
 
+def _proto_modules() -> tuple[ModuleType, ...]:
+    """tensorboardX's generated protos, without running ``tensorboardX/__init__.py``: that
+    imports its ``SummaryWriter`` and with it PyTorch when installed, seconds that reading or
+    writing event files never needs. The package is stood in for by an empty module while its
+    ``proto`` subpackage loads, and every module it loaded is then forgotten by ``sys.modules``
+    (the protos stay registered, identically, for a later ``import tensorboardX``)."""
+    names = ("event_pb2", "summary_pb2", "types_pb2", "plugin_hparams_pb2")
+    if "tensorboardX" in sys.modules:
+        return tuple(importlib.import_module(f"tensorboardX.proto.{n}") for n in names)
+    spec = importlib.util.find_spec("tensorboardX")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("No module named 'tensorboardX'", name="tensorboardX")
+    stand_in = ModuleType("tensorboardX")
+    stand_in.__path__ = list(spec.submodule_search_locations)
+    sys.modules["tensorboardX"] = stand_in
+    try:
+        return tuple(importlib.import_module(f"tensorboardX.proto.{n}") for n in names)
+    finally:
+        for name in [n for n in sys.modules if n.split(".")[0] == "tensorboardX"]:
+            del sys.modules[name]
+
+
 def protos() -> Protos:
     """The protos and CRC-32C, or a one-line error naming the extra that brings them."""
     global _protos
     if _protos is None:
         try:
             from crc32c import crc32c
-            from tensorboardX.proto import event_pb2, plugin_hparams_pb2, summary_pb2, types_pb2
+
+            event_pb2, summary_pb2, types_pb2, hparams_pb2 = _proto_modules()
         except ImportError as exc:
             raise missing_extra("the tensorboard format", "tensorboard", exc) from exc
-        _protos = Protos(event_pb2, summary_pb2, types_pb2, plugin_hparams_pb2, crc32c)
+        _protos = Protos(event_pb2, summary_pb2, types_pb2, hparams_pb2, crc32c)
     return _protos
 
 
@@ -55,32 +81,33 @@ def masked_crc(crc32c: Callable[[bytes], int], data: bytes) -> int:
     return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
 
 
+def frame(crc32c: Callable[[bytes], int], records: list[bytes]) -> bytes:
+    """``records`` framed as TFRecords, one after the other."""
+    headers: dict[int, bytes] = {}  # length -> framed header (records have few lengths)
+    pack = _U32.pack
+    out: list[bytes] = []
+    extend = out.extend
+    for data in records:
+        n = len(data)
+        header = headers.get(n)
+        if header is None:
+            length = _U64.pack(n)
+            header = headers[n] = length + pack(masked_crc(crc32c, length))
+        crc = crc32c(data)
+        extend((header, data, pack((((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF)))
+    return b"".join(out)
+
+
 class RecordWriter:
-    """Writes records to a binary file, in large writes."""
+    """Writes records to a binary file, many at a time."""
 
     def __init__(self, fh: IO[bytes]) -> None:
         self._fh = fh
         self._crc32c = protos().crc32c
-        self._headers: dict[int, bytes] = {}  # length -> framed header (few distinct lengths)
-        self._pending: list[bytes] = []
 
-    def write(self, data: bytes) -> None:
-        n = len(data)
-        header = self._headers.get(n)
-        if header is None:
-            length = _U64.pack(n)
-            header = self._headers[n] = length + _U32.pack(masked_crc(self._crc32c, length))
-        pending = self._pending
-        pending.append(header)
-        pending.append(data)
-        pending.append(_U32.pack(masked_crc(self._crc32c, data)))
-        if len(pending) >= 30_000:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._pending:
-            self._fh.write(b"".join(self._pending))
-            self._pending.clear()
+    def write(self, records: list[bytes]) -> None:
+        for at in range(0, len(records), 50_000):
+            self._fh.write(frame(self._crc32c, records[at : at + 50_000]))
 
 
 @dataclass
@@ -94,34 +121,33 @@ class Records:
     damage: str | None = None
 
 
-def read_records(buf: bytes | memoryview, start: int = 0) -> Records:
+def read_records(buf: bytes, start: int = 0) -> Records:
     """The complete records of ``buf`` from offset ``start``, every CRC checked."""
     crc32c = protos().crc32c
-    view = memoryview(buf)
-    size = len(view)
+    size = len(buf)
     out = Records(end=start)
     pos = start
     unpack_u64, unpack_u32 = _U64.unpack_from, _U32.unpack_from
-    checked: dict[bytes, bool] = {}
+    lengths: dict[bytes, int] = {}  # checked headers -> their length (records have few)
     append = out.data.append
     while pos + _HEADER <= size:
-        head = bytes(view[pos : pos + _HEADER])
-        ok = checked.get(head)
-        if ok is None:
-            ok = checked[head] = unpack_u32(head, 8)[0] == masked_crc(crc32c, head[:8])
-        if not ok:
-            out.damage = f"a record header at byte {pos} is damaged"
+        head = buf[pos : pos + _HEADER]
+        n = lengths.get(head)
+        if n is None:
+            if unpack_u32(head, 8)[0] != masked_crc(crc32c, head[:8]):
+                out.damage = f"a record header at byte {pos} is damaged"
+                break
+            n = lengths[head] = unpack_u64(head)[0]
+        end = pos + _HEADER + n
+        if end + 4 > size:
             break
-        n = unpack_u64(head)[0]
-        end = pos + _HEADER + n + 4
-        if end > size:
-            break
-        data = bytes(view[pos + _HEADER : end - 4])
-        if unpack_u32(view, end - 4)[0] != masked_crc(crc32c, data):
+        data = buf[pos + _HEADER : end]
+        crc = crc32c(data)
+        if unpack_u32(buf, end)[0] != (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF:
             out.damage = f"the record at byte {pos} is damaged"
             break
         append(data)
-        pos = end
+        pos = end + 4
     out.end = pos
     return out
 
@@ -138,13 +164,18 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
+def wall_time_field(wall_time: float) -> bytes:
+    """Field 1 of an ``Event``; proto3 leaves it out when its bits are all zero."""
+    bits = _DOUBLE.pack(wall_time)
+    return b"" if bits == _ZERO else b"\x09" + bits
+
+
 def event_bytes(wall_time: float, step: int, summary: bytes) -> bytes:
     """An ``Event`` with ``wall_time`` (field 1, double), ``step`` (2, int64) and ``summary``
     (5, already serialised), encoded without building a message: exporting a million points
     through message objects costs several times as much. ``ScalarEncoder`` checks the result
     against the protobuf library for each tag's first point."""
-    time_bits = _DOUBLE.pack(wall_time)
-    head = b"" if time_bits == _ZERO else b"\x09" + time_bits  # proto3 leaves defaults out
+    head = wall_time_field(wall_time)
     if step:
         head += b"\x10" + varint(step)
     return head + b"\x2a" + varint(len(summary)) + summary

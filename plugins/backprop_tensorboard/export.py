@@ -12,6 +12,7 @@ key; steps and wall times are kept; a point without a step gets its position in 
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
@@ -58,29 +59,48 @@ def run_folder_name(run: RunRecord) -> str:
 def split_parts(store: Store, run: RunRecord) -> list[Part]:
     """The run's points by session (from their times) and, within a session, by the points
     where a tag's step goes backwards."""
-    clock = SessionClock(store.sessions(run.id))
+    sessions = store.sessions(run.id)
+    clock = SessionClock(sessions)
+    starts = sorted(s.started_at for s in sessions)
     parts: dict[tuple[int, int], Part] = {}
+
+    def add(
+        session: int, number: int, key: str, s: list[int], t: list[float], v: list[float]
+    ) -> None:
+        part = parts.get((session, number))
+        if part is None:
+            part = parts[(session, number)] = Part(session, number)
+        columns = part.columns.setdefault(key, ([], [], []))
+        columns[0].extend(s)
+        columns[1].extend(t)
+        columns[2].extend(v)
+
     for key in store.metric_keys(run.id):
         series = store.metric_series(run.id, key)
-        last_session, number, previous = None, 0, None
-        for i, (step, t, value) in enumerate(zip(series.steps, series.times, series.values)):
-            step = i if step is None else step
-            session = clock.session_at(t)
-            if session != last_session:
-                last_session, number, previous = session, 0, None
-            elif previous is not None and step < previous:
-                number += 1
-            previous = step
-            part = parts.get((session, number))
-            if part is None:
-                part = parts[(session, number)] = Part(session, number)
-            columns = part.columns.get(key)
-            if columns is None:
-                columns = part.columns[key] = ([], [], [])
-            columns[0].append(step)
-            columns[1].append(t)
-            columns[2].append(value)
+        steps = [i if step is None else step for i, step in enumerate(series.steps)]
+        times, values = series.times, series.values
+        for a, b in _session_ranges(times, starts):
+            session = clock.session_at(times[a])
+            if b - a > 1 and steps[a:b] == sorted(steps[a:b]):  # the usual case, at C speed
+                add(session, 0, key, steps[a:b], times[a:b], values[a:b])
+                continue
+            number, previous = 0, None
+            for i in range(a, b):
+                if previous is not None and steps[i] < previous:
+                    number += 1
+                previous = steps[i]
+                add(session, number, key, [steps[i]], [times[i]], [values[i]])
     return [parts[k] for k in sorted(parts)]
+
+
+def _session_ranges(times: list[float], starts: list[float]) -> list[tuple[int, int]]:
+    """Index ranges of ``times`` that fall in one session each: cut where a session starts
+    when the times are in order, else one point per range."""
+    n = len(times)
+    if times != sorted(times):
+        return [(i, i + 1) for i in range(n)]
+    cuts = sorted({0, n, *(bisect.bisect_left(times, start) for start in starts[1:])})
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if a < b]
 
 
 def folders_for(parts: list[Part]) -> list[str]:
@@ -150,10 +170,8 @@ class TensorBoardExporter(Exporter):
                 name += f".{part.number + 1}"
             with open(where / name, "wb") as fh:
                 writer = RecordWriter(fh)
-                writer.write(encoder.file_version(first))
-                for record in _records_in_step_order(encoder, part):
-                    writer.write(record)
-                writer.flush()
+                writer.write([encoder.file_version(first)])
+                writer.write(_records_in_step_order(encoder, part))
             files[f"{sub}/{name}" if sub else name] = part.session
         sidecar = {
             "format": SIDECAR_FORMAT,

@@ -73,7 +73,6 @@ class FileReader:
         self.decoder = ScalarDecoder(pb)
 
     def batches(self, files: list[tuple[Path, int]]) -> Iterator[list[Any]]:
-        parse = self.pb.event.Event.FromString
         decoder = self.decoder
         times: dict[int, list[float]] = {}
         batcher = MetricBatcher(files[0][1] if files else 1)
@@ -81,18 +80,15 @@ class FileReader:
             records = read_records(_read(path))
             decoder.new_file()
             first = last = None
-            add, full, values_of = batcher.add, batcher.full, decoder.values
+            add, full, read = batcher.add, batcher.full, decoder.read
             for data in records.data:
-                event = parse(data)
-                last = event.wall_time
+                last, step, values = read(data)
                 if first is None:
                     first = last
-                if event.HasField("summary"):
-                    values = values_of(event)
-                    if values:
-                        add(last, event.step, values, session)
-                        if full():
-                            yield batcher.take()
+                if values:
+                    add(last, step, values, session)
+                    if full():
+                        yield batcher.take()
             self._note(path, records.damage, len(records.data), records.end)
             if first is not None and last is not None:
                 span = times.setdefault(session, [first, last])

@@ -223,15 +223,24 @@ class MetricBatcher:
             self.session = session
             self._lines = MetricLines(session)
         keys = self._keys
-        parts = []
-        for key, value in data.items():
+        if len(data) == 1:  # the usual case for imports: one value per event
+            ((key, value),) = data.items()
             text = keys.get(key)
             if text is None:
                 text = keys[key] = json.dumps(key)
-            parts.append(f"{text}:{_number_text(value)}")
+            # value - value is 0.0 exactly for finite values (NaN and ±Inf give NaN)
+            body = f"{text}:{value!r}" if value - value == 0.0 else f"{text}:{_number_text(value)}"
+        else:
+            parts = []
+            for key, value in data.items():
+                text = keys.get(key)
+                if text is None:
+                    text = keys[key] = json.dumps(key)
+                parts.append(f"{text}:{_number_text(value)}")
+            body = ",".join(parts)
         head = '{"event":"metrics",' if step is None else f'{{"event":"metrics","step":{step},'
         lines = self._lines
-        lines.texts.append(head + '"data":{' + ",".join(parts) + "}}")
+        lines.texts.append(head + '"data":{' + body + "}}")
         lines.times.append(time)
         lines.steps.append(step)
         lines.data.append(dict(data))
@@ -267,8 +276,9 @@ def batches_of(
 
 def missing_extra(what: str, extra: str, exc: ImportError) -> UsageError:
     """The one-line error for a format whose optional dependencies are not installed."""
+    missing = exc.name.split(".")[0] if exc.name else str(exc)
     return UsageError(
-        f"{what} needs packages that are not installed ({exc.name or exc})",
+        f"{what} needs packages that are not installed ({missing})",
         hint=f"pip install 'backprop[{extra}]'",
     )
 
