@@ -22,6 +22,7 @@ def test_there_is_a_hook_for_every_family() -> None:
         "backprop_register_commands",
         "backprop_register_exporters",
         "backprop_register_frameworks",
+        "backprop_register_importers",
         "backprop_register_launchers",
         "backprop_register_monitors",
         "backprop_register_probes",
