@@ -257,3 +257,71 @@ def test_a_missing_extra_is_named_in_one_line(tmp_path: Path) -> None:
         "backprop: error: the tensorboard format needs packages that are not installed "
         "(tensorboardX); pip install 'backprop[tensorboard]'"
     ]
+
+
+LIGHTNING = """
+import sys
+import torch
+import lightning.pytorch as pl
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class Tiny(pl.LightningModule):
+    def __init__(self, lr=0.05, width=4):
+        super().__init__()
+        self.save_hyperparameters()
+        self.layer = torch.nn.Linear(2, 1)
+
+    def training_step(self, batch, _):
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self.layer(x), y)
+        self.log("train_loss", loss, on_step=True)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+
+
+data = TensorDataset(torch.randn(64, 2), torch.randn(64, 1))
+for _ in range(2):
+    trainer = pl.Trainer(
+        max_epochs=2, log_every_n_steps=1, default_root_dir=sys.argv[1],
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+    )
+    trainer.fit(Tiny(), DataLoader(data, batch_size=8))
+"""
+
+
+@pytest.mark.slow
+def test_lightning_logs_import_one_run_per_version_with_hyperparameters(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    pytest.importorskip("lightning")
+    root = tmp_path / "work"
+    result = subprocess.run(
+        [sys.executable, "-c", LIGHTNING, str(root)], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    home = tmp_path / "home"
+
+    report = import_report(home, str(root / "lightning_logs"))
+
+    assert report["format"] == "tensorboard" and len(report["imported"]) == 2
+    with open_store(home) as store:
+        runs = {r.name: r for r in store.list_runs()}
+        assert sorted(runs) == ["version_0", "version_1"]
+        for run in runs.values():
+            acc = event_accumulator.EventAccumulator(
+                run.environment["imported_from"]["path"],
+                size_guidance={event_accumulator.SCALARS: 0},
+            )
+            acc.Reload()
+            for tag in acc.Tags()["scalars"]:
+                want = [(e.step, e.wall_time, bits(e.value)) for e in acc.Scalars(tag)]
+                series = store.metric_series(run.id, tag)
+                got = list(zip(series.steps, series.times, [bits(v) for v in series.values]))
+                assert got == want, tag
+            assert len(store.metric_series(run.id, "train_loss")) == 16
+            (params,) = [e.event.payload["data"] for e in store.events(run.id, kinds=["params"])]
+            assert params == {"lr": 0.05, "width": 4}
