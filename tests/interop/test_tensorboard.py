@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -325,3 +326,45 @@ def test_lightning_logs_import_one_run_per_version_with_hyperparameters(tmp_path
             assert len(store.metric_series(run.id, "train_loss")) == 16
             (params,) = [e.event.payload["data"] for e in store.events(run.id, kinds=["params"])]
             assert params == {"lr": 0.05, "width": 4}
+
+
+@pytest.mark.slow
+def test_event_files_are_followed_as_a_writer_appends_to_them(tmp_path: Path) -> None:
+    from torch.utils.tensorboard import SummaryWriter  # its flush() writes; tensorboardX's waits
+
+    from backprop_tensorboard.live import EventFileTail
+    from tests.conftest import wait_for
+
+    tail = EventFileTail(tmp_path, session=1)
+    assert tail.poll() == []
+    writer = SummaryWriter(str(tmp_path / "runs" / "a"))
+    for step in range(5):
+        writer.add_scalar("loss", 1 / (step + 1), step)
+    writer.flush()
+    seen: list[Any] = []
+
+    # the writer's thread writes when it gets to it
+    wait_for(lambda: seen.extend(tail.poll()) or len(seen) >= 5, what="five points")
+
+    assert [(e.step, e.payload["data"]) for e in seen] == [
+        (s, {"loss": _float32(1 / (s + 1))}) for s in range(5)
+    ]
+    assert all(e.kind == "metrics" and e.session == 1 for e in seen)
+    writer.close()
+    assert tail.poll() == []  # nothing new
+    (path,) = (tmp_path / "runs" / "a").glob("*tfevents*")
+    whole = path.read_bytes()
+    one_more = _record_of(whole)  # the last record again, at step 5
+    path.write_bytes(whole + one_more[:-7])  # a writer half-way through a record
+    assert tail.poll() == []
+    path.write_bytes(whole + one_more)
+    assert [e.step for e in tail.poll()] == [4]
+
+
+def _record_of(data: bytes) -> bytes:
+    """The last TFRecord of ``data``."""
+    from backprop_tensorboard.event_file import read_records
+
+    records = read_records(data)
+    last = records.data[-1]
+    return data[records.end - len(last) - 16 : records.end]
