@@ -11,8 +11,9 @@ import importlib
 import importlib.util
 import struct
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import IO
 
@@ -150,6 +151,25 @@ def read_records(buf: bytes, start: int = 0) -> Records:
         pos = end + 4
     out.end = pos
     return out
+
+
+def file_records(path: Path, chunk: int = 64 * 1024 * 1024) -> Iterator[Records]:
+    """The records of a file, read ``chunk`` bytes at a time (an event file can be larger than
+    memory allows); the last ``Records`` says where reading ended and why, as ``read_records``
+    does, with ``end`` counted from the start of the file."""
+    with open(path, "rb") as fh:
+        buf, offset = b"", 0
+        while True:
+            more = fh.read(chunk)
+            data = buf + more if buf else more
+            records = read_records(data)
+            buf = data[records.end :]
+            offset += records.end
+            records.end = offset
+            if not more or records.damage is not None:
+                yield records
+                return
+            yield records
 
 
 def varint(value: int) -> bytes:

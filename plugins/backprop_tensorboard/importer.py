@@ -35,7 +35,7 @@ from backprop_core.plugin_kit import (
     source_record,
     write_runs,
 )
-from backprop_tensorboard.event_file import Protos, protos, read_records
+from backprop_tensorboard.event_file import Protos, Records, file_records, protos, read_records
 from backprop_tensorboard.logdir import RunFolder, find_runs, has_event_files
 from backprop_tensorboard.scalars import ScalarDecoder
 
@@ -43,9 +43,9 @@ FORMAT = "tensorboard"
 REASON = "imported from TensorBoard event files, which do not record how a run ended"
 
 
-def _read(path: Path) -> bytes:
+def _file_records(path: Path) -> Iterator[Records]:
     try:
-        return path.read_bytes()
+        yield from file_records(path)
     except OSError as exc:
         raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
@@ -77,19 +77,21 @@ class FileReader:
         times: dict[int, list[float]] = {}
         batcher = MetricBatcher(files[0][1] if files else 1)
         for path, session in files:
-            records = read_records(_read(path))
             decoder.new_file()
             first = last = None
+            count = 0
             add, full, read = batcher.add, batcher.full, decoder.read
-            for data in records.data:
-                last, step, values = read(data)
-                if first is None:
-                    first = last
-                if values:
-                    add(last, step, values, session)
-                    if full():
-                        yield batcher.take()
-            self._note(path, records.damage, len(records.data), records.end)
+            for records in _file_records(path):
+                count += len(records.data)
+                for data in records.data:
+                    last, step, values = read(data)
+                    if first is None:
+                        first = last
+                    if values:
+                        add(last, step, values, session)
+                        if full():
+                            yield batcher.take()
+            self._note(path, records.damage, count, records.end)
             if first is not None and last is not None:
                 span = times.setdefault(session, [first, last])
                 span[0], span[1] = min(span[0], first), max(span[1], last)

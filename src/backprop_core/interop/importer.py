@@ -9,6 +9,7 @@ it came from in ``environment.imported_from``.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import json
@@ -150,9 +151,11 @@ def write_run(store: Store, planned: ImportedRun, report: ImportReport) -> None:
             store.update_session(run_id, number, **changes)
         if planned.finally_set:
             store.update_run(run_id, **planned.finally_set)
-    except Exception as exc:
+    except BaseException as exc:  # Ctrl-C too: a half-written run would pass for imported
         with contextlib.suppress(Exception):
             store.delete_run(run_id)
+        if not isinstance(exc, Exception):
+            raise
         report.problems.append(f"{label} was not imported: {exc}")
         return
     report.imported.append(run_id)
@@ -184,8 +187,6 @@ class SessionClock:
         self._numbers = [s.number for s in ordered] or [1]
 
     def session_at(self, time: float) -> int:
-        import bisect
-
         i = bisect.bisect_right(self._starts, time) - 1
         return self._numbers[max(i, 0)]
 
