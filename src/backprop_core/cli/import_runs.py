@@ -28,9 +28,9 @@ def import_command(path: Path, fmt: str | None, as_json: bool, **options: Any) -
     database), a W&B offline folder (wandb/, or one offline-run-* folder), the Node tool's
     experiments.json, or a file written by backprop export --format csv|json. Without --format
     the format is detected. Runs already imported are skipped, so importing the same source
-    twice adds nothing; each run is imported whole or not at all, with a warning naming what
-    was not imported. Imported runs own no files: gc and rm never delete what they name.
-    See docs/interop.md for what each format carries.
+    twice adds nothing. A run that cannot be read is left out with a warning naming it; a
+    damaged or unfinished file keeps what came before the damage. Imported runs own no files:
+    gc and rm never delete what they name. See docs/interop.md for what each format carries.
     """
     from backprop_core.interop.importer import choose_importer
     from backprop_core.plugin.manager import get_plugins
