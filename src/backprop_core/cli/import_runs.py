@@ -21,7 +21,7 @@ from backprop_core.cli.run_views import open_from_options
 @settings_options
 @json_option
 def import_command(path: Path, fmt: str | None, as_json: bool, **options: Any) -> None:
-    """Import runs from TensorBoard logs, MLflow, W&B and other files.
+    """Import runs from TensorBoard, MLflow, W&B or an export.
 
     PATH is a TensorBoard log folder (every folder holding event files is a run, Lightning's
     lightning_logs/version_N included), an MLflow store (an mlruns folder or a SQLite tracking
