@@ -39,12 +39,14 @@ from backprop_core.plugin_kit import (
     check_folder_writable,
     check_run_id,
     checkpoint_from_dict,
+    checkpoint_key,
     checkpoint_to_dict,
     coerce_changes,
     digest,
     event_from_dict,
     event_to_dict,
     exclusive_lock,
+    latest_per_key,
     move_aside,
     os_error_to_store_error,
     run_from_dict,
@@ -325,11 +327,15 @@ class JsonStore(Store):
             state["bytes"] += len(data)
             keys = set(index["metric_keys"].get(run_id, [])) | set(found.columns)
             index["metric_keys"][run_id] = sorted(keys)
+            added = 0
             if found.checkpoints:
-                index["checkpoints"].setdefault(run_id, []).extend(
-                    checkpoint_to_dict(c) for c in found.checkpoints
-                )
-            found.apply_run(run, checkpoints=len(found.checkpoints))
+                by_key = latest_per_key(found.checkpoints, run.cwd)
+                old = index["checkpoints"].get(run_id, [])
+                kept = [c for c in old if checkpoint_key(c["path"], run.cwd) not in by_key]
+                kept.extend(checkpoint_to_dict(c) for c in by_key.values())
+                index["checkpoints"][run_id] = kept
+                added = len(kept) - len(old)
+            found.apply_run(run, checkpoints=added)
             index["runs"][run_id] = run_to_dict(run)
 
         self._mutate(append)

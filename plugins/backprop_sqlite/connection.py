@@ -4,6 +4,7 @@ read-only fallback for read-only media, and one-line errors."""
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -14,6 +15,8 @@ from backprop_sqlite.schema import SCHEMA_VERSION, migrate
 
 BUSY_TIMEOUT_S = 30.0
 DB_NAME = "backprop.db"
+# One encoder for the process: json.dumps with options builds a new one on every call.
+dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
 
 
 def _glob(pattern: str, name: str | None) -> bool:

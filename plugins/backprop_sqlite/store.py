@@ -33,7 +33,6 @@ from backprop_core.plugin_kit import (
     check_folder_writable,
     check_run_id,
     checkpoint_from_dict,
-    checkpoint_to_dict,
     coerce_changes,
     digest,
     event_from_dict,
@@ -42,12 +41,10 @@ from backprop_core.plugin_kit import (
     session_from_dict,
     session_to_dict,
 )
-from backprop_sqlite.connection import DB_NAME, open_connection, store_error
+from backprop_sqlite.checkpoint_rows import insert_checkpoints
+from backprop_sqlite.connection import DB_NAME, dumps, open_connection, store_error
 from backprop_sqlite.event_rows import insert_lines
 from backprop_sqlite.series_sql import insert_columns, read_series
-
-# One encoder for the process: json.dumps with options builds a new one on every call.
-dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
 
 
 def _payload(text: str) -> dict[str, Any]:
@@ -316,22 +313,8 @@ class SqliteStore(Store):
             )
             if found.columns:
                 insert_columns(conn, run_id, found.columns)
-            if found.checkpoints:
-                n = conn.execute(
-                    "SELECT checkpoint_seq FROM runs WHERE id = ?", (run_id,)
-                ).fetchone()[0]
-                conn.executemany(
-                    "INSERT INTO checkpoints (run_id, n, path, record) VALUES (?,?,?,?)",
-                    [
-                        (run_id, n + i, c.path, dumps(checkpoint_to_dict(c)))
-                        for i, c in enumerate(found.checkpoints, start=1)
-                    ],
-                )
-                conn.execute(
-                    "UPDATE runs SET checkpoint_seq = ? WHERE id = ?",
-                    (n + len(found.checkpoints), run_id),
-                )
-            found.apply_run(run, checkpoints=len(found.checkpoints))
+            added = insert_checkpoints(conn, run, found.checkpoints)
+            found.apply_run(run, checkpoints=added)
             self._put(conn, run)
             conn.execute("UPDATE runs SET event_seq = ? WHERE id = ?", (seq, run_id))
 

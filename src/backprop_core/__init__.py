@@ -45,6 +45,8 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.launch.spec import Monitor as Monitor
     from backprop_core.launch.spec import MonitorAction as MonitorAction
     from backprop_core.launch.spec import Preparation as Preparation
+    from backprop_core.launch.spec import WatchContext as WatchContext
+    from backprop_core.launch.spec import Watcher as Watcher
     from backprop_core.plugin.hookspecs import hookimpl as hookimpl
     from backprop_core.sdk import active_run as active_run
     from backprop_core.sdk import checkpoint as checkpoint
@@ -128,6 +130,8 @@ _LAZY: dict[str, str] = {
     "Launcher": "backprop_core.launch.spec",
     "Monitor": "backprop_core.launch.spec",
     "MonitorAction": "backprop_core.launch.spec",
+    "Watcher": "backprop_core.launch.spec",
+    "WatchContext": "backprop_core.launch.spec",
     "Exporter": "backprop_core.interop.exporter",
     # SDK (docs/sdk.md)
     "init": "backprop_core.sdk",

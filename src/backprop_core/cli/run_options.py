@@ -9,6 +9,10 @@ import click
 
 from backprop_core.errors import UsageError
 
+#: ``--until-done``'s limit on sessions (``backprop_core.run.runner.DEFAULT_MAX_SESSIONS``,
+#: repeated here so that ``--help`` does not import the runner).
+DEFAULT_MAX_SESSIONS = 50
+
 if TYPE_CHECKING:
     from backprop_core.run.runner import RunOptions
 
@@ -71,6 +75,20 @@ def run_settings_options(func: F) -> F:
             help="Read metrics from the script's printed progress lines (default: on).",
         ),
         click.option(
+            "--watch-checkpoints",
+            "watch_checkpoints",
+            multiple=True,
+            metavar="GLOB",
+            help="Record files matching GLOB as checkpoints when the script writes them "
+            "(repeatable; replaces checkpoints.watch; default: *.pt *.pth *.ckpt …).",
+        ),
+        click.option(
+            "--no-watch-checkpoints",
+            is_flag=True,
+            default=None,
+            help="Do not look for checkpoint files the script does not announce.",
+        ),
+        click.option(
             "--show-events",
             is_flag=True,
             help="Also print event lines (JSON events, SDK lines on stdout) on the terminal.",
@@ -78,7 +96,11 @@ def run_settings_options(func: F) -> F:
         click.option(
             "--until-done", is_flag=True, help="Chain sessions until the script reports done."
         ),
-        click.option("--max-sessions", type=int, help="With --until-done: at most N sessions."),
+        click.option(
+            "--max-sessions",
+            type=click.IntRange(min=1),
+            help=f"With --until-done: at most N sessions (default {DEFAULT_MAX_SESSIONS}).",
+        ),
         click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout."),
     ]
     for decorator in reversed(decorators):
@@ -121,6 +143,13 @@ def run_overrides(options: dict[str, Any]) -> dict[str, Any]:
         out["monitors"] = monitors
     if options.get("output_scalars") is not None:
         out["outputScalars"] = {"enabled": options["output_scalars"]}
+    globs = list(options.get("watch_checkpoints") or ())
+    if options.get("no_watch_checkpoints"):
+        if globs:
+            raise UsageError("--watch-checkpoints and --no-watch-checkpoints contradict each other")
+        out["checkpoints"] = {"watch": []}
+    elif globs:
+        out["checkpoints"] = {"watch": globs}
     return out
 
 
@@ -134,6 +163,7 @@ def run_options_from(options: dict[str, Any], **extra: Any) -> RunOptions:
         max_sessions=options["max_sessions"],
         json_output=options["as_json"],
         show_events=options["show_events"],
+        from_scratch=bool(options.get("from_scratch")),
         **extra,
     )
 

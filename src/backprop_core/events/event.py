@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from backprop_core.events.file_identity import FileIdentity
+
 if TYPE_CHECKING:
     from backprop_core.settings.model import Settings
 
@@ -21,6 +23,9 @@ class Event:
     whole JSON object the script sent, minus ``event``. ``step`` is lifted out of the payload
     when it is an integer. ``time`` is when backprop received it (unix seconds) unless the
     payload carried its own ``time``.
+
+    ``file`` is what backprop itself saw of a ``checkpoint_saved`` event's file when the event
+    arrived (``events.file_identity.witness``); parsers never set it, so a script cannot.
     """
 
     kind: str
@@ -28,6 +33,7 @@ class Event:
     step: int | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)
     session: int | None = None
+    file: FileIdentity | None = None
 
     @property
     def data(self) -> Mapping[str, Any]:

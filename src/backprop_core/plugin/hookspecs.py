@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from backprop_core.events.event import Event, ParseContext
     from backprop_core.events.parsing import ParsedLines
     from backprop_core.interop.exporter import Exporter
-    from backprop_core.launch.spec import FrameworkAdapter, Launcher, Monitor
+    from backprop_core.launch.spec import FrameworkAdapter, Launcher, Monitor, Watcher
     from backprop_core.settings import Settings
     from backprop_core.store.contract import Store
     from backprop_core.store.records import RunRecord, SessionRecord
@@ -133,6 +133,31 @@ def backprop_register_monitors() -> list[type[Monitor]]:
     for a session.
 
     :return: a list of ``Monitor`` subclasses.
+    """
+
+
+# ==== Supervision hooks: what runs beside the script during a session
+
+
+@hookspec
+def backprop_register_watchers() -> list[type[Watcher]]:
+    """Watcher classes: things the supervisor polls on a thread of its own during a session,
+    turning what they see on disk into events that are recorded like the script's own.
+
+    All implementations are called and their lists concatenated; watcher names must be
+    unique. For each session the supervisor calls each class's ``create(context)`` before the
+    script starts (``None``: off for this session; ``context`` is a ``WatchContext``: run id,
+    session, working directory, home, settings, the last step seen, and which checkpoints the
+    script announced itself), then ``poll(now)`` every ``poll_seconds`` while the script runs,
+    and ``finish(now)`` once after it and every process it started ended. The events they
+    return (``checkpoint_saved``, ``metrics``, ``alert``…) go into the same store, status line,
+    monitors and ``backprop_run_event`` listeners as parsed output. A watcher that raises is
+    reported once and dropped for the rest of the session. ``resumable(context)``, a class
+    method, tells ``resume`` which checkpoints of the run are on disk. Built in:
+    ``checkpoints`` (checkpoint files found without being announced; see
+    docs/unmodified-scripts.md).
+
+    :return: ``Watcher`` subclasses (classes, not instances).
     """
 
 

@@ -78,6 +78,21 @@ class OutputScalarSettings:
         object.__setattr__(self, "ignore_keys", tuple(self.ignore_keys))
 
 
+@dataclass(frozen=True)
+class CheckpointSettings:
+    """Checkpoints found without being announced ("Checkpoints found by watching" in
+    docs/unmodified-scripts.md). An empty ``watch`` turns watching off."""
+
+    watch: tuple[str, ...] = (
+        "*.pt", "*.pth", "*.ckpt", "*.safetensors", "*.bin", "*.h5", "*.keras",
+    )  # fmt: skip
+    max_depth: int = 6
+    poll_seconds: float = 2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "watch", tuple(self.watch))  # config values are JSON arrays
+
+
 _NESTED = {
     "gpu": GpuSettings,
     "governor": GovernorSettings,
@@ -85,6 +100,7 @@ _NESTED = {
     "wait": WaitSettings,
     "monitors": MonitorSettings,
     "output_scalars": OutputScalarSettings,
+    "checkpoints": CheckpointSettings,
 }
 
 
@@ -113,6 +129,7 @@ class Settings:
     wait: WaitSettings = field(default_factory=WaitSettings)
     monitors: MonitorSettings = field(default_factory=MonitorSettings)
     output_scalars: OutputScalarSettings = field(default_factory=OutputScalarSettings)
+    checkpoints: CheckpointSettings = field(default_factory=CheckpointSettings)
     config: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 

@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any
 
 from backprop_core.events.event import Event
+from backprop_core.events.file_identity import FileIdentity
 
 
 class RunStatus(str, Enum):
@@ -73,7 +74,14 @@ class SessionRecord:
 
 @dataclass
 class CheckpointRecord:
-    """A checkpoint the script announced. ``path`` is stored as given (see ``resolve_path``)."""
+    """A checkpoint the script announced. ``path`` is stored as given (see ``resolve_path``).
+
+    ``file`` is what backprop saw of the file at announcement, when it may belong to the run
+    (``events.file_identity``); ``gc`` deletes a file outside the run's folder only while it
+    still matches. Announcing the same path again replaces the record (``checkpoint_key``).
+    ``found_by`` names the watcher that found the checkpoint when the script did not announce
+    it (``checkpoints``: see "Checkpoints found by watching" in docs/unmodified-scripts.md).
+    """
 
     run_id: str
     path: str
@@ -82,6 +90,8 @@ class CheckpointRecord:
     session: int | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     best: bool = False
+    file: FileIdentity | None = None
+    found_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -235,11 +245,14 @@ def session_from_dict(data: dict[str, Any]) -> SessionRecord:
 
 
 def checkpoint_to_dict(checkpoint: CheckpointRecord) -> dict[str, Any]:
-    return {name: getattr(checkpoint, name) for name in CheckpointRecord.__dataclass_fields__}
+    out = {name: getattr(checkpoint, name) for name in CheckpointRecord.__dataclass_fields__}
+    out["file"] = None if checkpoint.file is None else checkpoint.file.to_dict()
+    return out
 
 
 def checkpoint_from_dict(data: dict[str, Any]) -> CheckpointRecord:
     known = {k: v for k, v in data.items() if k in CheckpointRecord.__dataclass_fields__}
+    known["file"] = FileIdentity.from_dict(known.get("file"))
     return CheckpointRecord(**known)
 
 

@@ -32,6 +32,7 @@ from backprop_core.supervisor.process import ProcessTree, become_subreaper, laun
 from backprop_core.supervisor.signals import StopRequests
 from backprop_core.supervisor.sink import EventSink
 from backprop_core.supervisor.state import SessionState
+from backprop_core.supervisor.watching import Watching
 
 LEFTOVER_GRACE_SECONDS = 1.0
 GC_THRESHOLD = 50_000  # allocations between young-generation collections (default 700)
@@ -66,6 +67,7 @@ class Supervisor:
         event lines (``None``: none)."""
         result = self._parsers.parse(lines, self._contexts[stream])
         if result.items:
+            self.watching.note(result.items)
             self._on_items(result.items)
         return result.claimed
 
@@ -236,6 +238,9 @@ class Supervisor:
         env = dict(spec.env)
         env["BACKPROP_EVENTS_FD"] = str(events_w)
         become_subreaper()
+        # Before the script starts, so the watchers see what was there before it.
+        parse_state = self._contexts["stdout"].state
+        self.watching = Watching(ctx, self._on_items, lambda: parse_state.step)
         guardian = Guardian(spec.run_id, spec.session)
         self.requests.install()
         try:
@@ -303,6 +308,7 @@ class Supervisor:
         for reader in readers:
             reader.start()
         self.sink.start()
+        self.watching.start()
         self.snapshots = SnapshotSource(self.settings)
         self.governor = PauseGovernor(self.settings, spec.gpus)
         poll = max(0.05, self.settings.governor.poll_seconds)
@@ -326,6 +332,7 @@ class Supervisor:
             for reader, pipe in zip(readers, (proc.stdout, proc.stderr)):
                 if reader.finished and pipe is not None:
                     pipe.close()
+            self.watching.close()
             self.sink.close()
             tee.flush()
             log.close()
