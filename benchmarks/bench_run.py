@@ -2,9 +2,10 @@
 and stop timing. Run ``python benchmarks/bench_run.py [--quick]``; prints a table.
 
 * overhead: ``backprop run noop.py --gpu-probe none`` vs ``python noop.py`` (median of N)
-* throughput: a script printing N JSON metric lines, under backprop vs stdout to a file; every
-  point must be recorded in the store
-* supervisor peak RSS during the throughput run (psutil, sampled every 20 ms)
+* throughput: a script printing N JSON metric lines, and one printing N plain text progress
+  lines (``iter i: loss …, time …ms, mfu …%``, read by the output scalars parser), each under
+  backprop vs stdout to a file; every point must be recorded in the store
+* supervisor peak RSS during the throughput runs (psutil, sampled every 20 ms)
 * stop timing: stop signal vs ``BACKPROP_DEADLINE``; SIGKILL vs stop signal + grace
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import psutil
-from _common import backprop
+from _common import backprop, cpu_model
 
 NOOP = "pass\n"
 SPAM = """
@@ -33,6 +34,14 @@ n = int(sys.argv[1])
 write = sys.stdout.write
 for i in range(n):
     write(json.dumps({"event": "metrics", "step": i, "data": {"loss": 1.0 / (i + 1)}}) + "\\n")
+"""
+TEXT_SPAM = """
+import sys
+n = int(sys.argv[1])
+write = sys.stdout.write
+for i in range(n):
+    loss, ms, mfu = 1.0 / (i + 1), (i % 997) * 0.37, (i % 89) * 0.11
+    write(f"iter {i}: loss {loss:.4f}, time {ms:.2f}ms, mfu {mfu:.2f}%\\n")
 """
 STUBBORN = """
 import os, signal, time
@@ -77,17 +86,18 @@ def peak_rss(pid: int, stop: threading.Event, out: list[int]) -> None:
         pass
 
 
-def throughput(work: Path, env: dict[str, str], lines: int, repeat: int) -> dict[str, Any]:
-    """Median of ``repeat`` interleaved pairs (to a file, under backprop)."""
-    (work / "spam.py").write_text(SPAM)
+def throughput(
+    work: Path, env: dict[str, str], script: str, lines: int, repeat: int
+) -> dict[str, Any]:
+    """Median of ``repeat`` interleaved pairs (to a file, under backprop) for ``script``."""
     with open(work / "out.txt", "wb") as f:  # warm-up: page cache, bytecode
-        timed([sys.executable, "spam.py", "1000"], env, work, stdout=f)
-    timed(backprop("run", "--run-id", "warm-up", "spam.py", "1000"), env, work)
+        timed([sys.executable, script, "1000"], env, work, stdout=f)
+    timed(backprop("run", "--run-id", f"warm-up-{script}", script, "1000"), env, work)
     bases, runs = [], []
     for i in range(repeat):
         with open(work / "out.txt", "wb") as f:
-            bases.append(timed([sys.executable, "spam.py", str(lines)], env, work, stdout=f))
-        runs.append(governed_spam(work, env, lines, f"spam-{i}"))
+            bases.append(timed([sys.executable, script, str(lines)], env, work, stdout=f))
+        runs.append(governed_spam(work, env, script, lines, f"{script}-{i}"))
     recorded = min(int(r["recorded"]) for r in runs)
     return {
         "base": statistics.median(bases),
@@ -98,10 +108,12 @@ def throughput(work: Path, env: dict[str, str], lines: int, repeat: int) -> dict
     }
 
 
-def governed_spam(work: Path, env: dict[str, str], lines: int, run_id: str) -> dict[str, float]:
+def governed_spam(
+    work: Path, env: dict[str, str], script: str, lines: int, run_id: str
+) -> dict[str, float]:
     start = time.perf_counter()
     proc = subprocess.Popen(
-        backprop("run", "--run-id", run_id, "spam.py", str(lines)),
+        backprop("run", "--run-id", run_id, script, str(lines)),
         env=env,
         cwd=work,
         stdout=subprocess.DEVNULL,
@@ -129,37 +141,62 @@ def governed_spam(work: Path, env: dict[str, str], lines: int, run_id: str) -> d
     }
 
 
-def components(home: Path, n: int) -> dict[str, float]:
-    """Per-event cost of the two halves of the hot path, measured alone in this process."""
-    from backprop_core.events.event import ParseContext
+def _text_line(i: int) -> str:
+    """A line as TEXT_SPAM prints it (nanoGPT's progress line)."""
+    loss, ms, mfu = 1.0 / (i + 1), (i % 997) * 0.37, (i % 89) * 0.11
+    return f"iter {i}: loss {loss:.4f}, time {ms:.2f}ms, mfu {mfu:.2f}%"
+
+
+def components(home: Path, n: int, kind: str) -> dict[str, float]:
+    """Per-line cost of the two halves of the hot path (the parser chain, then the store),
+    measured alone in this process, for JSON metric lines or plain text progress lines."""
+    from backprop_core.events.event import ParseContext, ParseState
     from backprop_core.plugin.manager import get_plugins
     from backprop_core.settings.model import Settings
     from backprop_core.store.opening import open_store
     from backprop_core.store.records import RunRecord, RunStatus
     from backprop_core.supervisor.session import GC_THRESHOLD
 
-    lines = [
-        json.dumps({"event": "metrics", "step": i, "data": {"loss": 1.0 / (i + 1)}})
-        for i in range(n)
-    ]
-    parse = get_plugins().batch_line_parser()
-    assert parse is not None, "the built-in JSON parser is not the only parser plugin"
-    context = ParseContext("bench", 1, "stdout", ".")
+    if kind == "json":
+        lines = [
+            json.dumps({"event": "metrics", "step": i, "data": {"loss": 1.0 / (i + 1)}})
+            for i in range(n)
+        ]
+    else:
+        lines = [_text_line(i) for i in range(n)]
+    chain = get_plugins().parser_chain()
+    settings = Settings.from_config({}, home=home)
+    context = ParseContext("bench", 1, "stdout", ".", settings, ParseState())
     raw = [line.encode() for line in lines]
     # As in the supervisor (see GC_THRESHOLD there): the collector runs less often.
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
     start = time.perf_counter()
     # As the supervisor reads them: about 3,000 lines per chunk.
-    items = [item for i in range(0, n, 3000) for item in parse(raw[i : i + 3000], context)]
+    items = [
+        item for i in range(0, n, 3000) for item in chain.parse(raw[i : i + 3000], context).items
+    ]
     parse_s = time.perf_counter() - start
-    with open_store(Settings.from_config({}, home=home)) as store:
+    with open_store(settings) as store:
         store.create_run(RunRecord(id="bench", status=RunStatus.RUNNING, created_at=time.time()))
         start = time.perf_counter()
-        for i in range(0, len(items), 3):  # batches of about 9,000 events, as the sink writes
-            store.append_batch("bench", items[i : i + 3])
+        step = max(1, 9000 // max(1, n // max(1, len(items))))
+        for i in range(0, len(items), step):  # batches of about 9,000 events, as the sink writes
+            store.append_batch("bench", items[i : i + step])
         store_s = time.perf_counter() - start
+    gc.unfreeze()
     return {"parse_us": parse_s / n * 1e6, "store_us": store_s / n * 1e6}
+
+
+def reference() -> float:
+    """Machine speed: seconds for 1,000,000 ``float()`` calls on short byte strings."""
+    values = [b"4.4587"] * 1_000_000
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        list(map(float, values))
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def stop_timing(work: Path, env: dict[str, str], grace: float) -> dict[str, float]:
@@ -188,6 +225,8 @@ def main() -> None:
     args = parser.parse_args()
     n = 10 if not args.quick else 5
     lines = 1_000_000 if not args.quick else 100_000
+    pairs = 5 if not args.quick else 2
+    speed = reference()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         env = dict(os.environ)
@@ -198,11 +237,21 @@ def main() -> None:
             BACKPROP_GPU__PROBE="none",
             BACKPROP_MIN_FREE_RAM_GB="0",
         )
+        (work / "spam.py").write_text(SPAM)
+        (work / "text_spam.py").write_text(TEXT_SPAM)
         overhead(work, env, 2)  # warm-up
         plain, governed = overhead(work, env, n)
-        tp = throughput(work, env, lines, 5 if not args.quick else 2)
+        cases = {
+            "JSON": throughput(work, env, "spam.py", lines, pairs),
+            "text": throughput(work, env, "text_spam.py", lines, pairs),
+        }
         st = stop_timing(work, env, grace=2.0)
-        parts = components(work / "parts-home", 100_000)
+        parts = {
+            "JSON": components(work / "parts-json", 100_000, "json"),
+            "text": components(work / "parts-text", 100_000, "text"),
+        }
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
+    print(f"reference: 1,000,000 float() calls in {speed * 1000:.0f} ms")
     rows = [
         ("start-up: python noop.py (median)", f"{plain * 1000:.0f} ms", ""),
         (
@@ -210,22 +259,28 @@ def main() -> None:
             f"{governed * 1000:.0f} ms",
             f"+{(governed - plain) * 1000:.0f} ms (goal ≤ 250 ms)",
         ),
-        (f"{lines:,} JSON lines, stdout to a file (median)", f"{tp['base']:.2f} s", ""),
-        (
-            f"{lines:,} JSON lines under backprop (median)",
-            f"{tp['governed']:.2f} s",
-            f"{tp['governed'] / tp['base']:.2f}x (goal ≤ 1.3x); pairs: "
-            + ", ".join(f"{r:.2f}x" for r in tp["ratios"]),
-        ),
-        (
-            "metric points recorded",
-            f"{tp['recorded']:,}",
-            "all" if tp["recorded"] == lines else "MISSING",
-        ),
-        ("  per line: child writing to a file", f"{tp['base'] / lines * 1e6:.1f} µs", ""),
-        ("  per line: JSON parser plugin alone (chunks)", f"{parts['parse_us']:.1f} µs", ""),
-        ("  per line: Store.append_batch alone (sqlite)", f"{parts['store_us']:.1f} µs", ""),
-        ("supervisor peak RSS", f"{tp['rss_mb']:.0f} MB", "goal ≤ 80 MB"),
+    ]
+    for name, tp in cases.items():
+        part = parts[name]
+        rows += [
+            (f"{lines:,} {name} lines, stdout to a file (median)", f"{tp['base']:.2f} s", ""),
+            (
+                f"{lines:,} {name} lines under backprop (median)",
+                f"{tp['governed']:.2f} s",
+                f"{tp['governed'] / tp['base']:.2f}x (goal ≤ 1.3x); pairs: "
+                + ", ".join(f"{r:.2f}x" for r in tp["ratios"]),
+            ),
+            (
+                f"  {name}: 'loss' points recorded",
+                f"{tp['recorded']:,}",
+                "all" if tp["recorded"] == lines else "MISSING",
+            ),
+            (f"  {name}: per line, child to a file", f"{tp['base'] / lines * 1e6:.1f} µs", ""),
+            (f"  {name}: per line, parser chain alone", f"{part['parse_us']:.1f} µs", ""),
+            (f"  {name}: per line, Store.append_batch (sqlite)", f"{part['store_us']:.1f} µs", ""),
+            (f"  {name}: supervisor peak RSS", f"{tp['rss_mb']:.0f} MB", "goal ≤ 80 MB"),
+        ]
+    rows += [
         ("stop signal after BACKPROP_DEADLINE", f"{st['signal_late'] * 1000:.0f} ms", "goal ≤ 1 s"),
         (
             "session end after stop signal (grace 2 s)",
@@ -237,7 +292,17 @@ def main() -> None:
     print(f"{'measure':<{width}}  {'value':>10}  note")
     for name, value, note in rows:
         print(f"{name:<{width}}  {value:>10}  {note}")
-    print(json.dumps({"overhead_ms": (governed - plain) * 1000, **tp, **st, **parts}))
+    print(
+        json.dumps(
+            {
+                "overhead_ms": (governed - plain) * 1000,
+                "reference_s": speed,
+                "throughput": cases,
+                "parts": parts,
+                **st,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """The JSON event-line parser (docs/events.md): one JSON object per line becomes an ``Event``.
 
-Registered with ``trylast`` so specialised parsers can claim lines first. Only lines whose first
-non-blank character is ``{`` are decoded at all, which keeps plain output cheap.
+Registered ``tryfirst``: a JSON event line is an event whatever other parsers are installed, and
+no other parser ever sees it. The supervisor calls it through ``backprop_parse_lines`` on whole
+chunks (``batch.py``); ``backprop_parse_line`` gives the same result for one line. Only lines
+whose first non-blank character is ``{`` are decoded at all, which keeps plain output cheap.
 
 Rules:
 
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from backprop_core import Event, ParseContext, hookimpl
 
 if TYPE_CHECKING:
-    from backprop_core.plugin_kit import MetricLines
+    from backprop_core import ParsedLines
 
 _NODE_META = ("step", "time", "epoch", "event")
 
@@ -113,13 +115,13 @@ def parse_line(line: str, context: ParseContext) -> Event | None:
     return parse_object(obj, context)
 
 
-def parse_lines(lines: list[bytes], context: ParseContext) -> list[Event | MetricLines]:
-    """A whole chunk of output lines at once (see ``backprop_json_events.batch``)."""
-    from backprop_json_events.batch import parse_lines as parse
+@hookimpl(tryfirst=True)
+def backprop_parse_lines(lines: list[bytes], context: ParseContext) -> ParsedLines | None:
+    from backprop_json_events.batch import parse_chunk
 
-    return parse(lines, context)
+    return parse_chunk(lines, context)
 
 
-@hookimpl(trylast=True)
+@hookimpl(tryfirst=True)
 def backprop_parse_line(line: str, context: ParseContext) -> Event | None:
     return parse_line(line, context)

@@ -2,6 +2,9 @@
 
 Same rules and results as ``parse_line`` on each line, at a fraction of the cost:
 
+* only lines whose first non-blank byte is ``{`` are candidates (when all of them are, as in
+  an instrumented script's output, that is settled by one count at C speed);
+
 * the chunk's candidate lines are decoded from UTF-8 once (invalid bytes replaced, as
   ``parse_line`` callers do) and decoded from JSON in ONE ``json.loads`` call, as the elements
   of an array joined with ``",\\n"``. That is exactly per-line parsing: a JSON string cannot
@@ -22,7 +25,7 @@ import time
 from itertools import chain, repeat
 from typing import Any, cast
 
-from backprop_core import Event, ParseContext
+from backprop_core import Event, ParseContext, ParsedLines
 from backprop_core.plugin_kit import MetricLines
 from backprop_json_events import parse_object
 
@@ -131,10 +134,43 @@ def _all_plain(
     return steps, data, times
 
 
+def _candidates(lines: list[bytes]) -> list[int] | None:
+    """Indexes of the lines that can be JSON objects (first non-blank byte ``{``); ``None``
+    when every line can (counted at C speed: the usual chunk of an instrumented script)."""
+    joined = b"\n".join(lines)
+    if joined.count(b"\n{") + joined.startswith(b"{") == len(lines):
+        return None
+    if b"{" not in joined:
+        return []  # plain text: nothing to decode
+    return [
+        i
+        for i, line in enumerate(lines)
+        if line[:1] == b"{" or (line[:1] in b" \t\r" and line.lstrip()[:1] == b"{")
+    ]
+
+
+def parse_chunk(
+    lines: list[bytes], context: ParseContext, now: float | None = None
+) -> ParsedLines | None:
+    """The events of a chunk of output lines, and which lines they came from. Only lines whose
+    first non-blank byte is ``{`` are decoded; everything else is left to later parsers."""
+    wanted = _candidates(lines)
+    if wanted is None:
+        items, claimed = parse_lines(lines, context, now)
+        return ParsedLines(items, claimed)
+    if not wanted:
+        return None
+    items, claimed = parse_lines([lines[i] for i in wanted], context, now)
+    if not items:
+        return None
+    return ParsedLines(items, [wanted[j] for j in (claimed or range(len(wanted)))])
+
+
 def parse_lines(
     lines: list[bytes], context: ParseContext, now: float | None = None
-) -> list[Event | MetricLines]:
-    """Events of a chunk's lines, in order; lines that are not events give nothing."""
+) -> tuple[list[Event | MetricLines], list[int] | None]:
+    """Events of a chunk of candidate lines, in order, and the indexes of the lines that were
+    events (``None``: all of them)."""
     now = time.time() if now is None else now
     # Lines hold no "\n" and a replaced byte never becomes one: one text per line.
     joined = b"\n".join(lines).decode("utf-8", "replace")
@@ -151,10 +187,11 @@ def parse_lines(
     plain = _all_plain(values, may_have_time, now) if values else None
     if plain is not None:  # the usual chunk: metrics lines only
         steps, datas, times = plain
-        return [MetricLines(session, times, steps, datas, texts)]
+        return [MetricLines(session, times, steps, datas, texts)], None
     out: list[Event | MetricLines] = []
+    claimed: list[int] = []
     run: MetricLines | None = None
-    for text, obj in zip(texts, values):
+    for index, (text, obj) in enumerate(zip(texts, values)):
         if type(obj) is not dict:
             continue
         kind = obj.get("event")
@@ -180,6 +217,7 @@ def parse_lines(
                 run.steps.append(step)
                 run.data.append(data)
                 run.texts.append(text)
+                claimed.append(index)
                 continue
         try:
             event = parse_object(obj, context, now)
@@ -188,4 +226,5 @@ def parse_lines(
         if event is not None:
             run = None
             out.append(event)
-    return out
+            claimed.append(index)
+    return out, claimed

@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.errors import UsageError as UsageError
     from backprop_core.events.event import Event as Event
     from backprop_core.events.event import ParseContext as ParseContext
+    from backprop_core.events.event import ParseState as ParseState
+    from backprop_core.events.parsing import ParsedLines as ParsedLines
     from backprop_core.interop.exporter import Exporter as Exporter
     from backprop_core.interop.importer import Importer as Importer
     from backprop_core.launch.spec import FrameworkAdapter as FrameworkAdapter
@@ -44,6 +46,8 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.launch.spec import Monitor as Monitor
     from backprop_core.launch.spec import MonitorAction as MonitorAction
     from backprop_core.launch.spec import Preparation as Preparation
+    from backprop_core.launch.spec import WatchContext as WatchContext
+    from backprop_core.launch.spec import Watcher as Watcher
     from backprop_core.plugin.hookspecs import hookimpl as hookimpl
     from backprop_core.sdk import active_run as active_run
     from backprop_core.sdk import checkpoint as checkpoint
@@ -108,6 +112,8 @@ _LAZY: dict[str, str] = {
     # events and records
     "Event": "backprop_core.events.event",
     "ParseContext": "backprop_core.events.event",
+    "ParseState": "backprop_core.events.event",
+    "ParsedLines": "backprop_core.events.parsing",
     "RunStatus": "backprop_core.store.records",
     "RunRecord": "backprop_core.store.records",
     "SessionRecord": "backprop_core.store.records",
@@ -125,6 +131,8 @@ _LAZY: dict[str, str] = {
     "Launcher": "backprop_core.launch.spec",
     "Monitor": "backprop_core.launch.spec",
     "MonitorAction": "backprop_core.launch.spec",
+    "Watcher": "backprop_core.launch.spec",
+    "WatchContext": "backprop_core.launch.spec",
     "Exporter": "backprop_core.interop.exporter",
     "Importer": "backprop_core.interop.importer",
     # SDK (docs/sdk.md)

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they load lazily
     from backprop_core.admission.probing import NoGpuProbe as NoGpuProbe
+    from backprop_core.events.file_identity import FileIdentity as FileIdentity
+    from backprop_core.events.file_identity import identify as identify
     from backprop_core.events.ingest import Columns as Columns
     from backprop_core.events.ingest import MetricLines as MetricLines
     from backprop_core.events.ingest import as_number as as_number
@@ -125,6 +127,9 @@ _LAZY: dict[str, str] = {
     "hostname": "backprop_core.store.process_identity",
     "NoGpuProbe": "backprop_core.admission.probing",
     "is_loss_key": "backprop_core.sdk.values",
+    # watchers: what backprop saw of a file the run made (docs/store.md)
+    "FileIdentity": "backprop_core.events.file_identity",
+    "identify": "backprop_core.events.file_identity",
     # launchers
     "Supervisor": "backprop_core.supervisor",
     "SessionContext": "backprop_core.supervisor",

@@ -19,6 +19,7 @@ def test_there_is_a_hook_for_every_family() -> None:
     assert HOOKS == [
         "backprop_admission_vote",
         "backprop_parse_line",
+        "backprop_parse_lines",
         "backprop_register_commands",
         "backprop_register_exporters",
         "backprop_register_frameworks",
@@ -27,6 +28,7 @@ def test_there_is_a_hook_for_every_family() -> None:
         "backprop_register_monitors",
         "backprop_register_probes",
         "backprop_register_stores",
+        "backprop_register_watchers",
         "backprop_run_event",
         "backprop_run_finished",
         "backprop_run_started",

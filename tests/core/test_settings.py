@@ -237,6 +237,12 @@ def test_boolean_and_nullable_env_values(tmp_path: Path) -> None:
         {"monitors": {"stopOnNan": 1}},
         {"home": ""},
         {"nope": 1},
+        {"outputScalars": {"enabled": False, "patterns": ["(?P<loss>[0-9.]+)"]}},
+        {"outputScalars": {"patterns": "loss"}},
+        {"outputScalars": {"patterns": [""]}},
+        {"outputScalars": {"ignoreKeys": ["v_num", 1]}},
+        {"outputScalars": {"enabled": "yes"}},
+        {"outputScalars": {"builtin": True}},
     ],
 )
 def test_fast_validation_never_accepts_what_jsonschema_rejects(data: dict[str, object]) -> None:
@@ -249,3 +255,22 @@ def test_fast_validation_never_accepts_what_jsonschema_rejects(data: dict[str, o
     errors = list(Draft202012Validator(schema).iter_errors(data))
     # Exact: the fast check agrees with jsonschema both ways on the keywords it handles.
     assert _obviously_valid(data, schema) == (not errors)
+
+
+def test_output_scalars_settings_from_files_and_variables(tmp_path: Path) -> None:
+    s = resolve_settings(cwd=tmp_path, env={})
+    assert s.output_scalars.enabled and s.output_scalars.builtin_rules
+    assert s.output_scalars.patterns == () and "v_num" in s.output_scalars.ignore_keys
+    env = {
+        "BACKPROP_OUTPUT_SCALARS__ENABLED": "0",
+        "BACKPROP_OUTPUT_SCALARS__PATTERNS": '["fid=(?P<fid>[0-9.]+)"]',
+    }
+    s = resolve_settings(cwd=tmp_path, env=env)
+    assert not s.output_scalars.enabled
+    assert s.output_scalars.patterns == ("fid=(?P<fid>[0-9.]+)",)
+    with pytest.raises(ConfigError) as caught:
+        resolve_settings(cwd=tmp_path, env={"BACKPROP_OUTPUT_SCALARS__PATTERNS": '["(x"]'})
+    assert str(caught.value).startswith(
+        "invalid configuration: env BACKPROP_OUTPUT_SCALARS__PATTERNS: $.outputScalars.patterns[0]"
+    )
+    assert "'(x' is not a valid regular expression" in str(caught.value)

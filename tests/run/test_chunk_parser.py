@@ -1,4 +1,5 @@
-"""The supervisor's whole-chunk JSON parser gives exactly what the line parser gives."""
+"""The JSON parser's batch hook (``backprop_parse_lines``) gives exactly what its line parser
+gives, and says which lines were events."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import json
 
 from backprop_core.events.event import Event, ParseContext
 from backprop_core.events.ingest import MetricLines, expand
-from backprop_core.plugin.manager import get_plugins
 from backprop_json_events import parse_line
+from backprop_json_events.batch import parse_chunk
 
 CONTEXT = ParseContext("r1", 2, "stdout", ".")
 PROGRESS = b'{"event": "progress", "step": 500, "total": 1000}'
@@ -58,9 +59,8 @@ def _per_line(lines: list[bytes]) -> list[Event]:
 
 
 def _chunk(lines: list[bytes]) -> list[Event | MetricLines]:
-    parse = get_plugins().batch_line_parser()
-    assert parse is not None
-    return parse(lines, CONTEXT)
+    parsed = parse_chunk(lines, CONTEXT)
+    return [] if parsed is None else parsed.items
 
 
 def _comparable(events: list[Event]) -> list[tuple[object, ...]]:
@@ -133,3 +133,19 @@ def test_non_finite_values_are_found() -> None:
     (item,) = _chunk(lines)
     assert isinstance(item, MetricLines)
     assert item.non_finite() == [1, 2]
+
+
+def test_the_lines_that_were_events_are_named_and_plain_text_is_left_alone() -> None:
+    lines = [
+        b"iter 1: loss 0.5",
+        b'{"event": "metrics", "step": 1, "data": {"loss": 0.5}}',
+        b"{'loss': 0.5, 'epoch': 1.0}",
+        b'  {"event": "done"}',
+        b'{"lr": 0.1, "momentum": 0.9}',
+    ]
+    parsed = parse_chunk(lines, CONTEXT)
+    assert parsed is not None
+    assert list(parsed.claimed or []) == [1, 3]
+    assert parse_chunk([b"plain", b"text 1/2"], CONTEXT) is None
+    every = parse_chunk([lines[1], lines[1]], CONTEXT)
+    assert every is not None and every.claimed is None  # all of them, counted at C speed

@@ -82,6 +82,9 @@ def test_quickstart_example_runs_out_of_the_box(bp: Bp) -> None:
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from step" in resumed.stdout
     assert bp.only_run().status == RunStatus.COMPLETED
+    # Its event lines are recorded, not printed; the end of each session sums it up.
+    assert '{"event"' not in result.stdout + resumed.stdout
+    assert "completed after" in resumed.stderr and "; step 200; loss=" in resumed.stderr
 
 
 @pytest.mark.slow

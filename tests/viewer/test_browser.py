@@ -134,6 +134,37 @@ def test_charts_draw_one_or_two_points_and_show_tiny_values_unclipped(
     assert page.console_errors == []
 
 
+def test_log_pane_shows_colours_and_never_raw_escape_bytes(
+    page: Any, live_server: LiveServer, seed: Seeder
+) -> None:
+    run_id = seed.run("coloured", steps=10)
+    log = seed.home / "runs" / run_id / "session-1.log"
+    log.write_bytes(
+        b"\x1b[32mgreen ok\x1b[0m then plain\n"
+        b"\x1b[1;31mbold red\x1b[0m\n"
+        # A log written before frames were collapsed: raw frames, cursor moves, a title.
+        b"\x1b[?25l 10%|#   |\r 50%|##  |\r100%|####|\x1b[A\x1b[2K\x1b]0;title\x07\n"
+        b"<script>window.pwned = 1</script> & <b>not bold</b>\n"
+    )
+    page.goto(f"{live_server.url}/runs/{run_id}")
+    page.wait_for_selector("body[data-ready=true]")
+    text = page.inner_text("#log")
+    assert "green ok then plain" in text and "bold red" in text
+    assert "100%|####|" in text and "10%|#" not in text
+    assert "\x1b" not in text and "[A" not in text and "[2K" not in text and "title" not in text
+    assert "[?25l" not in text
+    green = page.locator("#log span", has_text="green ok")
+    assert green.count() == 1 and green.evaluate("e => e.style.color") == "rgb(74, 222, 128)"
+    bold = page.locator("#log span", has_text="bold red")
+    assert bold.evaluate("e => e.style.fontWeight") == "bold"
+    # Log text is text: markup in it is shown, never run or rendered.
+    assert "<script>window.pwned = 1</script> & <b>not bold</b>" in text
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("#log script, #log b").count() == 0
+    screenshot(page, "log-colours")
+    assert page.console_errors == []
+
+
 def test_compare_page_overlays_two_runs(page: Any, live_server: LiveServer, seed: Seeder) -> None:
     a = seed.run("small-lr", steps=120)
     b = seed.run("big-lr", steps=80)

@@ -38,6 +38,7 @@ OPTION_KEYS: dict[str, tuple[str, ...]] = {
     "grace": ("stop", "graceSeconds"),
     "stop_on_nan": ("monitors", "stopOnNan"),
     "stall_minutes": ("monitors", "stallMinutes"),
+    "output_scalars": ("outputScalars", "enabled"),
 }
 
 

@@ -11,6 +11,10 @@ import click
 from backprop_core.cli.options import json_option
 from backprop_core.errors import UsageError
 
+#: ``--until-done``'s limit on sessions (``backprop_core.run.runner.DEFAULT_MAX_SESSIONS``,
+#: repeated here so that ``--help`` does not import the runner).
+DEFAULT_MAX_SESSIONS = 50
+
 if TYPE_CHECKING:
     from backprop_core.run.runner import RunOptions
 
@@ -29,7 +33,8 @@ def _number_or_text(ctx: click.Context, param: click.Parameter, value: str | Non
 
 def run_settings_options(func: F) -> F:
     """The options of ``run`` and ``resume``; the ones that become settings are mapped to
-    their keys in ``OPTION_KEYS`` (time box, GPUs, stop, wait, monitors)."""
+    their keys in ``OPTION_KEYS`` (time box, GPUs, stop, wait, monitors, output scalars) or by
+    ``watch_overrides`` (checkpoint watching)."""
     decorators = [
         click.option(
             "-m",
@@ -83,14 +88,55 @@ def run_settings_options(func: F) -> F:
             help="Alert and stop when the script is silent M minutes.",
         ),
         click.option(
+            "--output-scalars/--no-output-scalars",
+            default=None,
+            help="Read metrics from the script's printed progress lines (default: on).",
+        ),
+        click.option(
+            "--watch-checkpoints",
+            "watch_checkpoints",
+            multiple=True,
+            metavar="GLOB",
+            help="Record files matching GLOB as checkpoints when the script writes them "
+            "(repeatable; replaces checkpoints.watch; default: *.pt *.pth *.ckpt …).",
+        ),
+        click.option(
+            "--no-watch-checkpoints",
+            is_flag=True,
+            default=None,
+            help="Do not look for checkpoint files the script does not announce.",
+        ),
+        click.option(
+            "--show-events",
+            is_flag=True,
+            help="Also print event lines (JSON events, SDK lines on stdout) on the terminal.",
+        ),
+        click.option(
             "--until-done", is_flag=True, help="Chain sessions until the script reports done."
         ),
-        click.option("--max-sessions", type=int, help="With --until-done: at most N sessions."),
+        click.option(
+            "--max-sessions",
+            type=click.IntRange(min=1),
+            help=f"With --until-done: at most N sessions (default {DEFAULT_MAX_SESSIONS}).",
+        ),
         json_option,
     ]
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
+
+
+def watch_overrides(options: dict[str, Any]) -> dict[str, Any]:
+    """Config overrides (config key names) from ``--watch-checkpoints`` and
+    ``--no-watch-checkpoints``: the globs replace ``checkpoints.watch`` as a whole."""
+    globs = list(options.get("watch_checkpoints") or ())
+    if options.get("no_watch_checkpoints"):
+        if globs:
+            raise UsageError("--watch-checkpoints and --no-watch-checkpoints contradict each other")
+        return {"checkpoints": {"watch": []}}
+    if globs:
+        return {"checkpoints": {"watch": globs}}
+    return {}
 
 
 def run_options_from(options: dict[str, Any], **extra: Any) -> RunOptions:
@@ -102,6 +148,8 @@ def run_options_from(options: dict[str, Any], **extra: Any) -> RunOptions:
         until_done=options["until_done"],
         max_sessions=options["max_sessions"],
         json_output=options["as_json"],
+        show_events=options["show_events"],
+        from_scratch=bool(options.get("from_scratch")),
         **extra,
     )
 

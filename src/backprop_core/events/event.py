@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from backprop_core.events.file_identity import FileIdentity
+
+if TYPE_CHECKING:
+    from backprop_core.settings.model import Settings
 
 Stream = Literal["stdout", "stderr", "events"]
 
@@ -39,11 +42,32 @@ class Event:
         return d if isinstance(d, Mapping) else {}
 
 
+@dataclass
+class ParseState:
+    """What the parsers of one session share across its streams (one object per session).
+
+    ``step``: the run's last known step (from any event so far, or from the run's record when
+    the session started); a parser may advance it from what it reads. ``reported_metrics``:
+    whether the script has reported metrics itself, as event lines or through the SDK.
+    ``memo``: parsers' own state between chunks, one key per plugin (its entry-point name).
+    """
+
+    step: int | None = None
+    reported_metrics: bool = False
+    memo: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class ParseContext:
-    """Where a line came from, handed to ``backprop_parse_line``."""
+    """Where lines come from, handed to ``backprop_parse_lines``/``backprop_parse_line``.
+
+    ``settings`` are the session's effective settings (``None`` outside a supervised session);
+    ``state`` is shared by the contexts of the session's streams.
+    """
 
     run_id: str
     session: int
     stream: Stream
     cwd: str
+    settings: Settings | None = field(default=None, compare=False)
+    state: ParseState = field(default_factory=ParseState, compare=False)

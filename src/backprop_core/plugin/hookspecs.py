@@ -24,9 +24,10 @@ if TYPE_CHECKING:
     from backprop_core.admission.resources import GpuProbe, HostProbe, Snapshot
     from backprop_core.admission.votes import AdmissionRequest, Vote
     from backprop_core.events.event import Event, ParseContext
+    from backprop_core.events.parsing import ParsedLines
     from backprop_core.interop.exporter import Exporter
     from backprop_core.interop.importer import Importer
-    from backprop_core.launch.spec import FrameworkAdapter, Launcher, Monitor
+    from backprop_core.launch.spec import FrameworkAdapter, Launcher, Monitor, Watcher
     from backprop_core.settings import Settings
     from backprop_core.store.contract import Store
     from backprop_core.store.records import RunRecord, SessionRecord
@@ -109,17 +110,40 @@ def backprop_register_launchers() -> list[type[Launcher]]:
 
 @hookspec(firstresult=True)
 def backprop_parse_line(line: str, context: ParseContext) -> Event | None:
-    """An event parser: turn one line of the script's output into an event.
+    """Turn one line of the script's output into an event.
 
-    The first implementation that returns an ``Event`` claims the line. The built-in JSON
-    parser (``json_events``, see ``docs/events.md``) is registered with ``trylast``, so
-    specialised parsers can claim lines first. Lines no parser claims are plain output.
+    A line parser: the supervisor calls it for each line that no parser before it claimed, in
+    the parser chain's order (see ``backprop_parse_lines`` for how parsers combine). Returning
+    an ``Event`` claims the line: it is an event line, offered to no later parser and kept off
+    the terminal. First result wins. A plugin that also implements ``backprop_parse_lines`` is
+    called through that hook only.
 
-    :param line: one line of the script's output, without its newline, decoded as UTF-8 with
-        replacement.
-    :param context: where the line came from: run id, session number, stream, working
-        directory.
-    :return: an ``Event``, or ``None`` to leave the line to the other parsers.
+    :param line: the line without its newline, decoded as UTF-8 with replacement.
+    :param context: run id, session number, stream, working directory, settings and the
+        session's shared ``ParseState``.
+    :return: an ``Event`` or ``None``.
+    """
+
+
+@hookspec
+def backprop_parse_lines(lines: list[bytes], context: ParseContext) -> ParsedLines | None:
+    """Turn a chunk of the script's output lines into events at once (a batch parser).
+
+    The supervisor reads output in chunks of up to thousands of lines; a batch parser sees a
+    whole chunk in one call, which lets it decode, match and build columns (``MetricLines``)
+    at C speed. All implementations are called, one after the other, together with the line
+    parsers (``backprop_parse_line``) in one chain: ``tryfirst`` parsers, unmarked ones, then
+    ``trylast`` ones, the most recently registered first within each group. Each parser gets
+    only the lines no parser before it claimed, so a line is parsed once. The built-in JSON
+    event parser is ``tryfirst`` (event lines and the SDK keep priority); the output scalars
+    parser is ``trylast`` and claims nothing (its lines stay plain output).
+
+    :param lines: complete lines as bytes, without their newlines, in output order (lines
+        over 1 MiB are never offered).
+    :param context: run id, session number, stream (``stdout``, ``stderr``, or ``events`` for
+        the SDK's pipe), working directory, settings and the session's shared ``ParseState``.
+    :return: a ``ParsedLines`` (the events, and the indexes of the lines that were events),
+        or ``None`` when none of the lines is an event.
     """
 
 
@@ -135,6 +159,28 @@ def backprop_register_monitors() -> list[type[Monitor]]:
     only those holding a NaN/±Inf value plus the last one. Built in: ``nan``, ``stall``.
 
     :return: ``Monitor`` subclasses.
+    """
+
+
+@hookspec
+def backprop_register_watchers() -> list[type[Watcher]]:
+    """Watcher classes: things the supervisor polls on a thread of its own during a session,
+    turning what they see on disk into events that are recorded like the script's own.
+
+    All implementations are called and their lists concatenated; watcher names must be
+    unique. For each session the supervisor calls each class's ``create(context)`` before the
+    script starts (``None``: off for this session; ``context`` is a ``WatchContext``: run id,
+    session, working directory, home, settings, the last step seen, and which checkpoints the
+    script announced itself), then ``poll(now)`` every ``poll_seconds`` while the script runs,
+    and ``finish(now)`` once after it and every process it started ended. The events they
+    return (``checkpoint_saved``, ``metrics``, ``alert``…) go into the same store, status line,
+    monitors and ``backprop_run_event`` listeners as parsed output. A watcher that raises is
+    reported once and dropped for the rest of the session. ``resumable(context)``, a class
+    method, tells ``resume`` which checkpoints of the run are on disk. Built in:
+    ``checkpoints`` (checkpoint files found without being announced; see
+    docs/unmodified-scripts.md).
+
+    :return: ``Watcher`` subclasses (classes, not instances).
     """
 
 

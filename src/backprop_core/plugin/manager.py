@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
@@ -26,16 +26,14 @@ if TYPE_CHECKING:
 
     from backprop_core.admission.resources import GpuProbe, HostProbe, Snapshot
     from backprop_core.admission.votes import AdmissionRequest, Vote
-    from backprop_core.events.event import Event, ParseContext
-    from backprop_core.events.ingest import MetricLines
+    from backprop_core.events.event import Event
+    from backprop_core.events.parsing import ParserChain
     from backprop_core.interop.exporter import Exporter
     from backprop_core.interop.importer import Importer
-    from backprop_core.launch.spec import FrameworkAdapter, Launcher, Monitor
+    from backprop_core.launch.spec import FrameworkAdapter, Launcher, Monitor, Watcher
     from backprop_core.settings import Settings
     from backprop_core.store.contract import Store
     from backprop_core.store.records import RunRecord, SessionRecord
-
-    BatchParser = Callable[[list[bytes], ParseContext], list[Event | MetricLines]]
 
 T = TypeVar("T")
 
@@ -207,35 +205,19 @@ class PluginManager:
         )
         return dict(sorted(found.items(), key=lambda kv: (kv[1].priority, kv[0])))
 
-    def line_parser(self) -> Callable[[str, ParseContext], Event | None]:
-        """A fast callable for the supervisor's hot path (skips re-resolving the hook)."""
-        caller = self.pm.hook.backprop_parse_line
-        return lambda line, context: caller(line=line, context=context)
+    def parser_chain(self) -> ParserChain:
+        """Every parser plugin (``backprop_parse_lines``, ``backprop_parse_line``) in the order
+        each chunk of output goes through them (docs/plugins.md, "How parsers combine")."""
+        from backprop_core.events.parsing import ParserChain, chain_links
 
-    def only_builtin_parser(self) -> bool:
-        """Whether the built-in JSON parser is the only ``backprop_parse_line`` plugin."""
-        impls = self.pm.hook.backprop_parse_line.get_hookimpls()
-        return len(impls) == 1 and impls[0].plugin_name == "json_events"
-
-    def direct_line_parser(self) -> Callable[[str, ParseContext], Event | None] | None:
-        """The built-in JSON parser's own function when it is the only parser plugin (called
-        without the hook machinery on the output hot path), else ``None``."""
-        if not self.only_builtin_parser():
-            return None
-        function = cast(
-            "Callable[..., Event | None]",
-            self.pm.hook.backprop_parse_line.get_hookimpls()[0].function,
+        registered = [name for name, _ in self.pm.list_name_plugin()]
+        return ParserChain(
+            chain_links(
+                self.pm.hook.backprop_parse_lines.get_hookimpls(),
+                self.pm.hook.backprop_parse_line.get_hookimpls(),
+                registered,
+            )
         )
-        return lambda line, context: function(line=line, context=context)
-
-    def batch_line_parser(self) -> BatchParser | None:
-        """The built-in JSON parser's whole-chunk entry point when it is the only parser
-        plugin (the supervisor's hot path), else ``None``."""
-        if not self.only_builtin_parser():
-            return None
-        plugin = self.pm.hook.backprop_parse_line.get_hookimpls()[0].plugin
-        parse: BatchParser | None = getattr(plugin, "parse_lines", None)
-        return parse
 
     def has_run_event_listeners(self) -> bool:
         """Whether any plugin implements ``backprop_run_event`` (a hook call per event)."""
@@ -257,6 +239,9 @@ class PluginManager:
 
     def monitors(self) -> dict[str, type[Monitor]]:
         return self._named("monitors", self._flatten(self.pm.hook.backprop_register_monitors()))
+
+    def watchers(self) -> dict[str, type[Watcher]]:
+        return self._named("watchers", self._flatten(self.pm.hook.backprop_register_watchers()))
 
     def exporters(self) -> dict[str, type[Exporter]]:
         return self._named("exporters", self._flatten(self.pm.hook.backprop_register_exporters()))

@@ -18,12 +18,15 @@ from backprop_core.errors import BackpropError, LaunchError, RunStateError, Usag
 from backprop_core.launch.spec import Launcher
 from backprop_core.plugin.manager import get_plugins
 from backprop_core.run.admit import admit
+from backprop_core.run.progress import Progress
 from backprop_core.run.records import (
     exit_code_for,
     mark_failed_launch,
     newest_checkpoint,
     record_outcome,
 )
+from backprop_core.run.resume_args import resume_template
+from backprop_core.run.resuming import Start, launch_options, next_start
 from backprop_core.run.spec import Command, build_spec, choose_gpus, select_framework
 from backprop_core.settings.model import Settings
 from backprop_core.store.contract import Store
@@ -31,7 +34,13 @@ from backprop_core.store.home import Home, is_valid_run_id
 from backprop_core.store.ids import new_run_id
 from backprop_core.store.records import RunRecord, RunStatus
 from backprop_core.supervisor import Display, SessionContext
-from backprop_core.supervisor.display import format_duration
+from backprop_core.supervisor.display import format_duration, format_value
+
+#: How many of the last metrics the end-of-session summary shows.
+SUMMARY_METRICS = 4
+#: Sessions ``--until-done`` runs at most unless ``--max-sessions`` says otherwise (also in
+#: ``cli/run_options.py``, for the help text).
+DEFAULT_MAX_SESSIONS = 50
 
 
 @dataclass
@@ -42,8 +51,10 @@ class RunOptions:
     until_done: bool = False
     max_sessions: int | None = None
     json_output: bool = False
+    show_events: bool = False
     name: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    from_scratch: bool = False
 
 
 @dataclass
@@ -79,27 +90,13 @@ def open_writer_store(settings: Settings) -> Store:
     return open_store(settings, reconcile=False)
 
 
-def _parsing() -> tuple[bool, Any]:
-    """Whether every line must be offered to the parsers, and the parser to call.
-
-    With only the built-in JSON parser installed, only lines starting with ``{`` can be events
-    and its function is called directly, skipping the hook machinery on the output hot path.
-    Any other parser plugin brings back the full hook for every line.
-    """
-    pm = get_plugins()
-    direct = pm.direct_line_parser()
-    if direct is not None:
-        return False, direct
-    return True, pm.line_parser()
-
-
 class Runner:
     def __init__(self, settings: Settings, options: RunOptions) -> None:
         self.settings = settings
         self.options = options
         self.display = Display(sys.stderr)
         self.plugins = get_plugins()
-        self.parse_all, self.parser = _parsing()
+        self.parsers = self.plugins.parser_chain()
         # Per-event notifications cost a hook call per line; skip them when nobody listens.
         self.notify_events = self.plugins.has_run_event_listeners()
 
@@ -110,21 +107,25 @@ class Runner:
         cwd: Path,
         run: RunRecord | None,
         run_id: str,
-        resume_from: str | None,
+        start: Start,
         first_session: int,
     ) -> RunResult:
         number = first_session
         ran = 0
+        until_done = self.options.until_done
+        limit = self.options.max_sessions or (DEFAULT_MAX_SESSIONS if until_done else 1)
+        before = Progress.of(store, run)
         while True:
-            run, outcome = self._one_session(store, command, cwd, run, run_id, number, resume_from)
+            run, outcome = self._one_session(store, command, cwd, run, run_id, number, start)
             ran += 1
             checkpoint = newest_checkpoint(store, run)
-            more = (
-                self.options.until_done
+            # Whether --until-done goes on: a stall or the session limit end it with a message
+            # of their own, so the resume hint comes only when the chain ends by itself.
+            chain = (
+                until_done
                 and outcome.status == RunStatus.TIMEBOXED
                 and not outcome.done
                 and not run.done
-                and (self.options.max_sessions is None or ran < self.options.max_sessions)
             )
             self._summarise(
                 run,
@@ -133,20 +134,41 @@ class Runner:
                 outcome.reason,
                 outcome.active_seconds,
                 checkpoint,
-                last=not more,
+                last=not chain,
             )
-            if not more:
-                return RunResult(
-                    run.id,
-                    outcome.status,
-                    exit_code_for(outcome.status),
-                    ran,
-                    outcome.reason,
-                    checkpoint,
+            result = RunResult(
+                run.id,
+                outcome.status,
+                exit_code_for(outcome.status),
+                ran,
+                outcome.reason,
+                checkpoint,
+            )
+            if not chain:
+                return result
+            stalled = before.stalled(store, run, number)
+            if stalled is not None:
+                return self._stop_chain(result, stalled)
+            if ran >= limit:
+                self.display.message(
+                    f"--until-done: stopping after {ran} sessions (--max-sessions {limit}); "
+                    f"continue with: backprop resume {run.id} --until-done"
                 )
-            resume_from = checkpoint
+                return result
+            try:
+                start = next_start(store, run, command, self.settings)
+            except RunStateError as exc:
+                return self._stop_chain(result, f"session {number + 1} not started: {exc}")
+            before = Progress.of(store, run, before.step)
             number += 1
             self.display.message(f"--until-done: starting session {number}")
+
+    @staticmethod
+    def _stop_chain(result: RunResult, why: str) -> RunResult:
+        """The chain ends with exit 1; the error line says why (``cli/run.py``)."""
+        result.exit_code = 1
+        result.reason = f"--until-done stopped: {why}"
+        return result
 
     def _one_session(
         self,
@@ -156,7 +178,7 @@ class Runner:
         run: RunRecord | None,
         run_id: str,
         number: int,
-        resume_from: str | None,
+        start: Start,
     ) -> tuple[RunRecord, Any]:
         settings = self.settings
         adapter = select_framework(settings, command, cwd)
@@ -171,7 +193,9 @@ class Runner:
                 settings=settings,
                 gpus=gpus,
                 adapter=adapter,
-                resume_from=resume_from,
+                resume_from=start.checkpoint,
+                resume_step=start.step,
+                resume_epoch=start.epoch,
             )
             if run is None:
                 run = store.create_run(
@@ -187,13 +211,13 @@ class Runner:
                         command=command.argv(None),
                         framework=adapter.name,
                         settings=dict(settings.config),
-                        environment={"launch": launch_options(command)},
+                        environment={"launch": command_options(command, start.checkpoint)},
                     )
                 )
             else:
                 run = store.update_run(run_id, framework=adapter.name)
             self._announce(
-                spec.argv, run_id, number, adapter.name, gpus.labels, prep.note, resume_from
+                spec.argv, run_id, number, adapter.name, gpus.labels, prep.note, start.checkpoint
             )
             ctx = SessionContext(
                 spec=spec,
@@ -206,8 +230,8 @@ class Runner:
                 terminal_out=sys.stderr.buffer if self.options.json_output else sys.stdout.buffer,
                 terminal_err=sys.stderr.buffer,
                 gpu_labels=gpus.labels,
-                parse_all_lines=self.parse_all,
-                parser=self.parser,
+                parsers=self.parsers,
+                show_events=self.options.show_events,
                 notify_events=self.notify_events,
             )
             try:
@@ -263,6 +287,11 @@ class Runner:
         text = f"run {run.id} session {number} {status.value} after {format_duration(active)}"
         if reason:
             text += f": {reason}"
+        if run.last_step is not None:
+            text += f"; step {run.last_step}"
+        if run.last_metrics:
+            shown = list(run.last_metrics.items())[:SUMMARY_METRICS]
+            text += "; " + " ".join(f"{k}={format_value(v)}" for k, v in shown)
         if checkpoint:
             text += f"; last checkpoint {checkpoint}"
         if last and status == RunStatus.TIMEBOXED and not run.done:
@@ -278,12 +307,14 @@ def resume_hint(run_id: str, checkpoint: str | None) -> str:
     return f"it saved no checkpoint, so backprop resume {run_id} would start over"
 
 
-def launch_options(command: Command) -> dict[str, Any]:
-    """What ``resume`` needs beyond the settings to rebuild the command line."""
+def command_options(command: Command, given: str | None) -> dict[str, Any]:
+    """What ``resume`` needs beyond the settings to rebuild the command line, and the
+    checkpoint given with ``-r`` (known for every later session)."""
     return {
         "mode": "script" if command.script else "command",
         "python": command.python,
         "resumeArg": command.resume_arg,
+        "resumeFrom": given,
     }
 
 
@@ -314,36 +345,52 @@ def start_run(
                     f"a run with id '{run_id}' already exists", hint="choose another --run-id"
                 )
         return Runner(settings, options).run_sessions(
-            store, command, cwd, None, rid, resume_from, first_session=1
+            store, command, cwd, None, rid, Start(resume_from), first_session=1
         )
     finally:
         store.close()
 
 
-def resume_run(settings: Settings, options: RunOptions, run: RunRecord, store: Store) -> RunResult:
-    """The next session(s) of a stored run, from its newest existing checkpoint."""
+def resume_run(
+    settings: Settings,
+    options: RunOptions,
+    run: RunRecord,
+    store: Store,
+    *,
+    resume_from: str | None = None,
+    resume_arg: str | None = None,
+) -> RunResult:
+    """The next session(s) of a stored run, from its newest known checkpoint (or
+    ``resume_from``); ``resume_arg`` replaces the stored ``--resume-arg`` from now on."""
     if run.status.active:
         raise RunStateError(
             f"run {run.id} is still {run.status.value}",
             hint=f"wait for it to end or stop it with: backprop stop {run.id}",
         )
-    launch = run.environment.get("launch") if isinstance(run.environment, dict) else None
-    launch = launch if isinstance(launch, dict) else {}
+    launch = launch_options(run)
     cwd = Path(run.cwd or ".")
     if not cwd.is_dir():
         raise RunStateError(f"the run's folder {cwd} no longer exists")
     python = str(launch.get("python") or (run.command[0] if run.command else sys.executable))
+    template = launch.get("resumeArg")
+    if resume_arg is not None:
+        template = resume_template(resume_arg)
     if launch.get("mode", "script" if run.script else "command") == "script" and run.script:
-        args: tuple[str, ...] = (run.script, *run.argv)
-        command = Command(tuple(run.argv), Path(run.script), python, launch.get("resumeArg"))
+        command = Command(tuple(run.argv), Path(run.script), python, template)
     else:
-        args = tuple(run.argv)
-        command = Command(args, None, python, launch.get("resumeArg"))
+        command = Command(tuple(run.argv), None, python, template)
     if command.script is not None and not (cwd / command.script).is_file():
         raise RunStateError(f"the run's script {cwd / command.script} no longer exists")
-    checkpoint = newest_checkpoint(store, run)
+    if resume_arg is not None or resume_from is not None:
+        launch["resumeArg"] = template
+        if resume_from is not None:
+            launch["resumeFrom"] = resume_from
+        run = store.update_run(run.id, environment={**run.environment, "launch": launch})
+    start = next_start(
+        store, run, command, settings, given=resume_from, from_scratch=options.from_scratch
+    )
     runner = Runner(settings, options)
-    if checkpoint is None:
-        runner.display.message("no checkpoint of this run exists any more: starting from scratch")
+    if start.note:
+        runner.display.message(start.note)
     first = max((s.number for s in store.sessions(run.id)), default=0) + 1
-    return runner.run_sessions(store, command, cwd, run, run.id, checkpoint, first_session=first)
+    return runner.run_sessions(store, command, cwd, run, run.id, start, first_session=first)

@@ -61,12 +61,46 @@ class MonitorSettings:
     stall_minutes: float | None = None
 
 
+@dataclass(frozen=True)
+class OutputScalarSettings:
+    """Metrics read from printed lines (docs/unmodified-scripts.md)."""
+
+    enabled: bool = True
+    builtin_rules: bool = True
+    patterns: tuple[str, ...] = ()
+    ignore_keys: tuple[str, ...] = (
+        "v_num", "pid", "port", "seed", "rank", "local_rank", "world_size", "version",
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        # Config values arrive as JSON arrays.
+        object.__setattr__(self, "patterns", tuple(self.patterns))
+        object.__setattr__(self, "ignore_keys", tuple(self.ignore_keys))
+
+
+@dataclass(frozen=True)
+class CheckpointSettings:
+    """Checkpoints found without being announced ("Checkpoints found by watching" in
+    docs/unmodified-scripts.md). An empty ``watch`` turns watching off."""
+
+    watch: tuple[str, ...] = (
+        "*.pt", "*.pth", "*.ckpt", "*.safetensors", "*.bin", "*.h5", "*.keras",
+    )  # fmt: skip
+    max_depth: int = 6
+    poll_seconds: float = 2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "watch", tuple(self.watch))  # config values are JSON arrays
+
+
 _NESTED = {
     "gpu": GpuSettings,
     "governor": GovernorSettings,
     "stop": StopSettings,
     "wait": WaitSettings,
     "monitors": MonitorSettings,
+    "output_scalars": OutputScalarSettings,
+    "checkpoints": CheckpointSettings,
 }
 
 
@@ -94,6 +128,8 @@ class Settings:
     stop: StopSettings = field(default_factory=StopSettings)
     wait: WaitSettings = field(default_factory=WaitSettings)
     monitors: MonitorSettings = field(default_factory=MonitorSettings)
+    output_scalars: OutputScalarSettings = field(default_factory=OutputScalarSettings)
+    checkpoints: CheckpointSettings = field(default_factory=CheckpointSettings)
     config: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 

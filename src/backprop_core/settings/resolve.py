@@ -125,11 +125,10 @@ def resolve_with_warnings(
         merged = deep_merge(merged, source.data)
         for key in leaf_keys(source.data):
             labels[key] = source.key_labels.get(key, source.label)
+    if len(problems) == 1:
+        raise ConfigError(f"invalid configuration: {problems[0]}")
     if problems:
-        raise ConfigError(
-            f"invalid configuration ({len(problems)} problem{'s' if len(problems) > 1 else ''}):",
-            problems,
-        )
+        raise ConfigError(f"invalid configuration ({len(problems)} problems):", problems)
     home = Path(merged["home"]) if merged.get("home") else default_home()
     merged["home"] = str(home)
     labels.setdefault("home", "default")
@@ -138,4 +137,4 @@ def resolve_with_warnings(
 
 def _env_label(problem: str, labels: Mapping[str, str]) -> str | None:
     path = problem.split(":", 1)[0].removeprefix("$.")
-    return labels.get(path)
+    return labels.get(path) or labels.get(path.split("[", 1)[0])

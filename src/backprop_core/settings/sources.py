@@ -137,6 +137,12 @@ def _convert(raw: str, sub: Mapping[str, Any]) -> Any:
             return int(text)
         except ValueError:
             pass
+    if "array" in types:
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return raw
+        return value if isinstance(value, list) else raw
     if "number" in types or "oneOf" in sub:
         try:
             number = float(text)

@@ -82,13 +82,14 @@ def _describe(error: Any) -> list[str]:
 _TYPES: dict[str, Any] = {
     "string": str,
     "object": dict,
+    "array": list,
     "boolean": bool,
     "null": type(None),
 }
 _UNDERSTOOD = {
     "type", "description", "default", "enum", "minimum", "exclusiveMinimum", "maximum",
-    "additionalProperties", "properties", "minLength", "pattern", "oneOf", "$schema", "$id",
-    "title",
+    "additionalProperties", "properties", "minLength", "pattern", "oneOf", "items", "$schema",
+    "$id", "title",
 }  # fmt: skip
 
 
@@ -96,6 +97,8 @@ def _understood(schema: Mapping[str, Any]) -> bool:
     if set(schema) - _UNDERSTOOD:
         return False
     subs = [*schema.get("oneOf", []), *schema.get("properties", {}).values()]
+    if "items" in schema:
+        subs.append(schema["items"])
     return all(_understood(sub) for sub in subs)
 
 
@@ -143,14 +146,40 @@ def _obviously_valid(value: Any, schema: Mapping[str, Any]) -> bool:
         for key, item in value.items():
             if key not in properties or not _obviously_valid(item, properties[key]):
                 return False
+    if isinstance(value, list) and "items" in schema:
+        return all(_obviously_valid(item, schema["items"]) for item in value)
     return True
+
+
+def _pattern_problems(data: Mapping[str, Any]) -> list[str]:
+    """``outputScalars.patterns`` that are not usable regular expressions."""
+    section = data.get("outputScalars")
+    patterns = section.get("patterns") if isinstance(section, Mapping) else None
+    if not isinstance(patterns, list):
+        return []
+    problems = []
+    for i, pattern in enumerate(patterns):
+        if not isinstance(pattern, str) or not pattern:
+            continue  # the schema reports it
+        where = json_path(["outputScalars", "patterns", i])
+        try:
+            groups = set(re.compile(pattern).groupindex)
+        except re.error as exc:
+            problems.append(f"{where}: {pattern!r} is not a valid regular expression: {exc}")
+            continue
+        if not groups - {"step", "key"} or ("key" in groups) != ("value" in groups):
+            problems.append(
+                f"{where}: {pattern!r} names no metric (allowed: named groups 'key' and "
+                "'value', or one group per metric such as (?P<loss>...), and optionally 'step')"
+            )
+    return problems
 
 
 def validate_data(data: Mapping[str, Any]) -> list[str]:
     """Problems in one settings object, as ``$.path: what (allowed: …)`` lines."""
     schema = load_schema(CONFIG_SCHEMA)
     if isinstance(data, dict) and _obviously_valid(data, schema):
-        return []
+        return _pattern_problems(data)
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(schema)
@@ -158,4 +187,6 @@ def validate_data(data: Mapping[str, Any]) -> list[str]:
     problems: list[str] = []
     for error in errors:
         problems.extend(_describe(error))
+    if isinstance(data, Mapping):
+        problems.extend(_pattern_problems(data))
     return problems

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from backprop_core.events.event import Event, ParseContext
+from backprop_core.events.parsing import ParserChain
 from backprop_core.launch.spec import LaunchSpec
 from backprop_core.plugin.manager import PluginManager
 from backprop_core.store.contract import Store
@@ -19,9 +19,8 @@ from backprop_core.supervisor.display import Display
 class SessionContext:
     """``store`` is used from the supervisor's main thread only; ``open_store`` opens another
     one for the event writer thread. ``terminal_out``/``terminal_err`` receive the teed output
-    (``None`` to keep it off the terminal). ``parse_all_lines`` offers every line to the parsers
-    (needed when a plugin other than the JSON parser might claim non-JSON lines); ``parser``
-    replaces the full ``backprop_parse_line`` hook when set."""
+    (``None`` to keep it off the terminal); event lines stay off it unless ``show_events``.
+    ``parsers`` is the parser chain every chunk of output goes through."""
 
     spec: LaunchSpec
     run: RunRecord
@@ -32,8 +31,7 @@ class SessionContext:
     display: Display
     terminal_out: BinaryIO | None
     terminal_err: BinaryIO | None
-    #: The line parser (the hook, or the JSON parser directly when it is the only one).
-    parser: Callable[[str, ParseContext], Event | None]
+    parsers: ParserChain
     gpu_labels: tuple[str, ...] = ()
-    parse_all_lines: bool = False
+    show_events: bool = False
     notify_events: bool = True

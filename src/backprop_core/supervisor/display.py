@@ -2,8 +2,11 @@
 
 On a terminal (stderr is a TTY) a single status line sits under the script's output: elapsed and
 remaining time, step and progress, the last metrics and the GPU state. Before any output is
-teed, the line is cleared, and it is redrawn on the next tick. Off a terminal, backprop prints
-plain ``backprop: ...`` lines only when something happens (start, pause, stop, end).
+teed, the line is cleared, and it is redrawn on the next tick, but only while the script's
+output ends with a complete line: a progress bar redrawing its line with ``\r`` owns the
+cursor's line until its newline, and the status line waits rather than draw over it. Off a
+terminal, backprop prints plain ``backprop: ...`` lines only when something happens (start,
+pause, stop, end).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ def format_duration(seconds: float) -> str:
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
-def _format_value(value: float) -> str:
+def format_value(value: float) -> str:
     if math.isnan(value) or math.isinf(value):
         return str(value)
     return f"{value:.4g}"
@@ -42,13 +45,17 @@ class Display:
             self.live = False
         self._shown = False
         self._last_draw = 0.0
+        self._mid_line = False  # the script's output on the terminal ends inside a line
 
     def message(self, text: str) -> None:
         """A line that stays: clears the status line first on a terminal."""
         with self.lock:
             self._clear_locked()
+            # Below a progress bar that is still drawing, not glued to it.
+            start = "\n" if self._mid_line else ""
+            self._mid_line = False
             try:
-                self.stream.write(f"backprop: {text}\n")
+                self.stream.write(f"{start}backprop: {text}\n")
                 self.stream.flush()
             except (OSError, ValueError):
                 pass
@@ -56,6 +63,10 @@ class Display:
     def clear_for_output(self) -> None:
         """Called with the tee lock held before child output is written."""
         self._clear_locked()
+
+    def output_written(self, ends_line: bool) -> None:
+        """Called with the tee lock held after child output was written."""
+        self._mid_line = not ends_line
 
     def _clear_locked(self) -> None:
         if self._shown:
@@ -75,6 +86,8 @@ class Display:
             return
         self._last_draw = now
         with self.lock:
+            if self._mid_line:
+                return  # a progress bar is drawing on this line: keep out of its way
             try:
                 import shutil
 
@@ -110,7 +123,7 @@ def status_text(
         parts.append(f"step {step}" + (f"/{total} ({100 * step / total:.0f}%)" if total else ""))
     if metrics:
         shown = list(metrics.items())[:3]
-        parts.append(" ".join(f"{k}={_format_value(v)}" for k, v in shown))
+        parts.append(" ".join(f"{k}={format_value(v)}" for k, v in shown))
     if snapshot is not None:
         for index in gpus:
             g = snapshot.gpu(index)

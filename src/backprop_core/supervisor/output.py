@@ -1,10 +1,16 @@
 """Reading the child's stdout, stderr and events pipe without ever blocking it.
 
-One thread per stream reads raw chunks with ``os.read``. Complete lines are written, as bytes,
-to the session log and to the terminal in one write per chunk, so output is preserved exactly
-(invalid UTF-8 and binary included). Lines are offered to the parsers only when they are short
-enough (``MAX_PARSE_BYTES``); a line longer than ``MAX_PENDING_BYTES`` without a newline is
-flushed through in pieces, never buffered whole, and never parsed.
+One thread per stream reads raw chunks with ``os.read``. Each chunk goes to:
+
+* the session log, as a terminal would finally show it (``terminal_text``: progress-bar frames
+  collapsed; everything else exactly as printed, invalid UTF-8 and binary included);
+* the parsers, as complete lines (only lines up to ``MAX_PARSE_BYTES``; a line longer than
+  ``MAX_PENDING_BYTES`` without a newline is passed on in pieces, never buffered whole, and never
+  parsed);
+* the terminal, byte for byte and at once, except the lines the parsers claimed as events
+  (unless ``show_events``). An unfinished line (a progress bar redrawing itself with ``\\r``)
+  is passed on as it arrives, unless it may still turn out to be an event line (it starts with
+  ``{``), which waits for its newline.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import threading
 from collections.abc import Callable
 from typing import BinaryIO
 
+from backprop_core.supervisor.terminal_text import TerminalText
+
 MAX_PARSE_BYTES = 1 << 20
 MAX_PENDING_BYTES = 4 << 20
 CHUNK = 1 << 18
@@ -23,45 +31,65 @@ CHUNK = 1 << 18
 # and lets each read take more lines at once (fewer wake-ups and hand-overs per line).
 PIPE_BYTES = 1 << 20
 
-LinesHandler = Callable[[list[bytes]], None]
+#: Parses a chunk's complete lines; returns one flag per line (``True``: an event line, kept
+#: off the terminal), or ``None`` when no line was one.
+LinesHandler = Callable[[list[bytes]], "list[bool] | None"]
 
 
 class Tee:
-    """Where raw output goes: the session log (always) and a terminal stream (optional).
+    """Where output goes: the session log (always) and a terminal stream (optional).
 
-    ``before_write``/``after_write`` let the live status line clear and redraw itself.
+    ``before_write`` lets the live status line clear itself before output reaches the terminal;
+    ``after_write`` tells it whether the terminal's cursor is now at the start of a line.
     """
 
     def __init__(self, log: BinaryIO, lock: threading.Lock) -> None:
         self.log = log
         self.lock = lock
         self.before_write: Callable[[], None] | None = None
+        self.after_write: Callable[[bool], None] | None = None
 
-    def write(self, data: bytes, terminal: BinaryIO | None) -> None:
+    def write_log(self, data: bytes) -> None:
+        if not data:
+            return
         with self.lock:
             try:
                 self.log.write(data)
             except (OSError, ValueError):
                 pass
-            if terminal is not None:
-                if self.before_write is not None:
-                    self.before_write()
-                try:
-                    terminal.write(data)
-                    terminal.flush()
-                except (OSError, ValueError):
-                    pass
+
+    def write_terminal(self, data: bytes, terminal: BinaryIO) -> None:
+        if not data:
+            return
+        with self.lock:
+            if self.before_write is not None:
+                self.before_write()
+            try:
+                terminal.write(data)
+                terminal.flush()
+            except (OSError, ValueError):
+                pass
+            if self.after_write is not None:
+                self.after_write(data.endswith(b"\n"))
 
     def flush(self) -> None:
         with self.lock, contextlib.suppress(OSError, ValueError):
             self.log.flush()
 
 
-class StreamReader(threading.Thread):
-    """Pumps one pipe: tee raw bytes, hand the parseable lines of each chunk to ``on_lines``.
+def _may_be_event(line: bytes | bytearray) -> bool | None:
+    """Whether an unfinished line may still become an event line: ``None`` while it holds
+    nothing but blanks (too early to tell)."""
+    rest = line.lstrip()
+    if not rest:
+        return None
+    return rest[:1] == b"{"
 
-    ``on_chunk`` is called once per chunk read (for monitors that watch for any output).
-    """
+
+class StreamReader(threading.Thread):
+    """Pumps one pipe: log and show the output, hand each chunk's complete lines to
+    ``on_lines``. ``on_chunk`` is called once per chunk read (for monitors that watch for any
+    output). Without a ``tee`` the stream is only parsed (the SDK's events pipe)."""
 
     def __init__(
         self,
@@ -71,25 +99,27 @@ class StreamReader(threading.Thread):
         terminal: BinaryIO | None,
         on_lines: LinesHandler,
         on_chunk: Callable[[], None] | None = None,
-        all_lines: bool = False,
         close_fd: bool = False,
+        show_events: bool = False,
     ) -> None:
         super().__init__(name=f"backprop-{name}", daemon=True)
         self.close_fd = close_fd
         self.fd = fd
         self.tee = tee
-        self.terminal = terminal
+        self.terminal = terminal if tee is not None else None
         self.on_lines = on_lines
         self.on_chunk = on_chunk
-        self.all_lines = all_lines
+        self.show_events = show_events
         self.bytes_read = 0
         self.finished = False
+        self._screen = TerminalText()
+        self._shown = 0  # bytes of the unfinished line already on the terminal
 
     def run(self) -> None:
         with contextlib.suppress(OSError, AttributeError, ValueError):
             fcntl.fcntl(self.fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)  # Linux; best effort
         pending = bytearray()  # the start of a line whose newline has not arrived yet
-        overlong = False  # inside a line already flushed in pieces: don't parse its tail
+        overlong = False  # inside a line already passed on in pieces: don't parse its tail
         try:
             while True:
                 try:
@@ -103,54 +133,96 @@ class StreamReader(threading.Thread):
                 self.bytes_read += len(chunk)
                 if self.on_chunk is not None:
                     self.on_chunk()
+                if self.tee is not None:
+                    self.tee.write_log(self._screen.feed(chunk))
                 cut = chunk.rfind(b"\n")
                 if cut < 0:
                     pending += chunk
                     if len(pending) > MAX_PENDING_BYTES:
-                        self._emit(bytes(pending))
+                        self._show(bytes(pending[self._shown :]))
                         pending.clear()
+                        self._shown = 0
                         overlong = True
+                    else:
+                        self._show_unfinished(pending)
                     continue
                 complete = bytes(pending) + chunk[: cut + 1] if pending else chunk[: cut + 1]
                 pending = bytearray(chunk[cut + 1 :])
-                self._emit(complete)
                 lines = complete.split(b"\n")
                 lines.pop()  # the empty piece after the final newline
-                skipped = overlong
-                if overlong:
-                    lines = lines[1:]
-                    overlong = False
-                self._parse(lines, len(complete), None if skipped else complete)
+                skip_first = overlong
+                overlong = False
+                claimed = self._parse(lines, len(complete), skip_first)
+                self._show_lines(complete, lines, claimed)
+                self._show_unfinished(pending)
+            if self.tee is not None:
+                self.tee.write_log(self._screen.finish())
             if pending:
-                self._emit(bytes(pending))
-                if not overlong:
-                    self._parse([bytes(pending)], len(pending))
+                claimed = None if overlong else self._parse([bytes(pending)], len(pending))
+                self._show_lines(bytes(pending), [bytes(pending)], claimed)
         finally:
             self.finished = True
             if self.close_fd:
                 with contextlib.suppress(OSError):
                     os.close(self.fd)
 
-    def _emit(self, data: bytes) -> None:
-        if self.tee is not None:
-            self.tee.write(data, self.terminal)
+    # the terminal ----------------------------------------------------------------------------
+    def _show(self, data: bytes) -> None:
+        if self.terminal is not None and self.tee is not None:
+            self.tee.write_terminal(data, self.terminal)
 
-    def _parse(self, lines: list[bytes], size: int, data: bytes | None = None) -> None:
-        """``size``: the bytes the lines came from (no line can be longer); ``data``: those
-        bytes, when they are exactly the lines, each ended by a newline."""
-        if size > MAX_PARSE_BYTES:
-            lines = [line for line in lines if len(line) <= MAX_PARSE_BYTES]
-            data = None
-        if self.all_lines:
-            wanted = lines
-        elif data is not None and data.count(b"\n{") + data.startswith(b"{") == len(lines):
-            wanted = lines  # every line starts with "{" (counted at C speed: the usual case)
-        else:
-            # Only JSON objects can be events: skip everything else without decoding it.
+    def _show_unfinished(self, pending: bytearray) -> None:
+        """Pass an unfinished line on as far as it has come, unless it may be an event line."""
+        if self.terminal is None or len(pending) <= self._shown:
+            return
+        if not self.show_events and _may_be_event(pending) is not False:
+            return
+        self._show(bytes(pending[self._shown :]))
+        self._shown = len(pending)
+
+    def _show_lines(self, data: bytes, lines: list[bytes], claimed: list[bool] | None) -> None:
+        """Show complete lines: ``data`` is ``lines`` joined, each with its newline (the last
+        one may lack it at the end of the stream), the first maybe partly shown already."""
+        shown, self._shown = self._shown, 0
+        if self.terminal is None:
+            return
+        if claimed is None or self.show_events or True not in claimed:
+            self._show(data[shown:])
+            return
+        if not shown and False not in claimed:
+            return  # event lines only: nothing for the terminal
+        parts: list[bytes] = []
+        for i, (line, is_event) in enumerate(zip(lines, claimed)):
+            if i == 0 and shown:
+                parts.append(line[shown:])  # a line already on its way is shown whole
+            elif not is_event:
+                parts.append(line)
+            else:
+                continue
+            parts.append(b"\n")
+        if parts and not data.endswith(b"\n"):
+            parts.pop()
+        self._show(b"".join(parts))
+
+    # the parsers -----------------------------------------------------------------------------
+    def _parse(self, lines: list[bytes], size: int, skip_first: bool = False) -> list[bool] | None:
+        """Offer the lines to the parsers. ``size``: the bytes the lines came from (no line
+        can be longer); ``skip_first``: the first line is the tail of an overlong one."""
+        if skip_first or size > MAX_PARSE_BYTES:
             wanted = [
-                line
-                for line in lines
-                if line.startswith(b"{") or (line[:1] in b" \t\r" and line.lstrip()[:1] == b"{")
+                i
+                for i, line in enumerate(lines)
+                if len(line) <= MAX_PARSE_BYTES and not (skip_first and i == 0)
             ]
-        if wanted:
-            self.on_lines(wanted)
+            if not wanted:
+                return None
+            found = self.on_lines([lines[i] for i in wanted])
+            if found is None:
+                return None
+            claimed = [False] * len(lines)
+            for i, flag in zip(wanted, found):
+                claimed[i] = flag
+            return claimed
+        if not lines:
+            return None
+        return self.on_lines(lines)

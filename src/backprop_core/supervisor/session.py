@@ -14,11 +14,10 @@ import select
 import signal
 import subprocess
 import time
-from dataclasses import replace
 from typing import BinaryIO
 
 from backprop_core.admission.resources import Snapshot
-from backprop_core.events.event import Event, ParseContext, Stream
+from backprop_core.events.event import Event, ParseContext, ParseState, Stream
 from backprop_core.events.file_identity import witness
 from backprop_core.events.ingest import MetricLines, expand
 from backprop_core.launch.spec import MonitorAction
@@ -34,6 +33,7 @@ from backprop_core.supervisor.process import ProcessTree, become_subreaper, laun
 from backprop_core.supervisor.signals import StopRequests
 from backprop_core.supervisor.sink import EventSink
 from backprop_core.supervisor.state import SessionState
+from backprop_core.supervisor.watching import Watching
 
 LEFTOVER_GRACE_SECONDS = 1.0
 GC_THRESHOLD = 50_000  # allocations between young-generation collections (default 700)
@@ -54,39 +54,23 @@ class Supervisor:
         self.pause_started: float | None = None
         self.pauses: list[PauseRecord] = []
         self.snapshot: Snapshot | None = None
-        self._parse = ctx.parser
-        # Whole chunks at once when the built-in JSON parser is the only one (the hot path).
-        self._parse_chunk = None if ctx.parse_all_lines else ctx.plugins.batch_line_parser()
+        self._parsers = ctx.parsers
+        # One parse state for the session, shared by its streams (the run's last known step).
+        state = ParseState(step=ctx.run.last_step)
         self._contexts = {
-            s: ParseContext(spec.run_id, spec.session, s, str(spec.cwd))
+            s: ParseContext(spec.run_id, spec.session, s, str(spec.cwd), self.settings, state)
             for s in ("stdout", "stderr", "events")
         }
 
     # events ----------------------------------------------------------------------------------
-    def _on_lines(self, stream: Stream, lines: list[bytes]) -> None:
-        """Parse one chunk's candidate lines and record their events as one batch."""
-        parse, context = self._parse, self._contexts[stream]
-        if self._parse_chunk is not None:
-            try:
-                items = self._parse_chunk(lines, context)
-            except Exception:  # never lose a chunk to a parser bug: fall back to line by line
-                pass
-            else:
-                if items:
-                    self._on_items(items)
-                return
-        events: list[Event | MetricLines] = []
-        for raw in lines:
-            try:
-                event = parse(raw.decode("utf-8", "replace"), context)
-            except Exception:  # a broken parser plugin must not take the run down
-                continue
-            if event is not None:
-                if event.session is None:
-                    event = replace(event, session=self.ctx.spec.session)
-                events.append(event)
-        if events:
-            self._on_items(events)
+    def _on_lines(self, stream: Stream, lines: list[bytes]) -> list[bool] | None:
+        """Parse one chunk's lines and record their events as one batch; which lines were
+        event lines (``None``: none)."""
+        result = self._parsers.parse(lines, self._contexts[stream])
+        if result.items:
+            self.watching.note(result.items)
+            self._on_items(result.items)
+        return result.claimed
 
     def _on_items(self, items: list[Event | MetricLines]) -> None:
         """Record parsed events (metrics lines from the hot path in columns, other events as
@@ -257,6 +241,9 @@ class Supervisor:
         env = dict(spec.env)
         env["BACKPROP_EVENTS_FD"] = str(events_w)
         become_subreaper()
+        # Before the script starts, so the watchers see what was there before it.
+        parse_state = self._contexts["stdout"].state
+        self.watching = Watching(ctx, self._on_items, lambda: parse_state.step)
         guardian = Guardian(spec.run_id, spec.session)
         self.requests.install()
         try:
@@ -287,6 +274,7 @@ class Supervisor:
         tee = Tee(log, ctx.display.lock)
         if ctx.display.live:
             tee.before_write = ctx.display.clear_for_output
+            tee.after_write = ctx.display.output_written
         on_chunk = self.monitors.output if self.monitors else None
         stdout, stderr = proc.stdout, proc.stderr
         assert stdout is not None and stderr is not None  # both are pipes
@@ -298,7 +286,7 @@ class Supervisor:
                 ctx.terminal_out,
                 lambda lines: self._on_lines("stdout", lines),
                 on_chunk,
-                ctx.parse_all_lines,
+                show_events=ctx.show_events,
             ),
             StreamReader(
                 stderr.fileno(),
@@ -307,22 +295,23 @@ class Supervisor:
                 ctx.terminal_err,
                 lambda lines: self._on_lines("stderr", lines),
                 on_chunk,
-                ctx.parse_all_lines,
+                show_events=ctx.show_events,
             ),
+        ]
+        readers.append(
             StreamReader(
                 events_r,
                 "events",
                 None,
                 None,
                 lambda lines: self._on_lines("events", lines),
-                None,
-                all_lines=True,
                 close_fd=True,
-            ),
-        ]
+            )
+        )
         for reader in readers:
             reader.start()
         self.sink.start()
+        self.watching.start()
         self.snapshots = SnapshotSource(self.settings)
         self.governor = PauseGovernor(self.settings, spec.gpus)
         poll = max(0.05, self.settings.governor.poll_seconds)
@@ -346,6 +335,7 @@ class Supervisor:
             for reader, pipe in zip(readers, (proc.stdout, proc.stderr)):
                 if reader.finished and pipe is not None:
                     pipe.close()
+            self.watching.close()
             self.sink.close()
             tee.flush()
             log.close()

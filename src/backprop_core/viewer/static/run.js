@@ -6,6 +6,7 @@
   var logSession = Math.max(run.session_count, 1), logNext = null, followLatest = true;
   var chartsEl = document.getElementById("charts");
   var logEl = document.getElementById("log");
+  var logView = bp.LogView(logEl);
 
   // Active seconds of a session now: the stored figure lags while it runs.
   function activeSeconds(s) {
@@ -98,17 +99,16 @@
     logSession = session;
     try {
       var chunk = await bp.getJSON("/api/runs/" + encodeURIComponent(run.id) + "/logs?session=" + session);
-      logEl.textContent = chunk.exists ? (chunk.offset > 0 ? "…\n" : "") + chunk.text : "(no output recorded for this session)";
+      logView.set(chunk.exists ? (chunk.offset > 0 ? "…\n" : "") + chunk.text : "(no output recorded for this session)");
       logNext = chunk.exists ? chunk.next_offset : 0;
       logEl.scrollTop = logEl.scrollHeight;
-    } catch (e) { logEl.textContent = "Could not read the log: " + e.message; }
+    } catch (e) { logView.set("Could not read the log: " + e.message); }
   }
 
   function appendLog(text) {
     var atBottom = logEl.scrollHeight - logEl.scrollTop - logEl.clientHeight < 40;
-    if (logEl.textContent.startsWith("(no output")) logEl.textContent = "";
-    logEl.textContent += text;
-    if (logEl.textContent.length > 400000) logEl.textContent = "…\n" + logEl.textContent.slice(-300000);
+    if (logEl.textContent.startsWith("(no output")) logView.set("");
+    logView.append(text);
     if (atBottom) logEl.scrollTop = logEl.scrollHeight;
   }
 
@@ -158,7 +158,7 @@
       var m = JSON.parse(e.data);
       if (m.new_session) {
         sessionOptions(m.session);
-        if (followLatest) { logSession = m.session; document.getElementById("log-session").value = String(m.session); logEl.textContent = ""; }
+        if (followLatest) { logSession = m.session; document.getElementById("log-session").value = String(m.session); logView.set(""); }
         return;
       }
       if (m.session === logSession) appendLog(m.text);
