@@ -2,11 +2,11 @@
 newest checkpoint known for the run, and whether its script is told to load it.
 
 Known checkpoints are those recorded for the run (announced by the script or found by
-watching) whose file still exists, the one given with ``-r`` (remembered with the run), and
-those the watchers find on disk that changed since the run was created. A resume never
-silently starts a script from scratch next to checkpoints of its own: when the newest one was
-only found, never announced, and no ``--resume-arg`` tells the script about it, it is refused
-unless ``--from-scratch``.
+watching) whose file still exists and the one given with ``-r`` (remembered with the run); only
+when there is none of those, the ones the watchers find on disk that changed since the run was
+created. A resume never silently starts a script from scratch next to checkpoints of its own:
+when the newest one was only found, never announced, and no ``--resume-arg`` tells the script
+about it, it is refused unless ``--from-scratch``.
 """
 
 from __future__ import annotations
@@ -79,7 +79,9 @@ def known_checkpoints(store: Store, run: RunRecord, settings: Settings) -> list[
             pass
         else:
             found.setdefault(checkpoint_key(given, run.cwd), Known(given, mtime, GIVEN))
-    if run.cwd and os.path.isdir(run.cwd):
+    # The watchers' look on disk is for a run whose records name no checkpoint that still
+    # exists (Watcher.resumable): a file whose record was forgotten is not brought back.
+    if not found and run.cwd and os.path.isdir(run.cwd):
         context = WatchContext(
             run_id=run.id,
             session=run.session_count + 1,
