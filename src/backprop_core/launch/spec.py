@@ -123,6 +123,10 @@ def _never_announced(path: str) -> float | None:
     return None
 
 
+def _no_metrics() -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class WatchContext:
     """What a watcher knows about the session it watches.
@@ -133,6 +137,8 @@ class WatchContext:
     session's output and events (the run's last recorded step until then).
     ``announced(path)`` is when the script itself last announced a checkpoint of that file in
     this session (``None``: never), so that a watcher does not record it a second time.
+    ``reported_metrics()`` says whether the script has reported metrics itself this session,
+    as event lines or through the SDK (a watcher that reads metrics may then stand down).
     """
 
     run_id: str
@@ -144,6 +150,7 @@ class WatchContext:
     started_at: float
     last_step: Callable[[], int | None] = _unknown_step
     announced: Callable[[str], float | None] = _never_announced
+    reported_metrics: Callable[[], bool] = _no_metrics
 
 
 class Watcher(ABC):

@@ -178,7 +178,8 @@ def backprop_register_watchers() -> list[type[Watcher]]:
     reported once and dropped for the rest of the session. ``resumable(context)``, a class
     method, tells ``resume`` which checkpoints of the run are on disk. Built in:
     ``checkpoints`` (checkpoint files found without being announced; see
-    docs/unmodified-scripts.md).
+    docs/unmodified-scripts.md) and ``tensorboard`` (the scalars of the event files the script
+    writes; see docs/interop.md).
 
     :return: ``Watcher`` subclasses (classes, not instances).
     """

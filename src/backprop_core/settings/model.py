@@ -93,6 +93,18 @@ class CheckpointSettings:
         object.__setattr__(self, "watch", tuple(self.watch))  # config values are JSON arrays
 
 
+@dataclass(frozen=True)
+class TensorBoardSettings:
+    """Event files a script writes, followed while it runs and recorded as its metrics
+    ("Live TensorBoard logs" in docs/interop.md). An empty ``watch`` turns following off."""
+
+    watch: tuple[str, ...] = ("**/*tfevents*",)
+    poll_seconds: float = 2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "watch", tuple(self.watch))  # config values are JSON arrays
+
+
 _NESTED = {
     "gpu": GpuSettings,
     "governor": GovernorSettings,
@@ -101,6 +113,7 @@ _NESTED = {
     "monitors": MonitorSettings,
     "output_scalars": OutputScalarSettings,
     "checkpoints": CheckpointSettings,
+    "tensorboard": TensorBoardSettings,
 }
 
 
@@ -130,6 +143,7 @@ class Settings:
     monitors: MonitorSettings = field(default_factory=MonitorSettings)
     output_scalars: OutputScalarSettings = field(default_factory=OutputScalarSettings)
     checkpoints: CheckpointSettings = field(default_factory=CheckpointSettings)
+    tensorboard: TensorBoardSettings = field(default_factory=TensorBoardSettings)
     config: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 

@@ -243,7 +243,12 @@ class Supervisor:
         become_subreaper()
         # Before the script starts, so the watchers see what was there before it.
         parse_state = self._contexts["stdout"].state
-        self.watching = Watching(ctx, self._on_items, lambda: parse_state.step)
+        self.watching = Watching(
+            ctx,
+            self._on_items,
+            lambda: parse_state.step,
+            lambda: parse_state.reported_metrics,
+        )
         guardian = Guardian(spec.run_id, spec.session)
         self.requests.install()
         try:

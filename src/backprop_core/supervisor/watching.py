@@ -26,6 +26,7 @@ class Watching(threading.Thread):
         ctx: SessionContext,
         deliver: Callable[[list[Event | MetricLines]], None],
         last_step: Callable[[], int | None],
+        reported_metrics: Callable[[], bool],
     ) -> None:
         super().__init__(name="backprop-watchers", daemon=True)
         spec = ctx.spec
@@ -44,6 +45,7 @@ class Watching(threading.Thread):
             started_at=time.time(),
             last_step=last_step,
             announced=self._announced.get,
+            reported_metrics=reported_metrics,
         )
         # Made now, before the script starts: each takes its baseline of what is there.
         self.watchers: list[Watcher] = []
