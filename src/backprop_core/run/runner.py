@@ -119,14 +119,20 @@ class Runner:
             run, outcome = self._one_session(store, command, cwd, run, run_id, number, start)
             ran += 1
             checkpoint = newest_checkpoint(store, run)
-            # Whether --until-done goes on: a stall or the session limit end it with a message
-            # of their own, so the resume hint comes only when the chain ends by itself.
+            # Whether --until-done goes on. The resume hint comes once, with the summary of the
+            # session that ends the chain, unless a stall ends it with an error line instead.
             chain = (
                 until_done
                 and outcome.status == RunStatus.TIMEBOXED
                 and not outcome.done
                 and not run.done
             )
+            stalled = before.stalled(store, run, number) if chain else None
+            at_limit = chain and stalled is None and ran >= limit
+            if at_limit:
+                self.display.message(
+                    f"--until-done: stopping after {ran} sessions (--max-sessions {limit})"
+                )
             self._summarise(
                 run,
                 number,
@@ -134,7 +140,7 @@ class Runner:
                 outcome.reason,
                 outcome.active_seconds,
                 checkpoint,
-                last=not chain,
+                last=not chain or at_limit,
             )
             result = RunResult(
                 run.id,
@@ -144,17 +150,10 @@ class Runner:
                 outcome.reason,
                 checkpoint,
             )
-            if not chain:
+            if not chain or at_limit:
                 return result
-            stalled = before.stalled(store, run, number)
             if stalled is not None:
                 return self._stop_chain(result, stalled)
-            if ran >= limit:
-                self.display.message(
-                    f"--until-done: stopping after {ran} sessions (--max-sessions {limit}); "
-                    f"continue with: backprop resume {run.id} --until-done"
-                )
-                return result
             try:
                 start = next_start(store, run, command, self.settings)
             except RunStateError as exc:
