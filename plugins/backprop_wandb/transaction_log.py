@@ -100,5 +100,6 @@ def _records(data: bytes, path: Path, problems: list[str]) -> Iterator[bytes]:
             if kind == LAST:
                 yield b"".join(pending)
                 pending = None
-    if pending is not None:
+    # A record cut short, or the first bytes of a chunk header (not the zeros of a block's end)
+    if pending is not None or data[pos:].strip(b"\0"):
         problems.append(f"{path.name} ends in an unfinished record")
