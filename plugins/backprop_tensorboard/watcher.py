@@ -4,8 +4,14 @@ docs/interop.md)."""
 
 from __future__ import annotations
 
+import time
+
 from backprop_core import Event, WatchContext, Watcher
 from backprop_tensorboard.live import EventFileTail
+
+#: A poll may take at most this share of the time between polls: a working directory with a
+#: great many folders is looked at less often rather than keeping a core busy.
+MAX_BUSY_SHARE = 0.05
 
 
 class TensorBoardWatcher(Watcher):
@@ -14,7 +20,8 @@ class TensorBoardWatcher(Watcher):
     def __init__(self, context: WatchContext, tail: EventFileTail) -> None:
         self.context = context
         self.tail = tail
-        self.poll_seconds = context.settings.tensorboard.poll_seconds
+        self.base_seconds = context.settings.tensorboard.poll_seconds
+        self.poll_seconds = self.base_seconds
         self._problems_told = 0
 
     @classmethod
@@ -34,7 +41,9 @@ class TensorBoardWatcher(Watcher):
         # event files most often hold the same values (docs/interop.md).
         if self.context.reported_metrics():
             return []
+        started = time.monotonic()
         events = self.tail.poll()
+        self.poll_seconds = max(self.base_seconds, (time.monotonic() - started) / MAX_BUSY_SHARE)
         session = self.context.session
         for problem in self.tail.problems[self._problems_told :]:
             events.append(Event("alert", now, None, {"level": "warning", "text": problem}, session))
