@@ -11,6 +11,7 @@ last bytes are padding when fewer than 7 remain. A record is one ``wandb_interna
 
 from __future__ import annotations
 
+import importlib
 import struct
 import zlib
 from collections.abc import Iterator
@@ -31,10 +32,11 @@ _TYPE_CRC = {kind: zlib.crc32(bytes([kind])) for kind in (FULL, FIRST, MIDDLE, L
 def record_class() -> Any:
     """W&B's ``Record`` message (importing ``wandb`` takes a second or two)."""
     try:
-        from wandb.proto import wandb_internal_pb2
+        # Typed as Any: the module star-imports the protos of the installed protobuf's version.
+        protos: Any = importlib.import_module("wandb.proto.wandb_internal_pb2")
     except ImportError as exc:
         raise missing_extra("the wandb format", "wandb", exc) from exc
-    return wandb_internal_pb2.Record
+    return protos.Record
 
 
 def is_run_file(path: Path) -> bool:
