@@ -27,6 +27,7 @@ def test_there_is_a_hook_for_every_family() -> None:
         "backprop_register_monitors",
         "backprop_register_probes",
         "backprop_register_stores",
+        "backprop_register_watchers",
         "backprop_run_event",
         "backprop_run_finished",
         "backprop_run_started",
