@@ -55,13 +55,37 @@ def test_until_done_stops_at_max_sessions(bp: Bp) -> None:
         """
         import json, os, signal, time
         signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
+        # each session gets further than the one before, then never ends by itself
+        with open("sessions", "a") as f:
+            f.write("x")
+        print(json.dumps({"step": os.path.getsize("sessions"), "loss": 1.0}), flush=True)
         while True:
             time.sleep(0.05)
         """,
     )
     result = bp.run("run", "-m", "0.02", "--until-done", "--max-sessions", "2", "forever.py")
     assert result.returncode == 0, result.stderr
-    assert len(bp.sessions(bp.only_run().id)) == 2
+    run_id = bp.only_run().id
+    assert len(bp.sessions(run_id)) == 2
+    assert "stopping after 2 sessions (--max-sessions 2)" in result.stderr
+    assert f"continue with: backprop resume {run_id} --until-done" in result.stderr
+
+
+def test_until_done_stops_at_the_first_session_without_progress(bp: Bp) -> None:
+    bp.script(
+        "never_saves.py",
+        """
+        import time
+        while True:
+            time.sleep(0.05)
+        """,
+    )
+    result = bp.run("run", "-m", "0.02", "--until-done", "never_saves.py")
+    assert result.returncode == 1
+    run_id = bp.only_run().id
+    assert len(bp.sessions(run_id)) == 1
+    assert "--until-done stopped: session 1 made no progress (no new checkpoint" in result.stderr
+    assert "starting session 2" not in result.stderr
 
 
 @pytest.mark.slow
