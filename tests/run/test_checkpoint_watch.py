@@ -5,6 +5,7 @@ and one record per file however often it is rewritten."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from backprop_core.store.records import CheckpointRecord
@@ -107,3 +108,48 @@ def test_watching_can_be_narrowed_or_turned_off(bp: Bp) -> None:
     assert set(none) == {"announced.pt"}
     both = bp.run("run", "--watch-checkpoints", "*.pt", "--no-watch-checkpoints", "train.py")
     assert both.returncode == 2 and "contradict" in both.stderr
+
+
+def _watcher(work: Path, home: Path, last_step: int | None = None):  # type: ignore[no-untyped-def]
+    from backprop_checkpoint_watch.watcher import CheckpointWatcher
+    from backprop_core.launch.spec import WatchContext
+    from backprop_core.settings.model import Settings
+
+    context = WatchContext(
+        run_id="r",
+        session=1,
+        cwd=work,
+        home=home,
+        settings=Settings.from_config({}, home=home),
+        created_at=time.time() - 60,
+        started_at=time.time(),
+        last_step=lambda: last_step,
+    )
+    watcher = CheckpointWatcher.create(context)
+    assert watcher is not None
+    return watcher
+
+
+def test_a_file_is_recorded_once_it_stops_changing(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "before.pt").write_bytes(b"old")
+    watcher = _watcher(work, tmp_path / "home", last_step=42)
+    ckpt = work / "ckpt_300.pt"
+    with ckpt.open("wb") as f:
+        f.write(b"a" * 10)
+        f.flush()
+        assert watcher.poll(time.time()) == []  # just seen: maybe still being written
+        f.write(b"b" * 10)
+        f.flush()
+        os.utime(ckpt, ns=(time.time_ns(), time.time_ns() + 1_000_000))
+        assert watcher.poll(time.time()) == []  # changed since: still being written
+    [event] = watcher.poll(time.time())  # the same at two looks in a row
+    assert event.kind == "checkpoint_saved" and event.payload["step"] == 300
+    assert event.file is not None and event.file.size == 20
+    assert watcher.poll(time.time()) == []  # recorded once
+    assert watcher.finish(time.time()) == []
+    # a name without a step takes the last step seen; the untouched file stays unrecorded
+    (work / "last.ckpt").write_bytes(b"c")
+    [last] = watcher.finish(time.time())  # the script ended: whatever changed is complete
+    assert last.payload["path"] == str(work / "last.ckpt") and last.payload["step"] == 42
