@@ -210,3 +210,60 @@ def test_keras_backend_picks_the_framework_adapter(tmp_path: Path) -> None:
         os.environ.pop("KERAS_BACKEND", None)
         if old is not None:
             os.environ["KERAS_BACKEND"] = old
+
+
+LIGHTNING_STOP = """
+import os, signal
+import torch
+import lightning.pytorch as pl
+from torch.utils.data import DataLoader, TensorDataset
+import backprop_core as bp
+from backprop_core.integrations.lightning import BackpropCallback
+
+torch.manual_seed(0)
+
+class Tiny(pl.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 1)
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = torch.nn.functional.mse_loss(self.layer(x), y)
+        self.log("train_loss", loss)
+        return loss
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+class StopAt(pl.Callback):
+    # what the time box does: the stop signal, two batches into the second epoch
+    def on_train_batch_end(self, trainer, *args):
+        if os.environ.get("STOP_AT") and trainer.global_step == int(os.environ["STOP_AT"]):
+            os.kill(os.getpid(), signal.SIGTERM)
+    def on_train_start(self, trainer, pl_module):
+        print("START", trainer.global_step, trainer.current_epoch, flush=True)
+
+data = DataLoader(TensorDataset(torch.randn(32, 4), torch.randn(32, 1)), batch_size=4)
+trainer = pl.Trainer(max_epochs=3, accelerator="cpu", logger=False, enable_checkpointing=False,
+                     enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=1,
+                     callbacks=[StopAt(), BackpropCallback()])  # the signal lands in a batch
+trainer.fit(Tiny(), data, ckpt_path=bp.resume_from())
+print("END", trainer.global_step, flush=True)
+"""
+
+
+@needs("lightning", "torch")
+def test_lightning_stop_saves_at_the_end_of_the_epoch_when_it_fits_the_grace(
+    tmp_path: Path,
+) -> None:
+    script = write_script(tmp_path, LIGHTNING_STOP)
+    first = cli("run", "--grace", "60", str(script), cwd=tmp_path, env={"STOP_AT": "10"})
+    assert first.returncode == 0, first.stderr
+    assert "END 16" in first.stdout, first.stdout + first.stderr  # the epoch was finished
+    st = store()
+    run = only_run(st)
+    assert [c.step for c in st.checkpoints(run.id)] == [16]
+    second = cli("resume", run.id, "--grace", "60", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "START 16 2" in second.stdout and "END 24" in second.stdout
+    # resumed at an epoch boundary: no "mid-epoch ... unreliable" warning from Lightning
+    assert "unreliable" not in (second.stdout + second.stderr).lower()
