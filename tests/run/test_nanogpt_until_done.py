@@ -5,57 +5,12 @@ recorded steps continue instead of starting again at 0."""
 
 from __future__ import annotations
 
-import os
-import textwrap
-
 import pytest
 
 from backprop_core.store.records import RunStatus
-from tests.core.test_plugin_loading import make_dist
+from tests.ready_box import ready_box_env
 
 from .conftest import Bp
-
-#: A time box that starts once the script has printed its first line (torch imported, model
-#: built): the chain must not depend on how long ``import torch`` takes on a loaded machine.
-#: It stops the session the way the time box does (same graceful stop, status timeboxed), and
-#: only while the script is printing: never during its final shutdown, which would make a
-#: finished session look cut short.
-READY_BOX = """
-from __future__ import annotations
-
-import os
-
-from backprop_core import Monitor, MonitorAction, RunStatus, Settings, hookimpl
-
-
-class BoxAfterReady(Monitor):
-    name = "box-after-ready"
-
-    def __init__(self) -> None:
-        self.ready_at: float | None = None
-        self.last_output = 0.0
-
-    @classmethod
-    def create(cls, settings: Settings) -> BoxAfterReady | None:
-        return cls() if os.environ.get("READY_BOX_SECONDS") else None
-
-    def on_output(self, now: float) -> None:
-        if self.ready_at is None:
-            self.ready_at = now
-        self.last_output = now
-
-    def on_tick(self, now: float) -> MonitorAction | None:
-        box = float(os.environ["READY_BOX_SECONDS"])
-        printing = now - self.last_output < 1.0
-        if self.ready_at is not None and now - self.ready_at >= box and printing:
-            return MonitorAction(stop=True, status=RunStatus.TIMEBOXED, reason="time box reached")
-        return None
-
-
-@hookimpl
-def backprop_register_monitors() -> list[type[Monitor]]:
-    return [BoxAfterReady]
-"""
 
 TRAIN = """
 import os, sys, time
@@ -108,12 +63,7 @@ while True:
 def test_unmodified_nanogpt_style_script_is_carried_to_completion_by_until_done(
     bp: Bp,
 ) -> None:
-    site = bp.work.parent / "site"
-    make_dist(site, "backprop-readybox", "backprop_readybox", textwrap.dedent(READY_BOX), "rb")
-    env = {
-        "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
-        "READY_BOX_SECONDS": "4",
-    }
+    env = ready_box_env(bp.work.parent / "site", 4, while_printing=True)
     bp.script("train.py", TRAIN)
     result = bp.run(
         "run", "--resume-arg", "nanogpt", "--until-done", "--max-sessions", "40",

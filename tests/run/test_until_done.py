@@ -8,6 +8,7 @@ import pytest
 
 from backprop_core.store.records import RunStatus
 from tests.conftest import REPO
+from tests.ready_box import ready_box_env
 
 from .conftest import Bp
 
@@ -107,10 +108,9 @@ def test_quickstart_example_runs_out_of_the_box(bp: Bp) -> None:
 def test_pytorch_example_resumes_from_its_torch_checkpoint(bp: Bp) -> None:
     pytest.importorskip("torch")
     script = str(REPO / "examples" / "pytorch_train.py")
+    box = ready_box_env(bp.work.parent / "site", 6)  # counted once torch is imported
     first = bp.run(
         "run",
-        "-m",
-        "0.1",
         "--grace",
         "10",
         "--resume-arg",
@@ -120,7 +120,8 @@ def test_pytorch_example_resumes_from_its_torch_checkpoint(bp: Bp) -> None:
         "100000",
         "--step-seconds",
         "0.002",
-        timeout=180,
+        timeout=300,
+        env=box,
     )
     assert first.returncode == 0, first.stderr
     run = bp.only_run()
@@ -129,7 +130,7 @@ def test_pytorch_example_resumes_from_its_torch_checkpoint(bp: Bp) -> None:
     with bp.store() as store:
         saved = store.checkpoints(run.id)[-1]
     assert saved.path.endswith(".pt") and saved.step and saved.step > 0
-    second = bp.run("resume", run.id, "-m", "0.05", "--grace", "10", timeout=180)
+    second = bp.run("resume", run.id, "--grace", "10", timeout=300, env=box)
     assert second.returncode == 0, second.stderr
     assert f"at step {saved.step}" in second.stdout
     with bp.store() as store:
