@@ -8,6 +8,7 @@ import pytest
 
 from backprop_core.store.records import RunStatus
 from tests.conftest import REPO
+from tests.ready_box import ready_box_env
 
 from .conftest import Bp
 
@@ -69,11 +70,29 @@ def test_until_done_stops_at_max_sessions(bp: Bp) -> None:
     assert result.returncode == 0, result.stderr
     run_id = bp.only_run().id
     assert len(bp.sessions(run_id)) == 2
+    assert "stopping after 2 sessions (--max-sessions 2)" in result.stderr
     # One hint, after the last session: it saved no checkpoint, so resuming starts over.
     assert result.stderr.count("backprop resume") == 1
     assert result.stderr.rstrip().endswith(
         f"it saved no checkpoint, so backprop resume {run_id} would start over"
     )
+
+
+def test_until_done_stops_at_the_first_session_without_progress(bp: Bp) -> None:
+    bp.script(
+        "never_saves.py",
+        """
+        import time
+        while True:
+            time.sleep(0.05)
+        """,
+    )
+    result = bp.run("run", "-m", "0.02", "--until-done", "never_saves.py")
+    assert result.returncode == 1
+    run_id = bp.only_run().id
+    assert len(bp.sessions(run_id)) == 1
+    assert "--until-done stopped: session 1 made no progress (no new checkpoint" in result.stderr
+    assert "starting session 2" not in result.stderr
 
 
 @pytest.mark.slow
@@ -95,10 +114,9 @@ def test_quickstart_example_runs_out_of_the_box(bp: Bp) -> None:
 def test_pytorch_example_resumes_from_its_torch_checkpoint(bp: Bp) -> None:
     pytest.importorskip("torch")
     script = str(REPO / "examples" / "pytorch_train.py")
+    box = ready_box_env(bp.work.parent / "site", 6)  # counted once torch is imported
     first = bp.run(
         "run",
-        "-m",
-        "0.1",
         "--grace",
         "10",
         "--resume-arg",
@@ -108,7 +126,8 @@ def test_pytorch_example_resumes_from_its_torch_checkpoint(bp: Bp) -> None:
         "100000",
         "--step-seconds",
         "0.002",
-        timeout=180,
+        timeout=300,
+        env=box,
     )
     assert first.returncode == 0, first.stderr
     run = bp.only_run()
@@ -117,7 +136,7 @@ def test_pytorch_example_resumes_from_its_torch_checkpoint(bp: Bp) -> None:
     with bp.store() as store:
         saved = store.checkpoints(run.id)[-1]
     assert saved.path.endswith(".pt") and saved.step and saved.step > 0
-    second = bp.run("resume", run.id, "-m", "0.05", "--grace", "10", timeout=180)
+    second = bp.run("resume", run.id, "--grace", "10", timeout=300, env=box)
     assert second.returncode == 0, second.stderr
     assert f"at step {saved.step}" in second.stdout
     with bp.store() as store:

@@ -171,11 +171,12 @@ def backprop_register_watchers() -> list[type[Watcher]]:
     unique. For each session the supervisor calls each class's ``create(context)`` before the
     script starts (``None``: off for this session; ``context`` is a ``WatchContext``: run id,
     session, working directory, home, settings, the last step seen, and which checkpoints the
-    script announced itself), then ``poll(now)`` every ``poll_seconds`` while the script runs,
-    and ``finish(now)`` once after it and every process it started ended. The events they
-    return (``checkpoint_saved``, ``metrics``, ``alert``…) go into the same store, status line,
-    monitors and ``backprop_run_event`` listeners as parsed output. A watcher that raises is
-    reported once and dropped for the rest of the session. ``resumable(context)``, a class
+    script announced itself), then ``poll(now)`` every ``poll_seconds`` while the script runs
+    (the thread sleeps at most 5 s), and ``finish(now)`` once after it and every process it
+    started ended. The events they return (``checkpoint_saved``, ``metrics``, ``alert``…) go
+    into the same store, status line, monitors and ``backprop_run_event`` listeners as parsed
+    output. A watcher that raises is reported once (``watcher 'NAME' stopped: …``) and dropped
+    for the rest of the session; the run goes on. ``resumable(context)``, a class
     method, tells ``resume`` which checkpoints of the run are on disk. Built in:
     ``checkpoints`` (checkpoint files found without being announced; see
     docs/unmodified-scripts.md) and ``tensorboard`` (the scalars of the event files the script
