@@ -7,7 +7,10 @@ own). Reported: points per second inside the loop (building the dicts included),
 latency of one call, wall time from the last call until the data is durable (``finish``,
 ``close``, ``end_run``; under ``backprop run``: until ``backprop run`` has exited with
 everything stored), peak RSS of the process, and the cost of ``init`` + ``finish`` with
-nothing logged. Peers that cannot run here print ``n/a (reason)``.
+nothing logged, imports included, next to tensorboardX's import + ``SummaryWriter`` open +
+close (each in fresh processes, interleaved). Peers that cannot run here print ``n/a (reason)``.
+Goals, as ratios within the run: ``bp.log``'s loop at most 2x the bare loop; 1M points durable
+at 10x W&B offline's rate or more; ``init`` + ``finish`` at most 0.33x tensorboardX's open.
 """
 
 from __future__ import annotations
@@ -130,7 +133,20 @@ def child_init_finish(steps: int, workdir: Path) -> dict[str, Any]:
     bp.init()
     bp.finish()
     t2 = time.perf_counter()
-    return {"import_s": t1 - t0, "init_finish_s": t2 - t1}
+    return {"import_s": t1 - t0, "init_finish_s": t2 - t1, "total_s": t2 - t0}
+
+
+def child_tensorboardx_open(steps: int, workdir: Path) -> dict[str, Any]:
+    # tensorboardX imports torch when it can (seconds on its own); hidden here so that the
+    # figure is tensorboardX's own cost whether or not torch is installed.
+    sys.modules["torch"] = None  # type: ignore[assignment]
+    t0 = time.perf_counter()
+    from tensorboardX import SummaryWriter
+
+    t1 = time.perf_counter()
+    SummaryWriter(str(workdir / "tb")).close()
+    t2 = time.perf_counter()
+    return {"import_s": t1 - t0, "open_close_s": t2 - t1, "total_s": t2 - t0}
 
 
 CHILDREN: dict[str, Callable[[int, Path], dict[str, Any]]] = {
@@ -140,6 +156,7 @@ CHILDREN: dict[str, Callable[[int, Path], dict[str, Any]]] = {
     "mlflow": child_mlflow,
     "wandb": child_wandb,
     "init_finish": child_init_finish,
+    "tensorboardx_open": child_tensorboardx_open,
 }
 
 
@@ -239,9 +256,11 @@ def main() -> None:
         return
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BACKPROP_")}
-    from _common import cpu_model  # not at the top: children run this file from elsewhere
+    # Not at the top: children run this file from elsewhere.
+    from _common import SpeedReference, cpu_model
 
     cpu = cpu_model()
+    speed = SpeedReference()
     print(f"machine: {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}")
     print(
         "versions: backprop "
@@ -271,19 +290,66 @@ def main() -> None:
     ]
     for label, result in rows:
         print(fmt_row(label, result), flush=True)
-
-    inits = [measure("init_finish", 0, env) for _ in range(args.init_repeats)]
-    ok = [r for r in inits if isinstance(r, dict)]
     print()
-    if ok:
-        init_ms = statistics.median(r["init_finish_s"] for r in ok) * 1000
-        import_ms = statistics.median(r["import_s"] for r in ok) * 1000
+    results = dict(zip(("bare", "bp", "bp_run", "tbx", "mlflow", "wandb"), (r for _, r in rows)))
+    print_ratios(results)
+    print_init_cost(args.init_repeats, env)
+    print(speed.line())
+
+
+def _rate(r: dict[str, Any] | str, durable: bool) -> float | None:
+    if isinstance(r, str):
+        return None
+    return float(r["points"] / (r["loop_s"] + (r["durable_s"] if durable else 0.0)))
+
+
+def print_ratios(results: dict[str, dict[str, Any] | str]) -> None:
+    bare, bp = _rate(results["bare"], False), _rate(results["bp"], False)
+    if bare and bp:
+        ratio = bare / bp
+        verdict = "met" if ratio <= 2 else "not met"
+        print(f"bp.log loop / bare loop (same dicts): {ratio:.2f}x (goal ≤ 2x: {verdict})")
+    durable_bp, durable_wandb = _rate(results["bp"], True), _rate(results["wandb"], True)
+    if durable_bp and durable_wandb:
+        ratio = durable_bp / durable_wandb
+        verdict = "met" if ratio >= 10 else "not met"
         print(
-            f"init + finish, nothing logged (standalone, median of {len(ok)} fresh processes):"
-            f" {init_ms:.1f} ms (+ import backprop_core {import_ms:.1f} ms)"
+            f"points/s incl. durable, bp.log standalone / W&B offline: {ratio:.1f}x"
+            f" (goal ≥ 10x: {verdict})"
         )
-    else:
-        print(f"init + finish: {inits[0]}")
+
+
+def print_init_cost(repeats: int, env: dict[str, str]) -> None:
+    """``init`` + ``finish`` and tensorboardX's open + close, imports included, each in fresh
+    processes, interleaved so that machine load hits both alike."""
+    ours: list[dict[str, Any]] = []
+    theirs: list[dict[str, Any]] = []
+    for _ in range(repeats):
+        for name, out in (("init_finish", ours), ("tensorboardx_open", theirs)):
+            result = measure(name, 0, env)
+            if isinstance(result, dict):
+                out.append(result)
+    if not ours:
+        print("init + finish: n/a")
+        return
+
+    def ms(rows: list[dict[str, Any]], key: str) -> float:
+        return statistics.median(r[key] for r in rows) * 1000
+
+    print(
+        f"init + finish, nothing logged, imports included (standalone, median of {len(ours)}"
+        f" fresh processes): {ms(ours, 'total_s'):.1f} ms (import {ms(ours, 'import_s'):.1f} ms,"
+        f" init + finish {ms(ours, 'init_finish_s'):.1f} ms)"
+    )
+    if theirs:
+        ratio = ms(ours, "total_s") / ms(theirs, "total_s")
+        verdict = "met" if ratio <= 0.33 else "not met"
+        print(
+            "tensorboardX import (torch hidden) + SummaryWriter open + close"
+            f" (median of {len(theirs)}):"
+            f" {ms(theirs, 'total_s'):.1f} ms (import {ms(theirs, 'import_s'):.1f} ms);"
+            f" ratio {ratio:.2f}x (goal ≤ 0.33x: {verdict})"
+        )
 
 
 if __name__ == "__main__":

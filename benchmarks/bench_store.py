@@ -32,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import backprop, cpu_model
+from _common import SpeedReference, backprop, cpu_model
 
 from backprop_core.events.event import Event
 from backprop_core.plugin.manager import get_plugins
@@ -176,6 +176,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=10)
     args = parser.parse_args()
+    speed = SpeedReference()
     cpu = cpu_model()
     print(f"# {cpu}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print("# load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
@@ -212,6 +213,7 @@ def main() -> None:
     ]
     for row in [("measure", "sqlite", "json", "target"), *rows]:
         print(" | ".join(c.ljust(w) for c, w in zip(row, widths)))
+    print(speed.line())
 
 
 if __name__ == "__main__":

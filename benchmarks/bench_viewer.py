@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import httpx
-from _common import backprop, cpu_model
+from _common import SpeedReference, backprop, cpu_model
 
 from backprop_core.events.event import Event
 from backprop_core.settings.model import Settings
@@ -197,6 +197,7 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
+    speed = SpeedReference()
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
         settings = Settings.from_config({"gpu": {"probe": "none"}}, home)
@@ -258,6 +259,7 @@ def main() -> None:
     else:
         print("(no /usr/bin/chromium: browser timings skipped)")
     print(f"spike at step 654,321 kept after downsampling to 2,000 points: {spike_kept}")
+    print(speed.line())
 
 
 if __name__ == "__main__":

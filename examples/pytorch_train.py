@@ -6,6 +6,10 @@
 It saves a checkpoint (model, optimizer, step) when backprop sends the stop signal and every
 BACKPROP_CHECKPOINT_EVERY seconds, announces it with a ``checkpoint_saved`` JSON line, and
 resumes from BACKPROP_RESUME_FROM (or ``--resume PATH``, for ``--resume-arg``).
+
+The stop handler is installed before ``import torch``: on a slow machine that import alone can
+take seconds, and a stop signal arriving meanwhile (a short time box, ``backprop stop``) would
+otherwise end the script without a checkpoint.
 """
 
 from __future__ import annotations
@@ -15,8 +19,6 @@ import json
 import os
 import signal
 import time
-
-import torch
 
 stop_requested = False
 
@@ -31,13 +33,15 @@ def emit(**event: object) -> None:
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, on_stop)
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--lr", type=float, default=0.01)
     parser.add_argument("--step-seconds", type=float, default=0.0)
     parser.add_argument("--resume", default=None)
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, on_stop)
+    import torch  # after the stop handler: see the module docstring
+
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)

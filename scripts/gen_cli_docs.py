@@ -15,12 +15,11 @@ HEADER = """# CLI reference
 
 Generated from the commands' help texts by `python scripts/gen_cli_docs.py`; do not edit by hand.
 Every command that prints records or state takes `--json` (one option, the same everywhere); the
-exceptions are `logs`, which prints the run's output as the run wrote it, `export`, whose
-`--format json` writes the runs as JSON, `ui`, and `config validate` and `config schema` (the
-schema is JSON already). Exit codes: `0` completed or time-boxed as designed, `1` the training
-process failed, `2` usage or configuration error, `3` refused by the governor or the wait for
-resources timed out, `130` stopped by the user. Errors are one line on stderr,
-`backprop: error: what went wrong; what to do`.
+exceptions are `export`, whose `--format json` writes the runs as JSON, `ui`, and
+`config validate` and `config schema` (the schema is JSON already). Exit codes: `0` completed or
+time-boxed as designed, `1` the training process failed, `2` usage or configuration error, `3`
+refused by the governor or the wait for resources timed out, `130` stopped by the user. Errors
+are one line on stderr, `backprop: error: what went wrong; what to do`.
 """
 
 

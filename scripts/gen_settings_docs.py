@@ -3,7 +3,7 @@ variable rule and the flags: ``python scripts/gen_settings_docs.py`` (``--check`
 the file is stale).
 
 One row per key of ``schemas/backprop.config.schema.json``, in schema order: its default, its
-``BACKPROP_*`` variable, the flags that set it (``cli.options.OPTION_KEYS``) and the schema's
+``BACKPROP_*`` variable, the flags that set it (``cli.options.SETTING_FLAGS``) and the schema's
 description. A test checks that docs/settings.md matches what this prints.
 """
 
@@ -37,20 +37,11 @@ def leaves(schema: dict[str, Any], prefix: str = "") -> list[tuple[str, dict[str
 
 
 def flags_by_key() -> dict[str, list[str]]:
-    """Dotted settings key -> the flags (as typed) that set it, from every built-in command."""
-    import click
+    """Dotted settings key -> the flags (as typed) that set it (``cli.options.SETTING_FLAGS``,
+    the table every command's setting flags are made from)."""
+    from backprop_core.cli.options import SETTING_FLAGS
 
-    from backprop_core.cli.main import BUILTIN_COMMANDS, cli
-    from backprop_core.cli.options import OPTION_KEYS
-
-    root = click.Context(cli, info_name="backprop")
-    spelled: dict[str, list[str]] = {}
-    for name in BUILTIN_COMMANDS:
-        command = cli.get_command(root, name)
-        for param in command.params if command is not None else ():
-            if param.name in OPTION_KEYS and isinstance(param, click.Option):
-                spelled.setdefault(param.name, list(param.opts))
-    return {".".join(path): spelled.get(name, []) for name, path in OPTION_KEYS.items()}
+    return {".".join(flag.key): list(flag.forms) for flag in SETTING_FLAGS.values()}
 
 
 def _cell(text: str) -> str:

@@ -29,6 +29,9 @@ MAX_FOLDERS = 20_000
 
 @dataclass
 class _Folder:
+    """One watched folder as last listed: its modification time, its subfolders and the
+    matching files in it."""
+
     mtime_ns: int
     subfolders: list[str]
     files: list[str]  # matching files, relative to the root

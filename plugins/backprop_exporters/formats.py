@@ -21,19 +21,23 @@ def _number(value: float) -> str:
 
 
 class CsvExporter(Exporter):
-    """One row per metric point: ``run_id, run_name, key, step, time, value`` (non-finite
-    values written as ``NaN``, ``Infinity``, ``-Infinity``)."""
+    """One row per metric point: ``run_id, run_name, key, step, time, value, session``
+    (non-finite values written as ``NaN``, ``Infinity``, ``-Infinity``; the session empty when
+    unknown)."""
 
     name: ClassVar[str] = "csv"
     suffix: ClassVar[str] = ".csv"
 
     def export(self, store: Store, runs: Sequence[RunRecord], out: IO[Any]) -> None:
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["run_id", "run_name", "key", "step", "time", "value"])
+        writer.writerow(["run_id", "run_name", "key", "step", "time", "value", "session"])
         for run in runs:
             for key in store.metric_keys(run.id):
-                series = store.metric_series(run.id, key)
-                for step, t, value in zip(series.steps, series.times, series.values):
+                series = store.metric_series(run.id, key, all_sessions=self.all_sessions)
+                sessions = series.sessions or [None] * len(series)
+                for step, t, value, session in zip(
+                    series.steps, series.times, series.values, sessions
+                ):
                     writer.writerow(
                         [
                             run.id,
@@ -42,13 +46,14 @@ class CsvExporter(Exporter):
                             "" if step is None else step,
                             repr(t),
                             _number(value),
+                            "" if session is None else session,
                         ]
                     )
 
 
 class JsonExporter(Exporter):
     """A JSON array of runs as ``show --json`` prints them, each with a ``metrics`` object:
-    ``{key: {"steps": [...], "times": [...], "values": [...]}}``."""
+    ``{key: {"steps": [...], "times": [...], "values": [...], "sessions": [...]}}``."""
 
     name: ClassVar[str] = "json"
     suffix: ClassVar[str] = ".json"
@@ -56,11 +61,16 @@ class JsonExporter(Exporter):
     def export(self, store: Store, runs: Sequence[RunRecord], out: IO[Any]) -> None:
         data = []
         for run in runs:
-            view = full_run_view(store, run)
+            view = full_run_view(store, run, all_sessions=self.all_sessions)
             metrics: dict[str, Any] = {}
             for key in store.metric_keys(run.id):
-                s = store.metric_series(run.id, key)
-                metrics[key] = {"steps": s.steps, "times": s.times, "values": json_safe(s.values)}
+                s = store.metric_series(run.id, key, all_sessions=self.all_sessions)
+                metrics[key] = {
+                    "steps": s.steps,
+                    "times": s.times,
+                    "values": json_safe(s.values),
+                    "sessions": s.sessions,
+                }
             view["metrics"] = metrics
             data.append(view)
         json.dump(data, out, indent=2, ensure_ascii=False)

@@ -41,6 +41,8 @@ from backprop_core.plugin_kit import (
 )
 
 CSV_HEADER = ["run_id", "run_name", "key", "step", "time", "value"]
+#: The header of exports that carry each point's session (read like the one without it).
+CSV_HEADER_SESSIONS = [*CSV_HEADER, "session"]
 
 
 def _head(path: Path, size: int = 65_536) -> str:
@@ -72,7 +74,8 @@ class CsvImporter(Importer):
 
     @classmethod
     def detect(cls, path: Path) -> bool:
-        return _head(path, 256).split("\n", 1)[0].strip() == ",".join(CSV_HEADER)
+        first = _head(path, 256).split("\n", 1)[0].strip()
+        return first in (",".join(CSV_HEADER), ",".join(CSV_HEADER_SESSIONS))
 
     def import_into(self, store: Store, path: Path) -> ImportReport:
         runs: dict[str, tuple[str, list[tuple[float, int | None, dict[str, float]]]]] = {}
@@ -80,13 +83,14 @@ class CsvImporter(Importer):
         try:
             with open(path, encoding="utf-8", newline="") as fh:
                 reader = csv.reader(fh)
-                if next(reader, None) != CSV_HEADER:
+                header = next(reader, None)
+                if header not in (CSV_HEADER, CSV_HEADER_SESSIONS):
                     raise UsageError(
                         f"{path} is not a backprop CSV export",
-                        hint=f"its first line must be {','.join(CSV_HEADER)}",
+                        hint=f"its first line must be {','.join(CSV_HEADER_SESSIONS)}",
                     )
                 for n, row in enumerate(reader, start=2):
-                    point = _csv_point(row)
+                    point = _csv_point(row, len(header))
                     if point is None:
                         report.problems.append(f"line {n} was not imported: {row!r:.80}")
                         continue
@@ -125,11 +129,11 @@ class CsvImporter(Importer):
 
 
 def _csv_point(
-    row: list[str],
+    row: list[str], columns: int
 ) -> tuple[str, str, float, int | None, dict[str, float]] | None:
-    if len(row) != len(CSV_HEADER):
+    if len(row) != columns:
         return None
-    run_id, name, key, step_text, time_text, value_text = row
+    run_id, name, key, step_text, time_text, value_text = row[: len(CSV_HEADER)]
     try:
         t = float(time_text)
         step = None if step_text == "" else int(step_text)

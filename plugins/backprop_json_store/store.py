@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import fnmatch
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +32,7 @@ from backprop_core import (
 )
 from backprop_core.plugin_kit import (
     RESOLVE_HINT,
+    Digest,
     DuplicateRun,
     atomic_write,
     check_folder_writable,
@@ -51,11 +51,13 @@ from backprop_core.plugin_kit import (
     run_from_dict,
     run_to_dict,
     screen_batch,
-    series_from_points,
     session_from_dict,
     session_to_dict,
+    supersede_cutoffs,
     warn_moved_aside,
 )
+from backprop_json_store.derived import fold_sessions, series_of, upgrade
+from backprop_json_store.heartbeats import read_beat, write_beat
 from backprop_json_store.index_file import (
     GENERATION,
     INDEX_NAME,
@@ -65,6 +67,7 @@ from backprop_json_store.index_file import (
     run_ids,
     unreadable,
 )
+from backprop_json_store.run_filter import matches
 
 T = TypeVar("T")
 
@@ -77,6 +80,18 @@ class JsonStore(Store):
         self.path = self.home.root / INDEX_NAME
         self.lock_path = self.home.locks_dir / "json-store.lock"
         self._cache: tuple[tuple[int, int], Index] | None = None
+        self._refuse_foreign()
+
+    def _refuse_foreign(self) -> None:
+        """Someone else's JSON at the index path (``ForeignFile``) stops every command at once,
+        before it reads or writes anything, in one line."""
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.read(64)
+        except OSError:
+            return  # missing: a new store; unreadable: reported when it is read
+        if GENERATION.match(head) is None:
+            self._snapshot()
 
     @classmethod
     def run_ids_in(cls, home: Path) -> set[str] | None:
@@ -112,7 +127,9 @@ class JsonStore(Store):
         except OSError as exc:
             raise os_error_to_store_error(exc, "read the run store") from exc
         try:
-            return parse_index(raw)
+            return upgrade(parse_index(raw, self.path))
+        except StoreError:  # someone else's JSON: left exactly as it is
+            raise
         except (ValueError, UnicodeDecodeError):
             backup = move_aside(self.home, self.path, probe=unreadable)
             if backup is not None:
@@ -206,28 +223,15 @@ class JsonStore(Store):
             raise AmbiguousRun(ref, [r["id"] for r in self._newest_first(found)])
         return run_from_dict(copy.deepcopy(found[0]))
 
-    @staticmethod
-    def _matches(run: dict[str, Any], flt: RunFilter) -> bool:
-        if flt.statuses is not None and run["status"] not in {s.value for s in flt.statuses}:
-            return False
-        if flt.name is not None and not (
-            run.get("name") is not None and fnmatch.fnmatchcase(run["name"], flt.name)
-        ):
-            return False
-        tags = run.get("tags") or {}
-        return all(tags.get(k) == v for k, v in flt.tags)
-
     def list_runs(self, flt: RunFilter | None = None) -> list[RunRecord]:
         flt = flt or RunFilter()
-        runs = self._newest_first(
-            [r for r in self._snapshot()["runs"].values() if self._matches(r, flt)]
-        )
+        runs = self._newest_first([r for r in self._snapshot()["runs"].values() if matches(r, flt)])
         end = None if flt.limit is None else flt.offset + flt.limit
         return [run_from_dict(copy.deepcopy(r)) for r in runs[flt.offset : end]]
 
     def count_runs(self, flt: RunFilter | None = None) -> int:
         flt = flt or RunFilter()
-        return sum(1 for r in self._snapshot()["runs"].values() if self._matches(r, flt))
+        return sum(1 for r in self._snapshot()["runs"].values() if matches(r, flt))
 
     def delete_run(self, run_id: str) -> None:
         def delete(index: Index) -> None:
@@ -278,8 +282,21 @@ class JsonStore(Store):
         return self._mutate(update)
 
     def sessions(self, run_id: str) -> list[SessionRecord]:
-        sessions = self._snapshot()["sessions"].get(run_id, [])
-        return [session_from_dict(copy.deepcopy(s)) for s in sessions]
+        sessions = [
+            session_from_dict(copy.deepcopy(s))
+            for s in self._snapshot()["sessions"].get(run_id, [])
+        ]
+        for session in sessions:
+            beat = read_beat(self.home.run_dir(run_id), session.number)
+            if beat is not None and (session.heartbeat_at or 0.0) < beat:
+                session.heartbeat_at = beat
+        return sessions
+
+    def beat(self, run_id: str, number: int, at: float) -> None:
+        known = self._snapshot()["sessions"].get(run_id, [])
+        if not any(s["number"] == number for s in known):
+            raise RunNotFound(f"run {run_id} has no session {number}")
+        write_beat(self.home.run_dir(run_id), number, at)
 
     # events, metrics, checkpoints ------------------------------------------------------------
     def _events_path(self, run_id: str) -> Path:
@@ -320,12 +337,31 @@ class JsonStore(Store):
                 kept.extend(checkpoint_to_dict(c) for c in by_key.values())
                 index["checkpoints"][run_id] = kept
                 run.checkpoint_count = len(kept)
+            if found.session_steps:
+                self._fold_sessions(index, run, found, state["bytes"])
             index["runs"][run_id] = run_to_dict(run)
 
         self._mutate(append)
 
-    def _read_events(self, run_id: str) -> Iterator[dict[str, Any]]:
-        committed = self._snapshot()["events"].get(run_id, {"bytes": 0})["bytes"]
+    def _fold_sessions(self, index: Index, run: RunRecord, found: Digest, size: int) -> None:
+        """The sessions' steps; after a session's first step, the run's last values anew."""
+        raw = index["sessions"].get(run.id, [])
+        updated = fold_sessions(raw, run, found, lambda: self._metrics_events(run.id, size))
+        if updated is not None:
+            index["sessions"][run.id] = updated
+
+    def _metrics_events(self, run_id: str, committed: int | None = None) -> Iterator[Event]:
+        return (
+            event_from_dict(r)
+            for r in self._read_events(run_id, committed)
+            if r["kind"] == "metrics"
+        )
+
+    def _read_events(self, run_id: str, committed: int | None = None) -> Iterator[dict[str, Any]]:
+        """The run's committed events (``committed`` bytes of them when given: a writer's view
+        of what it is committing)."""
+        if committed is None:
+            committed = self._snapshot()["events"].get(run_id, {"bytes": 0})["bytes"]
         if not committed:
             return
         try:
@@ -338,6 +374,9 @@ class JsonStore(Store):
         for line in raw.splitlines():
             if line.strip():
                 yield json.loads(line)
+
+    def last_event_seq(self, run_id: str) -> int:
+        return int(self._snapshot()["events"].get(run_id, {"seq": 0})["seq"])
 
     def events(
         self,
@@ -376,12 +415,13 @@ class JsonStore(Store):
         return list(self._snapshot()["metric_keys"].get(run_id, []))
 
     def metric_series(
-        self, run_id: str, key: str, max_points: int | None = None, after_step: int | None = None
+        self,
+        run_id: str,
+        key: str,
+        max_points: int | None = None,
+        after_step: int | None = None,
+        all_sessions: bool = False,
     ) -> MetricSeries:
-        found = digest(
-            run_id,
-            (event_from_dict(r) for r in self._read_events(run_id) if r["kind"] == "metrics"),
-        )
-        steps, times, values = found.columns.get(key, ([], [], []))
-        points = list(zip(range(len(values)), steps, times, values))
-        return series_from_points(key, points, max_points, after_step=after_step)
+        cutoffs = None if all_sessions else supersede_cutoffs(self.sessions(run_id))
+        found = digest(run_id, self._metrics_events(run_id))
+        return series_of(found, key, max_points, after_step, cutoffs)

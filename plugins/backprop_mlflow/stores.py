@@ -25,6 +25,8 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 
 @dataclass
 class MlflowRun:
+    """One MLflow run as read from a file store or a tracking database."""
+
     run_id: str
     name: str | None
     status: str

@@ -153,6 +153,8 @@ def _inside(pos: int, spans: list[tuple[int, int]]) -> bool:
 
 @dataclass
 class _Markers:
+    """Where a line's step markers are, and where its metric pairs may start."""
+
     step: StepSpans | None
     spans: list[tuple[int, int]]  # what the markers cover: never pairs
     end: int  # where pairs without a separator may start (after the first marker)

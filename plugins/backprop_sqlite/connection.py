@@ -9,8 +9,14 @@ import os
 import sqlite3
 from pathlib import Path
 
-from backprop_core import Home, StoreError
-from backprop_core.plugin_kit import move_aside, os_error_to_store_error, warn_moved_aside
+from backprop_core import Home, ParamCondition, StoreError, StoreFull
+from backprop_core.plugin_kit import (
+    DISK_FULL_HINT,
+    disk_is_full,
+    move_aside,
+    os_error_to_store_error,
+    warn_moved_aside,
+)
 from backprop_sqlite.schema import SCHEMA_VERSION, migrate
 
 BUSY_TIMEOUT_S = 30.0
@@ -23,11 +29,22 @@ def _glob(pattern: str, name: str | None) -> bool:
     return name is not None and fnmatch.fnmatchcase(name, pattern)
 
 
+def _params(params: str, name: str, op: str, text: str) -> bool:
+    """``--param`` on a run's ``params`` column (``ParamCondition``). The column is parsed
+    here, not by SQLite: its JSON reader refuses the NaN a parameter may be."""
+    return ParamCondition(name, op, text).matches_params(json.loads(params))
+
+
+def _functions(conn: sqlite3.Connection) -> None:
+    conn.create_function("bp_glob", 2, _glob, deterministic=True)
+    conn.create_function("bp_params", 4, _params, deterministic=True)
+
+
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(
         path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
     )
-    conn.create_function("bp_glob", 2, _glob, deterministic=True)
+    _functions(conn)
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         conn.execute("PRAGMA journal_mode = WAL")
@@ -100,7 +117,7 @@ def _read_only_connection(home: Home, path: Path) -> sqlite3.Connection | None:
             isolation_level=None,
             check_same_thread=False,
         )
-        conn.create_function("bp_glob", 2, _glob, deterministic=True)
+        _functions(conn)
         conn.execute("SELECT count(*) FROM runs").fetchone()
         return conn
     except sqlite3.Error:
@@ -112,15 +129,36 @@ def store_error(exc: Exception, what: str, path: Path) -> StoreError:
     if isinstance(exc, OSError):
         return os_error_to_store_error(exc, f"{what} the run store")
     text = str(exc)
+    if _out_of_space(exc, path):
+        return StoreFull(f"cannot {what} the run store {path}: disk full ({text})", hint=HINT_FULL)
     if "readonly" in text or "read-only" in text:
         hint = "the store is read-only; set BACKPROP_HOME or --home to a writable folder"
-    elif "disk is full" in text or "full" in text:
-        hint = "the disk is full; free some space or set BACKPROP_HOME to another disk"
     elif "locked" in text or "busy" in text:
         hint = "another backprop process held the store too long; try again"
     else:
         hint = "check the file, or move it aside to start a new store"
     return StoreError(f"cannot {what} the run store {path}: {text}", hint=hint)
+
+
+# Without space SQLite may say "database or disk is full" (SQLITE_FULL), or only "disk I/O
+# error" or "unable to open database file" when it could not grow its -wal or -shm file.
+_FULL = 13  # SQLITE_FULL
+_VAGUE = {10, 14}  # SQLITE_IOERR, SQLITE_CANTOPEN (extended codes keep these in the low byte)
+HINT_FULL = DISK_FULL_HINT.split(": ", 1)[1]  # the message already says "disk full"
+
+
+def _out_of_space(exc: Exception, path: Path) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    text = str(exc)
+    if code is not None:
+        primary = code & 0xFF
+        if primary == _FULL:
+            return True
+        return primary in _VAGUE and disk_is_full(path.parent)
+    if "database or disk is full" in text:
+        return True
+    vague = "disk I/O error" in text or "unable to open database file" in text
+    return vague and disk_is_full(path.parent)
 
 
 def _read_only_fs(folder: Path) -> bool:

@@ -1,11 +1,17 @@
-"""Hot-path ``metrics`` events (``MetricLines``) as rows of the ``events`` table, inserted by
-SQLite from one JSON array per run of lines instead of a Python tuple per row."""
+"""Rows of the ``events`` table: hot-path ``metrics`` events (``MetricLines``) inserted by
+SQLite from one JSON array per run of lines instead of a Python tuple per row, and events read
+back (as ``StoredEvent``s, or as rows whose payload stays JSON text).
+"""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from collections.abc import Sequence
+from typing import Any
 
-from backprop_core.plugin_kit import MetricLines
+from backprop_core import StoredEvent
+from backprop_core.plugin_kit import EventRow, MetricLines, event_from_dict
 
 
 def _evenly_spaced(steps: list[int | None]) -> tuple[int, int] | None:
@@ -57,3 +63,44 @@ def insert_lines(conn: sqlite3.Connection, run_id: str, seq: int, lines: MetricL
         conn.execute("DELETE FROM events WHERE run_id = ? AND seq > ?", (run_id, seq))
         return False
     return True
+
+
+def select_events(
+    run_id: str, kinds: Sequence[str] | None, after_seq: int, limit: int | None
+) -> tuple[str, list[Any]]:
+    """The query of a run's events after ``after_seq`` (``EventRow`` columns), in order."""
+    sql = "SELECT seq, kind, time, step, session, payload FROM events"
+    sql += " WHERE run_id = ? AND seq > ?"
+    params: list[Any] = [run_id, after_seq]
+    if kinds is not None:
+        sql += f" AND kind IN ({','.join('?' for _ in kinds)})" if kinds else " AND 0"
+        params.extend(kinds)
+    sql += " ORDER BY seq LIMIT ?"
+    params.append(-1 if limit is None else limit)
+    return sql, params
+
+
+def _payload(text: str) -> dict[str, Any]:
+    payload: dict[str, Any] = json.loads(text)
+    payload.pop("event", None)  # hot-path metrics keep the line as printed
+    return payload
+
+
+def stored_events(run_id: str, rows: list[EventRow]) -> list[StoredEvent]:
+    """``select_events`` rows as ``StoredEvent``s."""
+    return [
+        StoredEvent(
+            run_id,
+            seq,
+            event_from_dict(
+                {
+                    "kind": kind,
+                    "time": t,
+                    "step": step,
+                    "session": session,
+                    "payload": _payload(payload),
+                }
+            ),
+        )
+        for seq, kind, t, step, session, payload in rows
+    ]

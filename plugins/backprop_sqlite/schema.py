@@ -10,7 +10,7 @@ import sqlite3
 from array import array
 from collections.abc import Callable
 
-from backprop_core.plugin_kit import checkpoint_key
+from backprop_core.plugin_kit import checkpoint_key, initial_params
 
 NO_STEP = -(2**63)  # how a point without a step is stored in a packed steps array
 CHUNK_POINTS = 16_384  # at most this many points per stored chunk
@@ -108,6 +108,30 @@ def _tags_column(conn: sqlite3.Connection) -> None:
     )
 
 
+def _params_and_sessions(conn: sqlite3.Connection) -> None:
+    """Migration 5: runs get ``params`` (read from their arguments and the ``config`` older
+    SDKs kept in the summary), in the record and in a column of their own that the param
+    filter reads (as tags have theirs); chunks get the session that logged their points and
+    their smallest step, which is how points that a resumed session supersedes are found.
+    Chunks written before keep no session, so their points are never superseded."""
+    conn.execute("ALTER TABLE chunks ADD COLUMN session INTEGER")
+    conn.execute("ALTER TABLE chunks ADD COLUMN min_step INTEGER")
+    conn.execute("ALTER TABLE runs ADD COLUMN params TEXT NOT NULL DEFAULT '{}'")
+    rows = conn.execute("SELECT id, record FROM runs").fetchall()
+    for run_id, text in rows:
+        record = json.loads(text)
+        if "params" not in record:
+            argv = record.get("argv") if isinstance(record.get("argv"), list) else []
+            summary = record.get("summary") if isinstance(record.get("summary"), dict) else {}
+            record["params"] = initial_params([str(a) for a in argv], summary)
+            text = json.dumps(record, default=str, separators=(",", ":"))
+        params = record["params"] if isinstance(record["params"], dict) else {}
+        conn.execute(
+            "UPDATE runs SET params = ?, record = ? WHERE id = ?",
+            (json.dumps(params, default=str, separators=(",", ":")), text, run_id),
+        )
+
+
 MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: the record model of run-record v1.
     """
@@ -183,6 +207,14 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     _checkpoint_keys,
     # 4: tags in a column of their own.
     _tags_column,
+    # 5: run parameters (also in a column of their own); the session of each chunk of points.
+    _params_and_sessions,
+    # 6: the host a pulled run came from, as a column: filtering by it must not parse records
+    # (SQLite's JSON functions refuse the NaN a record's metrics may hold).
+    """
+    ALTER TABLE runs ADD COLUMN origin TEXT;
+    CREATE INDEX runs_by_origin ON runs (origin, created_at DESC);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

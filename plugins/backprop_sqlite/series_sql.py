@@ -11,13 +11,27 @@ each bucket keeps, exactly as the pure-Python path does, so both stores return t
 
 from __future__ import annotations
 
+import bisect
+import json
 import math
 import sqlite3
 from array import array
-from typing import cast
+from collections.abc import Iterator, Mapping, Sequence
+from typing import cast, overload
 
 from backprop_core import MetricSeries
-from backprop_core.plugin_kit import TILE, Columns, Point, pick, plan, series_from_points
+from backprop_core.plugin_kit import (
+    TILE,
+    Columns,
+    Point,
+    Segments,
+    last_visible,
+    pick,
+    plan,
+    series_from_points,
+    session_from_dict,
+    supersede_cutoffs,
+)
 from backprop_sqlite.schema import CHUNK_POINTS, NO_STEP
 
 _INF = math.inf
@@ -25,8 +39,14 @@ Tile = list["Point | None"]
 
 
 # --- writing ---------------------------------------------------------------------------------
-def insert_columns(conn: sqlite3.Connection, run_id: str, by_key: dict[str, Columns]) -> None:
-    """Append each key's points (steps, times, values; in order) to its series."""
+def insert_columns(
+    conn: sqlite3.Connection,
+    run_id: str,
+    by_key: dict[str, Columns],
+    segments: Mapping[str, Segments],
+) -> None:
+    """Append each key's points (steps, times, values; in order) to its series, one chunk per
+    run of points of one session (``segments``) at most ``CHUNK_POINTS`` long."""
     for key, (raw_steps, times, vals) in by_key.items():
         # Stored steps are ints: NO_STEP stands for "no step" (rewritten only when needed).
         steps = cast(
@@ -37,15 +57,13 @@ def insert_columns(conn: sqlite3.Connection, run_id: str, by_key: dict[str, Colu
         sid, start = conn.execute(
             "SELECT id, count FROM series WHERE run_id = ? AND key = ?", (run_id, key)
         ).fetchone()
-        for at in range(0, len(vals), CHUNK_POINTS):
-            _insert_chunk(
-                conn,
-                sid,
-                start + at,
-                steps[at : at + CHUNK_POINTS],
-                times[at : at + CHUNK_POINTS],
-                vals[at : at + CHUNK_POINTS],
-            )
+        at = 0
+        for count, session in segments.get(key) or [(len(vals), None)]:
+            end = at + count
+            for a in range(at, end, CHUNK_POINTS):
+                b = min(a + CHUNK_POINTS, end)
+                _insert_chunk(conn, sid, start + a, session, steps[a:b], times[a:b], vals[a:b])
+            at = end
         update_tiles(conn, sid, start, steps, times, vals)
         conn.execute("UPDATE series SET count = ? WHERE id = ?", (start + len(vals), sid))
 
@@ -54,6 +72,7 @@ def _insert_chunk(
     conn: sqlite3.Connection,
     sid: int,
     start: int,
+    session: int | None,
     steps: list[int],
     times: list[float],
     vals: list[float],
@@ -61,14 +80,17 @@ def _insert_chunk(
     total = sum(vals)  # finite unless some value is NaN/±Inf (or the sum overflows)
     non_finite = not math.isfinite(total) and any(not math.isfinite(v) for v in vals)
     max_step = max(steps)
+    min_step = min(steps)  # NO_STEP when a point has no step: such a chunk is never all hidden
     conn.execute(
-        "INSERT INTO chunks (series, start, n, max_step, non_finite, steps, times, vals)"
-        " VALUES (?,?,?,?,?,?,?,?)",
+        "INSERT INTO chunks (series, start, n, max_step, min_step, session, non_finite,"
+        " steps, times, vals) VALUES (?,?,?,?,?,?,?,?,?,?)",
         (
             sid,
             start,
             len(vals),
             None if max_step == NO_STEP else max_step,
+            None if min_step == NO_STEP else min_step,
+            session,
             int(non_finite),
             array("q", steps).tobytes(),
             array("d", times).tobytes(),
@@ -150,6 +172,9 @@ def _step(raw: int) -> int | None:
 
 
 # --- reading ---------------------------------------------------------------------------------
+Row = tuple[int, int, bytes, bytes, bytes, "int | None"]
+
+
 def _unpack(
     start: int, n: int, steps_b: bytes, times_b: bytes, vals_b: bytes
 ) -> tuple[range, list[int | None], list[float], list[float]]:
@@ -165,15 +190,59 @@ def _unpack(
     return range(start, start + n), step_list, times.tolist(), vals.tolist()
 
 
-def _points(rows: list[tuple[int, int, bytes, bytes, bytes]]) -> list[Point]:
+def _points(rows: list[Row]) -> tuple[list[Point], list[int | None]]:
+    """The chunks' points and, for each, its session."""
     out: list[Point] = []
-    for row in rows:
-        idx, steps, times, vals = _unpack(*row)
+    owners: list[int | None] = []
+    for start, n, steps_b, times_b, vals_b, session in rows:
+        idx, steps, times, vals = _unpack(start, n, steps_b, times_b, vals_b)
         out.extend(zip(idx, steps, times, vals))
-    return out
+        owners.extend([session] * len(idx))
+    return out, owners
 
 
-_CHUNK_COLUMNS = "start, n, steps, times, vals"
+_CHUNK_COLUMNS = "start, n, steps, times, vals, session"
+
+
+class _ChunkSessions(Sequence["int | None"]):
+    """The session of the point at any index of a series, from its chunks' ranges."""
+
+    def __init__(self, conn: sqlite3.Connection, sid: int, total: int) -> None:
+        rows = conn.execute(
+            "SELECT start, session FROM chunks WHERE series = ? ORDER BY start", (sid,)
+        ).fetchall()
+        self.starts = [r[0] for r in rows]
+        self.sessions = [r[1] for r in rows]
+        self.total = total
+
+    def __len__(self) -> int:
+        return self.total
+
+    @overload
+    def __getitem__(self, index: int) -> int | None: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[int | None]: ...
+    def __getitem__(self, index: int | slice) -> int | Sequence[int | None] | None:
+        if isinstance(index, slice):
+            return [self[i] for i in range(self.total)[index]]
+        return self.sessions[bisect.bisect_right(self.starts, index) - 1]
+
+
+def run_cutoffs(conn: sqlite3.Connection, run_id: str) -> dict[int, int]:
+    """The run's sessions' cut-offs (``supersede_cutoffs``)."""
+    rows = conn.execute("SELECT record FROM sessions WHERE run_id = ?", (run_id,)).fetchall()
+    return supersede_cutoffs(session_from_dict(json.loads(r[0])) for r in rows)
+
+
+def _hidden_sql(cutoffs: Mapping[int, int], column: str) -> tuple[str, list[int]]:
+    """A condition on chunks: some point (``max_step``) or every point (``min_step``) is at
+    or past its session's cut-off."""
+    parts = []
+    params: list[int] = []
+    for session, cut in cutoffs.items():
+        parts.append(f"(session = ? AND {column} >= ?)")
+        params += [session, cut]
+    return "(" + " OR ".join(parts) + ")", params
 
 
 def read_series(
@@ -182,27 +251,80 @@ def read_series(
     key: str,
     max_points: int | None,
     after_step: int | None,
+    all_sessions: bool = False,
 ) -> MetricSeries:
     row = conn.execute(
         "SELECT id, count FROM series WHERE run_id = ? AND key = ?", (run_id, key)
     ).fetchone()
     if row is None:
-        return MetricSeries(key, [], [], [], 0)
+        return MetricSeries(key, [], [], [], 0, [])
     sid, total = row
-    if after_step is not None:
-        # Chunks whose largest step is not past ``after_step`` hold nothing wanted.
-        rows = conn.execute(
-            f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE series = ? AND max_step > ? ORDER BY start",
-            (sid, after_step),
-        ).fetchall()
-        return series_from_points(key, _points(rows), max_points, after_step=after_step)
+    cutoffs = {} if all_sessions else run_cutoffs(conn, run_id)
+    if cutoffs:
+        some, some_params = _hidden_sql(cutoffs, "max_step")
+        hidden = conn.execute(
+            f"SELECT 1 FROM chunks WHERE series = ? AND {some} LIMIT 1", (sid, *some_params)
+        ).fetchone()
+        if hidden is None:
+            cutoffs = {}
+    if after_step is not None or cutoffs:
+        # Read only chunks that can hold a wanted point: past ``after_step`` (the largest
+        # step tells), and not wholly superseded (the smallest step tells).
+        sql = f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE series = ?"
+        params: list[int] = [sid]
+        if after_step is not None:
+            sql += " AND max_step > ?"
+            params.append(after_step)
+        if cutoffs:
+            every, every_params = _hidden_sql(cutoffs, "min_step")
+            sql += f" AND NOT coalesce({every}, 0)"
+            params += every_params
+        rows = conn.execute(sql + " ORDER BY start", params).fetchall()
+        points, owners = _points(rows)
+        return series_from_points(
+            key,
+            points,
+            max_points,
+            after_step=after_step,
+            sessions=owners,
+            cutoffs=cutoffs,
+        )
     p = plan(total, max_points or 0)
     if p is None or p.bucket_size % TILE or (max_points or 0) <= 2:
         rows = conn.execute(
             f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE series = ? ORDER BY start", (sid,)
         ).fetchall()
-        return series_from_points(key, _points(rows), max_points, total=total)
-    return series_from_points(key, _from_tiles(conn, sid, total, p.bucket_size), None, total=total)
+        points, owners = _points(rows)
+        return series_from_points(key, points, max_points, total=total, sessions=owners)
+    return series_from_points(
+        key,
+        _from_tiles(conn, sid, total, p.bucket_size),
+        None,
+        total=total,
+        sessions=_ChunkSessions(conn, sid, total),
+    )
+
+
+def last_visible_value(
+    conn: sqlite3.Connection, run_id: str, key: str, cutoffs: Mapping[int, int]
+) -> float | None:
+    """The value of the key's newest point not superseded, reading chunks from the newest."""
+    row = conn.execute(
+        "SELECT id FROM series WHERE run_id = ? AND key = ?", (run_id, key)
+    ).fetchone()
+    if row is None:
+        return None
+    chunks: Iterator[Row] = conn.execute(
+        f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE series = ? ORDER BY start DESC", (row[0],)
+    )
+    for chunk in chunks:
+        points, owners = _points([chunk])
+        value = last_visible(
+            ((p[1], p[3], o) for p, o in zip(reversed(points), reversed(owners))), cutoffs
+        )
+        if value is not None:
+            return value
+    return None
 
 
 def _from_tiles(conn: sqlite3.Connection, sid: int, total: int, size: int) -> list[Point]:
@@ -221,7 +343,7 @@ def _from_tiles(conn: sqlite3.Connection, sid: int, total: int, size: int) -> li
         f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE series = ? AND non_finite = 1 ORDER BY start",
         (sid,),
     ).fetchall()
-    for point in _points(rows):
+    for point in _points(rows)[0]:
         v = point[3]
         if math.isfinite(v):
             continue
@@ -243,7 +365,7 @@ def _from_tiles(conn: sqlite3.Connection, sid: int, total: int, size: int) -> li
             f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE series = ? ORDER BY start {order} LIMIT 1",
             (sid,),
         ).fetchall()
-        chunk = _points(edge)
+        chunk = _points(edge)[0]
         if chunk:
             point = chunk[0] if order == "ASC" else chunk[-1]
             out[point[0]] = point

@@ -9,7 +9,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,30 +28,27 @@ from backprop_core import (
 )
 from backprop_core.plugin_kit import (
     RESOLVE_HINT,
+    Digest,
     DuplicateRun,
+    EventRow,
     MetricLines,
     check_folder_writable,
     check_run_id,
     checkpoint_from_dict,
     coerce_changes,
     digest,
-    event_from_dict,
     run_from_dict,
     run_to_dict,
     screen_batch,
     session_from_dict,
     session_to_dict,
+    supersede_cutoffs,
 )
 from backprop_sqlite.checkpoint_rows import insert_checkpoints
 from backprop_sqlite.connection import DB_NAME, dumps, open_connection, run_ids, store_error
-from backprop_sqlite.event_rows import insert_lines
-from backprop_sqlite.series_sql import insert_columns, read_series
-
-
-def _payload(text: str) -> dict[str, Any]:
-    payload: dict[str, Any] = json.loads(text)
-    payload.pop("event", None)  # hot-path metrics keep the line as printed
-    return payload
+from backprop_sqlite.event_rows import insert_lines, select_events, stored_events
+from backprop_sqlite.run_filter import where_clause
+from backprop_sqlite.series_sql import insert_columns, last_visible_value, read_series
 
 
 class SqliteStore(Store):
@@ -96,7 +93,10 @@ class SqliteStore(Store):
                 yield conn
                 conn.execute("COMMIT")
             except sqlite3.Error as exc:
-                conn.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (a full disk among them).
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.IntegrityError):
                     raise
                 raise self._error(exc, "write") from exc
@@ -126,8 +126,8 @@ class SqliteStore(Store):
         try:
             with self._write() as conn:
                 conn.execute(
-                    "INSERT INTO runs (id, name, status, created_at, tags, record)"
-                    " VALUES (?,?,?,?,?,?)",
+                    "INSERT INTO runs (id, name, status, created_at, tags, params, origin, record)"
+                    " VALUES (?,?,?,?,?,?,?,?)",
                     (run.id, *self._columns(run), dumps(run_to_dict(run))),
                 )
         except sqlite3.IntegrityError as exc:
@@ -141,14 +141,21 @@ class SqliteStore(Store):
         return run_from_dict(json.loads(row[0]))
 
     @staticmethod
-    def _columns(run: RunRecord) -> tuple[str | None, str, float, str]:
+    def _columns(run: RunRecord) -> tuple[str | None, str, float, str, str, str | None]:
         """The columns besides the record that queries filter and sort on."""
-        return (run.name, run.status.value, run.created_at, dumps(run.tags))
+        return (
+            run.name,
+            run.status.value,
+            run.created_at,
+            dumps(run.tags),
+            dumps(run.params),
+            run.origin,
+        )
 
     def _put(self, conn: sqlite3.Connection, run: RunRecord) -> None:
         conn.execute(
-            "UPDATE runs SET name = ?, status = ?, created_at = ?, tags = ?, record = ?"
-            " WHERE id = ?",
+            "UPDATE runs SET name = ?, status = ?, created_at = ?, tags = ?, params = ?,"
+            " origin = ?, record = ? WHERE id = ?",
             (*self._columns(run), dumps(run_to_dict(run)), run.id),
         )
 
@@ -196,26 +203,9 @@ class SqliteStore(Store):
             raise AmbiguousRun(ref, [json.loads(r[0])["id"] for r in rows])
         return run_from_dict(json.loads(rows[0][0]))
 
-    def _where(self, flt: RunFilter) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if flt.statuses is not None:
-            marks = ",".join("?" for _ in flt.statuses)
-            clauses.append(f"status IN ({marks})" if marks else "0")
-            params.extend(s.value for s in flt.statuses)
-        if flt.name is not None:
-            clauses.append("bp_glob(?, name)")
-            params.append(flt.name)
-        for key, value in flt.tags:
-            clauses.append(
-                "EXISTS (SELECT 1 FROM json_each(runs.tags) WHERE key = ? AND value = ?)"
-            )
-            params.extend((key, value))
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
     def list_runs(self, flt: RunFilter | None = None) -> list[RunRecord]:
         flt = flt or RunFilter()
-        where, params = self._where(flt)
+        where, params = where_clause(flt)
         sql = f"SELECT record FROM runs{where} ORDER BY created_at DESC, id DESC"
         if flt.limit is not None or flt.offset:
             sql += " LIMIT ? OFFSET ?"
@@ -223,7 +213,7 @@ class SqliteStore(Store):
         return [run_from_dict(json.loads(r[0])) for r in self._read(sql, params)]
 
     def count_runs(self, flt: RunFilter | None = None) -> int:
-        where, params = self._where(flt or RunFilter())
+        where, params = where_clause(flt or RunFilter())
         return int(self._read(f"SELECT count(*) FROM runs{where}", params)[0][0])
 
     def delete_run(self, run_id: str) -> None:
@@ -286,6 +276,18 @@ class SqliteStore(Store):
         rows = self._read("SELECT record FROM sessions WHERE run_id = ? ORDER BY number", (run_id,))
         return [session_from_dict(json.loads(r[0])) for r in rows]
 
+    def beat(self, run_id: str, number: int, at: float) -> None:
+        # One statement: SQLite edits the stored JSON in place (the time as text keeps every
+        # digit), no Python round trip of the record.
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE sessions SET record = json_set(record, '$.heartbeat_at', json(?))"
+                " WHERE run_id = ? AND number = ?",
+                (repr(float(at)), run_id, number),
+            )
+            if cur.rowcount == 0:
+                raise RunNotFound(f"run {run_id} has no session {number}")
+
     # events, metrics, checkpoints ------------------------------------------------------------
     def append_events(self, run_id: str, events: Sequence[Event]) -> None:
         self.append_batch(run_id, events)
@@ -325,12 +327,34 @@ class SqliteStore(Store):
                 rows,
             )
             if found.columns:
-                insert_columns(conn, run_id, found.columns)
+                insert_columns(conn, run_id, found.columns, found.segments)
             found.apply_run(run)
             if found.checkpoints:
                 run.checkpoint_count = insert_checkpoints(conn, run, found.checkpoints)
+            if found.session_steps:
+                self._fold_sessions(conn, run, found)
             self._put(conn, run)
             conn.execute("UPDATE runs SET event_seq = ? WHERE id = ?", (seq, run_id))
+
+    def _fold_sessions(self, conn: sqlite3.Connection, run: RunRecord, found: Digest) -> None:
+        """The sessions' steps; after a session's first step, the run's last values anew."""
+        rows = conn.execute(
+            "SELECT number, record FROM sessions WHERE run_id = ?", (run.id,)
+        ).fetchall()
+        sessions = {n: session_from_dict(json.loads(text)) for n, text in rows}
+        changed, started = found.apply_sessions(sessions)
+        conn.executemany(
+            "UPDATE sessions SET record = ? WHERE run_id = ? AND number = ?",
+            [(dumps(session_to_dict(s)), run.id, s.number) for s in changed],
+        )
+        if started:
+            cutoffs = supersede_cutoffs(sessions.values())
+            found.refresh_last(run, lambda key: last_visible_value(conn, run.id, key, cutoffs))
+
+    def event_rows(
+        self, run_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[EventRow]:
+        return self._read(*select_events(run_id, None, after_seq, limit))
 
     def events(
         self,
@@ -339,30 +363,11 @@ class SqliteStore(Store):
         after_seq: int = 0,
         limit: int | None = None,
     ) -> list[StoredEvent]:
-        sql = "SELECT seq, kind, time, step, session, payload FROM events"
-        sql += " WHERE run_id = ? AND seq > ?"
-        params: list[Any] = [run_id, after_seq]
-        if kinds is not None:
-            sql += f" AND kind IN ({','.join('?' for _ in kinds)})" if kinds else " AND 0"
-            params.extend(kinds)
-        sql += " ORDER BY seq LIMIT ?"
-        params.append(-1 if limit is None else limit)
-        return [
-            StoredEvent(
-                run_id,
-                seq,
-                event_from_dict(
-                    {
-                        "kind": kind,
-                        "time": t,
-                        "step": step,
-                        "session": session,
-                        "payload": _payload(payload),
-                    }
-                ),
-            )
-            for seq, kind, t, step, session, payload in self._read(sql, params)
-        ]
+        return stored_events(run_id, self._read(*select_events(run_id, kinds, after_seq, limit)))
+
+    def last_event_seq(self, run_id: str) -> int:
+        rows = self._read("SELECT event_seq FROM runs WHERE id = ?", (run_id,))
+        return int(rows[0][0]) if rows else 0
 
     def checkpoints(self, run_id: str) -> list[CheckpointRecord]:
         rows = self._read("SELECT record FROM checkpoints WHERE run_id = ? ORDER BY n", (run_id,))
@@ -387,10 +392,15 @@ class SqliteStore(Store):
         return [r[0] for r in rows]
 
     def metric_series(
-        self, run_id: str, key: str, max_points: int | None = None, after_step: int | None = None
+        self,
+        run_id: str,
+        key: str,
+        max_points: int | None = None,
+        after_step: int | None = None,
+        all_sessions: bool = False,
     ) -> MetricSeries:
         with self._lock:
             try:
-                return read_series(self.conn, run_id, key, max_points, after_step)
+                return read_series(self.conn, run_id, key, max_points, after_step, all_sessions)
             except sqlite3.Error as exc:
                 raise self._error(exc, "read") from exc

@@ -56,9 +56,10 @@ def run_folder_name(run: RunRecord) -> str:
     return f"{clean}-{run.id}" if clean else run.id
 
 
-def split_parts(store: Store, run: RunRecord) -> list[Part]:
+def split_parts(store: Store, run: RunRecord, all_sessions: bool = False) -> list[Part]:
     """The run's points by session (from their times) and, within a session, by the points
-    where a tag's step goes backwards."""
+    where a tag's step goes backwards; points a later session superseded only with
+    ``all_sessions`` (``export --all-sessions``)."""
     sessions = store.sessions(run.id)
     clock = SessionClock(sessions)
     starts = sorted(s.started_at for s in sessions)
@@ -76,7 +77,7 @@ def split_parts(store: Store, run: RunRecord) -> list[Part]:
         columns[2].extend(v)
 
     for key in store.metric_keys(run.id):
-        series = store.metric_series(run.id, key)
+        series = store.metric_series(run.id, key, all_sessions=all_sessions)
         steps = [i if step is None else step for i, step in enumerate(series.steps)]
         times, values = series.times, series.values
         for a, b in _session_ranges(times, starts):
@@ -158,7 +159,7 @@ class TensorBoardExporter(Exporter):
     def _write_run(
         self, store: Store, run: RunRecord, folder: Path, encoder: ScalarEncoder
     ) -> None:
-        parts = split_parts(store, run)
+        parts = split_parts(store, run, self.all_sessions)
         files: dict[str, int] = {}
         for part, sub in zip(parts, folders_for(parts)):
             where = folder / sub if sub else folder

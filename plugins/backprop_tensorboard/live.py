@@ -26,6 +26,8 @@ DEFAULT_GLOBS = ("**/*tfevents*",)
 
 @dataclass
 class _Followed:
+    """How far one followed event file has been read, and whether it was found damaged."""
+
     offset: int = 0
     decoder: ScalarDecoder | None = None
     damaged: bool = False

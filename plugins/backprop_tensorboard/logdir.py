@@ -16,6 +16,8 @@ from backprop_tensorboard.export import SIDECAR, SIDECAR_FORMAT
 
 @dataclass
 class RunFolder:
+    """A folder of event files that imports as one run."""
+
     folder: Path
     label: str
     #: Event files in the order they are read, each with its session number.

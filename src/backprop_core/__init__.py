@@ -8,11 +8,15 @@ imported lazily so that ``import backprop_core`` stays cheap inside training scr
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
 
 from backprop_core.__about__ import __version__
 
+# typing.TYPE_CHECKING without importing typing (``backprop --version`` imports this package
+# and nothing else); mypy treats the name the same way.
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they load lazily
+    from typing import Any
+
     from backprop_core.admission.resources import Availability as Availability
     from backprop_core.admission.resources import GpuInfo as GpuInfo
     from backprop_core.admission.resources import GpuProbe as GpuProbe
@@ -33,6 +37,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.errors import RunNotFound as RunNotFound
     from backprop_core.errors import StoreCorrupt as StoreCorrupt
     from backprop_core.errors import StoreError as StoreError
+    from backprop_core.errors import StoreFull as StoreFull
     from backprop_core.errors import UsageError as UsageError
     from backprop_core.events.event import Event as Event
     from backprop_core.events.event import ParseContext as ParseContext
@@ -62,6 +67,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.settings import resolve_settings as resolve_settings
     from backprop_core.store.contract import Store as Store
     from backprop_core.store.home import Home as Home
+    from backprop_core.store.params import ParamCondition as ParamCondition
     from backprop_core.store.records import CheckpointRecord as CheckpointRecord
     from backprop_core.store.records import MetricPoint as MetricPoint
     from backprop_core.store.records import MetricSeries as MetricSeries
@@ -85,6 +91,7 @@ _LAZY: dict[str, str] = {
     "ProbeError": "backprop_core.errors",
     "StoreError": "backprop_core.errors",
     "StoreCorrupt": "backprop_core.errors",
+    "StoreFull": "backprop_core.errors",
     "RunNotFound": "backprop_core.errors",
     "AmbiguousRun": "backprop_core.errors",
     "UsageError": "backprop_core.errors",
@@ -124,6 +131,7 @@ _LAZY: dict[str, str] = {
     "StoredEvent": "backprop_core.store.records",
     "Store": "backprop_core.store.contract",
     "Home": "backprop_core.store.home",
+    "ParamCondition": "backprop_core.store.params",
     # launch
     "LaunchSpec": "backprop_core.launch.spec",
     "Preparation": "backprop_core.launch.spec",

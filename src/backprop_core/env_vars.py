@@ -12,6 +12,8 @@ SWITCH_VARS = (
     "BACKPROP_LOAD_PLUGINS",
     "BACKPROP_DISABLE_PLUGINS",
     "BACKPROP_PLUGIN_CACHE",
+    "BACKPROP_CGROUP",
+    "BACKPROP_REMOTE",  # the host `backprop --remote` talks to
 )
 
 #: Variables backprop sets for a supervised script (inherited values are dropped, so a nested

@@ -35,7 +35,8 @@ class UsageError(BackpropError):
 
 
 class ConfigError(BackpropError):
-    """Invalid or missing configuration; nothing started. ``problems`` lists every finding."""
+    """Invalid or missing configuration; nothing started. ``problems`` lists every finding:
+    one is shown on the message's line, several one per line under it."""
 
     exit_code = 2
 
@@ -46,7 +47,10 @@ class ConfigError(BackpropError):
     def __str__(self) -> str:
         if not self.problems:
             return super().__str__()
-        return "\n".join([self.message, *(f"  - {p}" for p in self.problems)])
+        if len(self.problems) == 1:
+            return f"{self.message}: {self.problems[0]}"
+        head = f"{self.message} ({len(self.problems)} problems):"
+        return "\n".join([head, *(f"  - {p}" for p in self.problems)])
 
 
 class PluginError(BackpropError):
@@ -73,6 +77,11 @@ class StoreError(BackpropError):
     exit_code = 1
     http_status = 503
     title = "Store unavailable"
+
+
+class StoreFull(StoreError):
+    """The disk holding the store is full or over quota (ENOSPC, EDQUOT, SQLITE_FULL): nothing
+    is wrong with the store itself, and nothing should be moved aside."""
 
 
 class StoreCorrupt(StoreError):
@@ -118,6 +127,21 @@ class LaunchError(BackpropError):
     """The training process could not be started (script missing, interpreter not found)."""
 
     exit_code = 2
+
+
+class RemoteError(BackpropError):
+    """Another machine could not be reached or used over SSH: unknown host key, refused key,
+    dead connection, no backprop there. Nothing was changed on either side."""
+
+    exit_code = 2
+
+
+class RemoteCommandFailed(BackpropError):
+    """backprop on another machine answered with an error; its exit code comes through."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class TrainingFailed(BackpropError):

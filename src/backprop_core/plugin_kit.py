@@ -13,19 +13,21 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they load lazily
     from backprop_core.admission.probing import NoGpuProbe as NoGpuProbe
+    from backprop_core.events.checkpoint_keys import checkpoint_key as checkpoint_key
+    from backprop_core.events.checkpoint_keys import latest_per_key as latest_per_key
     from backprop_core.events.file_identity import FileIdentity as FileIdentity
     from backprop_core.events.file_identity import identify as identify
     from backprop_core.events.ingest import Columns as Columns
+    from backprop_core.events.ingest import Digest as Digest
     from backprop_core.events.ingest import MetricLines as MetricLines
     from backprop_core.events.ingest import as_number as as_number
     from backprop_core.events.ingest import as_step as as_step
-    from backprop_core.events.ingest import checkpoint_key as checkpoint_key
     from backprop_core.events.ingest import digest as digest
     from backprop_core.events.ingest import event_from_dict as event_from_dict
     from backprop_core.events.ingest import event_to_dict as event_to_dict
-    from backprop_core.events.ingest import latest_per_key as latest_per_key
     from backprop_core.events.ingest import metric_values as metric_values
     from backprop_core.events.screening import screen_batch as screen_batch
+    from backprop_core.events.sessions import Segments as Segments
     from backprop_core.interop.importer import ImportedRun as ImportedRun
     from backprop_core.interop.importer import ImportReport as ImportReport
     from backprop_core.interop.importer import MetricBatcher as MetricBatcher
@@ -42,14 +44,18 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.sdk.values import is_loss_key as is_loss_key
     from backprop_core.store.contract import RESOLVE_HINT as RESOLVE_HINT
     from backprop_core.store.contract import DuplicateRun as DuplicateRun
+    from backprop_core.store.contract import EventRow as EventRow
     from backprop_core.store.contract import check_run_id as check_run_id
+    from backprop_core.store.files import DISK_FULL_HINT as DISK_FULL_HINT
     from backprop_core.store.files import atomic_write as atomic_write
     from backprop_core.store.files import check_folder_writable as check_folder_writable
+    from backprop_core.store.files import disk_is_full as disk_is_full
     from backprop_core.store.files import exclusive_lock as exclusive_lock
     from backprop_core.store.files import move_aside as move_aside
     from backprop_core.store.files import os_error_to_store_error as os_error_to_store_error
     from backprop_core.store.files import warn_moved_aside as warn_moved_aside
     from backprop_core.store.home import is_valid_run_id as is_valid_run_id
+    from backprop_core.store.params import initial_params as initial_params
     from backprop_core.store.process_identity import hostname as hostname
     from backprop_core.store.records import checkpoint_from_dict as checkpoint_from_dict
     from backprop_core.store.records import checkpoint_to_dict as checkpoint_to_dict
@@ -61,9 +67,12 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.store.records import session_to_dict as session_to_dict
     from backprop_core.store.series import TILE as TILE
     from backprop_core.store.series import Point as Point
+    from backprop_core.store.series import expand_sessions as expand_sessions
+    from backprop_core.store.series import last_visible as last_visible
     from backprop_core.store.series import pick as pick
     from backprop_core.store.series import plan as plan
     from backprop_core.store.series import series_from_points as series_from_points
+    from backprop_core.store.series import supersede_cutoffs as supersede_cutoffs
     from backprop_core.supervisor import SessionContext as SessionContext
     from backprop_core.supervisor import Supervisor as Supervisor
 
@@ -72,10 +81,12 @@ _LAZY: dict[str, str] = {
     # stores: turning events into records, the same way in every store
     "screen_batch": "backprop_core.events.screening",
     "digest": "backprop_core.events.ingest",
-    "checkpoint_key": "backprop_core.events.ingest",
-    "latest_per_key": "backprop_core.events.ingest",
+    "checkpoint_key": "backprop_core.events.checkpoint_keys",
+    "latest_per_key": "backprop_core.events.checkpoint_keys",
     "MetricLines": "backprop_core.events.ingest",
     "Columns": "backprop_core.events.ingest",
+    "Digest": "backprop_core.events.ingest",
+    "Segments": "backprop_core.events.sessions",
     "event_from_dict": "backprop_core.events.ingest",
     "event_to_dict": "backprop_core.events.ingest",
     "metric_values": "backprop_core.events.ingest",
@@ -90,6 +101,7 @@ _LAZY: dict[str, str] = {
     "json_safe": "backprop_core.store.records",
     # stores: run ids and resolution
     "DuplicateRun": "backprop_core.store.contract",
+    "EventRow": "backprop_core.store.contract",
     "RESOLVE_HINT": "backprop_core.store.contract",
     "check_run_id": "backprop_core.store.contract",
     # stores: downsampling (one rule for every store)
@@ -98,6 +110,12 @@ _LAZY: dict[str, str] = {
     "TILE": "backprop_core.store.series",
     "plan": "backprop_core.store.series",
     "pick": "backprop_core.store.series",
+    # stores: sessions that rewind (one rule for every store)
+    "supersede_cutoffs": "backprop_core.store.series",
+    "last_visible": "backprop_core.store.series",
+    "expand_sessions": "backprop_core.store.series",
+    # stores: run parameters (filters, records from before runs had them)
+    "initial_params": "backprop_core.store.params",
     # stores: files under the home
     "atomic_write": "backprop_core.store.files",
     "check_folder_writable": "backprop_core.store.files",
@@ -105,6 +123,8 @@ _LAZY: dict[str, str] = {
     "move_aside": "backprop_core.store.files",
     "warn_moved_aside": "backprop_core.store.files",
     "os_error_to_store_error": "backprop_core.store.files",
+    "disk_is_full": "backprop_core.store.files",
+    "DISK_FULL_HINT": "backprop_core.store.files",
     # exporters
     "full_run_view": "backprop_core.render.runs",
     # importers (docs/interop.md)

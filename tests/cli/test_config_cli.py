@@ -24,7 +24,7 @@ def test_show_lists_every_key_with_its_source(tmp_path: Path) -> None:
 def test_show_text_is_one_line_per_key(tmp_path: Path) -> None:
     result = run_cli("config", "show", "--store", "json", cwd=tmp_path)
     lines = result.stdout.splitlines()
-    assert any(line.split() == ["store", "json", "(flag)"] for line in lines)
+    assert any(line.split() == ["store", "json", "(flag", "--store)"] for line in lines)
     assert any(line.split()[:2] == ["gpu.maxTempC", "85"] for line in lines)
 
 
@@ -57,7 +57,8 @@ def test_validate_a_file(tmp_path: Path) -> None:
     assert ok.returncode == 0 and ok.stdout.strip() == f"{good}: valid"
     failed = run_cli("config", "validate", str(bad), cwd=tmp_path)
     assert failed.returncode == 2
-    assert f"{bad}: $.maxRunMinutes: -3 is out of range (allowed: number >= 0)" in failed.stderr
+    expected = f"{bad}: $.maxRunMinutes: -3 is out of range (allowed: number >= 0, <= 525600)"
+    assert expected in failed.stderr
     missing = run_cli("config", "validate", str(tmp_path / "missing.json"), cwd=tmp_path)
     assert missing.returncode == 2 and "config file not found" in missing.stderr
 

@@ -147,6 +147,36 @@ def test_imported_runs_own_no_files(store: Store, tmp_path: Path) -> None:
     assert store.checkpoints("exp_1") == []
 
 
+def test_pulled_runs_own_no_files_outside_their_folder(store: Store, tmp_path: Path) -> None:
+    """A pull copies a run's checkpoints into its folder here: those are the run's to prune.
+    A file outside it is never deleted, even one that looks made by the run."""
+    from backprop_core.events.file_identity import identify
+
+    outside = tmp_path / "outside.pt"
+    outside.write_bytes(b"weights")
+    seen = identify(str(outside), str(tmp_path), time.time() - 60, store.home.root)
+    assert seen is not None  # for a run recorded here, gc would delete it
+    run = add_run(store, "20260101-000000-pull", cwd=str(tmp_path), origin="gpu-box")
+    folder = aged_run_folder(store, run.id)
+    (folder / "checkpoints").mkdir()
+    copied = folder / "checkpoints" / "copied.pt"
+    copied.write_bytes(b"weights")
+    store.append_events(
+        run.id,
+        [
+            Event("checkpoint_saved", T0, 1, {"path": str(outside)}, file=seen),
+            Event("checkpoint_saved", T0 + 1, 2, {"path": str(copied)}),
+            Event("checkpoint_saved", T0 + 2, 3, {"path": "keep.pt"}),
+        ],
+    )
+    report = gc_json("--keep-last", "1")
+    reasons = {Path(str(i["path"])).name: i for i in report["items"]}  # type: ignore[union-attr]
+    assert reasons["outside.pt"]["action"] == "forget"
+    assert "pulled" in str(reasons["outside.pt"]["reason"])
+    assert reasons["copied.pt"]["action"] == "delete"
+    assert outside.exists() and not copied.exists()
+
+
 def test_a_run_folder_another_store_knows_is_not_an_orphan(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

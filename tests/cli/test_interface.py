@@ -11,11 +11,11 @@ import click
 import pytest
 
 from backprop_core.cli.main import BUILTIN_COMMANDS, cli
-from backprop_core.cli.options import OPTION_KEYS, overrides_from_options
+from backprop_core.cli.options import SETTING_FLAGS, overrides_from_options
 from tests.conftest import REPO, run_cli
 
 # Commands that print data but not as --json, each for the reason docs/cli.md gives.
-WITHOUT_JSON = {"logs", "export", "ui", "config validate", "config schema"}
+WITHOUT_JSON = {"export", "ui", "config validate", "config schema"}
 
 
 def _commands() -> Iterator[tuple[str, click.Command]]:
@@ -76,13 +76,17 @@ def test_the_cli_reference_names_the_commands_without_json() -> None:
 
 def test_every_flag_in_the_settings_table_names_a_schema_key_and_an_option() -> None:
     schema = json.loads((REPO / "schemas" / "backprop.config.schema.json").read_text())
-    params = {p.name for _, command in _commands() for p in command.params}
-    for name, path in OPTION_KEYS.items():
+    commands = [("backprop", cli), *_commands()]  # the root group's options too
+    params = {p.name: p for _, command in commands for p in command.params}
+    for name, flag in SETTING_FLAGS.items():
         node = schema
-        for part in path:
-            assert part in node["properties"], f"{name} maps to {path}, not a settings key"
+        for part in flag.key:
+            assert part in node["properties"], f"{name} maps to {flag.key}, not a settings key"
             node = node["properties"][part]
-        assert name in params, f"OPTION_KEYS has {name}, which no command takes"
+        assert name in params, f"SETTING_FLAGS has {name}, which no command takes"
+        option = params[name]
+        assert isinstance(option, click.Option)
+        assert tuple(option.opts) == flag.decls and option.help == flag.help, name
 
 
 def test_run_flags_become_their_settings_keys() -> None:
@@ -96,7 +100,8 @@ def test_run_flags_become_their_settings_keys() -> None:
         "stall_minutes": None,  # not given: left to the other sources
         "gpu_max_temp": 80.0,
     }
-    assert overrides_from_options(given) == {
+    overrides, labels = overrides_from_options(given)
+    assert overrides == {
         "maxRunMinutes": 2.0,
         "gpuMemoryLimit": 12.0,
         "gpu": {"count": 0, "maxTempC": 80.0},
@@ -104,6 +109,7 @@ def test_run_flags_become_their_settings_keys() -> None:
         "stop": {"graceSeconds": 3.0},
         "monitors": {"stopOnNan": True},
     }
+    assert labels["stop.graceSeconds"] == "flag --grace"
 
 
 def test_a_flag_overrides_the_environment_in_config_show(tmp_path: Path) -> None:
@@ -111,7 +117,7 @@ def test_a_flag_overrides_the_environment_in_config_show(tmp_path: Path) -> None
     result = run_cli("config", "show", "--json", "--home", str(home))
     assert result.returncode == 0, result.stderr
     shown = json.loads(result.stdout)
-    assert shown["settings"]["home"] == str(home) and shown["sources"]["home"] == "flag"
+    assert shown["settings"]["home"] == str(home) and shown["sources"]["home"] == "flag --home"
 
 
 @pytest.mark.parametrize(

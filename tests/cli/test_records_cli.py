@@ -370,8 +370,8 @@ def test_export_csv_and_json(store: Store, tmp_path: Path) -> None:
     result = run_cli("export", "exported", "--format", "csv")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "run_id,run_name,key,step,time,value"
-    assert "20260101-000000-expo,exported,loss,2,1790000002.0,Infinity" in lines
+    assert lines[0] == "run_id,run_name,key,step,time,value,session"
+    assert "20260101-000000-expo,exported,loss,2,1790000002.0,Infinity," in lines
     assert len(lines) == 4
 
     target = tmp_path / "out.json"

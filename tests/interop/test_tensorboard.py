@@ -56,8 +56,9 @@ def shown_by_tensorboard(logdir: Path) -> dict[str, dict[str, list[tuple[int, fl
 
 
 def exported(tmp_path: Path, source: Path) -> Path:
+    """The run exported with every session's points, those a later session superseded too."""
     out = tmp_path / "tb"
-    cli_in(source, "export", RUN_ID, "--format", "tensorboard", "-o", str(out))
+    cli_in(source, "export", RUN_ID, "--format", "tensorboard", "--all-sessions", "-o", str(out))
     return out
 
 
@@ -71,8 +72,8 @@ def test_tensorboard_shows_every_exported_value_exactly(
     run = f"hard_values-{RUN_ID}"
     assert sorted(shown) == [run, f"{run}/session-2"]
     with open_store(source) as store:
-        loss = store.metric_series(RUN_ID, "loss")
-        acc = store.metric_series(RUN_ID, "eval/acc")
+        loss = store.metric_series(RUN_ID, "loss", all_sessions=True)
+        acc = store.metric_series(RUN_ID, "eval/acc", all_sessions=True)
     first = [(s, t, bits(v)) for s, t, v in zip(loss.steps, loss.times, loss.values)][:10]
     resumed = [(s, t, bits(v)) for s, t, v in zip(loss.steps, loss.times, loss.values)][10:]
     assert shown[run]["loss"] == first

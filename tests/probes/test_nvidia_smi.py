@@ -18,6 +18,7 @@ from backprop_core.errors import ProbeError
 from backprop_core.units import MIB
 from backprop_nvidia_smi.csv_output import GPU_FIELDS, is_placeholder, parse_table
 from backprop_nvidia_smi.probe import NvidiaSmiProbe
+from tests.conftest import wait_for
 from tests.probes.fake_nvidia_smi import compute_apps_csv, list_output, query_gpu_csv
 from tests.probes.smi_captures import CAPTURES, FakeSmi, capture_params
 
@@ -221,14 +222,11 @@ def test_hung_nvidia_smi_gives_up_within_three_seconds(
     started = time.monotonic()
     with pytest.raises(ProbeError, match="did not answer within 3 s"):
         probe.snapshot()
-    # 3 s limit plus process start-up on a loaded machine; never the fake's 600 s.
-    assert time.monotonic() - started < 8
+    # The 3 s limit plus process start-up on a loaded machine; never the fake's 600 s.
+    assert time.monotonic() - started < 30
     # The whole process group went: the fake's own child does not linger either.
     child = int(Path(str(fake_smi.log) + ".child").read_text(encoding="utf-8"))
-    deadline = time.monotonic() + 10
-    while _alive(child) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _alive(child)
+    wait_for(lambda: not _alive(child), what="the fake's child to be killed")
 
 
 def _alive(pid: int) -> bool:
@@ -246,7 +244,7 @@ def test_hung_process_query_makes_the_probe_unavailable(
     started = time.monotonic()
     with pytest.raises(ProbeError, match="did not answer"):
         NvidiaSmiProbe().snapshot()
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 30  # the 3 s limit, never the fake's 600 s
     assert not any(c == "-L" for c in fake_smi.calls())
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import struct
 import subprocess
 import sys
+import termios
 import textwrap
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -102,6 +107,56 @@ class Bp:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+class Terminal:
+    """``backprop`` on a pseudo-terminal (200 columns), read by a thread: what a person at the
+    terminal sees, the live status line included."""
+
+    def __init__(self, bp: Bp, *args: str, env: dict[str, str] | None = None) -> None:
+        main, secondary = pty.openpty()
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 200, 0, 0))
+        self.proc = subprocess.Popen(
+            bp.argv(*args),
+            cwd=bp.work,
+            env={**bp.env, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=secondary,
+            stderr=secondary,
+        )
+        bp.procs.append(self.proc)
+        os.close(secondary)
+        self._main = main
+        self._data = bytearray()
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._main, 65536)
+            except OSError:  # every process holding the terminal has left
+                return
+            if not chunk:
+                return
+            with self._lock:
+                self._data += chunk
+
+    @property
+    def text(self) -> str:
+        with self._lock:
+            return self._data.decode("utf-8", "replace")
+
+    def status_lines(self) -> list[str]:
+        """Every status line drawn so far (each one is drawn after ``\r\x1b[K``)."""
+        return [part.split("\n")[0] for part in self.text.split("\r\x1b[K")[1:]]
+
+    def wait(self, timeout: float = 120) -> int:
+        rc = self.proc.wait(timeout)
+        self._reader.join(10)
+        os.close(self._main)
+        return rc
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from .conftest import Bp
 
 STRICT = """
     import argparse, json, os, signal, sys, time
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
     parser = argparse.ArgumentParser()
     parser.add_argument("--lr", type=float, required=True)
     parser.add_argument("-m", "--mode", required=True)
@@ -21,8 +23,6 @@ STRICT = """
     session = os.environ["BACKPROP_SESSION"]
     with open(os.path.join(os.environ["BACKPROP_RUN_DIR"], "argv-%s.json" % session), "w") as f:
         json.dump(sys.argv[1:], f)
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
     while not stop:
         time.sleep(0.05)
     path = os.path.join(os.environ["BACKPROP_CHECKPOINT_DIR"], "ck with space-%s" % session)

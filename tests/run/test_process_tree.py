@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
+import time
 
+import psutil
 import pytest
 
 from backprop_core.store.records import RunStatus
+from backprop_core.supervisor.cgroup import RunCgroup
 from tests.conftest import wait_for
 
 from .conftest import Bp, alive
 
 TREE = """
-    import json, multiprocessing, os, subprocess, sys, time
+    import json, multiprocessing, os, signal, subprocess, sys, time
 
     def worker():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         while True:
             time.sleep(0.1)
 
     if __name__ == "__main__":
+        # A stop that arrives while the tree is being built (a short box on a slow machine)
+        # waits until pids.json is written, then takes its default course.
+        stop = []
+        signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
         multiprocessing.set_start_method("fork")
         workers = [multiprocessing.Process(target=worker) for _ in range(2)]
         for w in workers:
@@ -36,6 +46,9 @@ TREE = """
             json.dump(pids, f)
         os.replace(path + ".tmp", path)
         print("tree ready", flush=True)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if stop:
+            os.kill(os.getpid(), signal.SIGTERM)
         while True:
             time.sleep(0.1)
 """
@@ -54,15 +67,14 @@ def _pids(bp: Bp) -> list[int]:
 
 
 def _assert_all_gone(pids: list[int]) -> None:
-    wait_for(lambda: not any(alive(p) for p in pids), timeout=15)
+    wait_for(lambda: not any(alive(p) for p in pids), timeout=60, what="the run's processes to end")
 
 
 @pytest.mark.slow
 def test_time_box_leaves_no_survivor(bp: Bp) -> None:
     bp.script("tree.py", TREE)
     proc = bp.start("run", "-m", "0.05", "--grace", "1", "tree.py")
-    pids = _pids(bp)
-    assert all(alive(p) for p in pids)
+    pids = _pids(bp)  # the whole tree was running when they were written
     assert proc.wait(60) == 0
     _assert_all_gone(pids)
     assert bp.only_run().status == RunStatus.TIMEBOXED
@@ -113,10 +125,87 @@ def test_backprop_stop_leaves_no_survivor(bp: Bp, now: bool) -> None:
 @pytest.mark.slow
 def test_killed_supervisor_leaves_no_survivor_and_run_is_lost(bp: Bp) -> None:
     bp.script("tree.py", TREE)
-    proc = bp.start("run", "tree.py")
+    # A short threshold, so the heartbeat alone would tell in time if the pid check did not.
+    quick = {
+        "BACKPROP_LIVENESS__HEARTBEAT_SECONDS": "0.2",
+        "BACKPROP_LIVENESS__LOST_AFTER_SECONDS": "2",
+    }
+    proc = bp.start("run", "tree.py", env=quick)
     pids = _pids(bp)
     proc.send_signal(signal.SIGKILL)
+    killed_at = time.time()
     proc.wait(10)
     _assert_all_gone(pids)
-    listed = bp.run("list", "--json")
-    assert bp.only_run().status == RunStatus.LOST, listed.stderr
+
+    def lost() -> dict | None:  # what a plain `backprop list` says, nothing reconciled before
+        listed = bp.run("list", "--json", env=quick)
+        assert listed.returncode == 0, listed.stderr
+        [run] = json.loads(listed.stdout)
+        return run if run["status"] == RunStatus.LOST.value else None
+
+    run = wait_for(lost, timeout=60, what="`backprop list` to mark the run lost")
+    assert run["ended_at"] <= killed_at + 0.5  # its last heartbeat, not when list looked
+
+
+ORPHANS = """
+    import os, subprocess, sys
+    sleep, token = sys.argv[1], sys.argv[2]
+    ready = os.path.join(os.environ["BACKPROP_RUN_DIR"], "ready")
+    n = 0
+    while True:
+        # sh starts a subshell that starts `sleep` in the background and leaves at once: each
+        # sleeper is orphaned a moment after its birth, with an empty environment.
+        subprocess.Popen(
+            ["/bin/sh", "-c", f"({sleep} {token} &) ; exit 0"], env={},
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        n += 1
+        if n == 20:
+            open(ready, "w").close()
+        try:
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
+        except ChildProcessError:
+            pass
+"""
+
+
+def _sleepers(token: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if len(cmdline) == 2 and cmdline[1] == token:
+            found.append(proc)
+    return found
+
+
+def _cgroups_offered() -> bool:
+    cgroup = RunCgroup.create(f"backprop-test-{os.getpid()}")
+    if cgroup is None:
+        return False
+    cgroup.remove()
+    return True
+
+
+@pytest.mark.skipif(
+    not _cgroups_offered(),
+    reason="needs a writable cgroup v2 with cgroup.kill (root); elsewhere the guardian polls, "
+    "and a descendant that clears its environment and forks twice between polls can escape",
+)
+def test_killed_supervisor_leaves_no_orphan_that_cleared_its_environment(bp: Bp) -> None:
+    token = f"3000.{os.getpid()}{time.monotonic_ns() % 10**6:06d}"  # sleep's own argument
+    bp.script("orphans.py", ORPHANS)
+    proc = bp.start("run", "orphans.py", shutil.which("sleep") or "/bin/sleep", token)
+    try:
+        run = wait_for(lambda: next(iter(bp.runs()), None))
+        wait_for((bp.home / "runs" / run.id / "ready").exists, timeout=60)
+        wait_for(lambda: len(_sleepers(token)) >= 10, timeout=60, what="orphaned sleepers")
+        family = psutil.Process(proc.pid).children(recursive=True)  # the guardian among them
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        wait_for(lambda: not any(alive(p.pid) for p in family), timeout=30, what="cleanup")
+        survivors = _sleepers(token)
+        assert survivors == [], f"{len(survivors)} orphans survived the supervisor"
+    finally:
+        for leftover in _sleepers(token):
+            leftover.kill()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 
 import pytest
 
@@ -73,9 +72,11 @@ def test_deadline_is_precise(bp: Bp) -> None:
     run = bp.only_run()
     env = json.loads((bp.home / "runs" / run.id / "env-1.json").read_text())
     received = float((bp.home / "runs" / run.id / "term-time").read_text())
-    # the signal arrives at BACKPROP_DEADLINE (within a second, on a loaded machine)
-    assert abs(received - float(env["BACKPROP_DEADLINE"])) < 1.0
-    assert 2.0 <= bp.sessions(run.id)[0].active_seconds < 4.5
+    late = received - float(env["BACKPROP_DEADLINE"])
+    # Never before BACKPROP_DEADLINE (it is written with 1 ms precision); the ceiling only
+    # tells "at the deadline" from "at some later poll or at exit" on a loaded machine.
+    assert -0.001 <= late < 5.0
+    assert 2.39 <= bp.sessions(run.id)[0].active_seconds < 2.4 + 10
 
 
 @pytest.mark.slow
@@ -90,16 +91,17 @@ def test_script_ignoring_sigterm_is_killed_after_grace(bp: Bp) -> None:
             time.sleep(0.1)
         """,
     )
-    start = time.monotonic()
     result = bp.run("run", "-m", "0.03", "--grace", "1.5", "stubborn.py")
-    elapsed = time.monotonic() - start
     assert result.returncode == 0, result.stderr
     assert "grace period over" in result.stderr
     run = bp.only_run()
     assert run.status == RunStatus.TIMEBOXED
     session = bp.sessions(run.id)[0]
     assert session.signal == signal.SIGKILL
-    assert elapsed < 1.8 + 1.5 + 8  # time box + grace + start-up slack
+    assert session.ended_at is not None
+    lasted = session.ended_at - session.started_at
+    # time box + the whole grace period, then SIGKILL: not the script's endless loop
+    assert 1.8 + 1.5 - 0.01 <= lasted < 1.8 + 1.5 + 10
 
 
 @pytest.mark.slow
@@ -154,3 +156,47 @@ def test_resume_uses_the_newest_checkpoint_that_still_exists(bp: Bp) -> None:
     assert resumed.returncode == 0, resumed.stderr
     assert "RESUMED FROM old.ckpt" in resumed.stdout
     assert bp.only_run().status == RunStatus.COMPLETED
+
+
+WORKERS = """
+    import os, signal, sys, time
+    run_dir = os.environ["BACKPROP_RUN_DIR"]
+    workers = []
+    for n in range(2):
+        pid = os.fork()
+        if pid == 0:  # a DataLoader-style worker: same process group, cleans up on SIGTERM
+            def clean_up(signum, frame, n=n):
+                with open(os.path.join(run_dir, "worker-%d-cleaned" % n), "w") as f:
+                    f.write("cleaned")
+                os._exit(0)
+            signal.signal(signal.SIGTERM, clean_up)
+            with open(os.path.join(run_dir, "worker-%d-ready" % n), "w") as f:
+                f.write("ready")
+            while True:
+                time.sleep(0.05)
+        workers.append(pid)
+    def join_workers(signum, frame):  # the main process forwards nothing: it only waits
+        for pid in workers:
+            os.waitpid(pid, 0)
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, join_workers)
+    while True:
+        time.sleep(0.05)
+"""
+
+
+def test_the_stop_signal_reaches_every_worker_in_the_process_group(bp: Bp) -> None:
+    bp.script("workers.py", WORKERS)
+    proc = bp.start("run", "-m", "0.05", "--grace", "10", "workers.py")
+    from tests.conftest import wait_for
+
+    run = wait_for(lambda: next(iter(bp.runs()), None))
+    run_dir = bp.home / "runs" / run.id
+    wait_for(lambda: all((run_dir / f"worker-{n}-ready").exists() for n in (0, 1)))
+    assert proc.wait(60) == 0
+    assert bp.only_run().status == RunStatus.TIMEBOXED
+    assert all((run_dir / f"worker-{n}-cleaned").exists() for n in (0, 1)), (
+        "a worker got no SIGTERM"
+    )
+    session = bp.sessions(run.id)[0]
+    assert session.exit_code == 0 and session.signal is None  # ended by itself, not SIGKILL

@@ -40,7 +40,8 @@ def test_metrics_checkpoints_summary_and_status_land_in_the_store(tmp_path: Path
     assert f"RUN {run.id}" in result.stdout
     assert run.status == RunStatus.COMPLETED
     assert (run.name, run.project, run.tags) == ("baseline", "demo", {"k": "v"})
-    assert run.summary == {"config": {"lr": 0.001}, "best_loss": 0.2}
+    assert run.summary == {"best_loss": 0.2}
+    assert run.params == {"lr": 0.001}
     loss = st.metric_series(run.id, "loss")
     assert loss.steps == [0, 10, 20, 30, 40]
     assert loss.values == pytest.approx([1.0, 0.5, 1 / 3, 0.25, 0.2])
@@ -83,6 +84,45 @@ def test_numpy_scalars_and_nan_are_kept_and_a_nan_loss_raises_an_alert(tmp_path:
     alerts = [e.event for e in st.events(run.id, kinds=["alert"])]
     assert len(alerts) == 1  # once per metric, not once per step
     assert "loss" in alerts[0].payload["text"] and alerts[0].step == 2
+
+
+@pytest.mark.parametrize("store_name", ["sqlite", "json"])
+def test_events_keep_the_order_they_were_logged_in_and_an_alert_follows_its_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_name: str
+) -> None:
+    monkeypatch.setenv("BACKPROP_STORE", store_name)
+    script = write_script(
+        tmp_path,
+        """
+        import backprop_core as bp
+        bp.init()
+        for step in range(3):
+            bp.log({"loss": 1.0 / (step + 1), 7: step}, step=step)
+        bp.checkpoint("a.pt", step=2)
+        bp.log({"loss": float("nan")}, step=3)
+        bp.log({"loss": 0.1}, step=4)
+        bp.summary({"best": 0.1})
+        bp.finish()
+        """,
+    )
+    result = run_script(script)
+    assert result.returncode == 0, result.stderr
+    st = store()
+    run = only_run(st)
+    got = [(e.event.kind, e.event.step) for e in st.events(run.id)]
+    assert got[: len(got) - 1] == [
+        ("metrics", 0),
+        ("metrics", 1),
+        ("metrics", 2),
+        ("checkpoint_saved", 2),
+        ("metrics", 3),
+        ("alert", 3),
+        ("metrics", 4),
+    ]
+    assert got[-1][0] == "summary"
+    assert [e.seq for e in st.events(run.id)] == list(range(1, len(got) + 1))
+    assert st.metric_series(run.id, "7").values == [0.0, 1.0, 2.0]  # a number key is a name
+    assert run.last_metrics == {"loss": 0.1, "7": 2.0} and run.last_step == 4
 
 
 @pytest.mark.slow
@@ -375,3 +415,48 @@ def test_a_forked_child_exiting_does_not_end_the_parents_run(tmp_path: Path) -> 
     run = only_run(st)
     assert run.status == RunStatus.COMPLETED
     assert st.metric_series(run.id, "loss").steps == [0, 1]
+
+
+def test_a_standalone_run_keeps_its_heartbeat_and_is_lost_once_frozen(tmp_path: Path) -> None:
+    script = write_script(
+        tmp_path,
+        """
+        import time
+        import backprop_core as bp
+        bp.init(name="beating")
+        print("started", flush=True)
+        while True:
+            time.sleep(0.05)
+        """,
+    )
+    env = child_env({"BACKPROP_LIVENESS__HEARTBEAT_SECONDS": "0.2"})
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "started\n"
+        st = store()
+        run = only_run(st)
+        first = st.sessions(run.id)[0].heartbeat_at
+        assert first is not None
+        # It beats by itself, as a supervisor does...
+        wait_for(lambda: (st.sessions(run.id)[0].heartbeat_at or 0) > first + 0.5, timeout=60)
+        quick = {"BACKPROP_LIVENESS__LOST_AFTER_SECONDS": "2"}
+
+        def status() -> str:
+            listed = subprocess.run(
+                [sys.executable, "-m", "backprop_core.cli", "list", "--json"],
+                env={**env, **quick},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            return str(json.loads(listed.stdout)[0]["status"])
+
+        assert status() == "running"
+        # ...and a frozen process stops beating: its run is lost once the heartbeat is old.
+        os.kill(proc.pid, signal.SIGSTOP)
+        wait_for(lambda: status() == "lost", timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()

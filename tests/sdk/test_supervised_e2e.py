@@ -36,11 +36,12 @@ def test_metrics_checkpoints_summary_and_status_through_backprop_run(tmp_path: P
         print("RUN_ID", run.id)
         """,
     )
-    result = backprop_run(str(script), cwd=tmp_path)
+    result = backprop_run(str(script), "--lr", "0.1", "--epochs=3", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     st = store()
     run = only_run(st)
     assert f"RUN_ID {run.id}" in result.stdout  # attached to the supervised run
+    assert run.params == {"lr": 0.5, "epochs": 3}  # the SDK's config wins over the arguments
     assert run.status == RunStatus.COMPLETED
     loss = st.metric_series(run.id, "loss")
     assert loss.steps == list(range(200))
@@ -48,7 +49,7 @@ def test_metrics_checkpoints_summary_and_status_through_backprop_run(tmp_path: P
     assert math.isinf(st.metric_series(run.id, "gnorm").values[7])
     (ckpt,) = st.checkpoints(run.id)
     assert (ckpt.path, ckpt.step) == (str(tmp_path / "model.pt"), 199)
-    assert run.summary["best"] == 0.005 and run.summary["config"] == {"lr": 0.5}
+    assert run.summary == {"best": 0.005}
     assert run.last_step == 199
     # The user's print that looks like an event is plain output on the events-pipe path.
     assert "fake" not in st.metric_keys(run.id)

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +101,11 @@ def test_events_go_to_the_pipe_and_user_prints_stay_on_stdout(tmp_path: Path) ->
         "best": True,
         "time": ckpt["time"],
     }
-    summaries = [s["data"] for s in of_kind(events, "summary")]
-    assert {"config": {"lr": 0.1}} in summaries and {"final": 1} in summaries
+    assert [s["data"] for s in of_kind(events, "summary")] == [{"final": 1}]
+    assert [p["data"] for p in of_kind(events, "params")] == [{"lr": 0.1}]
     assert of_kind(events, "init")[0]["name"] == "sup"
-    (environment,) = of_kind(events, "environment")
-    assert environment["data"]["python"]["executable"] == sys.executable
+    # The supervisor captures the environment of every run; the SDK leaves it to it.
+    assert of_kind(events, "environment") == []
     # Under a supervisor the SDK never creates a run of its own.
     assert store().list_runs() == []
 
@@ -173,13 +172,15 @@ def test_stop_signal_only_sets_the_flag_and_the_script_saves_and_leaves(tmp_path
 
 @pytest.mark.slow
 def test_should_checkpoint_on_the_interval_and_near_the_deadline(tmp_path: Path) -> None:
-    # A 6 s box: "near" starts at half the box (never more than 50%, else 10%/30 s).
-    deadline = time.time() + 6
+    # A 6 s box: "near" starts at half the box (never more than 50%, else 10%/30 s). The script
+    # sets its deadline itself, just before ``init``, so that its start-up (seconds on a loaded
+    # machine) does not eat into the box.
     _events, out, err, code = run_with_pipe(
         tmp_path,
         """
-        import time
+        import os, time
         import backprop_core as bp
+        os.environ["BACKPROP_DEADLINE"] = repr(time.time() + 6)
         run = bp.init()
         start = time.time()
         assert not bp.should_checkpoint()
@@ -189,7 +190,6 @@ def test_should_checkpoint_on_the_interval_and_near_the_deadline(tmp_path: Path)
         bp.checkpoint("a.pt", step=1)
         print("THEN", bp.should_checkpoint(), bp.should_stop())
         """,
-        BACKPROP_DEADLINE=repr(deadline),
     )
     assert code == 0, err
     remaining = float(out.split("REMAINING")[1].split()[0])
@@ -212,7 +212,7 @@ def test_should_checkpoint_on_the_interval_and_near_the_deadline(tmp_path: Path)
     )
     assert code == 0, err
     first = float(out.split("INTERVAL")[1].split()[0])
-    assert 0.45 <= first <= 5.0
+    assert 0.45 <= first <= 10.0
     assert out.strip().endswith("False None")
 
 

@@ -90,3 +90,36 @@ def test_parse_git_status() -> None:
 def test_installed_distributions_lists_this_environment() -> None:
     dists = installed_distributions()
     assert "pytest" in dists and dists["pytest"][0].isdigit()
+
+
+def test_event_lines_encoded_together_read_back_as_each_record_alone() -> None:
+    """Metrics data is encoded a slice at a time and cut apart; every line must decode to
+    the record it came from, whatever the keys hold."""
+    import json
+
+    from backprop_core.sdk.writer import _lines
+
+    records = [
+        ("metrics", 1.5, 0, {"loss": 0.1, "acc": 3}),
+        ("metrics", 1.625, None, {}),
+        ("checkpoint_saved", 1.75, 2, {"path": "/x"}),
+        ("metrics", 1.875, 3, {"loss": math.nan, "g": math.inf, 7: 1.0}),
+        ("metrics", 2.0, 4, {'a"},{"b': 1.0, "}": -2.5}),
+        ("metrics", 2.125, 5, {(1, 2): 1.0}),
+    ]
+    # Together (the last record's key makes its slice fall back to one call per record),
+    # and without that record (the slice is encoded in one call).
+    for part in (records, records[:5]):
+        lines = _lines(part)
+        assert all(line is not None for line in lines)
+        decoded = [json.loads(line or "") for line in lines]
+        assert [d["event"] for d in decoded] == [r[0] for r in part]
+        assert [d["time"] for d in decoded] == [r[1] for r in part]
+        assert [d.get("step") for d in decoded] == [r[2] for r in part]
+        assert decoded[0]["data"] == {"loss": 0.1, "acc": 3} and decoded[1]["data"] == {}
+        assert decoded[2]["path"] == "/x"
+        nan_line = decoded[3]["data"]
+        assert math.isnan(nan_line["loss"]) and nan_line["g"] == math.inf
+        assert nan_line["7"] == 1.0
+        assert decoded[4]["data"] == {'a"},{"b': 1.0, "}": -2.5}
+    assert json.loads(_lines(records)[5] or "")["data"] == {"(1, 2)": 1.0}

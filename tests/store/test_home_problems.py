@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from backprop_core.errors import StoreError
+from backprop_core.errors import StoreError, StoreFull
 from backprop_core.events.event import Event
 from backprop_core.plugin.manager import get_plugins
 from backprop_core.settings import Settings
 from backprop_core.store.opening import open_store
 from backprop_core.store.records import RunRecord, RunStatus
-from tests.conftest import run_cli
+from tests.conftest import fill_disk, mounted_tmpfs, run_cli
 
 STORE_FILES = {"sqlite": "backprop.db", "json": "experiments.json"}
 
@@ -71,20 +69,6 @@ def test_home_under_a_file_is_a_one_line_error(
     assert "trained" not in result.stdout
 
 
-@contextlib.contextmanager
-def mounted_tmpfs(where: Path, options: str) -> Iterator[None]:
-    where.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here (needs root); covered by the chmod test")
-    try:
-        yield
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
-
-
 def _fill_runs(home: Path, store_name: str) -> None:
     store = get_plugins().store_class(store_name)(home)
     store.home.ensure()
@@ -115,12 +99,10 @@ def test_full_disk_is_reported_before_a_run(store_name: str, tmp_path: Path) -> 
     with mounted_tmpfs(mnt, "size=2m"):
         home = mnt / "home"
         _fill_runs(home, store_name)
-        with contextlib.suppress(OSError), open(mnt / "filler", "wb") as fh:
-            while True:
-                fh.write(b"\0" * 65536)
+        fill_disk(mnt / "filler")
         with pytest.raises(StoreError) as info:
             open_store(Settings(home=home, store=store_name), require_writable=True)
-        assert "disk is full" in str(info.value)
+        assert isinstance(info.value, StoreFull) and "disk full" in str(info.value)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")

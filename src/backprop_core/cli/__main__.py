@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backprop_core.cli.main import main
+from backprop_core.cli.entry import main
 
 if __name__ == "__main__":
     main()

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from backprop_core.cli.options import echo_json, echo_warnings, json_option, settings_options
+from backprop_core.render.terminal import terminal_text
 
 
 @click.group("config")
@@ -30,20 +31,23 @@ def show(as_json: bool, **options: Any) -> None:
     from backprop_core.render.runs import flat_items
 
     settings = settings_from_options(options)
-    rows = [(k, v, settings.source(k)) for k, v in flat_items(settings.config)]
+    sources = {k: settings.source(k) for k, _ in flat_items(settings.config)}
+    print_settings(dict(settings.config), sources, as_json)
+
+
+def print_settings(config: dict[str, Any], sources: dict[str, str], as_json: bool) -> None:
+    """``config show``'s output, for this machine's settings or another's."""
+    from backprop_core.render.runs import flat_items
+
     if as_json:
-        echo_json(
-            {
-                "settings": settings.config,
-                "sources": {k: s for k, _, s in rows},
-            }
-        )
+        echo_json({"settings": config, "sources": sources})
         return
+    rows = [(k, v, sources.get(k, "default")) for k, v in flat_items(config)]
     shown = [(k, v if isinstance(v, str) else json.dumps(v), s) for k, v, s in rows]
     key_width = max(len(k) for k, _, _ in shown)
     value_width = max(len(v) for _, v, _ in shown)
     for key, value, source in shown:
-        click.echo(f"{key:<{key_width}}  {value:<{value_width}}  ({source})")
+        click.echo(terminal_text(f"{key:<{key_width}}  {value:<{value_width}}  ({source})"))
 
 
 @config_group.command("validate")

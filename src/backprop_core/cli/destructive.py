@@ -15,12 +15,15 @@ from dataclasses import dataclass
 import click
 
 from backprop_core.errors import AmbiguousRun, RunNotFound, UsageError
+from backprop_core.render.terminal import terminal_text
 from backprop_core.store.contract import Store
 from backprop_core.store.records import RunFilter, RunRecord
 
 
 @dataclass(frozen=True)
 class Target:
+    """One run a deleting command acts on, and how the user named it."""
+
     ref: str
     run: RunRecord
     #: Matched only as a prefix of its id: the user has not named it exactly.
@@ -79,5 +82,5 @@ def confirm(targets: Sequence[Target], verb: str, yes: bool, always_ask: bool) -
         raise UsageError(f"{verb} {len(targets)} run(s) needs confirmation", hint="add --yes")
     for t in targets:
         note = "  (matched by an id prefix)" if t.by_prefix else ""
-        click.echo(f"  {t.label()}{note}")
+        click.echo(f"  {terminal_text(t.label())}{note}")
     click.confirm(f"{verb.capitalize()} {len(targets)} run(s)?", abort=True)

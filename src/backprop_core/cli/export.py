@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from backprop_core.cli.options import settings_options
 from backprop_core.cli.run_views import open_from_options
 from backprop_core.errors import UsageError
-from backprop_core.store.files import os_error_to_store_error
+from backprop_core.render.terminal import terminal_text
+from backprop_core.store.files import NotARegularFile, os_error_to_store_error, replacing
 from backprop_core.store.records import RunRecord
 
 if TYPE_CHECKING:
@@ -34,16 +36,23 @@ if TYPE_CHECKING:
     type=click.Path(path_type=Path),
     help="File (default: stdout); the folder, for formats that write one (tensorboard).",
 )
+@click.option(
+    "--all-sessions",
+    is_flag=True,
+    help="Include metric points a later session superseded (it started over at an earlier "
+    "step); every point carries its session either way.",
+)
 @settings_options
 def export_command(
-    run_refs: tuple[str, ...], fmt: str, output: Path | None, **options: Any
+    run_refs: tuple[str, ...], fmt: str, output: Path | None, all_sessions: bool, **options: Any
 ) -> None:
     """Export runs to CSV, JSON or TensorBoard event files.
 
-    csv: one row per metric point. json: records, sessions, checkpoints and every metric point
+    csv: one row per metric point. json: records, sessions, checkpoints and the metric points
     of each RUN. tensorboard: a folder (-o DIR) with one subfolder per run, each metric a tag,
     values exact (64-bit) with their steps and wall times; see docs/interop.md. The result can
     be imported back with backprop import.
+    Points a later session superseded are included with --all-sessions.
     """
     from backprop_core.plugin.manager import get_plugins
 
@@ -53,6 +62,7 @@ def export_command(
             f"unknown export format '{fmt}'", hint=f"choose one of: {', '.join(sorted(exporters))}"
         )
     exporter = exporters[fmt]()
+    exporter.all_sessions = all_sessions
     _, store = open_from_options(options)
     with store:
         runs: list[RunRecord] = []
@@ -69,20 +79,32 @@ def export_command(
             return
         if output.is_dir():
             raise UsageError(f"{output} is a folder", hint=f"give a file name for the {fmt} export")
-        tmp = output.with_name(f".{output.name}.partial")
-        try:
-            fh: IO[Any]
+        _export_to_file(exporter, store, runs, output)
+    click.echo(f"exported {len(runs)} run(s) to {terminal_text(output)}", err=True)
+
+
+def _export_to_file(exporter: Exporter, store: Store, runs: list[RunRecord], output: Path) -> None:
+    """Write the export to ``output`` in one rename (see ``store.files.replacing``): a regular
+    file is replaced keeping its mode; anything else there is refused and left alone."""
+    try:
+        with replacing(output) as raw:
             if exporter.binary:
-                fh = open(tmp, "wb")  # noqa: SIM115 - closed below
+                exporter.export(store, runs, raw)
             else:
-                fh = open(tmp, "w", encoding="utf-8", newline="")  # noqa: SIM115
-            with fh:
-                exporter.export(store, runs, fh)
-            tmp.replace(output)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise os_error_to_store_error(exc, "write the export") from exc
-    click.echo(f"exported {len(runs)} run(s) to {output}", err=True)
+                text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+                exporter.export(store, runs, text)
+                text.flush()
+                text.detach()  # ``replacing`` closes the file itself
+    except NotARegularFile as exc:
+        raise UsageError(
+            f"cannot export to {output}: it exists and is not a regular file",
+            hint="give -o the path of a new or regular file",
+        ) from exc
+    except OSError as exc:
+        raise UsageError(
+            f"cannot export to {output}: {exc.strerror or exc}",
+            hint="give -o a path in a folder you can write",
+        ) from exc
 
 
 def _export_folder(
@@ -97,4 +119,4 @@ def _export_folder(
         exporter.export_to(store, runs, out)
     except OSError as exc:
         raise os_error_to_store_error(exc, "write the export") from exc
-    click.echo(f"exported {len(runs)} run(s) to {out}", err=True)
+    click.echo(f"exported {len(runs)} run(s) to {terminal_text(out)}", err=True)

@@ -13,6 +13,7 @@ from backprop_core.cli.destructive import Target, confirm, resolve_exactly
 from backprop_core.cli.options import echo_json, json_option, settings_options
 from backprop_core.cli.run_views import open_from_options
 from backprop_core.errors import RunNotFound
+from backprop_core.render.terminal import terminal_text
 from backprop_core.store.contract import Store
 from backprop_core.store.ownership import KeptCheckpoints, Verdict, delete_file, judge_checkpoint
 from backprop_core.store.records import ACTIVE_STATUSES, CheckpointRecord, RunRecord
@@ -110,7 +111,7 @@ def describe(item: dict[str, Any], dry_run: bool) -> str:
     verb = _VERBS[item["action"]][0 if dry_run else 1]
     whose = f" (run {item['run']})" if item["what"] == "checkpoint" else ""
     kept = " (the file stays)" if item["action"] == "forget" else ""
-    return f"{verb} {item['what']} {item['path']}{whose}{kept}: {item['reason']}"
+    return terminal_text(f"{verb} {item['what']} {item['path']}{whose}{kept}: {item['reason']}")
 
 
 @click.command("gc")

@@ -9,6 +9,7 @@ import click
 
 from backprop_core.cli.options import echo_json, json_option, settings_options
 from backprop_core.cli.run_views import open_from_options
+from backprop_core.render.terminal import terminal_text
 
 
 @click.command("import")
@@ -52,7 +53,7 @@ def import_command(path: Path, fmt: str | None, as_json: bool, **options: Any) -
         )
         return
     for problem in [*report.problems, *report.warnings]:
-        click.echo(f"backprop: warning: {problem}", err=True)
+        click.echo(f"backprop: warning: {terminal_text(problem)}", err=True)
     rejected = f", rejected {len(report.problems)}" if report.problems else ""
     click.echo(
         f"imported {len(report.imported)} run(s) from {importer.name}, "

@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 import click
 
 from backprop_core.__about__ import __version__
+from backprop_core.cli.options import setting_option
 from backprop_core.env_vars import env_flag
 
 # command name -> "module:attribute"; modules are imported only when the command runs, so
@@ -32,6 +33,12 @@ BUILTIN_COMMANDS: dict[str, str] = {
     "plugins": "backprop_core.cli.plugins_cmd:plugins_command",
     "config": "backprop_core.cli.config_cmd:config_group",
     "ui": "backprop_core.cli.ui:ui_command",
+    "pull": "backprop_core.cli.pull:pull_command",
+}
+
+# What backprop on another machine runs for ``--remote``, ``ui --ssh`` and ``pull``; not listed.
+INTERNAL_COMMANDS: dict[str, str] = {
+    "remote-helper": "backprop_core.cli.remote_helper:helper_group",
 }
 
 
@@ -76,7 +83,16 @@ class LazyGroup(click.Group):
         return sorted(names)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        spec = BUILTIN_COMMANDS.get(cmd_name)
+        command = self._command(cmd_name)
+        if command is not None and ctx.params.get("remote"):
+            from backprop_core.cli.remote_cmds import HOST_DEFAULTED, remote_variant
+
+            if cmd_name not in HOST_DEFAULTED:
+                return remote_variant(cmd_name, command)
+        return command
+
+    def _command(self, cmd_name: str) -> click.Command | None:
+        spec = BUILTIN_COMMANDS.get(cmd_name) or INTERNAL_COMMANDS.get(cmd_name)
         if spec is not None and _available(spec):
             module_name, attr = spec.split(":", 1)
             command: click.Command = getattr(importlib.import_module(module_name), attr)
@@ -121,8 +137,16 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="backprop")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors (or BACKPROP_DEBUG=1).")
+@click.option(
+    "--remote",
+    metavar="HOST",
+    envvar="BACKPROP_REMOTE",
+    help="Run list, show, logs, status, stop or config show on HOST over SSH (user@host or an "
+    "alias from ~/.ssh/config; or BACKPROP_REMOTE). See docs/remote.md.",
+)
+@setting_option("remote_command")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool) -> None:
+def cli(ctx: click.Context, debug: bool, remote: str | None, remote_command: str | None) -> None:
     """Short, safe, recorded and resumable training runs.
 
     \b
@@ -172,7 +196,10 @@ def main(argv: list[str] | None = None) -> Any:
     except BackpropError as exc:
         if env_flag("BACKPROP_DEBUG"):
             raise
-        click.echo(f"backprop: {'error: ' if exc.is_error else ''}{exc}", err=True)
+        from backprop_core.render.terminal import terminal_lines
+
+        prefix = "error: " if exc.is_error else ""
+        click.echo(f"backprop: {prefix}{terminal_lines(str(exc))}", err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("backprop: interrupted", err=True)

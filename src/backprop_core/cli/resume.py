@@ -12,7 +12,7 @@ from backprop_core.cli.options import (
     overrides_from_options,
     settings_options,
 )
-from backprop_core.cli.run_options import run_options_from, run_settings_options, watch_overrides
+from backprop_core.cli.run_options import run_options_from, run_settings_options
 
 
 @click.command("resume")
@@ -52,19 +52,21 @@ def resume_command(run_ref: str, **options: Any) -> None:
     from backprop_core.cli.run import finish
     from backprop_core.run.runner import open_run_store, resume_run
     from backprop_core.settings import resolve_with_warnings
-    from backprop_core.settings.sources import deep_merge
+    from backprop_core.settings.sources import deep_merge, leaf_keys
 
-    now = deep_merge(overrides_from_options(options), watch_overrides(options))
+    now, flags = overrides_from_options(options)
+    config_file = options.get("config_file")
     # First resolve with today's flags only to find the home and store the run lives in.
-    where, _ = resolve_with_warnings(now, config_file=options.get("config_file"))
+    where, _ = resolve_with_warnings(now, config_file=config_file, labels=flags)
     store = open_run_store(where)
     try:
         run = store.resolve(run_ref)
         stored = _non_default(
             {k: v for k, v in dict(run.settings).items() if k not in ("home", "store")}
         )
+        labels = {key: f"stored settings of run {run.id}" for key in leaf_keys(stored)}
         settings, warnings = resolve_with_warnings(
-            deep_merge(stored, now), config_file=options.get("config_file")
+            deep_merge(stored, now), config_file=config_file, labels={**labels, **flags}
         )
         echo_warnings(warnings)
         result = resume_run(

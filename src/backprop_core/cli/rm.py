@@ -13,6 +13,7 @@ from backprop_core.cli.options import echo_json, json_option, settings_options
 from backprop_core.cli.run_views import open_from_options
 from backprop_core.errors import RunStateError
 from backprop_core.render.runs import resolve_path
+from backprop_core.render.terminal import terminal_text
 from backprop_core.store.contract import Store
 from backprop_core.store.records import ACTIVE_STATUSES, RunRecord
 
@@ -82,4 +83,4 @@ def rm_command(
         echo_json({"removed": [r.id for r in runs]})
     else:
         for run in runs:
-            click.echo(f"removed {run.id}")
+            click.echo(f"removed {terminal_text(run.id)}")

@@ -16,7 +16,6 @@ from backprop_core.cli.run_options import (
     parse_tags,
     run_options_from,
     run_settings_options,
-    watch_overrides,
 )
 from backprop_core.errors import TrainingFailed, UserInterrupted
 
@@ -58,7 +57,7 @@ def run_command(command: tuple[str, ...], **options: Any) -> None:
     --python), or, after --, any command. backprop's options go before the script; everything
     after it is passed to the script untouched.
     """
-    settings = settings_from_options(options, watch_overrides(options))
+    settings = settings_from_options(options)
     if options["dry_run"]:
         from backprop_core.cli.run_dry import dry_run
 

@@ -1,5 +1,5 @@
-"""Options shared by ``backprop run`` and ``backprop resume`` (their settings keys are in
-``cli.options.OPTION_KEYS``), and how they drive the sessions."""
+"""Options shared by ``backprop run`` and ``backprop resume`` (the setting flags among them are
+rows of ``cli.options.SETTING_FLAGS``), and how they drive the sessions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from backprop_core.cli.options import json_option
+from backprop_core.cli.options import json_option, setting_option
 from backprop_core.errors import UsageError
 
 #: ``--until-done``'s limit on sessions (``backprop_core.run.runner.DEFAULT_MAX_SESSIONS``,
@@ -21,91 +21,28 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _number_or_text(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    """``"12"`` is 12 GB, as a number; ``"80%"`` and ``"12GB"`` stay text for the schema."""
-    if value is None:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        return value
-
-
 def run_settings_options(func: F) -> F:
-    """The options of ``run`` and ``resume``; the ones that become settings are mapped to
-    their keys in ``OPTION_KEYS`` (time box, GPUs, stop, wait, monitors, output scalars) or by
-    ``watch_overrides`` (checkpoint watching)."""
+    """The options of ``run`` and ``resume``; the ones that become settings (time box, GPUs,
+    stop, wait, monitors, output scalars, checkpoint watching) are made from their rows in
+    ``options.SETTING_FLAGS``."""
     decorators = [
-        click.option(
-            "-m",
-            "--max-run-minutes",
-            type=float,
-            help="Time box per session in active minutes (0 = none).",
-        ),
-        click.option("-f", "--framework", help="pytorch, tensorflow, jax, generic or auto."),
-        click.option(
-            "-c",
-            "--checkpoint-every-minutes",
-            type=float,
-            help="Checkpoint interval passed to the script.",
-        ),
-        click.option(
-            "-g",
-            "--gpu-memory-limit",
-            callback=_number_or_text,
-            help='GPU memory cap: "80%" of the GPU, or GB ("12").',
-        ),
-        click.option(
-            "-p", "--max-parallel", type=int, help="Active runs allowed at once under this home."
-        ),
-        click.option(
-            "--gpus", type=click.IntRange(min=0), help="How many GPUs the run gets (0 = CPU only)."
-        ),
+        setting_option("max_run_minutes"),
+        setting_option("framework"),
+        setting_option("checkpoint_every_minutes"),
+        setting_option("gpu_memory_limit"),
+        setting_option("max_parallel"),
+        setting_option("gpus"),
         click.option(
             "--wait/--no-wait",
             default=None,
             help="Wait for resources (default) or give up at once.",
         ),
-        click.option(
-            "--wait-timeout", type=float, metavar="MIN", help="Give up waiting after MIN minutes."
-        ),
-        click.option(
-            "--grace",
-            type=float,
-            metavar="SECONDS",
-            help="Seconds between the stop signal and SIGKILL.",
-        ),
-        click.option(
-            "--stop-on-nan",
-            is_flag=True,
-            default=None,
-            help="Stop the run when a logged loss is NaN/Inf.",
-        ),
-        click.option(
-            "--stall-minutes",
-            type=float,
-            metavar="M",
-            help="Alert and stop when the script is silent M minutes.",
-        ),
-        click.option(
-            "--output-scalars/--no-output-scalars",
-            default=None,
-            help="Read metrics from the script's printed progress lines (default: on).",
-        ),
-        click.option(
-            "--watch-checkpoints",
-            "watch_checkpoints",
-            multiple=True,
-            metavar="GLOB",
-            help="Record files matching GLOB as checkpoints when the script writes them "
-            "(repeatable; replaces checkpoints.watch; default: *.pt *.pth *.ckpt …).",
-        ),
-        click.option(
-            "--no-watch-checkpoints",
-            is_flag=True,
-            default=None,
-            help="Do not look for checkpoint files the script does not announce.",
-        ),
+        setting_option("wait_timeout"),
+        setting_option("grace"),
+        setting_option("stop_on_nan"),
+        setting_option("stall_minutes"),
+        setting_option("output_scalars"),
+        setting_option("watch_checkpoints"),
         click.option(
             "--show-events",
             is_flag=True,
@@ -117,6 +54,7 @@ def run_settings_options(func: F) -> F:
         click.option(
             "--max-sessions",
             type=click.IntRange(min=1),
+            metavar="N",
             help=f"With --until-done: at most N sessions (default {DEFAULT_MAX_SESSIONS}).",
         ),
         json_option,
@@ -124,19 +62,6 @@ def run_settings_options(func: F) -> F:
     for decorator in reversed(decorators):
         func = decorator(func)
     return func
-
-
-def watch_overrides(options: dict[str, Any]) -> dict[str, Any]:
-    """Config overrides (config key names) from ``--watch-checkpoints`` and
-    ``--no-watch-checkpoints``: the globs replace ``checkpoints.watch`` as a whole."""
-    globs = list(options.get("watch_checkpoints") or ())
-    if options.get("no_watch_checkpoints"):
-        if globs:
-            raise UsageError("--watch-checkpoints and --no-watch-checkpoints contradict each other")
-        return {"checkpoints": {"watch": []}}
-    if globs:
-        return {"checkpoints": {"watch": globs}}
-    return {}
 
 
 def run_options_from(options: dict[str, Any], **extra: Any) -> RunOptions:

@@ -10,8 +10,10 @@ from typing import Any
 import click
 
 from backprop_core.cli.options import settings_from_options
+from backprop_core.render.terminal import terminal_text
 from backprop_core.settings import Settings
 from backprop_core.store.contract import Store
+from backprop_core.store.records import is_system_metric
 
 
 def open_from_options(
@@ -36,7 +38,8 @@ def format_number(value: float | str) -> str:
 
 
 def format_metrics(metrics: Mapping[str, float], limit: int | None = 3) -> str:
-    items = list(metrics.items())
+    """``key=value`` pairs, the script's metrics before the sampled ``sys/…`` ones."""
+    items = sorted(metrics.items(), key=lambda kv: is_system_metric(kv[0]))
     if limit is not None:
         items = items[:limit]
     return " ".join(f"{k}={format_number(v)}" for k, v in items) or "-"
@@ -44,9 +47,10 @@ def format_metrics(metrics: Mapping[str, float], limit: int | None = 3) -> str:
 
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]], terminal: bool) -> None:
     """An aligned table with a header on a terminal; tab-separated lines otherwise."""
+    rows = [[terminal_text(cell) for cell in row] for row in rows]  # tabs, newlines too
     if not terminal:
         for row in rows:
-            click.echo("\t".join(cell.replace("\t", " ").replace("\n", " ") for cell in row))
+            click.echo("\t".join(row))
         return
     widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(header)]
     click.echo("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())

@@ -1,9 +1,10 @@
-"""``backprop show RUN``: one run's record, sessions, checkpoints, metrics, alerts and
+"""``backprop show RUN``: one run's record, sessions, checkpoints, metrics, alerts, params and
 environment, in words; ``--json`` prints the run-record v1 object for machines."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,13 +13,14 @@ import click
 from backprop_core.cli.options import echo_json, json_option, settings_options
 from backprop_core.cli.run_views import format_metrics, open_from_options
 from backprop_core.render.runs import flat_items, full_run_view, human_duration, human_time
+from backprop_core.render.terminal import terminal_text
 from backprop_core.store.records import RunRecord
 
 
 def _line(label: str, value: object) -> None:
     if value in (None, "", [], {}):
         return
-    click.echo(f"{label:<13}{value}")
+    click.echo(f"{label:<13}{terminal_text(value)}")
 
 
 def _block(title: str, data: Mapping[str, Any]) -> None:
@@ -28,7 +30,7 @@ def _block(title: str, data: Mapping[str, Any]) -> None:
     click.echo(f"\n{title}")
     for key, value in flat_items(data):
         shown = value if isinstance(value, str) else json.dumps(value, default=str)
-        click.echo(f"  {key}: {shown}")
+        click.echo(terminal_text(f"  {key}: {shown}"))
 
 
 #: Packages named in the environment's one-line summary when the run had them.
@@ -95,7 +97,25 @@ def print_alerts(alerts: list[dict[str, Any]]) -> None:
         if a.get("step") is not None:
             where.append(f"step {a['step']}")
         prefix = f"{', '.join(where)}: " if where else ""
-        click.echo(f"  {human_time(a['time'])}  {a['level']:<7}  {prefix}{a['text']}")
+        line = f"  {human_time(a['time'])}  {a['level']:<7}  {prefix}{a['text']}"
+        click.echo(terminal_text(line))
+
+
+def _steps(session: dict[str, Any]) -> str | None:
+    first, last = session.get("first_step"), session.get("last_step")
+    if first is None:
+        return None
+    text = f"steps {first} → {last}" if last is not None and last != first else f"step {first}"
+    cut = session.get("superseded_from")
+    if cut is not None:
+        text += f" (from {cut} on superseded by a later session)"
+    return text
+
+
+def _absent(run: RunRecord) -> str:
+    if run.origin:  # a pulled run: its files stay on that host unless pulled with them
+        return f"(on {run.origin}; `backprop pull {run.origin} --with-checkpoints` copies it)"
+    return "(missing)"
 
 
 def print_run(run: RunRecord, view: dict[str, Any]) -> None:
@@ -109,6 +129,7 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
     if run.reason:
         ending.append(run.reason)
     _line("status", run.status.value + (f" ({', '.join(ending)})" if ending else ""))
+    _line("pulled from", run.origin)
     _line("tags", " ".join(f"{k}={v}" for k, v in run.tags.items()))
     _line("project", run.project)
     _line("script", " ".join([run.script or "", *run.argv]).strip())
@@ -119,7 +140,7 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
     _line("started", human_time(run.started_at) if run.started_at else None)
     _line("ended", human_time(run.ended_at) if run.ended_at else None)
     _line("duration", human_duration(view.get("duration_seconds")))
-    _line("last step", run.last_step)
+    _line("last step", view["last_step"])
     _line("done", "yes (the script reported done)" if run.done else None)
     if view["sessions"]:
         click.echo("\nsessions")
@@ -135,51 +156,67 @@ def print_run(run: RunRecord, view: dict[str, Any]) -> None:
             bits.append(f"pid {s['pid']}")
         if s.get("host"):
             bits.append(f"host {s['host']}")
+        if s.get("ended_at") is None and s.get("heartbeat_at"):
+            age = max(0.0, time.time() - s["heartbeat_at"])
+            bits.append(f"last heartbeat {human_duration(age)} ago")
         if s.get("gpus"):
             bits.append(f"gpus {','.join(s['gpus'])}")
-        click.echo("  ".join(bits))
+        click.echo(terminal_text("  ".join(bits)))
         if s.get("resumed_from"):
-            click.echo(f"      resumed from {s['resumed_from']}")
+            at = "" if s.get("resumed_step") is None else f" (step {s['resumed_step']})"
+            click.echo(f"      resumed from {terminal_text(s['resumed_from'])}{at}")
+        steps = _steps(s)
+        if steps:
+            click.echo(f"      {steps}")
         if s.get("reason"):
-            click.echo(f"      {s['reason']}")
+            click.echo(f"      {terminal_text(s['reason'])}")
         for p in s.get("pauses", []):
             until = human_time(p["ended_at"]) if p.get("ended_at") else "still paused"
-            click.echo(f"      paused {human_time(p['started_at'])} → {until}: {p['reason']}")
+            reason = terminal_text(p["reason"])
+            click.echo(f"      paused {human_time(p['started_at'])} → {until}: {reason}")
     if view["checkpoints"]:
         click.echo("\ncheckpoints")
     for c in view["checkpoints"]:
-        flags = [] if c["exists"] else ["(missing)"]
+        flags = [] if c["exists"] else [_absent(run)]
         if c.get("best"):
             flags.append("(best)")
         step = "-" if c.get("step") is None else c["step"]
-        click.echo(f"  step {step:<8} {c['path']} {' '.join(flags)}".rstrip())
-    if run.last_metrics:
-        click.echo(f"\nlast metrics  {format_metrics(run.last_metrics, limit=None)}")
+        click.echo(terminal_text(f"  step {step:<8} {c['path']} {' '.join(flags)}".rstrip()))
+    last = view["last_metrics"]
+    if last:
+        click.echo(f"\nlast metrics  {terminal_text(format_metrics(last, limit=None))}")
     print_alerts(view.get("alerts", []))
+    _block("params", run.params)
     _block("summary", run.summary)
     rows = environment_rows(run.environment)
     if rows:
         click.echo("\nenvironment")
         width = max(len(label) for label, _ in rows)
         for label, text in rows:
-            click.echo(f"  {label:<{width}}  {text}")
+            click.echo(terminal_text(f"  {label:<{width}}  {text}"))
 
 
 @click.command("show")
 @click.argument("run_ref", metavar="RUN")
+@click.option(
+    "--all-sessions",
+    is_flag=True,
+    help="Count metric points a later session superseded (it started over at an earlier "
+    "step) in the last step and metrics.",
+)
 @settings_options
 @json_option
-def show_command(run_ref: str, as_json: bool, **options: Any) -> None:
+def show_command(run_ref: str, all_sessions: bool, as_json: bool, **options: Any) -> None:
     """Show one run: record, sessions, checkpoints, metrics.
 
-    Sessions with their pauses, checkpoints (missing files marked), last metrics, summary,
-    alerts and environment. RUN is an id, a unique id prefix, a unique name or the random
-    suffix of an id (ztkc for 20261123-202536-ztkc).
+    Sessions with their pauses and the steps they logged, checkpoints (missing files marked),
+    last metrics, alerts, params, summary and environment. RUN is an id, a unique id prefix, a
+    unique name or the random suffix of an id (ztkc for 20261123-202536-ztkc).
     """
     _, store = open_from_options(options)
     with store:
         run = store.resolve(run_ref)
-        view = full_run_view(store, run)
+        view = full_run_view(store, run, all_sessions=all_sessions)
     if as_json:
         echo_json(view)
     else:

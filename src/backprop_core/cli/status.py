@@ -21,6 +21,7 @@ from backprop_core.cli.options import (
     settings_from_options,
     settings_options,
 )
+from backprop_core.render.terminal import terminal_json, terminal_lines
 from backprop_core.units import MIB, gib
 
 if TYPE_CHECKING:
@@ -70,19 +71,41 @@ def _show(
     request = current_request(settings)  # every poll: runs start and end while --watch runs
     decision = evaluate(settings, request, snapshot)
     if as_json:
-        data = status_as_dict(snapshot, decision, request, settings, prober.notes)
-        if watch:  # one object per line, so a reader can follow the stream
-            click.echo(json.dumps(data, default=str, ensure_ascii=False))
-        else:
-            echo_json(data)
+        echo_status_json(status_as_dict(snapshot, decision, request, settings, prober.notes), watch)
         return
+    echo_status_text(
+        snapshot,
+        decision,
+        prober.notes,
+        terminal=terminal,
+        watch=watch,
+        poll_seconds=settings.governor.poll_seconds,
+    )
+
+
+def echo_status_json(data: dict[str, Any], watch: bool) -> None:
+    if watch:  # one object per line, so a reader can follow the stream
+        click.echo(terminal_json(json.dumps(data, default=str, ensure_ascii=False)))
+    else:
+        echo_json(data)
+
+
+def echo_status_text(
+    snapshot: Snapshot,
+    decision: Decision,
+    notes: tuple[str, ...],
+    *,
+    terminal: bool,
+    watch: bool,
+    poll_seconds: float,
+) -> None:
+    """The text report (one refresh of it with ``watch``), from this machine or another."""
     if watch and terminal:
         click.clear()
-        every = f"{settings.governor.poll_seconds:g}"
-        click.echo(f"every {every} s, Ctrl-C to stop · {time.strftime('%H:%M:%S')}")
+        click.echo(f"every {poll_seconds:g} s, Ctrl-C to stop · {time.strftime('%H:%M:%S')}")
     elif watch:
         click.echo(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')}")
-    click.echo(render(snapshot, decision, prober.notes, table=terminal))
+    click.echo(terminal_lines(render(snapshot, decision, notes, table=terminal)))
 
 
 # JSON ----------------------------------------------------------------------------------------
@@ -115,6 +138,7 @@ def status_as_dict(
             "maxTempC": settings.gpu.max_temp_c,
             "count": settings.gpu.count,
         },
+        "governor": {"pollSeconds": settings.governor.poll_seconds},
     }
     return data
 

@@ -73,13 +73,45 @@ def _url(host: str, port: int, token: str | None) -> str:
     default=None,
     help="Open a browser (default: when run from a terminal).",
 )
+@click.option(
+    "--ssh",
+    "ssh_host",
+    metavar="HOST",
+    help="Open the viewer of HOST's runs through an SSH tunnel (user@host or an alias from "
+    "~/.ssh/config); --home, --store and --config then apply there. See docs/remote.md.",
+)
+@click.option("--keep", is_flag=True, help="With --ssh: leave the viewer running on HOST.")
 @settings_options
-def ui_command(host: str, port: int, open_browser: bool | None, **options: Any) -> None:
+@click.pass_context
+def ui_command(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    open_browser: bool | None,
+    ssh_host: str | None,
+    keep: bool,
+    **options: Any,
+) -> None:
     """Open the web viewer.
 
-    Serves the runs table, live charts, comparison and the machine's state until Ctrl-C.
+    Serves the runs table, live charts, comparison and the machine's state until Ctrl-C. With
+    --ssh HOST (or backprop --remote HOST ui), the viewer of HOST's runs, through an SSH tunnel.
     """
     import sys
+
+    ssh_host = ssh_host or ctx.find_root().params.get("remote")
+    if ssh_host:
+        from backprop_core.cli.ui_ssh import ui_over_ssh
+
+        if ctx.get_parameter_source("host") != click.core.ParameterSource.DEFAULT:
+            raise UsageError(
+                "--host does not go with --ssh", hint="the tunnel only listens on the loopback"
+            )
+        explicit_port = ctx.get_parameter_source("port") != click.core.ParameterSource.DEFAULT
+        ui_over_ssh(ctx, ssh_host, port if explicit_port else None, open_browser, keep, options)
+        return
+    if keep:
+        raise UsageError("--keep goes with --ssh HOST", hint="a local viewer stops with Ctrl-C")
 
     from backprop_core.store.opening import require_home
 

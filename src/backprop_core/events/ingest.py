@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
 from backprop_core.events.event import Event
-from backprop_core.events.file_identity import announced_path
-from backprop_core.store.records import CheckpointRecord, RunRecord
+from backprop_core.events.sessions import UNSET, Columns, Mark, Segments, close_run, mark, segments
+from backprop_core.store.params import flatten
+from backprop_core.store.records import CheckpointRecord, RunRecord, SessionRecord
 
 #: The strings JSON payloads use for NaN and ±Inf (lower case), with their values.
 NON_FINITE_TEXT = {
@@ -151,12 +151,6 @@ def expand(items: Iterable[Event | MetricLines]) -> list[Event]:
     return out
 
 
-#: Checkpoints by the file they name (``checkpoint_key``).
-CheckpointsByKey = dict[str, CheckpointRecord]
-#: One key's points in columns: steps, times, values.
-Columns = tuple["list[int | None]", "list[float]", "list[float]"]
-
-
 @dataclass
 class Digest:
     """What one batch of events changes in a store."""
@@ -164,13 +158,19 @@ class Digest:
     #: Every metric point of the batch, in order, per key (keys in first-seen order):
     #: (steps, times, values). Plain lists, because a batch can hold millions of points.
     columns: dict[str, Columns] = field(default_factory=dict)
+    #: The sessions of ``columns``' points, per key.
+    segments: dict[str, Segments] = field(default_factory=dict)
+    #: Per session, the first and the latest step its metric points carried in this batch.
+    session_steps: dict[int, list[int]] = field(default_factory=dict)
     checkpoints: list[CheckpointRecord] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     last_metrics: dict[str, float] = field(default_factory=dict)
     last_step: int | None = None
     done: bool = False
-    #: The newest ``environment`` event's data (the SDK's captured environment), if any.
+    #: ``environment`` events' data merged (the supervisor's capture, the SDK's), if any.
     environment: dict[str, Any] | None = None
+    #: Parameters from ``params`` events (and the ``config`` of ``summary`` events), flattened.
+    params: dict[str, Any] = field(default_factory=dict)
     #: What ``init`` events said: ``name``, ``project`` (latest wins) and ``tags`` (merged).
     init: dict[str, Any] = field(default_factory=dict)
 
@@ -183,14 +183,16 @@ class Digest:
     def apply_run(self, run: RunRecord, checkpoints: int = 0) -> None:
         """Fold this batch into ``run`` (the store adds ``checkpoints`` it actually recorded):
         last metrics, summary, last step, done, environment, and name/project/tags from ``init``
-        (a name the run already has is kept)."""
+        (a name the run already has is kept), params and environment merged over the run's."""
         run.last_metrics, run.summary = self.apply_to(run.last_metrics, run.summary)
         if self.last_step is not None:
             run.last_step = self.last_step
         run.done = run.done or self.done
         run.checkpoint_count += checkpoints
         if self.environment is not None:
-            run.environment = self.environment
+            run.environment = {**run.environment, **self.environment}
+        if self.params:
+            run.params = {**run.params, **self.params}
         init = self.init
         if init:
             if "name" in init and not run.name:
@@ -199,6 +201,36 @@ class Digest:
                 run.project = init["project"]
             if "tags" in init:
                 run.tags = {**run.tags, **init["tags"]}
+
+    def apply_sessions(
+        self, sessions: Mapping[int, SessionRecord]
+    ) -> tuple[list[SessionRecord], bool]:
+        """Fold this batch's steps into ``sessions`` (the run's, by number): the sessions it
+        changed, and whether a session after the first logged its first step in it. That step
+        is a new boundary (``backprop_core.store.series.session_boundary``) that may supersede
+        earlier points, so the store then calls ``refresh_last``."""
+        changed: list[SessionRecord] = []
+        started = False
+        for number, (first, last) in self.session_steps.items():
+            session = sessions.get(number)
+            if session is None:
+                continue
+            if session.first_step is None:
+                session.first_step = first
+                started = started or any(n < number for n in sessions)
+            session.last_step = last
+            changed.append(session)
+        return changed, started
+
+    def refresh_last(self, run: RunRecord, last_visible: Callable[[str], float | None]) -> None:
+        """The run's last values of the keys this batch did not log, read again from their
+        newest point not superseded (``last_visible``); a key with none left is dropped."""
+        for key in [k for k in run.last_metrics if k not in self.columns]:
+            value = last_visible(key)
+            if value is None:
+                del run.last_metrics[key]
+            else:
+                run.last_metrics[key] = value
 
 
 def _apply_init(out: Digest, payload: Mapping[str, Any]) -> None:
@@ -231,25 +263,6 @@ def checkpoint_of(run_id: str, event: Event) -> CheckpointRecord | None:
     )
 
 
-def checkpoint_key(path: str, cwd: str | None) -> str:
-    """Which file a checkpoint path names, for telling whether two announcements are of the
-    same file: made absolute against the run's cwd (``~`` expanded) and normalised."""
-    return os.path.normpath(announced_path(path, cwd))
-
-
-def latest_per_key(checkpoints: Iterable[CheckpointRecord], cwd: str | None) -> CheckpointsByKey:
-    """The last announcement of each file among ``checkpoints``, keyed by ``checkpoint_key``,
-    in the order of those last announcements. A store replaces its older records of the same
-    run and key with these: a script that saves ``ckpt.pt`` again has one checkpoint, its
-    newest, never older copies of a file that no longer exist."""
-    out: CheckpointsByKey = {}
-    for checkpoint in checkpoints:
-        key = checkpoint_key(checkpoint.path, cwd)
-        out.pop(key, None)
-        out[key] = checkpoint
-    return out
-
-
 def _add_point(
     columns: dict[str, Columns], key: str, value: float, t: float, step: int | None
 ) -> None:
@@ -261,10 +274,11 @@ def _add_point(
     cols[2].append(value)
 
 
-def _digest_lines(out: Digest, lines: MetricLines) -> None:
+def _digest_lines(out: Digest, lines: MetricLines) -> tuple[int, int] | None:
+    """Add the lines' points; the first and last step among them, if any."""
     columns, datas = out.columns, lines.data
     if not datas:
-        return
+        return None
     keys = list(datas[0])
     values: list[list[Any]] | None = None
     # The usual case, at C speed: every line has the same keys (as many as the first, and
@@ -292,15 +306,27 @@ def _digest_lines(out: Digest, lines: MetricLines) -> None:
     for step in reversed(lines.steps):
         if step is not None:
             out.last_step = step
-            break
+            return next(s for s in lines.steps if s is not None), step
+    return None
 
 
 def digest(run_id: str, events: Iterable[Event | MetricLines]) -> Digest:
     """Derive metric points, checkpoints, summary changes and flags from ``events`` in order."""
     out = Digest()
+    marks: list[Mark] = []
+    current: Any = UNSET  # the session of the metric points being added
+    first: int | None = None  # the first and last step of its current run of points
+    last: int | None = None
     for event in events:
         if isinstance(event, MetricLines):
-            _digest_lines(out, event)
+            if event.session != current:
+                close_run(out.session_steps, current, first, last)
+                current, first, last = event.session, None, None
+                marks.append(mark(out.columns, current))
+            span = _digest_lines(out, event)
+            if span is not None:
+                first = span[0] if first is None else first
+                last = span[1]
             continue
         step = event_step(event)
         kind = event.kind
@@ -310,10 +336,18 @@ def digest(run_id: str, events: Iterable[Event | MetricLines]) -> Digest:
             out.last_step = step
         if kind == "metrics":
             values = metric_values(event)
+            if event.session != current:
+                close_run(out.session_steps, current, first, last)
+                current, first, last = event.session, None, None
+                marks.append(mark(out.columns, current))
             t = event.time
             for key, value in values.items():
                 _add_point(out.columns, key, value, t, step)
             out.last_metrics.update(values)
+            if step is not None and values:
+                if first is None:
+                    first = step
+                last = step
         elif kind == "checkpoint_saved":
             checkpoint = checkpoint_of(run_id, event)
             if checkpoint is not None:
@@ -322,14 +356,22 @@ def digest(run_id: str, events: Iterable[Event | MetricLines]) -> Digest:
             data = event.data
             if data:
                 out.summary.update({str(k): v for k, v in data.items()})
+                if isinstance(data.get("config"), Mapping):  # how older SDKs sent ``config``
+                    out.params.update(flatten(data["config"]))
+        elif kind == "params":
+            data = event.data
+            if data:
+                out.params.update(flatten({str(k): v for k, v in data.items()}))
         elif kind == "done":
             out.done = True
         elif kind == "environment":
             data = event.payload.get("data", event.payload)
             if isinstance(data, Mapping):
-                out.environment = dict(data)
+                out.environment = {**(out.environment or {}), **data}
         elif kind == "init":
             _apply_init(out, event.payload)
+    close_run(out.session_steps, current, first, last)
+    out.segments = segments(out.columns, marks)
     if out.last_metrics:  # ints from hot-path metrics become floats, as everywhere else
         out.last_metrics = {k: float(v) for k, v in out.last_metrics.items()}
     return out

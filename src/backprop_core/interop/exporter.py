@@ -13,13 +13,19 @@ from backprop_core.store.records import RunRecord
 
 class Exporter(ABC):
     """Writes runs to ``out`` (``export``), or into a folder when ``directory`` is set
-    (``export_to``). ``binary`` says whether ``out`` is opened in binary mode."""
+    (``export_to``). ``binary`` says whether ``out`` is opened in binary mode.
+
+    ``all_sessions`` (set by ``export --all-sessions`` before ``export`` or ``export_to`` is
+    called) asks for the metric points a later session superseded too: pass it to
+    ``Store.metric_series``.
+    """
 
     name: ClassVar[str]
     suffix: ClassVar[str] = ""
     binary: ClassVar[bool] = False
     #: Whether the format is a folder (``-o`` names it) rather than one file or stdout.
     directory: ClassVar[bool] = False
+    all_sessions: bool = False
 
     def export(self, store: Store, runs: Sequence[RunRecord], out: IO[str] | IO[bytes]) -> None:
         """Write every run (record, sessions, checkpoints, metrics) to ``out``."""

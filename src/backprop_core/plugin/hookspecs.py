@@ -110,38 +110,42 @@ def backprop_register_launchers() -> list[type[Launcher]]:
 
 @hookspec(firstresult=True)
 def backprop_parse_line(line: str, context: ParseContext) -> Event | None:
-    """Turn one line of the script's output into an event.
+    """An event parser: turn one line of the script's output into an event.
 
-    A line parser: the supervisor calls it for each line that no parser before it claimed, in
-    the parser chain's order (see ``backprop_parse_lines`` for how parsers combine). Returning
-    an ``Event`` claims the line: it is an event line, offered to no later parser and kept off
-    the terminal. First result wins. A plugin that also implements ``backprop_parse_lines`` is
-    called through that hook only.
+    The supervisor calls it for each line that no parser before it claimed, in the parser
+    chain's order ("How parsers combine" in ``docs/plugins.md``). The first implementation that
+    returns an ``Event`` claims the line: it is an event line, offered to no later parser and
+    kept off the terminal. A plugin that also implements ``backprop_parse_lines`` is called
+    through that hook only. Lines no parser claims are plain output.
 
-    :param line: the line without its newline, decoded as UTF-8 with replacement.
-    :param context: run id, session number, stream, working directory, settings and the
-        session's shared ``ParseState``.
-    :return: an ``Event`` or ``None``.
+    :param line: one line of the script's output, without its newline, decoded as UTF-8 with
+        replacement.
+    :param context: where the line came from: run id, session number, stream, working
+        directory, settings and the session's shared ``ParseState``.
+    :return: an ``Event``, or ``None`` to leave the line to the other parsers.
     """
 
 
 @hookspec
 def backprop_parse_lines(lines: list[bytes], context: ParseContext) -> ParsedLines | None:
-    """Turn a chunk of the script's output lines into events at once (a batch parser).
+    """A batch parser: turn a chunk of the script's output lines into events at once.
 
     The supervisor reads output in chunks of up to thousands of lines; a batch parser sees a
     whole chunk in one call, which lets it decode, match and build columns (``MetricLines``)
     at C speed. All implementations are called, one after the other, together with the line
     parsers (``backprop_parse_line``) in one chain: ``tryfirst`` parsers, unmarked ones, then
     ``trylast`` ones, the most recently registered first within each group. Each parser gets
-    only the lines no parser before it claimed, so a line is parsed once. The built-in JSON
-    event parser is ``tryfirst`` (event lines and the SDK keep priority); the output scalars
-    parser is ``trylast`` and claims nothing (its lines stay plain output).
+    only the lines no parser before it claimed, so a line is parsed once ("How parsers
+    combine" in ``docs/plugins.md``). The built-in JSON event parser (``json_events``, see
+    ``docs/events.md``) is ``tryfirst`` (event lines and the SDK keep priority); the output
+    scalars parser (``output_scalars``, see ``docs/unmodified-scripts.md``) is ``trylast`` and
+    claims nothing (its lines stay plain output).
 
     :param lines: complete lines as bytes, without their newlines, in output order (lines
         over 1 MiB are never offered).
-    :param context: run id, session number, stream (``stdout``, ``stderr``, or ``events`` for
-        the SDK's pipe), working directory, settings and the session's shared ``ParseState``.
+    :param context: where the lines came from: run id, session number, stream (``stdout``,
+        ``stderr``, or ``events`` for the SDK's pipe), working directory, settings and the
+        session's shared ``ParseState``.
     :return: a ``ParsedLines`` (the events, and the indexes of the lines that were events),
         or ``None`` when none of the lines is an event.
     """
@@ -193,10 +197,12 @@ def backprop_register_watchers() -> list[type[Watcher]]:
 def backprop_register_stores() -> list[type[Store]]:
     """Store classes; the ``store`` setting picks one by ``name``.
 
-    A store implements the ``Store`` contract of ``backprop_core.store.contract`` and must pass
-    the shared contract suite (see ``docs/store.md``). It should override ``Store.run_ids_in`` so
-    that ``gc`` can ask which runs it holds under a home without creating anything (by default
-    ``gc`` opens it and lists its runs). Built in: ``sqlite``, ``json``.
+    A store implements the ``Store`` contract of ``backprop_core.store.contract`` (including
+    ``beat``, the session heartbeat, and ``StoreFull`` for writes that fail for lack of space)
+    and must pass the shared contract suite (see ``docs/store.md``). It should override
+    ``Store.run_ids_in`` so that ``gc`` can ask which runs it holds under a home without
+    creating anything (by default ``gc`` opens it and lists its runs). Built in: ``sqlite``,
+    ``json``.
 
     :return: ``Store`` subclasses.
     """
@@ -208,7 +214,10 @@ def backprop_register_exporters() -> list[type[Exporter]]:
 
     An exporter has ``name``, ``suffix``, ``binary`` and ``export(store, runs, out)``; one that
     writes a folder (``directory = True``) has ``export_to(store, runs, folder)`` instead, and
-    ``-o`` names the folder. Built in: ``csv``, ``json``, ``tensorboard``.
+    ``-o`` names the folder. Built in: ``csv``, ``json``, ``tensorboard``. ``export
+    --all-sessions`` sets the instance's ``all_sessions`` before calling ``export`` or
+    ``export_to``: pass it on to ``Store.metric_series`` to include the points a later session
+    superseded (see "Sessions that rewind" in ``docs/store.md``).
 
     :return: ``Exporter`` subclasses.
     """
@@ -246,7 +255,8 @@ def backprop_run_started(run: RunRecord, session: SessionRecord) -> None:
 
 @hookspec
 def backprop_run_event(run: RunRecord, event: Event) -> None:
-    """The running script emitted an event.
+    """The running script emitted an event (not the environment and ``sys/…`` metrics the
+    supervisor itself records).
 
     Return values are ignored; an exception becomes a warning and never stops the run. It runs
     on the supervisor's output path: keep it cheap.

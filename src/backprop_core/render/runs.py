@@ -13,13 +13,28 @@ from typing import Any
 from backprop_core.store.contract import Store
 from backprop_core.store.records import (
     ACTIVE_STATUSES,
+    LOCAL_ORIGIN,
     CheckpointRecord,
     RunRecord,
+    SessionRecord,
     checkpoint_to_dict,
+    json_restored,
     json_safe,
+    run_from_dict,
     run_to_dict,
     session_to_dict,
 )
+from backprop_core.store.series import supersede_cutoffs
+
+#: What ``list --host``, its HOST column and the viewer call runs recorded on this machine.
+LOCAL_HOST = "local"
+
+
+def origin_filter(host: str | None) -> str | None:
+    """``RunFilter.origin`` for a ``--host``/``host`` value (``local``: runs made here)."""
+    if host is None:
+        return None
+    return LOCAL_ORIGIN if host == LOCAL_HOST else host
 
 
 def duration_seconds(run: RunRecord, now: float | None = None) -> float | None:
@@ -106,13 +121,55 @@ def alerts_view(store: Store, run_id: str) -> list[dict[str, Any]]:
     return alerts
 
 
-def full_run_view(store: Store, run: RunRecord) -> dict[str, Any]:
+def superseded_from(session: SessionRecord, cutoffs: Mapping[int, int]) -> int | None:
+    """The step from which a later session superseded this session's points, when it logged
+    any at or past it."""
+    cut = cutoffs.get(session.number)
+    steps = [s for s in (session.first_step, session.last_step) if s is not None]
+    return cut if cut is not None and steps and max(steps) >= cut else None
+
+
+def newest_values(store: Store, run: RunRecord) -> tuple[int | None, dict[str, float]]:
+    """The run's last step and last value of each metric counting every session's points,
+    superseded ones included (``--all-sessions``), by arrival."""
+    values: dict[str, float] = {}
+    newest: tuple[float, int | None] = (-math.inf, None)
+    for key in store.metric_keys(run.id):
+        series = store.metric_series(run.id, key, max_points=2, all_sessions=True)
+        if not len(series):
+            continue
+        values[key] = series.values[-1]
+        if series.steps[-1] is not None and series.times[-1] >= newest[0]:
+            newest = (series.times[-1], series.steps[-1])
+    return newest[1], values
+
+
+def full_run_view(store: Store, run: RunRecord, all_sessions: bool = False) -> dict[str, Any]:
     """A run with its sessions, checkpoints and alerts, as ``show --json`` prints it
-    (run-record v1)."""
+    (run-record v1). With ``all_sessions`` its last step and metrics count superseded points
+    too."""
     data = run_view(run)
     data["schema"] = "run-record.v1"
-    data["sessions"] = json_safe([session_to_dict(s) for s in store.sessions(run.id)])
+    sessions = store.sessions(run.id)
+    cutoffs = supersede_cutoffs(sessions)
+    data["sessions"] = json_safe(
+        [{**session_to_dict(s), "superseded_from": superseded_from(s, cutoffs)} for s in sessions]
+    )
     data["checkpoints"] = [checkpoint_view(c, run) for c in store.checkpoints(run.id)]
     data["metric_keys"] = store.metric_keys(run.id)
     data["alerts"] = alerts_view(store, run.id)
+    if all_sessions:
+        step, values = newest_values(store, run)
+        data["last_step"] = step if step is not None else run.last_step
+        data["last_metrics"] = json_safe(values)
     return data
+
+
+def run_from_view(view: dict[str, Any]) -> RunRecord:
+    """A run back from ``run_view``'s JSON (e.g. ``list --json`` on another machine): metric
+    values written as "NaN"/"Infinity" become floats again, so it renders as a local run."""
+    data = dict(view)
+    for key in ("last_metrics", "summary"):
+        if isinstance(data.get(key), dict):
+            data[key] = json_restored(data[key])
+    return run_from_dict(data)

@@ -18,6 +18,8 @@ from backprop_core.supervisor.display import Display, format_duration
 
 @dataclass
 class Admission:
+    """An admitted run: the decision, the snapshot it was made on, and the slot it holds."""
+
     decision: Decision
     snapshot: Snapshot
     reservation: Reservation

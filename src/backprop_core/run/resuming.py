@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from backprop_core.errors import RunStateError
-from backprop_core.events.ingest import checkpoint_key, event_step
+from backprop_core.events.checkpoint_keys import checkpoint_key
+from backprop_core.events.ingest import event_step
 from backprop_core.launch.spec import WatchContext
 from backprop_core.plugin.manager import get_plugins
 from backprop_core.render.runs import resolve_path

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from backprop_core.env_vars import env_flag
-from backprop_core.errors import BackpropError, LaunchError, RunStateError, UsageError
+from backprop_core.errors import (
+    BackpropError,
+    LaunchError,
+    RunStateError,
+    StoreError,
+    StoreFull,
+    UsageError,
+)
 from backprop_core.launch.spec import Launcher
 from backprop_core.plugin.manager import get_plugins
 from backprop_core.run.admit import admit
@@ -24,6 +31,7 @@ from backprop_core.run.records import (
     mark_failed_launch,
     newest_checkpoint,
     record_outcome,
+    unrecorded_outcome,
 )
 from backprop_core.run.resume_args import resume_template
 from backprop_core.run.resuming import Start, launch_options, next_start
@@ -32,7 +40,8 @@ from backprop_core.settings.model import Settings
 from backprop_core.store.contract import Store
 from backprop_core.store.home import Home, is_valid_run_id
 from backprop_core.store.ids import new_run_id
-from backprop_core.store.records import RunRecord, RunStatus
+from backprop_core.store.params import params_from_argv
+from backprop_core.store.records import RunRecord, RunStatus, is_system_metric
 from backprop_core.supervisor import Display, SessionContext
 from backprop_core.supervisor.display import format_duration, format_value
 
@@ -59,6 +68,8 @@ class RunOptions:
 
 @dataclass
 class RunResult:
+    """How a ``run``/``resume`` ended: the last session's status and the exit code."""
+
     run_id: str
     status: RunStatus
     exit_code: int
@@ -204,6 +215,7 @@ class Runner:
                         created_at=time.time(),
                         name=self.options.name,
                         tags=dict(self.options.tags),
+                        params=params_from_argv(command.script_args()),
                         script=str(command.script) if command.script else None,
                         argv=list(command.args),
                         cwd=str(cwd),
@@ -235,12 +247,19 @@ class Runner:
             )
             try:
                 outcome = self._launcher().launch(spec, ctx)
-            except LaunchError as exc:
+            except (LaunchError, StoreError) as exc:  # the script never ran, or is killed
                 mark_failed_launch(store, run, str(exc))
                 raise
         finally:
             admission.reservation.release()
-        run, session = record_outcome(store, ctx.run, number, outcome)
+        try:
+            run, session = record_outcome(store, ctx.run, number, outcome)
+        except StoreFull as exc:
+            self.display.message(
+                f"error: disk full: how session {number} ended is not recorded ({exc}); "
+                "the run will show as lost"
+            )
+            run, session = unrecorded_outcome(ctx.run, number, outcome)
         self.plugins.run_finished(run, session)
         return run, outcome
 
@@ -289,7 +308,9 @@ class Runner:
         if run.last_step is not None:
             text += f"; step {run.last_step}"
         if run.last_metrics:
-            shown = list(run.last_metrics.items())[:SUMMARY_METRICS]
+            # The script's own metrics first, the sampled ``sys/…`` ones after them.
+            ordered = sorted(run.last_metrics.items(), key=lambda kv: is_system_metric(kv[0]))
+            shown = ordered[:SUMMARY_METRICS]
             text += "; " + " ".join(f"{k}={format_value(v)}" for k, v in shown)
         if checkpoint:
             text += f"; last checkpoint {checkpoint}"
@@ -361,6 +382,11 @@ def resume_run(
 ) -> RunResult:
     """The next session(s) of a stored run, from its newest known checkpoint (or
     ``resume_from``); ``resume_arg`` replaces the stored ``--resume-arg`` from now on."""
+    if run.origin:
+        raise RunStateError(
+            f"run {run.id} was pulled from {run.origin}; its script and checkpoints are there",
+            hint=f"resume it there: ssh {run.origin} backprop resume {run.id}",
+        )
     if run.status.active:
         raise RunStateError(
             f"run {run.id} is still {run.status.value}",

@@ -48,6 +48,17 @@ class Command:
             base += resume_argv(self.resume_arg, checkpoint)
         return base
 
+    def script_args(self) -> tuple[str, ...]:
+        """The training script's own arguments (where its parameters are): those after the
+        script, or in a command those after its first ``.py`` argument (``torchrun
+        --nproc-per-node 4 train.py --lr 1``), else those after the program."""
+        if self.script is not None:
+            return self.args
+        for i, arg in enumerate(self.args):
+            if arg.lower().endswith(".py"):
+                return self.args[i + 1 :]
+        return self.args[1:]
+
     def python_file(self) -> Path | None:
         if self.script is not None:
             return self.script
@@ -56,6 +67,8 @@ class Command:
 
 @dataclass
 class GpuChoice:
+    """The GPUs handed to a session and how: device variable, labels, memory cap."""
+
     indices: tuple[int, ...] = ()
     visible: str | None = None  # CUDA_VISIBLE_DEVICES, None = leave as inherited
     labels: tuple[str, ...] = ()

@@ -72,11 +72,9 @@ def init(
     if current is not None:
         return current
     from backprop_core.sdk import lifecycle
-    from backprop_core.sdk.environment import EnvironmentProbe
     from backprop_core.sdk.writer import BatchWriter, LineSink, StoreSink
 
     env = os.environ
-    probe = EnvironmentProbe()
     run_id = env.get("BACKPROP_RUN_ID", "").strip()
     if run_id:
         fd = _events_fd(env)
@@ -105,20 +103,22 @@ def init(
         if info:
             run.event("init", info)
         if config:
-            run.summary({"config": dict(config)})
-
-        def send_environment() -> None:
-            writer.append(("environment", _now(), None, {"data": probe.collect()}))
-
-        writer.call_soon(send_environment)
+            run.event("params", {"data": dict(config)})
+        # The environment: the supervisor captures it for every run (supervisor/capture.py).
     else:
+        from backprop_core.sdk.environment import EnvironmentProbe
         from backprop_core.sdk.standalone import FLUSH_INTERVAL_S, StandaloneBackend
+
+        probe = EnvironmentProbe()
         from backprop_core.store.home import Home
 
         backend = StandaloneBackend.create(name=name, project=project, config=config, tags=tags)
         home = Home(backend.settings.home)
+        heartbeat = backend.settings.liveness.heartbeat_seconds
         writer = BatchWriter(
-            StoreSink(backend.store, backend.run_id, backend.session, backend.started_at),
+            StoreSink(
+                backend.store, backend.run_id, backend.session, backend.started_at, heartbeat
+            ),
             FLUSH_INTERVAL_S,
         )
         run = Run(
@@ -138,12 +138,6 @@ def init(
     return run
 
 
-def _now() -> float:
-    import time
-
-    return time.time()
-
-
 def _run() -> Run:
     run = active_run()
     return run if run is not None else init()
@@ -152,7 +146,7 @@ def _run() -> Run:
 def log(data: Mapping[str, Any], step: int | None = None) -> None:
     """Record metric values for ``step`` (see ``Run.log``); starts a run if none is active."""
     run = _active
-    if run is None or run.finished:
+    if run is None or run._finished:  # the attribute, not the property: this is the hot path
         run = init()
     run.log(data, step)
 

@@ -4,6 +4,8 @@ Kept cheap because ``init`` sits on a training script's start-up path: the subpr
 nvidia-smi) are started in ``init`` without waiting and collected later on the writer thread;
 installed packages are read from the names of ``*.dist-info`` folders instead of parsing every
 ``METADATA`` file. Remote URLs are never recorded, so credentials embedded in them cannot leak.
+The supervisor captures every run's environment with the same pieces
+(``backprop_core.supervisor.capture``); under ``backprop run`` the SDK leaves it to it.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from backprop_core.store.process_identity import hostname
 
 GIT_TIMEOUT_S = 2.0
+GIT_STATUS = ["git", "status", "--porcelain=v2", "--branch", "--untracked-files=no"]
 _IMPLEMENTATIONS = {"cpython": "CPython", "pypy": "PyPy"}
 NVIDIA_SMI_TIMEOUT_S = 2.0
 
@@ -31,7 +35,9 @@ def script_dir() -> Path:
     return Path.cwd()
 
 
-def _start(argv: list[str], cwd: Path) -> subprocess.Popen[str] | None:
+def start_quietly(argv: list[str], cwd: Path) -> subprocess.Popen[str] | None:
+    """``argv`` started with its output piped and nothing to read or prompt; ``None`` when it
+    cannot start."""
     try:
         return subprocess.Popen(
             argv,
@@ -47,7 +53,8 @@ def _start(argv: list[str], cwd: Path) -> subprocess.Popen[str] | None:
         return None
 
 
-def _finish(proc: subprocess.Popen[str] | None, timeout: float) -> str | None:
+def output_of(proc: subprocess.Popen[str] | None, timeout: float) -> str | None:
+    """What ``proc`` printed, if it succeeded within ``timeout`` seconds (else it is killed)."""
     if proc is None:
         return None
     try:
@@ -74,12 +81,13 @@ def parse_git_status(text: str) -> dict[str, Any]:
     return info
 
 
-def installed_distributions() -> dict[str, str]:
-    """``{distribution: version}`` from the ``*.dist-info`` folder names on ``sys.path``."""
+def installed_distributions(path: Iterable[str] | None = None) -> dict[str, str]:
+    """``{distribution: version}`` from the ``*.dist-info`` folder names on ``path`` (default
+    ``sys.path``: this interpreter's)."""
     from backprop_core.plugin.entry_index import metadata_folders
 
     found: dict[str, str] = {}
-    for entry in sys.path:
+    for entry in sys.path if path is None else path:
         try:
             folders = metadata_folders(entry)
         except NotADirectoryError:
@@ -100,23 +108,16 @@ class EnvironmentProbe:
     def __init__(self) -> None:
         self.started_dir = script_dir()
         git = shutil.which("git")
-        self._git = (
-            _start(
-                [git, "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
-                self.started_dir,
-            )
-            if git
-            else None
-        )
+        self._git = start_quietly([git, *GIT_STATUS[1:]], self.started_dir) if git else None
         smi = shutil.which("nvidia-smi")
-        self._smi = _start([smi, "-L"], self.started_dir) if smi else None
+        self._smi = start_quietly([smi, "-L"], self.started_dir) if smi else None
         self._basic = basic_environment()
 
     def collect(self) -> dict[str, Any]:
         env = dict(self._basic)
-        git_out = _finish(self._git, GIT_TIMEOUT_S)
+        git_out = output_of(self._git, GIT_TIMEOUT_S)
         env["git"] = parse_git_status(git_out) if git_out is not None else None
-        smi_out = _finish(self._smi, NVIDIA_SMI_TIMEOUT_S)
+        smi_out = output_of(self._smi, NVIDIA_SMI_TIMEOUT_S)
         env["gpus"] = [line.strip() for line in (smi_out or "").splitlines() if line.strip()]
         env["packages"] = installed_distributions()
         return env

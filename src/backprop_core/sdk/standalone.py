@@ -41,7 +41,8 @@ class StandaloneBackend:
         from backprop_core.settings import resolve_settings
         from backprop_core.store.ids import new_run_id
         from backprop_core.store.opening import open_store
-        from backprop_core.store.process_identity import hostname, process_start_time
+        from backprop_core.store.params import flatten, params_from_argv
+        from backprop_core.store.process_identity import here, process_start_time
         from backprop_core.store.records import RunRecord, RunStatus, SessionRecord
 
         settings = resolve_settings()
@@ -63,11 +64,13 @@ class StandaloneBackend:
             framework="sdk",
             settings=dict(settings.config),
             started_at=now,
-            summary={"config": dict(config)} if config else {},
+            # The SDK's config wins over the arguments, as under ``backprop run``.
+            params={**params_from_argv(argv[1:]), **flatten(config or {})},
         )
         record = store.create_run_unique(record)
         pid = os.getpid()
         started = process_start_time(pid)
+        scope = here()
         store.add_session(
             SessionRecord(
                 run_id=record.id,
@@ -76,10 +79,14 @@ class StandaloneBackend:
                 started_at=now,
                 pid=pid,
                 pid_started=started,
-                # This process supervises itself: liveness checks see it die if it is killed.
+                # This process supervises itself (and keeps the heartbeat, see StoreSink):
+                # liveness checks see it die if it is killed.
                 supervisor_pid=pid,
                 supervisor_started=started,
-                host=hostname(),
+                host=scope.host,
+                boot_id=scope.boot_id,
+                pid_namespace=scope.pid_namespace,
+                heartbeat_at=now,
             )
         )
         return cls(settings, store, record.id, started_at=now)

@@ -11,20 +11,30 @@ import json
 import os
 import sys
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from backprop_core.sdk.values import non_finite_losses
 
 if TYPE_CHECKING:
     from backprop_core.events.event import Event
+    from backprop_core.events.ingest import MetricLines
     from backprop_core.store.contract import Store
 
 Record = tuple[str, float, "int | None", dict[str, Any]]
 
-STORE_CHUNK = 20_000  # events per append_events call: bounds one transaction's size
+STORE_CHUNK = 20_000  # events per append_batch call: bounds one transaction's size
+#: A backlog is delivered by the writer thread in batches of this many records (one store
+#: transaction each) ...
+DELIVER_EVERY = 2_000
+#: ... and, while it encodes them, it lets the training thread run every this many records
+#: (well under a millisecond of work): see ``BatchWriter.flush``.
+PAUSE_EVERY = 256
+
+Pause = Callable[[], None]
 
 
 def warn(message: str) -> None:
@@ -33,16 +43,24 @@ def warn(message: str) -> None:
 
 class Sink(ABC):
     @abstractmethod
-    def write(self, records: list[Record]) -> None:
-        """Deliver a batch, in order."""
+    def write(self, records: list[Record], pause: Pause | None = None) -> None:
+        """Deliver a batch, in order; call ``pause`` (when given) every ``PAUSE_EVERY``
+        records of Python work."""
 
     def close(self) -> None:  # noqa: B027 - optional
         """Release what the sink holds."""
 
+    def tick(self, now: float) -> None:  # noqa: B027 - optional
+        """Called by the writer thread on every round, with or without records."""
+
+
+# One encoder for the process: json.dumps with options builds a new one on every call.
+_encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
+
 
 def _line(kind: str, t: float, step: int | None, payload: Mapping[str, Any]) -> str:
     if kind == "metrics":
-        body = json.dumps(payload, default=str)
+        body = _encode(payload)
         if step is None:
             return f'{{"event":"metrics","time":{t!r},"data":{body}}}'
         return f'{{"event":"metrics","step":{step},"time":{t!r},"data":{body}}}'
@@ -50,7 +68,7 @@ def _line(kind: str, t: float, step: int | None, payload: Mapping[str, Any]) -> 
     if step is not None:
         fields["step"] = step
     fields["time"] = t
-    return json.dumps(fields, default=str)
+    return _encode(fields)
 
 
 def _safe_line(record: Record) -> str | None:
@@ -65,6 +83,45 @@ def _safe_line(record: Record) -> str | None:
             return None
 
 
+def _lines(records: list[Record], pause: Pause | None = None) -> list[str | None]:
+    """Each record as its protocol line (``None`` for one that cannot be written as JSON),
+    calling ``pause`` every ``PAUSE_EVERY`` records."""
+    out: list[str | None] = []
+    for start in range(0, len(records), PAUSE_EVERY):
+        if pause is not None and start:
+            pause()
+        out.extend(_slice_lines(records[start : start + PAUSE_EVERY]))
+    return out
+
+
+def _slice_lines(records: list[Record]) -> list[str | None]:
+    """``_lines`` for a few hundred records. The data of the ``metrics`` records is encoded in
+    one call and cut at the object boundaries (one encoder call per record costs more than
+    the encoding itself); data that will not cut cleanly (a key holding ``},{``, a key JSON
+    cannot take) is encoded record by record."""
+    datas = [record[3] for record in records if record[0] == "metrics"]
+    bodies: list[str] | None = None
+    if datas:
+        try:
+            parts = _encode(datas)[2:-2].split("},{")
+        except (TypeError, ValueError):
+            parts = []
+        bodies = parts if len(parts) == len(datas) else None
+    if bodies is None:
+        return [_safe_line(record) for record in records]
+    body = iter(bodies).__next__
+    out: list[str | None] = []
+    for record in records:
+        kind, t, step, _ = record
+        if kind != "metrics":
+            out.append(_safe_line(record))
+        elif step is None:
+            out.append(f'{{"event":"metrics","time":{t!r},"data":{{{body()}}}}}')
+        else:
+            out.append(f'{{"event":"metrics","step":{step},"time":{t!r},"data":{{{body()}}}}}')
+    return out
+
+
 class LineSink(Sink):
     """Events protocol v1 JSON lines on the supervisor's pipe (``BACKPROP_EVENTS_FD``), or on
     stdout when there is none. Non-finite floats are written as ``NaN``/``Infinity`` tokens."""
@@ -73,8 +130,8 @@ class LineSink(Sink):
         self.fd = fd
         self._broken = False
 
-    def write(self, records: list[Record]) -> None:
-        lines = [line for line in map(_safe_line, records) if line is not None]
+    def write(self, records: list[Record], pause: Pause | None = None) -> None:
+        lines = [line for line in _lines(records, pause) if line is not None]
         if not lines or self._broken:
             return
         text = "\n".join(lines) + "\n"
@@ -97,50 +154,133 @@ class LineSink(Sink):
 
 
 class StoreSink(Sink):
-    """Standalone mode: events go straight into the run store, in large batches."""
+    """Standalone mode: events go straight into the run store, in large batches.
 
-    def __init__(self, store: Store, run_id: str, session: int, started_at: float) -> None:
+    ``metrics`` records travel the way the supervisor's hot path delivers the same events from
+    a script's output: in columns (``MetricLines``), each with the line the SDK would print, so
+    the store takes points column by column instead of building an ``Event`` per record.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        session: int,
+        started_at: float,
+        heartbeat_seconds: float | None = None,
+    ) -> None:
         self.store = store
         self.run_id = run_id
         self.session = session
         self.started_at = started_at
         self._alerted: set[str] = set()
+        # This process is its own supervisor: it keeps the session's heartbeat (docs/store.md).
+        self.heartbeat_seconds = heartbeat_seconds
+        self._next_beat = 0.0
+        self._beat_failed = False
 
-    def to_events(self, records: list[Record]) -> list[Event]:
+    def tick(self, now: float) -> None:
+        if self.heartbeat_seconds is None or now < self._next_beat:
+            return
+        self._next_beat = now + self.heartbeat_seconds
+        try:
+            self.store.beat(self.run_id, self.session, time.time())
+        except Exception as exc:  # training goes on; the run may be marked lost later
+            if not self._beat_failed:
+                self._beat_failed = True
+                warn(f"could not record the heartbeat: {exc}")
+
+    def to_items(
+        self, records: list[Record], pause: Pause | None = None
+    ) -> list[Event | MetricLines]:
+        """The records as events, consecutive ``metrics`` records as ``MetricLines``, each
+        followed by an ``alert`` the first time a loss-like metric is NaN or ±Inf."""
         from backprop_core.events.event import Event
+        from backprop_core.events.ingest import MetricLines
 
-        events: list[Event] = []
+        items: list[Event | MetricLines] = []
         session = self.session
-        for kind, t, step, payload in records:
-            if kind == "metrics":
-                events.append(Event("metrics", t, step, {"data": payload, "step": step}, session))
-                for key in non_finite_losses(payload):
-                    if key not in self._alerted:  # once per metric, not once per step
-                        self._alerted.add(key)
-                        text = f"{key} is {payload[key]} at step {step}"
-                        events.append(
-                            Event("alert", t, step, {"level": "warning", "text": text}, session)
-                        )
-            else:
+        lines: MetricLines | None = None
+        for record, text in zip(records, _lines(records, pause)):
+            kind, t, step, payload = record
+            if kind != "metrics":
+                lines = None
                 body = dict(payload)
                 if step is not None:
                     body["step"] = step
-                events.append(Event(kind, t, step, body, session))
-        return events
+                items.append(Event(kind, t, step, body, session))
+                continue
+            if text is None:
+                continue
+            if lines is None:
+                lines = MetricLines(session)
+                items.append(lines)
+            lines.times.append(t)
+            lines.steps.append(step)
+            lines.data.append(payload)
+            lines.texts.append(text)
+        out: list[Event | MetricLines] = []
+        for item in items:
+            out.extend(self._checked(item) if isinstance(item, MetricLines) else (item,))
+        return out
 
-    def write(self, records: list[Record]) -> None:
+    def _checked(self, lines: MetricLines) -> list[Event | MetricLines]:
+        """``lines`` with string keys only, split after each record that raises an alert."""
+        from backprop_core.events.event import Event
+
+        keys = set().union(*lines.data)
+        if any(type(key) is not str for key in keys):  # log() takes any key; points are named
+            lines.data = [{str(k): v for k, v in data.items()} for data in lines.data]
+        out: list[Event | MetricLines] = []
+        start = 0
+        for i in lines.non_finite():  # at C speed when every value is finite
+            data, t, step = lines.data[i], lines.times[i], lines.steps[i]
+            new = [key for key in non_finite_losses(data) if key not in self._alerted]
+            if not new:
+                continue
+            self._alerted.update(new)  # once per metric, not once per step
+            out.append(_slice(lines, start, i + 1))
+            for key in new:
+                text = f"{key} is {data[key]} at step {step}"
+                out.append(
+                    Event("alert", t, step, {"level": "warning", "text": text}, lines.session)
+                )
+            start = i + 1
+        if start == 0:
+            return [lines]
+        if start < len(lines):
+            out.append(_slice(lines, start, len(lines)))
+        return out
+
+    def write(self, records: list[Record], pause: Pause | None = None) -> None:
         from backprop_core.events.file_identity import witness
 
         # This process is the run: what it announces now is what it made (docs/store.md).
-        home = self.store.home.root
-        events = cast(
-            "list[Event]", witness(self.to_events(records), os.getcwd(), self.started_at, home)
-        )
-        for start in range(0, len(events), STORE_CHUNK):
-            self.store.append_events(self.run_id, events[start : start + STORE_CHUNK])
+        cwd, home = os.getcwd(), self.store.home.root
+        for start in range(0, len(records), STORE_CHUNK):
+            items = self.to_items(records[start : start + STORE_CHUNK], pause)
+            if items:
+                self.store.append_batch(self.run_id, witness(items, cwd, self.started_at, home))
 
     # close() is inherited (a no-op): the standalone backend still needs the store to set
     # the final status, and closes it afterwards.
+
+
+def _slice(lines: MetricLines, start: int, stop: int) -> MetricLines:
+    from backprop_core.events.ingest import MetricLines
+
+    return MetricLines(
+        lines.session,
+        lines.times[start:stop],
+        lines.steps[start:stop],
+        lines.data[start:stop],
+        lines.texts[start:stop],
+    )
+
+
+def _pause() -> None:
+    """Let another thread (the training loop) take the interpreter."""
+    time.sleep(0)
 
 
 class BatchWriter:
@@ -190,6 +330,8 @@ class BatchWriter:
             self._wake.wait(self.interval)
             self._wake.clear()
             self.flush()
+            with self._lock:
+                self.sink.tick(time.monotonic())
 
     def _run_tasks(self) -> None:
         while self._tasks:
@@ -200,25 +342,39 @@ class BatchWriter:
                 warn(f"could not record the environment: {exc}")
 
     def flush(self) -> None:
-        """Deliver everything appended so far (any thread; serialised with the writer)."""
+        """Deliver everything appended so far (any thread; serialised with the writer).
+
+        The writer thread is polite while the run goes on: it delivers a backlog in batches
+        of ``DELIVER_EVERY`` records and gives the interpreter back to the training thread
+        every ``PAUSE_EVERY`` records of work. Holding it for a whole backlog would take it
+        from a training loop that logs faster than the store records for about half of the
+        time; this way it takes a small share and the rest of the backlog waits (``finish``,
+        ``checkpoint`` and ``close`` deliver everything at once)."""
+        on_thread = threading.current_thread() is self._thread
         with self._lock:
             self._run_tasks()
             queue = self._queue
-            batch: list[Record] = []
             pop = queue.popleft
-            try:
-                for _ in range(len(queue)):
-                    batch.append(pop())
-            except IndexError:
-                pass
-            if not batch:
-                return
-            try:
-                self.sink.write(batch)
-            except Exception as exc:
-                if not self._failed:
-                    warn(f"could not record {len(batch)} events: {exc}")
-                self._failed = True
+            while True:
+                polite = on_thread and not self._closed  # ``close`` waits: no one to let run
+                pause = _pause if polite else None
+                batch: list[Record] = []
+                try:
+                    for _ in range(min(len(queue), DELIVER_EVERY) if polite else len(queue)):
+                        batch.append(pop())
+                except IndexError:
+                    pass
+                if not batch:
+                    return
+                try:
+                    self.sink.write(batch, pause)
+                except Exception as exc:
+                    if not self._failed:
+                        warn(f"could not record {len(batch)} events: {exc}")
+                    self._failed = True
+                if pause is None:
+                    return
+                pause()
 
     def close(self, timeout: float = 60.0) -> None:
         """Stop the thread and deliver the rest. Idempotent."""

@@ -22,8 +22,14 @@ def snake(key: str) -> str:
     return _CAMEL.sub("_", key).lower()
 
 
+# Each settings class has a docstring: without one, ``dataclass`` builds it from
+# ``inspect.signature`` at import, a cost every command would pay.
+
+
 @dataclass(frozen=True)
 class GpuSettings:
+    """``gpu.*``: the probe, and what a GPU must offer to be handed to a run."""
+
     probe: str = "auto"
     min_free_vram_mb: float = 2500
     max_temp_c: float = 85
@@ -32,6 +38,8 @@ class GpuSettings:
 
 @dataclass(frozen=True)
 class GovernorSettings:
+    """``governor.*``: how often a running session re-checks the machine, and when it pauses."""
+
     poll_seconds: float = 5
     pause_below_free_ram_gb: float = 0.5
     resume_hysteresis_c: float = 5
@@ -39,6 +47,8 @@ class GovernorSettings:
 
 @dataclass(frozen=True)
 class StopSettings:
+    """``stop.*``: the signal a session gets at its deadline and the grace before SIGKILL."""
+
     grace_seconds: float = 30
     signal: str = "SIGTERM"
 
@@ -52,13 +62,32 @@ class StopSettings:
 
 @dataclass(frozen=True)
 class WaitSettings:
+    """``wait.*``: how long a run waits for admission."""
+
     timeout_minutes: float = 60
 
 
 @dataclass(frozen=True)
 class MonitorSettings:
+    """``monitors.*``: the NaN and stall monitors."""
+
     stop_on_nan: bool = False
     stall_minutes: float | None = None
+
+
+@dataclass(frozen=True)
+class SystemMetricsSettings:
+    """How often the supervisor samples the run's CPU, memory and GPUs (``sys/…`` metrics)."""
+
+    every_seconds: float = 10
+
+
+@dataclass(frozen=True)
+class LivenessSettings:
+    """Heartbeats and when a silent supervisor counts as gone (docs/store.md, "Liveness")."""
+
+    heartbeat_seconds: float = 5
+    lost_after_seconds: float = 60
 
 
 @dataclass(frozen=True)
@@ -105,15 +134,27 @@ class TensorBoardSettings:
         object.__setattr__(self, "watch", tuple(self.watch))  # config values are JSON arrays
 
 
+@dataclass(frozen=True)
+class RemoteSettings:
+    """How other machines are reached over SSH (docs/remote.md)."""
+
+    ssh_command: str = "ssh"
+    command: str | None = None
+    connect_timeout_seconds: float = 10
+
+
 _NESTED = {
     "gpu": GpuSettings,
     "governor": GovernorSettings,
     "stop": StopSettings,
     "wait": WaitSettings,
     "monitors": MonitorSettings,
+    "system_metrics": SystemMetricsSettings,
+    "liveness": LivenessSettings,
     "output_scalars": OutputScalarSettings,
     "checkpoints": CheckpointSettings,
     "tensorboard": TensorBoardSettings,
+    "remote": RemoteSettings,
 }
 
 
@@ -136,14 +177,18 @@ class Settings:
     checkpoint_every_minutes: float | None = None
     framework: str = "auto"
     store: str = "sqlite"
+    capture_environment: bool = True
     gpu: GpuSettings = field(default_factory=GpuSettings)
     governor: GovernorSettings = field(default_factory=GovernorSettings)
     stop: StopSettings = field(default_factory=StopSettings)
     wait: WaitSettings = field(default_factory=WaitSettings)
     monitors: MonitorSettings = field(default_factory=MonitorSettings)
+    system_metrics: SystemMetricsSettings = field(default_factory=SystemMetricsSettings)
+    liveness: LivenessSettings = field(default_factory=LivenessSettings)
     output_scalars: OutputScalarSettings = field(default_factory=OutputScalarSettings)
     checkpoints: CheckpointSettings = field(default_factory=CheckpointSettings)
     tensorboard: TensorBoardSettings = field(default_factory=TensorBoardSettings)
+    remote: RemoteSettings = field(default_factory=RemoteSettings)
     config: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)
 

@@ -52,6 +52,7 @@ def collect_sources(
     cwd: Path,
     env: Mapping[str, str],
     problems: list[str],
+    labels: Mapping[str, str] | None = None,
 ) -> tuple[list[Source], list[str]]:
     """Every source in precedence order, lowest first, and warnings (unknown env vars)."""
     sources: list[Source] = []
@@ -79,7 +80,11 @@ def collect_sources(
     env_source, warnings = read_env(env, load_schema(CONFIG_SCHEMA))
     sources.append(env_source)
     if overrides:
-        sources.append(Source("flag", "command line", dict(overrides), base_dir=cwd))
+        sources.append(
+            Source(
+                "flag", "command line", dict(overrides), base_dir=cwd, key_labels=dict(labels or {})
+            )
+        )
     return sources, warnings
 
 
@@ -108,33 +113,35 @@ def resolve_with_warnings(
     config_file: Path | None = None,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> tuple[Settings, list[str]]:
+    """``resolve_settings`` and the warnings to show (unknown variables). ``labels`` names where
+    each dotted key of ``overrides`` came from (``flag --grace``); unnamed ones are ``flag``."""
     cwd = Path(cwd) if cwd is not None else Path.cwd()
     env = os.environ if env is None else env
     problems: list[str] = []
-    sources, warnings = collect_sources(overrides, config_file, cwd, env, problems)
-    merged = defaults()
-    labels: dict[str, str] = {}
-    for source in sources:
+    sources, warnings = collect_sources(overrides, config_file, cwd, env, problems, labels)
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    # The defaults are checked like any source: a schema edit cannot slip a bad value through.
+    for source in [Source("default", "defaults", defaults()), *sources]:
         for problem in validate_data(source.data):
             where = source.origin
-            if source.key_labels:  # environment: name the variable, not the JSON path
-                where = _env_label(problem, source.key_labels) or where
+            if source.key_labels:  # variables and flags: name them, not only the JSON path
+                where = _key_label(problem, source.key_labels) or where
             problems.append(f"{where}: {problem}")
         _absolute_home(source)
         merged = deep_merge(merged, source.data)
         for key in leaf_keys(source.data):
-            labels[key] = source.key_labels.get(key, source.label)
-    if len(problems) == 1:
-        raise ConfigError(f"invalid configuration: {problems[0]}")
+            origins[key] = source.key_labels.get(key, source.label)
     if problems:
-        raise ConfigError(f"invalid configuration ({len(problems)} problems):", problems)
+        raise ConfigError("invalid configuration", problems)
     home = Path(merged["home"]) if merged.get("home") else default_home()
     merged["home"] = str(home)
-    labels.setdefault("home", "default")
-    return Settings.from_config(merged, home=home, sources=labels), warnings
+    origins.setdefault("home", "default")
+    return Settings.from_config(merged, home=home, sources=origins), warnings
 
 
-def _env_label(problem: str, labels: Mapping[str, str]) -> str | None:
+def _key_label(problem: str, labels: Mapping[str, str]) -> str | None:
     path = problem.split(":", 1)[0].removeprefix("$.")
     return labels.get(path) or labels.get(path.split("[", 1)[0])

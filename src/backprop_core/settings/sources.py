@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,9 @@ from backprop_core.settings.model import snake
 
 PROJECT_FILE = "backprop.config.json"
 PYPROJECT = "pyproject.toml"
+TOOL_TABLE = b"[tool.backprop"
+# The schema has two levels; anything much deeper is a mistake (or an attack on the parser).
+MAX_DEPTH = 8
 
 # The child's contract reuses two setting names (with other units): settings outside a run.
 CHILD_CONTRACT_ENV = frozenset({"GPU_MEMORY_LIMIT", "FRAMEWORK"})
@@ -26,6 +29,8 @@ RESERVED_ENV = (
     frozenset(name.removeprefix("BACKPROP_") for name in (*SWITCH_VARS, *CONTRACT_VARS))
     - CHILD_CONTRACT_ENV
 )
+# Short names for settings, besides the ``KEY__CHILD`` form every nested key has.
+ENV_ALIASES: dict[str, tuple[str, ...]] = {"SSH_COMMAND": ("remote", "sshCommand")}
 
 
 @dataclass
@@ -50,7 +55,10 @@ def _load_toml(path: Path) -> dict[str, Any]:
 
 
 def read_file(path: Path, label: str, problems: list[str]) -> Source | None:
-    """Read a ``.json`` config or a TOML file (``[tool.backprop]`` if present, else the whole)."""
+    """Read a ``.json`` config or a TOML file (``[tool.backprop]`` if present, else the whole).
+
+    Every way a file can be unusable (missing, unreadable, not UTF-8, not JSON/TOML, nested
+    too deeply, not an object) is one line in ``problems``."""
     try:
         if path.suffix == ".toml":
             doc = _load_toml(path)
@@ -66,8 +74,14 @@ def read_file(path: Path, label: str, problems: list[str]) -> Source | None:
     except json.JSONDecodeError as exc:
         problems.append(f"{path}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}")
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.append(f"{path}: cannot read: {exc}")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8")
+        return None
+    except OSError as exc:
+        problems.append(f"{path}: cannot read: {exc.strerror or exc}")
+        return None
+    except RecursionError:
+        problems.append(f"{path}: nested too deeply to be a settings file")
         return None
     except ValueError as exc:  # tomllib.TOMLDecodeError
         problems.append(f"{path}: invalid TOML: {exc}")
@@ -75,15 +89,34 @@ def read_file(path: Path, label: str, problems: list[str]) -> Source | None:
     if not isinstance(data, dict):
         problems.append(f"{path}: $: must be a JSON object, not {type(data).__name__}")
         return None
+    if _depth(data) > MAX_DEPTH:
+        problems.append(f"{path}: nested too deeply to be a settings file")
+        return None
     return Source(label=f"{label} {path}", origin=str(path), data=data, base_dir=path.parent)
 
 
+def _depth(data: Mapping[str, Any]) -> int:
+    """How deeply objects and arrays nest in ``data`` (stops counting past ``MAX_DEPTH``)."""
+    deepest = 0
+    level: list[Any] = [data]
+    while level and deepest <= MAX_DEPTH:
+        deepest += 1
+        nested: list[Any] = []
+        for item in level:
+            values = item.values() if isinstance(item, Mapping) else item
+            nested.extend(v for v in values if isinstance(v, (Mapping, list)))
+        level = nested
+    return deepest
+
+
 def _has_tool_section(path: Path) -> bool:
+    """Whether ``path`` mentions our table, from its bytes: a pyproject.toml of someone else
+    (unreadable, not UTF-8, huge) never stops backprop unless it is meant for it."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            return TOOL_TABLE in fh.read()
     except OSError:
         return False
-    return "[tool.backprop" in text
 
 
 def find_project_config(cwd: Path) -> Path | None:
@@ -111,16 +144,16 @@ def env_keys(schema: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
     return table
 
 
-def _subschema(schema: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[str, Any]:
+def subschema(schema: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[str, Any]:
     node: Mapping[str, Any] = schema
     for part in path:
         node = node.get("properties", {}).get(part, {})
     return node
 
 
-def _convert(raw: str, sub: Mapping[str, Any]) -> Any:
-    """Environment strings to the schema's type; unconvertible values pass through so the
-    schema reports them."""
+def convert_text(raw: str, sub: Mapping[str, Any]) -> Any:
+    """A setting given as text (a variable, a flag) in the schema's type; unconvertible values
+    pass through so the schema reports them."""
     types = sub.get("type")
     types = [types] if isinstance(types, str) else list(types or [])
     text = raw.strip()
@@ -169,7 +202,7 @@ def read_env(env: Mapping[str, str], schema: Mapping[str, Any]) -> tuple[Source,
             continue
         if suffix in RESERVED_ENV or suffix.startswith(("TEST_", "SDK_", "EXAMPLE_")):
             continue
-        path = table.get(suffix)
+        path = table.get(suffix) or ENV_ALIASES.get(suffix)
         if path is None:
             import difflib
 
@@ -177,7 +210,7 @@ def read_env(env: Mapping[str, str], schema: Mapping[str, Any]) -> tuple[Source,
             hint = f" (did you mean BACKPROP_{close[0]}?)" if close else ""
             warnings.append(f"ignoring unknown environment variable {name}{hint}")
             continue
-        value = _convert(raw, _subschema(schema, path))
+        value = convert_text(raw, subschema(schema, path))
         if path == ("home",) and isinstance(value, str):
             value = str(Path(value).expanduser())
         node = data
@@ -186,6 +219,25 @@ def read_env(env: Mapping[str, str], schema: Mapping[str, Any]) -> tuple[Source,
         node[path[-1]] = value
         labels[".".join(path)] = f"env {name}"
     return Source("environment", "environment", data, key_labels=labels), warnings
+
+
+def text_overrides(
+    given: Iterable[tuple[tuple[str, ...], str, Any]], schema: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Overrides from ``(config path, label, value)`` triples (flags, as ``flag --grace``),
+    and the label of each dotted key. Text is read like an environment variable, so what a
+    flag accepts is decided by the schema, the same check as for every other source."""
+    data: dict[str, Any] = {}
+    labels: dict[str, str] = {}
+    for path, label, value in given:
+        if isinstance(value, str):
+            value = convert_text(value, subschema(schema, path))
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+        labels[".".join(path)] = label
+    return data, labels
 
 
 def deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

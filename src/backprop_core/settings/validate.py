@@ -6,8 +6,9 @@ what is wrong, what is allowed, and "did you mean" for misspelled keys.
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from backprop_core.settings.schemas import CONFIG_SCHEMA, load_schema
@@ -35,19 +36,20 @@ def _allowed(schema: Mapping[str, Any]) -> str:
         return "one of " + ", ".join(repr(v) for v in schema["enum"])
     if "oneOf" in schema or "pattern" in schema:
         return str(schema.get("description", "see `backprop config schema`"))
-    parts = []
     types = schema.get("type")
-    if types:
-        parts.append(" or ".join(types) if isinstance(types, list) else str(types))
-    for word, sign in (
-        ("minimum", ">="),
-        ("exclusiveMinimum", ">"),
-        ("maximum", "<="),
-        ("exclusiveMaximum", "<"),
-    ):
-        if word in schema:
-            parts.append(f"{sign} {schema[word]}")
-    return " ".join(parts) or str(schema.get("description", ""))
+    kind = (" or ".join(types) if isinstance(types, list) else str(types)) if types else ""
+    bounds = [
+        f"{sign} {schema[word]}"
+        for word, sign in (
+            ("minimum", ">="),
+            ("exclusiveMinimum", ">"),
+            ("maximum", "<="),
+            ("exclusiveMaximum", "<"),
+        )
+        if word in schema
+    ]
+    text = " ".join(filter(None, [kind, ", ".join(bounds)]))
+    return text or str(schema.get("description", ""))
 
 
 def _describe(error: Any) -> list[str]:
@@ -134,6 +136,8 @@ def _obviously_valid(value: Any, schema: Mapping[str, Any]) -> bool:
             return False
         if "pattern" in schema and not re.search(schema["pattern"], value):
             return False
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and not value >= schema["minimum"]:
             return False
@@ -149,6 +153,26 @@ def _obviously_valid(value: Any, schema: Mapping[str, Any]) -> bool:
     if isinstance(value, list) and "items" in schema:
         return all(_obviously_valid(item, schema["items"]) for item in value)
     return True
+
+
+def _non_finite(
+    data: Mapping[str, Any], schema: Mapping[str, Any], parts: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], float, Mapping[str, Any]]]:
+    """NaN and ±Infinity values of known keys, with their path and schema.
+
+    JSON Schema cannot refuse them: every comparison with NaN is false, so ``minimum`` lets it
+    through, and Python's json, TOML and ``float()`` all accept them. A NaN grace period or
+    an infinite time box would silently disable the governor.
+    """
+    properties = schema.get("properties", {})
+    for key, value in data.items():
+        sub = properties.get(key)
+        if sub is None:
+            continue  # an unknown key is reported as such
+        if isinstance(value, float) and not math.isfinite(value):
+            yield (*parts, key), value, sub
+        elif isinstance(value, Mapping):
+            yield from _non_finite(value, sub, (*parts, key))
 
 
 def _pattern_problems(data: Mapping[str, Any]) -> list[str]:
@@ -180,12 +204,19 @@ def validate_data(data: Mapping[str, Any]) -> list[str]:
     schema = load_schema(CONFIG_SCHEMA)
     if isinstance(data, dict) and _obviously_valid(data, schema):
         return _pattern_problems(data)
+    problems = []
+    if isinstance(data, Mapping):
+        for parts, value, sub in _non_finite(data, schema):
+            problems.append(
+                f"{json_path(parts)}: {value!r} is not a finite number (allowed: {_allowed(sub)})"
+            )
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
-    problems: list[str] = []
     for error in errors:
+        if isinstance(error.instance, float) and not math.isfinite(error.instance):
+            continue  # already reported above, once
         problems.extend(_describe(error))
     if isinstance(data, Mapping):
         problems.extend(_pattern_problems(data))

@@ -25,6 +25,10 @@ from backprop_core.store.records import (
     StoredEvent,
 )
 
+#: An event as stored, its payload as JSON text: (seq, kind, time, step, session, payload). What
+#: ``Store.event_rows`` returns, so copying events elsewhere need not decode and re-encode them.
+EventRow = tuple[int, str, float, "int | None", "int | None", str]
+
 #: What ``resolve`` accepts, for ``RunNotFound``'s hint.
 RESOLVE_HINT = (
     "give a run id, a unique id prefix or suffix, or a run name, as backprop list shows them"
@@ -156,15 +160,24 @@ class Store(ABC):
     def sessions(self, run_id: str) -> list[SessionRecord]:
         """The run's sessions in order."""
 
+    def beat(self, run_id: str, number: int, at: float) -> None:
+        """Record that session ``number``'s supervisor was alive at ``at`` (unix seconds): its
+        ``heartbeat_at``, which liveness judges (docs/store.md). A supervisor calls this every
+        few seconds, so stores should make it cheap; this default rewrites the session.
+        ``RunNotFound`` when there is no such session."""
+        self.update_session(run_id, number, heartbeat_at=at)
+
     # events, metrics, checkpoints -------------------------------------------------------
     @abstractmethod
     def append_events(self, run_id: str, events: Sequence[Event]) -> None:
-        """Append a batch of events in one transaction, deriving metric points, checkpoints,
-        summary, ``last_metrics``/``last_step`` and ``done`` from them.
+        """Append a batch of events in one transaction, deriving metric points (with their
+        session), checkpoints, summary, params, environment, ``last_metrics``/``last_step``,
+        ``done`` and the sessions' ``first_step``/``last_step`` from them (see
+        ``backprop_core.events.ingest.Digest``).
 
         The batch first goes through ``events.screening.screen_batch`` (a step or time no
         store can keep is dropped, never the event), and a checkpoint replaces the run's older
-        records of the same file (``events.ingest.latest_per_key``), as in every store."""
+        records of the same file (``events.checkpoint_keys.latest_per_key``), as in every store."""
 
     def append_batch(self, run_id: str, items: Sequence[Event | MetricLines]) -> None:
         """``append_events`` for what the supervisor collects: events, and runs of hot-path
@@ -182,6 +195,46 @@ class Store(ABC):
     ) -> list[StoredEvent]:
         """Stored events with ``seq > after_seq`` in order, optionally only of ``kinds``."""
 
+    def event_rows(
+        self, run_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[EventRow]:
+        """``events`` as ``EventRow``s, the payload as JSON text (which may hold an ``event``
+        key, ignored by readers). This default encodes each payload; stores that keep the
+        text override it."""
+        import json
+
+        return [
+            (
+                e.seq,
+                e.event.kind,
+                e.event.time,
+                e.event.step,
+                e.event.session,
+                json.dumps(dict(e.event.payload)),
+            )
+            for e in self.events(run_id, after_seq=after_seq, limit=limit)
+        ]
+
+    def last_event_seq(self, run_id: str) -> int:
+        """The run's highest event seq (0 when it has none). This default finds it with
+        O(log n) one-event reads; stores that keep the number override it."""
+
+        def has_after(s: int) -> bool:
+            return bool(self.events(run_id, None, after_seq=s, limit=1))
+
+        if not has_after(0):
+            return 0
+        low, high = 0, 1  # has_after(low) is true; find high with has_after(high) false
+        while has_after(high):
+            low, high = high, high * 2
+        while high - low > 1:
+            mid = (low + high) // 2
+            if has_after(mid):
+                low = mid
+            else:
+                high = mid
+        return high
+
     @abstractmethod
     def checkpoints(self, run_id: str) -> list[CheckpointRecord]:
         """Announced checkpoints, one per file, oldest announcement first."""
@@ -196,7 +249,14 @@ class Store(ABC):
 
     @abstractmethod
     def metric_series(
-        self, run_id: str, key: str, max_points: int | None = None, after_step: int | None = None
+        self,
+        run_id: str,
+        key: str,
+        max_points: int | None = None,
+        after_step: int | None = None,
+        all_sessions: bool = False,
     ) -> MetricSeries:
-        """The key's points in order; downsampled to at most ``max_points`` keeping each
-        bucket's min and max so spikes survive."""
+        """The key's points in order, each with its session; downsampled to at most
+        ``max_points`` keeping each bucket's min and max so spikes survive. Points a later
+        session superseded (``backprop_core.store.series.supersede_cutoffs``) are left out
+        unless ``all_sessions``."""

@@ -11,16 +11,23 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
-from backprop_core.errors import StoreError
+from backprop_core.errors import StoreError, StoreFull
 from backprop_core.store.home import HOLD_NAME, Home
+
+#: Errors that mean "no space left", whatever else the OS or SQLite calls them.
+NO_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: A folder with less free space than this, after a write failed, counts as full.
+FULL_BELOW_BYTES = 1 << 20
+DISK_FULL_HINT = "disk full: free some space, or set BACKPROP_HOME to another disk"
 
 _WHAT_TO_DO = {
     errno.EROFS: "the disk is read-only; set BACKPROP_HOME or --home to a writable folder",
     errno.EACCES: "permission denied; set BACKPROP_HOME or --home to a folder you can write",
     errno.EPERM: "permission denied; set BACKPROP_HOME or --home to a folder you can write",
-    errno.ENOSPC: "the disk is full; free some space or set BACKPROP_HOME to another disk",
-    errno.EDQUOT: "the disk quota is exceeded; free some space or set BACKPROP_HOME elsewhere",
+    errno.ENOSPC: DISK_FULL_HINT,
+    errno.EDQUOT: "disk full (quota exceeded): free some space, or set BACKPROP_HOME elsewhere",
     errno.ENOTDIR: "a file is in the way; set BACKPROP_HOME or --home to a folder",
     errno.EEXIST: "a file is in the way; set BACKPROP_HOME or --home to a folder",
 }
@@ -30,7 +37,33 @@ def os_error_to_store_error(exc: OSError, what: str) -> StoreError:
     """A one-line ``StoreError`` saying what failed and what to do about it."""
     hint = _WHAT_TO_DO.get(exc.errno or 0, "check the folder and set BACKPROP_HOME if needed")
     where = f" {exc.filename}" if exc.filename else ""
-    return StoreError(f"cannot {what}{where}: {exc.strerror or exc}", hint=hint)
+    cls = StoreFull if exc.errno in NO_SPACE_ERRNOS else StoreError
+    return cls(f"cannot {what}{where}: {exc.strerror or exc}", hint=hint)
+
+
+def disk_is_full(folder: Path) -> bool:
+    """Whether the filesystem holding ``folder`` has (almost) no space or inodes left: how a
+    vague failure (SQLite's "disk I/O error") is recognised as a full disk."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < FULL_BELOW_BYTES or (st.f_files > 0 and st.f_favail == 0)
+
+
+def out_of_space(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) says the disk is full: ``StoreFull``, or an
+    ``OSError`` with ENOSPC or EDQUOT (a store plugin that wraps it keeps the cause)."""
+    seen: BaseException | None = exc
+    for _ in range(16):  # a chain is short; the bound only guards against a strange one
+        if seen is None:
+            break
+        if isinstance(seen, StoreFull):
+            return True
+        if isinstance(seen, OSError) and seen.errno in NO_SPACE_ERRNOS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 @contextlib.contextmanager
@@ -46,18 +79,59 @@ def exclusive_lock(path: Path) -> Iterator[None]:
         os.close(fd)  # closing drops the lock
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old or the new file, never a mix."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+class NotARegularFile(OSError):
+    """The path to replace is a symlink, FIFO, device, socket or folder: left as it is."""
+
+
+def _umask() -> int:
+    """The process umask, read without changing it (``os.umask`` would, for every thread)."""
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[BinaryIO]:
+    """A new file that takes the place of ``path`` when the block ends without an error, so
+    readers see the old file or the new one, never a mix.
+
+    The new file is created exclusively under a random name in the same folder
+    (``tempfile.mkstemp``): nothing planted at a predictable name is followed. It gets the old
+    file's mode (and owner, where allowed), or the usual mode of a new file. Only a regular
+    file is ever replaced: anything else at ``path`` (a symlink, FIFO, device node, socket or
+    folder) raises ``NotARegularFile`` and is left alone. On an error the new file is removed.
+    """
+    import stat
+    import tempfile
+
+    try:
+        old: os.stat_result | None = os.lstat(path)
+    except FileNotFoundError:
+        old = None
+    if old is not None and not stat.S_ISREG(old.st_mode):
+        raise NotARegularFile(errno.EEXIST, "exists and is not a regular file", str(path))
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if old is not None:
+                os.fchmod(fd, stat.S_IMODE(old.st_mode))
+                if (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+                    with contextlib.suppress(OSError):
+                        os.fchown(fd, old.st_uid, old.st_gid)
+            else:
+                os.fchmod(fd, 0o666 & ~_umask())
+            yield fh
             fh.flush()
-            os.fsync(fh.fileno())
+            os.fsync(fd)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            tmp.unlink()
+            os.unlink(tmp)
         raise
     with contextlib.suppress(OSError):  # make the rename itself durable
         dir_fd = os.open(path.parent, os.O_RDONLY)
@@ -65,6 +139,13 @@ def atomic_write(path: Path, data: bytes) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old or the new file, never a mix (see
+    ``replacing``)."""
+    with replacing(path) as fh:
+        fh.write(data)
 
 
 def backup_name(path: Path, now: float | None = None) -> Path:

@@ -24,8 +24,9 @@ def open_store(
     Creates the home if missing (without ``create``, commands that only read runs, it raises
     ``HomeNotFound`` instead: a mistyped ``--home`` must not leave an empty home behind), opens
     (and if needed migrates) the store, and, with ``reconcile``, marks runs whose supervisor is
-    gone as ``lost``. With ``require_writable`` it also proves a run could be recorded
-    (``Store.check_writable``), which commands that start runs ask for before starting anything.
+    gone as ``lost`` (``store.liveness``). With ``require_writable`` it also proves a run could
+    be recorded (``Store.check_writable``), which commands that start runs ask for before
+    starting anything.
     """
     cls = get_plugins().store_class(settings.store)
     if not create:
@@ -40,8 +41,9 @@ def open_store(
     if reconcile:
         from backprop_core.store.liveness import reconcile as reconcile_runs
 
+        active = store.active_runs()  # a store that cannot even be read says so once, here
         try:
-            reconcile_runs(store)
+            reconcile_runs(store, settings.liveness.lost_after_seconds, active)
         except StoreError as exc:
             # Reading must keep working on a read-only store; say why runs are not reconciled.
             print(f"backprop: warning: could not mark lost runs: {exc}", file=sys.stderr)

@@ -115,6 +115,8 @@ def judge_checkpoint(
         if Home.is_record_file(Path(real), Path(folder)):
             return verdict("forget", "one of backprop's own records of the run", real)
         return verdict("delete", "inside the run's folder", real, bytes=st.st_size, target=real)
+    if run.origin:  # what a pull brought is inside the run's folder; the rest is not ours
+        return verdict("forget", "runs pulled from another machine own no files outside", real)
     if is_inside(real, os.path.realpath(home.root)):
         return verdict("forget", "inside the backprop home but not the run's folder", real)
     if c.file is None:

@@ -1,12 +1,15 @@
-"""Which process on which machine: a pid with its start time (pids are reused), and the host.
+"""Which process on which machine: a pid with its start time (pids are reused), and where that
+pid means something: the host, its boot, and the PID namespace.
 
 Kept free of heavy imports because the SDK needs it in ``init``.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+from dataclasses import dataclass
 
 TOLERANCE_S = 1.0
 
@@ -61,3 +64,46 @@ def hostname() -> str:
     import socket  # pragma: no cover - Windows
 
     return socket.gethostname()  # pragma: no cover
+
+
+def boot_id() -> str | None:
+    """This boot of the kernel (Linux: a random id drawn at boot); ``None`` where unknown."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
+            return fh.read().strip() or None
+    except OSError:
+        return None
+
+
+def pid_namespace() -> int | None:
+    """The id (inode) of this process's PID namespace; ``None`` where there is none to read.
+    A container, or ``unshare --pid``, has its own: the same pid names another process there."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class PidScope:
+    """Where a pid names one process: a host, one boot of it, one PID namespace. Sessions
+    record the supervisor's; a reader whose scope is the same can check that pid itself."""
+
+    host: str | None
+    boot_id: str | None
+    pid_namespace: int | None
+
+    def same_as(self, other: PidScope) -> bool:
+        """Known on both sides and equal in every part."""
+        return (
+            None not in (self.host, self.boot_id, self.pid_namespace)
+            and self.host == other.host
+            and self.boot_id == other.boot_id
+            and self.pid_namespace == other.pid_namespace
+        )
+
+
+@functools.lru_cache(maxsize=1)
+def here() -> PidScope:
+    """This process's scope (constant for its lifetime)."""
+    return PidScope(hostname(), boot_id(), pid_namespace())

@@ -14,6 +14,15 @@ from typing import Any
 
 from backprop_core.events.event import Event
 from backprop_core.events.file_identity import FileIdentity
+from backprop_core.store.params import ParamCondition
+
+#: Metrics the supervisor samples about the machine (``sys/cpu_pct``…) start with this; views
+#: show them apart from, and after, the script's own.
+SYSTEM_PREFIX = "sys/"
+
+
+def is_system_metric(key: str) -> bool:
+    return key.startswith(SYSTEM_PREFIX)
 
 
 class RunStatus(str, Enum):
@@ -49,8 +58,10 @@ class PauseRecord:
 class SessionRecord:
     """One supervised execution of a run's script.
 
-    Liveness is judged by ``supervisor_pid`` plus ``supervisor_started`` (the process start time
-    from the OS), never by the pid alone, since pids are reused.
+    Liveness (docs/store.md) is judged by ``heartbeat_at``, the last time the supervisor said it
+    was alive, and, where the reader shares the supervisor's host, boot (``boot_id``) and PID
+    namespace (``pid_namespace``), by ``supervisor_pid`` plus ``supervisor_started`` (the process
+    start time from the OS), never by the pid alone, since pids are reused.
     """
 
     run_id: str
@@ -70,6 +81,12 @@ class SessionRecord:
     reason: str | None = None
     active_seconds: float = 0.0
     pauses: list[PauseRecord] = field(default_factory=list)
+    first_step: int | None = None
+    last_step: int | None = None
+    resumed_step: int | None = None
+    boot_id: str | None = None
+    pid_namespace: int | None = None
+    heartbeat_at: float | None = None
 
 
 @dataclass
@@ -119,9 +136,11 @@ class MetricSeries:
     """A metric's points in the order they were logged, possibly downsampled.
 
     Arrival order is step order for any script that logs increasing steps; a resumed session
-    that repeats steps appends its points after the earlier ones rather than interleaving.
+    that repeats steps appends its points after the earlier ones rather than interleaving
+    (and, unless all sessions are asked for, the earlier ones it supersedes are left out).
 
-    ``total`` is how many points the store holds for the key before downsampling.
+    ``total`` is how many points the series has before downsampling; ``sessions[i]`` is the
+    session that logged point ``i`` (``None`` when unknown).
     """
 
     key: str
@@ -129,6 +148,7 @@ class MetricSeries:
     times: list[float]
     values: list[float]
     total: int
+    sessions: list[int | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -139,7 +159,9 @@ class RunRecord:
     """A run: what was started, with which options, and where it stands.
 
     ``settings`` is the effective settings as a plain JSON object (config key names), so a
-    resume can reuse them. ``last_metrics``/``last_step``, ``session_count``,
+    resume can reuse them. ``params`` are the hyperparameters: parsed from ``argv``, merged with
+    the SDK's ``config`` (which wins), see ``backprop_core.store.params``. ``last_metrics``/
+    ``last_step`` (leaving out points a later session superseded), ``session_count``,
     ``checkpoint_count`` and ``active_seconds`` are kept up to date by the store so listing
     never has to scan events.
     """
@@ -149,6 +171,7 @@ class RunRecord:
     created_at: float
     name: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
     project: str | None = None
     script: str | None = None
     argv: list[str] = field(default_factory=list)
@@ -169,11 +192,21 @@ class RunRecord:
     checkpoint_count: int = 0
     active_seconds: float = 0.0
     done: bool = False
+    #: The host a run was pulled from (``backprop pull HOST``, as written there); ``None`` for a
+    #: run recorded on this machine. A pulled run's files belong to that host: nothing here may
+    #: delete them outside the run's own folder, and liveness is that host's business.
+    origin: str | None = None
+
+
+#: ``RunFilter.origin`` for runs recorded on this machine (no origin).
+LOCAL_ORIGIN = ""
 
 
 @dataclass(frozen=True)
 class RunFilter:
-    """Filters for ``Store.list_runs``. ``name`` is a shell glob; ``tags`` must all match.
+    """Filters for ``Store.list_runs``. ``name`` is a shell glob; ``tags`` and ``params``
+    must all match (see ``ParamCondition`` for how parameters compare); ``origin`` is a host
+    runs were pulled from, or ``LOCAL_ORIGIN`` for runs recorded here.
 
     Results are newest first (by ``created_at``, then id).
     """
@@ -181,6 +214,8 @@ class RunFilter:
     statuses: frozenset[RunStatus] | None = None
     name: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
+    params: tuple[ParamCondition, ...] = ()
+    origin: str | None = None
     limit: int | None = None
     offset: int = 0
 
@@ -206,6 +241,21 @@ def json_safe(value: Any) -> Any:  # returns the same shape it was given
     return value
 
 
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def json_restored(value: Any) -> Any:  # returns the same shape it was given
+    """The inverse of ``json_safe``: "NaN", "Infinity" and "-Infinity" become floats again (for
+    numbers that came back as strict JSON, e.g. from ``list --json`` on another machine)."""
+    if isinstance(value, str):
+        return _NON_FINITE.get(value, value)
+    if isinstance(value, Mapping):
+        return {k: json_restored(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_restored(v) for v in value]
+    return value
+
+
 def pause_to_dict(pause: PauseRecord) -> dict[str, Any]:
     return {"reason": pause.reason, "started_at": pause.started_at, "ended_at": pause.ended_at}
 
@@ -218,6 +268,7 @@ def run_to_dict(run: RunRecord) -> dict[str, Any]:
     out = {name: getattr(run, name) for name in RunRecord.__dataclass_fields__}
     out["status"] = run.status.value
     out["tags"] = dict(run.tags)
+    out["params"] = dict(run.params)
     return out
 
 

@@ -18,6 +18,7 @@ import time
 from typing import TextIO
 
 from backprop_core.admission.resources import Snapshot
+from backprop_core.render.terminal import terminal_text
 from backprop_core.units import MIB
 
 
@@ -55,7 +56,7 @@ class Display:
             start = "\n" if self._mid_line else ""
             self._mid_line = False
             try:
-                self.stream.write(f"{start}backprop: {text}\n")
+                self.stream.write(f"{start}backprop: {terminal_text(text)}\n")
                 self.stream.flush()
             except (OSError, ValueError):
                 pass
@@ -92,7 +93,7 @@ class Display:
                 import shutil
 
                 width = shutil.get_terminal_size((120, 20)).columns
-                self.stream.write("\r\x1b[K" + text[: max(10, width - 1)])
+                self.stream.write("\r\x1b[K" + terminal_text(text)[: max(10, width - 1)])
                 self.stream.flush()
                 self._shown = True
             except (OSError, ValueError):

@@ -3,14 +3,13 @@ step 7 in docs/architecture.md)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import psutil
-
-from backprop_core.store.process_identity import hostname
+from backprop_core.store.process_identity import here, process_start_time
 from backprop_core.store.records import PauseRecord, RunStatus, SessionRecord
 from backprop_core.supervisor.context import SessionContext
 from backprop_core.supervisor.output import StreamReader
@@ -85,27 +84,45 @@ def classify(
     return RunStatus.FAILED, exit_code, None, f"exited with code {rc}"
 
 
-def record_start(ctx: SessionContext, pid: int, started_at: float) -> None:
-    """Record the new session (with the supervisor's pid and start time) and notify plugins."""
-    spec = ctx.spec
+def checkpoint_step(ctx: SessionContext, path: str | None) -> int | None:
+    """The step the checkpoint a session resumes from announced, if it did."""
+    if path is None:
+        return None
+    steps = [c.step for c in ctx.store.checkpoints(ctx.spec.run_id) if c.path == path]
+    return steps[-1] if steps else None
+
+
+def _start_time(pid: int) -> float | None:
+    """The OS's start time of ``pid`` (from ``/proc`` on Linux, without importing psutil);
+    ``None`` when the OS will not say (a script that has already exited)."""
     try:
-        pid_started = psutil.Process(pid).create_time()
-        me = psutil.Process()
-        session = SessionRecord(
-            run_id=spec.run_id,
-            number=spec.session,
-            status=RunStatus.RUNNING,
-            started_at=started_at,
-            pid=pid,
-            pid_started=pid_started,
-            supervisor_pid=me.pid,
-            supervisor_started=me.create_time(),
-            host=hostname(),
-            gpus=list(ctx.gpu_labels),
-            resumed_from=spec.resume_from,
-        )
-    except psutil.Error:
-        session = SessionRecord(spec.run_id, spec.session, RunStatus.RUNNING, started_at, pid=pid)
+        return process_start_time(pid)
+    except Exception:  # psutil.Error where there is no /proc
+        return None
+
+
+def record_start(ctx: SessionContext, pid: int, started_at: float) -> None:
+    """Record the new session (the supervisor's pid, start time and where that pid means
+    something, and a first heartbeat) and notify plugins."""
+    spec = ctx.spec
+    scope = here()
+    session = SessionRecord(
+        run_id=spec.run_id,
+        number=spec.session,
+        status=RunStatus.RUNNING,
+        started_at=started_at,
+        pid=pid,
+        pid_started=_start_time(pid),
+        host=scope.host,
+        gpus=list(ctx.gpu_labels),
+        resumed_from=spec.resume_from,
+        resumed_step=checkpoint_step(ctx, spec.resume_from),
+        boot_id=scope.boot_id,
+        pid_namespace=scope.pid_namespace,
+        heartbeat_at=time.time(),
+    )
+    me = os.getpid()
+    session.supervisor_pid, session.supervisor_started = me, _start_time(me)
     ctx.store.add_session(session)
     changes: dict[str, Any] = {"status": RunStatus.RUNNING, "ended_at": None}
     if ctx.run.started_at is None:  # the first session starts the run

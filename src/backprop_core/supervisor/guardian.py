@@ -9,8 +9,12 @@ remembered that is still the same process (pid plus start time), and every proce
 environment carries this session's ``BACKPROP_RUN_ID`` and ``BACKPROP_SESSION`` (which also
 catches descendants born after the last poll, or before the guardian's first one).
 
+That still misses a descendant that clears its environment and forks twice between two polls.
+Where the session has a cgroup (see ``cgroup``), the guardian first kills the whole cgroup,
+which misses nothing, and removes it.
+
 The supervisor forks it (``guardian_client``); it can also run as
-``python -m backprop_core.supervisor.guardian SUPERVISOR_PID RUN_ID SESSION``.
+``python -m backprop_core.supervisor.guardian SUPERVISOR_PID RUN_ID SESSION [CGROUP]``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import contextlib
 import os
 import select
 import sys
+from pathlib import Path
 
 import psutil
 
@@ -75,16 +80,21 @@ def _marked(run_id: str, session: str) -> dict[int, psutil.Process]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 3:
+    if len(argv) not in (3, 4):
         return 2
-    return guard(int(argv[0]), argv[1], argv[2])
+    return guard(int(argv[0]), argv[1], argv[2], Path(argv[3]) if len(argv) == 4 else None)
 
 
-def guard(supervisor_pid: int, run_id: str, session: str) -> int:
-    """Watch until dismissed; if the supervisor vanished instead, kill the session's processes."""
+def guard(supervisor_pid: int, run_id: str, session: str, cgroup: Path | None = None) -> int:
+    """Watch until dismissed; if the supervisor vanished instead, kill the session's processes
+    (its cgroup first, when it has one)."""
     known = _watch(supervisor_pid)
     if _supervisor_said_done(known):
         return 0
+    if cgroup is not None:
+        from backprop_core.supervisor.cgroup import remove
+
+        remove(cgroup)
     for pid, proc in _marked(run_id, session).items():
         known.setdefault(pid, proc)
     for proc in known.values():

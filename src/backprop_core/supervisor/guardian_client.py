@@ -12,12 +12,16 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from backprop_core.supervisor.cgroup import RunCgroup
 
 
 class Guardian:
     """Handle on a running guardian; ``done()`` dismisses it without any killing."""
 
-    def __init__(self, run_id: str, session: int) -> None:
+    def __init__(self, run_id: str, session: int, cgroup: RunCgroup | None = None) -> None:
         supervisor = os.getpid()
         read_end, self._write_end = os.pipe()
         try:
@@ -38,7 +42,7 @@ class Guardian:
                 os.closerange(3, _max_fd())
                 from backprop_core.supervisor.guardian import guard
 
-                code = guard(supervisor, run_id, str(session))
+                code = guard(supervisor, run_id, str(session), cgroup.path if cgroup else None)
             finally:
                 os._exit(code)
         os.close(read_end)

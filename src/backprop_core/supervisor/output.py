@@ -20,8 +20,10 @@ import fcntl
 import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import BinaryIO
 
+from backprop_core.store.files import os_error_to_store_error
 from backprop_core.supervisor.terminal_text import TerminalText
 
 MAX_PARSE_BYTES = 1 << 20
@@ -30,33 +32,59 @@ CHUNK = 1 << 18
 # A larger pipe lets a fast-printing child run ahead while the reader works through a chunk,
 # and lets each read take more lines at once (fewer wake-ups and hand-overs per line).
 PIPE_BYTES = 1 << 20
+LOG_BLOCK = 1 << 16
+# Output kept in memory while the log cannot be written (a full disk).
+LOG_BACKLOG_BYTES = 16 << 20
 
 #: Parses a chunk's complete lines; returns one flag per line (``True``: an event line, kept
 #: off the terminal), or ``None`` when no line was one.
 LinesHandler = Callable[[list[bytes]], "list[bool] | None"]
 
 
+def open_log(path: Path) -> BinaryIO:
+    """The session log, for appending, unbuffered: the tee buffers, and keeps what a full disk
+    refuses. A one-line ``StoreError`` when it cannot be created."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return open(path, "ab", buffering=0)
+    except OSError as exc:
+        raise os_error_to_store_error(exc, "create the session log") from exc
+
+
 class Tee:
     """Where output goes: the session log (always) and a terminal stream (optional).
+
+    The log is an unbuffered file written in blocks of ``LOG_BLOCK`` bytes (and on ``flush``).
+    A write that fails for lack of space is reported to ``on_error`` and its bytes wait, up to
+    ``LOG_BACKLOG_BYTES``, for the next ``flush`` to try again; output beyond that is counted,
+    and a line in the log says how much is missing once writing works again.
 
     ``before_write`` lets the live status line clear itself before output reaches the terminal;
     ``after_write`` tells it whether the terminal's cursor is now at the start of a line.
     """
 
-    def __init__(self, log: BinaryIO, lock: threading.Lock) -> None:
+    def __init__(
+        self,
+        log: BinaryIO,
+        lock: threading.Lock,
+        on_error: Callable[[OSError], bool] | None = None,
+    ) -> None:
         self.log = log
         self.lock = lock
+        self.on_error = on_error
         self.before_write: Callable[[], None] | None = None
         self.after_write: Callable[[bool], None] | None = None
+        self._pending = bytearray()
+        self._failing = False
+        #: Output bytes never written to the log (they did not fit in the backlog).
+        self.lost_bytes = 0
+        self._lost_noted = 0
 
     def write_log(self, data: bytes) -> None:
         if not data:
             return
         with self.lock:
-            try:
-                self.log.write(data)
-            except (OSError, ValueError):
-                pass
+            self._record(data)
 
     def write_terminal(self, data: bytes, terminal: BinaryIO) -> None:
         if not data:
@@ -72,9 +100,54 @@ class Tee:
             if self.after_write is not None:
                 self.after_write(data.endswith(b"\n"))
 
+    def _record(self, data: bytes) -> None:
+        if self._failing:  # retried on flush(), not on every chunk
+            room = LOG_BACKLOG_BYTES - len(self._pending)
+            self._pending += data[: max(0, room)]
+            self.lost_bytes += max(0, len(data) - room)
+            return
+        if not self._pending and len(data) >= LOG_BLOCK:
+            self._pending += data[self._write_some(data) :]
+            return
+        self._pending += data
+        if len(self._pending) >= LOG_BLOCK:
+            self._flush_locked()
+
+    def _write_some(self, data: bytes | bytearray) -> int:
+        """Write as much of ``data`` as the log takes; how much that was."""
+        done = 0
+        view = memoryview(data)
+        try:
+            while done < len(data):
+                n = self.log.write(view[done:])
+                if not n:
+                    break
+                done += n
+        except (OSError, ValueError) as exc:
+            self._failing = True
+            if isinstance(exc, OSError) and self.on_error is not None:
+                self.on_error(exc)
+        return done
+
+    def _flush_locked(self) -> None:
+        self._failing = False
+        if self.lost_bytes > self._lost_noted:
+            self._pending += (
+                f"\n[backprop: {self.lost_bytes - self._lost_noted} bytes of output are missing"
+                " here: the disk was full]\n"
+            ).encode()
+            self._lost_noted = self.lost_bytes
+        if self._pending:
+            del self._pending[: self._write_some(self._pending)]
+
     def flush(self) -> None:
-        with self.lock, contextlib.suppress(OSError, ValueError):
-            self.log.flush()
+        with self.lock:
+            self._flush_locked()
+
+    @property
+    def unwritten(self) -> int:
+        """Bytes of output still waiting for the log."""
+        return len(self._pending)
 
 
 def _may_be_event(line: bytes | bytearray) -> bool | None:

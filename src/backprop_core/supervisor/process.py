@@ -12,7 +12,12 @@ thread (alive for the whole session) launches.
 
 The supervisor also makes itself a child subreaper (``PR_SET_CHILD_SUBREAPER``): descendants
 that call ``setsid`` and lose their parent are re-parented to the supervisor instead of init, so
-``psutil.Process().children(recursive=True)`` always sees the whole tree.
+``psutil.Process().children(recursive=True)`` always sees the whole tree. Where the machine
+offers one, the child also enters a cgroup of its own in the same ``preexec_fn`` (see
+``cgroup``), and killing the tree kills that cgroup as well.
+
+psutil is imported by ``ProcessTree``, after the launch: importing it takes longer than a small
+script's whole start-up on a slow machine, and until the child runs nothing needs it.
 """
 
 from __future__ import annotations
@@ -24,10 +29,13 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
-
-import psutil
+from typing import TYPE_CHECKING
 
 from backprop_core.errors import LaunchError
+from backprop_core.supervisor.cgroup import RunCgroup
+
+if TYPE_CHECKING:
+    import psutil
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -46,23 +54,34 @@ def become_subreaper() -> bool:
     return _prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
 
 
-def _death_signal_preexec(parent_pid: int) -> Callable[[], None] | None:
+def _child_preexec(parent_pid: int, cgroup_fd: int | None) -> Callable[[], None] | None:
     prctl = _prctl
-    if prctl is None:
+    if prctl is None and cgroup_fd is None:
         return None
 
     def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent_pid:  # the supervisor died between fork and prctl
-            os._exit(1)
+        if cgroup_fd is not None:
+            try:
+                os.write(cgroup_fd, b"0")  # "0": the writing process joins the cgroup
+            except OSError:
+                pass  # the guardian's tracking still covers the tree
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if os.getppid() != parent_pid:  # the supervisor died between fork and prctl
+                os._exit(1)
 
     return preexec
 
 
 def launch(
-    argv: list[str], cwd: str, env: dict[str, str], pass_fds: Iterable[int] = ()
+    argv: list[str],
+    cwd: str,
+    env: dict[str, str],
+    pass_fds: Iterable[int] = (),
+    cgroup: RunCgroup | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start the child in its own session with stdout/stderr piped. ``LaunchError`` if it cannot."""
+    """Start the child in its own session (and ``cgroup``) with stdout/stderr piped.
+    ``LaunchError`` if it cannot."""
     try:
         return subprocess.Popen(
             argv,
@@ -73,7 +92,7 @@ def launch(
             stderr=subprocess.PIPE,
             start_new_session=True,
             pass_fds=tuple(pass_fds),
-            preexec_fn=_death_signal_preexec(os.getpid()),
+            preexec_fn=_child_preexec(os.getpid(), cgroup.join_fd if cgroup else None),
             bufsize=0,
         )
     except FileNotFoundError as exc:
@@ -93,8 +112,13 @@ class ProcessTree:
     start time, so a reused pid is never signalled by mistake.
     """
 
-    def __init__(self, root_pid: int, exclude: Iterable[int] = ()) -> None:
+    def __init__(
+        self, root_pid: int, exclude: Iterable[int] = (), cgroup: RunCgroup | None = None
+    ) -> None:
+        import psutil
+
         self.root_pid = root_pid
+        self.cgroup = cgroup
         self.pgid = root_pid
         self.exclude = set(exclude)
         self.known: dict[int, psutil.Process] = {}
@@ -102,8 +126,16 @@ class ProcessTree:
             self.known[root_pid] = psutil.Process(root_pid)
         self._me = psutil.Process()
 
+    def ignore(self, pid: int) -> None:
+        """Never count ``pid`` as the run's: a helper the supervisor itself started (safe from
+        any thread)."""
+        self.exclude.add(pid)
+        self.known.pop(pid, None)
+
     def refresh(self) -> None:
         """Remember every current descendant of the supervisor (they are all the run's)."""
+        import psutil
+
         try:
             children = self._me.children(recursive=True)
         except psutil.Error:
@@ -113,9 +145,11 @@ class ProcessTree:
                 self.known[proc.pid] = proc
 
     def alive(self, include_root: bool = True) -> list[psutil.Process]:
+        import psutil
+
         out = []
         for pid, proc in list(self.known.items()):
-            if not include_root and pid == self.root_pid:
+            if (not include_root and pid == self.root_pid) or pid in self.exclude:
                 continue
             try:
                 if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
@@ -126,6 +160,8 @@ class ProcessTree:
 
     def signal(self, sig: int, include_root: bool = True) -> None:
         """Send ``sig`` to the process group and to every known descendant outside it."""
+        import psutil
+
         if include_root:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.pgid, sig)
@@ -134,19 +170,29 @@ class ProcessTree:
                 proc.send_signal(sig)
 
     def kill_all(self) -> None:
-        """SIGKILL the group and every descendant, then reap the ones re-parented to us."""
+        """SIGKILL the group, every descendant and the cgroup, then reap the ones re-parented
+        to us."""
         self.refresh()
+        if self.cgroup is not None:
+            self.cgroup.kill()
         self.signal(signal.SIGKILL)
         self.reap()
 
+    def release(self) -> None:
+        """The session is over: empty and remove its cgroup, if it has one."""
+        if self.cgroup is not None:
+            self.refresh()  # reap() waits only for the processes it knows
+            self.cgroup.remove()
+            self.reap()
+
     def reap(self) -> None:
-        """Collect exit statuses of orphans re-parented to the supervisor (not the root's)."""
-        try:
-            children = self._me.children()
-        except psutil.Error:
-            return
-        for proc in children:
-            if proc.pid == self.root_pid or proc.pid in self.exclude:
+        """Collect exit statuses of orphans re-parented to the supervisor (not the root's).
+
+        Only processes ``refresh`` has seen are tried (``waitpid`` on one that is not our child
+        fails at once): listing the children would read every process on the machine again.
+        """
+        for pid in list(self.known):
+            if pid == self.root_pid or pid in self.exclude:
                 continue
             with contextlib.suppress(ChildProcessError, OSError):
-                os.waitpid(proc.pid, os.WNOHANG)
+                os.waitpid(pid, os.WNOHANG)

@@ -2,7 +2,9 @@
 
 The loop runs in the main thread and wakes when the child exits (a pidfd), when a signal
 arrives (the wake-up pipe), at the deadline, or at the next governor poll. Output is handled by
-reader threads, events are written by the sink thread.
+reader threads, events are written by the sink thread, the heartbeat by its own thread. When
+recording fails for lack of space, the session stops the way a time box does and ends
+``failed`` with reason ``disk full`` (docs/store.md, "When the disk is full").
 """
 
 from __future__ import annotations
@@ -14,25 +16,25 @@ import select
 import signal
 import subprocess
 import time
-from typing import BinaryIO
 
 from backprop_core.admission.resources import Snapshot
-from backprop_core.events.event import Event, ParseContext, ParseState, Stream
-from backprop_core.events.file_identity import witness
-from backprop_core.events.ingest import MetricLines, expand
+from backprop_core.errors import BackpropError
 from backprop_core.launch.spec import MonitorAction
 from backprop_core.store.records import PauseRecord, RunStatus
+from backprop_core.supervisor.cgroup import RunCgroup
 from backprop_core.supervisor.context import SessionContext
 from backprop_core.supervisor.display import status_text
 from backprop_core.supervisor.ending import SessionOutcome, classify, drain, record_start
 from backprop_core.supervisor.guardian_client import Guardian
-from backprop_core.supervisor.monitoring import MonitorSet
-from backprop_core.supervisor.output import StreamReader, Tee
+from backprop_core.supervisor.heartbeat import Heartbeat
+from backprop_core.supervisor.observers import Observers
+from backprop_core.supervisor.output import StreamReader, Tee, open_log
 from backprop_core.supervisor.pausing import PauseGovernor, SnapshotSource
 from backprop_core.supervisor.process import ProcessTree, become_subreaper, launch
+from backprop_core.supervisor.routing import EventRouter
 from backprop_core.supervisor.signals import StopRequests
 from backprop_core.supervisor.sink import EventSink
-from backprop_core.supervisor.state import SessionState
+from backprop_core.supervisor.space import DISK_FULL_REASON, SpaceAlarm, unrecorded
 from backprop_core.supervisor.watching import Watching
 
 LEFTOVER_GRACE_SECONDS = 1.0
@@ -42,10 +44,11 @@ GC_THRESHOLD = 50_000  # allocations between young-generation collections (defau
 class Supervisor:
     def __init__(self, ctx: SessionContext) -> None:
         self.ctx = ctx
-        spec = ctx.spec
-        self.settings = spec.settings
-        self.state = SessionState()
+        self.settings = ctx.spec.settings
         self.requests = StopRequests()
+        self.alarm = SpaceAlarm()
+        self.alarm.wake_with(self.requests.wake_w)
+        self._disk_full_seen = False
         self.stop_kind: str | None = None
         self.stop_reason: str | None = None
         self.stop_status: RunStatus | None = None
@@ -54,54 +57,6 @@ class Supervisor:
         self.pause_started: float | None = None
         self.pauses: list[PauseRecord] = []
         self.snapshot: Snapshot | None = None
-        self._parsers = ctx.parsers
-        # One parse state for the session, shared by its streams (the run's last known step).
-        state = ParseState(step=ctx.run.last_step)
-        self._contexts = {
-            s: ParseContext(spec.run_id, spec.session, s, str(spec.cwd), self.settings, state)
-            for s in ("stdout", "stderr", "events")
-        }
-
-    # events ----------------------------------------------------------------------------------
-    def _on_lines(self, stream: Stream, lines: list[bytes]) -> list[bool] | None:
-        """Parse one chunk's lines and record their events as one batch; which lines were
-        event lines (``None``: none)."""
-        result = self._parsers.parse(lines, self._contexts[stream])
-        if result.items:
-            self.watching.note(result.items)
-            self._on_items(result.items)
-        return result.claimed
-
-    def _on_items(self, items: list[Event | MetricLines]) -> None:
-        """Record parsed events (metrics lines from the hot path in columns, other events as
-        such): store, run state, monitors, lifecycle listeners."""
-        # gc deletes an announced file outside the run's folder only if it is still this one
-        items = witness(items, self.ctx.spec.cwd, self.ctx.run.created_at, self.settings.home)
-        self.sink.extend(items)
-        state = self.state
-        for item in items:
-            if isinstance(item, MetricLines):
-                state.update_lines(item)
-            else:
-                state.update(item)
-                if item.kind == "alert":
-                    self.ctx.display.message(f"alert: {item.payload.get('text', '')}")
-        self.monitors.items(items)
-        if self.ctx.notify_events:
-            for event in expand(items):
-                self.ctx.plugins.run_event(self.ctx.run, event)
-
-    def _alert(self, level: str, text: str) -> None:
-        """Record an alert raised by a monitor (not offered to the monitors again)."""
-        spec = self.ctx.spec
-        event = Event(
-            "alert", time.time(), self.state.step, {"level": level, "text": text}, spec.session
-        )
-        self.sink.add(event)
-        self.state.update(event)
-        self.ctx.display.message(f"alert: {text}")
-        if self.ctx.notify_events:
-            self.ctx.plugins.run_event(self.ctx.run, event)
 
     def _monitor_stops(self, action: MonitorAction) -> None:
         if self._monitor_stop is None:
@@ -135,7 +90,8 @@ class Supervisor:
             self.ctx.store.update_session(spec.run_id, spec.session, status=status, pauses=pauses)
             self.ctx.store.update_run(spec.run_id, status=status)
         except Exception as exc:
-            self.ctx.display.message(f"warning: could not record pause state: {exc}")
+            if not self.alarm.report("the pause state", exc):
+                self.ctx.display.message(f"warning: could not record pause state: {exc}")
 
     def _govern(self) -> None:
         self.snapshot = self.snapshots.take()
@@ -171,7 +127,23 @@ class Supervisor:
         self.ctx.display.message(why)
         self.tree.kill_all()
 
+    def _disk_full(self) -> None:
+        """Say at once that recording failed for lack of space, and stop the script the way
+        the time box does, so it can still checkpoint (to another disk, or once space is
+        freed). The session ends ``failed``, ``disk full``, whatever else stopped it."""
+        self._disk_full_seen = True
+        self.ctx.display.message(
+            f"error: disk full under {self.settings.home} ({self.alarm.first}); stopping the "
+            "run so it can checkpoint; what is not recorded yet waits in memory for space"
+        )
+        if self.tree.alive() and self.stop_kind is None:
+            self._begin_stop("disk", DISK_FULL_REASON, RunStatus.FAILED)
+        else:
+            self.stop_reason, self.stop_status = DISK_FULL_REASON, RunStatus.FAILED
+
     def _check_requests(self, now: float) -> None:
+        if self.alarm.tripped and not self._disk_full_seen:
+            self._disk_full()
         req = self.requests
         if req.graceful and self.stop_kind is None:
             self._begin_stop("user", f"stopped by {req.source}", RunStatus.INTERRUPTED)
@@ -237,46 +209,63 @@ class Supervisor:
     # the session -----------------------------------------------------------------------------
     def run(self) -> SessionOutcome:
         spec, ctx = self.ctx.spec, self.ctx
+        log = open_log(ctx.log_path)  # first: a home that cannot take it stops everything here
         events_r, events_w = os.pipe()
         env = dict(spec.env)
         env["BACKPROP_EVENTS_FD"] = str(events_w)
         become_subreaper()
-        # Before the script starts, so the watchers see what was there before it.
-        parse_state = self._contexts["stdout"].state
+        # Before the script starts, so the watchers see what was there before it. They deliver
+        # only from their own thread, started once the router below exists.
+        routed: list[EventRouter] = []
         self.watching = Watching(
             ctx,
-            self._on_items,
-            lambda: parse_state.step,
-            lambda: parse_state.reported_metrics,
+            lambda items: routed[0].on_items(items),
+            lambda: routed[0].parse_state.step,
+            lambda: routed[0].parse_state.reported_metrics,
         )
-        guardian = Guardian(spec.run_id, spec.session)
+        cgroup = RunCgroup.create(f"backprop-{spec.run_id}-{spec.session}-{os.getpid()}")
+        guardian = Guardian(spec.run_id, spec.session, cgroup)
         self.requests.install()
         try:
             try:
-                proc = launch(spec.argv, str(spec.cwd), env, pass_fds=(events_w,))
+                proc = launch(spec.argv, str(spec.cwd), env, (events_w,), cgroup)
             finally:
                 os.close(events_w)
         except BaseException:
             os.close(events_r)
+            log.close()
             guardian.done()
+            if cgroup is not None:
+                cgroup.remove()
             self.requests.restore()
             raise
         self.start_mono = time.monotonic()
         started_at = time.time()
         self.killed = False
-        self.tree = ProcessTree(proc.pid, exclude=[guardian.pid] if guardian.pid else [])
+        self.tree = ProcessTree(proc.pid, [guardian.pid] if guardian.pid else [], cgroup)
         self._pidfd: int | None = None
         with contextlib.suppress(AttributeError, OSError):
             self._pidfd = os.pidfd_open(proc.pid)
-        record_start(self.ctx, proc.pid, started_at)
+        try:
+            record_start(self.ctx, proc.pid, started_at)
+        except BackpropError as exc:
+            if not self.alarm.report("the session's start", exc):
+                raise
 
-        self.sink = EventSink(spec.run_id, ctx.open_store)
-        self.monitors = MonitorSet(
-            ctx.plugins.monitors(), self.settings, self._alert, self._monitor_stops
+        say = ctx.display.message
+        self.sink = EventSink(spec.run_id, ctx.open_store, self.alarm, say)
+        router = EventRouter(ctx, self.sink, self._monitor_stops, self.watching.note)
+        routed.append(router)
+        self.state, self.monitors = router.state, router.monitors
+        heartbeat = Heartbeat(
+            spec.run_id,
+            spec.session,
+            ctx.open_store,
+            self.settings.liveness.heartbeat_seconds,
+            self.alarm,
+            say,
         )
-        ctx.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log: BinaryIO = open(ctx.log_path, "ab")  # noqa: SIM115 - closed at the end of run()
-        tee = Tee(log, ctx.display.lock)
+        tee = Tee(log, ctx.display.lock, lambda exc: self.alarm.report("the output log", exc))
         if ctx.display.live:
             tee.before_write = ctx.display.clear_for_output
             tee.after_write = ctx.display.output_written
@@ -289,7 +278,7 @@ class Supervisor:
                 "stdout",
                 tee,
                 ctx.terminal_out,
-                lambda lines: self._on_lines("stdout", lines),
+                lambda lines: router.on_lines("stdout", lines),
                 on_chunk,
                 show_events=ctx.show_events,
             ),
@@ -298,7 +287,7 @@ class Supervisor:
                 "stderr",
                 tee,
                 ctx.terminal_err,
-                lambda lines: self._on_lines("stderr", lines),
+                lambda lines: router.on_lines("stderr", lines),
                 on_chunk,
                 show_events=ctx.show_events,
             ),
@@ -309,7 +298,7 @@ class Supervisor:
                 "events",
                 None,
                 None,
-                lambda lines: self._on_lines("events", lines),
+                lambda lines: router.on_lines("events", lines),
                 close_fd=True,
             )
         )
@@ -317,6 +306,8 @@ class Supervisor:
             reader.start()
         self.sink.start()
         self.watching.start()
+        observers = Observers.start(spec, self.tree, self.sink, lambda: self.snapshot)
+        heartbeat.start()
         self.snapshots = SnapshotSource(self.settings)
         self.governor = PauseGovernor(self.settings, spec.gpus)
         poll = max(0.05, self.settings.governor.poll_seconds)
@@ -341,9 +332,13 @@ class Supervisor:
                 if reader.finished and pipe is not None:
                     pipe.close()
             self.watching.close()
+            observers.stop()
             self.sink.close()
+            heartbeat.stop()
             tee.flush()
-            log.close()
+            with contextlib.suppress(OSError):
+                log.close()
+            self.tree.release()
             guardian.done()
             self.snapshots.close()
             if self._pidfd is not None:
@@ -351,7 +346,18 @@ class Supervisor:
             ctx.display.finish()
             gc.set_threshold(*thresholds)
             gc.unfreeze()
+        self._report_unrecorded(tee)
         return self._outcome(rc, started_at)
+
+    def _report_unrecorded(self, tee: Tee) -> None:
+        """Say what a full disk kept out of the records, once everything has been tried."""
+        if not self.alarm.tripped:
+            return
+        missing = unrecorded(self.sink.unwritten + self.sink.dropped, tee)
+        if missing:
+            self.ctx.display.message(f"error: disk full: {missing} could not be recorded")
+        elif not self._disk_full_seen:
+            self._disk_full()
 
     def _loop(self, popen: subprocess.Popen[bytes], poll: float, tee: Tee) -> int:
         next_govern = time.monotonic()
@@ -398,6 +404,8 @@ class Supervisor:
 
     def _outcome(self, rc: int, started_at: float) -> SessionOutcome:
         status, exit_code, sig, reason = classify(rc, self.stop_status, self.stop_reason)
+        if self.alarm.tripped:  # even when it filled up after the script had ended
+            status, reason = RunStatus.FAILED, DISK_FULL_REASON
         return SessionOutcome(
             status=status,
             exit_code=exit_code,

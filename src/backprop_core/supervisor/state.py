@@ -11,6 +11,8 @@ from backprop_core.events.ingest import MetricLines
 
 @dataclass
 class SessionState:
+    """What the session's events said so far: progress, last metrics, done, checkpoints."""
+
     step: int | None = None
     total: int | None = None
     metrics: dict[str, float] = field(default_factory=dict)

@@ -8,8 +8,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from backprop_core.events.checkpoint_keys import checkpoint_key
 from backprop_core.events.event import Event
-from backprop_core.events.ingest import MetricLines, checkpoint_key
+from backprop_core.events.ingest import MetricLines
 from backprop_core.launch.spec import WatchContext, Watcher
 from backprop_core.supervisor.context import SessionContext
 

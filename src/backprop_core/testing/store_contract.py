@@ -22,32 +22,29 @@ from backprop_core.errors import AmbiguousRun, RunNotFound
 from backprop_core.events.event import Event
 from backprop_core.store.contract import DuplicateRun, Store
 from backprop_core.store.records import (
+    LOCAL_ORIGIN,
     PauseRecord,
     RunFilter,
-    RunRecord,
     RunStatus,
     SessionRecord,
 )
+from backprop_core.testing.builders import T0, make_run, metrics, same_float
+from backprop_core.testing.contract_params import ParamsContract
+from backprop_core.testing.contract_sessions import SessionsContract
+from backprop_core.testing.liveness_contract import LivenessContract
 from backprop_core.testing.store_contract_safety import SafetyContract
 
-T0 = 1_790_000_000.0
+__all__ = ["T0", "StoreContract", "make_run", "metrics", "same_float"]
 
 
-def make_run(run_id: str, created: float = T0, **fields: object) -> RunRecord:
-    fields.setdefault("status", RunStatus.RUNNING)
-    return RunRecord(id=run_id, created_at=created, **fields)  # type: ignore[arg-type]
+class StoreContract(SafetyContract, ParamsContract, SessionsContract, LivenessContract):
+    """Behaviour every ``Store`` must have. Override ``store`` with a fixture.
 
-
-def metrics(step: int, session: int | None = 1, **values: object) -> Event:
-    return Event("metrics", T0 + step, step=step, payload={"data": values}, session=session)
-
-
-def same_float(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or a == b
-
-
-class StoreContract(SafetyContract):
-    """Behaviour every ``Store`` must have. Override ``store`` with a fixture."""
+    Bad input and checkpoint records (``store_contract_safety``), parameters and sessions that
+    rewind (``contract_params``, ``contract_sessions``), heartbeats and where a session's
+    supervisor runs (``liveness_contract``) are in their own modules; this class collects them
+    all.
+    """
 
     @pytest.fixture
     def store(self) -> Store:  # pragma: no cover - subclasses provide it
@@ -66,6 +63,7 @@ class StoreContract(SafetyContract):
             command=["python", "train.py"],
             framework="pytorch",
             settings={"maxRunMinutes": 10, "gpu": {"count": 1}},
+            params={"lr": 3e-4, "epochs": 3, "amp": True, "opt": "adamw", "optim.beta": 0.9},
             started_at=T0 + 1,
             environment={"python": "3.11"},
         )
@@ -124,6 +122,22 @@ class StoreContract(SafetyContract):
         assert ids(tags=(("lr", "0.1"),)) == ["a"]
         assert ids(tags=(("lr", "0.1"), ("x", "y"))) == []
         assert store.count_runs(RunFilter(name="resnet-*")) == 2
+
+    def test_filter_by_origin_even_with_non_finite_metrics(self, store: Store) -> None:
+        store.create_run(make_run("here", T0, last_metrics={"loss": float("nan")}))
+        store.create_run(make_run("pulled", T0 + 1, origin="gpu-box"))
+        store.create_run(make_run("other", T0 + 2, origin="ada@lab"))
+        store.update_run("here", tags={"k": "v"})
+        store.append_events("pulled", [metrics(1, loss=float("inf"))])
+
+        def ids(origin: str) -> list[str]:
+            return [r.id for r in store.list_runs(RunFilter(origin=origin))]
+
+        assert ids("gpu-box") == ["pulled"] and ids("ada@lab") == ["other"]
+        assert ids(LOCAL_ORIGIN) == ["here"]
+        assert store.count_runs(RunFilter(origin="gpu-box")) == 1
+        assert store.get_run("pulled").origin == "gpu-box"
+        assert store.last_event_seq("pulled") == 1 and store.last_event_seq("here") == 0
 
     def test_very_long_tags_and_unicode(self, store: Store) -> None:
         long_value = "v" * 100_000

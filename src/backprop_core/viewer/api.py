@@ -12,8 +12,9 @@ from starlette.routing import Route
 from backprop_core.__about__ import __version__
 from backprop_core.store.contract import Store
 from backprop_core.store.records import RunRecord
-from backprop_core.viewer.live import last_seq, run_stream, runs_stream
-from backprop_core.viewer.logtail import MAX_READ_BYTES, read_log
+from backprop_core.viewer.grouping import chart_groups
+from backprop_core.viewer.live import run_stream, runs_stream
+from backprop_core.viewer.logtail import MAX_READ_BYTES, read_log, session_number
 from backprop_core.viewer.openapi import openapi_document
 from backprop_core.viewer.params import (
     DEFAULT_MAX_POINTS,
@@ -21,6 +22,7 @@ from backprop_core.viewer.params import (
     MAX_MAX_POINTS,
     MIN_MAX_POINTS,
     ParamError,
+    bool_param,
     int_param,
     list_param,
 )
@@ -30,6 +32,7 @@ from backprop_core.viewer.serialize import (
     load_run_detail,
     run_summary,
     series_dict,
+    session_marks,
     snapshot_dict,
 )
 from backprop_core.viewer.state import viewer_state
@@ -68,7 +71,9 @@ async def get_run(request: Request) -> Response:
 
 async def get_metrics(request: Request) -> Response:
     """Metric series of one run, several keys at once, each downsampled to ``max_points``
-    keeping every bucket's min and max: ``{"run_id", "seq", "keys", "series": {key: {...}}}``."""
+    keeping every bucket's min and max: ``{"run_id", "seq", "keys", "groups", "sessions",
+    "series": {key: {...}}}``. Points a later session superseded are left out unless
+    ``all_sessions``."""
     ref = request.path_params["run_id"]
     wanted = list_param(request.query_params, "keys")
     max_points = int_param(
@@ -80,6 +85,7 @@ async def get_metrics(request: Request) -> Response:
     )
     if len(wanted) > MAX_KEYS:
         raise ParamError("keys", f"at most {MAX_KEYS} keys at once")
+    all_sessions = bool_param(request.query_params, "all_sessions")
 
     def read(store: Store) -> dict[str, Any]:
         run = store.resolve(ref)
@@ -87,12 +93,18 @@ async def get_metrics(request: Request) -> Response:
         keys = wanted or all_keys[:MAX_KEYS]
         # The seq is read before the series: points logged in between come again through the
         # stream, and the page drops the ones it already has (by step).
-        seq = last_seq(store, run.id)
-        series = {k: series_dict(store.metric_series(run.id, k, max_points)) for k in keys}
+        seq = store.last_event_seq(run.id)
+        series = {
+            k: series_dict(store.metric_series(run.id, k, max_points, all_sessions=all_sessions))
+            for k in keys
+        }
         return {
             "run_id": run.id,
             "seq": seq,
             "keys": all_keys,
+            "groups": chart_groups(all_keys),
+            "sessions": session_marks(store.sessions(run.id)),
+            "all_sessions": all_sessions,
             "max_points": max_points,
             "series": series,
         }
@@ -109,8 +121,7 @@ async def get_logs(request: Request) -> Response:
     offset = int_param(request.query_params, "offset", None, low=0)
     limit = int_param(request.query_params, "limit", None, low=1, high=MAX_READ_BYTES)
     run: RunRecord = await state.gateway.call(lambda s: s.resolve(ref))
-    number = session if session is not None else max(run.session_count, 1)
-    chunk = read_log(state.home, run.id, number, offset, limit)
+    chunk = read_log(state.home, run.id, session_number(run, session), offset, limit)
     return ApiJSON({"run_id": run.id, "sessions": run.session_count, **chunk.as_dict()})
 
 

@@ -19,6 +19,7 @@ from backprop_core.store.contract import Store
 from backprop_core.store.home import Home
 from backprop_core.viewer.api import api_routes
 from backprop_core.viewer.gateway import StoreGateway
+from backprop_core.viewer.logtail import NoSuchSession
 from backprop_core.viewer.pages import error_page, page_routes
 from backprop_core.viewer.params import ParamError
 from backprop_core.viewer.responses import api_error
@@ -47,6 +48,11 @@ async def _backprop_error(request: Request, exc: Exception) -> Response:
     return _respond(request, exc.http_status, exc.title, exc.message, exc.hint)
 
 
+async def _no_such_session(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NoSuchSession)
+    return _respond(request, 404, "Session not found", exc.message, exc.hint)
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
@@ -70,10 +76,13 @@ def create_app(
     store_factory: Callable[[], Store] | None = None,
     snapshot: Callable[[], Snapshot] | None = None,
     poll_seconds: float | None = None,
+    loopback_host: bool = False,
 ) -> Starlette:
     """The viewer app over the store ``settings`` name.
 
-    ``token``: required on every request when set (non-loopback binds). ``store_factory`` and
+    ``token``: required on every request when set (non-loopback binds); ``loopback_host``:
+    requests must also name the loopback in their Host header (always so without a token,
+    and for a viewer behind an SSH tunnel, whose local end is the loopback). ``store_factory`` and
     ``snapshot`` replace ``open_store(settings)`` and the probes (tests, embedding).
     """
 
@@ -82,7 +91,12 @@ def create_app(
 
         return open_store(settings, reconcile=False, create=False)
 
-    gateway = StoreGateway(store_factory or open_default)
+    def reconcile(store: Store) -> None:
+        from backprop_core.store.liveness import reconcile
+
+        reconcile(store, settings.liveness.lost_after_seconds)
+
+    gateway = StoreGateway(store_factory or open_default, reconcile)
     state = ViewerState(
         gateway=gateway,
         home=Home(settings.home),
@@ -102,9 +116,10 @@ def create_app(
             *page_routes,
             Route("/static/{path:path}", static_file, methods=["GET", "HEAD"]),
         ],
-        middleware=[Middleware(SecurityMiddleware, token=token)],
+        middleware=[Middleware(SecurityMiddleware, token=token, loopback_host=loopback_host)],
         exception_handlers={
             ParamError: _param_error,
+            NoSuchSession: _no_such_session,
             BackpropError: _backprop_error,
             HTTPException: _http_error,
         },

@@ -1,27 +1,38 @@
 """One thread that owns the store, so every store call comes from the same thread.
 
 Store plugins may hold connections that must not cross threads (SQLite's default), and the
-event loop must never block on disk. Every read goes through ``StoreGateway.call``.
+event loop must never block on disk. Every read goes through ``StoreGateway.call``, which also
+runs liveness reconciliation at most every ``RECONCILE_SECONDS``: pages, the API and the live
+streams see a run whose supervisor died or froze become ``lost`` (docs/store.md, "Liveness").
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from backprop_core.errors import BackpropError
 from backprop_core.store.contract import Store
 
 T = TypeVar("T")
+RECONCILE_SECONDS = 1.0
 
 
 class StoreGateway:
     """Runs functions of the store on a single worker thread; opens the store lazily there."""
 
-    def __init__(self, open_store: Callable[[], Store]) -> None:
+    def __init__(
+        self,
+        open_store: Callable[[], Store],
+        reconcile: Callable[[Store], object] | None = None,
+    ) -> None:
         self._open = open_store
+        self._reconcile = reconcile
+        self._next_reconcile = 0.0
         self._store: Store | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -41,7 +52,14 @@ class StoreGateway:
         return self._store
 
     def _run(self, fn: Callable[[Store], T]) -> T:
-        return fn(self._get())
+        store = self._get()
+        if self._reconcile is not None and time.monotonic() >= self._next_reconcile:
+            self._next_reconcile = time.monotonic() + RECONCILE_SECONDS
+            try:
+                self._reconcile(store)
+            except BackpropError:  # e.g. a read-only store: reading goes on
+                pass
+        return fn(store)
 
     async def call(self, fn: Callable[[Store], T]) -> T:
         """``fn(store)`` on the store thread, awaited without blocking the event loop."""

@@ -3,7 +3,9 @@ pushes only what changed, so an open page never re-downloads a run.
 
 ``GET /api/runs/{id}/stream`` sends ``points`` (new metric points), ``run`` (status, sessions or
 checkpoints changed), ``log`` (new log text) and finally ``end`` once the run is no longer active.
-``GET /api/runs/stream`` sends ``run`` for new runs and for changes to active ones.
+``GET /api/runs/stream`` sends ``run`` for new runs and for changes to active ones. A run whose
+supervisor dies or freezes becomes ``lost`` through the store gateway's liveness check, so both
+streams see that change like any other and a run's stream ends.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from backprop_core.errors import BackpropError
 from backprop_core.events.ingest import event_step, metric_values
 from backprop_core.store.contract import Store
 from backprop_core.store.records import RunFilter, RunRecord
-from backprop_core.viewer.logtail import read_log
+from backprop_core.viewer.logtail import read_log, session_number
 from backprop_core.viewer.params import int_param
 from backprop_core.viewer.responses import dumps
 from backprop_core.viewer.serialize import load_run_detail, run_summary
@@ -30,27 +32,6 @@ from backprop_core.viewer.state import ViewerState, viewer_state
 EVENT_BATCH = 5000
 LOG_BATCH = 256 * 1024
 HEARTBEAT_SECONDS = 15.0
-
-
-def last_seq(store: Store, run_id: str) -> int:
-    """The run's highest event seq, found with O(log n) one-event reads (the store contract has
-    no direct call for it): the smallest ``s`` with no event after ``s``."""
-
-    def has_after(s: int) -> bool:
-        return bool(store.events(run_id, None, after_seq=s, limit=1))
-
-    if not has_after(0):
-        return 0
-    low, high = 0, 1  # has_after(low) is true; find high with has_after(high) false
-    while has_after(high):
-        low, high = high, high * 2
-    while high - low > 1:
-        mid = (low + high) // 2
-        if has_after(mid):
-            low = mid
-        else:
-            high = mid
-    return high
 
 
 def sse(event: str, data: Any) -> str:
@@ -75,6 +56,9 @@ class RunCursor:
 
 def _poll_run(store: Store, state: ViewerState, cur: RunCursor) -> bool:
     """One poll: queue messages for what changed; return whether the run is still active."""
+    # The run first: when it is seen ended, every event it recorded before ending is read
+    # below, so the stream never ends without the last points.
+    run = store.get_run(cur.run_id)
     points: dict[str, list[list[Any]]] = {}
     alerted = False
     while True:
@@ -85,14 +69,13 @@ def _poll_run(store: Store, state: ViewerState, cur: RunCursor) -> bool:
             if event.kind == "metrics":
                 step = event_step(event)
                 for key, value in metric_values(event).items():
-                    points.setdefault(key, []).append([step, event.time, value])
+                    points.setdefault(key, []).append([step, event.time, value, event.session])
         if batch:
             cur.seq = batch[-1].seq
         if len(batch) < EVENT_BATCH:
             break
     if points:
         cur.messages.append(sse("points", {"seq": cur.seq, "points": points}))
-    run = store.get_run(cur.run_id)
     changed = bool(cur.fingerprint) and _fingerprint(run) != cur.fingerprint
     if changed or alerted:  # an alert the page has not shown yet comes with the run's detail
         cur.messages.append(sse("run", load_run_detail(store, run)))
@@ -151,8 +134,8 @@ async def run_stream(request: Request) -> Response:
 
     def start(store: Store) -> RunCursor:
         run = store.resolve(ref)
-        seq = after if after is not None else last_seq(store, run.id)
-        cur = RunCursor(run.id, seq, log_session or max(run.session_count, 1), log_offset)
+        seq = after if after is not None else store.last_event_seq(run.id)
+        cur = RunCursor(run.id, seq, session_number(run, log_session), log_offset)
         cur.fingerprint = _fingerprint(run)
         return cur
 
@@ -188,6 +171,8 @@ def _event_stream(body: AsyncIterator[str]) -> StreamingResponse:
 
 @dataclass
 class TableCursor:
+    """Where one runs-table stream stands."""
+
     since: float
     known: set[str]
     watched: dict[str, tuple[Any, ...]]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backprop_core.store.home import Home, is_valid_run_id
+from backprop_core.store.records import RunRecord
 
 DEFAULT_TAIL_BYTES = 64 * 1024
 MAX_READ_BYTES = 1024 * 1024
@@ -14,6 +15,8 @@ MAX_READ_BYTES = 1024 * 1024
 
 @dataclass(frozen=True)
 class LogChunk:
+    """A slice of a session log: its text and where the next read starts."""
+
     session: int
     exists: bool
     offset: int
@@ -30,6 +33,27 @@ class LogChunk:
             "size": self.size,
             "text": self.text,
         }
+
+
+class NoSuchSession(LookupError):
+    """A session number the run does not have; becomes a 404."""
+
+    def __init__(self, run: RunRecord, number: int) -> None:
+        self.last = max(run.session_count, 1)
+        super().__init__(f"run {run.id} has no session {number}")
+        self.message = str(self)
+        self.hint = f"it has sessions 1 to {self.last}" if self.last > 1 else "it has session 1"
+
+
+def session_number(run: RunRecord, number: int | None) -> int:
+    """``number``, or the run's latest session (1 before the first starts); ``NoSuchSession``
+    for a number beyond them."""
+    last = max(run.session_count, 1)
+    if number is None:
+        return last
+    if number > last:
+        raise NoSuchSession(run, number)
+    return number
 
 
 def log_path(home: Home, run_id: str, session: int) -> Path | None:

@@ -73,6 +73,11 @@ def openapi_document() -> dict[str, Any]:
                         "tag", "KEY=VALUE; repeat for several (all must match).", {"type": "string"}
                     ),
                     _param(
+                        "host",
+                        "Runs pulled from this host, or 'local' for runs recorded here.",
+                        {"type": "string"},
+                    ),
+                    _param(
                         "sort",
                         "|".join(SORT_KEYS),
                         {"type": "string", "default": "created"},
@@ -123,8 +128,16 @@ def openapi_document() -> dict[str, Any]:
                         f"Points per series, {MIN_MAX_POINTS}..{MAX_MAX_POINTS}.",
                         {**int_schema, "default": DEFAULT_MAX_POINTS},
                     ),
+                    _param(
+                        "all_sessions",
+                        "Include points a later session superseded (it started over at an "
+                        "earlier step).",
+                        {"type": "boolean", "default": False},
+                    ),
                 ],
-                "{run_id, seq, keys, max_points, series: {key: {steps, times, values, total}}}",
+                "{run_id, seq, keys, groups: [{title, keys, system}], sessions: [{number, "
+                "status, started_at, first_step, boundary}], all_sessions, max_points, "
+                "series: {key: {steps, times, values, sessions, total, points}}}",
             ),
             "/api/runs/{run_id}/logs": _get(
                 "A session's log by byte offsets",

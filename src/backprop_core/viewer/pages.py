@@ -21,9 +21,9 @@ from starlette.routing import Route
 
 from backprop_core.__about__ import __version__
 from backprop_core.errors import AmbiguousRun, RunNotFound
-from backprop_core.render.runs import flat_items, human_duration, human_time
+from backprop_core.render.runs import LOCAL_HOST, flat_items, human_duration, human_time
 from backprop_core.store.contract import Store
-from backprop_core.store.records import RunStatus, json_safe
+from backprop_core.store.records import RunRecord, RunStatus, is_system_metric, json_safe
 from backprop_core.viewer.params import SORT_KEYS, list_param
 from backprop_core.viewer.responses import dumps
 from backprop_core.viewer.runs_query import RunsQuery, parse_runs_query, run_query
@@ -32,6 +32,8 @@ from backprop_core.viewer.state import viewer_state
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MAX_COMPARE = 12
+PARAM_COLUMNS = 6  # parameter columns of the runs table at most
+METRICS_SHOWN = 4  # last metrics per row of the runs table at most
 
 
 def fmt_time(value: float | None) -> str:
@@ -52,6 +54,34 @@ def fmt_value(value: Any) -> str:
             return "∞" if value > 0 else "-∞"
         return f"{value:.4g}"
     return "—" if value is None else str(value)
+
+
+def fmt_param(value: Any) -> str:
+    """A parameter as it was given: ``true``, ``0.0003``, ``adamw``, ``[0.9, 0.99]``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    return dumps(value)
+
+
+def own_metrics(last_metrics: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A run's own last metrics for its row: the script's, not the sampled ``sys/…`` ones."""
+    own = [(k, v) for k, v in last_metrics.items() if not is_system_metric(k)]
+    return own[:METRICS_SHOWN]
+
+
+def param_columns(runs: list[RunRecord]) -> list[str]:
+    """The parameters worth a column for these runs: those whose values differ between them
+    first, then those most runs have."""
+    counts: dict[str, int] = {}
+    values: dict[str, set[str]] = {}
+    for run in runs:
+        for key, value in run.params.items():
+            counts[key] = counts.get(key, 0) + 1
+            values.setdefault(key, set()).add(dumps(value))
+    ranked = sorted(counts, key=lambda k: (len(values[k]) < 2, -counts[k], k))
+    return ranked[:PARAM_COLUMNS]
 
 
 def json_script(value: Any) -> Markup:
@@ -75,6 +105,8 @@ def _environment() -> Environment:
         value=fmt_value,
         json_script=json_script,
         flat=flat_items,
+        own_metrics=own_metrics,
+        param=fmt_param,
     )
     env.globals.update(version=__version__, statuses=[s.value for s in RunStatus])
     return env
@@ -107,12 +139,7 @@ def _page_url(q: RunsQuery, **changes: Any) -> str:
 async def runs_page(request: Request) -> Response:
     q = parse_runs_query(request.query_params, request.query_params.getlist("tag"))
     total, runs = await viewer_state(request).gateway.call(lambda s: run_query(s, q))
-    metric_names: list[str] = []
-    for run in runs:
-        for key in run.last_metrics:
-            if key not in metric_names and len(metric_names) < 4:
-                metric_names.append(key)
-    filtered = bool(q.flt.statuses or q.flt.name or q.flt.tags)
+    filtered = bool(q.flt.statuses or q.flt.name or q.flt.tags or q.flt.origin is not None)
     pages = {
         "prev": _page_url(q, offset=max(0, q.offset - q.limit)) if q.offset > 0 else None,
         "next": _page_url(q, offset=q.offset + q.limit) if q.offset + q.limit < total else None,
@@ -132,7 +159,9 @@ async def runs_page(request: Request) -> Response:
         total=total,
         q=q,
         params=q.as_params(),
-        metric_names=metric_names,
+        param_names=param_columns(runs),
+        with_host=any(r.origin for r in runs) or q.flt.origin is not None,
+        local_host=LOCAL_HOST,
         filtered=filtered,
         pages=pages,
         sort_urls=sort_urls,
@@ -167,9 +196,20 @@ async def compare_page(request: Request) -> Response:
         return list(found.values()), unresolved
 
     runs, unresolved = await viewer_state(request).gateway.call(load)
-    keys = sorted({k for r in runs for k in r["metric_keys"]})
+    keys = sorted(
+        {k for r in runs for k in r["metric_keys"]}, key=lambda k: (is_system_metric(k), k)
+    )
+    names = sorted({k for r in runs for k in r["params"]})
+    differing = {n for n in names if len({dumps(r["params"].get(n)) for r in runs}) > 1}
     return render(
-        request, "compare.html", runs=runs, unresolved=unresolved, keys=keys, title="Compare runs"
+        request,
+        "compare.html",
+        runs=runs,
+        unresolved=unresolved,
+        keys=keys,
+        param_names=names,
+        differing=differing,
+        title="Compare runs",
     )
 
 

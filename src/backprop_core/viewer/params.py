@@ -14,6 +14,8 @@ MAX_KEYS = 64
 MIN_MAX_POINTS = 10
 DEFAULT_MAX_POINTS = 2000
 MAX_MAX_POINTS = 100_000
+# Every integer reaches SQLite or a file offset: neither takes more than a signed 64-bit value.
+INT64_MAX = (1 << 63) - 1
 
 
 class ParamError(ValueError):
@@ -39,11 +41,23 @@ def int_param(
         value = int(raw)
     except ValueError:
         raise ParamError(name, f"expected an integer, got {raw!r}") from None
-    if low is not None and value < low:
+    low = -INT64_MAX - 1 if low is None else low
+    high = INT64_MAX if high is None else high
+    if value < low:
         raise ParamError(name, f"must be at least {low}, got {value}")
-    if high is not None and value > high:
+    if value > high:
         raise ParamError(name, f"must be at most {high}, got {value}")
     return value
+
+
+def bool_param(query: Mapping[str, str], name: str) -> bool:
+    """``1``/``true``/``yes`` or ``0``/``false``/``no`` (default false)."""
+    raw = (query.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ParamError(name, f"expected true or false, got {raw!r}")
 
 
 def choice_param(

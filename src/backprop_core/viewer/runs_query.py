@@ -10,8 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from backprop_core.render.runs import LOCAL_HOST, origin_filter
 from backprop_core.store.contract import Store
-from backprop_core.store.records import RunFilter, RunRecord
+from backprop_core.store.records import LOCAL_ORIGIN, RunFilter, RunRecord
 from backprop_core.viewer.params import (
     DEFAULT_RUNS_LIMIT,
     MAX_RUNS_LIMIT,
@@ -25,6 +26,8 @@ from backprop_core.viewer.params import (
 
 @dataclass(frozen=True)
 class RunsQuery:
+    """A runs-table request: filter, sort, order and page."""
+
     flt: RunFilter
     sort: str = "created"
     order: str = "desc"
@@ -36,6 +39,7 @@ class RunsQuery:
             "status": ",".join(sorted(s.value for s in self.flt.statuses or ())),
             "name": self.flt.name or "",
             "tag": [f"{k}={v}" for k, v in self.flt.tags],
+            "host": LOCAL_HOST if self.flt.origin == LOCAL_ORIGIN else self.flt.origin or "",
             "sort": self.sort,
             "order": self.order,
             "limit": self.limit,
@@ -48,7 +52,13 @@ def parse_runs_query(query: Mapping[str, str], tags: list[str]) -> RunsQuery:
     limit = int_param(query, "limit", DEFAULT_RUNS_LIMIT, low=1, high=MAX_RUNS_LIMIT)
     offset = int_param(query, "offset", 0, low=0)
     name = (query.get("name") or "").strip() or None
-    flt = RunFilter(statuses=statuses_param(query), name=name, tags=tags_param(tags))
+    host = (query.get("host") or "").strip() or None
+    flt = RunFilter(
+        statuses=statuses_param(query),
+        name=name,
+        tags=tags_param(tags),
+        origin=origin_filter(host),
+    )
     return RunsQuery(
         flt=flt,
         sort=choice_param(query, "sort", "created", SORT_KEYS),

@@ -4,7 +4,8 @@
   it: ``?token=…`` (then remembered in an HttpOnly cookie), the cookie, or an
   ``Authorization: token …`` header.
 - Without a token (loopback), the Host header must name the loopback, so a web page on another
-  site cannot reach the viewer by DNS rebinding.
+  site cannot reach the viewer by DNS rebinding. A viewer reached through an SSH tunnel
+  (``ui --ssh``) checks both: the token, and the loopback Host of the tunnel's local end.
 - No CORS headers are ever sent; a CSP keeps the pages to their own scripts.
 - Static files come only from the package's ``static/`` folder, by a checked relative path.
 """
@@ -61,9 +62,10 @@ def _host_name(host_header: str) -> str:
 class SecurityMiddleware:
     """Checks the token (or the loopback Host) on every request and adds security headers."""
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(self, app: ASGIApp, token: str | None, loopback_host: bool = False) -> None:
         self.app = app
         self.token = token
+        self.loopback_host = loopback_host or token is None
         self.cookie = cookie_name(token) if token else ""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,11 +74,11 @@ class SecurityMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         set_cookie = False
-        if self.token is None:
-            if _host_name(headers.get("host", "")).lower() not in LOOPBACK_HOSTS:
-                await self._deny(scope, receive, send, 403, "this viewer only answers on localhost")
-                return
-        else:
+        host = _host_name(headers.get("host", "")).lower()
+        if self.loopback_host and host not in LOOPBACK_HOSTS:
+            await self._deny(scope, receive, send, 403, "this viewer only answers on localhost")
+            return
+        if self.token is not None:
             given, from_query = self._given_token(scope, headers)
             if given is None or not hmac.compare_digest(given.encode(), self.token.encode()):
                 await self._deny(

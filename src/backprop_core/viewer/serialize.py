@@ -7,16 +7,16 @@ from typing import Any
 
 from backprop_core.admission.probing import snapshot_as_dict
 from backprop_core.admission.resources import Snapshot
-from backprop_core.render.runs import alerts_view
+from backprop_core.render.runs import alerts_view, checkpoint_view, superseded_from
 from backprop_core.store.contract import Store
 from backprop_core.store.records import (
     CheckpointRecord,
     MetricSeries,
     RunRecord,
     SessionRecord,
-    checkpoint_to_dict,
     session_to_dict,
 )
+from backprop_core.store.series import session_boundary, supersede_cutoffs
 
 
 def run_summary(run: RunRecord) -> dict[str, Any]:
@@ -38,9 +38,11 @@ def run_summary(run: RunRecord) -> dict[str, Any]:
         "active_seconds": run.active_seconds,
         "last_step": run.last_step,
         "last_metrics": dict(run.last_metrics),
+        "params": dict(run.params),
         "exit_code": run.exit_code,
         "reason": run.reason,
         "done": run.done,
+        "origin": run.origin,
     }
 
 
@@ -64,8 +66,10 @@ def run_detail(
     metric_keys: list[str],
     alerts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """One run with everything the run page shows."""
+    """One run with everything the run page shows: checkpoints say whether their file still
+    exists, sessions from which step a later session superseded their points."""
     out = run_summary(run)
+    cutoffs = supersede_cutoffs(sessions)
     out.update(
         {
             "argv": list(run.argv),
@@ -75,8 +79,11 @@ def run_detail(
             "signal": run.signal,
             "summary": run.summary,
             "environment": run.environment,
-            "sessions": [session_dict(s) for s in sessions],
-            "checkpoints": [checkpoint_to_dict(c) for c in checkpoints],
+            "sessions": [
+                {**session_dict(s), "superseded_from": superseded_from(s, cutoffs)}
+                for s in sessions
+            ],
+            "checkpoints": [checkpoint_view(c, run) for c in checkpoints],
             "metric_keys": metric_keys,
             "alerts": alerts or [],
         }
@@ -101,9 +108,25 @@ def series_dict(series: MetricSeries) -> dict[str, Any]:
         "steps": series.steps,
         "times": series.times,
         "values": series.values,
+        "sessions": series.sessions,
         "total": series.total,
         "points": len(series),
     }
+
+
+def session_marks(sessions: list[SessionRecord]) -> list[dict[str, Any]]:
+    """Where each session starts on a chart: its start time, and the step from which it
+    supersedes earlier points (``boundary``; its first step when it continued past them)."""
+    return [
+        {
+            "number": s.number,
+            "status": s.status.value,
+            "started_at": s.started_at,
+            "first_step": s.first_step,
+            "boundary": session_boundary(s),
+        }
+        for s in sessions
+    ]
 
 
 def snapshot_dict(snapshot: Snapshot, holders: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:

@@ -20,6 +20,8 @@ POLL_SECONDS = 0.3
 
 @dataclass
 class ViewerState:
+    """What the viewer's handlers share: the store gateway, the home, the machine snapshot."""
+
     gateway: StoreGateway
     home: Home
     take_snapshot: Callable[[], Snapshot]

@@ -1,6 +1,7 @@
 "use strict";
-// One uPlot chart per metric: zoom (drag; double-click resets), hover values in the legend,
-// EMA smoothing and log scale shared by all charts on the page, live appends.
+// uPlot charts of one or more series: zoom (drag; double-click resets), hover values in the
+// legend, EMA smoothing and log scale shared by all charts on the page, live appends, and
+// dashed vertical marks where sessions start.
 window.bp.charts = (function () {
   var PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777", "#4b5563", "#65a30d", "#7c3aed", "#0d9488"];
   var FEW_POINTS = 20;
@@ -44,6 +45,10 @@ window.bp.charts = (function () {
     c.xLabel = bySteps ? "step" : "seconds";
     var t0 = Infinity;
     c.series.forEach(function (s) { if (s.times.length) t0 = Math.min(t0, s.times[0]); });
+    // Marks: {step, time, label}; on a time axis at their time, on a step axis at their step.
+    c.markXs = (c.marks || []).map(function (m) {
+      return { x: bySteps ? m.step : (m.time != null && isFinite(t0) ? m.time - t0 : null), label: m.label };
+    }).filter(function (m) { return m.x != null; });
     var tables = c.series.map(function (s) { return table(s, bySteps, t0); });
     if (tables.length === 1) return tables[0];
     return uPlot.join(tables);
@@ -78,8 +83,23 @@ window.bp.charts = (function () {
       })),
       axes: [{ label: c.xLabel, size: 36, labelSize: 14 }, { size: axisSize, values: function (u, vals) { return vals.map(bp.fmtValue); } }],
       cursor: { drag: { x: true, y: false } },
-      hooks: { setSelect: [function () { c.zoomed = true; }] },
+      hooks: { setSelect: [function () { c.zoomed = true; }], draw: [function (u) { drawMarks(u, c); }] },
     };
+  }
+
+  function drawMarks(u, c) {
+    var ctx = u.ctx, top = u.bbox.top, height = u.bbox.height;
+    ctx.save();
+    ctx.strokeStyle = "#6b7280"; ctx.fillStyle = "#6b7280"; ctx.lineWidth = 1;
+    ctx.setLineDash([4, 4]);
+    ctx.font = Math.round(11 * devicePixelRatio) + "px sans-serif";
+    (c.markXs || []).forEach(function (m) {
+      var x = Math.round(u.valToPos(m.x, "x", true));
+      if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) return;
+      ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, top + height); ctx.stroke();
+      ctx.fillText(m.label, x + 3 * devicePixelRatio, top + 12 * devicePixelRatio);
+    });
+    ctx.restore();
   }
 
   function render(c) {
@@ -90,16 +110,20 @@ window.bp.charts = (function () {
     c.plot = new uPlot(opts(c, width, c.few), data, c.body);
     c.el.dataset.series = String(c.series.length);
     c.el.dataset.points = String(data[0].length);
+    c.el.dataset.marks = String(c.markXs.length);
     c.plot.over.addEventListener("dblclick", function () { c.zoomed = false; });
   }
 
-  function create(container, key, series) {
+  // options.marks: [{step, time, label}] drawn as dashed vertical lines (session starts).
+  function create(container, key, series, options) {
     var el = document.createElement("div");
     el.className = "chart"; el.dataset.key = key;
+    el.dataset.keys = series.map(function (s) { return s.key || s.label; }).join(",");
     var total = series.reduce(function (a, s) { return a + (s.total || s.values.length); }, 0);
     el.innerHTML = '<h3>' + bp.esc(key) + ' <span class="total"></span></h3><div class="body"></div>';
     container.appendChild(el);
-    var c = { el: el, key: key, series: series, body: el.querySelector(".body"), plot: null, zoomed: false };
+    var c = { el: el, key: key, series: series, body: el.querySelector(".body"), plot: null, zoomed: false,
+              marks: (options && options.marks) || [] };
     updateTotal(c, total);
     render(c);
     all.push(c);
@@ -117,10 +141,13 @@ window.bp.charts = (function () {
     var s = c.series[i];
     var lastStep = s.steps.length ? s.steps[s.steps.length - 1] : null;
     var added = 0;
+    var lastTime = s.times.length ? s.times[s.times.length - 1] : null;
     points.forEach(function (p) {
       if (p[0] != null && lastStep != null && p[0] <= lastStep) return; // already have it
+      if (p[0] == null && lastTime != null && p[1] <= lastTime) return; // a step-less one, by time
       s.steps.push(p[0]); s.times.push(p[1]); s.values.push(p[2]);
       if (p[0] != null) lastStep = p[0];
+      lastTime = p[1];
       added++;
     });
     if (!added) return;
@@ -133,6 +160,10 @@ window.bp.charts = (function () {
   }
 
   function rerenderAll() { all.forEach(render); }
+
+  function removeAll() {
+    all.splice(0).forEach(function (c) { if (c.plot) c.plot.destroy(); c.el.remove(); });
+  }
 
   function bindControls() {
     var slider = document.getElementById("smoothing"), out = document.getElementById("smoothing-value");
@@ -150,9 +181,21 @@ window.bp.charts = (function () {
     });
   }
 
-  function fromApi(s, label, color) {
-    return { label: label, color: color, steps: s.steps.slice(), times: s.times.slice(), values: s.values.slice(), total: s.total };
+  function fromApi(s, label, color, key) {
+    return { key: key, label: label, color: color, steps: s.steps.slice(), times: s.times.slice(), values: s.values.slice(), total: s.total };
   }
 
-  return { create: create, append: append, bindControls: bindControls, fromApi: fromApi, palette: PALETTE, all: all };
+  // One series per session (for "all sessions"): {session: series}, in session order.
+  function bySession(s, key) {
+    var out = {}, sessions = s.sessions || [];
+    for (var i = 0; i < s.values.length; i++) {
+      var n = sessions[i] == null ? 0 : sessions[i];
+      var part = out[n] || (out[n] = { key: key, session: n, label: n ? key + " #" + n : key, steps: [], times: [], values: [], total: 0 });
+      part.steps.push(s.steps[i]); part.times.push(s.times[i]); part.values.push(s.values[i]); part.total++;
+    }
+    return Object.keys(out).sort(function (a, b) { return a - b; }).map(function (n) { return out[n]; });
+  }
+
+  return { create: create, append: append, bindControls: bindControls, fromApi: fromApi, bySession: bySession,
+           removeAll: removeAll, palette: PALETTE, all: all };
 })();

@@ -14,6 +14,12 @@ window.bp = (function () {
     var a = Math.abs(v);
     return a >= 1e5 || a < 1e-3 ? v.toExponential(3) : String(+v.toPrecision(4));
   }
+  // A parameter as it was given (the server's fmt_param).
+  function fmtParam(v) {
+    if (typeof v === "string") return v;
+    if (typeof v === "number" || typeof v === "boolean") return String(v);
+    return JSON.stringify(v);
+  }
   function fmtTime(t) {
     if (t == null) return "—";
     var d = new Date(t * 1000), p = function (n) { return String(n).padStart(2, "0"); };
@@ -52,6 +58,6 @@ window.bp = (function () {
     var el = document.getElementById(id);
     return el ? JSON.parse(el.textContent) : null;
   }
-  return { esc: esc, num: num, fmtValue: fmtValue, fmtTime: fmtTime, fmtDuration: fmtDuration,
+  return { esc: esc, num: num, fmtValue: fmtValue, fmtParam: fmtParam, fmtTime: fmtTime, fmtDuration: fmtDuration,
            fmtBytes: fmtBytes, getJSON: getJSON, setConn: setConn, readJSON: readJSON };
 })();

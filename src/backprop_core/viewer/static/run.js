@@ -2,7 +2,10 @@
 // Run page: sessions timeline, checkpoints, charts, log tail, and live updates while active.
 (function () {
   var run = bp.readJSON("run-data");
-  var charts = {};           // metric key -> chart
+  var charts = {};           // metric key (all sessions: key + "#" + session) -> {chart, index}
+  var metrics = null;        // the last /metrics answer
+  var grouped = true, allSessions = false, reloading = null, pending = [];
+  var sysEl = document.getElementById("system-charts");
   var logSession = Math.max(run.session_count, 1), logNext = null, followLatest = true;
   var chartsEl = document.getElementById("charts");
   var logEl = document.getElementById("log");
@@ -57,9 +60,10 @@
     document.getElementById("checkpoints-table").hidden = cps.length === 0;
     body.innerHTML = cps.slice().reverse().map(function (c) {
       var m = Object.keys(c.metrics || {}).map(function (k) { return bp.esc(k) + "=" + bp.fmtValue(c.metrics[k]); }).join(" ");
-      return "<tr><td>" + bp.fmtTime(c.time) + '</td><td class="num">' + (c.step != null ? c.step : "—") + "</td><td>" +
+      var gone = c.exists === false;
+      return "<tr" + (gone ? ' class="missing" title="the file no longer exists"' : "") + "><td>" + bp.fmtTime(c.time) + '</td><td class="num">' + (c.step != null ? c.step : "—") + "</td><td>" +
         (c.session != null ? c.session : "—") + "</td><td><code>" + bp.esc(c.path) + "</code>" + (c.best ? ' <span class="tag">best</span>' : "") +
-        "</td><td>" + m + "</td></tr>";
+        (gone ? ' <span class="tag missing">missing</span>' : "") + "</td><td>" + m + "</td></tr>";
     }).join("");
   }
 
@@ -113,19 +117,62 @@
   }
 
   async function loadMetrics() {
-    var data = await bp.getJSON("/api/runs/" + encodeURIComponent(run.id) + "/metrics?max_points=2000");
+    var data = await bp.getJSON("/api/runs/" + encodeURIComponent(run.id) + "/metrics?max_points=2000" +
+      (allSessions ? "&all_sessions=true" : ""));
     var status = document.getElementById("charts-status");
     if (status) status.remove();
-    data.keys.forEach(function (k) {
-      if (data.series[k]) charts[k] = bp.charts.create(chartsEl, k, [bp.charts.fromApi(data.series[k], k)]);
-    });
-    showNoMetrics();
+    metrics = data;
+    drawCharts();
     return data.seq;
+  }
+
+  // Session starts as chart marks: where each later session took over (its boundary step).
+  function marks() {
+    return (metrics.sessions || []).filter(function (s) { return s.number > 1; }).map(function (s) {
+      return { step: s.boundary != null ? s.boundary : s.first_step, time: s.started_at, label: "#" + s.number };
+    });
+  }
+
+  function drawCharts() {
+    bp.charts.removeAll();
+    charts = {};
+    var groups = grouped ? metrics.groups : metrics.keys.map(function (k) {
+      return { title: k, keys: [k], system: k.indexOf("sys/") === 0 };
+    });
+    groups.forEach(function (g) {
+      var series = [];
+      g.keys.forEach(function (k) {
+        var s = metrics.series[k];
+        if (!s) return;
+        var parts = allSessions ? bp.charts.bySession(s, k) : [bp.charts.fromApi(s, k, null, k)];
+        parts.forEach(function (part) {
+          charts[allSessions ? k + "#" + part.session : k] = { index: series.length };
+          series.push(part);
+        });
+      });
+      if (!series.length) return;
+      var chart = bp.charts.create(g.system ? sysEl : chartsEl, g.title, series, { marks: marks() });
+      Object.keys(charts).forEach(function (id) { if (!charts[id].chart) charts[id].chart = chart; });
+    });
+    document.getElementById("system-section").hidden = !sysEl.querySelector(".chart");
+    showNoMetrics();
+  }
+
+  // A point from a session or a metric the charts do not have yet: fetch them again (the server
+  // decides what the new session supersedes); the stream keeps going meanwhile.
+  function reloadSoon() {
+    if (reloading) return;
+    reloading = setTimeout(function () {
+      loadMetrics().catch(function () {}).then(function () {
+        reloading = null;
+        pending.splice(0).forEach(onPoints);  // what arrived meanwhile (appends skip repeats)
+      });
+    }, 300);
   }
 
   function showNoMetrics() {
     var empty = document.getElementById("charts-empty");
-    if (Object.keys(charts).length) { if (empty) empty.remove(); return; }
+    if (chartsEl.querySelector(".chart")) { if (empty) empty.remove(); return; }
     if (!empty) {
       chartsEl.insertAdjacentHTML("beforeend", '<p class="muted" id="charts-empty">' +
         (run.active ? "No metrics yet; charts appear as soon as the script logs some." : "This run logged no metrics.") + "</p>");
@@ -133,16 +180,17 @@
   }
 
   function onPoints(msg) {
+    if (!metrics || reloading) { pending.push(msg); return; }
+    var known = (metrics.sessions || []).map(function (s) { return s.number; });
     Object.keys(msg.points).forEach(function (k) {
       var pts = msg.points[k];
       var last = pts[pts.length - 1];
-      if (last && last[0] != null) document.getElementById("run-step").textContent = last[0];
-      if (charts[k]) { bp.charts.append(charts[k], 0, pts); return; }
-      var s = { label: k, steps: [], times: [], values: [], total: 0 };
-      charts[k] = bp.charts.create(chartsEl, k, [s]);
-      bp.charts.append(charts[k], 0, pts);
+      if (last && last[0] != null && k.indexOf("sys/") !== 0) document.getElementById("run-step").textContent = last[0];
+      var fresh = pts.some(function (p) { return p[3] != null && known.indexOf(p[3]) < 0; });
+      var target = charts[allSessions && last ? k + "#" + (last[3] == null ? 0 : last[3]) : k];
+      if (fresh || !target) { reloadSoon(); return; }
+      bp.charts.append(target.chart, target.index, pts);
     });
-    showNoMetrics();
   }
 
   function live(seq) {
@@ -175,6 +223,12 @@
       loadLog(n);
     });
     bp.charts.bindControls();
+    document.getElementById("group-metrics").addEventListener("change", function (e) {
+      grouped = e.target.checked; if (metrics) drawCharts();
+    });
+    document.getElementById("all-sessions").addEventListener("change", function (e) {
+      allSessions = e.target.checked; reloadSoon();
+    });
     var seq = 0;
     try {
       var results = await Promise.all([loadMetrics(), loadLog(logSession)]);

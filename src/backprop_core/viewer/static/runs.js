@@ -4,8 +4,19 @@
   var table = document.getElementById("runs-table");
   var body = document.getElementById("runs-body");
   var btn = document.getElementById("compare-btn");
-  var metrics = (table.dataset.metrics || "").split(",").filter(Boolean);
+  var params = (table.dataset.params || "").split(",").filter(Boolean);
+  var METRICS_SHOWN = 4;
+
+  // The run's own last metrics (not the sampled sys/… ones), as the server renders them.
+  function ownMetrics(last) {
+    var own = Object.keys(last || {}).filter(function (k) { return k.indexOf("sys/") !== 0; }).slice(0, METRICS_SHOWN);
+    if (!own.length) return "—";
+    return own.map(function (k) {
+      return '<span class="metric" data-metric="' + bp.esc(k) + '">' + bp.esc(k) + " <b>" + bp.fmtValue(last[k]) + "</b></span>";
+    }).join("");
+  }
   var limit = parseInt(table.dataset.limit, 10) || 50;
+  var hosts = table.dataset.hosts === "true";
 
   function selected() {
     return Array.prototype.map.call(document.querySelectorAll("input.pick:checked"), function (el) { return el.value; });
@@ -33,8 +44,13 @@
       '<td class="num">' + r.session_count + "</td>" +
       '<td class="num" data-col="duration">' + bp.fmtDuration(r.active_seconds) + "</td>" +
       '<td class="num" data-col="step">' + (r.last_step != null ? r.last_step : "—") + "</td>" +
-      metrics.map(function (m) { return '<td class="num metric" data-metric="' + bp.esc(m) + '">' + bp.fmtValue(r.last_metrics[m]) + "</td>"; }).join("") +
-      '<td class="time">' + bp.fmtTime(r.started_at || r.created_at) + "</td>";
+      params.map(function (p) {
+        var has = r.params && Object.prototype.hasOwnProperty.call(r.params, p);
+        return '<td class="param" data-param="' + bp.esc(p) + '">' + (has ? bp.esc(bp.fmtParam(r.params[p])) : "—") + "</td>";
+      }).join("") +
+      '<td class="metrics">' + ownMetrics(r.last_metrics) + "</td>" +
+      '<td class="time">' + bp.fmtTime(r.started_at || r.created_at) + "</td>" +
+      (hosts ? '<td class="host">' + bp.esc(r.origin || "local") + "</td>" : "");
   }
 
   function upsert(msg) {

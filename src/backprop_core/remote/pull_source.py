@@ -1,0 +1,234 @@
+"""The other side of ``pull``: what changed in this home since the puller's last pull.
+
+Reads one JSON line on stdin (``PullRequest``: per run, the digest the puller last applied,
+its highest event seq and its log sizes) and answers in JSON lines (docs/remote.md):
+
+- ``{"hello": {...}}``: protocol, version, this home, how many runs, whether rsync is here;
+- per changed run: ``{"run": {...}, "sessions": [...], "checkpoints": [...], "digest": …}``,
+  then ``{"events": [[seq, kind, time, step, session, payload], …]}`` batches (the payload
+  as JSON text, checkpoints with ``origin_path`` added; from the
+  puller's seq on), ``{"log": {...}}`` chunks (from the puller's size on), and ``{"end": id}``;
+- ``{"done": {...}}``.
+
+Nothing here writes: the store is opened without liveness reconciliation, and a run whose
+supervisor is gone is *shown* as lost without being marked so. Runs this home itself pulled
+from elsewhere are not passed on.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, Any
+
+from backprop_core.settings.model import Settings
+from backprop_core.store.contract import EventRow, Store
+from backprop_core.store.records import (
+    ACTIVE_STATUSES,
+    LOCAL_ORIGIN,
+    RunFilter,
+    RunRecord,
+    RunStatus,
+    SessionRecord,
+    run_to_dict,
+    session_to_dict,
+)
+
+PROTOCOL = 1
+EVENT_BATCH = 5000
+CHECKPOINT = "checkpoint_saved"
+LOG_CHUNK = 1 << 20
+_dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+def origin_path(path: str, run: RunRecord) -> str:
+    """A checkpoint path as announced, made absolute the way this machine resolves it."""
+    p = Path(path).expanduser()
+    if not p.is_absolute() and run.cwd:
+        p = Path(run.cwd) / p
+    return os.path.normpath(p)
+
+
+def as_seen(
+    store: Store, run: RunRecord, lost_after: float
+) -> tuple[RunRecord, list[SessionRecord]]:
+    """The run and its sessions, an active run whose supervisor is gone (by the heartbeat
+    liveness of docs/store.md) shown as ``lost`` (what the next command here would record),
+    without writing it."""
+    from backprop_core.store.liveness import judge
+
+    sessions = store.sessions(run.id)
+    if run.status in ACTIVE_STATUSES and sessions:
+        last = sessions[-1]
+        verdict = judge(last, lost_after)
+        if verdict.lost:
+            # When it was last seen alive: the same on every pull, so an unchanged run stays so.
+            ended = verdict.last_seen or last.ended_at or last.started_at
+            sessions[-1] = replace(
+                last,
+                status=RunStatus.LOST,
+                ended_at=last.ended_at or ended,
+                reason=last.reason or verdict.reason,
+            )
+            run = replace(run, status=RunStatus.LOST, ended_at=ended, reason=verdict.reason)
+    return run, sessions
+
+
+def _log_sizes(store: Store, run_id: str, sessions: list[SessionRecord]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for s in sessions:
+        try:
+            sizes[str(s.number)] = store.home.session_log(run_id, s.number).stat().st_size
+        except OSError:
+            continue
+    return sizes
+
+
+def _checkpoints(store: Store, run: RunRecord, with_files: bool) -> list[dict[str, Any]]:
+    out = []
+    for c in store.checkpoints(run.id):
+        item: dict[str, Any] = {"path": c.path, "origin_path": origin_path(c.path, run)}
+        if with_files:
+            try:
+                st = os.stat(item["origin_path"])
+                item.update(size=st.st_size, mtime=st.st_mtime, dir=stat.S_ISDIR(st.st_mode))
+            except OSError:
+                item.update(size=None, mtime=None, dir=False)
+        out.append(item)
+    return out
+
+
+def _with_origin(run: RunRecord, row: EventRow) -> EventRow:
+    """A checkpoint event with the path resolved here added as ``origin_path``."""
+    payload = json.loads(row[5])
+    if isinstance(payload.get("path"), str):
+        payload["origin_path"] = origin_path(payload["path"], run)
+    return (*row[:5], _dumps(payload))
+
+
+def _cpu_seconds() -> float:
+    """CPU time this process used, for the puller's report."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return round(usage.ru_utime + usage.ru_stime, 3)
+
+
+def hello(settings: Settings, runs: int) -> dict[str, Any]:
+    from backprop_core.__about__ import __version__
+
+    return {
+        "protocol": PROTOCOL,
+        "version": __version__,
+        "home": str(settings.home),
+        "runs": runs,
+        "rsync": shutil.which("rsync") is not None,
+    }
+
+
+def digest(*parts: Any) -> str:
+    return hashlib.sha1(_dumps(parts).encode()).hexdigest()
+
+
+class Source:
+    """Answers one pull request from this home's store."""
+
+    def __init__(self, settings: Settings, store: Store, request: dict[str, Any]) -> None:
+        self.settings = settings
+        self.store = store
+        self.have: dict[str, Any] = request.get("runs") or {}
+        self.with_files = bool(request.get("with_checkpoints"))
+
+    def messages(self) -> Iterator[dict[str, Any]]:
+        runs = self.store.list_runs(RunFilter(origin=LOCAL_ORIGIN))
+        yield {"hello": hello(self.settings, len(runs))}
+        changed = 0
+        for run in reversed(runs):  # oldest first, as they were made
+            messages = self.run_messages(run)
+            first = next(messages, None)
+            if first is None:
+                continue
+            changed += 1
+            yield first
+            yield from messages
+        yield {"done": {"runs": len(runs), "changed": changed, "cpu_seconds": _cpu_seconds()}}
+
+    def run_messages(self, run: RunRecord) -> Iterator[dict[str, Any]]:
+        store = self.store
+        run, sessions = as_seen(store, run, self.settings.liveness.lost_after_seconds)
+        have = self.have.get(run.id) or {}
+        record = run_to_dict(run)
+        session_dicts = [session_to_dict(s) for s in sessions]
+        seq = store.last_event_seq(run.id)
+        logs = _log_sizes(store, run.id, sessions)
+        files = _checkpoints(store, run, True) if self.with_files else None
+        key = digest(record, session_dicts, seq, logs, files)
+        if key == have.get("digest"):
+            return
+        yield {
+            "run": record,
+            "sessions": session_dicts,
+            "checkpoints": files if files is not None else _checkpoints(store, run, False),
+            "digest": key,
+            "seq": seq,
+            "logs": logs,
+        }
+        after = int(have.get("seq") or 0)
+        while after < seq:
+            rows = store.event_rows(run.id, after_seq=after, limit=EVENT_BATCH)
+            if not rows:
+                break
+            yield {"events": [_with_origin(run, r) if r[1] == CHECKPOINT else r for r in rows]}
+            after = rows[-1][0]
+        local_logs: dict[str, int] = have.get("logs") or {}
+        for number, size in logs.items():
+            yield from self._log(run.id, int(number), int(local_logs.get(number, 0)), size)
+        yield {"end": run.id}
+
+    def _log(self, run_id: str, number: int, start: int, size: int) -> Iterator[dict[str, Any]]:
+        reset = start > size  # the log was replaced by a shorter one: send it all again
+        offset = 0 if reset else start
+        if offset >= size and not reset:
+            return
+        with open(self.store.home.session_log(run_id, number), "rb") as fh:
+            fh.seek(offset)
+            while offset < size:
+                data = fh.read(min(LOG_CHUNK, size - offset))
+                if not data:
+                    break
+                yield {
+                    "log": {
+                        "session": number,
+                        "offset": offset,
+                        "reset": reset,
+                        "data": base64.b64encode(data).decode("ascii"),
+                    }
+                }
+                offset += len(data)
+                reset = False
+
+
+def serve_pull(settings: Settings, stdin: IO[bytes], stdout: IO[bytes]) -> None:
+    """Answer the pull request on ``stdin`` (see the module docstring)."""
+    from backprop_core.store.opening import open_store
+
+    request = json.loads(stdin.readline() or b"{}")
+
+    def send(message: dict[str, Any]) -> None:
+        stdout.write(_dumps(message).encode() + b"\n")
+
+    if not Path(settings.home).is_dir():  # nothing recorded here: create nothing either
+        send({"hello": hello(settings, 0)})
+        send({"done": {"runs": 0, "changed": 0}})
+    else:
+        with open_store(settings, reconcile=False) as store:
+            for message in Source(settings, store, request).messages():
+                send(message)
+    stdout.flush()
