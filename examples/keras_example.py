@@ -33,17 +33,18 @@ def main() -> None:
         )
         model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy"])
     saver = keras.callbacks.ModelCheckpoint("keras-example-{epoch:02d}.keras")
+    callback = BackpropCallback(
+        name="keras-example", log_every_n_batches=10, model_checkpoint=saver
+    )
     model.fit(
         x,
         y,
         epochs=20,
+        initial_epoch=callback.initial_epoch,  # a resumed session goes on from its epoch
         batch_size=64,
         validation_split=0.1,
         verbose=0,
-        callbacks=[
-            BackpropCallback(name="keras-example", log_every_n_batches=10, model_checkpoint=saver),
-            saver,
-        ],
+        callbacks=[callback, saver],
     )
     bp.finish()
 

@@ -1,4 +1,5 @@
-"""The built-in exporters: ``csv`` (one row per metric point) and ``json`` (full records)."""
+"""backprop's own formats, both ways: ``csv`` (one row per metric point) and ``json`` (full
+records), exported and imported back exactly."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import TYPE_CHECKING
 from backprop_core import hookimpl
 
 if TYPE_CHECKING:
-    from backprop_core import Exporter
+    from backprop_core import Exporter, Importer
 
 
 @hookimpl
@@ -15,3 +16,10 @@ def backprop_register_exporters() -> list[type[Exporter]]:
     from backprop_exporters.formats import CsvExporter, JsonExporter
 
     return [CsvExporter, JsonExporter]
+
+
+@hookimpl
+def backprop_register_importers() -> list[type[Importer]]:
+    from backprop_exporters.imports import CsvImporter, JsonImporter
+
+    return [CsvImporter, JsonImporter]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import json
+import os
 from pathlib import Path
 from typing import ClassVar
 
@@ -11,22 +13,73 @@ from backprop_core import FrameworkAdapter, LaunchSpec, Preparation
 BOOTSTRAP_DIR = Path(__file__).resolve().parent / "bootstrap"
 
 
+def _parse(script: Path) -> ast.Module | None:
+    try:
+        return ast.parse(Path(script).read_bytes(), filename=str(script))
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
 def imported_modules(script: Path) -> set[str]:
     """Top-level names of every module the script imports (``import a.b`` gives ``a``).
 
     Unreadable or unparsable scripts give an empty set: detection then falls to ``generic``.
     """
-    try:
-        tree = ast.parse(Path(script).read_bytes(), filename=str(script))
-    except (OSError, SyntaxError, ValueError):
-        return set()
+    tree = _parse(script)
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in ast.walk(tree) if tree is not None else ():
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".", 1)[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module.split(".", 1)[0])
     return names
+
+
+def _backend_set_in(script: Path) -> tuple[str | None, str | None]:
+    """What the script itself does to ``KERAS_BACKEND`` before importing Keras:
+    ``os.environ["KERAS_BACKEND"] = "torch"`` (forced) or ``os.environ.setdefault(...)``
+    (a default), as ``(forced, default)``."""
+    forced = default = None
+    tree = _parse(script)
+    for node in ast.walk(tree) if tree is not None else ():
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+            for target in node.targets:
+                if isinstance(target, ast.Subscript) and _is_backend_key(target.slice):
+                    forced = str(node.value.value)
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "setdefault"
+            and len(node.args) == 2
+            and _is_backend_key(node.args[0])
+            and isinstance(node.args[1], ast.Constant)
+        ):
+            default = str(node.args[1].value)
+    return forced, default
+
+
+def _is_backend_key(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value == "KERAS_BACKEND"
+
+
+def keras_backend(script: Path) -> str:
+    """The backend Keras 3 will run this script on, as Keras decides it: ``KERAS_BACKEND``
+    (set by the script, else inherited), else ``backend`` in ``keras.json`` (under
+    ``KERAS_HOME`` or ``~/.keras``), else ``tensorflow``."""
+    forced, default = _backend_set_in(script)
+    if forced:
+        return forced
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    if default:
+        return default
+    home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+    try:
+        config = json.loads((home / "keras.json").read_text())
+    except (OSError, ValueError):
+        config = None
+    backend = config.get("backend") if isinstance(config, dict) else None
+    return backend if isinstance(backend, str) and backend else "tensorflow"
 
 
 def _cap_env(spec: LaunchSpec) -> dict[str, str]:
@@ -42,9 +95,14 @@ def _no_gpu(spec: LaunchSpec) -> bool:
 
 class _ImportDetecting(FrameworkAdapter):
     modules: ClassVar[frozenset[str]] = frozenset()
+    #: The ``KERAS_BACKEND`` that makes a Keras 3 script this framework's.
+    keras_backend: ClassVar[str | None] = None
 
     def detect(self, script: Path) -> bool:
-        return bool(imported_modules(script) & self.modules)
+        imported = imported_modules(script)
+        if imported & self.modules:
+            return True
+        return "keras" in imported and keras_backend(script) == self.keras_backend
 
 
 class _BootstrapCapped(_ImportDetecting):
@@ -74,6 +132,7 @@ class PyTorchAdapter(_BootstrapCapped):
     name = "pytorch"
     priority = 10
     modules = frozenset({"torch", "lightning", "pytorch_lightning", "transformers", "accelerate"})
+    keras_backend = "torch"
     package = "torch"
     cap_call = "torch.cuda.set_per_process_memory_fraction(limit/total)"
 
@@ -81,7 +140,8 @@ class PyTorchAdapter(_BootstrapCapped):
 class TensorFlowAdapter(_BootstrapCapped):
     name = "tensorflow"
     priority = 20
-    modules = frozenset({"tensorflow", "keras", "tf_keras"})
+    modules = frozenset({"tensorflow", "tf_keras"})
+    keras_backend = "tensorflow"
     package = "tensorflow"
     cap_call = "tf.config.set_logical_device_configuration(memory_limit)"
     extra_env = {"TF_FORCE_GPU_ALLOW_GROWTH": "false"}
@@ -91,6 +151,7 @@ class JaxAdapter(_ImportDetecting):
     name = "jax"
     priority = 30
     modules = frozenset({"jax", "flax", "optax"})
+    keras_backend = "jax"
 
     def prepare(self, spec: LaunchSpec) -> Preparation:
         total = spec.gpu_memory_total_bytes

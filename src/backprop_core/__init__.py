@@ -49,6 +49,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.events.event import ParseState as ParseState
     from backprop_core.events.parsing import ParsedLines as ParsedLines
     from backprop_core.interop.exporter import Exporter as Exporter
+    from backprop_core.interop.importer import Importer as Importer
     from backprop_core.launch.scheduler import JobHere as JobHere
     from backprop_core.launch.scheduler import JobInfo as JobInfo
     from backprop_core.launch.scheduler import JobPhase as JobPhase
@@ -60,6 +61,8 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.launch.spec import Monitor as Monitor
     from backprop_core.launch.spec import MonitorAction as MonitorAction
     from backprop_core.launch.spec import Preparation as Preparation
+    from backprop_core.launch.spec import WatchContext as WatchContext
+    from backprop_core.launch.spec import Watcher as Watcher
     from backprop_core.plugin.hookspecs import hookimpl as hookimpl
     from backprop_core.sdk import active_run as active_run
     from backprop_core.sdk import checkpoint as checkpoint
@@ -158,7 +161,10 @@ _LAZY: dict[str, str] = {
     "JobHere": "backprop_core.launch.scheduler",
     "Monitor": "backprop_core.launch.spec",
     "MonitorAction": "backprop_core.launch.spec",
+    "Watcher": "backprop_core.launch.spec",
+    "WatchContext": "backprop_core.launch.spec",
     "Exporter": "backprop_core.interop.exporter",
+    "Importer": "backprop_core.interop.importer",
     # SDK (docs/sdk.md)
     "init": "backprop_core.sdk",
     "log": "backprop_core.sdk",

@@ -21,15 +21,31 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.events.checkpoint_keys import checkpoint_key as checkpoint_key
     from backprop_core.events.checkpoint_keys import latest_per_key as latest_per_key
     from backprop_core.events.columns import MetricColumns as MetricColumns
+    from backprop_core.events.file_identity import FileIdentity as FileIdentity
+    from backprop_core.events.file_identity import identify as identify
     from backprop_core.events.ingest import Columns as Columns
     from backprop_core.events.ingest import Digest as Digest
     from backprop_core.events.ingest import MetricLines as MetricLines
+    from backprop_core.events.ingest import as_number as as_number
+    from backprop_core.events.ingest import as_step as as_step
     from backprop_core.events.ingest import digest as digest
     from backprop_core.events.ingest import event_from_dict as event_from_dict
     from backprop_core.events.ingest import event_to_dict as event_to_dict
     from backprop_core.events.ingest import metric_values as metric_values
     from backprop_core.events.screening import screen_batch as screen_batch
     from backprop_core.events.sessions import Segments as Segments
+    from backprop_core.interop.importer import ImportedRun as ImportedRun
+    from backprop_core.interop.importer import ImportReport as ImportReport
+    from backprop_core.interop.importer import MetricBatcher as MetricBatcher
+    from backprop_core.interop.importer import SessionClock as SessionClock
+    from backprop_core.interop.importer import SourceError as SourceError
+    from backprop_core.interop.importer import batches_of as batches_of
+    from backprop_core.interop.importer import imported_run_id as imported_run_id
+    from backprop_core.interop.importer import imported_tags as imported_tags
+    from backprop_core.interop.importer import missing_extra as missing_extra
+    from backprop_core.interop.importer import source_record as source_record
+    from backprop_core.interop.importer import write_run as write_run
+    from backprop_core.interop.importer import write_runs as write_runs
     from backprop_core.render.runs import full_run_view as full_run_view
     from backprop_core.sdk.values import is_loss_key as is_loss_key
     from backprop_core.store.chunks import CHUNK_POINTS as CHUNK_POINTS
@@ -52,6 +68,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.store.files import move_aside as move_aside
     from backprop_core.store.files import os_error_to_store_error as os_error_to_store_error
     from backprop_core.store.files import warn_moved_aside as warn_moved_aside
+    from backprop_core.store.home import is_valid_run_id as is_valid_run_id
     from backprop_core.store.params import initial_params as initial_params
     from backprop_core.store.process_identity import hostname as hostname
     from backprop_core.store.records import checkpoint_from_dict as checkpoint_from_dict
@@ -140,10 +157,29 @@ _LAZY: dict[str, str] = {
     "DISK_FULL_HINT": "backprop_core.store.files",
     # exporters
     "full_run_view": "backprop_core.render.runs",
+    # importers (docs/interop.md)
+    "ImportedRun": "backprop_core.interop.importer",
+    "ImportReport": "backprop_core.interop.importer",
+    "MetricBatcher": "backprop_core.interop.importer",
+    "SessionClock": "backprop_core.interop.importer",
+    "SourceError": "backprop_core.interop.importer",
+    "batches_of": "backprop_core.interop.importer",
+    "imported_run_id": "backprop_core.interop.importer",
+    "imported_tags": "backprop_core.interop.importer",
+    "missing_extra": "backprop_core.interop.importer",
+    "source_record": "backprop_core.interop.importer",
+    "write_run": "backprop_core.interop.importer",
+    "write_runs": "backprop_core.interop.importer",
+    "as_number": "backprop_core.events.ingest",
+    "as_step": "backprop_core.events.ingest",
+    "is_valid_run_id": "backprop_core.store.home",
     # probes and monitors
     "hostname": "backprop_core.store.process_identity",
     "NoGpuProbe": "backprop_core.admission.probing",
     "is_loss_key": "backprop_core.sdk.values",
+    # watchers: what backprop saw of a file the run made (docs/store.md)
+    "FileIdentity": "backprop_core.events.file_identity",
+    "identify": "backprop_core.events.file_identity",
     # launchers
     "Supervisor": "backprop_core.supervisor",
     "SessionContext": "backprop_core.supervisor",

@@ -15,6 +15,7 @@ from tests.conftest import run_cli
 BUILTINS = {
     "host", "nvml", "nvidia_smi", "none_probe", "policies", "frameworks", "json_events",
     "sqlite", "json_store", "local_launcher", "slurm_launcher", "exporters", "monitors", "slots",
+    "checkpoint_watch",
 }  # fmt: skip
 
 

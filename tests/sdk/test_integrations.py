@@ -11,6 +11,7 @@ import pytest
 
 from backprop_core.store.records import RunStatus
 from tests.conftest import run_cli
+from tests.ready_box import ready_box_env
 from tests.sdk.helpers import only_run, run_script, store, write_script
 
 pytestmark = pytest.mark.slow
@@ -30,25 +31,29 @@ def needs(module: str) -> pytest.MarkDecorator:
 GRACE = "150"  # seconds; the scripts leave as soon as they have saved
 
 
-def cli(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    env = {
+def cli(
+    *args: str, cwd: Path, timeout: float = 240, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {
         "BACKPROP_GPU__PROBE": "none",
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
         "KERAS_BACKEND": "torch",
         "CUDA_VISIBLE_DEVICES": "",
     }
-    return run_cli(*args, env=env, cwd=cwd, timeout=timeout)
+    return run_cli(*args, env={**base, **(env or {})}, cwd=cwd, timeout=timeout)
 
 
-def time_boxed_then_resumed(tmp_path: Path, script: Path, box_minutes: str) -> None:
-    """Run ``script`` in a short time box, resume it, and check the global step carried on
-    from the checkpoint the callback announced.
+def time_boxed_then_resumed(tmp_path: Path, script: Path, box_seconds: float) -> None:
+    """Run ``script`` in a short time box (counted from its first printed line, not from
+    before its imports), resume it, and check the global step carried on from the checkpoint
+    the callback announced.
 
-    The scripts call ``bp.init()`` before importing their framework, so the box may end while
+    The scripts call ``bp.init()`` before importing their framework, so a stop may come while
     those imports still run (many seconds on a loaded machine): the stop is kept and the
     callback saves at the first step. The grace period is far longer than any import."""
-    first = cli("run", "-m", box_minutes, "--grace", GRACE, str(script), cwd=tmp_path)
+    box = ready_box_env(tmp_path.parent / "site", box_seconds)
+    first = cli("run", "--grace", GRACE, str(script), cwd=tmp_path, env=box)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "START_STEP 0" in first.stdout, first.stdout + first.stderr
     st = store()
@@ -62,7 +67,7 @@ def time_boxed_then_resumed(tmp_path: Path, script: Path, box_minutes: str) -> N
     steps = st.metric_series(run.id, loss_key).steps
     assert last.step == max(s for s in steps if s is not None)  # saved at the stop
 
-    second = cli("resume", run.id, "-m", box_minutes, "--grace", GRACE, cwd=tmp_path)
+    second = cli("resume", run.id, "--grace", GRACE, cwd=tmp_path, env=box)
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"START_STEP {last.step}" in second.stdout, second.stdout + second.stderr
     steps = store().metric_series(run.id, loss_key).steps
@@ -113,7 +118,7 @@ print("END_STEP", trainer.global_step, flush=True)
 @needs("lightning")
 def test_lightning_trainer_is_time_boxed_and_resumes_at_its_global_step(tmp_path: Path) -> None:
     script = write_script(tmp_path, LIGHTNING)
-    time_boxed_then_resumed(tmp_path, script, "0.3")
+    time_boxed_then_resumed(tmp_path, script, 6)
 
 
 HUGGINGFACE = """
@@ -151,7 +156,7 @@ def test_huggingface_trainer_is_time_boxed_and_resumes_at_its_global_step(
     tmp_path: Path,
 ) -> None:
     script = write_script(tmp_path, HUGGINGFACE)
-    time_boxed_then_resumed(tmp_path, script, "0.3")
+    time_boxed_then_resumed(tmp_path, script, 6)
 
 
 KERAS = """

@@ -1,4 +1,4 @@
-"""``backprop export RUN... --format csv|json [-o PATH]``."""
+"""``backprop export RUN... --format csv|json|tensorboard [-o PATH]``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from backprop_core.cli.options import settings_options
 from backprop_core.cli.run_views import open_from_options
 from backprop_core.errors import UsageError
 from backprop_core.render.terminal import terminal_text
-from backprop_core.store.files import NotARegularFile, replacing
+from backprop_core.store.files import NotARegularFile, os_error_to_store_error, replacing
 from backprop_core.store.records import RunRecord
 
 if TYPE_CHECKING:
@@ -23,12 +23,18 @@ if TYPE_CHECKING:
 
 @click.command("export")
 @click.argument("run_refs", metavar="RUN...", nargs=-1, required=True)
-@click.option("--format", "fmt", default="csv", show_default=True, help="csv, json, or a plugin's.")
+@click.option(
+    "--format",
+    "fmt",
+    default="csv",
+    show_default=True,
+    help="csv, json, tensorboard, or a plugin's.",
+)
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="File (default: stdout).",
+    type=click.Path(path_type=Path),
+    help="File (default: stdout); the folder, for formats that write one (tensorboard).",
 )
 @click.option(
     "--all-sessions",
@@ -40,10 +46,13 @@ if TYPE_CHECKING:
 def export_command(
     run_refs: tuple[str, ...], fmt: str, output: Path | None, all_sessions: bool, **options: Any
 ) -> None:
-    """Export runs to CSV or JSON.
+    """Export runs to CSV, JSON or TensorBoard event files.
 
-    Records, sessions, checkpoints and the metric points of each RUN; points a later session
-    superseded are included with --all-sessions.
+    csv: one row per metric point. json: records, sessions, checkpoints and the metric points
+    of each RUN. tensorboard: a folder (-o DIR) with one subfolder per run, each metric a tag,
+    values exact (64-bit) with their steps and wall times; see docs/interop.md. The result can
+    be imported back with backprop import.
+    Points a later session superseded are included with --all-sessions.
     """
     from backprop_core.plugin.manager import get_plugins
 
@@ -61,10 +70,15 @@ def export_command(
             run = store.resolve(ref)
             if run.id not in {r.id for r in runs}:
                 runs.append(run)
+        if exporter.directory:
+            _export_folder(exporter, store, runs, output)
+            return
         if output is None:
             out: Any = sys.stdout.buffer if exporter.binary else sys.stdout
             exporter.export(store, runs, out)
             return
+        if output.is_dir():
+            raise UsageError(f"{output} is a folder", hint=f"give a file name for the {fmt} export")
         _export_to_file(exporter, store, runs, output)
     click.echo(f"exported {len(runs)} run(s) to {terminal_text(output)}", err=True)
 
@@ -91,3 +105,18 @@ def _export_to_file(exporter: Exporter, store: Store, runs: list[RunRecord], out
             f"cannot export to {output}: {exc.strerror or exc}",
             hint="give -o a path in a folder you can write",
         ) from exc
+
+
+def _export_folder(
+    exporter: Exporter, store: Store, runs: list[RunRecord], out: Path | None
+) -> None:
+    if out is None:
+        raise UsageError(f"the {exporter.name} format writes a folder", hint="give it with -o DIR")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} is a file", hint=f"give a folder for the {exporter.name} export")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        exporter.export_to(store, runs, out)
+    except OSError as exc:
+        raise os_error_to_store_error(exc, "write the export") from exc
+    click.echo(f"exported {len(runs)} run(s) to {terminal_text(out)}", err=True)

@@ -26,14 +26,17 @@ class SettingFlag:
     ``BACKPROP_*`` variable (click's own number types would let "nan" through and word their
     errors differently); ``"switch"`` only ever turns the key on; ``"toggle"`` turns it on,
     and its ``--no-`` form off; ``"folder"`` is a path, made absolute; ``"append"`` is
-    repeatable, each value one item added after the list the other sources give.
+    repeatable, each value one item added after the list the other sources give; ``"globs"``
+    is repeatable, its values replacing the key's list as a whole, and its ``--no-`` form
+    (help: ``off_help``) sets the list empty.
     """
 
     decls: tuple[str, ...]
     key: tuple[str, ...]
     help: str
     metavar: str | None = None
-    parse: Literal["text", "switch", "toggle", "folder", "append"] = "text"
+    parse: Literal["text", "switch", "toggle", "folder", "append", "globs"] = "text"
+    off_help: str | None = None
 
     @property
     def flag(self) -> str:
@@ -43,7 +46,7 @@ class SettingFlag:
     @property
     def forms(self) -> tuple[str, ...]:
         """Every form as typed: the declarations, and a toggle's ``--no-`` form."""
-        if self.parse == "toggle":
+        if self.parse in ("toggle", "globs"):
             return (*self.decls, f"--no-{self.flag.removeprefix('--')}")
         return self.decls
 
@@ -177,6 +180,15 @@ SETTING_FLAGS: dict[str, SettingFlag] = {
         "ARG",
         parse="append",
     ),
+    "watch_checkpoints": SettingFlag(
+        ("--watch-checkpoints",),
+        ("checkpoints", "watch"),
+        "Record files matching GLOB as checkpoints when the script writes them "
+        "(repeatable; replaces checkpoints.watch; default: *.pt *.pth *.ckpt …).",
+        "GLOB",
+        parse="globs",
+        off_help="Do not look for checkpoint files the script does not announce.",
+    ),
     # the root group
     "remote_command": SettingFlag(
         ("--remote-command",),
@@ -213,6 +225,13 @@ def setting_option(name: str) -> Callable[[F], F]:
         return click.option(*flag.decls, name, type=folder, help=flag.help)
     if flag.parse == "append":
         return click.option(*flag.decls, name, multiple=True, metavar=flag.metavar, help=flag.help)
+    if flag.parse == "globs":
+        return _stack(
+            click.option(*flag.decls, name, multiple=True, metavar=flag.metavar, help=flag.help),
+            click.option(
+                flag.forms[-1], f"no_{name}", is_flag=True, default=None, help=flag.off_help
+            ),
+        )
     return click.option(*flag.decls, name, metavar=flag.metavar, help=flag.help)
 
 
@@ -260,14 +279,19 @@ def overrides_from_options(options: Mapping[str, Any]) -> tuple[dict[str, Any], 
     appended: list[tuple[tuple[str, ...], str, list[str]]] = []
     for name, flag in SETTING_FLAGS.items():
         value = options.get(name)
-        if value is None or (value is False and flag.parse == "switch") or value == ():
+        if flag.parse == "globs":
+            value = _globs(flag, value, options.get(f"no_{name}"))
+        elif value == ():
+            continue  # a repeatable option not given
+        if value is None or (value is False and flag.parse == "switch"):
             continue  # not given (a switch is only ever turned on)
         if isinstance(value, Path):
             value = str(value.expanduser().resolve())
         if flag.parse == "append":
             appended.append((flag.key, f"flag {flag.flag}", list(value)))
             continue
-        typed = flag.forms[-1] if value is False else flag.flag  # a toggle's --no- form
+        off = value is False or (flag.parse == "globs" and not value)
+        typed = flag.forms[-1] if off else flag.flag  # a toggle's --no- form
         given.append((flag.key, f"flag {typed}", value))
     overrides, labels = text_overrides(given, load_schema(CONFIG_SCHEMA))
     if appended:
@@ -294,6 +318,18 @@ def _configured(
         return list(node) if isinstance(node, list) else []
 
     return value
+
+
+def _globs(flag: SettingFlag, values: Any, off: Any) -> list[str] | None:
+    """A ``globs`` flag's list: the values given, empty for its ``--no-`` form, ``None`` when
+    neither was given."""
+    if off:
+        if values:
+            from backprop_core.errors import UsageError
+
+            raise UsageError(f"{flag.flag} and {flag.forms[-1]} contradict each other")
+        return []
+    return list(values) if values else None
 
 
 def settings_from_options(options: Mapping[str, Any]) -> Settings:

@@ -17,6 +17,23 @@ from backprop_core.cli.run_options import run_options_from, run_settings_options
 
 @click.command("resume")
 @run_settings_options
+@click.option(
+    "-r",
+    "--resume-from",
+    metavar="PATH",
+    help="Start from this checkpoint instead of the newest known (remembered).",
+)
+@click.option(
+    "--resume-arg",
+    metavar="TEMPLATE",
+    help="Arguments added when resuming, from now on: a preset (hf, lightning, nanogpt, "
+    'resume, self) or a template such as "--resume {checkpoint}".',
+)
+@click.option(
+    "--from-scratch",
+    is_flag=True,
+    help="Start over without a checkpoint, even next to checkpoints of the run.",
+)
 @governor_options
 @settings_options
 @click.argument("run_ref", metavar="RUN")
@@ -25,8 +42,13 @@ def resume_command(run_ref: str, **options: Any) -> None:
 
     RUN's stored script, arguments and options are used again, from the newest of its
     checkpoints that still exists (from scratch when none does). Flags given now override the
-    stored options.
+    stored options. A run whose only checkpoints were found by watching, and whose script has
+    no --resume-arg, is refused: it would start from scratch.
     """
+    if options["from_scratch"] and options["resume_from"]:
+        from backprop_core.errors import UsageError
+
+        raise UsageError("--from-scratch and --resume-from contradict each other")
     from backprop_core.cli.run import finish
     from backprop_core.run.runner import open_run_store
     from backprop_core.run.start import resume_run
@@ -47,7 +69,24 @@ def resume_command(run_ref: str, **options: Any) -> None:
             deep_merge(stored, now), config_file=config_file, labels={**labels, **flags}
         )
         echo_warnings(warnings)
-        result = resume_run(settings, run_options_from(options), run, store)
+        result = resume_run(
+            settings,
+            run_options_from(options),
+            run,
+            store,
+            resume_from=_absolute(options["resume_from"]),
+            resume_arg=options["resume_arg"],
+        )
     finally:
         store.close()
     finish(result, options["as_json"])
+
+
+def _absolute(path: str | None) -> str | None:
+    """A checkpoint given on the command line, made absolute against the current folder (the
+    run's own folder may be another one)."""
+    if path is None:
+        return None
+    from pathlib import Path
+
+    return str(Path(path).expanduser().absolute())

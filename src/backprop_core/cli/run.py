@@ -12,7 +12,11 @@ from backprop_core.cli.options import (
     settings_from_options,
     settings_options,
 )
-from backprop_core.cli.run_options import parse_tags, run_options_from, run_settings_options
+from backprop_core.cli.run_options import (
+    parse_tags,
+    run_options_from,
+    run_settings_options,
+)
 from backprop_core.errors import TrainingFailed, UserInterrupted
 
 
@@ -21,7 +25,10 @@ from backprop_core.errors import TrainingFailed, UserInterrupted
 @click.command("run", context_settings={"allow_interspersed_args": False})
 @run_settings_options
 @click.option(
-    "-r", "--resume-from", metavar="PATH", help="Start from this checkpoint (BACKPROP_RESUME_FROM)."
+    "-r",
+    "--resume-from",
+    metavar="PATH",
+    help="Start from this checkpoint (BACKPROP_RESUME_FROM); remembered for resumes.",
 )
 @click.option("--run-id", help="Use this run id instead of a generated one.")
 @click.option("-n", "--name", help="A name for the run (usable instead of its id).")
@@ -29,7 +36,8 @@ from backprop_core.errors import TrainingFailed, UserInterrupted
 @click.option(
     "--resume-arg",
     metavar="TEMPLATE",
-    help='Arguments added when resuming, e.g. "--resume {checkpoint}".',
+    help="Arguments added when a session resumes: a preset (hf, lightning, nanogpt, resume, "
+    'self) or a template such as "--resume {checkpoint}".',
 )
 @click.option(
     "--python", metavar="PATH", help="Interpreter for the script (default: backprop's own)."

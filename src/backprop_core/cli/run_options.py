@@ -11,6 +11,10 @@ import click
 from backprop_core.cli.options import json_option, setting_option
 from backprop_core.errors import UsageError
 
+#: ``--until-done``'s limit on sessions (``backprop_core.run.runner.DEFAULT_MAX_SESSIONS``,
+#: repeated here so that ``--help`` does not import the runner).
+DEFAULT_MAX_SESSIONS = 50
+
 if TYPE_CHECKING:
     from backprop_core.run.runner import RunOptions
 
@@ -35,8 +39,8 @@ def keep_best_option(text: str) -> Callable[[F], F]:
 
 def run_settings_options(func: F) -> F:
     """The options of ``run`` and ``resume``; the ones that become settings (time box, GPUs,
-    stop, wait, monitors, output scalars, launcher, checkpoint retention) are made from their
-    rows in ``options.SETTING_FLAGS``."""
+    stop, wait, monitors, output scalars, launcher, checkpoint retention and watching) are made
+    from their rows in ``options.SETTING_FLAGS``."""
     decorators = [
         setting_option("max_run_minutes"),
         setting_option("framework"),
@@ -55,6 +59,7 @@ def run_settings_options(func: F) -> F:
         setting_option("stop_on_nan"),
         setting_option("stall_minutes"),
         setting_option("output_scalars"),
+        setting_option("watch_checkpoints"),
         click.option(
             "--show-events",
             is_flag=True,
@@ -69,7 +74,7 @@ def run_settings_options(func: F) -> F:
             "--max-sessions",
             type=click.IntRange(min=1),
             metavar="N",
-            help="With --until-done: at most N sessions.",
+            help=f"With --until-done: at most N sessions (default {DEFAULT_MAX_SESSIONS}).",
         ),
         setting_option("launcher"),
         setting_option("partition"),
@@ -92,6 +97,7 @@ def run_options_from(options: dict[str, Any], **extra: Any) -> RunOptions:
         max_sessions=options["max_sessions"],
         json_output=options["as_json"],
         show_events=options["show_events"],
+        from_scratch=bool(options.get("from_scratch")),
         **extra,
     )
 

@@ -7,11 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from backprop_core.events.file_identity import FileIdentity
+
 if TYPE_CHECKING:
     from backprop_core.settings.model import Settings
 
 from backprop_core.artifacts.records import ArtifactVersion
-from backprop_core.events.file_identity import FileIdentity
 
 Stream = Literal["stdout", "stderr", "events"]
 

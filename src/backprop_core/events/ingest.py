@@ -273,6 +273,7 @@ def checkpoint_of(run_id: str, event: Event) -> CheckpointRecord | None:
     if not isinstance(path, str) or not path:
         return None
     metrics = event.payload.get("metrics")
+    found_by = event.payload.get("found_by")
     return CheckpointRecord(
         run_id=run_id,
         path=path,
@@ -282,6 +283,7 @@ def checkpoint_of(run_id: str, event: Event) -> CheckpointRecord | None:
         metrics=numeric_items(metrics) if isinstance(metrics, Mapping) else {},
         best=event.payload.get("best") is True,
         file=event.file,
+        found_by=found_by if isinstance(found_by, str) else None,
     )
 
 
@@ -328,9 +330,11 @@ def digest(run_id: str, events: Iterable[Item]) -> Digest:
                 last = span[1]
             continue
         step = event_step(event)
-        if step is not None:
-            out.last_step = step
         kind = event.kind
+        # A checkpoint found by watching is seen after the output that followed its save: its
+        # step is not the run's latest.
+        if step is not None and (kind != "checkpoint_saved" or "found_by" not in event.payload):
+            out.last_step = step
         if kind == "metrics":
             if event.session != current:
                 close_run(out.session_steps, current, first, last)

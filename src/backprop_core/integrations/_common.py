@@ -1,7 +1,9 @@
-"""What the framework callbacks share: picking the numbers out of a framework's metrics."""
+"""What the framework callbacks share: picking the numbers out of a framework's metrics, and
+what a resumed session is told about its checkpoint."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,3 +36,14 @@ def ensure_run(name: str | None = None, config: Mapping[str, Any] | None = None)
     """The active run, started with ``init`` if there is none."""
     run = sdk.active_run()
     return run if run is not None else sdk.init(name=name, config=config)
+
+
+def resume_number(name: str) -> int | None:
+    """``BACKPROP_RESUME_STEP``/``BACKPROP_RESUME_EPOCH`` as an integer, when this session
+    resumes from a checkpoint that recorded it (docs/events.md)."""
+    if not os.environ.get("BACKPROP_RESUME_FROM"):
+        return None
+    try:
+        return int(os.environ.get(name, ""))
+    except ValueError:
+        return None

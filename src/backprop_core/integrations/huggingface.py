@@ -1,7 +1,9 @@
 """Hugging Face Transformers: ``Trainer(..., callbacks=[BackpropCallback()])``.
 
 * ``on_log``: logs the trainer's numeric logs (loss, learning rate, eval metrics) with
-  ``state.global_step``;
+  ``state.global_step``; what describes the whole run rather than a step — the end of
+  training's ``train_runtime``, ``train_loss`` (an average), ``total_flos``, and each
+  evaluation's ``eval_runtime`` and ``*_per_second`` — goes to the run summary instead;
 * ``on_save``: announces the ``checkpoint-N`` folder the trainer just wrote (``best`` when it
   is ``state.best_model_checkpoint``);
 * at each step end, when ``backprop_core.should_checkpoint()`` (interval, deadline near) it sets
@@ -52,8 +54,15 @@ class BackpropCallback(TrainerCallback):
         if not state.is_world_process_zero or sdk.active_run() is None:
             return
         metrics = scalar_metrics(logs)
-        if metrics:
-            sdk.log(metrics, step=state.global_step)
+        # The last log of train() (train_runtime, its average train_loss…) and the speed and
+        # size figures of each evaluation describe the run, not a point of a curve.
+        done = "train_runtime" in metrics
+        about = {k: v for k, v in metrics.items() if done or _is_run_figure(k)}
+        if about:
+            sdk.summary(about)
+        series = {k: v for k, v in metrics.items() if k not in about}
+        if series:
+            sdk.log(series, step=state.global_step)
 
     def on_save(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
@@ -84,3 +93,8 @@ class BackpropCallback(TrainerCallback):
         run = sdk.active_run()
         if run is not None:
             run.flush()
+
+
+def _is_run_figure(key: str) -> bool:
+    """``train_runtime``, ``eval_runtime``, ``*_per_second``, ``total_flos``."""
+    return key.endswith(("_runtime", "_per_second")) or key == "total_flos"

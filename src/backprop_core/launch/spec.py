@@ -1,9 +1,10 @@
 """What is launched and how: the ``LaunchSpec`` handed from admission to the launcher, and the
-plugin base classes for framework adapters, launchers and in-run monitors."""
+plugin base classes for framework adapters, launchers, in-run monitors and watchers."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -115,3 +116,76 @@ class Monitor(ABC):
     def on_tick(self, now: float) -> MonitorAction | None:
         """Called every governor poll while the session is running (not while paused)."""
         return None
+
+
+def _unknown_step() -> int | None:
+    return None
+
+
+def _never_announced(path: str) -> float | None:
+    return None
+
+
+def _no_metrics() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class WatchContext:
+    """What a watcher knows about the session it watches.
+
+    ``cwd`` is the run's working directory (where a script writes its files), ``home`` the
+    backprop home (never watched), ``created_at`` when the run was created and ``started_at``
+    when this session started (unix seconds). ``last_step()`` is the last step seen in the
+    session's output and events (the run's last recorded step until then).
+    ``announced(path)`` is when the script itself last announced a checkpoint of that file in
+    this session (``None``: never), so that a watcher does not record it a second time.
+    ``reported_metrics()`` says whether the script has reported metrics itself this session,
+    as event lines or through the SDK (a watcher that reads metrics may then stand down).
+    """
+
+    run_id: str
+    session: int
+    cwd: Path
+    home: Path
+    settings: Settings
+    created_at: float
+    started_at: float
+    last_step: Callable[[], int | None] = _unknown_step
+    announced: Callable[[str], float | None] = _never_announced
+    reported_metrics: Callable[[], bool] = _no_metrics
+
+
+class Watcher(ABC):
+    """Watches what a session leaves on disk (checkpoint files, log files...) and turns it
+    into events, which are recorded like the events the script prints.
+
+    One instance per session, made before the script starts (``create`` can take a baseline of
+    what is already there), polled every ``poll_seconds`` on the supervisor's watcher thread,
+    and polled a last time by ``finish`` once the script and every process it started ended.
+    """
+
+    name: ClassVar[str]
+    #: Seconds between polls (an instance may set its own from the settings).
+    poll_seconds: float = 2.0
+
+    @classmethod
+    def create(cls, context: WatchContext) -> Watcher | None:
+        """An instance for this session, or ``None`` when the settings turn the watcher off.
+        Called before the script starts."""
+        return None
+
+    @abstractmethod
+    def poll(self, now: float) -> list[Event]:
+        """What changed since the last poll, as events (``session`` set, ``time`` ``now``)."""
+
+    def finish(self, now: float) -> list[Event]:
+        """The last poll, after the script ended: nothing is written any more."""
+        return self.poll(now)
+
+    @classmethod
+    def resumable(cls, context: WatchContext) -> list[Event]:
+        """``checkpoint_saved`` events for checkpoints of the run already on disk (changed
+        since the run was created), for a resume to choose from when its records name none
+        that still exists. Called before a session, outside it."""
+        return []

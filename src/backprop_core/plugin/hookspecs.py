@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from backprop_core.events.event import Event, ParseContext
     from backprop_core.events.parsing import ParsedLines
     from backprop_core.interop.exporter import Exporter
-    from backprop_core.launch.spec import FrameworkAdapter, Launcher, Monitor
+    from backprop_core.interop.importer import Importer
+    from backprop_core.launch.spec import FrameworkAdapter, Launcher, Monitor, Watcher
     from backprop_core.settings import Settings
     from backprop_core.store.contract import Store
     from backprop_core.store.records import RunRecord, SessionRecord
@@ -172,6 +173,30 @@ def backprop_register_monitors() -> list[type[Monitor]]:
     """
 
 
+@hookspec
+def backprop_register_watchers() -> list[type[Watcher]]:
+    """Watcher classes: things the supervisor polls on a thread of its own during a session,
+    turning what they see on disk into events that are recorded like the script's own.
+
+    All implementations are called and their lists concatenated; watcher names must be
+    unique. For each session the supervisor calls each class's ``create(context)`` before the
+    script starts (``None``: off for this session; ``context`` is a ``WatchContext``: run id,
+    session, working directory, home, settings, the last step seen, and which checkpoints the
+    script announced itself), then ``poll(now)`` every ``poll_seconds`` while the script runs
+    (the thread sleeps at most 5 s), and ``finish(now)`` once after it and every process it
+    started ended. The events they return (``checkpoint_saved``, ``metrics``, ``alert``…) go
+    into the same store, status line, monitors and ``backprop_run_event`` listeners as parsed
+    output. A watcher that raises is reported once (``watcher 'NAME' stopped: …``) and dropped
+    for the rest of the session; the run goes on. ``resumable(context)``, a class
+    method, tells ``resume`` which checkpoints of the run are on disk. Built in:
+    ``checkpoints`` (checkpoint files found without being announced; see
+    docs/unmodified-scripts.md) and ``tensorboard`` (the scalars of the event files the script
+    writes; see docs/interop.md).
+
+    :return: ``Watcher`` subclasses (classes, not instances).
+    """
+
+
 # ==== Record hooks: where runs are kept, and how they leave
 
 
@@ -196,12 +221,30 @@ def backprop_register_stores() -> list[type[Store]]:
 def backprop_register_exporters() -> list[type[Exporter]]:
     """Exporter classes for ``backprop export``; ``--format`` picks one by ``name``.
 
-    An exporter has ``name``, ``suffix``, ``binary`` and ``export(store, runs, out)``. Built in:
-    ``csv``, ``json``. ``export --all-sessions`` sets the instance's ``all_sessions`` before
-    calling ``export``: pass it on to ``Store.metric_series`` to include the points a later
-    session superseded (see "Sessions that rewind" in ``docs/store.md``).
+    An exporter has ``name``, ``suffix``, ``binary`` and ``export(store, runs, out)``; one that
+    writes a folder (``directory = True``) has ``export_to(store, runs, folder)`` instead, and
+    ``-o`` names the folder. Built in: ``csv``, ``json``, ``tensorboard``. ``export
+    --all-sessions`` sets the instance's ``all_sessions`` before calling ``export`` or
+    ``export_to``: pass it on to ``Store.metric_series`` to include the points a later session
+    superseded (see "Sessions that rewind" in ``docs/store.md``).
 
     :return: ``Exporter`` subclasses.
+    """
+
+
+@hookspec
+def backprop_register_importers() -> list[type[Importer]]:
+    """Importer classes for ``backprop import PATH``; ``--format`` picks one by ``name``.
+
+    An importer has ``name``, ``description``, ``priority``, ``detect(path) -> bool`` (cheap,
+    never raises) and ``import_into(store, path) -> ImportReport``. Without ``--format``, the
+    importers whose ``detect`` matches are asked, lowest ``priority`` first. Importers plan
+    each run as an ``ImportedRun`` and write it with ``write_run`` (``backprop_core.plugin_kit``),
+    which skips runs already imported, writes each run all or nothing and tags it
+    ``imported-from=<name>``, so ``gc`` and ``rm`` never delete a file it names. Built in:
+    ``node``, ``csv``, ``json``, ``tensorboard``, ``mlflow``, ``wandb``.
+
+    :return: ``Importer`` subclasses.
     """
 
 

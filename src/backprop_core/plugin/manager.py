@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from backprop_core.events.event import Event
     from backprop_core.events.parsing import ParserChain
     from backprop_core.interop.exporter import Exporter
-    from backprop_core.launch.spec import FrameworkAdapter, Launcher, Monitor
+    from backprop_core.interop.importer import Importer
+    from backprop_core.launch.spec import FrameworkAdapter, Launcher, Monitor, Watcher
     from backprop_core.settings import Settings
     from backprop_core.store.contract import Store
     from backprop_core.store.records import RunRecord, SessionRecord
@@ -252,8 +253,16 @@ class PluginManager:
     def monitors(self) -> dict[str, type[Monitor]]:
         return self._named("monitors", self._flatten(self.pm.hook.backprop_register_monitors()))
 
+    def watchers(self) -> dict[str, type[Watcher]]:
+        return self._named("watchers", self._flatten(self.pm.hook.backprop_register_watchers()))
+
     def exporters(self) -> dict[str, type[Exporter]]:
         return self._named("exporters", self._flatten(self.pm.hook.backprop_register_exporters()))
+
+    def importers(self) -> dict[str, type[Importer]]:
+        """Importers by name, lowest ``priority`` first (the order auto-detection asks them)."""
+        found = self._named("importers", self._flatten(self.pm.hook.backprop_register_importers()))
+        return dict(sorted(found.items(), key=lambda kv: (kv[1].priority, kv[0])))
 
     def _notify(self, hook: Any, **kwargs: Any) -> None:
         try:

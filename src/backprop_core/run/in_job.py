@@ -26,6 +26,7 @@ from backprop_core.errors import (
 from backprop_core.launch.scheduler import JobHere, SchedulerLauncher, launcher_named
 from backprop_core.run.chain import Progress, next_session
 from backprop_core.run.records import exit_code_for, newest_checkpoint
+from backprop_core.run.resuming import Start
 from backprop_core.run.runner import JobSession, Runner, RunOptions, RunResult, open_run_store
 from backprop_core.run.spec import stored_command
 from backprop_core.run.submit import job_request, queue_session
@@ -152,7 +153,7 @@ def _supervise(
         job = JobSession(here, record, Path(locks))
         try:
             _, outcome = runner.supervise(
-                store, command, cwd, run, run.id, number, resume_from, job
+                store, command, cwd, run, run.id, number, Start(resume_from), job
             )
         except BackpropError as exc:  # refused on this node, or the script could not start
             status = RunStatus.REFUSED if isinstance(exc, AdmissionRefused) else RunStatus.FAILED

@@ -17,6 +17,7 @@ from typing import Any
 from backprop_core.env_vars import env_flag
 from backprop_core.errors import (
     LaunchError,
+    RunStateError,
     StoreError,
     StoreFull,
 )
@@ -24,7 +25,7 @@ from backprop_core.launch.scheduler import JobHere, SchedulerLauncher, launcher_
 from backprop_core.launch.spec import Launcher
 from backprop_core.plugin.manager import get_plugins
 from backprop_core.run.admit import admit
-from backprop_core.run.chain import Progress, next_session
+from backprop_core.run.progress import Progress
 from backprop_core.run.records import (
     exit_code_for,
     mark_failed_launch,
@@ -32,6 +33,7 @@ from backprop_core.run.records import (
     record_outcome,
     unrecorded_outcome,
 )
+from backprop_core.run.resuming import Start, next_start
 from backprop_core.run.spec import Command, build_spec, choose_gpus, select_framework
 from backprop_core.sdk.environment import EnvironmentProbe
 from backprop_core.settings.model import Settings
@@ -44,6 +46,9 @@ from backprop_core.supervisor.display import format_duration, format_value
 
 #: How many of the last metrics the end-of-session summary shows.
 SUMMARY_METRICS = 4
+#: Sessions ``--until-done`` runs at most unless ``--max-sessions`` says otherwise (also in
+#: ``cli/run_options.py``, for the help text).
+DEFAULT_MAX_SESSIONS = 50
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,8 @@ class RunOptions:
     follow: bool = False
     #: The run this one repeats (``backprop rerun``).
     rerun_of: str | None = None
+    #: Start over without a checkpoint, even next to the run's checkpoints (``--from-scratch``).
+    from_scratch: bool = False
 
 
 @dataclass
@@ -136,27 +143,32 @@ class Runner:
         cwd: Path,
         run: RunRecord | None,
         run_id: str,
-        resume_from: str | None,
+        start: Start,
         first_session: int,
     ) -> RunResult:
         number = first_session
         ran = 0
+        until_done = self.options.until_done
+        limit = self.options.max_sessions or (DEFAULT_MAX_SESSIONS if until_done else 1)
+        before = Progress.of(store, run)
         while True:
-            before = Progress(run.last_step if run else None, resume_from)
-            run, outcome = self._one_session(store, command, cwd, run, run_id, number, resume_from)
+            run, outcome = self._one_session(store, command, cwd, run, run_id, number, start)
             ran += 1
             checkpoint = newest_checkpoint(store, run)
-            more, why_not = next_session(
-                until_done=self.options.until_done,
-                max_sessions=self.options.max_sessions,
-                ran=ran,
-                outcome=outcome,
-                run=run,
-                before=before,
-                checkpoint=checkpoint,
+            # Whether --until-done goes on. The resume hint comes once, with the summary of the
+            # session that ends the chain, unless a stall ends it with an error line instead.
+            chain = (
+                until_done
+                and outcome.status == RunStatus.TIMEBOXED
+                and not outcome.done
+                and not run.done
             )
-            if why_not:
-                self.display.message(f"--until-done stops: {why_not}")
+            stalled = before.stalled(store, run, number) if chain else None
+            at_limit = chain and stalled is None and ran >= limit
+            if at_limit:
+                self.display.message(
+                    f"--until-done: stopping after {ran} sessions (--max-sessions {limit})"
+                )
             self.summarise(
                 run,
                 number,
@@ -164,20 +176,34 @@ class Runner:
                 outcome.reason,
                 outcome.active_seconds,
                 checkpoint,
-                last=not more,
+                last=not chain or at_limit,
             )
-            if not more:
-                return RunResult(
-                    run.id,
-                    outcome.status,
-                    exit_code_for(outcome.status),
-                    ran,
-                    outcome.reason,
-                    checkpoint,
-                )
-            resume_from = checkpoint
+            result = RunResult(
+                run.id,
+                outcome.status,
+                exit_code_for(outcome.status),
+                ran,
+                outcome.reason,
+                checkpoint,
+            )
+            if not chain or at_limit:
+                return result
+            if stalled is not None:
+                return self._stop_chain(result, stalled)
+            try:
+                start = next_start(store, run, command, self.settings)
+            except RunStateError as exc:
+                return self._stop_chain(result, f"session {number + 1} not started: {exc}")
+            before = Progress.of(store, run, before.step)
             number += 1
             self.display.message(f"--until-done: starting session {number}")
+
+    @staticmethod
+    def _stop_chain(result: RunResult, why: str) -> RunResult:
+        """The chain ends with exit 1; the error line says why (``cli/run.py``)."""
+        result.exit_code = 1
+        result.reason = f"--until-done stopped: {why}"
+        return result
 
     def _one_session(
         self,
@@ -187,9 +213,9 @@ class Runner:
         run: RunRecord | None,
         run_id: str,
         number: int,
-        resume_from: str | None,
+        start: Start,
     ) -> tuple[RunRecord, Any]:
-        ctx, outcome = self.supervise(store, command, cwd, run, run_id, number, resume_from)
+        ctx, outcome = self.supervise(store, command, cwd, run, run_id, number, start)
         run, _ = self.record(store, ctx.run, number, outcome)
         return run, outcome
 
@@ -201,7 +227,7 @@ class Runner:
         run: RunRecord | None,
         run_id: str,
         number: int,
-        resume_from: str | None,
+        start: Start,
         job: JobSession | None = None,
     ) -> tuple[SessionContext, Any]:
         """Admit, launch and supervise one session to its end (lifecycle steps 2-6); its
@@ -226,7 +252,9 @@ class Runner:
                 settings=settings,
                 gpus=gpus,
                 adapter=adapter,
-                resume_from=resume_from,
+                resume_from=start.checkpoint,
+                resume_step=start.step,
+                resume_epoch=start.epoch,
                 stop_by=job.here.stop_by if job else None,
             )
             if run is None:
@@ -244,14 +272,17 @@ class Runner:
                         command=command.argv(None),
                         framework=adapter.name,
                         settings=dict(settings.config),
-                        environment={"launch": launch_options(command), **self._source(command)},
+                        environment={
+                            "launch": command_options(command, start.checkpoint),
+                            **self._source(command),
+                        },
                         rerun_of=self.options.rerun_of,
                     )
                 )
             else:
                 run = store.update_run(run_id, framework=adapter.name)
             self._announce(
-                spec.argv, run_id, number, adapter.name, gpus.labels, prep.note, resume_from
+                spec.argv, run_id, number, adapter.name, gpus.labels, prep.note, start.checkpoint
             )
             terminal = sys.stderr.buffer if self.options.json_output else sys.stdout.buffer
             ctx = SessionContext(
@@ -379,10 +410,12 @@ def resume_hint(run_id: str, checkpoint: str | None) -> str:
     return f"it saved no checkpoint, so backprop resume {run_id} would start over"
 
 
-def launch_options(command: Command) -> dict[str, Any]:
-    """What ``resume`` needs beyond the settings to rebuild the command line."""
+def command_options(command: Command, given: str | None) -> dict[str, Any]:
+    """What ``resume`` needs beyond the settings to rebuild the command line, and the
+    checkpoint given with ``-r`` (known for every later session)."""
     return {
         "mode": "script" if command.script else "command",
         "python": command.python,
         "resumeArg": command.resume_arg,
+        "resumeFrom": given,
     }

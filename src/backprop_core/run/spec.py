@@ -4,7 +4,6 @@ step 4 in docs/architecture.md)."""
 from __future__ import annotations
 
 import os
-import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +13,7 @@ from backprop_core.env_vars import CONTRACT_VARS
 from backprop_core.errors import RunStateError, UsageError
 from backprop_core.launch.spec import FrameworkAdapter, LaunchSpec, Preparation
 from backprop_core.plugin.manager import get_plugins
+from backprop_core.run.resume_args import resume_argv, resume_template
 from backprop_core.settings.model import Settings
 from backprop_core.store.home import Home
 from backprop_core.store.records import RunRecord
@@ -34,18 +34,19 @@ class Command:
     ) -> Command:
         if not args:
             raise UsageError("nothing to run", hint="backprop run SCRIPT [ARGS...]")
+        template = resume_template(resume_arg) if resume_arg is not None else None
         first = args[0]
         if first.lower().endswith(".py"):
             script = Path(first)
             if not (cwd / script).is_file():
                 raise UsageError(f"script not found: {first}", hint="check the path")
-            return cls(tuple(args[1:]), script, python, resume_arg)
-        return cls(tuple(args), None, python, resume_arg)
+            return cls(tuple(args[1:]), script, python, template)
+        return cls(tuple(args), None, python, template)
 
     def argv(self, checkpoint: str | None) -> list[str]:
         base = [self.python, str(self.script), *self.args] if self.script else list(self.args)
         if checkpoint and self.resume_arg:
-            base += shlex.split(self.resume_arg.replace("{checkpoint}", shlex.quote(checkpoint)))
+            base += resume_argv(self.resume_arg, checkpoint)
         return base
 
     def script_args(self) -> tuple[str, ...]:
@@ -158,6 +159,8 @@ def build_spec(
     gpus: GpuChoice,
     adapter: FrameworkAdapter,
     resume_from: str | None,
+    resume_step: int | None = None,
+    resume_epoch: int | None = None,
     create_dirs: bool = True,
     stop_by: float | None = None,
 ) -> tuple[LaunchSpec, Preparation]:
@@ -184,6 +187,11 @@ def build_spec(
     )
     if resume_from:
         env["BACKPROP_RESUME_FROM"] = resume_from
+        if resume_step is not None:
+            env["BACKPROP_RESUME_STEP"] = str(resume_step)
+        if resume_epoch is not None:
+            env["BACKPROP_RESUME_EPOCH"] = str(resume_epoch)
+    env["BACKPROP_GRACE_SECONDS"] = f"{settings.stop.grace_seconds:g}"
     if deadline is not None:
         env["BACKPROP_DEADLINE"] = f"{deadline:.3f}"
     every = settings.checkpoint_every_seconds

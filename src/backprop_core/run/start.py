@@ -4,11 +4,13 @@ a scheduler's launcher (``run.submit``)."""
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from backprop_core.errors import BackpropError, RunStateError, UsageError
 from backprop_core.launch.scheduler import SchedulerLauncher, launcher_named
-from backprop_core.run.records import newest_checkpoint
+from backprop_core.run.resume_args import resume_template
+from backprop_core.run.resuming import Start, launch_options, next_start
 from backprop_core.run.runner import Runner, RunOptions, RunResult, open_run_store
 from backprop_core.run.spec import Command, stored_command
 from backprop_core.sdk.environment import EnvironmentProbe
@@ -72,13 +74,25 @@ def start_command(
         # git runs while the run waits for admission; nothing with captureEnvironment off
         if settings.capture_environment:
             runner.source = EnvironmentProbe(cwd, gpus=False)
-        return runner.run_sessions(store, command, cwd, None, rid, resume_from, first_session=1)
+        return runner.run_sessions(
+            store, command, cwd, None, rid, Start(resume_from), first_session=1
+        )
     finally:
         store.close()
 
 
-def resume_run(settings: Settings, options: RunOptions, run: RunRecord, store: Store) -> RunResult:
-    """The next session(s) of a stored run, from its newest existing checkpoint."""
+def resume_run(
+    settings: Settings,
+    options: RunOptions,
+    run: RunRecord,
+    store: Store,
+    *,
+    resume_from: str | None = None,
+    resume_arg: str | None = None,
+) -> RunResult:
+    """The next session(s) of a stored run, here or handed to a scheduler's launcher, from its
+    newest known checkpoint (or ``resume_from``); ``resume_arg`` replaces the stored
+    ``--resume-arg`` from now on."""
     if run.origin:
         raise RunStateError(
             f"run {run.id} was pulled from {run.origin}; its script and checkpoints are there",
@@ -90,14 +104,26 @@ def resume_run(settings: Settings, options: RunOptions, run: RunRecord, store: S
             hint=f"wait for it to end or stop it with: backprop stop {run.id}",
         )
     command, cwd = stored_command(run)
+    launch = launch_options(run)
+    if resume_arg is not None:
+        command = replace(command, resume_arg=resume_template(resume_arg))
+    if resume_arg is not None or resume_from is not None:
+        launch["resumeArg"] = command.resume_arg
+        if resume_from is not None:
+            launch["resumeFrom"] = resume_from
+        run = store.update_run(run.id, environment={**run.environment, "launch": launch})
     first = max((s.number for s in store.sessions(run.id)), default=0) + 1
     launcher = launcher_named(settings.launcher)
     if isinstance(launcher, SchedulerLauncher):
         from backprop_core.run.submit import submit_run
 
-        return submit_run(settings, options, store, launcher, command, cwd, run, run.id, first)
-    checkpoint = newest_checkpoint(store, run)
+        return submit_run(
+            settings, options, store, launcher, command, cwd, run, run.id, first, resume_from
+        )
+    start = next_start(
+        store, run, command, settings, given=resume_from, from_scratch=options.from_scratch
+    )
     runner = Runner(settings, options)
-    if checkpoint is None:
-        runner.display.message("no checkpoint of this run exists any more: starting from scratch")
-    return runner.run_sessions(store, command, cwd, run, run.id, checkpoint, first_session=first)
+    if start.note:
+        runner.display.message(start.note)
+    return runner.run_sessions(store, command, cwd, run, run.id, start, first_session=first)

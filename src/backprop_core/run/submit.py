@@ -11,7 +11,7 @@ from pathlib import Path
 from backprop_core.errors import LaunchError, StoreError
 from backprop_core.launch.scheduler import JobRequest, SchedulerLauncher
 from backprop_core.run.records import mark_failed_launch
-from backprop_core.run.runner import RunOptions, RunResult, launch_options
+from backprop_core.run.runner import RunOptions, RunResult, command_options
 from backprop_core.run.spec import Command
 from backprop_core.settings.model import Settings
 from backprop_core.store.contract import Store
@@ -101,7 +101,7 @@ def submit_run(
     request = job_request(settings, launcher, run_id, first, cwd)
     launcher.check(request)  # before anything is recorded: a typo must leave no run behind
     launch = {
-        **launch_options(command),
+        **command_options(command, resume_from),
         "launcher": launcher.name,
         "untilDone": options.until_done,
         "maxSessions": options.max_sessions,

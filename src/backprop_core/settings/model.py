@@ -100,9 +100,19 @@ class KeepPolicy:
 
 @dataclass(frozen=True)
 class CheckpointSettings:
-    """``checkpoints.*``: which checkpoints ``gc`` keeps (docs/artifacts.md)."""
+    """``checkpoints.*``: which checkpoints ``gc`` keeps (docs/artifacts.md), and which files
+    are found without being announced ("Checkpoints found by watching" in
+    docs/unmodified-scripts.md; an empty ``watch`` turns watching off)."""
 
     keep: Mapping[str, Any] = field(default_factory=lambda: {"last": 3, "best": None})
+    watch: tuple[str, ...] = (
+        "*.pt", "*.pth", "*.ckpt", "*.safetensors", "*.bin", "*.h5", "*.keras",
+    )  # fmt: skip
+    max_depth: int = 6
+    poll_seconds: float = 2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "watch", tuple(self.watch))  # config values are JSON arrays
 
     @property
     def keep_policy(self) -> KeepPolicy:
@@ -154,6 +164,18 @@ class OutputScalarSettings:
 
 
 @dataclass(frozen=True)
+class TensorBoardSettings:
+    """Event files a script writes, followed while it runs and recorded as its metrics
+    ("Live TensorBoard logs" in docs/interop.md). An empty ``watch`` turns following off."""
+
+    watch: tuple[str, ...] = ("**/*tfevents*",)
+    poll_seconds: float = 2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "watch", tuple(self.watch))  # config values are JSON arrays
+
+
+@dataclass(frozen=True)
 class RemoteSettings:
     """How other machines are reached over SSH (docs/remote.md)."""
 
@@ -173,6 +195,7 @@ _NESTED = {
     "liveness": LivenessSettings,
     "slurm": SlurmSettings,
     "output_scalars": OutputScalarSettings,
+    "tensorboard": TensorBoardSettings,
     "remote": RemoteSettings,
 }
 
@@ -208,6 +231,7 @@ class Settings:
     liveness: LivenessSettings = field(default_factory=LivenessSettings)
     slurm: SlurmSettings = field(default_factory=SlurmSettings)
     output_scalars: OutputScalarSettings = field(default_factory=OutputScalarSettings)
+    tensorboard: TensorBoardSettings = field(default_factory=TensorBoardSettings)
     remote: RemoteSettings = field(default_factory=RemoteSettings)
     config: Mapping[str, Any] = field(default_factory=dict)
     sources: Mapping[str, str] = field(default_factory=dict)

@@ -103,6 +103,8 @@ class CheckpointRecord:
     ``file`` is what backprop saw of the file at announcement, when it may belong to the run
     (``events.file_identity``); ``gc`` deletes a file outside the run's folder only while it
     still matches. Announcing the same path again replaces the record (``checkpoint_key``).
+    ``found_by`` names the watcher that found the checkpoint when the script did not announce
+    it (``checkpoints``: see "Checkpoints found by watching" in docs/unmodified-scripts.md).
     """
 
     run_id: str
@@ -113,6 +115,7 @@ class CheckpointRecord:
     metrics: dict[str, float] = field(default_factory=dict)
     best: bool = False
     file: FileIdentity | None = None
+    found_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ to run events."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from backprop_core.artifacts.witness import ArtifactWitness
 from backprop_core.events.event import Event, ParseContext, ParseState, Stream
@@ -26,14 +26,18 @@ class EventRouter:
         ctx: SessionContext,
         sink: EventSink,
         on_monitor_stop: Callable[[MonitorAction], None],
+        note: Callable[[Sequence[Item]], None] | None = None,
     ) -> None:
+        """``note`` is shown each chunk's parsed events before they are recorded (the
+        watchers learn which checkpoints the script announced itself)."""
         self.ctx = ctx
+        self._note = note
         self.sink = sink
         self.state = SessionState()
         spec = ctx.spec
         self._parsers = ctx.parsers
         # One parse state for the session, shared by its streams (the run's last known step).
-        shared = ParseState(step=ctx.run.last_step)
+        self.parse_state = shared = ParseState(step=ctx.run.last_step)
         self._contexts = {
             s: ParseContext(spec.run_id, spec.session, s, str(spec.cwd), spec.settings, shared)
             for s in ("stdout", "stderr", "events")
@@ -48,6 +52,8 @@ class EventRouter:
         event lines (``None``: none)."""
         result = self._parsers.parse(lines, self._contexts[stream])
         if result.items:
+            if self._note is not None:
+                self._note(result.items)
             self.on_items(result.items)
         return result.claimed
 

@@ -36,6 +36,7 @@ from backprop_core.supervisor.routing import EventRouter
 from backprop_core.supervisor.signals import StopRequests
 from backprop_core.supervisor.sink import EventSink
 from backprop_core.supervisor.space import DISK_FULL_REASON, SpaceAlarm, unrecorded
+from backprop_core.supervisor.watching import Watching
 
 LEFTOVER_GRACE_SECONDS = 1.0
 GC_THRESHOLD = 50_000  # allocations between young-generation collections (default 700)
@@ -214,6 +215,15 @@ class Supervisor:
         env = dict(spec.env)
         env["BACKPROP_EVENTS_FD"] = str(events_w)
         become_subreaper()
+        # Before the script starts, so the watchers see what was there before it. They deliver
+        # only from their own thread, started once the router below exists.
+        routed: list[EventRouter] = []
+        self.watching = Watching(
+            ctx,
+            lambda items: routed[0].on_items(items),
+            lambda: routed[0].parse_state.step,
+            lambda: routed[0].parse_state.reported_metrics,
+        )
         cgroup = RunCgroup.create(f"backprop-{spec.run_id}-{spec.session}-{os.getpid()}")
         guardian = Guardian(spec.run_id, spec.session, cgroup)
         self.requests.install()
@@ -245,7 +255,8 @@ class Supervisor:
 
         say = ctx.display.message
         self.sink = EventSink(spec.run_id, ctx.open_store, self.alarm, say)
-        router = EventRouter(ctx, self.sink, self._monitor_stops)
+        router = EventRouter(ctx, self.sink, self._monitor_stops, self.watching.note)
+        routed.append(router)
         self.state, self.monitors = router.state, router.monitors
         heartbeat = Heartbeat(
             spec.run_id,
@@ -295,6 +306,7 @@ class Supervisor:
         for reader in readers:
             reader.start()
         self.sink.start()
+        self.watching.start()
         observers = Observers.start(spec, self.tree, self.sink, lambda: self.snapshot)
         heartbeat.start()
         self.snapshots = SnapshotSource(self.settings)
@@ -320,6 +332,7 @@ class Supervisor:
             for reader, pipe in zip(readers, (proc.stdout, proc.stderr)):
                 if reader.finished and pipe is not None:
                     pipe.close()
+            self.watching.close()
             observers.stop()
             self.sink.close()
             router.close()

@@ -383,6 +383,24 @@ class StoreContract(
         assert [c.path for c in store.checkpoints("r1")] == ["c1.pt", "c3.pt"]
         assert store.get_run("r1").checkpoint_count == 2
 
+    def test_a_checkpoint_recorded_again_moves_its_record_forward(self, store: Store) -> None:
+        from backprop_core.events.file_identity import FileIdentity
+
+        store.create_run(make_run("r1"))
+        found = {"path": "/w/ckpt.pt", "found_by": "checkpoints"}
+        for i, size in enumerate((10, 20, 30)):
+            file = FileIdentity("/w/ckpt.pt", 1, 7, size, i)
+            payload = {**found, "step": 10 * (i + 1)}
+            store.append_events("r1", [Event("checkpoint_saved", T0 + i, None, payload, file=file)])
+        store.append_events("r1", [Event("checkpoint_saved", T0 + 5, 5, {"path": "a.pt"})])
+        records = store.checkpoints("r1")
+        assert [c.path for c in records] == ["/w/ckpt.pt", "a.pt"]
+        latest = records[0]
+        assert latest.step == 30 and latest.found_by == "checkpoints"
+        assert latest.file is not None and latest.file.size == 30
+        assert records[1].found_by is None
+        assert store.get_run("r1").checkpoint_count == 2
+
     def test_active_runs_and_check_writable(self, store: Store) -> None:
         store.create_run(make_run("a", status=RunStatus.QUEUED))
         store.create_run(make_run("b", status=RunStatus.COMPLETED))

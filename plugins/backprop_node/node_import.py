@@ -13,23 +13,35 @@ if recording it fails half-way, what was written is removed again.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from backprop_core.errors import RunNotFound, UsageError
-from backprop_core.events.event import Event
-from backprop_core.events.ingest import as_number, as_step
-from backprop_core.interop.node_file import MAX_DEPTH, depth, read_entries
-from backprop_core.store.contract import DuplicateRun, Store
-from backprop_core.store.home import is_valid_run_id
-from backprop_core.store.records import RunRecord, RunStatus, SessionRecord
+from backprop_core import (
+    Event,
+    Importer,
+    RunRecord,
+    RunStatus,
+    SessionRecord,
+    Store,
+    UsageError,
+)
+from backprop_core.plugin_kit import (
+    ImportedRun,
+    ImportReport,
+    as_number,
+    as_step,
+    imported_tags,
+    is_valid_run_id,
+    source_record,
+    write_run,
+)
+from backprop_node.node_file import MAX_DEPTH, depth, read_entries
 
 STATUS_MAP: dict[str, RunStatus] = {
     "completed": RunStatus.COMPLETED,
@@ -60,15 +72,6 @@ STATUS_MAP: dict[str, RunStatus] = {
     "pending": RunStatus.LOST,
     "paused": RunStatus.LOST,
 }
-
-
-@dataclass
-class ImportReport:
-    """What an import did: run ids imported, entries skipped, and problems found."""
-
-    imported: list[str] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
 
 
 class Rejected(ValueError):
@@ -185,7 +188,7 @@ class Plan:
     last_step: int | None
 
 
-def plan_record(node_id: str, record: Mapping[str, Any]) -> Plan:
+def plan_record(node_id: str, record: Mapping[str, Any], source: Path) -> Plan:
     """What ``record`` becomes; ``Rejected`` if any of it cannot be kept."""
     if depth(record) > MAX_DEPTH:
         raise Rejected(f"it is nested more than {MAX_DEPTH} levels deep")
@@ -202,12 +205,15 @@ def plan_record(node_id: str, record: Mapping[str, Any]) -> Plan:
         status=status,
         created_at=created,
         name=name if isinstance(name, str) else None,
-        tags={"imported-from": "node"},
+        tags=imported_tags("node"),
         script=script if isinstance(script, str) else None,
         started_at=started,
         ended_at=ended,
         reason=f"imported from the Node tool (status '{raw_status or 'unknown'}')",
-        environment={"node_record": json.loads(json.dumps(dict(record), default=str))},
+        environment={
+            "node_record": json.loads(json.dumps(dict(record), default=str)),
+            "imported_from": source_record("node", source, id=node_id),
+        },
     )
     session = SessionRecord(
         run.id, 1, status, started or created, ended_at=ended, reason=run.reason
@@ -232,48 +238,20 @@ def _node_id(label: str, record: Mapping[str, Any]) -> str:
     return node_id
 
 
-def _present(store: Store, run_id: str) -> bool:
-    """Whether the run is already there. A run an older backprop left half-imported (no
-    session recorded) is removed, so that it is imported again whole."""
-    try:
-        existing = store.get_run(run_id)
-    except RunNotFound:
-        return False
-    if "imported-from" in existing.tags and existing.session_count == 0:
-        store.delete_run(run_id)
-        return False
-    return True
-
-
-def import_record(store: Store, label: str, record: Any, report: ImportReport) -> None:
+def import_record(
+    store: Store, label: str, record: Any, report: ImportReport, source: Path
+) -> None:
     try:
         if not isinstance(record, Mapping):
             raise Rejected(f"it is {_show(record)}, not a run record")
-        plan = plan_record(_node_id(label, record), record)
+        plan = plan_record(_node_id(label, record), record, source)
     except Rejected as exc:
         report.problems.append(f"record '{label}' was not imported: {exc}")
         return
-    run_id = plan.run.id
-    if _present(store, run_id):
-        report.skipped.append(run_id)
-        return
-    try:
-        store.create_run(plan.run)
-    except DuplicateRun:
-        report.skipped.append(run_id)
-        return
-    try:
-        store.add_session(plan.session)
-        if plan.events:
-            store.append_events(run_id, plan.events)
-        if plan.last_step is not None:
-            store.update_run(run_id, last_step=plan.last_step)
-    except Exception as exc:
-        with contextlib.suppress(Exception):
-            store.delete_run(run_id)
-        report.problems.append(f"record '{label}' was not imported: {exc}")
-        return
-    report.imported.append(run_id)
+    planned = ImportedRun(plan.run, [plan.session], [plan.events], f"record '{label}'")
+    if plan.last_step is not None:
+        planned.finally_set["last_step"] = plan.last_step
+    write_run(store, planned, report)
 
 
 def import_file(store: Store, path: Path) -> ImportReport:
@@ -295,5 +273,33 @@ def import_file(store: Store, path: Path) -> ImportReport:
         ) from exc
     report = ImportReport(problems=problems)
     for label, record in entries:
-        import_record(store, label, record, report)
+        import_record(store, label, record, report, path)
     return report
+
+
+def json_file_head(path: Path, size: int = 65_536) -> str:
+    """The start of ``path`` as text when it is a file that may hold JSON, else ``""``."""
+    try:
+        if not path.is_file():
+            return ""
+        with open(path, "rb") as fh:
+            head = fh.read(size)
+    except OSError:
+        return ""
+    return head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+
+
+class NodeImporter(Importer):
+    """The Node tool's ``experiments.json``."""
+
+    name: ClassVar[str] = "node"
+    description: ClassVar[str] = "the Node tool's experiments.json"
+    #: Any JSON object or array may be one: the other formats are asked first.
+    priority: ClassVar[int] = 1000
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        return json_file_head(path)[:1] in ("{", "[")
+
+    def import_into(self, store: Store, path: Path) -> ImportReport:
+        return import_file(store, path)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from backprop_core.errors import UsageError
+from backprop_core import UsageError
 
 #: A record nested deeper than this is not a Node-tool record (they are a few levels deep), and
 #: stores and viewers would have to refuse it later: it is rejected at import.
