@@ -177,6 +177,35 @@ def test_pulled_runs_own_no_files_outside_their_folder(store: Store, tmp_path: P
     assert outside.exists() and not copied.exists()
 
 
+def test_a_file_another_runs_kept_checkpoint_names_is_never_deleted(
+    store: Store, tmp_path: Path
+) -> None:
+    """Run A made ``shared.pt`` and would prune it; run B started from it and keeps it as its
+    newest checkpoint: gc forgets A's record and leaves the file."""
+    from backprop_core.events.file_identity import identify
+
+    shared = tmp_path / "shared.pt"
+    shared.write_bytes(b"weights")
+    seen = identify(str(shared), str(tmp_path), time.time() - 60, store.home.root)
+    assert seen is not None  # made by run A: gc would delete it, were it A's alone
+    a = add_run(store, "20260101-000000-runa", cwd=str(tmp_path))
+    b = add_run(store, "20260101-000000-runb", cwd=str(tmp_path))
+    store.append_events(
+        a.id,
+        [
+            Event("checkpoint_saved", T0, 1, {"path": str(shared)}, file=seen),
+            Event("checkpoint_saved", T0 + 1, 2, {"path": "a-newer.pt"}),
+        ],
+    )
+    store.append_events(b.id, [Event("checkpoint_saved", T0 + 2, 5, {"path": str(shared)})])
+
+    report = gc_json("--keep-last", "1")
+    about = [i for i in report["items"] if i["path"] == str(shared)]  # type: ignore[union-attr]
+    assert [i["action"] for i in about] == ["forget"], about
+    assert shared.read_bytes() == b"weights"
+    assert [c.path for c in store.checkpoints(b.id)] == [str(shared)]
+
+
 def test_a_run_folder_another_store_knows_is_not_an_orphan(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
