@@ -109,6 +109,51 @@ MIGRATIONS: list[str] = [
     ALTER TABLE runs ADD COLUMN origin text COLLATE "C";
     CREATE INDEX runs_by_origin ON runs (origin, created_at DESC, id DESC)
     """,
+    # 4: artifact versions, their aliases, and runs' uses of them, as in the SQLite store's
+    # migration 7 (docs/artifacts.md). ``artifact_names`` keeps each name's next version number
+    # (a deleted number is never given again) and is the row writers of one name lock; a use's
+    # ``n`` orders uses recorded at the same time, and is drawn anew when a use is replaced.
+    """
+    CREATE TABLE artifact_names (
+        name text COLLATE "C" PRIMARY KEY,
+        next_version bigint NOT NULL
+    );
+    CREATE TABLE artifact_versions (
+        name text COLLATE "C" NOT NULL,
+        version bigint NOT NULL,
+        digest text NOT NULL,
+        kind text NOT NULL,
+        size bigint NOT NULL,
+        files bigint NOT NULL,
+        type text COLLATE "C" NOT NULL,
+        run_id text COLLATE "C",
+        created_at double precision NOT NULL,
+        step bigint,
+        metadata text NOT NULL,
+        source text,
+        PRIMARY KEY (name, version)
+    );
+    CREATE INDEX artifact_versions_by_type ON artifact_versions (type, name, version);
+    CREATE INDEX artifact_versions_by_run ON artifact_versions (run_id);
+    CREATE TABLE artifact_aliases (
+        name text COLLATE "C" NOT NULL,
+        alias text COLLATE "C" NOT NULL,
+        version bigint NOT NULL,
+        PRIMARY KEY (name, alias)
+    );
+    CREATE SEQUENCE artifact_use_seq;
+    CREATE TABLE artifact_uses (
+        run_id text COLLATE "C" NOT NULL,
+        name text COLLATE "C" NOT NULL,
+        version bigint NOT NULL,
+        digest text NOT NULL,
+        ref text NOT NULL,
+        time double precision NOT NULL,
+        n bigint NOT NULL DEFAULT nextval('artifact_use_seq'),
+        UNIQUE (run_id, name, version)
+    );
+    CREATE INDEX artifact_uses_by_version ON artifact_uses (name, version)
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -44,11 +44,11 @@ from backprop_core.plugin_kit import (
     screen_batch,
     session_to_dict,
 )
+from backprop_postgres.artifact_rows import PostgresArtifacts, add_versions, record_use
 from backprop_postgres.connection import driver
 from backprop_postgres.database import Database
 from backprop_postgres.event_rows import InDoubt, event_rows, fold_sessions, stored_events
 from backprop_postgres.location import SCHEMES, check_url, remembered
-from backprop_postgres.no_artifacts import NoArtifacts
 from backprop_postgres.queries import RunQueries
 from backprop_postgres.rows import dumps, insert_checkpoints, run_ids, session_of
 from backprop_postgres.series_pg import (
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     import psycopg
 
 
-class PostgresStore(RunQueries, NoArtifacts, Store):
+class PostgresStore(RunQueries, PostgresArtifacts, Store):
     name: ClassVar[str] = "postgres"
     schemes: ClassVar[tuple[str, ...]] = SCHEMES
 
@@ -183,7 +183,7 @@ class PostgresStore(RunQueries, NoArtifacts, Store):
                     " (SELECT id FROM series WHERE run_id = %s)",
                     (run_id,),
                 )
-            for table in ("series", "events", "checkpoints", "sessions"):
+            for table in ("series", "events", "checkpoints", "sessions", "artifact_uses"):
                 conn.execute(f"DELETE FROM {table} WHERE run_id = %s", (run_id,))
             conn.execute("DELETE FROM runs WHERE id = %s", (run_id,))
 
@@ -294,6 +294,9 @@ class PostgresStore(RunQueries, NoArtifacts, Store):
                 found.apply_run(run)
                 if found.checkpoints:
                     run.checkpoint_count = insert_checkpoints(conn, run, found.checkpoints)
+                add_versions(conn, found.artifacts)
+                for use in found.uses:
+                    record_use(conn, use)
                 if found.session_steps:
                     fold_sessions(conn, run, found)
                 self._put(conn, run, event_seq=seq, batch=token)

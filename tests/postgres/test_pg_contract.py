@@ -9,13 +9,9 @@ import pytest
 
 from backprop_core.store.contract import Store
 from backprop_core.testing.store_contract import StoreContract
-from backprop_core.testing.store_contract_artifacts import ArtifactContract
 from tests.postgres_server import pg_store
 
 pytestmark = pytest.mark.postgres
-
-
-ARTIFACT_CASES = [name for name in dir(ArtifactContract) if name.startswith("test_")]
 
 
 class TestPostgresStore(StoreContract):
@@ -26,26 +22,36 @@ class TestPostgresStore(StoreContract):
         store.close()
 
 
-for _name in ARTIFACT_CASES:
-    # Artifact records are not kept in PostgreSQL yet (docs/store.md, "Team store").
-    setattr(
-        TestPostgresStore,
-        _name,
-        pytest.mark.skip(reason="the PostgreSQL store keeps no artifact records yet")(
-            getattr(ArtifactContract, _name)
-        ),
-    )
+def test_versions_of_one_name_added_at_once_get_a_number_each(pg_url: str, tmp_path: Path) -> None:
+    import threading
 
+    from backprop_core import ArtifactVersion
 
-def test_artifact_records_are_refused_with_a_clear_message(pg_url: str, tmp_path: Path) -> None:
-    from backprop_core import ArtifactVersion, StoreError
+    stores = [pg_store(pg_url, tmp_path / "home") for _ in range(4)]
 
-    store = pg_store(pg_url, tmp_path / "home")
-    try:
-        assert store.artifact_versions() == [] and store.artifact_uses() == []
-        with pytest.raises(StoreError, match="does not keep artifact records"):
+    def add(store: Store) -> None:
+        for _ in range(10):
             store.add_artifact_version(
                 ArtifactVersion(name="model", digest="0" * 64, kind="file", size=1, files=1)
             )
+
+    threads = [threading.Thread(target=add, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        versions = stores[0].artifact_versions("model")
+        assert [v.version for v in versions] == list(range(40))
+        assert versions[-1].aliases == ["latest"]
     finally:
-        store.close()
+        for store in stores:
+            store.close()
+
+
+def test_gc_is_told_nothing_when_a_remembered_database_cannot_be_read(tmp_path: Path) -> None:
+    from backprop_postgres.store import PostgresStore
+
+    (tmp_path / "team-stores.txt").write_text("postgresql://nobody@127.0.0.1:1/none\n")
+    assert PostgresStore.artifact_digests_in(tmp_path) is None
+    assert PostgresStore.artifact_digests_in(tmp_path / "no-home") == set()
