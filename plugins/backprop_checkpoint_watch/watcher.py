@@ -105,10 +105,16 @@ class CheckpointWatcher(Watcher):
         return events
 
     def _announced(self, rel: str, unit: _Unit) -> bool:
-        """Whether the script announced this version of the checkpoint itself."""
-        path = os.path.join(self.context.cwd, rel)
-        when = self.context.announced(checkpoint_key(path, None))
-        return when is not None and unit.mtime_ns <= when * 1e9 + ANNOUNCE_SLACK_NS
+        """Whether the script announced this version of the checkpoint itself, or a folder
+        holding it (a checkpoint saved as a folder: its files are not checkpoints of their own)."""
+        top = os.path.normpath(self.context.cwd)
+        path = os.path.join(top, rel)
+        while len(path) > len(top):
+            when = self.context.announced(checkpoint_key(path, None))
+            if when is not None and unit.mtime_ns <= when * 1e9 + ANNOUNCE_SLACK_NS:
+                return True
+            path = os.path.dirname(path)
+        return False
 
     def _truncated_alert(self, now: float) -> Event:
         text = (
