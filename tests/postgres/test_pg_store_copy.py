@@ -48,7 +48,7 @@ def fill(store: Store, runs: int, steps: int = 30) -> None:
                 name=f"exp-{r} ✓",
                 tags={"team": "vision", "r": str(r)},
                 params={"lr": 3e-4, "amp": True},
-                cwd="/work/proj",
+                cwd="/srv/proj",
             )
         )
         for number in (1, 2):
@@ -64,7 +64,7 @@ def fill(store: Store, runs: int, steps: int = 30) -> None:
             ]
             events.append(Event("metrics", T0 + steps, steps, {"data": {"loss": math.nan}}, number))
             events.append(Event("metrics", T0 + steps, None, {"data": {"sys/x": math.inf}}, number))
-            seen = FileIdentity("/work/proj/c.pt", 1, 2, 3, 4) if number == 2 else None
+            seen = FileIdentity("/srv/proj/c.pt", 1, 2, 3, 4) if number == 2 else None
             events.append(
                 Event("checkpoint_saved", T0, steps, {"path": f"c{number}.pt"}, number, file=seen)
             )

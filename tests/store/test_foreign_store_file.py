@@ -14,7 +14,7 @@ from tests.conftest import run_cli
 NODE_FILE = {
     "exp-1": {
         "id": "exp-1",
-        "scriptPath": "/work/train.js",
+        "scriptPath": "/srv/train.js",
         "status": "completed",
         "startTime": "2025-01-01T10:00:00Z",
         "endTime": "2025-01-01T10:05:00Z",

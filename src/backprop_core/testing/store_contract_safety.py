@@ -97,18 +97,18 @@ class SafetyContract:
         assert [c.path for c in store.checkpoints("r1")] == ["c.pt"]
 
     def test_announcing_a_path_again_replaces_its_record(self, store: Store) -> None:
-        _run(store, cwd="/work/proj")
+        _run(store, cwd="/srv/proj")
 
         def saved(path: str, step: int, **more: object) -> Event:
             return Event("checkpoint_saved", T0 + step, step, {"path": path, **more}, 1)
 
         store.append_events("r1", [saved("ckpt.pt", 1, best=True), saved("other.pt", 2)])
-        store.append_events("r1", [saved("./ckpt.pt", 3), saved("/work/proj/ckpt.pt", 4)])
+        store.append_events("r1", [saved("./ckpt.pt", 3), saved("/srv/proj/ckpt.pt", 4)])
         store.append_events("r1", [saved("last.pt", 5), saved("last.pt", 6)])
         found = [(c.path, c.step, c.best) for c in store.checkpoints("r1")]
         assert found == [
             ("other.pt", 2, False),
-            ("/work/proj/ckpt.pt", 4, False),
+            ("/srv/proj/ckpt.pt", 4, False),
             ("last.pt", 6, False),
         ]
         assert store.get_run("r1").checkpoint_count == 3
