@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from backprop_core import ArtifactNotFound, ArtifactUse, ArtifactVersion
 from backprop_core.plugin_kit import LATEST
-from backprop_postgres.location import remembered
+from backprop_postgres.location import across_databases
 from backprop_postgres.rows import dumps
 from backprop_postgres.series_pg import clean_text
 
@@ -166,21 +166,7 @@ class PostgresArtifacts:
 
     @classmethod
     def artifact_digests_in(cls, home: Path) -> set[str] | None:
-        # Every database used with this home (and the one this class is bound to): a union
-        # larger than needed only keeps more objects, while a database that cannot be read
-        # makes the answer None, so gc deletes no object a version there may hold.
-        urls = remembered(Path(home))
-        if urls is None:
-            return None
-        if cls.location is not None and cls.location not in urls:
-            urls.append(cls.location)
-        found: set[str] = set()
-        for url in urls:
-            some = digests(url)
-            if some is None:
-                return None
-            found |= some
-        return found
+        return across_databases(Path(home), cls.location, digests)
 
     def add_artifact_version(self, version: ArtifactVersion) -> ArtifactVersion:
         with self.db.write() as conn:

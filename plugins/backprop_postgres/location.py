@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -65,3 +66,23 @@ def remembered(home: Path) -> list[str] | None:
     except (OSError, UnicodeDecodeError):
         return None
     return list(dict.fromkeys(line.strip() for line in text.splitlines() if line.strip()))
+
+
+def across_databases(
+    home: Path, bound: str | None, read: Callable[[str], set[str] | None]
+) -> set[str] | None:
+    """The union of ``read(url)`` over every database used with ``home`` and the one the store
+    class is ``bound`` to. A union larger than needed only keeps more; a list or a database
+    that cannot be read makes the answer ``None``, so ``gc`` deletes nothing on its account."""
+    urls = remembered(home)
+    if urls is None:
+        return None
+    if bound is not None and bound not in urls:
+        urls.append(bound)
+    found: set[str] = set()
+    for url in urls:
+        some = read(url)
+        if some is None:
+            return None
+        found |= some
+    return found

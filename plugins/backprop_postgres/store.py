@@ -48,7 +48,7 @@ from backprop_postgres.artifact_rows import PostgresArtifacts, add_versions, rec
 from backprop_postgres.connection import driver
 from backprop_postgres.database import Database
 from backprop_postgres.event_rows import InDoubt, event_rows, fold_sessions, stored_events
-from backprop_postgres.location import SCHEMES, check_url, remembered
+from backprop_postgres.location import SCHEMES, across_databases, check_url
 from backprop_postgres.queries import RunQueries
 from backprop_postgres.rows import dumps, insert_checkpoints, run_ids, session_of
 from backprop_postgres.series_pg import (
@@ -84,18 +84,7 @@ class PostgresStore(RunQueries, PostgresArtifacts, Store):
 
     @classmethod
     def run_ids_in(cls, home: Path) -> set[str] | None:
-        urls = remembered(Path(home))
-        if urls is None:
-            return None
-        if cls.location is not None and cls.location not in urls:
-            urls.append(cls.location)
-        ids: set[str] = set()
-        for url in urls:
-            found = run_ids(url)
-            if found is None:
-                return None
-            ids |= found
-        return ids
+        return across_databases(Path(home), cls.location, run_ids)
 
     def close(self) -> None:
         self.db.close()
