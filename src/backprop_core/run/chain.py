@@ -1,4 +1,5 @@
-"""``--until-done``: whether one more session follows, locally or as a scheduler's next job."""
+"""``--until-done`` inside a scheduler's job: whether the next session is queued as a job (local
+chains are judged by ``run.progress``)."""
 
 from __future__ import annotations
 
