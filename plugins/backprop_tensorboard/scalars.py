@@ -143,7 +143,10 @@ class ScalarDecoder:
 
     def read(self, data: bytes) -> tuple[float, int, dict[str, float]]:
         """Wall time, step and scalars of one record (no scalars: an empty dict)."""
-        fast = _plain_scalars(data, self._plugins, self._tags)
+        try:
+            fast = _plain(data, self._plugins, self._tags)
+        except (IndexError, ValueError, struct.error):  # not a plain record after all
+            fast = None
         if fast is not None:
             return fast
         event = self._parse(data)
@@ -239,15 +242,6 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
             raise ValueError("varint too long")
 
 
-def _plain_scalars(
-    data: bytes, plugins: dict[str, str], tags: dict[bytes, str]
-) -> tuple[float, int, dict[str, float]] | None:
-    try:
-        return _plain(data, plugins, tags)
-    except (IndexError, ValueError, struct.error):
-        return None
-
-
 def _plain(
     data: bytes, plugins: dict[str, str], tags: dict[bytes, str]
 ) -> tuple[float, int, dict[str, float]] | None:
@@ -259,12 +253,26 @@ def _plain(
         if key == 0x09:
             wall = _F64(data, pos + 1)[0]
             pos += 9
-        elif key == 0x10:
-            step, pos = _varint(data, pos + 1)
+        elif key == 0x10:  # _varint inlined: a call per record costs more than the loop
+            pos += 1
+            step = shift = 0
+            while True:
+                byte = data[pos]
+                pos += 1
+                step |= (byte & 0x7F) << shift
+                if byte < 0x80:
+                    break
+                shift += 7
+                if shift > 63:
+                    return None
             if step >= 1 << 63:
                 step -= 1 << 64
         elif key == 0x2A and start < 0:
-            length, start = _varint(data, pos + 1)
+            length = data[pos + 1]
+            if length < 0x80:  # one-byte lengths (under 128) are the rule: no call for them
+                start = pos + 2
+            else:
+                length, start = _varint(data, pos + 1)
             pos = end = start + length
         else:
             return None
@@ -275,11 +283,19 @@ def _plain(
     while pos < end:  # Summary.value, each a Value of a tag and one scalar
         if data[pos] != 0x0A:
             return None
-        length, pos = _varint(data, pos + 1)
+        length = data[pos + 1]
+        if length < 0x80:
+            pos += 2
+        else:
+            length, pos = _varint(data, pos + 1)
         stop = pos + length
         if data[pos] != 0x0A:
             return None
-        n, pos = _varint(data, pos + 1)
+        n = data[pos + 1]
+        if n < 0x80:
+            pos += 2
+        else:
+            n, pos = _varint(data, pos + 1)
         raw = data[pos : pos + n]
         tag = tags.get(raw)
         if tag is None:

@@ -5,6 +5,7 @@ time, hot-path metrics lines (``MetricLines``) and printed lines' points in colu
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast
@@ -49,12 +50,17 @@ def add_lines(out: Digest, lines: MetricLines) -> tuple[int, int] | None:
             cols[1].extend(lines.times)
             cols[2].extend(column)
         out.last_metrics.update(datas[-1])
-    else:
-        last = out.last_metrics
+    else:  # lines of differing keys (imports: one value each): add_point, inlined
+        get = columns.get
         for t, step, data in zip(lines.times, lines.steps, datas):
             for key, value in data.items():
-                add_point(columns, key, value, t, step)
-            last.update(data)
+                cols = get(key)
+                if cols is None:
+                    cols = columns[key] = ([], [], [])
+                cols[0].append(step)
+                cols[1].append(t)
+                cols[2].append(value)
+        deque(map(out.last_metrics.update, datas), maxlen=0)
     for step in reversed(lines.steps):
         if step is not None:
             out.last_step = step

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from backprop_core.errors import RunNotFound, UsageError
 from backprop_core.events.event import Event
 from backprop_core.events.ingest import MetricLines
+from backprop_core.interop.read_ahead import READ_AHEAD_BYTES, can_read_ahead, read_ahead
 from backprop_core.store.contract import DuplicateRun, Store
 from backprop_core.store.home import is_valid_run_id
 from backprop_core.store.records import RunRecord, SessionRecord
@@ -91,6 +92,10 @@ class ImportedRun:
     session_updates: dict[int, dict[str, Any]] = field(default_factory=dict)
     #: Warnings about this run, which ``batches`` may add to as it reads.
     warnings: list[str] = field(default_factory=list)
+    #: About how many bytes ``batches`` reads: a large source is read in a child process
+    #: while this one stores (``read_ahead``), so ``batches`` must not rely on this process's
+    #: state beyond the plan itself.
+    source_bytes: int = 0
 
 
 def imported_run_id(fmt: str, label: str, key: str) -> str:
@@ -141,6 +146,8 @@ def write_run(store: Store, planned: ImportedRun, report: ImportReport) -> None:
     except DuplicateRun:
         report.skipped.append(run_id)
         return
+    if planned.source_bytes >= READ_AHEAD_BYTES and can_read_ahead():
+        read_ahead(planned)
     try:
         for session in planned.sessions:
             store.add_session(session)
@@ -152,6 +159,10 @@ def write_run(store: Store, planned: ImportedRun, report: ImportReport) -> None:
         if planned.finally_set:
             store.update_run(run_id, **planned.finally_set)
     except BaseException as exc:  # Ctrl-C too: a half-written run would pass for imported
+        close = getattr(planned.batches, "close", None)
+        if close is not None:  # now, not when collected: it may hold files or a child process
+            with contextlib.suppress(Exception):
+                close()
         with contextlib.suppress(Exception):
             store.delete_run(run_id)
         if not isinstance(exc, Exception):
@@ -218,34 +229,47 @@ class MetricBatcher:
     ) -> None:
         """One event's values (floats; NaN and ±Inf kept), in ``session`` (default: as
         before)."""
+        self.add_many([(time, step, dict(data))], session)
+
+    def add_many(self, events: Sequence[OwnedPoint], session: int | None = None) -> None:
+        """``add`` for many events, each ``(time, step, values)``; the values dicts become the
+        batcher's own (the caller builds them afresh). Importers reading many points at once
+        call this: a call per point costs as much as the rest of the work for it."""
         if session is not None and session != self.session:
             if len(self._lines):
                 self._done.append(self._lines)
             self.session = session
             self._lines = MetricLines(session)
         keys = self._keys
-        if len(data) == 1:  # the usual case for imports: one value per event
-            ((key, value),) = data.items()
-            text = keys.get(key)
-            if text is None:
-                text = keys[key] = json.dumps(key)
-            # value - value is 0.0 exactly for finite values (NaN and ±Inf give NaN)
-            body = f"{text}:{value!r}" if value - value == 0.0 else f"{text}:{_number_text(value)}"
-        else:
-            parts = []
-            for key, value in data.items():
+        lines = self._lines
+        texts, times, steps, datas = lines.texts, lines.times, lines.steps, lines.data
+        for time, step, data in events:
+            if len(data) == 1:  # the usual case for imports: one value per event
+                ((key, value),) = data.items()
                 text = keys.get(key)
                 if text is None:
                     text = keys[key] = json.dumps(key)
-                parts.append(f"{text}:{_number_text(value)}")
-            body = ",".join(parts)
-        head = '{"event":"metrics",' if step is None else f'{{"event":"metrics","step":{step},'
-        lines = self._lines
-        lines.texts.append(head + '"data":{' + body + "}}")
-        lines.times.append(time)
-        lines.steps.append(step)
-        lines.data.append(dict(data))
-        self._count += 1
+                # value - value is 0.0 exactly for finite values (NaN and ±Inf give NaN)
+                if value - value == 0.0:
+                    body = f"{text}:{value!r}"
+                else:
+                    body = f"{text}:{_number_text(value)}"
+            else:
+                parts = []
+                for key, value in data.items():
+                    text = keys.get(key)
+                    if text is None:
+                        text = keys[key] = json.dumps(key)
+                    parts.append(f"{text}:{_number_text(value)}")
+                body = ",".join(parts)
+            if step is None:
+                texts.append('{"event":"metrics","data":{' + body + "}}")
+            else:
+                texts.append(f'{{"event":"metrics","step":{step},"data":{{{body}}}}}')
+            times.append(time)
+            steps.append(step)
+            datas.append(data)
+        self._count += len(events)
 
     def full(self) -> bool:
         return self._count >= BATCH_LINES
@@ -260,6 +284,8 @@ class MetricBatcher:
 
 
 Point = tuple[float, "int | None", Mapping[str, float]]
+#: A point whose values dict ``MetricBatcher.add_many`` may keep.
+OwnedPoint = tuple[float, "int | None", dict[str, float]]
 
 
 def batches_of(
