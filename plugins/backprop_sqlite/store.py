@@ -62,6 +62,7 @@ class SqliteStore(SqliteArtifacts, Store):
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
         self._lock = threading.RLock()
+        self._batching = False
 
     @classmethod
     def run_ids_in(cls, home: Path) -> set[str] | None:
@@ -88,9 +89,41 @@ class SqliteStore(SqliteArtifacts, Store):
         self._conn = None
 
     @contextmanager
+    def batch(self) -> Iterator[None]:
+        with self._lock:  # other threads' writes must not join this transaction
+            if self._batching:
+                yield
+                return
+            conn = self.conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._error(exc, "write") from exc
+            self._batching = True
+            try:
+                yield
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise self._error(exc, "write") from exc
+            except BaseException:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._batching = False
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             conn = self.conn
+            if self._batching and conn.in_transaction:
+                with self._savepoint(conn):
+                    yield conn
+                return
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
@@ -110,6 +143,22 @@ class SqliteStore(SqliteArtifacts, Store):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
+    @contextmanager
+    def _savepoint(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """One write inside a batch: whole, or undone alone."""
+        conn.execute("SAVEPOINT write")
+        try:
+            yield
+            conn.execute("RELEASE write")
+        except BaseException as exc:
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+            if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
+                raise self._error(exc, "write") from exc
+            raise
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
