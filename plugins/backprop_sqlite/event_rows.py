@@ -33,8 +33,19 @@ def _evenly_spaced(steps: list[int | None]) -> tuple[int, int] | None:
     return (first, stride) if steps == list(expected) else None
 
 
-#: SQL functions that give row ``key`` of the lines being inserted (``insert_lines``).
-_TIME_FN, _STEP_FN = "bp_line_time", "bp_line_step"
+class Connection(sqlite3.Connection):
+    """The store's connections: with the lists ``insert_lines`` fills for SQL to read as
+    ``bp_line_time(key)`` and ``bp_line_step(key)``, registered once here, since registering a
+    function makes SQLite prepare every cached statement again."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.line_times: list[float] = []
+        self.line_steps: list[int | None] = []
+        self.create_function("bp_line_time", 1, self.line_times.__getitem__)
+        self.create_function("bp_line_step", 1, self.line_steps.__getitem__)
+
+
 #: Whitespace that SQLite's JSON reader drops from an object it hands back (``json_each``).
 _BLANKS = (" ", "\t", "\n", "\r")
 
@@ -63,13 +74,15 @@ def insert_lines(conn: sqlite3.Connection, run_id: str, seq: int, lines: MetricL
     elif same_time:
         step_sql = "json_extract(value, '$.step')"
     else:
-        step_sql = f"{_STEP_FN}(key)"
+        step_sql = "bp_line_step(key)"
     if not same_time and any(blank in text for blank in _BLANKS):
         return False
-    time_sql = "?3" if same_time else f"{_TIME_FN}(key)"
-    if not same_time:
-        conn.create_function(_TIME_FN, 1, times.__getitem__, deterministic=True)
-        conn.create_function(_STEP_FN, 1, steps.__getitem__, deterministic=True)
+    time_sql = "?3" if same_time else "bp_line_time(key)"
+    if "bp_line" in time_sql + step_sql:
+        if not isinstance(conn, Connection):
+            return False
+        conn.line_times[:] = times
+        conn.line_steps[:] = steps
     try:
         cur = conn.execute(
             "INSERT INTO events (run_id, seq, kind, time, step, session, payload)"
@@ -80,9 +93,9 @@ def insert_lines(conn: sqlite3.Connection, run_id: str, seq: int, lines: MetricL
     except sqlite3.OperationalError:
         return False
     finally:
-        if not same_time:  # the lists are not kept alive by the connection
-            conn.create_function(_TIME_FN, 1, None)
-            conn.create_function(_STEP_FN, 1, None)
+        if isinstance(conn, Connection):
+            conn.line_times.clear()
+            conn.line_steps.clear()
     if cur.rowcount != n:  # never expected: undo, and insert row by row
         conn.execute("DELETE FROM events WHERE run_id = ? AND seq > ?", (run_id, seq))
         return False

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from itertools import chain, islice, repeat
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -208,18 +209,15 @@ class PullSink:
         if header is None:
             return
         run_id = str(header["run"]["id"])
-        lines = self._metric_batch(batch)
-        if lines is not None:  # the usual batch: consecutive metrics lines of one session
-            self.store.append_batch(run_id, [lines])
-            self._seq += len(lines)
-            self.report.events += len(lines)
-            return
+        items: list[Event | MetricLines] = []
+        lines = self._metric_lines(batch)
+        count = 0
+        if lines is not None:  # the usual batch: what a training loop logs, then a few events
+            items.append(lines)
+            count = len(lines)
         run_dir = self.store.home.run_dir(run_id)
         remote_run_dir = str(PurePosixPath(self.report.remote_home) / "runs" / run_id)
-        items: list[Event | MetricLines] = []
-        lines = None
-        count = 0
-        for seq, kind, t, step, session, text, payload in batch.rows():
+        for seq, kind, t, step, session, text, payload in islice(batch.rows(), count, None):
             if seq <= self._seq + count:
                 continue  # already here
             if seq != self._seq + count + 1:  # this store lost events since: ask for all next time
@@ -248,21 +246,28 @@ class PullSink:
             self._seq += count
             self.report.events += count
 
-    def _metric_batch(self, batch: Events) -> MetricLines | None:
-        """The whole batch as one ``MetricLines`` when it is what a training loop logs: the
-        next events in order, all ``metrics`` of one session with numeric ``data``. Decided
-        column by column, at C speed, instead of event by event."""
+    def _metric_lines(self, batch: Events) -> MetricLines | None:
+        """The batch's first events as one ``MetricLines`` when they are what a training loop
+        logs: the next events in order, ``metrics`` of one session with numeric ``data``.
+        Decided column by column, at C speed, instead of event by event."""
+        kinds = batch.kinds
+        n = next((i for i, kind in enumerate(kinds) if kind != "metrics"), len(kinds))
         first = self._seq + 1
-        if batch.seqs != list(range(first, first + len(batch))):
+        if not n or batch.seqs[:n] != list(range(first, first + n)):
             return None
-        if set(batch.kinds) != {"metrics"} or len(set(batch.sessions)) != 1:
+        sessions = batch.sessions[:n]
+        if sessions.count(sessions[0]) != n:
             return None
-        datas = [p.get("data") for p in batch.payloads]
+        payloads = batch.payloads[:n]
+        if set(map(type, payloads)) != {dict}:
+            return None
+        datas: list[Any] = list(map(dict.get, payloads, repeat("data")))
         if set(map(type, datas)) != {dict}:
             return None
-        if {type(v) for d in datas for v in d.values()} - _NUMBERS:
+        values = chain.from_iterable(map(dict.values, datas))
+        if set(map(type, values)) - _NUMBERS:
             return None
-        return MetricLines(batch.sessions[0], batch.times, batch.steps, datas, batch.texts)
+        return MetricLines(sessions[0], batch.times[:n], batch.steps[:n], datas, batch.texts[:n])
 
     def _log(self, chunk: dict[str, Any]) -> None:
         if self._header is None:

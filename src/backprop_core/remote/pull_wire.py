@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from functools import cached_property
 from itertools import accumulate
 from typing import IO, Any
 
@@ -25,29 +26,16 @@ from backprop_core.errors import RemoteError
 from backprop_core.store.contract import EventRow
 
 _dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
-#: Every digit as "0", so that runs of digits can be found with a substring search.
-_ZEROS = bytes.maketrans(b"123456789", b"000000000")
-#: Integers orjson would read as floats (beyond 64 bits) have 19 digits or more.
-_RUN = b"0" * 19
-_DOT, _ZERO, _NOT_INTEGER_AFTER = ord("."), ord("0"), frozenset(b".eE")
+#: Every digit as "0", and every byte a JSON number may follow as "|", so that the integers
+#: orjson would read as floats (beyond 64 bits: 19 digits or more) are found by one substring
+#: search. What else matches (digits in a string, a float's integer part) only costs time.
+_MARKED = bytes.maketrans(b"123456789[,:- \t\r\n", b"000000000||||||||")
+_LONG_INTEGER = b"|" + b"0" * 19
 
 
 def _long_integer(data: bytes) -> bool:
-    """Whether ``data`` may hold an integer of 19 digits or more: a run of as many digits that
-    is not a fraction's nor followed by one (digits in strings count too, to be safe)."""
-    zeros = data.translate(_ZEROS)
-    at = zeros.find(_RUN)
-    while at >= 0:
-        start, end = at, at + len(_RUN)
-        while start and zeros[start - 1] == _ZERO:
-            start -= 1
-        while end < len(zeros) and zeros[end] == _ZERO:
-            end += 1
-        fraction = start > 0 and zeros[start - 1] == _DOT
-        if not fraction and (end == len(zeros) or zeros[end] not in _NOT_INTEGER_AFTER):
-            return True
-        at = zeros.find(_RUN, end)
-    return False
+    """Whether ``data`` may hold an integer of 19 digits or more."""
+    return _LONG_INTEGER in data.translate(_MARKED)
 
 
 def loads(data: bytes) -> Any:
@@ -84,8 +72,9 @@ def encode_events(rows: Sequence[EventRow]) -> bytes:
 
 
 class Events:
-    """One ``events`` message as read: the columns, each payload's text, and the payloads
-    parsed (one parse for all of them)."""
+    """One ``events`` message as read: the columns, and each payload's text and value, parsed
+    (one parse for all of them) when first asked for: a batch of the store is read before it
+    is applied, and only the batch being applied needs them in memory."""
 
     def __init__(self, header: dict[str, Any], blob: bytes) -> None:
         self.seqs: list[int] = header["seq"]
@@ -93,24 +82,34 @@ class Events:
         self.times: list[float] = header["time"]
         self.steps: list[int | None] = header["step"]
         self.sessions: list[int | None] = header["session"]
-        text = blob.decode()
-        sizes: list[int] = header["sizes"]
-        starts = accumulate((n + 1 for n in sizes), initial=1)  # past "[" and each ","
-        self.texts: list[str] = [text[a : a + n] for a, n in zip(starts, sizes)]
-        self.payloads: list[Any] = loads(blob)
+        self._sizes: list[int] = header["sizes"]
+        self._blob = blob
         if not (
             len(self.seqs)
             == len(self.kinds)
             == len(self.times)
             == len(self.steps)
             == len(self.sessions)
-            == len(self.texts)
-            == len(self.payloads)
+            == len(self._sizes)
         ):
             raise RemoteError("a pull message was garbled", hint="run the pull again")
 
     def __len__(self) -> int:
         return len(self.seqs)
+
+    @cached_property
+    def texts(self) -> list[str]:
+        text = self._blob.decode()
+        sizes = self._sizes
+        starts = accumulate((n + 1 for n in sizes), initial=1)  # past "[" and each ","
+        return [text[a : a + n] for a, n in zip(starts, sizes)]
+
+    @cached_property
+    def payloads(self) -> list[Any]:
+        payloads = loads(self._blob)
+        if not isinstance(payloads, list) or len(payloads) != len(self.seqs):
+            raise RemoteError("a pull message was garbled", hint="run the pull again")
+        return payloads
 
     def rows(self) -> Iterator[tuple[int, str, float, int | None, int | None, str, Any]]:
         """Each event: seq, kind, time, step, session, payload text, payload."""
