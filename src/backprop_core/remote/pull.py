@@ -29,8 +29,10 @@ from backprop_core.store.files import atomic_write, exclusive_lock
 
 SAVE_EVERY_S = 1.0
 #: About how much of the answer one store batch applies: large enough that a batch holds
-#: many runs, small enough that it keeps the store's write lock only briefly.
-BATCH_BYTES = 4 << 20
+#: many runs, small enough that it keeps the store's write lock only briefly, and that the
+#: other side, which goes on writing into the connection's buffers meanwhile, is not kept
+#: waiting (the two sides then work at the same time).
+BATCH_BYTES = 1 << 20
 
 
 def host_slug(host: str) -> str:
