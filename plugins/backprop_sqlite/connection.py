@@ -17,6 +17,7 @@ from backprop_core.plugin_kit import (
     os_error_to_store_error,
     warn_moved_aside,
 )
+from backprop_sqlite.event_rows import Connection
 from backprop_sqlite.schema import SCHEMA_VERSION, migrate
 
 BUSY_TIMEOUT_S = 30.0
@@ -42,7 +43,11 @@ def _functions(conn: sqlite3.Connection) -> None:
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(
-        path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        path,
+        timeout=BUSY_TIMEOUT_S,
+        isolation_level=None,
+        check_same_thread=False,
+        factory=Connection,
     )
     _functions(conn)
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")

@@ -15,6 +15,7 @@ import bisect
 import json
 import math
 import sqlite3
+import struct
 from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from typing import cast, overload
@@ -92,11 +93,16 @@ def _insert_chunk(
             None if min_step == NO_STEP else min_step,
             session,
             int(non_finite),
-            array("q", steps).tobytes(),
-            array("d", times).tobytes(),
-            array("d", vals).tobytes(),
+            _pack("q", steps),
+            _pack("d", times),
+            _pack("d", vals),
         ),
     )
+
+
+def _pack(code: str, items: list[int] | list[float]) -> bytes:
+    """``array(code, items).tobytes()``, in half the time."""
+    return struct.pack(f"={len(items)}{code}", *items)
 
 
 def _extremes_of(

@@ -8,8 +8,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -51,9 +50,10 @@ from backprop_sqlite.connection import DB_NAME, dumps, open_connection, run_ids,
 from backprop_sqlite.event_rows import insert_lines, select_events, stored_events
 from backprop_sqlite.run_filter import where_clause
 from backprop_sqlite.series_sql import insert_columns, last_visible_value, read_series
+from backprop_sqlite.transactions import SqliteTransactions
 
 
-class SqliteStore(SqliteArtifacts, Store):
+class SqliteStore(SqliteTransactions, SqliteArtifacts, Store):
     name: ClassVar[str] = "sqlite"
 
     def __init__(self, home: Path) -> None:
@@ -62,6 +62,7 @@ class SqliteStore(SqliteArtifacts, Store):
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
         self._lock = threading.RLock()
+        self._batching = False
 
     @classmethod
     def run_ids_in(cls, home: Path) -> set[str] | None:
@@ -86,37 +87,6 @@ class SqliteStore(SqliteArtifacts, Store):
         if self._conn is not None and self._pid == os.getpid():
             self._conn.close()
         self._conn = None
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            conn = self.conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise self._error(exc, "write") from exc
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                # SQLite has already rolled back after some errors (a full disk among them).
-                if conn.in_transaction:
-                    with suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.IntegrityError):
-                    raise
-                raise self._error(exc, "write") from exc
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self._lock:
-            try:
-                return self.conn.execute(sql, params).fetchall()
-            except sqlite3.Error as exc:
-                raise self._error(exc, "read") from exc
 
     def check_writable(self) -> None:
         check_folder_writable(self.home)

@@ -106,3 +106,34 @@ def test_append_batch_records_what_append_events_records(store_name: str, tmp_pa
         "step": 1,
         "data": {"loss": 0.5, "epoch": 0},
     }
+
+
+def _copied_lines(steps: list[int | None]) -> MetricLines:
+    """Metrics events as a pull copies them: each with its own time, compact JSON text."""
+    times = [1_796_115_369.92371 + i * 0.1 for i in range(len(steps))]  # not round in binary
+    data: list[dict[str, float | int]] = [
+        {"loss": 0.1 + 0.2 * i, "n": i} for i in range(len(steps))
+    ]
+    texts = [json.dumps({"data": d}, separators=(",", ":")) for d in data]
+    return MetricLines(session=1, times=times, steps=steps, data=data, texts=texts)
+
+
+@pytest.mark.parametrize("store_name", STORES)
+@pytest.mark.parametrize(
+    "steps", [list(range(40)), [3, 1, 4, 1, 5, 9, 2, 6], [None, 2, None, 7]], ids=str
+)
+def test_metric_lines_with_their_own_times_keep_every_time_and_step_to_the_bit(
+    store_name: str, steps: list[int | None], tmp_path: Path
+) -> None:
+    columns = get_plugins().store_class(store_name)(tmp_path / "columns")
+    plain = get_plugins().store_class(store_name)(tmp_path / "plain")
+    for store in (columns, plain):
+        store.create_run(RunRecord(id="r1", status=RunStatus.RUNNING, created_at=0.0))
+    lines = _copied_lines(steps)
+    columns.append_batch("r1", [lines, Event("done", 400.0, None, {}, session=1)])
+    plain.append_events("r1", [*expand([lines]), Event("done", 400.0, None, {}, session=1)])
+    assert _record(columns) == _record(plain)
+    stored = columns.events("r1")
+    assert [e.event.time for e in stored[:-1]] == lines.times
+    assert [e.event.step for e in stored[:-1]] == steps
+    assert [e.event.payload for e in stored[:-1]] == [{"data": d} for d in lines.data]

@@ -17,16 +17,22 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
 from backprop_core.errors import RemoteError
 from backprop_core.remote.commands import StderrRelay, end
 from backprop_core.remote.pull_apply import PullReport, PullSink
+from backprop_core.remote.pull_wire import read_messages
 from backprop_core.remote.ssh import SshConnection
 from backprop_core.store.contract import Store
 from backprop_core.store.files import atomic_write, exclusive_lock
 
 SAVE_EVERY_S = 1.0
+#: About how much of the answer one store batch applies: large enough that a batch holds
+#: many runs, small enough that it keeps the store's write lock only briefly, and that the
+#: other side, which goes on writing into the connection's buffers meanwhile, is not kept
+#: waiting (the two sides then work at the same time).
+BATCH_BYTES = 1 << 20
 
 
 def host_slug(host: str) -> str:
@@ -82,7 +88,7 @@ def pull_once(conn: SshConnection, store: Store, *, with_files: bool) -> PullRep
             _stream(conn, sink, state, request)
         finally:
             if not with_files:
-                state.record(sink.applied)
+                state.record(sink.stored)
         if with_files:
             from backprop_core.remote.pull_files import copy_files
 
@@ -94,9 +100,44 @@ def pull_once(conn: SshConnection, store: Store, *, with_files: bool) -> PullRep
                 rsync_there=sink.rsync_there,
             )
             sink.report.files, sink.report.file_bytes = files, copied
-            state.record(sink.applied)  # only now are those runs complete here
+            state.record(sink.stored)  # only now are those runs complete here
     sink.report.seconds = time.perf_counter() - started
     return sink.report
+
+
+def _apply_stream(sink: PullSink, state: PullState, stream: IO[bytes]) -> bool:
+    """Apply the other side's answer; whether it got to its ``done``.
+
+    Messages are read first, then applied about ``BATCH_BYTES`` at a time in one store batch
+    (one transaction in SQLite instead of several per run, and none left open while waiting
+    on the network). The runs each batch finished are remembered (every ``SAVE_EVERY_S``), so
+    a pull cut off later keeps them."""
+    done = False
+    saved = time.monotonic()
+    for group in _groups(read_messages(stream)):
+        with sink.store.batch():
+            for message in group:
+                sink.apply(message)
+                done = done or "done" in message
+        sink.stored.update(sink.applied)
+        if not sink.with_files and time.monotonic() - saved > SAVE_EVERY_S:
+            state.record(sink.stored)
+            saved = time.monotonic()
+    return done
+
+
+def _groups(messages: Iterator[tuple[dict[str, Any], int]]) -> Iterator[list[dict[str, Any]]]:
+    """``messages`` in lists of about ``BATCH_BYTES`` (their size on the wire)."""
+    group: list[dict[str, Any]] = []
+    size = 0
+    for message, nbytes in messages:
+        group.append(message)
+        size += nbytes
+        if size >= BATCH_BYTES:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
 
 
 def _stream(conn: SshConnection, sink: PullSink, state: PullState, request: bytes) -> None:
@@ -105,17 +146,10 @@ def _stream(conn: SshConnection, sink: PullSink, state: PullState, request: byte
     relay = StderrRelay(conn.host)
     drained = relay.drain(proc.stderr)
     done = False
-    saved = time.monotonic()
     try:
         proc.stdin.write(request)
         proc.stdin.close()
-        for raw in proc.stdout:
-            message = json.loads(raw)
-            finished = sink.apply(message)
-            done = done or "done" in message
-            if finished and not sink.with_files and time.monotonic() - saved > SAVE_EVERY_S:
-                state.record(sink.applied)  # a pull cut off later keeps these
-                saved = time.monotonic()
+        done = _apply_stream(sink, state, proc.stdout)
     except BrokenPipeError:
         pass  # the other side ended early: its exit status says why
     finally:

@@ -15,8 +15,8 @@ kept in the event as ``origin_path``.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass, field
+from itertools import chain, islice, repeat
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -24,6 +24,7 @@ from backprop_core.errors import RemoteError, RunNotFound
 from backprop_core.events.event import Event
 from backprop_core.events.ingest import MetricLines
 from backprop_core.remote.pull_source import PROTOCOL
+from backprop_core.remote.pull_wire import Events
 from backprop_core.store.contract import DuplicateRun, Store
 from backprop_core.store.home import is_valid_run_id
 from backprop_core.store.records import (
@@ -121,6 +122,8 @@ class PullSink:
         self.with_files = with_files
         self.report = PullReport(host)
         self.applied: dict[str, dict[str, Any]] = {}
+        #: ``applied`` as far as the store has committed it (see ``Store.batch``).
+        self.stored: dict[str, dict[str, Any]] = {}
         self.needs: list[FileNeed] = []
         self.rsync_there = False
         self._header: dict[str, Any] | None = None
@@ -201,25 +204,20 @@ class PullSink:
                 }
                 self.store.update_session(run_id, session.number, **changes)
 
-    def _events(self, rows: list[list[Any]]) -> None:
+    def _events(self, batch: Events) -> None:
         header = self._header
         if header is None:
             return
         run_id = str(header["run"]["id"])
+        items: list[Event | MetricLines] = []
+        lines = self._metric_lines(batch)
+        count = 0
+        if lines is not None:  # the usual batch: what a training loop logs, then a few events
+            items.append(lines)
+            count = len(lines)
         run_dir = self.store.home.run_dir(run_id)
         remote_run_dir = str(PurePosixPath(self.report.remote_home) / "runs" / run_id)
-        # One parse for the batch's payloads: a call per payload costs more than the parsing.
-        payloads = json.loads("[" + ",".join(row[5] for row in rows) + "]")
-        lines = self._metric_batch(rows, payloads)
-        if lines is not None:  # the usual batch: consecutive metrics lines of one session
-            self.store.append_batch(run_id, [lines])
-            self._seq += len(lines)
-            self.report.events += len(lines)
-            return
-        items: list[Event | MetricLines] = []
-        lines = None
-        count = 0
-        for (seq, kind, t, step, session, text), payload in zip(rows, payloads):
+        for seq, kind, t, step, session, text, payload in islice(batch.rows(), count, None):
             if seq <= self._seq + count:
                 continue  # already here
             if seq != self._seq + count + 1:  # this store lost events since: ask for all next time
@@ -248,22 +246,28 @@ class PullSink:
             self._seq += count
             self.report.events += count
 
-    def _metric_batch(self, rows: list[list[Any]], payloads: list[Any]) -> MetricLines | None:
-        """The whole batch as one ``MetricLines`` when it is what a training loop logs: the
-        next events in order, all ``metrics`` of one session with numeric ``data``. Decided
-        column by column, at C speed, instead of event by event."""
-        seqs, kinds, times, steps, sessions, texts = map(list, zip(*rows))
+    def _metric_lines(self, batch: Events) -> MetricLines | None:
+        """The batch's first events as one ``MetricLines`` when they are what a training loop
+        logs: the next events in order, ``metrics`` of one session with numeric ``data``.
+        Decided column by column, at C speed, instead of event by event."""
+        kinds = batch.kinds
+        n = next((i for i, kind in enumerate(kinds) if kind != "metrics"), len(kinds))
         first = self._seq + 1
-        if seqs != list(range(first, first + len(seqs))) or set(kinds) != {"metrics"}:
+        if not n or batch.seqs[:n] != list(range(first, first + n)):
             return None
-        if len(set(sessions)) != 1:
+        sessions = batch.sessions[:n]
+        if sessions.count(sessions[0]) != n:
             return None
-        datas = [p.get("data") for p in payloads]
+        payloads = batch.payloads[:n]
+        if set(map(type, payloads)) != {dict}:
+            return None
+        datas: list[Any] = list(map(dict.get, payloads, repeat("data")))
         if set(map(type, datas)) != {dict}:
             return None
-        if {type(v) for d in datas for v in d.values()} - _NUMBERS:
+        values = chain.from_iterable(map(dict.values, datas))
+        if set(map(type, values)) - _NUMBERS:
             return None
-        return MetricLines(sessions[0], times, steps, datas, texts)
+        return MetricLines(sessions[0], batch.times[:n], batch.steps[:n], datas, batch.texts[:n])
 
     def _log(self, chunk: dict[str, Any]) -> None:
         if self._header is None:

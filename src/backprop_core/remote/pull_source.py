@@ -5,9 +5,9 @@ its highest event seq and its log sizes) and answers in JSON lines (docs/remote.
 
 - ``{"hello": {...}}``: protocol, version, this home, how many runs, whether rsync is here;
 - per changed run: ``{"run": {...}, "sessions": [...], "checkpoints": [...], "digest": …}``,
-  then ``{"events": [[seq, kind, time, step, session, payload], …]}`` batches (the payload
-  as JSON text, checkpoints with ``origin_path`` added; from the
-  puller's seq on), ``{"log": {...}}`` chunks (from the puller's size on), and ``{"end": id}``;
+  then ``events`` batches (framed by ``pull_wire``: columns, then the payloads as they are
+  stored, checkpoints with ``origin_path`` added; from the puller's seq on), ``{"log": {...}}``
+  chunks (from the puller's size on), and ``{"end": id}``;
 - ``{"done": {...}}``.
 
 Nothing here writes: the store is opened without liveness reconciliation, and a run whose
@@ -28,6 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
+from backprop_core.remote.pull_wire import encode, encode_events
 from backprop_core.settings.model import Settings
 from backprop_core.store.contract import EventRow, Store
 from backprop_core.store.records import (
@@ -41,7 +42,7 @@ from backprop_core.store.records import (
     session_to_dict,
 )
 
-PROTOCOL = 1
+PROTOCOL = 2
 EVENT_BATCH = 5000
 CHECKPOINT = "checkpoint_saved"
 LOG_CHUNK = 1 << 20
@@ -222,7 +223,10 @@ def serve_pull(settings: Settings, stdin: IO[bytes], stdout: IO[bytes]) -> None:
     request = json.loads(stdin.readline() or b"{}")
 
     def send(message: dict[str, Any]) -> None:
-        stdout.write(_dumps(message).encode() + b"\n")
+        if "events" in message:
+            stdout.write(encode_events(message["events"]))
+        else:
+            stdout.write(encode(message))
 
     if not Path(settings.home).is_dir():  # nothing recorded here: create nothing either
         send({"hello": hello(settings, 0)})

@@ -8,7 +8,8 @@ store's job, done the same way by every store (see ``backprop_core.events.ingest
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -118,6 +119,17 @@ class Store(ABC):
 
     def close(self) -> None:  # noqa: B027 - stores without handles need nothing
         """Release connections and file handles."""
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Make the writes inside fewer transactions, for a caller making thousands in a row
+        (``pull``): readers in this process see each write as it is made, and each stays whole
+        (a write that fails leaves nothing, and the batch goes on). Once the batch is left
+        normally, all of its writes are stored; left by an exception, or cut off, it may keep
+        any prefix of them (SQLite keeps none: the batch is one transaction, which holds the
+        store's write lock until it ends, so keep batches short). Nested batches are part of
+        the outer one. This default makes each write its own transaction, as outside a batch."""
+        yield
 
     def __enter__(self) -> Store:
         return self

@@ -29,6 +29,7 @@ from backprop_core.store.records import (
     SessionRecord,
 )
 from backprop_core.testing.builders import T0, make_run, metrics, same_float
+from backprop_core.testing.contract_batch import BatchContract
 from backprop_core.testing.contract_params import ParamsContract
 from backprop_core.testing.contract_sessions import SessionsContract
 from backprop_core.testing.liveness_contract import LivenessContract
@@ -39,14 +40,20 @@ __all__ = ["T0", "StoreContract", "make_run", "metrics", "same_float"]
 
 
 class StoreContract(
-    SafetyContract, ParamsContract, SessionsContract, LivenessContract, ArtifactContract
+    SafetyContract,
+    ParamsContract,
+    SessionsContract,
+    LivenessContract,
+    ArtifactContract,
+    BatchContract,
 ):
     """Behaviour every ``Store`` must have. Override ``store`` with a fixture.
 
     Bad input and checkpoint records (``store_contract_safety``), parameters and sessions that
     rewind (``contract_params``, ``contract_sessions``), heartbeats and where a session's
     supervisor runs (``liveness_contract``), artifact records (``store_contract_artifacts``)
-    are in their own modules; this class collects them all.
+    and batches of writes (``contract_batch``) are in their own modules; this class collects
+    them all.
     """
 
     @pytest.fixture

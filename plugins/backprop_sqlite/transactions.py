@@ -1,0 +1,105 @@
+"""Transactions of ``SqliteStore``: one per write, or one for a whole ``Store.batch`` with a
+savepoint per write, so that a write that fails undoes only itself."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING, Any
+
+from backprop_core import StoreError
+
+
+class SqliteTransactions:
+    """Writing and reading through ``SqliteStore``'s connection, under its lock."""
+
+    _lock: threading.RLock
+    _batching: bool
+
+    if TYPE_CHECKING:
+
+        @property
+        def conn(self) -> sqlite3.Connection: ...
+
+        def _error(self, exc: Exception, what: str) -> StoreError: ...
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        with self._lock:  # other threads' writes must not join this transaction
+            if self._batching:
+                yield
+                return
+            conn = self.conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._error(exc, "write") from exc
+            self._batching = True
+            try:
+                yield
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise self._error(exc, "write") from exc
+            except BaseException:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._batching = False
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self.conn
+            if self._batching and conn.in_transaction:
+                with self._savepoint(conn):
+                    yield conn
+                return
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._error(exc, "write") from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                # SQLite has already rolled back after some errors (a full disk among them).
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.IntegrityError):
+                    raise
+                raise self._error(exc, "write") from exc
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def _savepoint(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """One write inside a batch: whole, or undone alone."""
+        conn.execute("SAVEPOINT write")
+        try:
+            yield
+            conn.execute("RELEASE write")
+        except BaseException as exc:
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK TO write")
+                    conn.execute("RELEASE write")
+            if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
+                raise self._error(exc, "write") from exc
+            raise
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return self.conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise self._error(exc, "read") from exc

@@ -1,0 +1,41 @@
+"""The pull's framing of events: columns in a JSON line, payloads as raw JSON after it."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from backprop_core.remote.pull_wire import Events, encode, encode_events, read_messages
+
+ROWS = [
+    (1, "metrics", 1_796_115_369.92371, 0, 1, '{"data":{"loss":0.30000000000000004}}'),
+    (2, "note", 1_796_115_370.1, None, None, '{"text": "naïve ✓ 日本語 \\" ,]"}'),
+    (3, "metrics", 1_796_115_370.2, 2, 1, '{"data":{"loss":1.5,"big":123456789012345678901234}}'),
+    (4, "params", 1_796_115_370.3, None, 1, '{"data":{"seed":-9223372036854775809}}'),
+]
+NAN = [(5, "metrics", 1_796_115_370.4, 3, 1, '{"data":{"loss":NaN}}')]
+
+
+def _read(data: bytes) -> list[dict[str, object]]:
+    return [message for message, _ in read_messages(io.BytesIO(data))]
+
+
+def test_events_arrive_with_their_exact_texts_and_values() -> None:
+    stream = encode({"run": {"id": "r"}}) + encode_events(ROWS) + encode_events(NAN)
+    first, events, nan, last = _read(stream + encode({"end": "r"}))
+    assert first == {"run": {"id": "r"}} and last == {"end": "r"}
+    batch = events["events"]
+    assert isinstance(batch, Events)
+    got = list(batch.rows())
+    assert [r[:6] for r in got] == [tuple(r) for r in ROWS]  # texts unchanged, to the byte
+    payloads = [r[6] for r in got]
+    assert payloads[1] == {"text": 'naïve ✓ 日本語 " ,]'}
+    assert payloads[2]["data"]["big"] == 123456789012345678901234  # an int, not a float
+    assert payloads[3] == json.loads(ROWS[3][5])
+    (loss,) = [p["data"]["loss"] for p in nan["events"].payloads]
+    assert loss != loss  # NaN, read as Python's json reads it
+
+
+def test_a_stream_cut_inside_the_payloads_ends_without_that_message() -> None:
+    stream = encode({"run": {"id": "r"}}) + encode_events(ROWS)
+    assert _read(stream[:-5]) == [{"run": {"id": "r"}}]
