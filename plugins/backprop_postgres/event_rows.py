@@ -16,7 +16,7 @@ from backprop_core.plugin_kit import (
     session_to_dict,
     supersede_cutoffs,
 )
-from backprop_postgres.rows import dumps, session_of
+from backprop_postgres.rows import dumps, payload_text, session_of
 from backprop_postgres.series_pg import clean_text, last_visible_value
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def event_rows(
                 rows.append((run_id, seq, "metrics", item.time, step, item.session, text))
         else:
             seq += 1
-            payload = dumps(dict(item.payload))
+            payload = payload_text(item.payload)
             kind = clean_text(item.kind)
             rows.append((run_id, seq, kind, item.time, item.step, item.session, payload))
     return rows, seq

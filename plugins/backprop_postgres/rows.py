@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from backprop_core import CheckpointRecord, RunFilter, RunRecord, SessionRecord
 from backprop_core.plugin_kit import checkpoint_to_dict, latest_per_key, session_from_dict
@@ -17,6 +17,42 @@ if TYPE_CHECKING:
 
 # One encoder for the process: json.dumps with options builds a new one on every call.
 dumps = json.JSONEncoder(default=str, separators=(",", ":")).encode
+
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - a declared dependency of the postgres extra
+    _orjson = None  # type: ignore[assignment]
+
+# What orjson would write differently from ``dumps`` goes to ``_refuse`` instead: datetimes,
+# dataclasses and subclasses of builtins (``dumps`` writes those through ``str``).
+_STRICT = (
+    0
+    if _orjson is None
+    else _orjson.OPT_PASSTHROUGH_DATETIME
+    | _orjson.OPT_PASSTHROUGH_DATACLASS
+    | _orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def _refuse(obj: object) -> None:
+    raise TypeError
+
+
+def payload_text(payload: Mapping[str, Any]) -> str:
+    """An event's payload as JSON text that reads back as ``dumps`` writes it. orjson writes
+    it ten times faster (repr of floats is most of the time of an event), where it writes the
+    same values: it refuses what ``dumps`` writes through ``str`` (and integers beyond 64 bits,
+    keys that are not strings, lone surrogates), and writes NaN and ±Inf as ``null``, so any
+    ``null`` in its text hands the payload to ``dumps``, which keeps them."""
+    if _orjson is not None:
+        try:
+            text = _orjson.dumps(payload, default=_refuse, option=_STRICT)
+        except TypeError:
+            pass
+        else:
+            if b"null" not in text:
+                return text.decode()
+    return dumps(dict(payload))
 
 
 def session_of(record: str, heartbeat_at: float | None) -> SessionRecord:

@@ -308,6 +308,17 @@ def _artifact_of(out: Digest, run_id: str, event: Event, step: int | None) -> No
         )
 
 
+def _add_pending(
+    out: Digest, pending: MetricLines, first: int | None, last: int | None
+) -> tuple[int | None, int | None]:
+    """Add the points of ``pending`` metrics events; the first and last step of the current
+    run of points after them."""
+    span = add_lines(out, pending)
+    if span is None:
+        return first, last
+    return (span[0] if first is None else first), span[1]
+
+
 def digest(run_id: str, events: Iterable[Item]) -> Digest:
     """Derive metric points, checkpoints, summary changes and flags from ``events`` in order."""
     out = Digest()
@@ -315,7 +326,25 @@ def digest(run_id: str, events: Iterable[Item]) -> Digest:
     current: Any = UNSET  # the session of the metric points being added
     first: int | None = None  # the first and last step of its current run of points
     last: int | None = None
+    # Consecutive metrics events of the current session, added together, column by column:
+    # a point at a time would cost more than the rest of the batch.
+    pending = MetricLines(None)
     for event in events:
+        if (
+            isinstance(event, Event)
+            and event.kind == "metrics"
+            and event.session == current
+            and "steps" not in event.payload
+        ):
+            values = metric_values(event)
+            if values:
+                pending.times.append(event.time)
+                pending.steps.append(event_step(event))
+                pending.data.append(values)
+                continue
+        if pending.steps:
+            first, last = _add_pending(out, pending, first, last)
+            pending = MetricLines(None)
         if not isinstance(event, Event):  # a run of metrics lines or printed lines' points
             if event.session != current:
                 close_run(out.session_steps, current, first, last)
@@ -380,6 +409,8 @@ def digest(run_id: str, events: Iterable[Item]) -> Digest:
             _apply_init(out, event.payload)
         elif event.artifact is not None:
             _artifact_of(out, run_id, event, step)
+    if pending.steps:
+        first, last = _add_pending(out, pending, first, last)
     close_run(out.session_steps, current, first, last)
     out.segments = segments(out.columns, marks)
     if out.last_metrics:  # ints from hot-path metrics become floats, as everywhere else
