@@ -30,6 +30,7 @@ def event_rows(
     metrics lines keep the line as printed as their payload, never re-encoded."""
     rows: list[tuple[Any, ...]] = []
     seq = base
+    kinds: dict[str, str] = {}  # a batch has few kinds: each cleaned once
     for item in items:
         if isinstance(item, MetricLines):
             session = item.session
@@ -46,7 +47,9 @@ def event_rows(
         else:
             seq += 1
             payload = payload_text(item.payload)
-            kind = clean_text(item.kind)
+            kind = kinds.get(item.kind)
+            if kind is None:
+                kind = kinds[item.kind] = clean_text(item.kind)
             rows.append((run_id, seq, kind, item.time, item.step, item.session, payload))
     return rows, seq
 

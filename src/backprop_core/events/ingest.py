@@ -336,7 +336,8 @@ def digest(run_id: str, events: Iterable[Item]) -> Digest:
             and event.session == current
             and "steps" not in event.payload
         ):
-            values = metric_values(event)
+            data = event.payload.get("data")
+            values = numeric_items(data) if type(data) is dict else metric_values(event)
             if values:
                 pending.times.append(event.time)
                 pending.steps.append(event_step(event))
