@@ -17,7 +17,7 @@ from typing import Any, Union
 from backprop_core.artifacts.records import ArtifactUse, ArtifactVersion
 from backprop_core.events.columns import MetricColumns, columns_of
 from backprop_core.events.event import Event
-from backprop_core.events.points import add_columns, add_lines, add_point
+from backprop_core.events.points import add_columns, add_lines, add_pending, add_point
 from backprop_core.events.sessions import UNSET, Columns, Mark, Segments, close_run, mark, segments
 from backprop_core.store.params import flatten
 from backprop_core.store.records import CheckpointRecord, RunRecord, SessionRecord
@@ -308,17 +308,6 @@ def _artifact_of(out: Digest, run_id: str, event: Event, step: int | None) -> No
         )
 
 
-def _add_pending(
-    out: Digest, pending: MetricLines, first: int | None, last: int | None
-) -> tuple[int | None, int | None]:
-    """Add the points of ``pending`` metrics events; the first and last step of the current
-    run of points after them."""
-    span = add_lines(out, pending)
-    if span is None:
-        return first, last
-    return (span[0] if first is None else first), span[1]
-
-
 def digest(run_id: str, events: Iterable[Item]) -> Digest:
     """Derive metric points, checkpoints, summary changes and flags from ``events`` in order."""
     out = Digest()
@@ -344,7 +333,7 @@ def digest(run_id: str, events: Iterable[Item]) -> Digest:
                 pending.data.append(values)
                 continue
         if pending.steps:
-            first, last = _add_pending(out, pending, first, last)
+            first, last = add_pending(out, pending, first, last)
             pending = MetricLines(None)
         if not isinstance(event, Event):  # a run of metrics lines or printed lines' points
             if event.session != current:
@@ -411,7 +400,7 @@ def digest(run_id: str, events: Iterable[Item]) -> Digest:
         elif event.artifact is not None:
             _artifact_of(out, run_id, event, step)
     if pending.steps:
-        first, last = _add_pending(out, pending, first, last)
+        first, last = add_pending(out, pending, first, last)
     close_run(out.session_steps, current, first, last)
     out.segments = segments(out.columns, marks)
     if out.last_metrics:  # ints from hot-path metrics become floats, as everywhere else
