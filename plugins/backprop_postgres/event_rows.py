@@ -16,7 +16,7 @@ from backprop_core.plugin_kit import (
     session_to_dict,
     supersede_cutoffs,
 )
-from backprop_postgres.rows import dumps, session_of
+from backprop_postgres.rows import dumps, payload_text, session_of
 from backprop_postgres.series_pg import clean_text, last_visible_value
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ def event_rows(
     metrics lines keep the line as printed as their payload, never re-encoded."""
     rows: list[tuple[Any, ...]] = []
     seq = base
+    kinds: dict[str, str] = {}  # a batch has few kinds: each cleaned once
     for item in items:
         if isinstance(item, MetricLines):
             session = item.session
@@ -45,8 +46,10 @@ def event_rows(
                 rows.append((run_id, seq, "metrics", item.time, step, item.session, text))
         else:
             seq += 1
-            payload = dumps(dict(item.payload))
-            kind = clean_text(item.kind)
+            payload = payload_text(item.payload)
+            kind = kinds.get(item.kind)
+            if kind is None:
+                kind = kinds[item.kind] = clean_text(item.kind)
             rows.append((run_id, seq, kind, item.time, item.step, item.session, payload))
     return rows, seq
 

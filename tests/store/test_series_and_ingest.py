@@ -110,3 +110,56 @@ def test_run_ids_sort_by_time_and_are_short() -> None:
     assert early < late
     assert len({new_run_id() for _ in range(2_000)}) > 1_990
     assert new_run_id()[:8] == time.strftime("%Y%m%d", time.gmtime())
+
+
+def _mixed_batch(seed: int) -> list[Event]:
+    """Metrics events with varying keys, values, steps and sessions, and other events with
+    steps between them."""
+    rng = random.Random(seed)
+    events: list[Event] = []
+    session = 1
+    for i in range(300):
+        roll = rng.random()
+        if roll < 0.05:
+            session += 1
+        step = None if rng.random() < 0.1 else i
+        if roll < 0.15:
+            kind = rng.choice(["checkpoint_saved", "summary", "alert"])
+            events.append(Event(kind, float(i), step, {"path": f"c{i}.pt"}, session))
+            continue
+        keys = rng.sample(["loss", "acc", "lr"], rng.randint(0, 3))
+        data: dict[str, object] = {k: rng.choice([rng.random(), 7, math.nan, "x"]) for k in keys}
+        events.append(Event("metrics", float(i), step, {"data": data}, session))
+    return events
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_batch_gives_the_points_and_steps_of_its_events_one_by_one(seed: int) -> None:
+    events = _mixed_batch(seed)
+    whole = digest("r", events)
+    columns: dict[str, tuple[list[object], ...]] = {}
+    sessions: dict[str, list[object]] = {}
+    last_metrics: dict[str, float] = {}
+    session_steps: dict[int, list[int]] = {}
+    last_step = None
+    for event in events:
+        one = digest("r", [event])
+        for key, cols in one.columns.items():
+            mine = columns.setdefault(key, ([], [], []))
+            for column, values in zip(mine, cols):
+                column.extend(values)
+            sessions.setdefault(key, []).extend([event.session] * len(cols[0]))
+        last_metrics.update(one.last_metrics)
+        for number, (first, last) in one.session_steps.items():
+            session_steps.setdefault(number, [first, last])[1] = last
+        last_step = one.last_step if one.last_step is not None else last_step
+    assert list(whole.columns) == list(columns)
+    for key, (steps, times, values) in whole.columns.items():
+        assert (steps, times) == (columns[key][0], columns[key][1])
+        assert _same(values, columns[key][2])  # type: ignore[arg-type]
+        owners = [s for n, s in whole.segments[key] for _ in range(n)]
+        assert owners == sessions[key]
+    assert whole.session_steps == session_steps
+    assert whole.last_step == last_step
+    assert list(whole.last_metrics) == list(last_metrics)
+    assert _same(list(whole.last_metrics.values()), list(last_metrics.values()))

@@ -17,7 +17,7 @@ from typing import Any, Union
 from backprop_core.artifacts.records import ArtifactUse, ArtifactVersion
 from backprop_core.events.columns import MetricColumns, columns_of
 from backprop_core.events.event import Event
-from backprop_core.events.points import add_columns, add_lines, add_point
+from backprop_core.events.points import add_columns, add_lines, add_pending, add_point
 from backprop_core.events.sessions import UNSET, Columns, Mark, Segments, close_run, mark, segments
 from backprop_core.store.params import flatten
 from backprop_core.store.records import CheckpointRecord, RunRecord, SessionRecord
@@ -315,7 +315,26 @@ def digest(run_id: str, events: Iterable[Item]) -> Digest:
     current: Any = UNSET  # the session of the metric points being added
     first: int | None = None  # the first and last step of its current run of points
     last: int | None = None
+    # Consecutive metrics events of the current session, added together, column by column:
+    # a point at a time would cost more than the rest of the batch.
+    pending = MetricLines(None)
     for event in events:
+        if (
+            isinstance(event, Event)
+            and event.kind == "metrics"
+            and event.session == current
+            and "steps" not in event.payload
+        ):
+            data = event.payload.get("data")
+            values = numeric_items(data) if type(data) is dict else metric_values(event)
+            if values:
+                pending.times.append(event.time)
+                pending.steps.append(event_step(event))
+                pending.data.append(values)
+                continue
+        if pending.steps:
+            first, last = add_pending(out, pending, first, last)
+            pending = MetricLines(None)
         if not isinstance(event, Event):  # a run of metrics lines or printed lines' points
             if event.session != current:
                 close_run(out.session_steps, current, first, last)
@@ -380,6 +399,8 @@ def digest(run_id: str, events: Iterable[Item]) -> Digest:
             _apply_init(out, event.payload)
         elif event.artifact is not None:
             _artifact_of(out, run_id, event, step)
+    if pending.steps:
+        first, last = add_pending(out, pending, first, last)
     close_run(out.session_steps, current, first, last)
     out.segments = segments(out.columns, marks)
     if out.last_metrics:  # ints from hot-path metrics become floats, as everywhere else

@@ -1,6 +1,7 @@
 """Adding runs of metric points to a batch's ``Digest`` (``ingest.digest``): one point at a
-time, hot-path metrics lines (``MetricLines``) and printed lines' points in columns
-(``MetricColumns`` and the events they are stored as), each a column at a time where it can.
+time, hot-path metrics lines (``MetricLines``, and runs of metrics events gathered the same
+way) and printed lines' points in columns (``MetricColumns`` and the events they are stored
+as), each a column at a time where it can.
 """
 
 from __future__ import annotations
@@ -66,6 +67,17 @@ def add_lines(out: Digest, lines: MetricLines) -> tuple[int, int] | None:
             out.last_step = step
             return next(s for s in lines.steps if s is not None), step
     return None
+
+
+def add_pending(
+    out: Digest, pending: MetricLines, first: int | None, last: int | None
+) -> tuple[int | None, int | None]:
+    """Add the points of consecutive metrics events gathered as ``pending`` lines; the first
+    and last step of the current run of points after them, ``first`` and ``last`` before."""
+    span = add_lines(out, pending)
+    if span is None:
+        return first, last
+    return (span[0] if first is None else first), span[1]
 
 
 def add_columns(
