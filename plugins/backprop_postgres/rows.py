@@ -32,7 +32,7 @@ def _fast_writer() -> Callable[[Mapping[str, Any]], bytes] | None:
     ``str``); ``None`` without orjson."""
     try:
         import orjson
-    except ImportError:  # pragma: no cover - a declared dependency of the postgres extra
+    except ImportError:  # pragma: no cover - a dependency of backprop itself
         return None
     option = (
         orjson.OPT_PASSTHROUGH_DATETIME
