@@ -22,9 +22,12 @@ from backprop_core import (
     Store,
 )
 from backprop_core.plugin_kit import (
+    BATCH_LINES,
     ImportedRun,
     ImportReport,
     MetricBatcher,
+    MetricLines,
+    OwnedPoint,
     SourceError,
     as_number,
     imported_run_id,
@@ -42,6 +45,8 @@ from backprop_tensorboard.scalars import ScalarDecoder
 FORMAT = "tensorboard"
 #: Records decoded at a time.
 SLICE = 5_000
+#: What ``FileReader.batches`` yields: points decoded from the files, by session.
+RawBatch = list["tuple[int, list[OwnedPoint]] | Event"]
 REASON = "imported from TensorBoard event files, which do not record how a run ended"
 
 
@@ -80,12 +85,16 @@ class FileReader:
         self.planned = planned
         self.foreign = foreign  # whether the files decide the sessions' and run's times
         self.decoder = ScalarDecoder(pb)
+        self.batcher = MetricBatcher()
 
-    def batches(self, files: list[tuple[Path, int]]) -> Iterator[list[Any]]:
+    def batches(self, files: list[tuple[Path, int]]) -> Iterator[RawBatch]:
+        """The files' points, decoded, as ``(session, points)`` parts (``finish`` makes them
+        a store batch; the part of the work that can be done in another process)."""
         decoder = self.decoder
         times: dict[int, list[float]] = {}
-        batcher = MetricBatcher(files[0][1] if files else 1)
         read = decoder.read
+        batch: RawBatch = []
+        size = 0
         for path, session in files:
             decoder.new_file()
             first = last = None
@@ -99,19 +108,32 @@ class FileReader:
                     if first is None:
                         first = events[0][0]
                     last = events[-1][0]
-                    batcher.add_many([e for e in events if e[2]], session)
-                    if batcher.full():
-                        yield batcher.take()
+                    points: list[OwnedPoint] = [e for e in events if e[2]]
+                    batch.append((session, points))
+                    size += len(points)
+                    if size >= BATCH_LINES:
+                        yield batch
+                        batch, size = [], 0
             self._note(path, records.damage, count, records.end)
             if first is not None and last is not None:
                 span = times.setdefault(session, [first, last])
                 span[0], span[1] = min(span[0], first), max(span[1], last)
-        rest = batcher.take()
         if decoder.params:
-            rest.append(Event("params", self._first(times), None, {"data": decoder.params}))
-        if rest:
-            yield rest
+            batch.append(Event("params", self._first(times), None, {"data": decoder.params}))
+        if batch:
+            yield batch
         self._times(times)
+
+    def finish(self, batch: RawBatch) -> list[Event | MetricLines]:
+        """A store batch of what ``batches`` decoded."""
+        batcher = self.batcher
+        events: list[Event] = []
+        for part in batch:
+            if isinstance(part, Event):
+                events.append(part)
+            else:
+                batcher.add_many(part[1], part[0])
+        return [*batcher.take(), *events]
 
     def _note(self, path: Path, damage: str | None, count: int, end: int) -> None:
         if damage is not None:
@@ -156,7 +178,8 @@ class TensorBoardImporter(Importer):
     def _plan(self, pb: Protos, found: RunFolder) -> ImportedRun:
         foreign = found.sidecar is None
         planned = self._foreign(pb, found) if foreign else self._exported(found)
-        planned.batches = FileReader(pb, planned, foreign).batches(found.files)
+        reader = FileReader(pb, planned, foreign)
+        planned.batches, planned.finish = reader.batches(found.files), reader.finish
         planned.source_bytes = sum(_size(path) for path, _ in found.files)
         return planned
 

@@ -34,9 +34,11 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.events.ingest import metric_values as metric_values
     from backprop_core.events.screening import screen_batch as screen_batch
     from backprop_core.events.sessions import Segments as Segments
+    from backprop_core.interop.importer import BATCH_LINES as BATCH_LINES
     from backprop_core.interop.importer import ImportedRun as ImportedRun
     from backprop_core.interop.importer import ImportReport as ImportReport
     from backprop_core.interop.importer import MetricBatcher as MetricBatcher
+    from backprop_core.interop.importer import OwnedPoint as OwnedPoint
     from backprop_core.interop.importer import SessionClock as SessionClock
     from backprop_core.interop.importer import SourceError as SourceError
     from backprop_core.interop.importer import batches_of as batches_of
@@ -161,6 +163,8 @@ _LAZY: dict[str, str] = {
     "ImportedRun": "backprop_core.interop.importer",
     "ImportReport": "backprop_core.interop.importer",
     "MetricBatcher": "backprop_core.interop.importer",
+    "OwnedPoint": "backprop_core.interop.importer",
+    "BATCH_LINES": "backprop_core.interop.importer",
     "SessionClock": "backprop_core.interop.importer",
     "SourceError": "backprop_core.interop.importer",
     "batches_of": "backprop_core.interop.importer",
