@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import gc
 import hashlib
 import json
 import math
@@ -26,6 +25,7 @@ from backprop_core.errors import RunNotFound, UsageError
 from backprop_core.events.event import Event
 from backprop_core.events.ingest import MetricLines
 from backprop_core.interop.read_ahead import READ_AHEAD_BYTES, can_read_ahead, read_ahead
+from backprop_core.store.bulk import collector_paused
 from backprop_core.store.contract import DuplicateRun, Store
 from backprop_core.store.home import is_valid_run_id
 from backprop_core.store.records import RunRecord, SessionRecord
@@ -184,7 +184,7 @@ def write_runs(store: Store, runs: Iterable[ImportedRun], report: ImportReport) 
     """``write_run`` for each planned run; a run whose planning fails with ``SourceError`` is
     reported and the others are imported."""
     iterator = iter(runs)
-    with _collector_paused():
+    with collector_paused():
         while True:
             try:
                 planned = next(iterator)
@@ -194,21 +194,6 @@ def write_runs(store: Store, runs: Iterable[ImportedRun], report: ImportReport) 
                 report.problems.append(str(exc))
                 continue
             write_run(store, planned, report)
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cycle collector off while runs are imported: an import makes millions of small
-    objects that hold no cycles, and every full collection walks all the objects the process
-    holds, which cost up to a fifth of an import's time (more in a process that has imported
-    TensorBoard or PyTorch)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class SessionClock:

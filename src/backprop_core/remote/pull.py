@@ -24,6 +24,7 @@ from backprop_core.remote.commands import StderrRelay, end
 from backprop_core.remote.pull_apply import PullReport, PullSink
 from backprop_core.remote.pull_wire import read_messages
 from backprop_core.remote.ssh import SshConnection
+from backprop_core.store.bulk import collector_paused
 from backprop_core.store.contract import Store
 from backprop_core.store.files import atomic_write, exclusive_lock
 
@@ -114,15 +115,16 @@ def _apply_stream(sink: PullSink, state: PullState, stream: IO[bytes]) -> bool:
     a pull cut off later keeps them."""
     done = False
     saved = time.monotonic()
-    for group in _groups(read_messages(stream)):
-        with sink.store.batch():
-            for message in group:
-                sink.apply(message)
-                done = done or "done" in message
-        sink.stored.update(sink.applied)
-        if not sink.with_files and time.monotonic() - saved > SAVE_EVERY_S:
-            state.record(sink.stored)
-            saved = time.monotonic()
+    with collector_paused():
+        for group in _groups(read_messages(stream)):
+            with sink.store.batch():
+                for message in group:
+                    sink.apply(message)
+                    done = done or "done" in message
+            sink.stored.update(sink.applied)
+            if not sink.with_files and time.monotonic() - saved > SAVE_EVERY_S:
+                state.record(sink.stored)
+                saved = time.monotonic()
     return done
 
 

@@ -30,6 +30,7 @@ from typing import IO, Any
 
 from backprop_core.remote.pull_wire import encode, encode_events
 from backprop_core.settings.model import Settings
+from backprop_core.store.bulk import collector_paused
 from backprop_core.store.contract import EventRow, Store
 from backprop_core.store.records import (
     ACTIVE_STATUSES,
@@ -232,7 +233,7 @@ def serve_pull(settings: Settings, stdin: IO[bytes], stdout: IO[bytes]) -> None:
         send({"hello": hello(settings, 0)})
         send({"done": {"runs": 0, "changed": 0}})
     else:
-        with open_store(settings, reconcile=False) as store:
+        with open_store(settings, reconcile=False) as store, collector_paused():
             for message in Source(settings, store, request).messages():
                 send(message)
     stdout.flush()
