@@ -133,11 +133,20 @@ def test_offline_runs_import_with_config_summary_history_and_ending(
 
 def test_a_run_file_cut_short_keeps_what_came_before(wandb_dir: Path, tmp_path: Path) -> None:
     from backprop_wandb.importer import run_files
+    from backprop_wandb.transaction_log import read_chunks
 
     good = next(p for p in run_files(wandb_dir) if b"good" in p.read_bytes())
     cut = tmp_path / "offline-run-cut" / good.name
     cut.parent.mkdir()
-    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    data = good.read_bytes()
+    end = len(data) // 2
+    while True:  # inside a record: a cut at a record's end is just a shorter file
+        chunks = read_chunks(data[:end], cut)
+        sum(1 for _ in chunks.records)
+        if chunks.problems:
+            break
+        end -= 1
+    cut.write_bytes(data[:end])
     home = tmp_path / "home"
 
     report = import_report(home, str(cut.parent), "--format", "wandb")
