@@ -4,6 +4,7 @@ either side rejects the run whole and leaves no child behind."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +21,9 @@ from backprop_core.interop.importer import (
     SourceError,
     write_run,
 )
-from backprop_core.interop.read_ahead import can_read_ahead
+from backprop_core.interop.read_ahead import READ_AHEAD_BYTES, can_read_ahead
 from backprop_core.store.records import RunRecord, RunStatus, SessionRecord
+from tests.conftest import run_cli
 from tests.interop.conftest import RUN_ID, open_store, series_of
 from tests.interop.test_tensorboard import exported, write_summarywriter_logs
 
@@ -149,3 +151,35 @@ def test_a_store_failure_here_stops_the_child(tmp_path: Path) -> None:
         assert store.list_runs() == []
     assert report.problems == ["full was not imported: [Errno 28] No space left on device"]
     assert multiprocessing.active_children() == []
+
+
+def test_backprop_import_of_a_large_run_prints_one_report_and_stores_every_point(
+    tmp_path: Path,
+) -> None:
+    from backprop_tensorboard.export import TensorBoardExporter
+
+    source = tmp_path / "source"
+    steps = 60_000  # two keys: 120,000 points, files well over the read-ahead threshold
+    with open_store(source) as store:
+        store.create_run(RunRecord("big", RunStatus.COMPLETED, 1.0, name="big"))
+        store.add_session(SessionRecord("big", 1, RunStatus.COMPLETED, 1.0))
+        batcher = MetricBatcher(1)
+        for step in range(steps):
+            batcher.add(1.0 + step * 1e-3, step, {"loss": 1 / (step + 1), "acc": step / steps})
+            if batcher.full():
+                store.append_batch("big", batcher.take())
+        store.append_batch("big", batcher.take())
+        (tmp_path / "tb").mkdir()
+        TensorBoardExporter().export_to(store, [store.get_run("big")], tmp_path / "tb")
+    size = sum(p.stat().st_size for p in (tmp_path / "tb").rglob("*tfevents*"))
+    assert size > READ_AHEAD_BYTES
+
+    dest = tmp_path / "dest"
+    result = run_cli("import", str(tmp_path / "tb"), "--json", env={"BACKPROP_HOME": str(dest)})
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)  # one document: nothing printed twice by the child
+    assert report["imported"] == ["big"] and report["problems"] == []
+    with open_store(source) as a, open_store(dest) as b:
+        assert series_of(b, "big") == series_of(a, "big")
+        assert len(b.metric_series("big", "loss")) == steps
