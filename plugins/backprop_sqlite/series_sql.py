@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import bisect
 import json
-import math
 import sqlite3
-import struct
-from array import array
 from collections.abc import Iterator, Mapping, Sequence
 from typing import cast, overload
 
@@ -26,17 +23,19 @@ from backprop_core.plugin_kit import (
     Columns,
     Point,
     Segments,
+    TileRow,
+    chunk_facts,
+    chunk_points,
+    combine_tiles,
     last_visible,
-    pick,
+    pack,
     plan,
     series_from_points,
     session_from_dict,
     supersede_cutoffs,
+    tile_rows,
 )
 from backprop_sqlite.schema import CHUNK_POINTS, NO_STEP
-
-_INF = math.inf
-Tile = list["Point | None"]
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -78,58 +77,12 @@ def _insert_chunk(
     times: list[float],
     vals: list[float],
 ) -> None:
-    total = sum(vals)  # finite unless some value is NaN/±Inf (or the sum overflows)
-    non_finite = not math.isfinite(total) and any(not math.isfinite(v) for v in vals)
-    max_step = max(steps)
-    min_step = min(steps)  # NO_STEP when a point has no step: such a chunk is never all hidden
+    max_step, min_step, non_finite = chunk_facts(steps, vals)
+    packed = pack(steps, times, vals)
     conn.execute(
         "INSERT INTO chunks (series, start, n, max_step, min_step, session, non_finite,"
         " steps, times, vals) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (
-            sid,
-            start,
-            len(vals),
-            None if max_step == NO_STEP else max_step,
-            None if min_step == NO_STEP else min_step,
-            session,
-            int(non_finite),
-            _pack("q", steps),
-            _pack("d", times),
-            _pack("d", vals),
-        ),
-    )
-
-
-def _pack(code: str, items: list[int] | list[float]) -> bytes:
-    """``array(code, items).tobytes()``, in half the time."""
-    return struct.pack(f"={len(items)}{code}", *items)
-
-
-def _extremes_of(
-    a: int, steps: list[int], times: list[float], vals: list[float], b: int, base: int
-) -> tuple[Point, Point] | None:
-    """First finite min and max of ``vals[a:b]`` as points (index ``base + i``)."""
-    seg = vals[a:b]
-    if math.isfinite(sum(seg)):  # the common case, at C speed
-        lo = min(seg)
-        hi = max(seg)
-        li = a + seg.index(lo)
-        hx = a + seg.index(hi)
-    else:
-        li = hx = -1
-        for i in range(a, b):
-            v = vals[i]
-            if not math.isfinite(v):
-                continue
-            if li < 0 or v < vals[li]:
-                li = i
-            if hx < 0 or v > vals[hx]:
-                hx = i
-        if li < 0:
-            return None
-    return (
-        (base + li, _step(steps[li]), times[li], vals[li]),
-        (base + hx, _step(steps[hx]), times[hx], vals[hx]),
+        (sid, start, len(vals), max_step, min_step, session, int(non_finite), *packed),
     )
 
 
@@ -142,69 +95,22 @@ def update_tiles(
     vals: list[float],
 ) -> None:
     """Fold the new points (indexes ``start``…) into their tiles; non-finite ones do not count."""
-    end = start + len(vals)
-    rows = []
-    for tile in range(start // TILE, (end - 1) // TILE + 1):
-        a = max(tile * TILE, start) - start
-        b = min((tile + 1) * TILE, end) - start
-        lo, hi = _extremes_of(a, steps, times, vals, b, start) or (None, None)
-        if a == 0 and start % TILE:  # a partly filled tile: earlier points win ties
-            row = conn.execute(
-                "SELECT lo, lo_idx, lo_step, lo_time, hi, hi_idx, hi_step, hi_time FROM tiles"
-                " WHERE series = ? AND tile = ?",
-                (sid, tile),
-            ).fetchone()
-            if row is not None and row[0] is not None:
-                old_lo = (row[1], row[2], row[3], row[0])
-                old_hi = (row[5], row[6], row[7], row[4])
-                lo = old_lo if lo is None or not lo[3] < old_lo[3] else lo
-                hi = old_hi if hi is None or not hi[3] > old_hi[3] else hi
-        rows.append((sid, tile, *_half(lo), *_half(hi)))
+    first: TileRow | None = None
+    if start % TILE:  # a partly filled tile: its earlier points win ties
+        first = conn.execute(
+            "SELECT lo, lo_idx, lo_step, lo_time, hi, hi_idx, hi_step, hi_time FROM tiles"
+            " WHERE series = ? AND tile = ?",
+            (sid, start // TILE),
+        ).fetchone()
     conn.executemany(
         "INSERT OR REPLACE INTO tiles (series, tile, lo, lo_idx, lo_step, lo_time,"
         " hi, hi_idx, hi_step, hi_time) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        rows,
+        [(sid, tile, *row) for tile, row in tile_rows(start, steps, times, vals, first)],
     )
-
-
-def _half(point: Point | None) -> tuple[object, ...]:
-    if point is None:
-        return (None, None, None, None)
-    return (point[3], point[0], point[1], point[2])
-
-
-def _step(raw: int) -> int | None:
-    return None if raw == NO_STEP else raw
 
 
 # --- reading ---------------------------------------------------------------------------------
 Row = tuple[int, int, bytes, bytes, bytes, "int | None"]
-
-
-def _unpack(
-    start: int, n: int, steps_b: bytes, times_b: bytes, vals_b: bytes
-) -> tuple[range, list[int | None], list[float], list[float]]:
-    steps = array("q")
-    steps.frombytes(steps_b)
-    times = array("d")
-    times.frombytes(times_b)
-    vals = array("d")
-    vals.frombytes(vals_b)
-    step_list: list[int | None] = (
-        [None if s == NO_STEP else s for s in steps] if NO_STEP in steps else list(steps)
-    )
-    return range(start, start + n), step_list, times.tolist(), vals.tolist()
-
-
-def _points(rows: list[Row]) -> tuple[list[Point], list[int | None]]:
-    """The chunks' points and, for each, its session."""
-    out: list[Point] = []
-    owners: list[int | None] = []
-    for start, n, steps_b, times_b, vals_b, session in rows:
-        idx, steps, times, vals = _unpack(start, n, steps_b, times_b, vals_b)
-        out.extend(zip(idx, steps, times, vals))
-        owners.extend([session] * len(idx))
-    return out, owners
 
 
 _CHUNK_COLUMNS = "start, n, steps, times, vals, session"
@@ -286,7 +192,7 @@ def read_series(
             sql += f" AND NOT coalesce({every}, 0)"
             params += every_params
         rows = conn.execute(sql + " ORDER BY start", params).fetchall()
-        points, owners = _points(rows)
+        points, owners = chunk_points(rows)
         return series_from_points(
             key,
             points,
@@ -300,7 +206,7 @@ def read_series(
         rows = conn.execute(
             f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE series = ? ORDER BY start", (sid,)
         ).fetchall()
-        points, owners = _points(rows)
+        points, owners = chunk_points(rows)
         return series_from_points(key, points, max_points, total=total, sessions=owners)
     return series_from_points(
         key,
@@ -324,7 +230,7 @@ def last_visible_value(
         f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE series = ? ORDER BY start DESC", (row[0],)
     )
     for chunk in chunks:
-        points, owners = _points([chunk])
+        points, owners = chunk_points([chunk])
         value = last_visible(
             ((p[1], p[3], o) for p, o in zip(reversed(points), reversed(owners))), cutoffs
         )
@@ -344,38 +250,17 @@ def _from_tiles(conn: sqlite3.Connection, sid: int, total: int, size: int) -> li
             (per, sid, per),
         ):
             target[b] = (i, s, t, v)
-    nans: dict[int, Point] = {}
     rows = conn.execute(
         f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE series = ? AND non_finite = 1 ORDER BY start",
         (sid,),
     ).fetchall()
-    for point in _points(rows)[0]:
-        v = point[3]
-        if math.isfinite(v):
-            continue
-        b = point[0] // size
-        if v != v:
-            nans.setdefault(b, point)
-            continue
-        if v == _INF:
-            if b not in highs or highs[b][3] != _INF:
-                highs[b] = point
-            lows.setdefault(b, point)
-        else:
-            if b not in lows or lows[b][3] != -_INF:
-                lows[b] = point
-            highs.setdefault(b, point)
-    out: dict[int, Point] = {}
+    edges: list[Point] = []
     for order in ("ASC", "DESC"):  # the first and last points are always kept
         edge = conn.execute(
             f"SELECT {_CHUNK_COLUMNS} FROM chunks WHERE series = ? ORDER BY start {order} LIMIT 1",
             (sid,),
         ).fetchall()
-        chunk = _points(edge)[0]
+        chunk = chunk_points(edge)[0]
         if chunk:
-            point = chunk[0] if order == "ASC" else chunk[-1]
-            out[point[0]] = point
-    for b in set(lows) | set(highs) | set(nans):
-        for point in pick(lows.get(b), highs.get(b), nans.get(b)):
-            out[point[0]] = point
-    return [out[i] for i in sorted(out)]
+            edges.append(chunk[0] if order == "ASC" else chunk[-1])
+    return combine_tiles(lows, highs, chunk_points(rows)[0], edges, size)

@@ -31,27 +31,12 @@ class SqliteTransactions:
             if self._batching:
                 yield
                 return
-            conn = self.conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise self._error(exc, "write") from exc
-            self._batching = True
-            try:
-                yield
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    with suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                raise self._error(exc, "write") from exc
-            except BaseException:
-                if conn.in_transaction:
-                    with suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                raise
-            finally:
-                self._batching = False
+            with self._transaction(self.conn):
+                self._batching = True
+                try:
+                    yield
+                finally:
+                    self._batching = False
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -61,25 +46,27 @@ class SqliteTransactions:
                 with self._savepoint(conn):
                     yield conn
                 return
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise self._error(exc, "write") from exc
-            try:
+            with self._transaction(conn):
                 yield conn
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                # SQLite has already rolled back after some errors (a full disk among them).
-                if conn.in_transaction:
-                    with suppress(sqlite3.Error):
-                        conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.IntegrityError):
-                    raise
-                raise self._error(exc, "write") from exc
-            except BaseException:
-                if conn.in_transaction:
+
+    @contextmanager
+    def _transaction(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """One transaction: committed whole, or rolled back."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._error(exc, "write") from exc
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            # SQLite has already rolled back after some errors (a full disk among them).
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                raise
+            if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
+                raise self._error(exc, "write") from exc
+            raise
 
     @contextmanager
     def _savepoint(self, conn: sqlite3.Connection) -> Iterator[None]:

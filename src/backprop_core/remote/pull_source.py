@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
-from backprop_core.remote.pull_wire import encode, encode_events
+from backprop_core.remote.pull_wire import dumps, encode, encode_events
 from backprop_core.settings.model import Settings
 from backprop_core.store.bulk import collector_paused
 from backprop_core.store.contract import EventRow, Store
@@ -47,7 +47,6 @@ PROTOCOL = 2
 EVENT_BATCH = 5000
 CHECKPOINT = "checkpoint_saved"
 LOG_CHUNK = 1 << 20
-_dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 def origin_path(path: str, run: RunRecord) -> str:
@@ -112,7 +111,7 @@ def _with_origin(run: RunRecord, row: EventRow) -> EventRow:
     payload = json.loads(row[5])
     if isinstance(payload.get("path"), str):
         payload["origin_path"] = origin_path(payload["path"], run)
-    return (*row[:5], _dumps(payload))
+    return (*row[:5], dumps(payload))
 
 
 def _cpu_seconds() -> float:
@@ -136,7 +135,7 @@ def hello(settings: Settings, runs: int) -> dict[str, Any]:
 
 
 def digest(*parts: Any) -> str:
-    return hashlib.sha1(_dumps(parts).encode()).hexdigest()
+    return hashlib.sha1(dumps(parts).encode()).hexdigest()
 
 
 class Source:

@@ -25,7 +25,8 @@ import orjson
 from backprop_core.errors import RemoteError
 from backprop_core.store.contract import EventRow
 
-_dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
+#: Compact JSON text, anything else written through ``str`` (both sides' own encoder).
+dumps = json.JSONEncoder(separators=(",", ":"), default=str).encode
 #: Every digit as "0", and every byte a JSON number may follow as "|", so that the integers
 #: orjson would read as floats (beyond 64 bits: 19 digits or more) are found by one substring
 #: search. What else matches (digits in a string, a float's integer part) only costs time.
@@ -52,7 +53,7 @@ def loads(data: bytes) -> Any:
 
 def encode(message: dict[str, Any]) -> bytes:
     """One message as a JSON line."""
-    return _dumps(message).encode() + b"\n"
+    return dumps(message).encode() + b"\n"
 
 
 def encode_events(rows: Sequence[EventRow]) -> bytes:
