@@ -24,7 +24,7 @@ from backprop_postgres.series_pg import clean_text
 if TYPE_CHECKING:
     import psycopg
 
-    from backprop_postgres.database import Database
+    from backprop_postgres.database import Database, Reader
 
 #: In ``ArtifactVersion``'s field order, so that a row builds a version directly.
 _COLUMNS = (
@@ -182,33 +182,26 @@ class PostgresArtifacts:
                 params.append(clean_text(value))
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
 
-        def read(conn: psycopg.Connection) -> list[ArtifactVersion]:
+        def read(query: Reader) -> list[ArtifactVersion]:
             # One snapshot for the versions and their aliases.
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            try:
-                rows = conn.execute(
-                    f"SELECT {_COLUMNS} FROM artifact_versions{where} ORDER BY name, version",
-                    params,
-                ).fetchall()
-                alias_sql = "SELECT name, version, alias FROM artifact_aliases"
-                names = sorted({r[0] for r in rows})
-                if not clauses:
-                    alias_rows = conn.execute(alias_sql).fetchall()
-                elif names:  # the aliases of these names only
-                    alias_rows = conn.execute(
-                        f"{alias_sql} WHERE name = ANY(%s)", (names,)
-                    ).fetchall()
-                else:
-                    alias_rows = []
-            finally:
-                self.db.rollback(conn)
+            rows = query(
+                f"SELECT {_COLUMNS} FROM artifact_versions{where} ORDER BY name, version", params
+            )
+            alias_sql = "SELECT name, version, alias FROM artifact_aliases"
+            names = sorted({r[0] for r in rows})
+            if not clauses:
+                alias_rows = query(alias_sql)
+            elif names:  # the aliases of these names only
+                alias_rows = query(f"{alias_sql} WHERE name = ANY(%s)", (names,))
+            else:
+                alias_rows = []
             aliases: dict[tuple[str, int], list[str]] = {}
             for n, v, alias in alias_rows:
                 aliases.setdefault((n, v), []).append(alias)
             none: list[str] = []
             return [_version(r, sorted(aliases.get((r[0], r[5]), none))) for r in rows]
 
-        return self.db.reading(read)
+        return self.db.snapshot(read)
 
     def set_artifact_alias(self, name: str, version: int, alias: str) -> None:
         name = clean_text(name)

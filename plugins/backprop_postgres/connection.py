@@ -21,11 +21,23 @@ def driver() -> Any:
     try:
         import psycopg
     except ImportError:
-        raise ConfigError(
-            "the PostgreSQL store needs the psycopg package, which is not installed",
-            hint=INSTALL_HINT,
-        ) from None
+        raise missing_driver() from None
     return psycopg
+
+
+def check_driver() -> None:
+    """``driver``'s error when psycopg is not installed, without importing it (slow)."""
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None:
+        raise missing_driver()
+
+
+def missing_driver() -> ConfigError:
+    return ConfigError(
+        "the PostgreSQL store needs the psycopg package, which is not installed",
+        hint=INSTALL_HINT,
+    )
 
 
 def connect(url: str) -> tuple[psycopg.Connection, int]:

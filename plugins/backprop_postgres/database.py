@@ -5,6 +5,9 @@ after the server dropped it (a restart, the network). A write is one explicit tr
 the connection turns out to be dead when the transaction begins, nothing was sent yet and it is
 replaced once. A read retries once on a new connection. What still fails becomes a one-line
 ``StoreError`` (``StoreUnreachable`` when the server cannot be reached).
+
+Until the process first needs psycopg, ``read`` goes through libpq directly
+(``libpq_reads``), so commands that only read a few rows do not pay for importing psycopg.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from backprop_core import StoreError
 from backprop_postgres.connection import (
     connect,
+    connect_error,
     driver,
     lost_connection,
     newer_schema_error,
     store_error,
 )
+from backprop_postgres.libpq_reads import ConnectFailed, LibpqConnection, Unsupported
 from backprop_postgres.location import remember
 from backprop_postgres.schema import SCHEMA_VERSION
 
@@ -31,9 +36,16 @@ if TYPE_CHECKING:
     import psycopg
 
 T = TypeVar("T")
+#: A read: ``(sql, params)`` to the rows.
+Reader = Callable[..., list[Any]]
+SNAPSHOT = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
 #: Connections a forked child inherited: never closed there (closing would end the parent's
 #: session on the server), only forgotten.
 _INHERITED: list[Any] = []
+#: Whether ``read`` may use the libpq connection once psycopg's is open too. Off: a read then
+#: goes where the writes go, and sees them even inside a transaction. (Tests turn it on to
+#: send every read of the store contract through libpq.)
+LIBPQ_AFTER_PSYCOPG = False
 
 
 class Database:
@@ -47,6 +59,8 @@ class Database:
         self._version = 0
         self.lock = threading.RLock()
         self.in_doubt = False
+        # None: not tried yet; False: psycopg does the reads (no libpq here, or an old schema).
+        self._libpq: LibpqConnection | bool | None = None
 
     @property
     def conn(self) -> psycopg.Connection:
@@ -58,7 +72,40 @@ class Database:
             self._pid = os.getpid()
             if self.home.is_dir():
                 remember(self.home, self.url)
+            if not LIBPQ_AFTER_PSYCOPG:
+                self._close_libpq(False)
         return self._conn
+
+    def _close_libpq(self, state: bool | None) -> None:
+        libpq, self._libpq = self._libpq, state
+        if isinstance(libpq, LibpqConnection):
+            libpq.close()
+
+    def _libpq_reads(self) -> LibpqConnection | None:
+        """The libpq connection for ``read``; ``None`` when psycopg does the reads."""
+        libpq = self._libpq
+        if isinstance(libpq, LibpqConnection) and libpq.pid != os.getpid():
+            libpq.close()  # inherited: forgotten, not ended
+            libpq = self._libpq = None
+        if libpq is None and (self._conn is None or LIBPQ_AFTER_PSYCOPG):
+            try:
+                libpq = LibpqConnection.open(self.url)
+            except ConnectFailed as exc:
+                raise connect_error(exc, self.url) from None
+            except Unsupported:
+                libpq = False
+            else:
+                try:
+                    current = libpq.schema_version() >= SCHEMA_VERSION
+                except Unsupported:
+                    current = False
+                if not current:  # psycopg migrates it, or says why not
+                    libpq.close()
+                    libpq = False
+                elif self.home.is_dir():
+                    remember(self.home, self.url)
+            self._libpq = libpq
+        return libpq if isinstance(libpq, LibpqConnection) else None
 
     def forget(self) -> None:
         conn, self._conn = self._conn, None
@@ -74,6 +121,7 @@ class Database:
     def close(self) -> None:
         with self.lock:
             self.forget()
+            self._close_libpq(None)
 
     def begin(self) -> psycopg.Connection:
         """A connection in a new transaction; a connection the server dropped since its last
@@ -137,4 +185,35 @@ class Database:
         raise AssertionError("unreachable")
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return self.reading(lambda conn: conn.execute(sql, params).fetchall())
+        with self.lock:
+            libpq = self._libpq_reads()
+            if libpq is not None:
+                try:
+                    return libpq.query(sql, params)
+                except Unsupported:
+                    pass  # psycopg reads it, with its own types and error messages
+            return self.reading(lambda conn: conn.execute(sql, params).fetchall())
+
+    def snapshot(self, fn: Callable[[Reader], T]) -> T:
+        """``fn(read)``, where every ``read(sql, params)`` sees the database as it was when the
+        first one ran (one repeatable-read, read-only transaction)."""
+        with self.lock:
+            libpq = self._libpq_reads()
+            if libpq is not None:
+                try:
+                    libpq.command(SNAPSHOT)
+                    try:
+                        return fn(libpq.query)
+                    finally:
+                        libpq.command("ROLLBACK")
+                except Unsupported:
+                    pass  # as in ``read``
+
+            def on_psycopg(conn: psycopg.Connection) -> T:
+                conn.execute(SNAPSHOT)
+                try:
+                    return fn(lambda sql, params=(): conn.execute(sql, params).fetchall())
+                finally:
+                    self.rollback(conn)
+
+            return self.reading(on_psycopg)

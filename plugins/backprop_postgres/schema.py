@@ -159,17 +159,21 @@ MIGRATIONS: list[str] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
+META_EXISTS = (
+    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relname = 'meta'"
+    " AND relnamespace = current_schema()::regnamespace)"
+)
+VERSION_ROW = "SELECT value FROM meta WHERE key = 'schema_version'"
+
+
 def schema_version(conn: psycopg.Connection) -> int:
     """The version of the database's schema: 0 for an empty database."""
     # A query on the catalog, not to_regclass: after waiting for the migration lock, the
     # lookup cache of this session may not know yet that another client created the table.
-    (exists,) = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relname = 'meta'"
-        " AND relnamespace = current_schema()::regnamespace)"
-    ).fetchone() or (False,)
+    (exists,) = conn.execute(META_EXISTS).fetchone() or (False,)
     if not exists:
         return 0
-    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    row = conn.execute(VERSION_ROW).fetchone()
     return int(row[0]) if row is not None else 0
 
 

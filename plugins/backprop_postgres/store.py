@@ -45,7 +45,7 @@ from backprop_core.plugin_kit import (
     session_to_dict,
 )
 from backprop_postgres.artifact_rows import PostgresArtifacts, add_versions, record_use
-from backprop_postgres.connection import driver
+from backprop_postgres.connection import check_driver, driver
 from backprop_postgres.database import Database
 from backprop_postgres.event_rows import InDoubt, event_rows, fold_sessions, stored_events
 from backprop_postgres.location import SCHEMES, across_databases, check_url
@@ -80,7 +80,7 @@ class PostgresStore(RunQueries, PostgresArtifacts, Store):
     @classmethod
     def check_location(cls, location: str) -> None:
         check_url(location)
-        driver()  # a missing driver is said before anything else is looked at
+        check_driver()  # a missing driver is said before anything else is looked at
 
     @classmethod
     def run_ids_in(cls, home: Path) -> set[str] | None:

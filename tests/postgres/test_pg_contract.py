@@ -55,3 +55,31 @@ def test_gc_is_told_nothing_when_a_remembered_database_cannot_be_read(tmp_path: 
     (tmp_path / "team-stores.txt").write_text("postgresql://nobody@127.0.0.1:1/none\n")
     assert PostgresStore.artifact_digests_in(tmp_path) is None
     assert PostgresStore.artifact_digests_in(tmp_path / "no-home") == set()
+
+
+class TestPostgresStoreReadThroughLibpq(StoreContract):
+    """The same contract with every ``read`` sent over libpq directly, as commands that only
+    read send theirs (``libpq_reads``); none may fall back to psycopg."""
+
+    @pytest.fixture
+    def store(
+        self, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+    ) -> Iterator[Store]:
+        from backprop_postgres import database, libpq_reads
+
+        monkeypatch.setattr(database, "LIBPQ_AFTER_PSYCOPG", True)
+        declined: list[str] = []
+        query = libpq_reads.LibpqConnection.query
+
+        def watched(self: libpq_reads.LibpqConnection, sql: str, params: object = ()) -> object:
+            try:
+                return query(self, sql, params)  # type: ignore[arg-type]
+            except libpq_reads.Unsupported as exc:
+                declined.append(f"{sql} ({exc})")
+                raise
+
+        monkeypatch.setattr(libpq_reads.LibpqConnection, "query", watched)
+        store = pg_store(pg_url, tmp_path / "home")
+        yield store
+        store.close()
+        assert declined == []
