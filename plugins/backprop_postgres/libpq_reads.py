@@ -94,10 +94,16 @@ def library() -> Any:
         ("PQgetlength", [p, i, i], i),
         ("PQgetisnull", [p, i, i], i),
         ("PQclear", [p], None),
+        ("PQsetNoticeProcessor", [p, _NOTICE, p], p),
     ):
         func = getattr(lib, fn)
         func.argtypes, func.restype = args, result
     return lib
+
+
+#: libpq prints the server's notices on stderr unless told otherwise; psycopg only logs them.
+_NOTICE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p)
+_IGNORE_NOTICE = _NOTICE(lambda arg, message: None)
 
 
 def _strings(values: Sequence[bytes | None]) -> Any:
@@ -169,6 +175,7 @@ class LibpqConnection:
             message = (lib.PQerrorMessage(handle) or b"").decode("utf-8", "replace")
             lib.PQfinish(handle)
             raise ConnectFailed(message.strip() or "the connection failed")
+        lib.PQsetNoticeProcessor(handle, _IGNORE_NOTICE, None)
         return cls(lib, handle)
 
     def _execute(self, sql: str, params: Sequence[Any], status: int) -> int:

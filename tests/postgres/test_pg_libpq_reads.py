@@ -186,3 +186,15 @@ def test_without_a_libpq_to_load_psycopg_does_the_reads(
         assert store.db._libpq is False
     finally:
         store.close()
+
+
+def test_server_notices_are_not_printed(pg_url: str, capfd: pytest.CaptureFixture[str]) -> None:
+    from backprop_postgres.libpq_reads import LibpqConnection
+
+    libpq = LibpqConnection.open(pg_url)
+    try:
+        libpq.command("ROLLBACK")  # the server warns: there is no transaction in progress
+        assert libpq.query("SELECT 1") == [(1,)]
+    finally:
+        libpq.close()
+    assert capfd.readouterr().err == ""
