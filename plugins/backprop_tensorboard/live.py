@@ -10,7 +10,6 @@ left for the next poll. Keys are the tags. During ``backprop run`` the ``tensorb
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path
 from backprop_core import Event
 from backprop_tensorboard.event_file import protos, read_records
 from backprop_tensorboard.scalars import ScalarDecoder
+from backprop_tensorboard.scan import FolderScan
 
 #: Where a script's event files are looked for, below its working directory.
 DEFAULT_GLOBS = ("**/*tfevents*",)
@@ -45,6 +45,7 @@ class EventFileTail:
     _files: dict[Path, _Followed] = field(default_factory=dict)
     #: One line per file found damaged (it is no longer read).
     problems: list[str] = field(default_factory=list)
+    _scan: FolderScan | None = None
 
     def start_at_end(self) -> None:
         """Follow the files there now from their current end only: they were written before
@@ -63,16 +64,9 @@ class EventFileTail:
         return events
 
     def _paths(self) -> list[Path]:
-        found: set[Path] = set()
-        for pattern in self.globs:
-            for name in glob.glob(str(self.root / pattern), recursive=True):
-                path = Path(name)
-                if "tfevents" in path.name and path.is_file() and not self._skipped(path):
-                    found.add(path)
-        return sorted(found)
-
-    def _skipped(self, path: Path) -> bool:
-        return bool(self.skip) and any(path.resolve().is_relative_to(f) for f in self.skip)
+        if self._scan is None:
+            self._scan = FolderScan(self.root, self.globs, self.skip)
+        return self._scan.files()
 
     def _read(self, path: Path, followed: _Followed) -> list[Event]:
         try:
