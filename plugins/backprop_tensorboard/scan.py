@@ -62,6 +62,9 @@ def may_hold(parts: Sequence[str], pattern: Sequence[str]) -> bool:
 
 @dataclass
 class _Listing:
+    """One folder as last listed: its modification time then, when it was listed, and the
+    folders to look into and the event files found in it."""
+
     mtime_ns: int
     listed_ns: int
     folders: list[str]

@@ -7,6 +7,7 @@ import glob
 import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -149,17 +150,11 @@ def test_a_slow_look_through_the_folder_makes_the_watcher_poll_less_often(
             time.sleep(0.2)  # the work a huge working directory costs, not a wait
             return []
 
-    class Context:
-        session = 1
-
-        class settings:  # noqa: N801
-            class tensorboard:  # noqa: N801
-                poll_seconds = 2.0
-
-        @staticmethod
-        def reported_metrics() -> bool:
-            return False
-
-    watcher = TensorBoardWatcher(Context(), SlowTail())  # type: ignore[arg-type]
+    context = SimpleNamespace(
+        session=1,
+        settings=SimpleNamespace(tensorboard=SimpleNamespace(poll_seconds=2.0)),
+        reported_metrics=lambda: False,
+    )
+    watcher = TensorBoardWatcher(context, SlowTail())  # type: ignore[arg-type]
     watcher.poll(time.time())
     assert watcher.poll_seconds >= 0.2 / MAX_BUSY_SHARE  # at least 4 s, not 2
