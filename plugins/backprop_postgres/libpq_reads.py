@@ -22,6 +22,7 @@ import glob
 import importlib.util
 import math
 import os
+import select
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ CONVERTERS: dict[int, Callable[[str], Any]] = {
     701: float,  # float8: the server writes NaN, Infinity and -Infinity, which float() reads
     1043: str,  # varchar
 }
+#: Seconds between two looks at whether Ctrl-C was pressed while the server answers.
+WAIT_S = 0.5
 #: Where psycopg's binary package keeps its own libpq (Linux wheels, then macOS wheels).
 _BUNDLED = ("psycopg_binary.libs/libpq*", "psycopg_binary/.dylibs/libpq*")
 _SYSTEM = ("libpq.so.5", "libpq.5.dylib", "libpq.dylib")
@@ -85,7 +88,11 @@ def library() -> Any:
         ("PQstatus", [p], i),
         ("PQerrorMessage", [p], s),
         ("PQfinish", [p], None),
-        ("PQexecParams", [p, s, i, p, strings, p, p, i], p),
+        ("PQsendQueryParams", [p, s, i, p, strings, p, p, i], i),
+        ("PQconsumeInput", [p], i),
+        ("PQisBusy", [p], i),
+        ("PQsocket", [p], i),
+        ("PQgetResult", [p], p),
         ("PQresultStatus", [p], i),
         ("PQntuples", [p], i),
         ("PQnfields", [p], i),
@@ -182,11 +189,25 @@ class LibpqConnection:
         """``sql``'s result, which ``PQclear`` must free; ``Unsupported`` unless its status."""
         if self._handle is None:
             raise Unsupported("the connection is closed")
-        lib = self._lib
+        lib, handle = self._lib, self._handle
         values = [_param(v) for v in params]
-        result = lib.PQexecParams(
-            self._handle, numbered(sql).encode(), len(values), None, _strings(values), None, None, 0
+        sent = lib.PQsendQueryParams(
+            handle, numbered(sql).encode(), len(values), None, _strings(values), None, None, 0
         )
+        if not sent:
+            raise Unsupported("the query could not be sent")
+        try:
+            # Waiting here rather than in libpq lets Ctrl-C through while the server is slow
+            # or gone (libpq itself would retry its wait until the network gives up).
+            while lib.PQconsumeInput(handle) and lib.PQisBusy(handle):
+                select.select([lib.PQsocket(handle)], [], [], WAIT_S)
+        except BaseException:
+            self.close()  # a query still in flight: this connection is not used again
+            raise
+        result, extra = lib.PQgetResult(handle), lib.PQgetResult(handle)
+        while extra:  # one statement gives one result; a broken connection may add others
+            lib.PQclear(extra)
+            extra = lib.PQgetResult(handle)
         if not result:
             raise Unsupported("libpq returned no result")
         if lib.PQresultStatus(result) != status:

@@ -198,3 +198,39 @@ def test_server_notices_are_not_printed(pg_url: str, capfd: pytest.CaptureFixtur
     finally:
         libpq.close()
     assert capfd.readouterr().err == ""
+
+
+def test_ctrl_c_stops_a_read_the_server_is_slow_to_answer(pg_url: str) -> None:
+    import signal
+    import time
+
+    import psycopg
+
+    from tests.conftest import wait_for
+
+    code = (
+        "import sys\n"
+        "from backprop_postgres.libpq_reads import LibpqConnection\n"
+        "LibpqConnection.open(sys.argv[1]).query('SELECT pg_sleep(120)')\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, pg_url], stderr=subprocess.PIPE, text=True)
+    try:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            wait_for(
+                lambda: (
+                    conn.execute(
+                        "SELECT count(*) FROM pg_stat_activity"
+                        " WHERE query LIKE 'SELECT pg_sleep(120)%' AND state = 'active'"
+                    ).fetchone()
+                    == (1,)
+                ),
+                what="the slow query running",
+            )
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert time.monotonic() - started < 30  # not when the query ends, two minutes on
+        assert "KeyboardInterrupt" in err
+    finally:
+        proc.kill()
+        proc.wait()
