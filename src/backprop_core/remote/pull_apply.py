@@ -15,10 +15,11 @@ kept in the event as ``origin_path``.
 from __future__ import annotations
 
 import base64
+import os
 from dataclasses import dataclass, field
 from itertools import chain, islice, repeat
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from backprop_core.errors import RemoteError, RunNotFound
 from backprop_core.events.event import Event
@@ -112,6 +113,23 @@ def local_copy_path(run_dir: Path, remote_run_dir: str, origin: str) -> Path:
         return run_dir.joinpath("remote-files", *_clean_parts(path))
 
 
+def _open_log(path: Path, offset: int, *, reset: bool) -> BinaryIO | None:
+    """A session's log opened to append at ``offset``: created (with its folder, made only
+    when missing) or emptied (``reset``) when that is at its start; ``None`` when it is
+    missing although ``offset`` is past its start."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+    if offset == 0:
+        flags |= os.O_CREAT | (os.O_TRUNC if reset else 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except FileNotFoundError:
+        if offset:
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, flags, 0o666)
+    return open(fd, "ab")
+
+
 class PullSink:
     """Applies one pull's messages to ``store``; ``applied`` holds, for the runs fully applied,
     what the next request says about them."""
@@ -129,6 +147,8 @@ class PullSink:
         self._header: dict[str, Any] | None = None
         self._seq = 0
         self._complete = True
+        #: Where the current run's checkpoint copies go here, by their path on the host.
+        self._copies: dict[str, Path] = {}
 
     def request(self, applied: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """What to ask for: per run pulled from this host before and still here, what the last
@@ -169,6 +189,7 @@ class PullSink:
         record = message["run"]
         run_id = str(record["id"])
         self._header, self._complete = message, True
+        self._copies = {}
         existing: RunRecord | None
         try:
             existing = self.store.get_run(run_id) if is_valid_run_id(run_id) else None
@@ -215,8 +236,6 @@ class PullSink:
         if lines is not None:  # the usual batch: what a training loop logs, then a few events
             items.append(lines)
             count = len(lines)
-        run_dir = self.store.home.run_dir(run_id)
-        remote_run_dir = str(PurePosixPath(self.report.remote_home) / "runs" / run_id)
         for seq, kind, t, step, session, text, payload in islice(batch.rows(), count, None):
             if seq <= self._seq + count:
                 continue  # already here
@@ -239,7 +258,7 @@ class PullSink:
             payload.pop("event", None)
             origin = payload.get("origin_path") if kind == "checkpoint_saved" else None
             if isinstance(origin, str):
-                payload["path"] = str(local_copy_path(run_dir, remote_run_dir, origin))
+                payload["path"] = str(self._local_copy(run_id, origin))
             items.append(Event(kind, t, step, payload, session))
         if items:
             self.store.append_batch(run_id, items)
@@ -269,23 +288,33 @@ class PullSink:
             return None
         return MetricLines(sessions[0], batch.times[:n], batch.steps[:n], datas, batch.texts[:n])
 
+    def _local_copy(self, run_id: str, origin: str) -> Path:
+        """Where the copy of the host's ``origin`` goes (``local_copy_path``), for this run."""
+        path = self._copies.get(origin)
+        if path is None:
+            remote_run_dir = str(PurePosixPath(self.report.remote_home) / "runs" / run_id)
+            run_dir = self.store.home.run_dir(run_id)
+            path = self._copies[origin] = local_copy_path(run_dir, remote_run_dir, origin)
+        return path
+
     def _log(self, chunk: dict[str, Any]) -> None:
         if self._header is None:
             return
         run_id = str(self._header["run"]["id"])
         path = self.store.home.session_log(run_id, int(chunk["session"]))
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = base64.b64decode(chunk["data"])
         offset = int(chunk["offset"])
-        if chunk.get("reset") and offset == 0:
-            path.write_bytes(b"")
-        size = path.stat().st_size if path.exists() else 0
-        if offset > size:  # the local log lost bytes since the request: retry next pull
+        fh = _open_log(path, offset, reset=bool(chunk.get("reset")))
+        if fh is None:  # the local log lost bytes since the request: retry next pull
             self._complete = False
             return
-        if offset + len(data) <= size:
-            return
-        with open(path, "ab") as fh:
+        with fh:
+            size = os.fstat(fh.fileno()).st_size
+            if offset > size:
+                self._complete = False
+                return
+            if offset + len(data) <= size:
+                return
             fh.write(data[size - offset :])
         self.report.log_bytes += offset + len(data) - size
 
@@ -295,12 +324,8 @@ class PullSink:
             return None
         record = run_from_dict({**header["run"], "origin": self.host})
         run_id = record.id
-        run_dir = self.store.home.run_dir(run_id)
-        remote_run_dir = str(PurePosixPath(self.report.remote_home) / "runs" / run_id)
-        there = {
-            c["origin_path"]: local_copy_path(run_dir, remote_run_dir, c["origin_path"])
-            for c in header["checkpoints"]
-        }
+        origins = [c["origin_path"] for c in header["checkpoints"]]
+        there = {origin: self._local_copy(run_id, origin) for origin in origins}
         kept = {str(p) for p in there.values()}
         gone = [c.path for c in self.store.checkpoints(run_id) if c.path not in kept]
         if gone:  # deleted there (gc): forget them here too
