@@ -232,6 +232,17 @@ class SqliteStore(SqliteTransactions, SqliteRunRows, SqliteArtifacts, Store):
         rows = self._read("SELECT record FROM sessions WHERE run_id = ? ORDER BY number", (run_id,))
         return [session_from_dict(json.loads(r[0])) for r in rows]
 
+    def sessions_of(self, run_ids: Sequence[str]) -> dict[str, list[SessionRecord]]:
+        found: dict[str, list[SessionRecord]] = {run_id: [] for run_id in run_ids}
+        rows = self._read(
+            "SELECT run_id, record FROM sessions WHERE run_id IN (SELECT value FROM json_each(?))"
+            " ORDER BY run_id, number",
+            (dumps(list(found)),),
+        )
+        for run_id, text in rows:
+            found[run_id].append(session_from_dict(json.loads(text)))
+        return found
+
     def beat(self, run_id: str, number: int, at: float) -> None:
         # One statement: SQLite edits the stored JSON in place (the time as text keeps every
         # digit), no Python round trip of the record.

@@ -84,9 +84,8 @@ def pull_once(conn: SshConnection, store: Store, *, with_files: bool) -> PullRep
     with pull_lock(store, conn.host):
         state = PullState(store, conn.host)
         sink = PullSink(store, conn.host, with_files=with_files)
-        request = json.dumps(sink.request(state.runs)).encode() + b"\n"
         try:
-            _stream(conn, sink, state, request)
+            _stream(conn, sink, state)
         finally:
             if not with_files:
                 state.record(sink.stored)
@@ -142,13 +141,16 @@ def _groups(messages: Iterator[tuple[dict[str, Any], int]]) -> Iterator[list[dic
         yield group
 
 
-def _stream(conn: SshConnection, sink: PullSink, state: PullState, request: bytes) -> None:
+def _stream(conn: SshConnection, sink: PullSink, state: PullState) -> None:
     proc = conn.popen(["remote-helper", "pull-source"], stdin=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     relay = StderrRelay(conn.host)
     drained = relay.drain(proc.stderr)
     done = False
     try:
+        # Worked out while the other side starts (its shell, Python, backprop), which then
+        # waits for it: listing the runs here overlaps that instead of coming before it.
+        request = json.dumps(sink.request(state.runs)).encode() + b"\n"
         proc.stdin.write(request)
         proc.stdin.close()
         done = _apply_stream(sink, state, proc.stdout)
