@@ -87,6 +87,7 @@ def pull_once(conn: SshConnection, store: Store, *, with_files: bool) -> PullRep
         try:
             _stream(conn, sink, state)
         finally:
+            sink.close()
             if not with_files:
                 state.record(sink.stored)
         if with_files:
@@ -120,6 +121,7 @@ def _apply_stream(sink: PullSink, state: PullState, stream: IO[bytes]) -> bool:
                 for message in group:
                     sink.apply(message)
                     done = done or "done" in message
+                sink.settle()  # the batch's logs written before it commits
             sink.stored.update(sink.applied)
             if not sink.with_files and time.monotonic() - saved > SAVE_EVERY_S:
                 state.record(sink.stored)

@@ -15,15 +15,15 @@ kept in the event as ``origin_path``.
 from __future__ import annotations
 
 import base64
-import os
 from dataclasses import dataclass, field
 from itertools import chain, islice, repeat
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any
 
 from backprop_core.errors import RemoteError, RunNotFound
 from backprop_core.events.event import Event
 from backprop_core.events.ingest import MetricLines
+from backprop_core.remote.pull_logs import LogWriter
 from backprop_core.remote.pull_source import PROTOCOL
 from backprop_core.remote.pull_wire import Events
 from backprop_core.store.contract import DuplicateRun, Store
@@ -113,23 +113,6 @@ def local_copy_path(run_dir: Path, remote_run_dir: str, origin: str) -> Path:
         return run_dir.joinpath("remote-files", *_clean_parts(path))
 
 
-def _open_log(path: Path, offset: int, *, reset: bool) -> BinaryIO | None:
-    """A session's log opened to append at ``offset``: created (with its folder, made only
-    when missing) or emptied (``reset``) when that is at its start; ``None`` when it is
-    missing although ``offset`` is past its start."""
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
-    if offset == 0:
-        flags |= os.O_CREAT | (os.O_TRUNC if reset else 0)
-    try:
-        fd = os.open(path, flags, 0o666)
-    except FileNotFoundError:
-        if offset:
-            return None
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, flags, 0o666)
-    return open(fd, "ab")
-
-
 class PullSink:
     """Applies one pull's messages to ``store``; ``applied`` holds, for the runs fully applied,
     what the next request says about them."""
@@ -149,6 +132,11 @@ class PullSink:
         self._complete = True
         #: Where the current run's checkpoint copies go here, by their path on the host.
         self._copies: dict[str, Path] = {}
+        self.logs = LogWriter()
+        #: Runs ended (and complete but for their logs) since the last ``settle``, with what
+        #: ``applied`` will say of them; runs a log chunk of which was refused.
+        self._ended: dict[str, dict[str, Any]] = {}
+        self._refused: set[str] = set()
 
     def request(self, applied: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """What to ask for: per run pulled from this host before and still here, what the last
@@ -303,20 +291,25 @@ class PullSink:
         run_id = str(self._header["run"]["id"])
         path = self.store.home.session_log(run_id, int(chunk["session"]))
         data = base64.b64decode(chunk["data"])
-        offset = int(chunk["offset"])
-        fh = _open_log(path, offset, reset=bool(chunk.get("reset")))
-        if fh is None:  # the local log lost bytes since the request: retry next pull
-            self._complete = False
-            return
-        with fh:
-            size = os.fstat(fh.fileno()).st_size
-            if offset > size:
-                self._complete = False
-                return
-            if offset + len(data) <= size:
-                return
-            fh.write(data[size - offset :])
-        self.report.log_bytes += offset + len(data) - size
+        self.logs.append(run_id, path, int(chunk["offset"]), data, reset=bool(chunk.get("reset")))
+
+    def settle(self) -> None:
+        """Wait for the log chunks given so far (``LogWriter``); the runs ended since become
+        ``applied``, but those a chunk of which was refused (the local log lost bytes since
+        the request: the next pull sends it again)."""
+        for run_id, added in self.logs.settle().items():
+            if added is None:
+                self._refused.add(run_id)
+            else:
+                self.report.log_bytes += added
+        for run_id, entry in self._ended.items():
+            if run_id not in self._refused:
+                self.applied[run_id] = entry
+        self._refused.difference_update(self._ended)
+        self._ended.clear()
+
+    def close(self) -> None:
+        self.logs.close()
 
     def _end(self) -> str | None:
         header, self._header = self._header, None
@@ -346,7 +339,7 @@ class PullSink:
                         )
                     )
         if self._complete:
-            self.applied[run_id] = {
+            self._ended[run_id] = {
                 "digest": header["digest"],
                 "seq": self._seq,
                 "logs": header["logs"],
