@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
+import os
+import sys
 
-from backprop_core.remote.pull_wire import Events, encode, encode_events, read_messages
+import pytest
+
+from backprop_core.remote.pull_wire import (
+    Events,
+    encode,
+    encode_events,
+    read_messages,
+    widen_pipe,
+)
 
 ROWS = [
     (1, "metrics", 1_796_115_369.92371, 0, 1, '{"data":{"loss":0.30000000000000004}}'),
@@ -39,3 +50,17 @@ def test_events_arrive_with_their_exact_texts_and_values() -> None:
 def test_a_stream_cut_inside_the_payloads_ends_without_that_message() -> None:
     stream = encode({"run": {"id": "r"}}) + encode_events(ROWS)
     assert _read(stream[:-5]) == [{"run": {"id": "r"}}]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pipe sizes are Linux's")
+def test_the_pipe_from_the_other_side_holds_a_whole_batch() -> None:
+    read, write = os.pipe()
+    try:
+        with open(read, "rb") as stream:
+            widen_pipe(stream)
+            assert fcntl.fcntl(read, fcntl.F_GETPIPE_SZ) >= 1 << 20
+            os.set_blocking(write, False)
+            assert os.write(write, b"x" * (1 << 20)) == 1 << 20  # no reader needed meanwhile
+    finally:
+        os.close(write)
+    widen_pipe(io.BytesIO(b"not a pipe"))  # left as it is

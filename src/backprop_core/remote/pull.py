@@ -22,7 +22,7 @@ from typing import IO, Any
 from backprop_core.errors import RemoteError
 from backprop_core.remote.commands import StderrRelay, end
 from backprop_core.remote.pull_apply import PullReport, PullSink
-from backprop_core.remote.pull_wire import read_messages
+from backprop_core.remote.pull_wire import read_messages, widen_pipe
 from backprop_core.remote.ssh import SshConnection
 from backprop_core.store.bulk import collector_paused
 from backprop_core.store.contract import Store
@@ -146,6 +146,7 @@ def _groups(messages: Iterator[tuple[dict[str, Any], int]]) -> Iterator[list[dic
 def _stream(conn: SshConnection, sink: PullSink, state: PullState) -> None:
     proc = conn.popen(["remote-helper", "pull-source"], stdin=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    widen_pipe(proc.stdout)  # the other side goes on sending while this side applies
     relay = StderrRelay(conn.host)
     drained = relay.drain(proc.stderr)
     done = False

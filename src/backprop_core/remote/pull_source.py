@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
-from backprop_core.remote.pull_wire import dumps, encode, encode_events
+from backprop_core.remote.pull_wire import dumps, encode, encode_events, widen_pipe
 from backprop_core.settings.model import Settings
 from backprop_core.store.bulk import collector_paused
 from backprop_core.store.contract import EventRow, Store
@@ -224,6 +224,7 @@ def serve_pull(settings: Settings, stdin: IO[bytes], stdout: IO[bytes]) -> None:
     from backprop_core.store.opening import open_store
 
     request = json.loads(stdin.readline() or b"{}")
+    widen_pipe(stdout)
 
     def send(message: dict[str, Any]) -> None:
         if "events" in message:

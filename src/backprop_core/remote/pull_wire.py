@@ -14,6 +14,7 @@ are one JSON array the puller parses once, and slices each payload's text out of
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator, Sequence
 from functools import cached_property
@@ -49,6 +50,18 @@ def loads(data: bytes) -> Any:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
         return json.loads(data)
+
+
+def widen_pipe(stream: IO[bytes], size: int = 1 << 20) -> None:
+    """Let the pipe under ``stream`` hold ``size`` bytes instead of 64 KiB (Linux, where 1 MiB
+    is the most an unprivileged process may ask): the side writing then goes on while the
+    side reading is busy applying what came before. Anything but a pipe is left as it is."""
+    import fcntl
+
+    option = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if option is not None:
+        with contextlib.suppress(OSError, ValueError):
+            fcntl.fcntl(stream.fileno(), option, size)
 
 
 def encode(message: dict[str, Any]) -> bytes:
