@@ -47,6 +47,18 @@ def test_events_arrive_with_their_exact_texts_and_values() -> None:
     assert loss != loss  # NaN, read as Python's json reads it
 
 
+def test_long_integers_stay_exact_from_a_sender_that_does_not_say_where_they_are() -> None:
+    line, blob = encode_events(ROWS).split(b"\n", 1)
+    header = json.loads(line)["events"]
+    assert header.pop("wide") is True
+    assert json.loads(encode_events(ROWS[:2]).split(b"\n", 1)[0])["events"]["wide"] is False
+    older = encode({"events": header}) + blob  # as a sender from before "wide" sends it
+    (events,) = _read(older)
+    payloads = events["events"].payloads
+    assert payloads[2]["data"]["big"] == 123456789012345678901234
+    assert payloads[3]["data"]["seed"] == -9223372036854775809
+
+
 def test_a_stream_cut_inside_the_payloads_ends_without_that_message() -> None:
     stream = encode({"run": {"id": "r"}}) + encode_events(ROWS)
     assert _read(stream[:-5]) == [{"run": {"id": "r"}}]
