@@ -4,14 +4,15 @@ Outside a ``Store.batch`` every write reads the record and writes it back. Insid
 record is read once and written once: writes change a copy kept in memory (``BatchRecords``),
 which goes to its row when the batch ends or before a query reads the ``runs`` table. A pull
 writes a run four to six times in a row (created, a session, events, its final record), and
-decoding and encoding the record each time cost more than the statements themselves.
+decoding and encoding the record each time cost more than the statements themselves. Writing
+it, only the columns that changed are set: each indexed column set costs its index an update.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from backprop_core import RunNotFound, RunRecord
 from backprop_core.plugin_kit import run_copy, run_from_dict, run_to_dict
@@ -20,17 +21,15 @@ from backprop_sqlite.connection import dumps
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
 
-_UPDATE = (
-    "UPDATE runs SET name = ?, status = ?, created_at = ?, tags = ?, params = ?, origin = ?,"
-    " record = ? WHERE id = ?"
-)
-#: An entry of an undo layer: the record kept before (``None``: none), and whether it was
-#: still to be written.
-_Before = tuple["RunRecord | None", bool]
+#: A row's columns besides its id, in this order, its record last.
+Row = tuple["str | None", str, float, str, str, "str | None", str]
+_COLUMNS = ("name", "status", "created_at", "tags", "params", "origin", "record")
+_UPDATE_ALL = f"UPDATE runs SET {', '.join(f'{c} = ?' for c in _COLUMNS)} WHERE id = ?"
+_UPDATE_RECORD = "UPDATE runs SET record = ? WHERE id = ?"
 
 
-def run_columns(run: RunRecord) -> tuple[str | None, str, float, str, str, str | None, str]:
-    """The columns of ``run``'s row besides its id, its record last."""
+def run_columns(run: RunRecord) -> Row:
+    """The columns of ``run``'s row besides its id."""
     return (
         run.name,
         run.status.value,
@@ -42,6 +41,15 @@ def run_columns(run: RunRecord) -> tuple[str | None, str, float, str, str, str |
     )
 
 
+class Kept(NamedTuple):
+    """A run as a batch keeps it: its record now, its row as stored (``None``: not known),
+    whether they agree."""
+
+    record: RunRecord
+    row: Row | None
+    written: bool
+
+
 class BatchRecords:
     """The run records a batch has read or written, as they now are in its transaction.
 
@@ -51,38 +59,40 @@ class BatchRecords:
     never written by a later one."""
 
     def __init__(self) -> None:
-        self.records: dict[str, RunRecord] = {}
-        self.unwritten: set[str] = set()  # ids whose kept record is newer than their row
-        self._layers: list[dict[str, _Before]] = []
+        self.kept: dict[str, Kept] = {}
+        self._layers: list[dict[str, Kept | None]] = []
 
     def get(self, run_id: str) -> RunRecord | None:
-        record = self.records.get(run_id)
-        return None if record is None else run_copy(record)
+        kept = self.kept.get(run_id)
+        return None if kept is None else run_copy(kept.record)
 
-    def keep(self, run: RunRecord, *, written: bool) -> None:
-        """Keep a copy of ``run`` (``written``: its row already holds it)."""
-        self._before(run.id)
-        self.records[run.id] = run_copy(run)
-        if written:
-            self.unwritten.discard(run.id)
-        else:
-            self.unwritten.add(run.id)
+    def read(self, run: RunRecord, row: Row) -> None:
+        """Keep a copy of ``run``, as its row (``row``) holds it."""
+        self._set(run.id, Kept(run_copy(run), row, True))
 
-    def written(self, run_id: str) -> None:
-        """The run's row now holds its kept record."""
-        self._before(run_id)
-        self.unwritten.discard(run_id)
+    def put(self, run: RunRecord) -> None:
+        """Keep a copy of ``run``, changed since its row was written."""
+        before = self.kept.get(run.id)
+        self._set(run.id, Kept(run_copy(run), None if before is None else before.row, False))
+
+    def written(self, run_id: str, row: Row) -> None:
+        """The run's row now holds its kept record, as ``row``."""
+        self._set(run_id, self.kept[run_id]._replace(row=row, written=True))
 
     def forget(self, run_id: str) -> None:
-        self._before(run_id)
-        self.records.pop(run_id, None)
-        self.unwritten.discard(run_id)
+        if run_id in self.kept:
+            self._set(run_id, None)
 
-    def _before(self, run_id: str) -> None:
+    def unwritten(self) -> list[str]:
+        return [run_id for run_id, kept in self.kept.items() if not kept.written]
+
+    def _set(self, run_id: str, kept: Kept | None) -> None:
         if self._layers:
-            self._layers[-1].setdefault(
-                run_id, (self.records.get(run_id), run_id in self.unwritten)
-            )
+            self._layers[-1].setdefault(run_id, self.kept.get(run_id))
+        if kept is None:
+            del self.kept[run_id]
+        else:
+            self.kept[run_id] = kept
 
     # undo layers, one per write (savepoint) ----------------------------------------------------
     def begin(self) -> None:
@@ -100,19 +110,14 @@ class BatchRecords:
     def undo(self) -> None:
         if not self._layers:
             return
-        for run_id, (record, unwritten) in self._layers.pop().items():
-            if record is None:
-                self.records.pop(run_id, None)
+        for run_id, before in self._layers.pop().items():
+            if before is None:
+                self.kept.pop(run_id, None)
             else:
-                self.records[run_id] = record
-            if unwritten:
-                self.unwritten.add(run_id)
-            else:
-                self.unwritten.discard(run_id)
+                self.kept[run_id] = before
 
     def clear(self) -> None:
-        self.records.clear()
-        self.unwritten.clear()
+        self.kept.clear()
         self._layers.clear()
 
     @property
@@ -131,34 +136,40 @@ class SqliteRunRows:
         def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
     def _insert_run(self, conn: sqlite3.Connection, run: RunRecord) -> None:
+        row = run_columns(run)
         conn.execute(
             "INSERT INTO runs (name, status, created_at, tags, params, origin, record, id)"
             " VALUES (?,?,?,?,?,?,?,?)",
-            (*run_columns(run), run.id),
+            (*row, run.id),
         )
         if self._records.active:
-            self._records.keep(run, written=True)
+            self._records.read(run, row)
 
     def _get(self, conn: sqlite3.Connection, run_id: str) -> RunRecord:
         """The run's record, to change and ``_put`` back."""
         records = self._records
-        if records.active:
-            kept = records.get(run_id)
-            if kept is not None:
-                return kept
-        row = conn.execute("SELECT record FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
+        if not records.active:
+            row = conn.execute("SELECT record FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise RunNotFound(f"no run with id {run_id}", hint="see: backprop list")
+            return run_from_dict(json.loads(row[0]))
+        kept = records.get(run_id)
+        if kept is not None:
+            return kept
+        stored = conn.execute(
+            f"SELECT {', '.join(_COLUMNS)} FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+        if stored is None:
             raise RunNotFound(f"no run with id {run_id}", hint="see: backprop list")
-        run = run_from_dict(json.loads(row[0]))
-        if records.active:
-            records.keep(run, written=True)
+        run = run_from_dict(json.loads(stored[-1]))
+        records.read(run, tuple(stored))
         return run
 
     def _put(self, conn: sqlite3.Connection, run: RunRecord) -> None:
         if self._records.active:
-            self._records.keep(run, written=False)
+            self._records.put(run)
         else:
-            conn.execute(_UPDATE, (*run_columns(run), run.id))
+            conn.execute(_UPDATE_ALL, (*run_columns(run), run.id))
 
     def _kept_run(self, run_id: str) -> RunRecord | None:
         """The record the current batch holds for the run, if it holds one."""
@@ -168,11 +179,15 @@ class SqliteRunRows:
         """Write the records the current batch changed to their rows (before a query reads
         the ``runs`` table, and before the batch commits)."""
         records = self._records
-        if not records.unwritten:
+        ids = records.unwritten()
+        if not ids:
             return
         with self._write() as conn:
-            ids = sorted(records.unwritten)
-            rows = [(*run_columns(records.records[run_id]), run_id) for run_id in ids]
-            conn.executemany(_UPDATE, rows)
             for run_id in ids:
-                records.written(run_id)
+                kept = records.kept[run_id]
+                row = run_columns(kept.record)
+                if kept.row is not None and row[:-1] == kept.row[:-1]:  # only the record changed
+                    conn.execute(_UPDATE_RECORD, (row[-1], run_id))
+                else:
+                    conn.execute(_UPDATE_ALL, (*row, run_id))
+                records.written(run_id, row)

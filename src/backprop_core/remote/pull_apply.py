@@ -106,6 +106,11 @@ def _clean_parts(path: PurePosixPath) -> list[str]:
 
 def local_copy_path(run_dir: Path, remote_run_dir: str, origin: str) -> Path:
     """Where the copy of the host's ``origin`` goes: under ``run_dir`` either way."""
+    prefix = remote_run_dir + "/"
+    if origin.startswith(prefix):  # the usual case, without a PurePosixPath per part
+        parts = origin[len(prefix) :].split("/")
+        if not {"", ".", ".."} & set(parts):
+            return run_dir.joinpath(*parts)
     path = PurePosixPath(origin)
     try:
         return run_dir.joinpath(*_clean_parts(path.relative_to(remote_run_dir)))
@@ -132,6 +137,7 @@ class PullSink:
         self._complete = True
         #: Where the current run's checkpoint copies go here, by their path on the host.
         self._copies: dict[str, Path] = {}
+        self._remote_runs = "runs"  # the host's runs folder (its home's, once it says hello)
         self.logs = LogWriter()
         #: Runs ended (and complete but for their logs) since the last ``settle``, with what
         #: ``applied`` will say of them; runs a log chunk of which was refused.
@@ -171,6 +177,7 @@ class PullSink:
                 hint="use the same backprop version on both machines",
             )
         self.report.remote_home = str(hello.get("home") or "")
+        self._remote_runs = str(PurePosixPath(self.report.remote_home) / "runs")
         self.rsync_there = bool(hello.get("rsync"))
 
     def _run(self, message: dict[str, Any]) -> None:
@@ -280,7 +287,7 @@ class PullSink:
         """Where the copy of the host's ``origin`` goes (``local_copy_path``), for this run."""
         path = self._copies.get(origin)
         if path is None:
-            remote_run_dir = str(PurePosixPath(self.report.remote_home) / "runs" / run_id)
+            remote_run_dir = f"{self._remote_runs}/{run_id}"
             run_dir = self.store.home.run_dir(run_id)
             path = self._copies[origin] = local_copy_path(run_dir, remote_run_dir, origin)
         return path
