@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import io
 import json
+import math
 import os
 import sys
 
@@ -57,6 +58,18 @@ def test_long_integers_stay_exact_from_a_sender_that_does_not_say_where_they_are
     payloads = events["events"].payloads
     assert payloads[2]["data"]["big"] == 123456789012345678901234
     assert payloads[3]["data"]["seed"] == -9223372036854775809
+
+
+def test_columns_beyond_what_orjson_writes_still_arrive_exactly() -> None:
+    rows = [
+        (1, "metrics", float("inf"), 2**70, 1, "{}"),
+        (2, "metrics", 1_796_115_370.000001, -(2**64), None, "{}"),
+    ]
+    (message,) = _read(encode_events(rows))
+    events = message["events"]
+    assert (events.times, events.steps) == ([float("inf"), 1_796_115_370.000001], [2**70, -(2**64)])
+    (message,) = _read(encode_events([(1, "metrics", float("nan"), 3, 1, "{}")]))
+    assert math.isnan(message["events"].times[0])
 
 
 def test_a_stream_cut_inside_the_payloads_ends_without_that_message() -> None:
