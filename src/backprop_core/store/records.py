@@ -288,12 +288,13 @@ def run_from_dict(data: dict[str, Any]) -> RunRecord:
 
 
 def _tree_copy(value: Any) -> Any:
-    kind = type(value)
-    if kind is dict:
-        return {k: _tree_copy(v) for k, v in value.items()}
-    if kind is list:
-        return [_tree_copy(v) for v in value]
-    return value
+    """``value`` with every dict and list in it copied (a call per container, not per value)."""
+    if type(value) is dict:
+        return {k: _tree_copy(v) if type(v) in _NESTED else v for k, v in value.items()}
+    return [_tree_copy(v) if type(v) in _NESTED else v for v in value]
+
+
+_NESTED = frozenset({dict, list})
 
 
 #: The fields of ``RunRecord`` that hold dicts or lists.
@@ -310,7 +311,9 @@ def run_copy(run: RunRecord) -> RunRecord:
     fields = new.__dict__
     fields.update(run.__dict__)
     for name in _RUN_CONTAINERS:
-        fields[name] = _tree_copy(fields[name])
+        value = fields[name]
+        if type(value) in _NESTED:
+            fields[name] = _tree_copy(value) if value else type(value)()
     return new
 
 
