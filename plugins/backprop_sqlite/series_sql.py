@@ -37,8 +37,18 @@ from backprop_core.plugin_kit import (
 )
 from backprop_sqlite.schema import CHUNK_POINTS, NO_STEP
 
-
 # --- writing ---------------------------------------------------------------------------------
+#: Creates the series or adds ``count`` to it, in one statement: its id and new count.
+_SERIES_GROWN = (
+    "INSERT INTO series (run_id, key, count) VALUES (?, ?, ?) ON CONFLICT (run_id, key)"
+    " DO UPDATE SET count = count + excluded.count RETURNING id, count"
+)
+_PARTIAL_TILE = (
+    "SELECT lo, lo_idx, lo_step, lo_time, hi, hi_idx, hi_step, hi_time FROM tiles"
+    " WHERE series = ? AND tile = ?"
+)
+
+
 def insert_columns(
     conn: sqlite3.Connection,
     run_id: str,
@@ -46,67 +56,54 @@ def insert_columns(
     segments: Mapping[str, Segments],
 ) -> None:
     """Append each key's points (steps, times, values; in order) to its series, one chunk per
-    run of points of one session (``segments``) at most ``CHUNK_POINTS`` long."""
+    run of points of one session (``segments``) at most ``CHUNK_POINTS`` long, and fold them
+    into their tiles. One statement per key, then every key's chunks and tiles in one each:
+    a batch usually holds few points of many runs, so statements, not points, cost most."""
+    chunks: list[tuple[object, ...]] = []
+    tiles: list[tuple[object, ...]] = []
     for key, (raw_steps, times, vals) in by_key.items():
         # Stored steps are ints: NO_STEP stands for "no step" (rewritten only when needed).
         steps = cast(
             "list[int]",
             [NO_STEP if s is None else s for s in raw_steps] if None in raw_steps else raw_steps,
         )
-        conn.execute("INSERT OR IGNORE INTO series (run_id, key) VALUES (?, ?)", (run_id, key))
-        sid, start = conn.execute(
-            "SELECT id, count FROM series WHERE run_id = ? AND key = ?", (run_id, key)
-        ).fetchone()
+        ((sid, count),) = conn.execute(_SERIES_GROWN, (run_id, key, len(vals))).fetchall()
+        start = count - len(vals)
         at = 0
-        for count, session in segments.get(key) or [(len(vals), None)]:
-            end = at + count
+        for n, session in segments.get(key) or [(len(vals), None)]:
+            end = at + n
             for a in range(at, end, CHUNK_POINTS):
                 b = min(a + CHUNK_POINTS, end)
-                _insert_chunk(conn, sid, start + a, session, steps[a:b], times[a:b], vals[a:b])
+                chunks.append(_chunk(sid, start + a, session, steps[a:b], times[a:b], vals[a:b]))
             at = end
-        update_tiles(conn, sid, start, steps, times, vals)
-        conn.execute("UPDATE series SET count = ? WHERE id = ?", (start + len(vals), sid))
+        first: TileRow | None = None
+        if start % TILE:  # a partly filled tile: its earlier points win ties
+            first = conn.execute(_PARTIAL_TILE, (sid, start // TILE)).fetchone()
+        tiles += [(sid, tile, *row) for tile, row in tile_rows(start, steps, times, vals, first)]
+    conn.executemany(
+        "INSERT INTO chunks (series, start, n, max_step, min_step, session, non_finite,"
+        " steps, times, vals) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        chunks,
+    )
+    conn.executemany(
+        "INSERT OR REPLACE INTO tiles (series, tile, lo, lo_idx, lo_step, lo_time,"
+        " hi, hi_idx, hi_step, hi_time) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        tiles,
+    )
 
 
-def _insert_chunk(
-    conn: sqlite3.Connection,
+def _chunk(
     sid: int,
     start: int,
     session: int | None,
     steps: list[int],
     times: list[float],
     vals: list[float],
-) -> None:
+) -> tuple[object, ...]:
+    """A ``chunks`` row."""
     max_step, min_step, non_finite = chunk_facts(steps, vals)
     packed = pack(steps, times, vals)
-    conn.execute(
-        "INSERT INTO chunks (series, start, n, max_step, min_step, session, non_finite,"
-        " steps, times, vals) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        (sid, start, len(vals), max_step, min_step, session, int(non_finite), *packed),
-    )
-
-
-def update_tiles(
-    conn: sqlite3.Connection,
-    sid: int,
-    start: int,
-    steps: list[int],
-    times: list[float],
-    vals: list[float],
-) -> None:
-    """Fold the new points (indexes ``start``…) into their tiles; non-finite ones do not count."""
-    first: TileRow | None = None
-    if start % TILE:  # a partly filled tile: its earlier points win ties
-        first = conn.execute(
-            "SELECT lo, lo_idx, lo_step, lo_time, hi, hi_idx, hi_step, hi_time FROM tiles"
-            " WHERE series = ? AND tile = ?",
-            (sid, start // TILE),
-        ).fetchone()
-    conn.executemany(
-        "INSERT OR REPLACE INTO tiles (series, tile, lo, lo_idx, lo_step, lo_time,"
-        " hi, hi_idx, hi_step, hi_time) VALUES (?,?,?,?,?,?,?,?,?,?)",
-        [(sid, tile, *row) for tile, row in tile_rows(start, steps, times, vals, first)],
-    )
+    return (sid, start, len(vals), max_step, min_step, session, int(non_finite), *packed)
 
 
 # --- reading ---------------------------------------------------------------------------------

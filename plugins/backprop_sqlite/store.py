@@ -38,7 +38,6 @@ from backprop_core.plugin_kit import (
     coerce_changes,
     digest,
     run_from_dict,
-    run_to_dict,
     screen_batch,
     session_from_dict,
     session_to_dict,
@@ -49,11 +48,12 @@ from backprop_sqlite.checkpoint_rows import insert_checkpoints
 from backprop_sqlite.connection import DB_NAME, dumps, open_connection, run_ids, store_error
 from backprop_sqlite.event_rows import insert_lines, select_events, stored_events
 from backprop_sqlite.run_filter import where_clause
+from backprop_sqlite.run_rows import BatchRecords, SqliteRunRows
 from backprop_sqlite.series_sql import insert_columns, last_visible_value, read_series
 from backprop_sqlite.transactions import SqliteTransactions
 
 
-class SqliteStore(SqliteTransactions, SqliteArtifacts, Store):
+class SqliteStore(SqliteTransactions, SqliteRunRows, SqliteArtifacts, Store):
     name: ClassVar[str] = "sqlite"
 
     def __init__(self, home: Path) -> None:
@@ -63,6 +63,7 @@ class SqliteStore(SqliteTransactions, SqliteArtifacts, Store):
         self._pid = 0
         self._lock = threading.RLock()
         self._batching = False
+        self._records = BatchRecords()
 
     @classmethod
     def run_ids_in(cls, home: Path) -> set[str] | None:
@@ -101,39 +102,10 @@ class SqliteStore(SqliteTransactions, SqliteArtifacts, Store):
         check_run_id(run.id)  # validates the id
         try:
             with self._write() as conn:
-                conn.execute(
-                    "INSERT INTO runs (id, name, status, created_at, tags, params, origin, record)"
-                    " VALUES (?,?,?,?,?,?,?,?)",
-                    (run.id, *self._columns(run), dumps(run_to_dict(run))),
-                )
+                self._insert_run(conn, run)
         except sqlite3.IntegrityError as exc:
             raise DuplicateRun(f"a run with id {run.id} already exists") from exc
         return run
-
-    def _get(self, conn: sqlite3.Connection, run_id: str) -> RunRecord:
-        row = conn.execute("SELECT record FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
-            raise RunNotFound(f"no run with id {run_id}", hint="see: backprop list")
-        return run_from_dict(json.loads(row[0]))
-
-    @staticmethod
-    def _columns(run: RunRecord) -> tuple[str | None, str, float, str, str, str | None]:
-        """The columns besides the record that queries filter and sort on."""
-        return (
-            run.name,
-            run.status.value,
-            run.created_at,
-            dumps(run.tags),
-            dumps(run.params),
-            run.origin,
-        )
-
-    def _put(self, conn: sqlite3.Connection, run: RunRecord) -> None:
-        conn.execute(
-            "UPDATE runs SET name = ?, status = ?, created_at = ?, tags = ?, params = ?,"
-            " origin = ?, record = ? WHERE id = ?",
-            (*self._columns(run), dumps(run_to_dict(run)), run.id),
-        )
 
     def update_run(self, run_id: str, **changes: Any) -> RunRecord:
         changes = coerce_changes(RunRecord, changes)
@@ -146,6 +118,10 @@ class SqliteStore(SqliteTransactions, SqliteArtifacts, Store):
         return run
 
     def get_run(self, run_id: str) -> RunRecord:
+        with self._lock:
+            kept = self._kept_run(run_id)
+        if kept is not None:
+            return kept
         rows = self._read("SELECT record FROM runs WHERE id = ?", (run_id,))
         if not rows:
             raise RunNotFound(f"no run with id {run_id}", hint="see: backprop list")
@@ -154,6 +130,7 @@ class SqliteStore(SqliteTransactions, SqliteArtifacts, Store):
     def resolve(self, ref: str) -> RunRecord:
         if not ref:
             raise RunNotFound("no run matches an empty reference", hint=RESOLVE_HINT)
+        self._write_records()
         rows = self._read("SELECT record FROM runs WHERE id = ?", (ref,))
         if not rows:
             escaped = ref.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -180,6 +157,7 @@ class SqliteStore(SqliteTransactions, SqliteArtifacts, Store):
         return run_from_dict(json.loads(rows[0][0]))
 
     def list_runs(self, flt: RunFilter | None = None) -> list[RunRecord]:
+        self._write_records()
         flt = flt or RunFilter()
         where, params = where_clause(flt)
         sql = f"SELECT record FROM runs{where} ORDER BY created_at DESC, id DESC"
@@ -189,12 +167,14 @@ class SqliteStore(SqliteTransactions, SqliteArtifacts, Store):
         return [run_from_dict(json.loads(r[0])) for r in self._read(sql, params)]
 
     def count_runs(self, flt: RunFilter | None = None) -> int:
+        self._write_records()
         where, params = where_clause(flt or RunFilter())
         return int(self._read(f"SELECT count(*) FROM runs{where}", params)[0][0])
 
     def delete_run(self, run_id: str) -> None:
         with self._write() as conn:
             self._get(conn, run_id)
+            self._records.forget(run_id)
             for table in ("chunks", "tiles"):
                 conn.execute(
                     f"DELETE FROM {table} WHERE series IN (SELECT id FROM series WHERE run_id = ?)",
@@ -251,6 +231,17 @@ class SqliteStore(SqliteTransactions, SqliteArtifacts, Store):
     def sessions(self, run_id: str) -> list[SessionRecord]:
         rows = self._read("SELECT record FROM sessions WHERE run_id = ? ORDER BY number", (run_id,))
         return [session_from_dict(json.loads(r[0])) for r in rows]
+
+    def sessions_of(self, run_ids: Sequence[str]) -> dict[str, list[SessionRecord]]:
+        found: dict[str, list[SessionRecord]] = {run_id: [] for run_id in run_ids}
+        rows = self._read(
+            "SELECT run_id, record FROM sessions WHERE run_id IN (SELECT value FROM json_each(?))"
+            " ORDER BY run_id, number",
+            (dumps(list(found)),),
+        )
+        for run_id, text in rows:
+            found[run_id].append(session_from_dict(json.loads(text)))
+        return found
 
     def beat(self, run_id: str, number: int, at: float) -> None:
         # One statement: SQLite edits the stored JSON in place (the time as text keeps every

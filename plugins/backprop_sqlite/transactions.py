@@ -1,5 +1,6 @@
 """Transactions of ``SqliteStore``: one per write, or one for a whole ``Store.batch`` with a
-savepoint per write, so that a write that fails undoes only itself."""
+savepoint per write, so that a write that fails undoes only itself (together with what it
+changed of the run records the batch keeps in memory, ``run_rows.BatchRecords``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from backprop_core import StoreError
+from backprop_sqlite.run_rows import BatchRecords
 
 
 class SqliteTransactions:
@@ -17,6 +19,7 @@ class SqliteTransactions:
 
     _lock: threading.RLock
     _batching: bool
+    _records: BatchRecords
 
     if TYPE_CHECKING:
 
@@ -24,6 +27,8 @@ class SqliteTransactions:
         def conn(self) -> sqlite3.Connection: ...
 
         def _error(self, exc: Exception, what: str) -> StoreError: ...
+
+        def _write_records(self) -> None: ...
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -35,8 +40,10 @@ class SqliteTransactions:
                 self._batching = True
                 try:
                     yield
+                    self._write_records()
                 finally:
                     self._batching = False
+                    self._records.clear()
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -46,6 +53,9 @@ class SqliteTransactions:
                 with self._savepoint(conn):
                     yield conn
                 return
+            # Outside a batch; or inside one whose transaction SQLite ended after an error,
+            # taking with it what the batch had written and kept.
+            self._records.clear()
             with self._transaction(conn):
                 yield conn
 
@@ -72,14 +82,19 @@ class SqliteTransactions:
     def _savepoint(self, conn: sqlite3.Connection) -> Iterator[None]:
         """One write inside a batch: whole, or undone alone."""
         conn.execute("SAVEPOINT write")
+        self._records.begin()
         try:
             yield
             conn.execute("RELEASE write")
+            self._records.commit()
         except BaseException as exc:
+            self._records.undo()
             if conn.in_transaction:
                 with suppress(sqlite3.Error):
                     conn.execute("ROLLBACK TO write")
                     conn.execute("RELEASE write")
+            else:  # SQLite ended the whole transaction (a full disk among other errors)
+                self._records.clear()
             if isinstance(exc, sqlite3.Error) and not isinstance(exc, sqlite3.IntegrityError):
                 raise self._error(exc, "write") from exc
             raise

@@ -77,6 +77,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.store.records import checkpoint_to_dict as checkpoint_to_dict
     from backprop_core.store.records import coerce_changes as coerce_changes
     from backprop_core.store.records import json_safe as json_safe
+    from backprop_core.store.records import run_copy as run_copy
     from backprop_core.store.records import run_from_dict as run_from_dict
     from backprop_core.store.records import run_to_dict as run_to_dict
     from backprop_core.store.records import session_from_dict as session_from_dict
@@ -110,6 +111,7 @@ _LAZY: dict[str, str] = {
     # stores: record conversions
     "run_to_dict": "backprop_core.store.records",
     "run_from_dict": "backprop_core.store.records",
+    "run_copy": "backprop_core.store.records",
     "session_to_dict": "backprop_core.store.records",
     "session_from_dict": "backprop_core.store.records",
     "checkpoint_to_dict": "backprop_core.store.records",

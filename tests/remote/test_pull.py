@@ -253,6 +253,41 @@ def test_with_checkpoints_the_files_come_too(remote: Remote, tmp_path: Path, how
     assert (again["files"], again["file_bytes"], again["unchanged"]) == (0, 0, 1)
 
 
+def test_a_log_that_grew_or_was_replaced_there_is_brought_up_to_date_here(
+    remote: Remote,
+) -> None:
+    grows = remote.seed("grows", n=1, log="line 1\n")
+    replaced = remote.seed("replaced", n=2, log="a long first log\n" * 100)
+    remote.seed("same", n=3, log="unchanged\n")
+    pull(remote)
+    with open(remote.home / "runs" / grows / "session-1.log", "a") as fh:
+        fh.write("line 2\n")
+    (remote.home / "runs" / replaced / "session-1.log").write_text("short\n")
+    report = pull(remote)
+    assert sorted(report["updated"]) == sorted([grows, replaced])
+    assert report["log_bytes"] == len("line 2\n") + len("short\n")  # only what changed
+    assert_same_as_there(remote)
+    assert pull(remote)["unchanged"] == 3
+
+
+def test_a_log_that_cannot_be_written_here_fails_the_pull_in_one_line_and_loses_nothing(
+    remote: Remote,
+) -> None:
+    blocked = remote.seed("blocked", n=1, log="hello\n")
+    remote.seed("fine", n=2, log="ok\n")
+    folder = Path(os.environ["BACKPROP_HOME"]) / "runs" / blocked
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.write_text("a file where the run's folder goes")
+    failed = remote.cli("pull", remote.host)
+    assert failed.returncode != 0
+    message = failed.stderr.strip().splitlines()
+    assert len(message) == 1 and message[0].startswith("backprop: error: cannot write a pulled")
+    assert str(folder) in message[0] and "Not a directory" in message[0]
+    folder.unlink()
+    pull(remote)
+    assert_same_as_there(remote)
+
+
 def test_pull_never_changes_the_other_machine(remote: Remote) -> None:
     remote.seed("baseline", n=1, log="hello\n")
     real_run(remote, "real")

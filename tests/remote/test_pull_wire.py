@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
+import math
+import os
+import sys
 
-from backprop_core.remote.pull_wire import Events, encode, encode_events, read_messages
+import pytest
+
+from backprop_core.remote.pull_wire import (
+    Events,
+    encode,
+    encode_events,
+    read_messages,
+    widen_pipe,
+)
 
 ROWS = [
     (1, "metrics", 1_796_115_369.92371, 0, 1, '{"data":{"loss":0.30000000000000004}}'),
@@ -36,6 +48,44 @@ def test_events_arrive_with_their_exact_texts_and_values() -> None:
     assert loss != loss  # NaN, read as Python's json reads it
 
 
+def test_long_integers_stay_exact_from_a_sender_that_does_not_say_where_they_are() -> None:
+    line, blob = encode_events(ROWS).split(b"\n", 1)
+    header = json.loads(line)["events"]
+    assert header.pop("wide") is True
+    assert json.loads(encode_events(ROWS[:2]).split(b"\n", 1)[0])["events"]["wide"] is False
+    older = encode({"events": header}) + blob  # as a sender from before "wide" sends it
+    (events,) = _read(older)
+    payloads = events["events"].payloads
+    assert payloads[2]["data"]["big"] == 123456789012345678901234
+    assert payloads[3]["data"]["seed"] == -9223372036854775809
+
+
+def test_columns_beyond_what_orjson_writes_still_arrive_exactly() -> None:
+    rows = [
+        (1, "metrics", float("inf"), 2**70, 1, "{}"),
+        (2, "metrics", 1_796_115_370.000001, -(2**64), None, "{}"),
+    ]
+    (message,) = _read(encode_events(rows))
+    events = message["events"]
+    assert (events.times, events.steps) == ([float("inf"), 1_796_115_370.000001], [2**70, -(2**64)])
+    (message,) = _read(encode_events([(1, "metrics", float("nan"), 3, 1, "{}")]))
+    assert math.isnan(message["events"].times[0])
+
+
 def test_a_stream_cut_inside_the_payloads_ends_without_that_message() -> None:
     stream = encode({"run": {"id": "r"}}) + encode_events(ROWS)
     assert _read(stream[:-5]) == [{"run": {"id": "r"}}]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pipe sizes are Linux's")
+def test_the_pipe_from_the_other_side_holds_a_whole_batch() -> None:
+    read, write = os.pipe()
+    try:
+        with open(read, "rb") as stream:
+            widen_pipe(stream)
+            assert fcntl.fcntl(read, fcntl.F_GETPIPE_SZ) >= 1 << 20
+            os.set_blocking(write, False)
+            assert os.write(write, b"x" * (1 << 20)) == 1 << 20  # no reader needed meanwhile
+    finally:
+        os.close(write)
+    widen_pipe(io.BytesIO(b"not a pipe"))  # left as it is

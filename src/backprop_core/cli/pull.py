@@ -47,17 +47,19 @@ def pull_command(
     there is remote.command (or --remote-command before the command name).
     """
     from backprop_core.cli.remote_cmds import local_ssh_setup, root_remote_command
-    from backprop_core.cli.run_views import open_from_options
     from backprop_core.errors import UsageError
-    from backprop_core.remote.pull import pull_once
     from backprop_core.remote.ssh import SshConnection
 
     host = host or ctx.find_root().params.get("remote")
     if not host:
         raise UsageError("pull needs a HOST", hint="e.g. `backprop pull gpu-box`")
     setup = local_ssh_setup(root_remote_command(ctx))
-    # Connecting overlaps opening the store here and working out what it holds.
+    # Connecting overlaps loading the rest, opening the store here and working out what it
+    # holds.
     with SshConnection(host, setup, persist_seconds=(watch or 0) + 60) as conn:
+        from backprop_core.cli.run_views import open_from_options
+        from backprop_core.remote.pull import pull_once
+
         _, store = open_from_options(options, create=True)  # pulled runs are added here
         with store:
             try:

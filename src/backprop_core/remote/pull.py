@@ -22,7 +22,7 @@ from typing import IO, Any
 from backprop_core.errors import RemoteError
 from backprop_core.remote.commands import StderrRelay, end
 from backprop_core.remote.pull_apply import PullReport, PullSink
-from backprop_core.remote.pull_wire import read_messages
+from backprop_core.remote.pull_wire import read_messages, widen_pipe
 from backprop_core.remote.ssh import SshConnection
 from backprop_core.store.bulk import collector_paused
 from backprop_core.store.contract import Store
@@ -84,10 +84,10 @@ def pull_once(conn: SshConnection, store: Store, *, with_files: bool) -> PullRep
     with pull_lock(store, conn.host):
         state = PullState(store, conn.host)
         sink = PullSink(store, conn.host, with_files=with_files)
-        request = json.dumps(sink.request(state.runs)).encode() + b"\n"
         try:
-            _stream(conn, sink, state, request)
+            _stream(conn, sink, state)
         finally:
+            sink.close()
             if not with_files:
                 state.record(sink.stored)
         if with_files:
@@ -121,6 +121,7 @@ def _apply_stream(sink: PullSink, state: PullState, stream: IO[bytes]) -> bool:
                 for message in group:
                     sink.apply(message)
                     done = done or "done" in message
+                sink.settle()  # the batch's logs written before it commits
             sink.stored.update(sink.applied)
             if not sink.with_files and time.monotonic() - saved > SAVE_EVERY_S:
                 state.record(sink.stored)
@@ -142,13 +143,17 @@ def _groups(messages: Iterator[tuple[dict[str, Any], int]]) -> Iterator[list[dic
         yield group
 
 
-def _stream(conn: SshConnection, sink: PullSink, state: PullState, request: bytes) -> None:
+def _stream(conn: SshConnection, sink: PullSink, state: PullState) -> None:
     proc = conn.popen(["remote-helper", "pull-source"], stdin=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    widen_pipe(proc.stdout)  # the other side goes on sending while this side applies
     relay = StderrRelay(conn.host)
     drained = relay.drain(proc.stderr)
     done = False
     try:
+        # Worked out while the other side starts (its shell, Python, backprop), which then
+        # waits for it: listing the runs here overlaps that instead of coming before it.
+        request = json.dumps(sink.request(state.runs)).encode() + b"\n"
         proc.stdin.write(request)
         proc.stdin.close()
         done = _apply_stream(sink, state, proc.stdout)

@@ -23,6 +23,7 @@ from typing import Any
 from backprop_core.errors import RemoteError, RunNotFound
 from backprop_core.events.event import Event
 from backprop_core.events.ingest import MetricLines
+from backprop_core.remote.pull_logs import LogWriter
 from backprop_core.remote.pull_source import PROTOCOL
 from backprop_core.remote.pull_wire import Events
 from backprop_core.store.contract import DuplicateRun, Store
@@ -105,6 +106,11 @@ def _clean_parts(path: PurePosixPath) -> list[str]:
 
 def local_copy_path(run_dir: Path, remote_run_dir: str, origin: str) -> Path:
     """Where the copy of the host's ``origin`` goes: under ``run_dir`` either way."""
+    prefix = remote_run_dir + "/"
+    if origin.startswith(prefix):  # the usual case, without a PurePosixPath per part
+        parts = origin[len(prefix) :].split("/")
+        if not {"", ".", ".."} & set(parts):
+            return run_dir.joinpath(*parts)
     path = PurePosixPath(origin)
     try:
         return run_dir.joinpath(*_clean_parts(path.relative_to(remote_run_dir)))
@@ -129,6 +135,14 @@ class PullSink:
         self._header: dict[str, Any] | None = None
         self._seq = 0
         self._complete = True
+        #: Where the current run's checkpoint copies go here, by their path on the host.
+        self._copies: dict[str, Path] = {}
+        self._remote_runs = "runs"  # the host's runs folder (its home's, once it says hello)
+        self.logs = LogWriter()
+        #: Runs ended (and complete but for their logs) since the last ``settle``, with what
+        #: ``applied`` will say of them; runs a log chunk of which was refused.
+        self._ended: dict[str, dict[str, Any]] = {}
+        self._refused: set[str] = set()
 
     def request(self, applied: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """What to ask for: per run pulled from this host before and still here, what the last
@@ -163,12 +177,14 @@ class PullSink:
                 hint="use the same backprop version on both machines",
             )
         self.report.remote_home = str(hello.get("home") or "")
+        self._remote_runs = str(PurePosixPath(self.report.remote_home) / "runs")
         self.rsync_there = bool(hello.get("rsync"))
 
     def _run(self, message: dict[str, Any]) -> None:
         record = message["run"]
         run_id = str(record["id"])
         self._header, self._complete = message, True
+        self._copies = {}
         existing: RunRecord | None
         try:
             existing = self.store.get_run(run_id) if is_valid_run_id(run_id) else None
@@ -215,8 +231,6 @@ class PullSink:
         if lines is not None:  # the usual batch: what a training loop logs, then a few events
             items.append(lines)
             count = len(lines)
-        run_dir = self.store.home.run_dir(run_id)
-        remote_run_dir = str(PurePosixPath(self.report.remote_home) / "runs" / run_id)
         for seq, kind, t, step, session, text, payload in islice(batch.rows(), count, None):
             if seq <= self._seq + count:
                 continue  # already here
@@ -239,7 +253,7 @@ class PullSink:
             payload.pop("event", None)
             origin = payload.get("origin_path") if kind == "checkpoint_saved" else None
             if isinstance(origin, str):
-                payload["path"] = str(local_copy_path(run_dir, remote_run_dir, origin))
+                payload["path"] = str(self._local_copy(run_id, origin))
             items.append(Event(kind, t, step, payload, session))
         if items:
             self.store.append_batch(run_id, items)
@@ -269,25 +283,40 @@ class PullSink:
             return None
         return MetricLines(sessions[0], batch.times[:n], batch.steps[:n], datas, batch.texts[:n])
 
+    def _local_copy(self, run_id: str, origin: str) -> Path:
+        """Where the copy of the host's ``origin`` goes (``local_copy_path``), for this run."""
+        path = self._copies.get(origin)
+        if path is None:
+            remote_run_dir = f"{self._remote_runs}/{run_id}"
+            run_dir = self.store.home.run_dir(run_id)
+            path = self._copies[origin] = local_copy_path(run_dir, remote_run_dir, origin)
+        return path
+
     def _log(self, chunk: dict[str, Any]) -> None:
         if self._header is None:
             return
         run_id = str(self._header["run"]["id"])
         path = self.store.home.session_log(run_id, int(chunk["session"]))
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = base64.b64decode(chunk["data"])
-        offset = int(chunk["offset"])
-        if chunk.get("reset") and offset == 0:
-            path.write_bytes(b"")
-        size = path.stat().st_size if path.exists() else 0
-        if offset > size:  # the local log lost bytes since the request: retry next pull
-            self._complete = False
-            return
-        if offset + len(data) <= size:
-            return
-        with open(path, "ab") as fh:
-            fh.write(data[size - offset :])
-        self.report.log_bytes += offset + len(data) - size
+        self.logs.append(run_id, path, int(chunk["offset"]), data, reset=bool(chunk.get("reset")))
+
+    def settle(self) -> None:
+        """Wait for the log chunks given so far (``LogWriter``); the runs ended since become
+        ``applied``, but those a chunk of which was refused (the local log lost bytes since
+        the request: the next pull sends it again)."""
+        for run_id, added in self.logs.settle().items():
+            if added is None:
+                self._refused.add(run_id)
+            else:
+                self.report.log_bytes += added
+        for run_id, entry in self._ended.items():
+            if run_id not in self._refused:
+                self.applied[run_id] = entry
+        self._refused.difference_update(self._ended)
+        self._ended.clear()
+
+    def close(self) -> None:
+        self.logs.close()
 
     def _end(self) -> str | None:
         header, self._header = self._header, None
@@ -295,12 +324,8 @@ class PullSink:
             return None
         record = run_from_dict({**header["run"], "origin": self.host})
         run_id = record.id
-        run_dir = self.store.home.run_dir(run_id)
-        remote_run_dir = str(PurePosixPath(self.report.remote_home) / "runs" / run_id)
-        there = {
-            c["origin_path"]: local_copy_path(run_dir, remote_run_dir, c["origin_path"])
-            for c in header["checkpoints"]
-        }
+        origins = [c["origin_path"] for c in header["checkpoints"]]
+        there = {origin: self._local_copy(run_id, origin) for origin in origins}
         kept = {str(p) for p in there.values()}
         gone = [c.path for c in self.store.checkpoints(run_id) if c.path not in kept]
         if gone:  # deleted there (gc): forget them here too
@@ -321,7 +346,7 @@ class PullSink:
                         )
                     )
         if self._complete:
-            self.applied[run_id] = {
+            self._ended[run_id] = {
                 "digest": header["digest"],
                 "seq": self._seq,
                 "logs": header["logs"],

@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
-from backprop_core.remote.pull_wire import dumps, encode, encode_events
+from backprop_core.remote.pull_wire import dumps, encode, encode_events, widen_pipe
 from backprop_core.settings.model import Settings
 from backprop_core.store.bulk import collector_paused
 from backprop_core.store.contract import EventRow, Store
@@ -58,14 +58,13 @@ def origin_path(path: str, run: RunRecord) -> str:
 
 
 def as_seen(
-    store: Store, run: RunRecord, lost_after: float
+    run: RunRecord, sessions: list[SessionRecord], lost_after: float
 ) -> tuple[RunRecord, list[SessionRecord]]:
     """The run and its sessions, an active run whose supervisor is gone (by the heartbeat
     liveness of docs/store.md) shown as ``lost`` (what the next command here would record),
     without writing it."""
     from backprop_core.store.liveness import judge
 
-    sessions = store.sessions(run.id)
     if run.status in ACTIVE_STATUSES and sessions:
         last = sessions[-1]
         verdict = judge(last, lost_after)
@@ -82,11 +81,11 @@ def as_seen(
     return run, sessions
 
 
-def _log_sizes(store: Store, run_id: str, sessions: list[SessionRecord]) -> dict[str, int]:
+def _log_sizes(run_dir: str, sessions: list[SessionRecord]) -> dict[str, int]:
     sizes: dict[str, int] = {}
     for s in sessions:
-        try:
-            sizes[str(s.number)] = store.home.session_log(run_id, s.number).stat().st_size
+        try:  # the path as a string: a Path per run costs more than the stat
+            sizes[str(s.number)] = os.stat(f"{run_dir}/session-{s.number}.log").st_size
         except OSError:
             continue
     return sizes
@@ -146,13 +145,15 @@ class Source:
         self.store = store
         self.have: dict[str, Any] = request.get("runs") or {}
         self.with_files = bool(request.get("with_checkpoints"))
+        self.runs_dir = str(store.home.runs_dir)
 
     def messages(self) -> Iterator[dict[str, Any]]:
         runs = self.store.list_runs(RunFilter(origin=LOCAL_ORIGIN))
         yield {"hello": hello(self.settings, len(runs))}
+        sessions = self.store.sessions_of([run.id for run in runs])
         changed = 0
         for run in reversed(runs):  # oldest first, as they were made
-            messages = self.run_messages(run)
+            messages = self.run_messages(run, sessions[run.id])
             first = next(messages, None)
             if first is None:
                 continue
@@ -161,14 +162,16 @@ class Source:
             yield from messages
         yield {"done": {"runs": len(runs), "changed": changed, "cpu_seconds": _cpu_seconds()}}
 
-    def run_messages(self, run: RunRecord) -> Iterator[dict[str, Any]]:
+    def run_messages(
+        self, run: RunRecord, sessions: list[SessionRecord]
+    ) -> Iterator[dict[str, Any]]:
         store = self.store
-        run, sessions = as_seen(store, run, self.settings.liveness.lost_after_seconds)
+        run, sessions = as_seen(run, sessions, self.settings.liveness.lost_after_seconds)
         have = self.have.get(run.id) or {}
         record = run_to_dict(run)
         session_dicts = [session_to_dict(s) for s in sessions]
         seq = store.last_event_seq(run.id)
-        logs = _log_sizes(store, run.id, sessions)
+        logs = _log_sizes(f"{self.runs_dir}/{run.id}", sessions)
         files = _checkpoints(store, run, True) if self.with_files else None
         key = digest(record, session_dicts, seq, logs, files)
         if key == have.get("digest"):
@@ -221,6 +224,7 @@ def serve_pull(settings: Settings, stdin: IO[bytes], stdout: IO[bytes]) -> None:
     from backprop_core.store.opening import open_store
 
     request = json.loads(stdin.readline() or b"{}")
+    widen_pipe(stdout)
 
     def send(message: dict[str, Any]) -> None:
         if "events" in message:

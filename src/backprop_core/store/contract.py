@@ -207,6 +207,13 @@ class Store(ABC):
     def sessions(self, run_id: str) -> list[SessionRecord]:
         """The run's sessions in order."""
 
+    def sessions_of(self, run_ids: Sequence[str]) -> dict[str, list[SessionRecord]]:
+        """``sessions`` of many runs at once (``pull`` reads every run's): each id given to its
+        run's sessions in order (none for a run without sessions, or no such run). This
+        default asks ``sessions`` run by run; a database store should read them in one
+        query."""
+        return {run_id: self.sessions(run_id) for run_id in run_ids}
+
     def beat(self, run_id: str, number: int, at: float) -> None:
         """Record that session ``number``'s supervisor was alive at ``at`` (unix seconds): its
         ``heartbeat_at``, which liveness judges (docs/store.md). A supervisor calls this every

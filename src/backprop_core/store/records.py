@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -285,6 +285,36 @@ def run_from_dict(data: dict[str, Any]) -> RunRecord:
     known = {k: v for k, v in data.items() if k in RunRecord.__dataclass_fields__}
     known["status"] = RunStatus(known["status"])
     return RunRecord(**known)
+
+
+def _tree_copy(value: Any) -> Any:
+    """``value`` with every dict and list in it copied (a call per container, not per value)."""
+    if type(value) is dict:
+        return {k: _tree_copy(v) if type(v) in _NESTED else v for k, v in value.items()}
+    return [_tree_copy(v) if type(v) in _NESTED else v for v in value]
+
+
+_NESTED = frozenset({dict, list})
+
+
+#: The fields of ``RunRecord`` that hold dicts or lists.
+_RUN_CONTAINERS = tuple(
+    name for name, f in RunRecord.__dataclass_fields__.items() if f.default_factory is not MISSING
+)
+
+
+def run_copy(run: RunRecord) -> RunRecord:
+    """A copy of ``run`` that shares no dict or list with it, however deep: what a store keeps
+    in memory stays its own whatever the caller then changes (several times cheaper than a
+    round trip through JSON, or ``copy.deepcopy``)."""
+    new = object.__new__(RunRecord)
+    fields = new.__dict__
+    fields.update(run.__dict__)
+    for name in _RUN_CONTAINERS:
+        value = fields[name]
+        if type(value) in _NESTED:
+            fields[name] = _tree_copy(value) if value else type(value)()
+    return new
 
 
 def session_to_dict(session: SessionRecord) -> dict[str, Any]:

@@ -1,6 +1,7 @@
-"""Store contract: sessions that rewind. A resumed session that starts over at an earlier step
-than its predecessor reached supersedes the predecessor's later points: they stay stored, but
-series, ``last_metrics`` and ``last_step`` leave them out unless all sessions are asked for."""
+"""Store contract: sessions read for many runs at once, and sessions that rewind. A resumed
+session that starts over at an earlier step than its predecessor reached supersedes the
+predecessor's later points: they stay stored, but series, ``last_metrics`` and ``last_step``
+leave them out unless all sessions are asked for."""
 
 from __future__ import annotations
 
@@ -12,6 +13,20 @@ from backprop_core.testing.builders import T0, make_run, metrics
 
 
 class SessionsContract:
+    def test_the_sessions_of_many_runs_are_those_of_each(self, store: Store) -> None:
+        for run_id, count in (("r1", 2), ("r2", 0), ("r3", 3), ("r4", 1)):
+            store.create_run(make_run(run_id))
+            for number in range(count, 0, -1):  # added out of order
+                store.add_session(SessionRecord(run_id, number, RunStatus.RUNNING, T0 + number))
+        store.beat("r3", 2, T0 + 99)
+        asked = ["r3", "r2", "r1", "missing"]
+        found = store.sessions_of(asked)
+        assert list(found) == asked
+        assert found == {run_id: store.sessions(run_id) for run_id in asked}
+        assert [s.number for s in found["r3"]] == [1, 2, 3] and found["r2"] == []
+        assert found["r3"][1].heartbeat_at == T0 + 99 and found["missing"] == []
+        assert store.sessions_of([]) == {}
+
     def _rewound(self, store: Store, resumed_step: int | None = 500) -> None:
         """Session 1 logs steps 0-545 (val_loss every 20); session 2 resumes from a checkpoint
         at step 500 and logs 501-510 (no val_loss yet)."""
