@@ -53,9 +53,10 @@ class SqliteTransactions:
                 with self._savepoint(conn):
                     yield conn
                 return
-            # Outside a batch; or inside one whose transaction SQLite ended after an error,
-            # taking with it what the batch had written and kept.
-            self._records.clear()
+            if self._batching:
+                # SQLite ended the batch's transaction after an error, and with it what the
+                # batch had written: what the batch kept in memory goes too.
+                self._records.clear()
             with self._transaction(conn):
                 yield conn
 

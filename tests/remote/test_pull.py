@@ -288,6 +288,31 @@ def test_a_log_that_cannot_be_written_here_fails_the_pull_in_one_line_and_loses_
     assert_same_as_there(remote)
 
 
+def test_checkpoints_the_other_machine_forgot_are_forgotten_here_too(remote: Remote) -> None:
+    run_id = remote.seed("with checkpoints", n=1)
+    folder = remote.home / "runs" / run_id / "checkpoints"
+    with remote.store() as store:
+        store.append_events(
+            run_id,
+            [
+                Event("checkpoint_saved", 1.0, step, {"path": str(folder / f"step-{step}.pt")})
+                for step in (10, 20, 30)
+            ],
+        )
+        store.delete_checkpoints(run_id, [str(folder / "step-10.pt")])  # as `gc` does there
+    pull(remote)
+    assert_same_as_there(remote)
+    with local_store() as here:
+        names = [Path(c.path).name for c in here.checkpoints(run_id)]
+    assert names == ["step-20.pt", "step-30.pt"]
+    with remote.store() as store:
+        store.delete_checkpoints(run_id, [str(folder / "step-20.pt")])
+        store.update_run(run_id, name="checkpoints forgotten")  # a change to pull
+    pull(remote)
+    with local_store() as here:
+        assert [Path(c.path).name for c in here.checkpoints(run_id)] == ["step-30.pt"]
+
+
 def test_pull_never_changes_the_other_machine(remote: Remote) -> None:
     remote.seed("baseline", n=1, log="hello\n")
     real_run(remote, "real")

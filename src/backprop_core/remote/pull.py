@@ -153,7 +153,11 @@ def _stream(conn: SshConnection, sink: PullSink, state: PullState) -> None:
     try:
         # Worked out while the other side starts (its shell, Python, backprop), which then
         # waits for it: listing the runs here overlaps that instead of coming before it.
-        request = json.dumps(sink.request(state.runs)).encode() + b"\n"
+        try:
+            request = json.dumps(sink.request(state.runs)).encode() + b"\n"
+        except BaseException:
+            proc.kill()  # before the other side takes no request for one asking for everything
+            raise
         proc.stdin.write(request)
         proc.stdin.close()
         done = _apply_stream(sink, state, proc.stdout)

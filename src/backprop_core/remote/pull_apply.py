@@ -143,6 +143,9 @@ class PullSink:
         #: ``applied`` will say of them; runs a log chunk of which was refused.
         self._ended: dict[str, dict[str, Any]] = {}
         self._refused: set[str] = set()
+        #: For a run new here, the paths of the checkpoints this pull recorded for it (then
+        #: its only ones); ``None`` when the store may hold others.
+        self._recorded: set[str] | None = None
 
     def request(self, applied: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """What to ask for: per run pulled from this host before and still here, what the last
@@ -184,7 +187,7 @@ class PullSink:
         record = message["run"]
         run_id = str(record["id"])
         self._header, self._complete = message, True
-        self._copies = {}
+        self._copies, self._recorded = {}, None
         existing: RunRecord | None
         try:
             existing = self.store.get_run(run_id) if is_valid_run_id(run_id) else None
@@ -199,6 +202,7 @@ class PullSink:
         if existing is None:
             try:
                 self.store.create_run(run_from_dict({**record, **_COUNTED, "origin": self.host}))
+                self._recorded = set()
             except DuplicateRun:
                 pass
             self.report.new.append(run_id)
@@ -251,9 +255,14 @@ class PullSink:
                 continue
             lines = None
             payload.pop("event", None)
-            origin = payload.get("origin_path") if kind == "checkpoint_saved" else None
-            if isinstance(origin, str):
-                payload["path"] = str(self._local_copy(run_id, origin))
+            if kind == "checkpoint_saved":
+                origin = payload.get("origin_path")
+                if isinstance(origin, str):
+                    payload["path"] = str(self._local_copy(run_id, origin))
+                    if self._recorded is not None:
+                        self._recorded.add(payload["path"])
+                else:
+                    self._recorded = None
             items.append(Event(kind, t, step, payload, session))
         if items:
             self.store.append_batch(run_id, items)
@@ -327,7 +336,9 @@ class PullSink:
         origins = [c["origin_path"] for c in header["checkpoints"]]
         there = {origin: self._local_copy(run_id, origin) for origin in origins}
         kept = {str(p) for p in there.values()}
-        gone = [c.path for c in self.store.checkpoints(run_id) if c.path not in kept]
+        gone: list[str] = []
+        if self._recorded is None or not self._recorded <= kept:  # else none can be gone
+            gone = [c.path for c in self.store.checkpoints(run_id) if c.path not in kept]
         if gone:  # deleted there (gc): forget them here too
             self.store.delete_checkpoints(run_id, gone)
         changes = {k: getattr(record, k) for k in RunRecord.__dataclass_fields__ if k != "id"}
