@@ -8,10 +8,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from backprop_core.store.records import RunRecord, RunStatus
+from tests.postgres.test_pg_runs import _closed_port_url
 from tests.postgres_server import pg_store
 
 pytestmark = pytest.mark.postgres
@@ -68,6 +70,13 @@ def _run(run_id: str) -> RunRecord:
     return RunRecord(id=run_id, script="train.py", status=RunStatus.COMPLETED, created_at=1.0)
 
 
+def _seed(url: str, home: Path) -> None:
+    """One run in the store at ``url``, written by a store object since closed."""
+    store = pg_store(url, home)
+    store.create_run(_run("20261202-101010-abcd"))
+    store.close()
+
+
 def _cli(url: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, BACKPROP_HOME=str(home), BACKPROP_STORE=url)
     env["BACKPROP_GPU__PROBE"] = "none"
@@ -87,9 +96,7 @@ def _imported(stderr: str) -> set[str]:
 def test_list_and_show_read_the_store_without_importing_psycopg(
     pg_url: str, tmp_path: Path
 ) -> None:
-    store = pg_store(pg_url, tmp_path / "home")
-    store.create_run(_run("20261202-101010-abcd"))
-    store.close()
+    _seed(pg_url, tmp_path / "home")
     for args in (("list", "--json"), ("show", "abcd", "--json")):
         done = _cli(pg_url, tmp_path / "home", *args)
         assert done.returncode == 0, done.stderr
@@ -110,12 +117,8 @@ def test_the_first_list_of_a_database_without_tables_creates_them(
 
 
 def test_a_server_that_is_down_fails_list_in_one_line_without_psycopg(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"postgresql://backprop@127.0.0.1:{port}/team"
+    url = _closed_port_url()
+    port = urlsplit(url).port
     (tmp_path / "home").mkdir()
     done = _cli(url, tmp_path / "home", "list")
     assert done.returncode == 2
@@ -130,9 +133,7 @@ def test_a_server_that_is_down_fails_list_in_one_line_without_psycopg(tmp_path: 
 def test_a_forked_child_reads_without_ending_its_parents_session(
     pg_url: str, tmp_path: Path
 ) -> None:
-    store = pg_store(pg_url, tmp_path / "home")
-    store.create_run(_run("20261202-101010-abcd"))
-    store.close()
+    _seed(pg_url, tmp_path / "home")
     store = pg_store(pg_url, tmp_path / "home")
     try:
         assert [r.id for r in store.list_runs()] == ["20261202-101010-abcd"]
