@@ -70,9 +70,9 @@ def library() -> Any:
     """libpq, its functions typed; ``None`` where none can be loaded."""
     lib = None
     spec = importlib.util.find_spec("psycopg_binary")  # found, not imported
-    places = [] if spec is None or not spec.submodule_search_locations else _BUNDLED
-    roots = [Path(p).parent for p in (spec.submodule_search_locations or [])] if spec else []
-    candidates = [f for root in roots for pattern in places for f in glob.glob(str(root / pattern))]
+    folders = (spec.submodule_search_locations or []) if spec else []
+    roots = [Path(folder).parent for folder in folders]
+    candidates = [f for root in roots for glob_ in _BUNDLED for f in glob.glob(str(root / glob_))]
     for name in [*sorted(candidates), *_SYSTEM]:
         try:
             lib = ctypes.CDLL(name)
