@@ -1,21 +1,22 @@
-"""Finding runs in the PostgreSQL store: by reference, and listing and counting with filters."""
+"""Finding runs in the PostgreSQL store: by reference, listing and counting with filters, and
+the marks ``pull`` compares."""
 
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
 
-from backprop_core import AmbiguousRun, RunFilter, RunNotFound, RunRecord
-from backprop_core.plugin_kit import RESOLVE_HINT, run_from_dict
+from backprop_core import AmbiguousRun, RunFilter, RunMark, RunNotFound, RunRecord
+from backprop_core.plugin_kit import RESOLVE_HINT, marks_from_rows, run_from_dict
 from backprop_postgres.rows import matching_ids
 from backprop_postgres.series_pg import clean_text
 
 if TYPE_CHECKING:
-    from backprop_postgres.database import Database
+    from backprop_postgres.database import Database, Reader
 
 
 class RunQueries:
-    """``resolve``, ``list_runs`` and ``count_runs`` of ``PostgresStore``."""
+    """``resolve``, ``list_runs``, ``count_runs`` and ``run_marks`` of ``PostgresStore``."""
 
     db: Database
 
@@ -94,3 +95,26 @@ class RunQueries:
             return len(ids)
         where, params = self._status_where(flt)
         return int(self.db.read(f"SELECT count(*) FROM runs{where}", params)[0][0])
+
+    def run_marks(self, origin: str) -> list[RunMark]:
+        # The stored text as it is (a session's heartbeat has its own column), in one
+        # snapshot: no record decoded.
+        where, params = self._status_where(RunFilter(origin=origin))
+
+        def read(query: Reader) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+            runs = query(
+                f"SELECT id, status, event_seq, record FROM runs{where}"
+                " ORDER BY created_at DESC, id DESC",
+                params,
+            )
+            sessions = query(
+                "SELECT run_id, number, record, heartbeat_at FROM sessions"
+                f" WHERE run_id IN (SELECT id FROM runs{where}) ORDER BY run_id, number",
+                params,
+            )
+            return runs, sessions
+
+        runs, sessions = self.db.snapshot(read)
+        return marks_from_rows(
+            runs, [(run_id, n, f"{text}\x1f{beat!r}") for run_id, n, text, beat in sessions]
+        )

@@ -238,17 +238,6 @@ class PostgresStore(RunQueries, PostgresArtifacts, Store):
         )
         return [session_of(*r) for r in rows]
 
-    def sessions_of(self, run_ids: Sequence[str]) -> dict[str, list[SessionRecord]]:
-        found: dict[str, list[SessionRecord]] = {run_id: [] for run_id in run_ids}
-        rows = self.db.read(
-            "SELECT run_id, record, heartbeat_at FROM sessions WHERE run_id = ANY(%s)"
-            " ORDER BY run_id, number",
-            (list(found),),
-        )
-        for run_id, *row in rows:
-            found[run_id].append(session_of(*row))
-        return found
-
     def beat(self, run_id: str, number: int, at: float) -> None:
         # One small UPDATE of its own column, no round trip of the record.
         with self.db.write() as conn:

@@ -18,6 +18,7 @@ from backprop_core import (
     Event,
     MetricSeries,
     RunFilter,
+    RunMark,
     RunNotFound,
     RunRecord,
     SessionRecord,
@@ -37,6 +38,7 @@ from backprop_core.plugin_kit import (
     checkpoint_from_dict,
     coerce_changes,
     digest,
+    marks_from_rows,
     run_from_dict,
     screen_batch,
     session_from_dict,
@@ -232,16 +234,21 @@ class SqliteStore(SqliteTransactions, SqliteRunRows, SqliteArtifacts, Store):
         rows = self._read("SELECT record FROM sessions WHERE run_id = ? ORDER BY number", (run_id,))
         return [session_from_dict(json.loads(r[0])) for r in rows]
 
-    def sessions_of(self, run_ids: Sequence[str]) -> dict[str, list[SessionRecord]]:
-        found: dict[str, list[SessionRecord]] = {run_id: [] for run_id in run_ids}
-        rows = self._read(
-            "SELECT run_id, record FROM sessions WHERE run_id IN (SELECT value FROM json_each(?))"
-            " ORDER BY run_id, number",
-            (dumps(list(found)),),
+    def run_marks(self, origin: str) -> list[RunMark]:
+        # The stored text as it is: no record decoded, one query per table.
+        self._write_records()
+        where, params = where_clause(RunFilter(origin=origin))
+        runs = self._read(
+            f"SELECT id, status, event_seq, record FROM runs{where}"
+            " ORDER BY created_at DESC, id DESC",
+            params,
         )
-        for run_id, text in rows:
-            found[run_id].append(session_from_dict(json.loads(text)))
-        return found
+        sessions = self._read(
+            f"SELECT run_id, number, record FROM sessions WHERE run_id IN"
+            f" (SELECT id FROM runs{where}) ORDER BY run_id, number",
+            params,
+        )
+        return marks_from_rows(runs, sessions)
 
     def beat(self, run_id: str, number: int, at: float) -> None:
         # One statement: SQLite edits the stored JSON in place (the time as text keeps every

@@ -79,6 +79,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.settings import resolve_settings as resolve_settings
     from backprop_core.store.contract import Store as Store
     from backprop_core.store.home import Home as Home
+    from backprop_core.store.marks import RunMark as RunMark
     from backprop_core.store.params import ParamCondition as ParamCondition
     from backprop_core.store.records import CheckpointRecord as CheckpointRecord
     from backprop_core.store.records import MetricPoint as MetricPoint
@@ -143,6 +144,7 @@ _LAZY: dict[str, str] = {
     "MetricPoint": "backprop_core.store.records",
     "MetricSeries": "backprop_core.store.records",
     "RunFilter": "backprop_core.store.records",
+    "RunMark": "backprop_core.store.marks",
     "StoredEvent": "backprop_core.store.records",
     "ArtifactVersion": "backprop_core.artifacts.records",
     "ArtifactUse": "backprop_core.artifacts.records",

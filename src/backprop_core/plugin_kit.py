@@ -71,6 +71,7 @@ if TYPE_CHECKING:  # the names as mypy and editors see them; at run time they lo
     from backprop_core.store.files import os_error_to_store_error as os_error_to_store_error
     from backprop_core.store.files import warn_moved_aside as warn_moved_aside
     from backprop_core.store.home import is_valid_run_id as is_valid_run_id
+    from backprop_core.store.marks import marks_from_rows as marks_from_rows
     from backprop_core.store.params import initial_params as initial_params
     from backprop_core.store.process_identity import hostname as hostname
     from backprop_core.store.records import checkpoint_from_dict as checkpoint_from_dict
@@ -129,6 +130,7 @@ _LAZY: dict[str, str] = {
     "EventRow": "backprop_core.store.contract",
     "RESOLVE_HINT": "backprop_core.store.contract",
     "check_run_id": "backprop_core.store.contract",
+    "marks_from_rows": "backprop_core.store.marks",
     # stores: downsampling (one rule for every store)
     "series_from_points": "backprop_core.store.series",
     "Point": "backprop_core.store.series",

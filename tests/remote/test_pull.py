@@ -270,6 +270,23 @@ def test_a_log_that_grew_or_was_replaced_there_is_brought_up_to_date_here(
     assert pull(remote)["unchanged"] == 3
 
 
+def test_a_log_that_lost_bytes_here_is_filled_in_by_the_next_pull(remote: Remote) -> None:
+    cut = remote.seed("cut", n=1, log="".join(f"line {i}\n" for i in range(200)))
+    gone = remote.seed("gone", n=2, log="all of it\n")
+    remote.seed("same", n=3, log="unchanged\n")
+    pull(remote)
+    here = Path(os.environ["BACKPROP_HOME"]) / "runs"
+    with open(here / cut / "session-1.log", "r+b") as fh:
+        fh.truncate(100)
+    (here / gone / "session-1.log").unlink()
+    report = pull(remote)  # nothing changed there
+    assert sorted(report["updated"]) == sorted([cut, gone]) and report["unchanged"] == 1
+    total = len("".join(f"line {i}\n" for i in range(200)))
+    assert report["log_bytes"] == total - 100 + len("all of it\n")  # only what was missing
+    assert_same_as_there(remote)
+    assert pull(remote)["unchanged"] == 3
+
+
 def test_a_log_that_cannot_be_written_here_fails_the_pull_in_one_line_and_loses_nothing(
     remote: Remote,
 ) -> None:

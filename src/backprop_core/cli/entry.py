@@ -1,9 +1,11 @@
-"""The ``backprop`` console script: ``--version`` answered at once, everything else by the
-command-line interface in ``cli/main.py``.
+"""The ``backprop`` console script: ``--version`` and the other side of ``pull`` answered at
+once, everything else by the command-line interface in ``cli/main.py``.
 
 Installers and scripts call ``backprop --version`` to check an installation; answering it
 without importing click (and, through click, ``inspect``, ``uuid``, ``platform``…) keeps it
 close to the interpreter's own start-up. The text is click's, so both paths print the same.
+Likewise ``pull`` starts ``remote-helper pull-source`` on the other machine on every pull, a
+no-change one included, whose time is mostly start-ups.
 """
 
 from __future__ import annotations
@@ -12,9 +14,14 @@ import sys
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on this path
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, NoReturn
 
 VERSION_FLAGS = ("--version", "-V")
+#: Internal commands answered without the command line (with no options only: given any, the
+#: command line answers them), as "module:function".
+DIRECT_COMMANDS: dict[tuple[str, ...], str] = {
+    ("remote-helper", "pull-source"): "backprop_core.remote.pull_source:main"
+}
 
 
 def main(argv: list[str] | None = None) -> Any:
@@ -27,6 +34,9 @@ def main(argv: list[str] | None = None) -> Any:
 
             print(f"backprop, version {__version__}")
             return None
+        direct = DIRECT_COMMANDS.get(tuple(args))
+        if direct is not None:
+            return run_direct(direct)
         from backprop_core.cli.main import main as cli_main
 
         return cli_main(argv)
@@ -45,3 +55,38 @@ def skip_final_collection() -> None:
     import gc
 
     gc.freeze()
+
+
+def run_direct(spec: str) -> None:
+    """Run the function ``spec`` names, reporting a ``BackpropError`` as the command line does."""
+    import importlib
+
+    from backprop_core.errors import BackpropError
+
+    module, attr = spec.split(":", 1)
+    try:
+        getattr(importlib.import_module(module), attr)()
+    except BackpropError as exc:
+        from backprop_core.env_vars import env_flag
+
+        if env_flag("BACKPROP_DEBUG"):
+            raise
+        report(exc)
+    except KeyboardInterrupt:
+        sys.stderr.write("backprop: interrupted\n")
+        sys.exit(130)
+    except BrokenPipeError:  # the reader went away: quietly, as click does
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush
+        sys.exit(1)
+
+
+def report(exc: BaseException) -> NoReturn:
+    """``exc`` (a ``BackpropError``) as one line on stderr, then exit with its code."""
+    from backprop_core.render.terminal import terminal_lines
+
+    prefix = "error: " if getattr(exc, "is_error", True) else ""
+    sys.stderr.write(f"backprop: {prefix}{terminal_lines(str(exc))}\n")
+    sys.stderr.flush()
+    sys.exit(getattr(exc, "exit_code", 1))

@@ -203,11 +203,9 @@ def main(argv: list[str] | None = None) -> Any:
     except BackpropError as exc:
         if env_flag("BACKPROP_DEBUG"):
             raise
-        from backprop_core.render.terminal import terminal_lines
+        from backprop_core.cli.entry import report
 
-        prefix = "error: " if exc.is_error else ""
-        click.echo(f"backprop: {prefix}{terminal_lines(str(exc))}", err=True)
-        sys.exit(exc.exit_code)
+        report(exc)
     except KeyboardInterrupt:
         click.echo("backprop: interrupted", err=True)
         sys.exit(130)

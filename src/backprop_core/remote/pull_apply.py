@@ -15,6 +15,7 @@ kept in the event as ``origin_path``.
 from __future__ import annotations
 
 import base64
+import os
 from dataclasses import dataclass, field
 from itertools import chain, islice, repeat
 from pathlib import Path, PurePosixPath
@@ -29,7 +30,6 @@ from backprop_core.remote.pull_wire import Events
 from backprop_core.store.contract import DuplicateRun, Store
 from backprop_core.store.home import is_valid_run_id
 from backprop_core.store.records import (
-    RunFilter,
     RunRecord,
     SessionRecord,
     run_from_dict,
@@ -118,6 +118,25 @@ def local_copy_path(run_dir: Path, remote_run_dir: str, origin: str) -> Path:
         return run_dir.joinpath("remote-files", *_clean_parts(path))
 
 
+def _asking_again_for_lost_logs(
+    entry: dict[str, Any], run_dir: str, logs: dict[str, int]
+) -> dict[str, Any]:
+    """``entry`` as the request says it, but for the logs here that lost bytes since it was
+    applied (cut short, or removed): those are asked for from their start, which fills in
+    what is missing after the bytes still here, and the run is sent whether it changed
+    there or not."""
+    intact = {}
+    for number, size in logs.items():
+        try:
+            if os.stat(f"{run_dir}/session-{number}.log").st_size >= size:
+                intact[number] = size
+        except OSError:
+            pass
+    if len(intact) == len(logs):
+        return entry
+    return {**{k: v for k, v in entry.items() if k != "digest"}, "logs": intact}
+
+
 class PullSink:
     """Applies one pull's messages to ``store``; ``applied`` holds, for the runs fully applied,
     what the next request says about them."""
@@ -150,9 +169,14 @@ class PullSink:
     def request(self, applied: dict[str, dict[str, Any]]) -> dict[str, Any]:
         """What to ask for: per run pulled from this host before and still here, what the last
         pull applied (nothing known: everything comes again, and what is here is skipped)."""
-        runs = {
-            r.id: applied.get(r.id, {}) for r in self.store.list_runs(RunFilter(origin=self.host))
-        }
+        runs_dir = str(self.store.home.runs_dir)
+        runs = {}
+        for mark in self.store.run_marks(self.host):
+            entry = applied.get(mark.id, {})
+            logs = entry.get("logs")
+            if logs:
+                entry = _asking_again_for_lost_logs(entry, f"{runs_dir}/{mark.id}", logs)
+            runs[mark.id] = entry
         return {"protocol": PROTOCOL, "with_checkpoints": self.with_files, "runs": runs}
 
     def apply(self, message: dict[str, Any]) -> str | None:

@@ -28,14 +28,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
+from backprop_core.errors import RunNotFound
 from backprop_core.remote.pull_wire import dumps, encode, encode_events, widen_pipe
 from backprop_core.settings.model import Settings
 from backprop_core.store.bulk import collector_paused
 from backprop_core.store.contract import EventRow, Store
+from backprop_core.store.marks import RunMark
 from backprop_core.store.records import (
     ACTIVE_STATUSES,
     LOCAL_ORIGIN,
-    RunFilter,
     RunRecord,
     RunStatus,
     SessionRecord,
@@ -81,11 +82,11 @@ def as_seen(
     return run, sessions
 
 
-def _log_sizes(run_dir: str, sessions: list[SessionRecord]) -> dict[str, int]:
+def _log_sizes(run_dir: str, sessions: tuple[int, ...]) -> dict[str, int]:
     sizes: dict[str, int] = {}
-    for s in sessions:
+    for number in sessions:
         try:  # the path as a string: a Path per run costs more than the stat
-            sizes[str(s.number)] = os.stat(f"{run_dir}/session-{s.number}.log").st_size
+            sizes[str(number)] = os.stat(f"{run_dir}/session-{number}.log").st_size
         except OSError:
             continue
     return sizes
@@ -148,37 +149,48 @@ class Source:
         self.runs_dir = str(store.home.runs_dir)
 
     def messages(self) -> Iterator[dict[str, Any]]:
-        runs = self.store.list_runs(RunFilter(origin=LOCAL_ORIGIN))
-        yield {"hello": hello(self.settings, len(runs))}
-        sessions = self.store.sessions_of([run.id for run in runs])
+        marks = self.store.run_marks(LOCAL_ORIGIN)
+        yield {"hello": hello(self.settings, len(marks))}
         changed = 0
-        for run in reversed(runs):  # oldest first, as they were made
-            messages = self.run_messages(run, sessions[run.id])
+        for mark in reversed(marks):  # oldest first, as they were made
+            messages = self.run_messages(mark)
             first = next(messages, None)
             if first is None:
                 continue
             changed += 1
             yield first
             yield from messages
-        yield {"done": {"runs": len(runs), "changed": changed, "cpu_seconds": _cpu_seconds()}}
+        yield {"done": {"runs": len(marks), "changed": changed, "cpu_seconds": _cpu_seconds()}}
 
-    def run_messages(
-        self, run: RunRecord, sessions: list[SessionRecord]
-    ) -> Iterator[dict[str, Any]]:
+    def run_messages(self, mark: RunMark) -> Iterator[dict[str, Any]]:
+        """Nothing when the puller has the run as it is here; else the run and what is new.
+        The record is decoded only then, or when the run is active (whether its supervisor
+        is still alive is part of what the puller must see) or its files are asked for."""
         store = self.store
-        run, sessions = as_seen(run, sessions, self.settings.liveness.lost_after_seconds)
-        have = self.have.get(run.id) or {}
-        record = run_to_dict(run)
-        session_dicts = [session_to_dict(s) for s in sessions]
-        seq = store.last_event_seq(run.id)
-        logs = _log_sizes(f"{self.runs_dir}/{run.id}", sessions)
-        files = _checkpoints(store, run, True) if self.with_files else None
-        key = digest(record, session_dicts, seq, logs, files)
-        if key == have.get("digest"):
-            return
+        have = self.have.get(mark.id) or {}
+        logs = _log_sizes(f"{self.runs_dir}/{mark.id}", mark.sessions)
+        run: RunRecord | None = None
+        sessions: list[SessionRecord] = []
+        seen = files = None
+        try:
+            if mark.status in ACTIVE_STATUSES or self.with_files:
+                run, sessions = self._read(mark.id)
+                run, sessions = as_seen(run, sessions, self.settings.liveness.lost_after_seconds)
+                seen = [run.status.value, run.ended_at, run.reason]
+                files = _checkpoints(store, run, True) if self.with_files else None
+            key = digest(mark.mark, mark.event_seq, logs, files, seen)
+            if key == have.get("digest"):
+                return
+            if run is None:
+                run, sessions = self._read(mark.id)
+        except RunNotFound:
+            return  # deleted since it was listed
+        # What is sent may be newer than the mark it is sent with: the next pull then sends
+        # it again, never the other way round.
+        seq = mark.event_seq
         yield {
-            "run": record,
-            "sessions": session_dicts,
+            "run": run_to_dict(run),
+            "sessions": [session_to_dict(s) for s in sessions],
             "checkpoints": files if files is not None else _checkpoints(store, run, False),
             "digest": key,
             "seq": seq,
@@ -195,6 +207,9 @@ class Source:
         for number, size in logs.items():
             yield from self._log(run.id, int(number), int(local_logs.get(number, 0)), size)
         yield {"end": run.id}
+
+    def _read(self, run_id: str) -> tuple[RunRecord, list[SessionRecord]]:
+        return self.store.get_run(run_id), self.store.sessions(run_id)
 
     def _log(self, run_id: str, number: int, start: int, size: int) -> Iterator[dict[str, Any]]:
         reset = start > size  # the log was replaced by a shorter one: send it all again
@@ -240,3 +255,17 @@ def serve_pull(settings: Settings, stdin: IO[bytes], stdout: IO[bytes]) -> None:
             for message in Source(settings, store, request).messages():
                 send(message)
     stdout.flush()
+
+
+def main() -> None:
+    """``backprop remote-helper pull-source`` with no options, without the command line's
+    start-up (``cli/entry.py``): settings from the config files and environment."""
+    import sys
+
+    from backprop_core.render.terminal import terminal_text
+    from backprop_core.settings import resolve_with_warnings
+
+    settings, warnings = resolve_with_warnings()
+    for warning in warnings:
+        sys.stderr.write(f"backprop: warning: {terminal_text(warning)}\n")
+    serve_pull(settings, sys.stdin.buffer, sys.stdout.buffer)

@@ -25,8 +25,6 @@ from functools import cached_property
 from itertools import accumulate
 from typing import IO, Any
 
-import orjson
-
 from backprop_core.errors import RemoteError
 from backprop_core.store.contract import EventRow
 
@@ -39,6 +37,10 @@ _MARKED = bytes.maketrans(b"123456789[,:- \t\r\n", b"000000000||||||||")
 _LONG_INTEGER = b"|" + b"0" * 19
 
 
+#: Lines shorter than this are read by Python's reader alone (see ``loads``).
+SHORT = 4096
+
+
 def _long_integer(data: bytes) -> bool:
     """Whether ``data`` may hold an integer of 19 digits or more."""
     return _LONG_INTEGER in data.translate(_MARKED)
@@ -48,9 +50,12 @@ def loads(data: bytes, *, long_integers: bool = True) -> Any:
     """``json.loads``, several times faster (orjson) on what both read alike: Python's reader
     takes what orjson refuses (NaN, ±Infinity, lone surrogates) and integers beyond 64 bits,
     which orjson would turn into floats (``long_integers=False``: the sender looked for them
-    and found none)."""
-    if long_integers and _long_integer(data):
+    and found none). Short lines, where the difference is nothing, are read without
+    loading orjson (which takes longer to load than a no-change pull's lines to read)."""
+    if len(data) < SHORT or (long_integers and _long_integer(data)):
         return json.loads(data)
+    import orjson
+
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError:
@@ -96,6 +101,8 @@ def _columns_line(header: dict[str, Any], times: Sequence[float]) -> bytes:
     times are most of the line), as exactly; but it writes NaN and infinities as null, and
     refuses integers beyond 64 bits: those lines are left to ``encode``."""
     if math.isfinite(sum(times)):
+        import orjson
+
         with contextlib.suppress(orjson.JSONEncodeError):
             return orjson.dumps({"events": header}) + b"\n"
     return encode({"events": header})

@@ -19,6 +19,7 @@ from backprop_core.events.event import Event
 from backprop_core.events.ingest import Item, stored_events
 from backprop_core.events.screening import screen_batch
 from backprop_core.store.home import Home
+from backprop_core.store.marks import RunMark
 from backprop_core.store.records import (
     CheckpointRecord,
     MetricSeries,
@@ -26,6 +27,8 @@ from backprop_core.store.records import (
     RunRecord,
     SessionRecord,
     StoredEvent,
+    run_to_dict,
+    session_to_dict,
 )
 
 #: An event as stored, its payload as JSON text: (seq, kind, time, step, session, payload). What
@@ -207,12 +210,21 @@ class Store(ABC):
     def sessions(self, run_id: str) -> list[SessionRecord]:
         """The run's sessions in order."""
 
-    def sessions_of(self, run_ids: Sequence[str]) -> dict[str, list[SessionRecord]]:
-        """``sessions`` of many runs at once (``pull`` reads every run's): each id given to its
-        run's sessions in order (none for a run without sessions, or no such run). This
-        default asks ``sessions`` run by run; a database store should read them in one
-        query."""
-        return {run_id: self.sessions(run_id) for run_id in run_ids}
+    def run_marks(self, origin: str) -> list[RunMark]:
+        """A ``RunMark`` for each run from ``origin`` (``LOCAL_ORIGIN``: the runs recorded
+        here), newest first as ``list_runs``. ``pull`` reads these for every run on each pull
+        and decodes only the runs whose mark changed. This default reads and encodes every
+        record; a database store should return the stored text, in one query per table."""
+        import json
+
+        runs = self.list_runs(RunFilter(origin=origin))
+        marks = []
+        for run in runs:
+            sessions = self.sessions(run.id)
+            text = json.dumps([run_to_dict(run), [session_to_dict(s) for s in sessions]])
+            numbers = tuple(s.number for s in sessions)
+            marks.append(RunMark(run.id, run.status, self.last_event_seq(run.id), numbers, text))
+        return marks
 
     def beat(self, run_id: str, number: int, at: float) -> None:
         """Record that session ``number``'s supervisor was alive at ``at`` (unix seconds): its

@@ -1,4 +1,4 @@
-"""Store contract: sessions read for many runs at once, and sessions that rewind. A resumed
+"""Store contract: run marks (what ``pull`` compares), and sessions that rewind. A resumed
 session that starts over at an earlier step than its predecessor reached supersedes the
 predecessor's later points: they stay stored, but series, ``last_metrics`` and ``last_step``
 leave them out unless all sessions are asked for."""
@@ -8,24 +8,53 @@ from __future__ import annotations
 import math
 
 from backprop_core.store.contract import Store
-from backprop_core.store.records import RunStatus, SessionRecord
+from backprop_core.store.records import LOCAL_ORIGIN, RunStatus, SessionRecord
 from backprop_core.testing.builders import T0, make_run, metrics
 
 
 class SessionsContract:
-    def test_the_sessions_of_many_runs_are_those_of_each(self, store: Store) -> None:
-        for run_id, count in (("r1", 2), ("r2", 0), ("r3", 3), ("r4", 1)):
-            store.create_run(make_run(run_id))
+    def test_run_marks_tell_each_run_of_an_origin_as_stored(self, store: Store) -> None:
+        for run_id, count, created in (("r1", 2, T0), ("r2", 0, T0 + 2), ("r3", 3, T0 + 1)):
+            store.create_run(make_run(run_id, created))
             for number in range(count, 0, -1):  # added out of order
                 store.add_session(SessionRecord(run_id, number, RunStatus.RUNNING, T0 + number))
-        store.beat("r3", 2, T0 + 99)
-        asked = ["r3", "r2", "r1", "missing"]
-        found = store.sessions_of(asked)
-        assert list(found) == asked
-        assert found == {run_id: store.sessions(run_id) for run_id in asked}
-        assert [s.number for s in found["r3"]] == [1, 2, 3] and found["r2"] == []
-        assert found["r3"][1].heartbeat_at == T0 + 99 and found["missing"] == []
-        assert store.sessions_of([]) == {}
+        store.update_run("r1", status=RunStatus.COMPLETED)
+        store.append_events("r3", [metrics(i, loss=1.0 / (i + 1)) for i in range(5)])
+        store.create_run(make_run("pulled", T0 + 3, origin="gpu-box"))
+        marks = store.run_marks(LOCAL_ORIGIN)
+        assert [m.id for m in marks] == ["r2", "r3", "r1"]  # newest first, as list_runs
+        by_id = {m.id: m for m in marks}
+        assert by_id["r1"].status == RunStatus.COMPLETED and by_id["r3"].status == "running"
+        assert by_id["r3"].sessions == (1, 2, 3) and by_id["r2"].sessions == ()
+        assert by_id["r3"].event_seq == store.last_event_seq("r3") > 0
+        assert by_id["r2"].event_seq == 0
+        assert [m.id for m in store.run_marks("gpu-box")] == ["pulled"]
+        assert store.run_marks("elsewhere") == []
+        assert type(store)(store.home.root).run_marks(LOCAL_ORIGIN) == marks  # another process
+
+    def test_a_run_mark_changes_with_the_run_or_any_of_its_sessions(self, store: Store) -> None:
+        store.create_run(make_run("r1"))
+        store.create_run(make_run("other", T0 + 1))
+        store.add_session(SessionRecord("r1", 1, RunStatus.RUNNING, T0))
+
+        def mark() -> str:
+            return next(m.mark for m in store.run_marks(LOCAL_ORIGIN) if m.id == "r1")
+
+        seen = [mark()]
+        assert mark() == seen[0]  # nothing changed: the same mark
+        for change in (
+            lambda: store.update_run("r1", tags={"lr": "0.1"}),
+            lambda: store.beat("r1", 1, T0 + 30),
+            lambda: store.update_session("r1", 1, first_step=3),
+            lambda: store.append_events("r1", [metrics(3, loss=0.5)]),
+            lambda: store.add_session(SessionRecord("r1", 2, RunStatus.RUNNING, T0 + 60)),
+            lambda: store.update_session("r1", 2, status=RunStatus.COMPLETED),
+        ):
+            others = [m.mark for m in store.run_marks(LOCAL_ORIGIN) if m.id == "other"]
+            change()
+            assert mark() not in seen, change
+            seen.append(mark())
+            assert [m.mark for m in store.run_marks(LOCAL_ORIGIN) if m.id == "other"] == others
 
     def _rewound(self, store: Store, resumed_step: int | None = 500) -> None:
         """Session 1 logs steps 0-545 (val_loss every 20); session 2 resumes from a checkpoint
