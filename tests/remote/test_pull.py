@@ -287,6 +287,22 @@ def test_a_log_that_lost_bytes_here_is_filled_in_by_the_next_pull(remote: Remote
     assert pull(remote)["unchanged"] == 3
 
 
+def test_a_damaged_pull_state_costs_time_not_correctness(remote: Remote) -> None:
+    ids = [remote.seed(f"run {n}", n=n, log=f"log {n}\n") for n in (1, 2, 3, 4)]
+    pull(remote)
+    (state,) = (Path(os.environ["BACKPROP_HOME"]) / "pulls").glob("*.json")
+    data = json.loads(state.read_text())
+    data["runs"][ids[0]]["logs"] = 7  # wrong shapes, as a hand edit might leave them
+    data["runs"][ids[1]]["seq"] = "many"
+    data["runs"][ids[2]] = ["not", "an", "entry"]
+    state.write_text(json.dumps(data))
+    report = pull(remote)
+    assert sorted(report["updated"]) == sorted(ids[:3]) and report["unchanged"] == 1
+    assert (report["events"], report["log_bytes"]) == (0, 0)  # what is here was kept
+    assert_same_as_there(remote)
+    assert pull(remote)["unchanged"] == 4
+
+
 def test_a_log_that_cannot_be_written_here_fails_the_pull_in_one_line_and_loses_nothing(
     remote: Remote,
 ) -> None:

@@ -51,8 +51,11 @@ def through_click(
     home: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[bytes]:
     """The command line's answer: given an option, it is not the shortcut's."""
-    argv = ("-m", "backprop_core.cli", "remote-helper", "pull-source", "--home", str(home))
-    return answer(*argv, home=home, env=env)
+    return answer(*through_click_argv(home), home=home, env=env)
+
+
+def through_click_argv(home: Path) -> tuple[str, ...]:
+    return ("-m", "backprop_core.cli", "remote-helper", "pull-source", "--home", str(home))
 
 
 def without_cpu_seconds(stdout: bytes) -> bytes:
@@ -112,3 +115,14 @@ def test_a_puller_that_went_away_ends_it_quietly(home: Path) -> None:
     proc.stdin.close()
     assert proc.wait(timeout=120) == 1
     assert proc.stderr.read() == b""  # no traceback
+
+
+def test_a_puller_that_went_away_before_asking_gets_no_answer(home: Path) -> None:
+    for argv in (("-c", WITHOUT_CLICK), through_click_argv(home)):
+        proc = subprocess.run(
+            [sys.executable, *argv],
+            input=b"",  # stdin closed with no request: the puller failed before asking
+            capture_output=True,
+            env=dict(os.environ, BACKPROP_HOME=str(home)),
+        )
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, b"", b"")

@@ -53,7 +53,7 @@ class PullState:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             if data.get("host") == host and isinstance(data.get("runs"), dict):
-                self.runs = {str(k): v for k, v in data["runs"].items() if isinstance(v, dict)}
+                self.runs = {str(k): v for k, v in data["runs"].items() if _well_formed(v)}
         except (OSError, ValueError):
             pass  # no state, or a damaged one: the next pull looks at every run
 
@@ -68,6 +68,20 @@ class PullState:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {"host": self.host, "runs": self.runs}
         atomic_write(self.path, json.dumps(data, separators=(",", ":")).encode())
+
+
+def _well_formed(entry: Any) -> bool:
+    """Whether a run's entry has the shape ``record`` gives it (else the run is looked at
+    again, as if it had none)."""
+    if not isinstance(entry, dict):
+        return False
+    digest, seq, logs = entry.get("digest"), entry.get("seq"), entry.get("logs")
+    return (
+        isinstance(digest, str)
+        and type(seq) is int
+        and isinstance(logs, dict)
+        and all(type(size) is int for size in logs.values())
+    )
 
 
 @contextmanager

@@ -1,7 +1,8 @@
 """The other side of ``pull``: what changed in this home since the puller's last pull.
 
 Reads one JSON line on stdin (``PullRequest``: per run, the digest the puller last applied,
-its highest event seq and its log sizes) and answers in JSON lines (docs/remote.md):
+its highest event seq and its log sizes) and answers in JSON lines (docs/remote.md); stdin
+closed before a request (the puller failed before asking) is answered with nothing:
 
 - ``{"hello": {...}}``: protocol, version, this home, how many runs, whether rsync is here;
 - per changed run: ``{"run": {...}, "sessions": [...], "checkpoints": [...], "digest": …}``,
@@ -238,7 +239,10 @@ def serve_pull(settings: Settings, stdin: IO[bytes], stdout: IO[bytes]) -> None:
     """Answer the pull request on ``stdin`` (see the module docstring)."""
     from backprop_core.store.opening import open_store
 
-    request = json.loads(stdin.readline() or b"{}")
+    line = stdin.readline()
+    if not line:  # the puller went away before asking (it failed there): nothing to answer
+        return
+    request = json.loads(line)
     widen_pipe(stdout)
 
     def send(message: dict[str, Any]) -> None:
