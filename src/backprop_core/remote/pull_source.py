@@ -135,8 +135,14 @@ def hello(settings: Settings, runs: int) -> dict[str, Any]:
     }
 
 
-def digest(*parts: Any) -> str:
-    return hashlib.sha1(dumps(parts).encode()).hexdigest()
+def digest(*parts: Any, text: str) -> str:
+    """A run's digest: ``text`` (its mark) as it is, after its length, then ``parts`` as
+    JSON."""
+    data = text.encode()
+    h = hashlib.sha1(b"%d:" % len(data))
+    h.update(data)
+    h.update(dumps(parts).encode())
+    return h.hexdigest()
 
 
 class Source:
@@ -179,7 +185,7 @@ class Source:
                 run, sessions = as_seen(run, sessions, self.settings.liveness.lost_after_seconds)
                 seen = [run.status.value, run.ended_at, run.reason]
                 files = _checkpoints(store, run, True) if self.with_files else None
-            key = digest(mark.mark, mark.event_seq, logs, files, seen)
+            key = digest(mark.event_seq, logs, files, seen, text=mark.mark)
             if key == have.get("digest"):
                 return
             if run is None:

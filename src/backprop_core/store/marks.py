@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from backprop_core.store.records import RunStatus
 
 
-@dataclass(frozen=True)
-class RunMark:
+class RunMark(NamedTuple):
     """What ``Store.run_marks`` gives for each run (``pull`` answers a no-change pull of a
-    thousand runs with these alone)."""
+    thousand runs with these alone; a tuple, made several times faster than a frozen
+    dataclass)."""
 
     id: str
     status: RunStatus
