@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 from backprop_core.plugin_kit import checkpoint_key, initial_params
 
+# Migration 2's own copies of ``plugin_kit.NO_STEP`` and ``CHUNK_POINTS``: a shipped migration
+# must do the same whatever later versions choose.
 NO_STEP = -(2**63)  # how a point without a step is stored in a packed steps array
 CHUNK_POINTS = 16_384  # at most this many points per stored chunk
 

@@ -19,6 +19,8 @@ from typing import cast, overload
 
 from backprop_core import MetricSeries
 from backprop_core.plugin_kit import (
+    CHUNK_POINTS,
+    NO_STEP,
     TILE,
     Columns,
     Point,
@@ -35,7 +37,6 @@ from backprop_core.plugin_kit import (
     supersede_cutoffs,
     tile_rows,
 )
-from backprop_sqlite.schema import CHUNK_POINTS, NO_STEP
 
 # --- writing ---------------------------------------------------------------------------------
 #: Creates the series or adds ``count`` to it, in one statement: its id and new count.
