@@ -38,7 +38,7 @@ _LONG_INTEGER = b"|" + b"0" * 19
 
 
 #: Lines shorter than this are read by Python's reader alone (see ``loads``).
-SHORT = 4096
+SHORT = 256
 
 
 def _long_integer(data: bytes) -> bool:
