@@ -16,6 +16,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing on this 
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
+    from backprop_core.errors import BackpropError
+
 VERSION_FLAGS = ("--version", "-V")
 #: Internal commands answered without the command line (with no options only: given any, the
 #: command line answers them), as "module:function".
@@ -82,11 +84,11 @@ def run_direct(spec: str) -> None:
         sys.exit(1)
 
 
-def report(exc: BaseException) -> NoReturn:
-    """``exc`` (a ``BackpropError``) as one line on stderr, then exit with its code."""
+def report(exc: BackpropError) -> NoReturn:
+    """``exc`` as one line on stderr, then exit with its code."""
     from backprop_core.render.terminal import terminal_lines
 
-    prefix = "error: " if getattr(exc, "is_error", True) else ""
+    prefix = "error: " if exc.is_error else ""
     sys.stderr.write(f"backprop: {prefix}{terminal_lines(str(exc))}\n")
     sys.stderr.flush()
-    sys.exit(getattr(exc, "exit_code", 1))
+    sys.exit(exc.exit_code)

@@ -170,7 +170,7 @@ def _stream(conn: SshConnection, sink: PullSink, state: PullState) -> None:
         try:
             request = json.dumps(sink.request(state.runs)).encode() + b"\n"
         except BaseException:
-            proc.kill()  # before the other side takes no request for one asking for everything
+            proc.kill()  # its stdin closes unasked: the other side ends without answering
             raise
         proc.stdin.write(request)
         proc.stdin.close()

@@ -15,7 +15,6 @@ kept in the event as ``origin_path``.
 from __future__ import annotations
 
 import base64
-import os
 from dataclasses import dataclass, field
 from itertools import chain, islice, repeat
 from pathlib import Path, PurePosixPath
@@ -25,7 +24,7 @@ from backprop_core.errors import RemoteError, RunNotFound
 from backprop_core.events.event import Event
 from backprop_core.events.ingest import MetricLines
 from backprop_core.remote.pull_logs import LogWriter
-from backprop_core.remote.pull_source import PROTOCOL
+from backprop_core.remote.pull_source import PROTOCOL, log_sizes
 from backprop_core.remote.pull_wire import Events
 from backprop_core.store.contract import DuplicateRun, Store
 from backprop_core.store.home import is_valid_run_id
@@ -125,13 +124,8 @@ def _asking_again_for_lost_logs(
     applied (cut short, or removed): those are asked for from their start, which fills in
     what is missing after the bytes still here, and the run is sent whether it changed
     there or not."""
-    intact = {}
-    for number, size in logs.items():
-        try:
-            if os.stat(f"{run_dir}/session-{number}.log").st_size >= size:
-                intact[number] = size
-        except OSError:
-            pass
+    here = log_sizes(run_dir, logs)
+    intact = {number: size for number, size in logs.items() if here.get(number, -1) >= size}
     if len(intact) == len(logs):
         return entry
     return {**{k: v for k, v in entry.items() if k != "digest"}, "logs": intact}

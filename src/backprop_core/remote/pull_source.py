@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
@@ -83,7 +83,8 @@ def as_seen(
     return run, sessions
 
 
-def _log_sizes(run_dir: str, sessions: tuple[int, ...]) -> dict[str, int]:
+def log_sizes(run_dir: str, sessions: Iterable[int | str]) -> dict[str, int]:
+    """The sizes of the run's session logs that exist, by session number (as text)."""
     sizes: dict[str, int] = {}
     for number in sessions:
         try:  # the path as a string: a Path per run costs more than the stat
@@ -175,7 +176,7 @@ class Source:
         is still alive is part of what the puller must see) or its files are asked for."""
         store = self.store
         have = self.have.get(mark.id) or {}
-        logs = _log_sizes(f"{self.runs_dir}/{mark.id}", mark.sessions)
+        logs = log_sizes(f"{self.runs_dir}/{mark.id}", mark.sessions)
         run: RunRecord | None = None
         sessions: list[SessionRecord] = []
         seen = files = None
