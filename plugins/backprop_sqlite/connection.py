@@ -6,7 +6,9 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
+import random
 import sqlite3
+import time
 from pathlib import Path
 
 from backprop_core import Home, ParamCondition, StoreError, StoreFull
@@ -51,8 +53,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     )
     _functions(conn)
     conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-    if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        conn.execute("PRAGMA journal_mode = WAL")
+    _use_wal(conn)
     # NORMAL in WAL mode keeps every commit through a process crash (not a power cut).
     conn.execute("PRAGMA synchronous = NORMAL")
     migrate(conn)
@@ -64,6 +65,27 @@ def _connect(path: Path) -> sqlite3.Connection:
             hint="upgrade backprop",
         )
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch a new database to WAL, waiting out other processes doing the same.
+
+    The switch reads the header, then upgrades to a write lock; SQLite answers "database is
+    locked" at once, without its busy handler, when another connection holds that lock
+    (the handler could deadlock there). Many processes opening a new store together hit
+    it, so the switch is retried for as long as the busy timeout allows.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            # A random pause so that processes started together do not collide again.
+            time.sleep(random.uniform(0.005, 0.05))
 
 
 def open_connection(home: Home, path: Path) -> sqlite3.Connection:

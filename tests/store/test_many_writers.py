@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -67,6 +69,36 @@ def test_sixteen_processes_lose_nothing(store_name: str, tmp_path: Path) -> None
         assert loss.values == [float(i) for i in range(500)]
         assert run.last_metrics["loss"] == 499.0 and run.last_step == 499
         assert store.metric_series(run.id, "w").values == [float(run.tags["worker"])] * 500
+
+
+def test_opening_a_new_store_waits_for_another_process_switching_it(tmp_path: Path) -> None:
+    """A process that opens a new store while another holds its write lock waits for the lock,
+    as it does for any write, instead of failing at once with "database is locked"."""
+    home = tmp_path / "home"
+    home.mkdir()
+    other = sqlite3.connect(home / "backprop.db", isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE held (x)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO held VALUES (1)")
+    released = threading.Event()
+
+    def release() -> None:
+        other.execute("COMMIT")
+        released.set()
+
+    timer = threading.Timer(0.5, release)
+    timer.start()
+    try:
+        store = get_plugins().store_class("sqlite")(home)
+        assert store.list_runs() == []
+        assert released.is_set()
+    finally:
+        timer.join()
+        other.close()
+    probe = sqlite3.connect(home / "backprop.db")
+    assert probe.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert probe.execute("SELECT x FROM held").fetchall() == [(1,)]
+    probe.close()
 
 
 @pytest.mark.parametrize("store_name", STORES)
