@@ -80,18 +80,18 @@ def test_opening_a_new_store_waits_for_another_process_switching_it(tmp_path: Pa
     other.execute("CREATE TABLE held (x)")
     other.execute("BEGIN IMMEDIATE")
     other.execute("INSERT INTO held VALUES (1)")
-    released = threading.Event()
+    releasing = threading.Event()
 
     def release() -> None:
+        releasing.set()
         other.execute("COMMIT")
-        released.set()
 
     timer = threading.Timer(0.5, release)
     timer.start()
     try:
         store = get_plugins().store_class("sqlite")(home)
         assert store.list_runs() == []
-        assert released.is_set()
+        assert releasing.is_set()  # it waited for the lock
     finally:
         timer.join()
         other.close()
